@@ -1,0 +1,324 @@
+"""Dispatch policies: pure functions over a snapshot of the fleet.
+
+Concepts held here:
+
+* :class:`FleetSnapshot` -- columnar arrays describing the candidate workers (position,
+  duty, team, load, route), sorted by worker id so that array order *is* the tie-break.
+  The simulator keeps one live snapshot and updates it in place (O(1) per change); the
+  emulator builds one per autoAssign call.  Either way the policies only read it.
+* :class:`AutoAssignOptions` -- the platform's autoAssign options (API-NOTES §1.6-1.7).
+* :func:`choose_worker` -- Onfleet's ``distance`` and ``load`` modes.  The answer is
+  exactly what a brute-force scan of exact WGS84 geodesics would return (ties broken by
+  worker id): a vectorised chord shortlist is narrowed with rigorous bounds
+  (``chord <= geodesic <= geodesic_upper_bound(chord)``) and confirmed exactly.
+* :func:`choose_worker_bruteforce` -- that brute-force reference, for tests and benchmarks.
+* :func:`choose_from_pool` -- the ``queue`` policy: a free worker takes the oldest waiting
+  task, or the one it can reach first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy.spatial import cKDTree
+
+from sim.geo import FloatArray, ecef, geodesic_many_m, geodesic_upper_bound_m
+
+WorkerKey = Hashable
+AssignMode = Literal["distance", "load"]
+PoolRule = Literal["oldest", "nearest"]
+
+# Float slack on the bounds: chords come from an expanded square (|p|^2 - 2 p.q + |q|^2),
+# whose rounding error is ~1e-3 m^2 at earth scale.  These margins keep every true
+# contender inside the shortlist; the exact comparison then decides.
+_REL_MARGIN = 1e-9
+_ABS_MARGIN_M = 1e-2
+# Above this many workers a static snapshot answers distance queries from a k-d tree.
+KDTREE_MIN_WORKERS = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class AutoAssignOptions:
+    """The platform's autoAssign options (``options`` of POST /tasks and /tasks/autoAssign)."""
+
+    mode: AssignMode = "distance"
+    team: str | None = None
+    max_assigned_task_count: int | None = None
+    consider_dependencies: bool = False
+    excluded_worker_ids: frozenset[WorkerKey] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPoint:
+    """Where a task (or a dependency family's first task) is, and how much it carries."""
+
+    lat: float
+    lon: float
+    quantity: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerView:
+    """One worker as the dispatcher sees it (input to :meth:`FleetSnapshot.build`)."""
+
+    id: WorkerKey
+    lat: float
+    lon: float
+    on_duty: bool
+    teams: frozenset[str] = frozenset()
+    assigned_count: int = 0
+    free_capacity: float = math.inf
+    # Route for the `load` mode: current location -> active task -> assigned tasks.
+    route_m: float = 0.0
+    end_lat: float | None = None
+    end_lon: float | None = None
+
+
+@dataclass(slots=True)
+class FleetSnapshot:
+    """Columnar view of the fleet, rows sorted by worker id.
+
+    Mutating methods exist for the simulator's live snapshot; each one drops the cached
+    k-d tree so a query never sees stale geometry.
+    """
+
+    ids: list[WorkerKey]
+    lat: FloatArray
+    lon: FloatArray
+    xyz: FloatArray
+    p2: FloatArray
+    on_duty: npt.NDArray[np.bool_]
+    teams: list[frozenset[str]]
+    assigned_count: npt.NDArray[np.int64]
+    free_capacity: FloatArray
+    route_m: FloatArray
+    end_lat: FloatArray
+    end_lon: FloatArray
+    end_xyz: FloatArray
+    end_p2: FloatArray
+    index: dict[WorkerKey, int] = field(default_factory=dict)
+    _team_masks: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
+    _tree: cKDTree | None = None
+
+    @classmethod
+    def build(cls, workers: Sequence[WorkerView]) -> FleetSnapshot:
+        rows = sorted(workers, key=lambda w: w.id)  # type: ignore[no-any-return]
+        n = len(rows)
+        lat = np.array([w.lat for w in rows], dtype=np.float64)
+        lon = np.array([w.lon for w in rows], dtype=np.float64)
+        end_lat = np.array(
+            [w.lat if w.end_lat is None else w.end_lat for w in rows], dtype=np.float64
+        )
+        end_lon = np.array(
+            [w.lon if w.end_lon is None else w.end_lon for w in rows], dtype=np.float64
+        )
+        xyz = ecef(lat, lon).reshape(n, 3)
+        end_xyz = ecef(end_lat, end_lon).reshape(n, 3)
+        snap = cls(
+            ids=[w.id for w in rows],
+            lat=lat,
+            lon=lon,
+            xyz=xyz,
+            p2=np.einsum("ij,ij->i", xyz, xyz),
+            on_duty=np.array([w.on_duty for w in rows], dtype=np.bool_),
+            teams=[w.teams for w in rows],
+            assigned_count=np.array([w.assigned_count for w in rows], dtype=np.int64),
+            free_capacity=np.array([w.free_capacity for w in rows], dtype=np.float64),
+            route_m=np.array([w.route_m for w in rows], dtype=np.float64),
+            end_lat=end_lat,
+            end_lon=end_lon,
+            end_xyz=end_xyz,
+            end_p2=np.einsum("ij,ij->i", end_xyz, end_xyz),
+        )
+        snap.index = {wid: i for i, wid in enumerate(snap.ids)}
+        return snap
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    # -- in-place updates (the simulator's live snapshot) ---------------------------
+    def move(self, i: int, lat: float, lon: float) -> None:
+        """Set worker row ``i``'s last known location."""
+        self.lat[i] = lat
+        self.lon[i] = lon
+        p = ecef(lat, lon)
+        self.xyz[i] = p
+        self.p2[i] = float(p @ p)
+        self._tree = None
+
+    def set_route(self, i: int, route_m: float, end_lat: float, end_lon: float) -> None:
+        """Set worker row ``i``'s planned route length and where that route ends."""
+        self.route_m[i] = route_m
+        self.end_lat[i] = end_lat
+        self.end_lon[i] = end_lon
+        p = ecef(end_lat, end_lon)
+        self.end_xyz[i] = p
+        self.end_p2[i] = float(p @ p)
+
+    def set_duty(self, i: int, on_duty: bool) -> None:
+        self.on_duty[i] = on_duty
+
+    def team_mask(self, team: str) -> npt.NDArray[np.bool_]:
+        mask = self._team_masks.get(team)
+        if mask is None:
+            mask = np.array([team in t for t in self.teams], dtype=np.bool_)
+            self._team_masks[team] = mask
+        return mask
+
+    def kdtree(self) -> cKDTree:
+        """A k-d tree over the ECEF positions, built on first use after any move."""
+        if self._tree is None:
+            self._tree = cKDTree(self.xyz)
+        return self._tree
+
+    # -- eligibility ------------------------------------------------------------------
+    def eligible(self, task: TaskPoint, opts: AutoAssignOptions) -> npt.NDArray[np.bool_]:
+        """On-duty workers that pass the team, count, capacity and exclusion filters."""
+        mask = self.on_duty.copy()
+        if opts.team is not None:
+            mask &= self.team_mask(opts.team)
+        if opts.max_assigned_task_count is not None:
+            mask &= self.assigned_count < opts.max_assigned_task_count
+        if task.quantity > 0:
+            mask &= self.free_capacity >= task.quantity
+        for wid in opts.excluded_worker_ids:
+            i = self.index.get(wid)
+            if i is not None:
+                mask[i] = False
+        return mask
+
+
+def _query_xyz(task: TaskPoint) -> tuple[FloatArray, float]:
+    q = ecef(task.lat, task.lon)
+    return q, float(q @ q)
+
+
+def _confirm(
+    snap: FleetSnapshot,
+    task: TaskPoint,
+    cand: npt.NDArray[np.intp],
+    base_m: FloatArray | None,
+    use_end: bool,
+) -> WorkerKey:
+    """Exact scores for the shortlisted rows; lowest score wins, then lowest id."""
+    if cand.size == 1:
+        return snap.ids[int(cand[0])]
+    lat = snap.end_lat[cand] if use_end else snap.lat[cand]
+    lon = snap.end_lon[cand] if use_end else snap.lon[cand]
+    score = geodesic_many_m(task.lat, task.lon, lat, lon)
+    if base_m is not None:
+        score = base_m[cand] + score
+    # `cand` is ascending, so argmin's first-minimum rule breaks ties by worker id.
+    return snap.ids[int(cand[int(np.argmin(score))])]
+
+
+def _scan(
+    snap: FleetSnapshot,
+    task: TaskPoint,
+    mask: npt.NDArray[np.bool_],
+    use_end: bool,
+) -> WorkerKey | None:
+    xyz, p2 = (snap.end_xyz, snap.end_p2) if use_end else (snap.xyz, snap.p2)
+    q, q2 = _query_xyz(task)
+    chord2 = p2 - 2.0 * (xyz @ q) + q2
+    np.maximum(chord2, 0.0, out=chord2)
+    chord = np.sqrt(chord2)
+    base = snap.route_m if use_end else None
+    lower = chord if base is None else base + chord
+    lower[~mask] = np.inf
+    best = int(np.argmin(lower))
+    if not math.isfinite(lower[best]):
+        return None
+    upper = geodesic_upper_bound_m(float(chord[best]))
+    if base is not None:
+        upper += float(base[best])
+    upper = upper * (1 + _REL_MARGIN) + _ABS_MARGIN_M
+    cand = np.flatnonzero(lower <= upper)
+    return _confirm(snap, task, cand, base, use_end)
+
+
+def _tree_nearest(
+    snap: FleetSnapshot, task: TaskPoint, mask: npt.NDArray[np.bool_]
+) -> WorkerKey | None:
+    tree = snap.kdtree()
+    q, _ = _query_xyz(task)
+    n = len(snap)
+    k = min(8, n)
+    while True:
+        dist, idx = tree.query(q, k=k)
+        ok = mask[idx]
+        if ok.any():
+            first = int(np.argmax(ok))
+            upper = geodesic_upper_bound_m(float(dist[first]))
+            upper = upper * (1 + _REL_MARGIN) + _ABS_MARGIN_M
+            # All contenders are inside the k returned when the k-th is beyond the bound.
+            if dist[-1] > upper or k == n:
+                sel = ok & (dist <= upper)
+                return _confirm(snap, task, np.sort(idx[sel]), None, False)
+        elif k == n:
+            return None
+        if k * 8 >= n:
+            # Mostly ineligible neighbours: a full vector scan is cheaper than more rounds.
+            return _scan(snap, task, mask, use_end=False)
+        k = min(k * 8, n)
+
+
+def choose_worker(
+    snap: FleetSnapshot, task: TaskPoint, opts: AutoAssignOptions, *, use_tree: bool = False
+) -> WorkerKey | None:
+    """The worker autoAssign would pick for ``task``, or None when nobody qualifies.
+
+    ``distance``: nearest last known location.  ``load``: shortest total path
+    (location -> active task -> assigned tasks -> this task), i.e. ``route_m`` plus the
+    leg from the route's end.  ``use_tree`` answers ``distance`` queries from a cached
+    k-d tree, worth it when many queries hit one static snapshot of thousands of workers.
+    """
+    if len(snap) == 0:
+        return None
+    mask = snap.eligible(task, opts)
+    if opts.mode == "distance":
+        if use_tree and len(snap) >= KDTREE_MIN_WORKERS:
+            return _tree_nearest(snap, task, mask)
+        return _scan(snap, task, mask, use_end=False)
+    return _scan(snap, task, mask, use_end=True)
+
+
+def choose_worker_bruteforce(
+    snap: FleetSnapshot, task: TaskPoint, opts: AutoAssignOptions
+) -> WorkerKey | None:
+    """Reference answer: exact geodesic to every eligible worker, lowest (score, id)."""
+    mask = snap.eligible(task, opts)
+    rows = np.flatnonzero(mask)
+    if rows.size == 0:
+        return None
+    if opts.mode == "distance":
+        score = geodesic_many_m(task.lat, task.lon, snap.lat[rows], snap.lon[rows])
+    else:
+        leg = geodesic_many_m(task.lat, task.lon, snap.end_lat[rows], snap.end_lon[rows])
+        score = snap.route_m[rows] + leg
+    return snap.ids[int(rows[int(np.argmin(score))])]
+
+
+def choose_from_pool(
+    pool_lat: FloatArray,
+    pool_lon: FloatArray,
+    worker_lat: float,
+    worker_lon: float,
+    rule: PoolRule,
+) -> int | None:
+    """The ``queue`` policy: which waiting entry (index, oldest first) a free worker takes.
+
+    ``oldest`` takes index 0; ``nearest`` takes the entry it can reach first (exact
+    geodesic, ties to the older entry).
+    """
+    if pool_lat.size == 0:
+        return None
+    if rule == "oldest":
+        return 0
+    dist = geodesic_many_m(worker_lat, worker_lon, pool_lat, pool_lon)
+    return int(np.argmin(dist))

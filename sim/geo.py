@@ -1,0 +1,138 @@
+"""Geography: exact WGS84 geodesics, ECEF coordinates and chord bounds.
+
+Concepts held here:
+
+* ``geodesic_m`` / ``geodesic_many_m`` -- the exact WGS84 geodesic distance.  Both use
+  PROJ's ``geod_inverse`` (via :mod:`pyproj`), which is Karney's GeographicLib algorithm
+  in C: the same numbers as :mod:`geographiclib` (agreement is checked in the tests to
+  well under a micrometre) at about 1 µs a call instead of 45 µs.
+* ``ecef`` -- earth-centred coordinates of points on the ellipsoid surface.  The straight
+  chord between two surface points bounds the geodesic from both sides
+  (``chord <= geodesic <= geodesic_upper_bound(chord)``), which lets nearest-worker
+  searches shortlist with cheap vector arithmetic and still return the exact winner.
+* sampling helpers for places (uniform in a disk, around hotspots).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from pyproj import Geod
+
+FloatArray = npt.NDArray[np.float64]
+
+WGS84_A: Final = 6_378_137.0
+WGS84_F: Final = 1 / 298.257223563
+WGS84_B: Final = WGS84_A * (1 - WGS84_F)
+_E2: Final = WGS84_F * (2 - WGS84_F)
+# Smallest radius of curvature of the WGS84 ellipsoid (meridian at the equator, b^2/a).
+# No curve on the surface bends more sharply than this, which gives the chord bound.
+RHO_MIN_M: Final = WGS84_B * WGS84_B / WGS84_A
+# Mean earth radius, used only for sampling offsets (never for reported distances).
+MEAN_RADIUS_M: Final = 6_371_008.8
+
+_GEOD: Final = Geod(ellps="WGS84")
+
+
+def geodesic_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Exact WGS84 geodesic distance in metres between two points (degrees)."""
+    if lat1 == lat2 and lon1 == lon2:
+        return 0.0
+    return float(_GEOD.inv(lon1, lat1, lon2, lat2)[2])
+
+
+def geodesic_many_m(
+    lat1: FloatArray | float, lon1: FloatArray | float, lat2: FloatArray, lon2: FloatArray
+) -> FloatArray:
+    """Vectorised exact geodesic distances in metres (broadcasts a scalar origin)."""
+    lat2 = np.asarray(lat2, dtype=np.float64)
+    lon2 = np.asarray(lon2, dtype=np.float64)
+    lat1a = np.broadcast_to(np.asarray(lat1, dtype=np.float64), lat2.shape)
+    lon1a = np.broadcast_to(np.asarray(lon1, dtype=np.float64), lat2.shape)
+    if lat2.size == 0:
+        return np.zeros(lat2.shape, dtype=np.float64)
+    dist = _GEOD.inv(lon1a, lat1a, lon2, lat2)[2]
+    return np.asarray(dist, dtype=np.float64)
+
+
+def ecef(lat: FloatArray | float, lon: FloatArray | float) -> FloatArray:
+    """Earth-centred, earth-fixed coordinates (metres) of surface points; shape (..., 3)."""
+    phi = np.radians(np.asarray(lat, dtype=np.float64))
+    lam = np.radians(np.asarray(lon, dtype=np.float64))
+    sin_phi = np.sin(phi)
+    cos_phi = np.cos(phi)
+    n = WGS84_A / np.sqrt(1.0 - _E2 * sin_phi * sin_phi)
+    x = n * cos_phi * np.cos(lam)
+    y = n * cos_phi * np.sin(lam)
+    z = n * (1.0 - _E2) * sin_phi
+    return np.stack([x, y, z], axis=-1)
+
+
+def geodesic_upper_bound_m(chord_m: float) -> float:
+    """An upper bound on the geodesic length between two surface points ``chord_m`` apart.
+
+    The geodesic is no longer than the normal section through both points, a plane curve
+    whose curvature never exceeds ``1 / RHO_MIN_M``; by Schur's comparison theorem such a
+    curve is no longer than a circular arc of radius ``RHO_MIN_M`` on the same chord.
+    (The relative slack is about ``chord^2 / (24 rho^2)``: 1e-7 at 10 km.)
+    """
+    if chord_m >= 2 * RHO_MIN_M:
+        return math.pi * WGS84_A  # half a meridian-ish; anything on earth is shorter
+    return 2.0 * RHO_MIN_M * math.asin(chord_m / (2.0 * RHO_MIN_M))
+
+
+def validate_lat_lon(lat: float, lon: float) -> str | None:
+    """Return a reason when ``(lat, lon)`` is not a valid WGS84 position, else None."""
+    if not math.isfinite(lat) or not -90.0 <= lat <= 90.0:
+        return f"latitude {lat!r} is outside [-90, 90]"
+    if not math.isfinite(lon) or not -180.0 <= lon <= 180.0:
+        return f"longitude {lon!r} is outside [-180, 180]"
+    return None
+
+
+def offset_points(
+    lat0: float, lon0: float, bearing_deg: FloatArray, distance_m: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """Points at the given bearings and geodesic distances from an origin (direct problem)."""
+    n = np.asarray(distance_m).shape
+    lon, lat, _ = _GEOD.fwd(
+        np.full(n, lon0, dtype=np.float64),
+        np.full(n, lat0, dtype=np.float64),
+        np.asarray(bearing_deg, dtype=np.float64),
+        np.asarray(distance_m, dtype=np.float64),
+    )
+    return np.asarray(lat, dtype=np.float64), np.asarray(lon, dtype=np.float64)
+
+
+def uniform_in_disk(
+    rng: np.random.Generator, lat0: float, lon0: float, radius_m: float, n: int
+) -> tuple[FloatArray, FloatArray]:
+    """``n`` points uniform (by area, to first order) in a geodesic disk."""
+    u = rng.random(n)
+    bearing = rng.random(n) * 360.0
+    dist = radius_m * np.sqrt(u)
+    return offset_points(lat0, lon0, bearing, dist)
+
+
+def around_hotspots(
+    rng: np.random.Generator,
+    centres: list[tuple[float, float]],
+    weights: FloatArray,
+    spread_m: FloatArray,
+    n: int,
+) -> tuple[FloatArray, FloatArray]:
+    """``n`` points scattered (circular normal) around weighted hotspots."""
+    which = rng.choice(len(centres), size=n, p=weights / weights.sum())
+    bearing = rng.random(n) * 360.0
+    # Rayleigh radius = circular normal with per-axis sd `spread_m`.
+    dist = spread_m[which] * np.sqrt(-2.0 * np.log1p(-rng.random(n)))
+    lat = np.empty(n, dtype=np.float64)
+    lon = np.empty(n, dtype=np.float64)
+    for k, (clat, clon) in enumerate(centres):
+        sel = which == k
+        if sel.any():
+            lat[sel], lon[sel] = offset_points(clat, clon, bearing[sel], dist[sel])
+    return lat, lon
