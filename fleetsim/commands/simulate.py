@@ -1,0 +1,46 @@
+"""``fleetsim simulate``: run a scenario and write its tables, KPIs (and trace)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sim.kpis import format_kpis
+from sim.output import write_outputs
+from sim.run import simulate
+from sim.scenario import load_scenario
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "simulate", help="simulate a scenario and write tables, KPIs and the API trace"
+    )
+    p.add_argument("scenario", type=Path, help="scenario TOML file (see scenarios/)")
+    p.add_argument("--out", type=Path, help="output directory (default results/<name>/)")
+    p.add_argument("--seed", type=int, help="override the scenario's seed")
+    p.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override a scenario field, e.g. --set fleet.workers=80 (repeatable)",
+    )
+    p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
+    p.add_argument("--no-trace", action="store_true", help="skip writing trace.jsonl")
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no KPI table")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    scenario = load_scenario(args.scenario, args.overrides)
+    if args.seed is not None and args.seed < 0:
+        from sim.errors import UserError
+
+        raise UserError(f"--seed {args.seed}: must be a non-negative integer")
+    progress = sys.stderr.isatty() and not args.quiet
+    result = simulate(scenario, seed=args.seed, progress=progress)
+    out = args.out or Path("results") / scenario.name
+    write_outputs(result, out, fmt=args.format)
+    if not args.quiet:
+        print(format_kpis(result.kpis))
+    print(f"wrote {out}/")
+    return 0

@@ -1,0 +1,162 @@
+"""Workers: the entity, the fleet built from a scenario, and the worker process.
+
+Each worker has an ordered container of assigned tasks and at most one active task.  One
+SimPy process runs per worker (:func:`worker`): it goes on duty at shift start, takes the
+first task in its container whose dependencies are complete, travels, waits for the
+window to open, serves, completes -- and at shift end finishes its active task, hands its
+unstarted tasks back to the pool and goes off duty.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any
+
+import simpy
+
+from sim.demand import Streams
+from sim.geo import uniform_in_disk
+from sim.scenario import Scenario
+from sim.tasks import Task, WorkerId
+
+if TYPE_CHECKING:
+    from sim.model import Model
+
+
+class Worker:
+    """A delivery worker and its running totals (metres, seconds, counts)."""
+
+    __slots__ = (
+        "active",
+        "busy_s",
+        "capacity",
+        "container",
+        "distance_m",
+        "empty_distance_m",
+        "id",
+        "lat",
+        "load",
+        "lon",
+        "name",
+        "off_at_s",
+        "on_at_s",
+        "on_duty",
+        "on_duty_s",
+        "onboard",
+        "phone",
+        "shift_end_s",
+        "shift_start_s",
+        "speed_mps",
+        "start_lat",
+        "start_lon",
+        "tasks_completed",
+        "tasks_failed",
+        "team",
+        "vehicle",
+        "wake",
+    )
+
+    def __init__(
+        self,
+        id: WorkerId,
+        team: str,
+        vehicle: str,
+        speed_mps: float,
+        capacity: float,
+        shift_start_s: float,
+        shift_end_s: float,
+        lat: float,
+        lon: float,
+    ) -> None:
+        self.id = id
+        self.name = f"Worker {id + 1:04d}"
+        self.phone = f"+1555{id % 10_000_000:07d}"
+        self.team = team
+        self.vehicle = vehicle
+        self.speed_mps = speed_mps
+        self.capacity = capacity
+        self.shift_start_s = shift_start_s
+        self.shift_end_s = shift_end_s
+        self.start_lat = self.lat = lat
+        self.start_lon = self.lon = lon
+        self.container: list[Task] = []
+        self.active: Task | None = None
+        self.on_duty = False
+        self.on_at_s = math.nan
+        self.off_at_s = math.nan
+        self.wake: simpy.Event | None = None
+        self.load = 0.0  # quantity of assigned or active dropoffs (against capacity)
+        self.onboard = 0.0  # quantity picked up and not yet delivered
+        self.on_duty_s = 0.0
+        self.busy_s = 0.0
+        self.distance_m = 0.0
+        self.empty_distance_m = 0.0
+        self.tasks_completed = 0
+        self.tasks_failed = 0
+
+    def notify(self) -> None:
+        """Wake the worker if it is idle (new work, a dependency done, shift end)."""
+        if self.wake is not None and not self.wake.triggered:
+            self.wake.succeed()
+
+    def next_task(self) -> Task | None:
+        """The first task in the container whose dependencies are all complete."""
+        for task in self.container:
+            if task.open_deps == 0:
+                return task
+        return None
+
+
+def build_fleet(scenario: Scenario, streams: Streams) -> list[Worker]:
+    """Workers from ``[fleet]``: teams round-robin, start random in the region or at hubs."""
+    f = scenario.fleet
+    n = f.workers
+    if f.start == "hubs":
+        starts = [f.hubs[i % len(f.hubs)] for i in range(n)]
+    else:
+        lat0, lon0 = scenario.region.center
+        lat, lon = uniform_in_disk(streams.fleet, lat0, lon0, scenario.region.radius_m, n)
+        starts = [(float(a), float(b)) for a, b in zip(lat, lon, strict=True)]
+    return [
+        Worker(
+            i,
+            f.teams[i % len(f.teams)],
+            f.vehicle,
+            f.speed_mps,
+            f.capacity,
+            f.shift_start_h * 3600.0,
+            f.shift_end_h * 3600.0,
+            starts[i][0],
+            starts[i][1],
+        )
+        for i in range(n)
+    ]
+
+
+def worker(env: simpy.Environment, w: Worker, m: Model) -> Generator[simpy.Event, Any, None]:
+    """The life of one worker over its shift."""
+    if w.shift_start_s > env.now:
+        yield env.timeout(w.shift_start_s - env.now)
+    m.duty_on(w)
+    end_timer = env.timeout(max(0.0, w.shift_end_s - env.now))
+    end_timer.callbacks.append(lambda _ev: w.notify())
+    while env.now < w.shift_end_s:
+        task = m.take_next(w)
+        if task is None:
+            w.wake = env.event()
+            yield w.wake
+            w.wake = None
+            continue
+        dist, travel_s = m.start_task(w, task)
+        if travel_s > 0:
+            yield env.timeout(travel_s)
+        m.arrive(w, task, dist)
+        wait = task.complete_after_s - env.now
+        if wait > 0:  # NaN compares False: no window, no wait
+            yield env.timeout(wait)
+        if task.service_s > 0:
+            yield env.timeout(task.service_s)
+        w.busy_s += travel_s + task.service_s
+        m.complete(w, task)
+    m.duty_off(w)

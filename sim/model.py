@@ -1,0 +1,367 @@
+"""The platform model: task intake, dispatch and the state changes workers cause.
+
+:class:`Model` owns the SimPy environment, the tasks, the workers, the live dispatch
+snapshot and the event log.  Three kinds of process run in it:
+
+* :func:`intake` replays the merchant's planned API calls: tasks come into existence at
+  their creation time and are dispatched (autoAssign for ``distance``/``load``, the
+  central pool for ``queue``, nothing for ``none``);
+* :func:`redispatch` retries tasks nobody could take, every ``dispatch.redispatch_s``;
+* one :func:`sim.fleet.worker` process per worker.
+
+A *unit* is what dispatch hands out at once: with ``consider_dependencies`` a dependency
+family (pickups first), otherwise a single task.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Generator, Sequence
+from typing import Any
+
+import numpy as np
+import simpy
+
+from sim import events as ev
+from sim.demand import Order, Streams
+from sim.dispatch import (
+    AutoAssignOptions,
+    FleetSnapshot,
+    TaskPoint,
+    WorkerView,
+    choose_from_pool,
+    choose_worker,
+)
+from sim.fleet import Worker, build_fleet, worker
+from sim.geo import geodesic_m
+from sim.scenario import Scenario
+from sim.submission import PlannedCall
+from sim.tasks import ACTIVE, ASSIGNED, COMPLETED, UNASSIGNED, Task
+from sim.travel import travel_model
+
+Unit = list[Task]
+
+
+class Model:
+    """One simulated day of a fleet on a delivery platform."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        streams: Streams,
+        tasks: list[Task],
+        orders: Sequence[Order],
+        calls: Sequence[PlannedCall],
+    ) -> None:
+        self.scenario = scenario
+        self.env = simpy.Environment()
+        self.log = ev.EventLog()
+        self.tasks = tasks
+        self.orders = orders
+        self.calls = calls
+        self.workers = build_fleet(scenario, streams)
+        self.travel = travel_model(scenario)
+        d = scenario.dispatch
+        self.policy = d.policy
+        self.opts = AutoAssignOptions(
+            mode="load" if d.policy == "load" else "distance",
+            team=d.team,
+            max_assigned_task_count=d.max_assigned_task_count,
+            consider_dependencies=d.consider_dependencies,
+            excluded_worker_ids=frozenset(d.excluded_worker_ids),
+        )
+        self.snapshot = FleetSnapshot.build(
+            [
+                WorkerView(id=w.id, lat=w.lat, lon=w.lon, on_duty=False,
+                           teams=frozenset([w.team]), free_capacity=w.capacity)
+                for w in self.workers
+            ]
+        )
+        self.fail_p = scenario.failures.probability
+        self.reasons = scenario.failures.reasons
+        self.pool: list[Unit] = []
+        self.idle: deque[Worker] = deque()
+        self.idle_ids: set[int] = set()
+        self.pending: dict[int, Unit] = {}
+        self.open_tasks = len(tasks)
+        self.intake_done = False
+        self.end_s = 0.0
+
+    # -- setup ----------------------------------------------------------------------------
+    def start(self) -> None:
+        env = self.env
+        env.process(intake(env, self))
+        if self.policy in ("distance", "load"):
+            env.process(redispatch(env, self, self.scenario.dispatch.redispatch_s))
+        for w in self.workers:
+            env.process(worker(env, w, self))
+
+    def finished(self) -> bool:
+        return self.intake_done and self.open_tasks == 0
+
+    # -- intake and dispatch -----------------------------------------------------------
+    def units_of(self, tasks: Sequence[Task]) -> list[Unit]:
+        if not self.opts.consider_dependencies:
+            return [[t] for t in tasks]
+        units: dict[int, Unit] = {}
+        for t in tasks:
+            units.setdefault(t.family_id, []).append(t)
+        return list(units.values())
+
+    def create(self, call: PlannedCall, tasks: Sequence[Task]) -> None:
+        """Tasks come into existence; dispatch them as the policy says."""
+        now = self.env.now
+        log = self.log
+        for t in tasks:
+            t.created_s = now
+            t.submission_id = call.submission_id
+            log.add(now, ev.TASK_CREATED, t.id, -1, t.lat, t.lon, call.mode)
+        if self.policy == "none":
+            return
+        if self.opts.consider_dependencies:
+            # A family is dispatched once all its tasks exist (async jobs create them
+            # one at a time); families never span two calls.
+            units: list[Unit] = []
+            for t in tasks:
+                buf = self.pending.setdefault(t.family_id, [])
+                buf.append(t)
+                if len(buf) == len(self.orders[t.family_id].task_ids):
+                    units.append(self.pending.pop(t.family_id))
+        else:
+            units = [[t] for t in tasks]
+        for unit in units:
+            if self.policy == "queue":
+                self.pool.append(unit)
+                self.wake_idle()
+                continue
+            ok = self.auto_assign(unit)
+            for t in unit:
+                t.did_auto_assign = ok
+            if not ok:
+                self.pool.append(unit)
+
+    def wake_idle(self) -> None:
+        """Wake the longest-idle worker that is really waiting (``queue`` policy)."""
+        while self.idle:
+            w = self.idle.popleft()
+            self.idle_ids.discard(w.id)
+            if w.wake is not None and not w.wake.triggered:
+                w.wake.succeed()
+                return
+
+    def auto_assign(self, unit: Unit) -> bool:
+        first = unit[0]
+        qty = 0.0
+        for t in unit:
+            if not t.is_pickup:
+                qty += t.quantity
+        wid = choose_worker(self.snapshot, TaskPoint(first.lat, first.lon, qty), self.opts)
+        if wid is None:
+            return False
+        w = self.workers[int(wid)]  # type: ignore[call-overload]
+        for t in unit:
+            self.assign(w, t)
+        return True
+
+    def redispatch_pool(self) -> None:
+        if not self.pool or not self.snapshot.on_duty.any():
+            return
+        waiting, self.pool = self.pool, []
+        for unit in waiting:
+            if self.auto_assign(unit):
+                continue
+            self.pool.append(unit)
+
+    # -- state changes -----------------------------------------------------------------
+    def assign(self, w: Worker, t: Task) -> None:
+        t.move_to(ASSIGNED)
+        now = self.env.now
+        t.worker = w.id
+        if math.isnan(t.assigned_s):
+            t.assigned_s = now
+        w.container.append(t)
+        snap = self.snapshot
+        snap.assigned_count[w.id] += 1
+        if not t.is_pickup:
+            w.load += t.quantity
+            snap.free_capacity[w.id] = w.capacity - w.load
+        self.log.add(now, ev.TASK_ASSIGNED, t.id, w.id, t.lat, t.lon)
+        if self.policy == "load":
+            self._update_route(w)
+        w.notify()
+
+    def unassign(self, w: Worker, t: Task) -> None:
+        t.move_to(UNASSIGNED)
+        t.worker = -1
+        self.snapshot.assigned_count[w.id] -= 1
+        if not t.is_pickup:
+            w.load -= t.quantity
+            self.snapshot.free_capacity[w.id] = w.capacity - w.load
+        self.log.add(self.env.now, ev.TASK_UNASSIGNED, t.id, w.id, t.lat, t.lon)
+
+    def take_next(self, w: Worker) -> Task | None:
+        """The task ``w`` should start now, pulling from the pool under ``queue``."""
+        task = w.next_task()
+        if task is None and self.policy == "queue" and not w.container and self.pool:
+            rule = self.scenario.dispatch.queue_rule
+            if rule == "oldest":
+                k: int | None = 0
+            else:
+                lat = np.array([u[0].lat for u in self.pool])
+                lon = np.array([u[0].lon for u in self.pool])
+                k = choose_from_pool(lat, lon, w.lat, w.lon, rule)
+            assert k is not None
+            unit = self.pool.pop(k)
+            for t in unit:
+                self.assign(w, t)
+            task = w.next_task()
+        if task is None and self.policy == "queue" and w.id not in self.idle_ids:
+            self.idle.append(w)
+            self.idle_ids.add(w.id)
+        return task
+
+    def start_task(self, w: Worker, t: Task) -> tuple[float, float]:
+        """1 → 2: the worker sets off; returns the leg's distance (m) and duration (s)."""
+        now = self.env.now
+        w.container.remove(t)
+        t.move_to(ACTIVE)
+        t.started_s = now
+        w.active = t
+        self.snapshot.assigned_count[w.id] -= 1
+        self.log.add(now, ev.TASK_STARTED, t.id, w.id, w.lat, w.lon)
+        dist, dur = self.travel.leg(w.lat, w.lon, t.lat, t.lon, now, w.speed_mps)
+        w.distance_m += dist
+        if t.is_pickup and w.onboard <= 0:
+            w.empty_distance_m += dist
+        return dist, dur
+
+    def arrive(self, w: Worker, t: Task, dist: float) -> None:
+        now = self.env.now
+        t.arrived_s = now
+        w.lat, w.lon = t.lat, t.lon
+        self.snapshot.move(w.id, t.lat, t.lon)
+        self.log.add(now, ev.TASK_ARRIVAL, t.id, w.id, t.lat, t.lon)
+
+    def complete(self, w: Worker, t: Task) -> None:
+        """2 → 3, success unless this task's failure draw says otherwise."""
+        now = self.env.now
+        t.move_to(COMPLETED)
+        t.completed_s = now
+        w.active = None
+        success = t.failure_draw >= self.fail_p
+        t.success = success
+        if success:
+            w.tasks_completed += 1
+            kind = ev.TASK_COMPLETED
+            detail = ""
+        else:
+            w.tasks_failed += 1
+            t.failure_reason = self.reasons[int(t.failure_draw * 1e9) % len(self.reasons)]
+            kind = ev.TASK_FAILED
+            detail = t.failure_reason
+        if t.is_pickup:
+            if success:
+                w.onboard += t.quantity
+        else:
+            w.onboard = max(0.0, w.onboard - t.quantity)
+            w.load -= t.quantity
+            self.snapshot.free_capacity[w.id] = w.capacity - w.load
+        self.log.add(now, kind, t.id, w.id, t.lat, t.lon, detail)
+        self.open_tasks -= 1
+        for dep in t.dependents:
+            dep.open_deps -= 1
+            if dep.open_deps == 0 and dep.worker >= 0 and dep.worker != w.id:
+                self.workers[dep.worker].notify()
+        if self.policy == "load":
+            self._update_route(w)
+
+    def duty_on(self, w: Worker) -> None:
+        now = self.env.now
+        w.on_duty = True
+        w.on_at_s = now
+        self.snapshot.set_duty(w.id, True)
+        self.log.add(now, ev.WORKER_DUTY, -1, w.id, w.lat, w.lon, "on")
+        if self.policy in ("distance", "load"):
+            self.redispatch_pool()
+
+    def duty_off(self, w: Worker) -> None:
+        """Shift over: unstarted tasks go back to unassigned and are dispatched again."""
+        now = self.env.now
+        returned = list(w.container)
+        for t in returned:
+            self.unassign(w, t)
+        w.container.clear()
+        w.on_duty = False
+        w.off_at_s = now
+        w.on_duty_s += now - w.on_at_s
+        self.snapshot.set_duty(w.id, False)
+        if w.id in self.idle_ids:
+            self.idle.remove(w)
+            self.idle_ids.discard(w.id)
+        self.log.add(now, ev.WORKER_DUTY, -1, w.id, w.lat, w.lon, "off")
+        if returned:
+            units = self.units_of(returned)
+            if self.policy == "queue":
+                self.pool[0:0] = units  # they were waiting longest
+                for _ in units:
+                    self.wake_idle()
+            else:
+                self.pool[0:0] = units
+                self.redispatch_pool()
+        if self.policy == "load":
+            self._update_route(w)
+
+    def _update_route(self, w: Worker) -> None:
+        """Route length for the ``load`` mode: location → active task → assigned tasks."""
+        lat, lon = w.lat, w.lon
+        total = 0.0
+        stops = ([w.active] if w.active is not None else []) + w.container
+        for t in stops:
+            total += geodesic_m(lat, lon, t.lat, t.lon)
+            lat, lon = t.lat, t.lon
+        self.snapshot.set_route(w.id, total, lat, lon)
+
+    def close(self) -> None:
+        """End of run: close the on-duty clocks of workers still on shift."""
+        self.end_s = self.env.now
+        for w in self.workers:
+            if w.on_duty:
+                w.on_duty_s += self.end_s - w.on_at_s
+
+
+def intake(env: simpy.Environment, m: Model) -> Generator[simpy.Event, Any, None]:
+    """Replay the merchant's calls: submissions logged when sent, tasks when created."""
+    timeline: list[tuple[float, int, int, int]] = []  # (time, order, call, task index)
+    for call in m.calls:
+        if call.mode != "single":
+            timeline.append((call.sent_s, 0, call.submission_id, -1))
+        if call.mode == "batch-async":
+            for j, t_s in enumerate(call.created_s):
+                timeline.append((t_s, 1, call.submission_id, j))
+        else:
+            timeline.append((call.acked_s, 1, call.submission_id, -2))
+    timeline.sort()
+    for t_s, what, cid, j in timeline:
+        if t_s > env.now:
+            yield env.timeout(t_s - env.now)
+        call = m.calls[cid]
+        if what == 0:
+            m.log.add(env.now, ev.BATCH_SUBMITTED, -1, -1, math.nan, math.nan,
+                      f"{call.mode} n={len(call.task_ids)} {call.job_id}".strip())
+        elif j == -2:
+            m.create(call, [m.tasks[i] for i in call.task_ids])
+        else:
+            m.create(call, [m.tasks[call.task_ids[j]]])
+    m.intake_done = True
+
+
+def redispatch(
+    env: simpy.Environment, m: Model, every_s: float
+) -> Generator[simpy.Event, Any, None]:
+    """Periodically offer unassigned tasks to the fleet again."""
+    while True:
+        yield env.timeout(every_s)
+        if m.finished():
+            return
+        m.redispatch_pool()

@@ -1,0 +1,110 @@
+"""Run directories: writing a run's tables and KPIs, and reading them back.
+
+A run directory holds ``tasks``, ``events``, ``workers`` and ``submissions`` (Parquet, or
+CSV with ``fmt="csv"``), ``kpis.json`` (the KPIs plus scenario, hash, seed and version)
+and ``scenario.toml`` (the effective scenario).  Writing is atomic: everything goes into
+a temporary sibling directory that replaces the target only when complete, so a failed
+run never leaves a directory that looks finished.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import pandas as pd
+
+from sim.errors import UserError
+from sim.kpis import Kpis
+from sim.run import SimResult
+from sim.scenario import dump_scenario_toml
+
+Format = Literal["parquet", "csv"]
+TABLES = ("tasks", "events", "workers", "submissions")
+
+
+def kpis_document(result: SimResult) -> dict[str, Any]:
+    m = result.meta
+    return {
+        "scenario": m["scenario"],
+        "scenario_hash": m["scenario_hash"],
+        "seed": m["seed"],
+        "version": m["version"],
+        "start_epoch_ms": m["start_epoch_ms"],
+        "duration_s": m["duration_s"],
+        "end_s": m["end_s"],
+        "kpis": result.kpis,
+    }
+
+
+def write_outputs(
+    result: SimResult,
+    out_dir: Path,
+    fmt: Format = "parquet",
+    extra: Sequence[Callable[[Path], None]] = (),
+) -> Path:
+    """Write the run into ``out_dir`` atomically; ``extra`` writers add files to it."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        for name in TABLES:
+            frame: pd.DataFrame = getattr(result, name)
+            if fmt == "parquet":
+                frame.to_parquet(tmp / f"{name}.parquet", index=False, engine="pyarrow")
+            else:
+                frame.to_csv(tmp / f"{name}.csv", index=False, lineterminator="\n")
+        (tmp / "kpis.json").write_bytes(
+            orjson.dumps(kpis_document(result), option=orjson.OPT_INDENT_2) + b"\n"
+        )
+        (tmp / "scenario.toml").write_text(dump_scenario_toml(result.scenario), "utf-8")
+        for writer in extra:
+            writer(tmp)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+@dataclass(slots=True)
+class RunData:
+    """A run read back from disk (same tables as :class:`~sim.run.SimResult`)."""
+
+    path: Path
+    tasks: pd.DataFrame
+    events: pd.DataFrame
+    workers: pd.DataFrame
+    submissions: pd.DataFrame
+    kpis: Kpis
+    meta: dict[str, Any]
+
+
+def read_run(run_dir: Path) -> RunData:
+    """Read a run directory written by :func:`write_outputs` (Parquet or CSV)."""
+    run_dir = Path(run_dir)
+    kp = run_dir / "kpis.json"
+    if not kp.is_file():
+        raise UserError(f"{run_dir}: not a run directory (no kpis.json)")
+    doc = orjson.loads(kp.read_bytes())
+    frames: dict[str, pd.DataFrame] = {}
+    for name in TABLES:
+        pq, csv = run_dir / f"{name}.parquet", run_dir / f"{name}.csv"
+        if pq.is_file():
+            frames[name] = pd.read_parquet(pq)
+        elif csv.is_file():
+            frames[name] = pd.read_csv(csv, keep_default_na=True)
+            for col in ("dependencies", "task_ids", "job_id", "detail"):
+                if col in frames[name]:
+                    frames[name][col] = frames[name][col].fillna("").astype("string")
+        else:
+            raise UserError(f"{run_dir}: missing {name}.parquet (or {name}.csv)")
+    kpis = doc.pop("kpis")
+    return RunData(path=run_dir, kpis=kpis, meta=doc, **frames)

@@ -1,0 +1,104 @@
+"""Submission: how the merchant's system sends tasks to the platform.
+
+Modes (``submission.mode``):
+
+* ``single`` -- one ``POST /tasks`` per task, as each order arrives;
+* ``batch`` -- orders wait in a buffer that is flushed when the next order would push it
+  past ``batch_size`` (≤ 500) tasks, and every ``flush_s`` seconds; one
+  ``POST /tasks/batch`` per flush, and all its tasks exist when the response comes;
+* ``batch-async`` -- the same flushes as ``POST /tasks/batch-async`` jobs; the platform
+  works through jobs one at a time at ``async_tasks_per_s`` and each task exists from the
+  moment the job has processed it.
+
+Requests are spaced at least ``1 / rate_limit_rps`` apart (the platform's limit), and the
+response takes ``api_delay_s`` (+ ``batch_delay_per_task_s`` per task for a sync batch).
+An order's tasks always travel in one request so dependencies stay inside a batch.
+This module is pure: it plans the calls from the order times; the model replays them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sim.demand import Order
+from sim.scenario import Submission
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedCall:
+    """One API call the merchant makes and the tasks it creates."""
+
+    submission_id: int
+    mode: str
+    sent_s: float
+    acked_s: float
+    task_ids: tuple[int, ...]
+    #: When each task of ``task_ids`` exists on the platform (same order).
+    created_s: tuple[float, ...]
+    job_id: str
+
+    @property
+    def available_s(self) -> float:
+        return max(self.created_s) if self.created_s else self.acked_s
+
+
+def _flush_groups(orders: Sequence[Order], cfg: Submission) -> list[tuple[float, list[int]]]:
+    """(flush time, task ids) per batch: size-triggered or on the ``flush_s`` tick."""
+    groups: list[tuple[float, list[int]]] = []
+    buf: list[int] = []
+    last_t = 0.0
+    for order in orders:
+        # Ticks that fell while this order was on its way flush what was waiting.
+        if buf:
+            tick = (math.floor(last_t / cfg.flush_s) + 1) * cfg.flush_s
+            if tick <= order.ordered_s:
+                groups.append((tick, buf))
+                buf = []
+        if buf and len(buf) + len(order.task_ids) > cfg.batch_size:
+            groups.append((last_t, buf))
+            buf = []
+        buf.extend(order.task_ids)
+        last_t = order.ordered_s
+        if len(buf) >= cfg.batch_size:
+            groups.append((order.ordered_s, buf))
+            buf = []
+    if buf:
+        tick = (math.floor(last_t / cfg.flush_s) + 1) * cfg.flush_s
+        groups.append((tick, buf))
+    return groups
+
+
+def plan_submissions(orders: Sequence[Order], cfg: Submission) -> list[PlannedCall]:
+    """All calls of the day, in the order they are sent."""
+    gap = 0.0 if cfg.rate_limit_rps is None else 1.0 / cfg.rate_limit_rps
+    calls: list[PlannedCall] = []
+    next_free = -math.inf
+    if cfg.mode == "single":
+        for order in orders:
+            for tid in order.task_ids:
+                sent = max(order.ordered_s, next_free)
+                next_free = sent + gap
+                acked = sent + cfg.api_delay_s
+                calls.append(PlannedCall(len(calls), "single", sent, acked, (tid,), (acked,),
+                                         ""))
+        return calls
+    job_free = -math.inf
+    for flush_s, ids in _flush_groups(orders, cfg):
+        sent = max(flush_s, next_free)
+        next_free = sent + gap
+        n = len(ids)
+        if cfg.mode == "batch":
+            acked = sent + cfg.api_delay_s + cfg.batch_delay_per_task_s * n
+            created = (acked,) * n
+            job = ""
+        else:
+            acked = sent + cfg.api_delay_s
+            start = max(acked, job_free)
+            step = 1.0 / cfg.async_tasks_per_s
+            created = tuple(start + (j + 1) * step for j in range(n))
+            job_free = created[-1]
+            job = f"job{len(calls):06d}"
+        calls.append(PlannedCall(len(calls), cfg.mode, sent, acked, tuple(ids), created, job))
+    return calls

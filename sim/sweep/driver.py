@@ -1,0 +1,292 @@
+"""``run_sweep``: the grid × seeds on an executor, the fleet-size search, and the outputs.
+
+Concepts held here:
+
+* :class:`SweepConfig` -- what ``fleetsim sweep`` asks for, as one record.
+* :class:`ScenarioSource` -- where variants come from: :class:`FileScenarios` validates
+  each variant of a scenario file once, in this process (bad ``--set`` values fail
+  before any run starts); tests plug in sources with known answers.
+* :func:`run_sweep` -- plan the runs, skip those a previous attempt finished
+  (``--resume``), run the rest on Dask (or serially), journal each row as it lands, run
+  the target searches in lock-step, and write ``sweep.parquet``, ``summary.csv``,
+  ``sweep.json`` and the report.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from sim.errors import UserError
+from sim.sweep.grid import (
+    FLEET,
+    RunSpec,
+    Variant,
+    expand_grid,
+    parse_sets,
+    plan_runs,
+    replication_seeds,
+)
+from sim.sweep.meta import SweepMeta, write_meta
+from sim.sweep.runner import (
+    DaskExecutor,
+    Executor,
+    RunRow,
+    SerialExecutor,
+    SimFn,
+    connect,
+    local_cluster,
+    simulate_kpis,
+)
+from sim.sweep.stats import Interval, mean_ci
+from sim.sweep.store import RunJournal, rows_frame, write_table
+from sim.sweep.summary import summarise, write_summary
+from sim.sweep.target import FleetSearch, SearchResult, Target, parse_target
+
+
+@dataclass(frozen=True, slots=True)
+class SweepConfig:
+    """One sweep: the scenario, ``--set`` specs, replications and where/how to run."""
+
+    scenario: Path
+    sets: tuple[str, ...] = ()
+    seeds: int = 10
+    out_dir: Path | None = None
+    scheduler: str | None = None  # address of an existing Dask cluster
+    workers: int | None = None  # local cluster size (default: CPU count)
+    serial: bool = False  # run in this process (no Dask); for debugging and tests
+    target: str | None = None
+    fleet_range: tuple[int, int] | None = None
+    resume: bool = False
+    progress: bool | None = None  # None: a bar when stderr is a terminal
+    report: bool = True
+
+
+class ScenarioSource(Protocol):
+    """Validated scenario objects for variants, plus what the sweep needs to know."""
+
+    name: str
+    key: str  # changes whenever the scenario's content changes (part of every run_id)
+    base_seed: int
+
+    def load(self, variant: Variant) -> Any: ...
+
+    def fleet_size(self, scenario: Any) -> int | None: ...
+
+
+class FileScenarios:
+    """Variants of a scenario file, loaded with ``sim.scenario.load_scenario``."""
+
+    def __init__(self, path: Path) -> None:
+        from sim.scenario import load_scenario
+
+        if not path.is_file():
+            raise UserError(f"scenario {str(path)!r}: no such file")
+        self.path = path
+        self._load = load_scenario
+        base = load_scenario(path)
+        self.name = base.name
+        self.key = base.content_hash()
+        self.base_seed = base.scenario.seed
+
+    def load(self, variant: Variant) -> Any:
+        return self._load(self.path, overrides=variant.overrides)
+
+    def fleet_size(self, scenario: Any) -> int | None:
+        fleet = getattr(scenario, "fleet", None)
+        n = getattr(fleet, "workers", None)
+        return n if isinstance(n, int) else None
+
+
+@dataclass
+class SweepResult:
+    """What a sweep produced: every row, the searches' answers and the files written."""
+
+    out_dir: Path
+    rows: list[RunRow]
+    searches: list[tuple[Variant, SearchResult]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[RunRow]:
+        return [r for r in self.rows if not r.ok]
+
+
+class _Session:
+    """The running state of one sweep: variants loaded once, rows by run id, the journal."""
+
+    def __init__(
+        self,
+        source: ScenarioSource,
+        fn: SimFn,
+        executor: Executor,
+        journal: RunJournal,
+        bar: tqdm[Any],
+    ) -> None:
+        self.source, self.fn, self.executor, self.journal, self.bar = (
+            source,
+            fn,
+            executor,
+            journal,
+            bar,
+        )
+        self.scenarios: dict[Variant, Any] = {}
+        self.rows: dict[str, RunRow] = {}
+        self.order: list[str] = []
+
+    def scenario(self, variant: Variant) -> Any:
+        if variant not in self.scenarios:
+            self.scenarios[variant] = self.source.load(variant)
+        return self.scenarios[variant]
+
+    def run(self, specs: Sequence[RunSpec]) -> None:
+        """Run the specs not already done (in this sweep or, with --resume, before)."""
+        todo: list[tuple[RunSpec, Any]] = []
+        for spec in specs:
+            if spec.run_id in self.rows:
+                continue
+            self.order.append(spec.run_id)
+            earlier = self.journal.finished(spec.run_id)
+            if earlier is not None:
+                self.rows[spec.run_id] = earlier
+                continue
+            todo.append((spec, self.scenario(spec.variant)))
+        if self.bar.total is None:
+            self.bar.total = 0
+        self.bar.total += len(todo)
+        self.bar.refresh()
+        self.executor.run(self.fn, todo, self._done)
+
+    def _done(self, row: RunRow) -> None:
+        self.journal.append(row)
+        self.rows[row.run_id] = row
+        self.bar.update(1)
+        if row.error:
+            self.bar.write(f"run {row.run_id} ({row.seed=}) failed: {row.error}")
+
+    def interval(self, specs: Sequence[RunSpec], kpi: str) -> Interval:
+        return mean_ci([self.rows[s.run_id].kpi(kpi) for s in specs])
+
+
+@contextmanager
+def _executor(config: SweepConfig) -> Iterator[Executor]:
+    if config.serial:
+        yield SerialExecutor()
+        return
+    cm: AbstractContextManager[Any]
+    if config.scheduler:
+        cm = connect(config.scheduler)
+    else:
+        cm = local_cluster(config.workers or os.cpu_count() or 1)
+    with cm as client:
+        yield DaskExecutor(client)
+
+
+def run_sweep(
+    config: SweepConfig,
+    source: ScenarioSource | None = None,
+    fn: SimFn = simulate_kpis,
+    executor: Executor | None = None,
+) -> SweepResult:
+    """Run a sweep end to end and write its outputs (see the module docstring)."""
+    params = parse_sets(config.sets)
+    variants = expand_grid(params)
+    target = parse_target(config.target) if config.target else None
+    if target is not None and config.seeds < 2:
+        raise UserError(
+            f"--seeds {config.seeds}: --target needs at least 2 replications for an interval"
+        )
+    src = source if source is not None else FileScenarios(config.scenario)
+    out_dir = config.out_dir or Path("results") / f"sweep-{src.name}"
+    seeds = replication_seeds(src.base_seed, config.seeds)
+    fleet_param = next((p for p in params if p.path == FLEET), None)
+    if (
+        target is not None
+        and fleet_param is not None
+        and not all(isinstance(v, int) and not isinstance(v, bool) for v in fleet_param.values)
+    ):
+        raise UserError(f"--set {FLEET}: fleet sizes must be whole numbers for --target")
+
+    journal = RunJournal(out_dir, resume=config.resume)
+    show = sys.stderr.isatty() if config.progress is None else config.progress
+    bar: tqdm[Any] = tqdm(total=0, unit="run", desc="sweep", disable=not show, file=sys.stderr)
+    ex_cm: AbstractContextManager[Executor] = (
+        nullcontext(executor) if executor is not None else _executor(config)
+    )
+    try:
+        session = _Session(src, fn, SerialExecutor(), journal, bar)
+        for v in variants:  # validate every variant before any run starts
+            session.scenario(v)
+        with ex_cm as ex:
+            session.executor = ex
+            session.run(plan_runs(src.key, variants, seeds))
+            searches: list[tuple[Variant, SearchResult]] = []
+            if target is not None:
+                searches = _search(session, variants, seeds, target, config, src)
+    finally:
+        bar.close()
+        journal.close()
+
+    rows = [session.rows[r] for r in session.order]
+    param_paths = [p.path for p in params]
+    df = rows_frame(rows, param_paths)
+    files = [write_table(df, out_dir)]
+    all_params = [c for c in df.columns if c in {p for r in rows for p, _ in r.params}]
+    files.append(write_summary(summarise(df, all_params, target), out_dir))
+    meta = SweepMeta.build(config, src.name, src.key, params, seeds, target, searches, rows)
+    files.append(write_meta(meta, out_dir))
+    result = SweepResult(out_dir, rows, searches, files)
+    if config.report:
+        from sim.report.sweep_report import write_sweep_report
+
+        result.files.append(write_sweep_report(out_dir))
+    return result
+
+
+def _search(
+    session: _Session,
+    variants: Sequence[Variant],
+    seeds: Sequence[int],
+    target: Target,
+    config: SweepConfig,
+    src: ScenarioSource,
+) -> list[tuple[Variant, SearchResult]]:
+    """One fleet-size bisection per combination of the other parameters, in lock-step so
+    each round's points run as one parallel batch (replications at every point)."""
+    bases: list[Variant] = []
+    for v in variants:
+        b = v.without(FLEET)
+        if b not in bases:
+            bases.append(b)
+    swept = [int(val) for v in variants for p, val in v.items if p == FLEET]
+    if swept:
+        start = max(swept)
+    else:
+        base_fleet = src.fleet_size(session.scenario(variants[0]))
+        if base_fleet is None:
+            raise UserError("--target: cannot tell the scenario's fleet size; give --fleet-range")
+        start = base_fleet
+    lo, hi = config.fleet_range or (1, max(8 * start, 8))
+    searches = [FleetSearch(target, start, lo, hi) for _ in bases]
+    for b in bases:  # a bad override at some fleet size fails here, before any run
+        session.scenario(b.with_value(FLEET, start))
+    while True:
+        batch: list[tuple[FleetSearch, list[RunSpec]]] = []
+        for b, s in zip(bases, searches, strict=True):
+            n = s.next_point()
+            if n is not None:
+                batch.append((s, plan_runs(src.key, [b.with_value(FLEET, n)], seeds, "search")))
+        if not batch:
+            break
+        session.run([spec for _, specs in batch for spec in specs])
+        for s, specs in batch:
+            fleet = int(dict(specs[0].variant.items)[FLEET])
+            s.record(fleet, session.interval(specs, target.kpi))
+    return [(b, s.result()) for b, s in zip(bases, searches, strict=True)]

@@ -1,0 +1,140 @@
+"""``sweep.json``: what a sweep was (scenario, grid, seeds, target) and what the target
+searches found, so ``fleetsim report SWEEP_DIR`` can redraw the report from the files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from sim.sweep.grid import Param, ParamValue, Variant
+from sim.sweep.runner import RunRow
+from sim.sweep.stats import Interval
+from sim.sweep.store import META
+from sim.sweep.target import SearchResult, Target
+
+if TYPE_CHECKING:
+    from sim.sweep.driver import SweepConfig
+
+
+def _num(x: float) -> float | None:
+    return None if math.isnan(x) else x
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPointMeta:
+    """One evaluated fleet size of a target search."""
+
+    fleet: int
+    mean: float | None
+    low: float | None
+    high: float | None
+    n: int
+    met: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SearchMeta:
+    """One target search: the other parameters' values, the answer and every point."""
+
+    variant: dict[str, ParamValue]
+    fleet: int | None
+    mean: float | None
+    low: float | None
+    high: float | None
+    n: int
+    summary: str
+    points: list[SearchPointMeta]
+
+
+@dataclass(frozen=True, slots=True)
+class SweepMeta:
+    """The contents of ``sweep.json``."""
+
+    scenario: str
+    scenario_name: str
+    scenario_key: str
+    params: dict[str, list[ParamValue]]
+    seeds: list[int]
+    target: str | None
+    target_kpi: str | None
+    target_op: str | None
+    target_limit: float | None
+    searches: list[SearchMeta]
+    runs: int
+    failed: int
+
+    @classmethod
+    def build(
+        cls,
+        config: SweepConfig,
+        name: str,
+        key: str,
+        params: Sequence[Param],
+        seeds: Sequence[int],
+        target: Target | None,
+        searches: Sequence[tuple[Variant, SearchResult]],
+        rows: Sequence[RunRow],
+    ) -> SweepMeta:
+        return cls(
+            scenario=str(config.scenario),
+            scenario_name=name,
+            scenario_key=key,
+            params={p.path: list(p.values) for p in params},
+            seeds=list(seeds),
+            target=str(target) if target else None,
+            target_kpi=target.kpi if target else None,
+            target_op=target.op if target else None,
+            target_limit=target.limit if target else None,
+            searches=[_search_meta(v, r) for v, r in searches],
+            runs=len(rows),
+            failed=sum(1 for r in rows if not r.ok),
+        )
+
+    def target_record(self) -> Target | None:
+        if self.target_kpi is None or self.target_op is None or self.target_limit is None:
+            return None
+        return Target(self.target_kpi, self.target_op, self.target_limit)
+
+
+def _search_meta(variant: Variant, r: SearchResult) -> SearchMeta:
+    ci = r.ci or Interval(math.nan, math.nan, math.nan, 0, math.nan)
+    return SearchMeta(
+        variant=variant.params,
+        fleet=r.fleet,
+        mean=_num(ci.mean),
+        low=_num(ci.low),
+        high=_num(ci.high),
+        n=ci.n,
+        summary=r.describe(),
+        points=[
+            SearchPointMeta(
+                p.fleet, _num(p.ci.mean), _num(p.ci.low), _num(p.ci.high), p.ci.n, p.met
+            )
+            for p in r.points
+        ],
+    )
+
+
+def write_meta(meta: SweepMeta, out_dir: Path) -> Path:
+    path = out_dir / META
+    path.write_bytes(orjson.dumps(asdict(meta), option=orjson.OPT_INDENT_2))
+    return path
+
+
+def read_meta(out_dir: Path) -> SweepMeta:
+    """Read ``sweep.json`` back into records."""
+    d: dict[str, Any] = orjson.loads((out_dir / META).read_bytes())
+    searches = [
+        SearchMeta(
+            **{k: v for k, v in s.items() if k != "points"},
+            points=[SearchPointMeta(**p) for p in s["points"]],
+        )
+        for s in d.get("searches", [])
+    ]
+    return SweepMeta(**{**d, "searches": searches})

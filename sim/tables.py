@@ -1,0 +1,102 @@
+"""Turning the model's entities into the output tables (schemas in docs/CONTRACTS.md).
+
+Built once, at the end of a run, column by column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from sim.fleet import Worker
+from sim.submission import PlannedCall
+from sim.tasks import Task
+
+
+def tasks_frame(tasks: Sequence[Task]) -> pd.DataFrame:
+    def col(name: str, dtype: type | str) -> np.ndarray:  # type: ignore[type-arg]
+        return np.array([getattr(t, name) for t in tasks], dtype=dtype)
+
+    completed = col("completed_s", np.float64)
+    before = col("complete_before_s", np.float64)
+    success = col("success", np.bool_)
+    with np.errstate(invalid="ignore"):
+        in_window = np.isnan(before) | (completed <= before)
+    return pd.DataFrame(
+        {
+            "task_id": col("id", np.int64),
+            "order_id": col("order_id", np.int64),
+            "family_id": col("family_id", np.int64),
+            "is_pickup": col("is_pickup", np.bool_),
+            "lat": col("lat", np.float64),
+            "lon": col("lon", np.float64),
+            "quantity": col("quantity", np.float64),
+            "service_s": col("service_s", np.float64),
+            "complete_after_s": col("complete_after_s", np.float64),
+            "complete_before_s": before,
+            "dependencies": pd.array(
+                [";".join(map(str, t.dependencies)) for t in tasks], dtype="string"
+            ),
+            "ordered_s": col("ordered_s", np.float64),
+            "created_s": col("created_s", np.float64),
+            "assigned_s": col("assigned_s", np.float64),
+            "started_s": col("started_s", np.float64),
+            "arrived_s": col("arrived_s", np.float64),
+            "completed_s": completed,
+            "state": col("state", np.int8),
+            "success": success,
+            "failure_reason": pd.array([t.failure_reason for t in tasks], dtype="string"),
+            "worker_id": col("worker", np.int64),
+            "did_auto_assign": col("did_auto_assign", np.bool_),
+            "submission_id": col("submission_id", np.int64),
+            "on_time": success & in_window,
+        }
+    )
+
+
+def workers_frame(workers: Sequence[Worker]) -> pd.DataFrame:
+    def col(name: str, dtype: type) -> np.ndarray:  # type: ignore[type-arg]
+        return np.array([getattr(w, name) for w in workers], dtype=dtype)
+
+    def text(name: str) -> pd.arrays.StringArray:
+        return pd.array([getattr(w, name) for w in workers], dtype="string")  # type: ignore[return-value]
+
+    return pd.DataFrame(
+        {
+            "worker_id": col("id", np.int64),
+            "name": text("name"),
+            "phone": text("phone"),
+            "team": text("team"),
+            "vehicle": text("vehicle"),
+            "capacity": col("capacity", np.float64),
+            "speed_mps": col("speed_mps", np.float64),
+            "shift_start_s": col("shift_start_s", np.float64),
+            "shift_end_s": col("shift_end_s", np.float64),
+            "start_lat": col("start_lat", np.float64),
+            "start_lon": col("start_lon", np.float64),
+            "on_duty_s": col("on_duty_s", np.float64),
+            "busy_s": col("busy_s", np.float64),
+            "distance_m": col("distance_m", np.float64),
+            "empty_distance_m": col("empty_distance_m", np.float64),
+            "tasks_completed": col("tasks_completed", np.int64),
+            "tasks_failed": col("tasks_failed", np.int64),
+        }
+    )
+
+
+def submissions_frame(calls: Sequence[PlannedCall]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "submission_id": np.array([c.submission_id for c in calls], dtype=np.int64),
+            "mode": pd.array([c.mode for c in calls], dtype="string"),
+            "sent_s": np.array([c.sent_s for c in calls], dtype=np.float64),
+            "acked_s": np.array([c.acked_s for c in calls], dtype=np.float64),
+            "available_s": np.array([c.available_s for c in calls], dtype=np.float64),
+            "n_tasks": np.array([len(c.task_ids) for c in calls], dtype=np.int64),
+            "task_ids": pd.array([";".join(map(str, c.task_ids)) for c in calls],
+                                 dtype="string"),
+            "job_id": pd.array([c.job_id for c in calls], dtype="string"),
+        }
+    )
