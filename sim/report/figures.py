@@ -36,7 +36,7 @@ PALETTE = {
     "pass": "#2ca02c",
     "fail": "#d62728",
 }
-_STYLE: dict[str, Any] = {
+_STYLE: Any = {
     "font.size": 9.5,
     "axes.titlesize": 11,
     "axes.titleweight": "bold",

@@ -1,0 +1,240 @@
+"""The report of one run: ``RUN_DIR/report.html`` plus its PNGs beside it.
+
+:func:`write_report` reads a run directory (``sim.output.read_run``), draws the run's
+charts, adds the load-test replay sections when ``results.json`` is there, and writes one
+self-contained page.  The same run always gives the same bytes (no timestamps, fixed PNG
+metadata), so reports can be diffed and cached.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from sim.report import replay as rp
+from sim.report.figures import Chart, time_axis
+from sim.report.html import Badge, Cell, Section, esc, figure_html, page_html, paragraph, table_html
+from sim.report.run_charts import (
+    destinations_map,
+    submission_timeline,
+    tasks_by_state,
+    time_distributions,
+    workers_utilisation,
+)
+
+REPORT = "report.html"
+RESULTS = "results.json"
+
+# What each KPI means, with its unit, for the KPI table (definitions in sim/kpis.py).
+KPI_NOTES: dict[str, str] = {
+    "tasks_created": "tasks the platform created (count)",
+    "tasks_completed": "completed successfully (count)",
+    "tasks_failed": "completed as failed (count)",
+    "tasks_open": "still open at the end of the run (count)",
+    "on_time_pct": "created tasks completed successfully within their window (%)",
+    "time_to_assign_p50_s": "median time from creation to first assignment (s)",
+    "time_to_assign_p90_s": "90th percentile time to assign (s)",
+    "time_to_assign_p99_s": "99th percentile time to assign (s)",
+    "time_to_complete_p50_s": "median time from creation to completion (s)",
+    "time_to_complete_p90_s": "90th percentile time to complete (s)",
+    "time_to_complete_p99_s": "99th percentile time to complete (s)",
+    "utilisation_pct": "time travelling or serving over time on duty (%)",
+    "km_driven": "distance driven by the whole fleet (km)",
+    "empty_km": "distance driven towards a pickup with nothing on board (km)",
+    "tasks_per_worker_hour": "successful completions per on-duty hour",
+    "workers": "fleet size (count)",
+}
+
+
+class RunLike(Protocol):
+    """What the report reads from a run (``sim.output.RunData`` has it all)."""
+
+    tasks: pd.DataFrame
+    events: pd.DataFrame
+    workers: pd.DataFrame
+    submissions: pd.DataFrame
+    kpis: dict[str, float | int]
+    meta: dict[str, Any]
+
+
+def run_charts(run: RunLike) -> list[Chart]:
+    """Every chart of the single-run part of the report, in page order."""
+    horizon = _horizon_s(run)
+    ts = time_axis(horizon)
+    return [
+        tasks_by_state(run.events, horizon, ts),
+        workers_utilisation(run.events, run.workers, horizon, ts),
+        time_distributions(run.tasks),
+        destinations_map(run.tasks, run.events, run.workers),
+        submission_timeline(run.submissions, run.tasks, horizon, ts),
+    ]
+
+
+def _horizon_s(run: RunLike) -> float:
+    """The time axis' end: the run's end, else the last event, else the demand period."""
+    end = run.meta.get("end_s")
+    if isinstance(end, int | float) and end > 0:
+        return float(end)
+    last = float(run.events["time_s"].max()) if len(run.events) else math.nan
+    if math.isfinite(last) and last > 0:
+        return last
+    dur = run.meta.get("duration_s")
+    return float(dur) if isinstance(dur, int | float) and dur > 0 else 3600.0
+
+
+def kpi_table(kpis: Mapping[str, float | int]) -> str:
+    rows: list[list[Cell]] = [[k, v, KPI_NOTES.get(k, "")] for k, v in kpis.items()]
+    return table_html(("KPI", "value", "meaning"), rows)
+
+
+def _subtitle(meta: Mapping[str, Any], run_dir: Path) -> list[str]:
+    lines = [f"Run directory: {run_dir}"]
+    parts = [f"scenario {meta.get('scenario', '?')}", f"seed {meta.get('seed', '?')}"]
+    start = meta.get("start_epoch_ms")
+    if isinstance(start, int | float):
+        when = datetime.fromtimestamp(start / 1000.0, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+        parts.append(f"starts {when}")
+    dur = meta.get("duration_s")
+    if isinstance(dur, int | float):
+        parts.append(f"demand for {dur / 3600.0:.2f} h")
+    parts.append(f"fleetsim {meta.get('version', '?')}")
+    lines.append(" · ".join(parts))
+    h = meta.get("scenario_hash")
+    if isinstance(h, str):
+        lines.append(f"scenario hash {h[:23]}…")
+    return lines
+
+
+def replay_sections(path: Path) -> tuple[list[Section], list[Chart]]:
+    """The load-test sections when ``results.json`` is readable (else one note)."""
+    r = rp.read_replay(path)
+    if isinstance(r, str):
+        return [Section("Load-test replay", (paragraph(r),))], []
+    charts = [
+        rp.throughput_chart(r),
+        rp.endpoints_chart(r),
+        rp.schedule_lag_chart(r),
+        rp.flows_chart(r),
+        rp.reconciliation_chart(r),
+    ]
+    valid: Cell = (
+        Badge("valid", "pass")
+        if r.valid
+        else Badge("invalid", "fail")
+        if r.valid is False
+        else "unknown"
+    )
+    overview: list[list[Cell]] = [
+        ["target", r.target or "?"],
+        ["run valid", valid],
+        ["speed-up over real time", r.speedup],
+        ["replay duration (s)", r.duration_s],
+    ]
+    overview += [[f"calls {k}", int(v)] for k, v in r.calls.items()]
+    blocks = [table_html(("replay", ""), overview)]
+    blocks += [paragraph(f"Invalid because: {why}") for why in r.invalid_reasons]
+    blocks += [paragraph(f"results.json: {p}") for p in r.problems]
+    blocks += [figure_html(c) for c in charts[:1]]
+    ep_rows: list[list[Cell]] = [
+        [e.name, e.count, e.errors, e.rps, e.p50_ms, e.p95_ms, e.p99_ms, e.max_ms]
+        for e in r.endpoints
+    ]
+    latency = [figure_html(charts[1])]
+    if ep_rows:
+        latency.append(
+            table_html(
+                ("endpoint", "calls", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"),
+                ep_rows,
+            )
+        )
+    flows = [figure_html(c) for c in charts[2:4]]
+    recon = [figure_html(charts[4])]
+    th_rows: list[list[Cell]] = [
+        [
+            t.scope,
+            t.metric,
+            t.limit,
+            t.actual,
+            Badge("pass", "pass") if t.passed else Badge("FAIL", "fail"),
+        ]
+        for t in r.thresholds
+    ]
+    thresholds = (
+        [table_html(("scope", "metric", "limit", "actual", "result"), th_rows)]
+        if th_rows
+        else [paragraph("results.json defines no thresholds.")]
+    )
+    if th_rows:
+        n_fail = sum(1 for t in r.thresholds if not t.passed)
+        thresholds.insert(
+            0,
+            paragraph(
+                "All thresholds passed." if n_fail == 0 else f"{n_fail} threshold(s) failed.",
+                "answer" if n_fail == 0 else "answer miss",
+            ),
+        )
+    sections = [
+        Section("Load-test replay", tuple(blocks)),
+        Section("Latency per endpoint", tuple(latency)),
+        Section("Schedule lag and batch flows", tuple(flows)),
+        Section("Reconciliation", tuple(recon)),
+        Section("Thresholds", tuple(thresholds)),
+    ]
+    return sections, charts
+
+
+def build_report(run: RunLike, run_dir: Path) -> tuple[str, list[Chart]]:
+    """The page's HTML and every chart on it (for writing the PNGs)."""
+    charts = run_charts(run)
+    by_name = {c.name: c for c in charts}
+    sections = [
+        Section("Key figures", (kpi_table(run.kpis),)),
+        Section(
+            "Tasks",
+            (figure_html(by_name["tasks_by_state"]), figure_html(by_name["time_distributions"])),
+        ),
+        Section(
+            "Workers", (figure_html(by_name["workers_utilisation"]), figure_html(by_name["map"]))
+        ),
+        Section("Submissions", (figure_html(by_name["submissions"]),)),
+    ]
+    results = run_dir / RESULTS
+    if results.is_file():
+        more, replay_charts = replay_sections(results)
+        sections += more
+        charts += replay_charts
+    scenario = run_dir / "scenario.toml"
+    if scenario.is_file():
+        text = scenario.read_text("utf-8", errors="replace")
+        sections.append(
+            Section(
+                "Scenario",
+                (
+                    f"<details><summary>Effective scenario (scenario.toml)</summary>"
+                    f"<pre>{esc(text)}</pre></details>",
+                ),
+            )
+        )
+    title = f"fleetsim run report: {run.meta.get('scenario', run_dir.name)}"
+    return page_html(title, _subtitle(run.meta, run_dir), sections), charts
+
+
+def write_report(run_dir: Path) -> Path:
+    """Write ``run_dir/report.html`` (and ``report-<chart>.png`` beside it); return the path."""
+    from sim.output import read_run
+
+    run_dir = Path(run_dir)
+    run = read_run(run_dir)
+    page, charts = build_report(run, run_dir)
+    for c in charts:
+        (run_dir / f"report-{c.name}.png").write_bytes(c.png)
+    path = run_dir / REPORT
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(page, "utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,239 @@
+"""The report of a sweep: ``SWEEP_DIR/report.html`` comparing the variants.
+
+It reads what :func:`sim.sweep.run_sweep` wrote (``sweep.parquet`` and ``sweep.json``),
+so it can be redrawn at any time with ``fleetsim report SWEEP_DIR``.  The page answers
+the capacity question first (the target searches), then lists every variant with its
+95% intervals and whether it meets the target, then plots every KPI against every swept
+parameter with CI bands, and lists failed runs with their errors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+
+from sim.errors import UserError
+from sim.report.figures import Chart, chart, new_figure, style
+from sim.report.html import (
+    Badge,
+    Cell,
+    Section,
+    figure_html,
+    page_html,
+    paragraph,
+    table_html,
+)
+from sim.report.run_report import KPI_NOTES
+from sim.sweep.meta import SweepMeta, read_meta
+from sim.sweep.store import META, PARQUET
+from sim.sweep.summary import kpi_columns, summarise
+from sim.sweep.target import Target
+
+REPORT = "report.html"
+# The KPIs shown in the variants table (all of them are plotted).
+HEADLINE = ("on_time_pct", "time_to_assign_p90_s", "time_to_complete_p90_s",
+            "utilisation_pct", "tasks_per_worker_hour")
+
+
+def _label(params: Sequence[str], values: Sequence[Any]) -> str:
+    return ", ".join(f"{p}={v}" for p, v in zip(params, values, strict=True)) or "all runs"
+
+
+def _is_numeric(s: pd.Series) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(s)) and not pd.api.types.is_bool_dtype(s)
+
+
+def _plot_against(ax: Axes, summary: pd.DataFrame, kpi: str, param: str,
+                  others: Sequence[str], target: Target | None) -> None:
+    """Mean and 95% CI of ``kpi`` against ``param``, one series per value of the others."""
+    groups = list(summary.groupby(list(others), sort=False, dropna=False)) if others else [
+        ((), summary)]
+    numeric = _is_numeric(summary[param])
+    categories = list(dict.fromkeys(summary[param].astype(str)))
+    for i, (key, g) in enumerate(groups):
+        values = key if isinstance(key, tuple) else (key,)
+        label = _label(others, values)
+        mean = g[f"{kpi}_mean"].to_numpy(dtype=float)
+        low = g[f"{kpi}_ci_low"].to_numpy(dtype=float)
+        high = g[f"{kpi}_ci_high"].to_numpy(dtype=float)
+        colour = f"C{i % 10}"
+        if numeric:
+            order = np.argsort(g[param].to_numpy(dtype=float))
+            x = g[param].to_numpy(dtype=float)[order]
+            ax.plot(x, mean[order], marker="o", ms=4, color=colour, label=label)
+            ax.fill_between(x, low[order], high[order], color=colour, alpha=0.2, lw=0)
+        else:
+            pos = np.array([categories.index(str(v)) for v in g[param]], dtype=float)
+            pos = pos + (i - (len(groups) - 1) / 2) * 0.08
+            err = np.vstack([mean - low, high - mean])
+            ax.errorbar(pos, mean, yerr=np.nan_to_num(err), fmt="o", capsize=4, color=colour,
+                        label=label)
+    if not numeric:
+        ax.set_xticks(range(len(categories)), categories)
+    if target is not None and target.kpi == kpi:
+        ax.axhline(target.limit, color="#c62828", ls="--", lw=1, label=f"target {target}")
+    ax.set_xlabel(param + (" (workers)" if param == "fleet.workers" else ""))
+
+
+def kpi_charts(summary: pd.DataFrame, params: Sequence[str], kpis: Sequence[str],
+               target: Target | None) -> list[Chart]:
+    """One chart per KPI with a panel per swept parameter."""
+    charts: list[Chart] = []
+    if not params:
+        return charts
+    for kpi in kpis:
+        note = KPI_NOTES.get(kpi, kpi)
+        unit = note[note.rfind("(") + 1 : -1] if note.endswith(")") else "value"
+        title = f"{kpi} against the swept parameters"
+        with style():
+            fig = new_figure(4.6 * len(params) + 0.8, 3.4)
+            axes = fig.subplots(1, len(params), squeeze=False)[0]
+            for ax, param in zip(axes, params, strict=True):
+                _plot_against(ax, summary, kpi, param, [p for p in params if p != param],
+                              target)
+                ax.set_ylabel(f"{kpi} ({unit})")
+            handles, labels = axes[0].get_legend_handles_labels()
+            if labels:
+                fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)))
+            fig.suptitle(f"{kpi}: mean and 95% CI per variant", fontweight="bold")
+            charts.append(chart(
+                f"kpi-{kpi}", title,
+                f"{note[:1].upper()}{note[1:]}; where bands do not overlap, the variants "
+                "really differ — overlapping bands need more seeds to tell apart.",
+                fig))
+    return charts
+
+
+def search_chart(meta: SweepMeta, target: Target) -> Chart:
+    """Every fleet size the searches evaluated, with the answer marked."""
+    title = f"Fleet-size search for {target}"
+    with style():
+        fig = new_figure(9.0, 3.8)
+        ax = fig.add_subplot()
+        for i, s in enumerate(meta.searches):
+            colour = f"C{i % 10}"
+            pts = sorted(s.points, key=lambda p: p.fleet)
+            x = np.array([p.fleet for p in pts], dtype=float)
+            mean = np.array([np.nan if p.mean is None else p.mean for p in pts])
+            low = np.array([np.nan if p.low is None else p.low for p in pts])
+            high = np.array([np.nan if p.high is None else p.high for p in pts])
+            label = ", ".join(f"{k}={v}" for k, v in s.variant.items()) or "scenario"
+            ax.errorbar(x, mean, yerr=np.nan_to_num(np.vstack([mean - low, high - mean])),
+                        fmt="o-", capsize=3, color=colour, label=label)
+            if s.fleet is not None:
+                ax.axvline(s.fleet, color=colour, ls=":", lw=1.2)
+        ax.axhline(target.limit, color="#c62828", ls="--", lw=1, label=f"target {target}")
+        ax.set_xlabel("fleet size (workers)")
+        ax.set_ylabel(f"{target.kpi} ({_unit(target.kpi)})")
+        ax.legend(loc="best")
+        return chart("search", title,
+                     "Dotted lines mark the smallest fleet whose 95% "
+                     f"{target.bound_name()} bound meets the target; the search only ran the "
+                     "sizes shown.", fig)
+
+
+def _unit(kpi: str) -> str:
+    note = KPI_NOTES.get(kpi, "")
+    return note[note.rfind("(") + 1 : -1] if note.endswith(")") else "value"
+
+
+def _interval(row: pd.Series, kpi: str) -> str:
+    mean, lo, hi = (float(row[f"{kpi}_{s}"]) for s in ("mean", "ci_low", "ci_high"))
+    if math.isnan(mean):
+        return "–"
+    if math.isnan(lo):
+        return f"{mean:,.1f}"
+    return f"{mean:,.1f} [{lo:,.1f}, {hi:,.1f}]"
+
+
+def variants_table(summary: pd.DataFrame, params: Sequence[str], kpis: Sequence[str],
+                   target: Target | None) -> str:
+    shown = [k for k in HEADLINE if k in kpis] or list(kpis[:5])
+    if target is not None and target.kpi in kpis and target.kpi not in shown:
+        shown.insert(0, target.kpi)
+    headers = [*params, "runs", "failed", *[f"{k} mean [95% CI]" for k in shown]]
+    if target is not None:
+        headers.append(f"meets {target}")
+    rows: list[list[Cell]] = []
+    for _, r in summary.iterrows():
+        row: list[Cell] = [str(r[p]) for p in params]
+        row += [int(r["n_runs"]), int(r["n_failed"])]
+        row += [_interval(r, k) for k in shown]
+        if target is not None:
+            row.append(Badge("meets", "pass") if bool(r["meets_target"]) else
+                       Badge("no", "fail"))
+        rows.append(row)
+    return table_html(headers, rows, scroll=len(rows) > 12)
+
+
+def build_sweep_report(out_dir: Path) -> tuple[str, list[Chart]]:
+    meta = read_meta(out_dir)
+    df = pd.read_parquet(out_dir / PARQUET)
+    target = meta.target_record()
+    params = list(meta.params)
+    grid = df[df["phase"] == "grid"]
+    all_params = [c for c in df.columns if c in params or c == "fleet.workers"]
+    kpis = kpi_columns(df, all_params)
+    grid_summary = summarise(grid, params, target)
+    sections: list[Section] = []
+    charts: list[Chart] = []
+    if target is not None:
+        blocks = [paragraph(
+            f"Target {target}: a variant meets it when the 95% {target.bound_name()} "
+            f"confidence bound of {target.kpi} does.")]
+        for s in meta.searches:
+            cls = "answer" if s.fleet is not None else "answer miss"
+            where = ", ".join(f"{k}={v}" for k, v in s.variant.items())
+            blocks.append(paragraph((f"{where}: " if where else "") + s.summary, cls))
+        if meta.searches:
+            c = search_chart(meta, target)
+            charts.append(c)
+            blocks.append(figure_html(c))
+        sections.append(Section("Answer", tuple(blocks)))
+    sections.append(Section("Variants", (
+        paragraph(f"{len(meta.seeds)} replications per variant (seeds {meta.seeds[0]}"
+                  f"–{meta.seeds[-1]}, the same for every variant); intervals are Student t."),
+        variants_table(grid_summary, params, kpis, target),
+    )))
+    plotted = kpi_charts(grid_summary, params, kpis, target)
+    charts += plotted
+    if plotted:
+        sections.append(Section("KPIs against the parameters",
+                                tuple(figure_html(c) for c in plotted)))
+    failed = df[df["error"] != ""]
+    if len(failed):
+        rows: list[list[Cell]] = [
+            [str(r["run_id"]), _label(all_params, [r[p] for p in all_params]), int(r["seed"]),
+             str(r["error"])]
+            for _, r in failed.iterrows()
+        ]
+        sections.append(Section(f"Failed runs ({len(failed)})", (
+            table_html(("run_id", "variant", "seed", "error"), rows, scroll=True),)))
+    subtitle = [
+        f"Scenario {meta.scenario_name} ({meta.scenario})",
+        f"{meta.runs} runs, {meta.failed} failed · swept: "
+        + ("; ".join(f"{p} = {', '.join(map(str, v))}" for p, v in meta.params.items())
+           or "nothing (replications only)"),
+    ]
+    return page_html(f"fleetsim sweep report: {meta.scenario_name}", subtitle, sections), charts
+
+
+def write_sweep_report(out_dir: Path) -> Path:
+    """Write ``out_dir/report.html`` and ``sweep-<chart>.png`` beside it; return the path."""
+    out_dir = Path(out_dir)
+    if not (out_dir / PARQUET).is_file() or not (out_dir / META).is_file():
+        raise UserError(f"{out_dir}: not a sweep directory (needs {PARQUET} and {META})")
+    page, charts = build_sweep_report(out_dir)
+    for c in charts:
+        (out_dir / f"sweep-{c.name}.png").write_bytes(c.png)
+    path = out_dir / REPORT
+    tmp = path.with_suffix(".html.tmp")
+    tmp.write_text(page, "utf-8")
+    tmp.replace(path)
+    return path
