@@ -1,0 +1,309 @@
+"""Sending one trace call: placeholders, retries, safe creates, id mapping and flows.
+
+Concepts held here: :class:`RetryPolicy` (429 always; 5xx and lost responses only where
+repeating is harmless), the create check (a create whose answer was lost is looked up on
+the target before it is sent again, so nothing is silently duplicated), and
+:class:`Executor`, which turns a :class:`loadtest.schedule.Ready` call into HTTP through a
+:class:`loadtest.wire.Transport` and records samples and flows.  No Locust, no gevent:
+the clock and sleep are injected.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from loadtest.reconcile import find_created_tasks, find_worker_or_team
+from loadtest.schedule import Clock, Ready
+from loadtest.stats import Recorder
+from loadtest.trace import TraceCall
+from loadtest.wire import (
+    HttpResult,
+    IdMap,
+    Targets,
+    Transport,
+    Unresolved,
+    resolve_path,
+    resolve_value,
+)
+
+#: Ops that create server objects: never blindly re-sent after a lost answer.
+CREATES = frozenset({"task.create", "task.batch", "task.batch_async", "team.create",
+                     "worker.create", "order.track"})
+#: Async batch job states that are not final (the emulator's and the SDK mocks' words).
+PENDING_STATES = frozenset({"pending", "processing", "queued", "running", "inprogress",
+                            "in_progress", "started", "created", "validating"})
+FLOW_BATCH = "onfleet.batch"
+FLOW_ASYNC = "onfleet.batch_async"
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and jitter."""
+
+    max_attempts: int = 6
+    base_s: float = 0.1
+    max_backoff_s: float = 5.0
+    budget_s: float = 30.0
+    timeout_s: float = 15.0
+    batch_timeout_s: float = 60.0
+    min_poll_s: float = 0.1
+    poll_budget_s: float = 120.0
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        return float(min(self.max_backoff_s, self.base_s * 2**attempt) * (0.5 + rng.random()))
+
+
+def retry_after_s(res: HttpResult) -> float | None:
+    """Seconds to wait from ``Retry-After`` or the rate-limit headers (None: not said)."""
+    ra = res.header("Retry-After")
+    if ra:
+        try:
+            return max(0.0, float(ra))
+        except ValueError:
+            return None
+    remaining = res.header("X-RateLimit-Remaining")
+    limit = res.header("X-RateLimit-Limit")
+    if remaining is not None and limit:
+        try:
+            if int(remaining) <= 0:
+                # A rolling one-second window: one slot frees every 1/limit seconds.
+                return 1.0 / max(1, int(limit))
+        except ValueError:
+            return None
+    return None
+
+
+@dataclass(slots=True)
+class Executor:
+    """Sends trace calls for one process; see the module docstring."""
+
+    transport: Transport
+    targets: Targets
+    clock: Clock
+    sleep: Callable[[float], None]
+    recorder: Recorder
+    run_id: str
+    wall_t0_ms: int
+    speedup: float = 1.0
+    policy: RetryPolicy = RetryPolicy()
+    ids: IdMap = field(default_factory=IdMap)
+    lookup_remote: bool = False
+    phones: dict[int, str] = field(default_factory=dict)
+    teams: dict[int, str] = field(default_factory=dict)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    job_start_s: dict[str, float] = field(default_factory=dict)
+
+    # -- entry point -------------------------------------------------------------------------
+    def execute(self, ready: Ready) -> bool:
+        """Send one eligible call (with retries); True when it did what the trace says."""
+        call = ready.call
+        self.recorder.lag((self.clock.now() - ready.intended_s) * 1000.0)
+        self.recorder.count("sent")
+        if call.op in CREATES and call.provider == "onfleet":
+            self.recorder.expected_tasks.extend(call.tasks)
+        try:
+            path = self._path(call)
+            body = resolve_value(call.body, self.ids, self.run_id)
+        except Unresolved as exc:
+            self.recorder.count("unresolved")
+            self.recorder.request(call.name, self.clock.now(), 0.0, 0.0, False)
+            self.recorder.count("failed")
+            _ = exc
+            return False
+        if call.op == "task.batch_status":
+            ok = self._poll(ready, path)
+        else:
+            ok = self._send_call(ready, path, body)
+        self.recorder.count("ok" if ok else "failed")
+        return ok
+
+    def _path(self, call: TraceCall) -> str:
+        try:
+            return resolve_path(call, self.ids)
+        except Unresolved as exc:
+            if self.lookup_remote and self._lookup(str(exc.args[0])):
+                return resolve_path(call, self.ids)
+            raise
+
+    def _lookup(self, ref: str) -> bool:
+        """Find a reference another process created (bounded wait)."""
+        kind, _, num = ref.partition(":")
+        if kind not in ("worker", "team"):
+            return False
+        deadline = self.clock.now() + self.policy.budget_s
+        key = self.phones.get(int(num)) if kind == "worker" else self.teams.get(int(num))
+        while key is not None and self.clock.now() < deadline:
+            found = find_worker_or_team(self._get, kind, key)
+            if found:
+                self.ids.set(ref, found)
+                return True
+            self.sleep(0.2)
+        return False
+
+    # -- HTTP with retries ------------------------------------------------------------------
+    def _get(self, provider: str, path: str, name: str) -> HttpResult:
+        url = self.targets.base(provider) + path
+        return self.transport.send("GET", url, self.targets.headers(provider), None, name,
+                                   self.policy.timeout_s)
+
+    def _once(self, ready: Ready, method: str, path: str, body: bytes | None) -> HttpResult:
+        call = ready.call
+        url = self.targets.base(call.provider) + path
+        batchy = call.op in ("task.batch", "task.batch_async")
+        timeout = self.policy.batch_timeout_s if batchy else self.policy.timeout_s
+        t0 = self.clock.now()
+        res = self.transport.send(method, url, self.targets.headers(call.provider), body,
+                                  call.name, timeout)
+        t1 = self.clock.now()
+        self.recorder.request(call.name, t0, (t1 - t0) * 1000.0,
+                              (t1 - ready.intended_s) * 1000.0, res.ok)
+        return res
+
+    def _send_call(self, ready: Ready, path: str, body: Any) -> bool:
+        call = ready.call
+        started = self.clock.now()
+        deadline = started + self.policy.budget_s
+        payload = None if body is None else orjson.dumps(body)
+        res: HttpResult | None = None
+        for attempt in range(self.policy.max_attempts):
+            res = self._once(ready, call.method, path, payload)
+            if res.ok:
+                return self._handle(ready, res, started)
+            wait: float | None
+            if res.status == 429:
+                wait = retry_after_s(res)
+                wait = self.policy.backoff(attempt, self.rng) if wait is None else wait
+            elif res.status >= 500 or res.status in (0, 408, 412):
+                if res.status == 412 or call.method in ("GET", "PUT", "DELETE"):
+                    wait = self.policy.backoff(attempt, self.rng)
+                else:
+                    # The request may have been applied: check before sending it again.
+                    self.recorder.count("checked_before_retry")
+                    done, body = self._check_applied(call, body, started)
+                    if done:
+                        return True
+                    payload = orjson.dumps(body)
+                    wait = retry_after_s(res) or self.policy.backoff(attempt, self.rng)
+            else:
+                return self._fail(ready, res, started)
+            if self.clock.now() + wait > deadline:
+                break
+            self.recorder.count("retries")
+            self.sleep(wait)
+        return self._fail(ready, res, started)
+
+    def _fail(self, ready: Ready, res: HttpResult | None, started: float) -> bool:
+        if ready.call.op == "task.batch":
+            n = len(ready.call.tasks)
+            self.recorder.flow(FLOW_BATCH, self.clock.now() - started, 0, 0, n, False)
+        return False
+
+    # -- the create check ---------------------------------------------------------------------
+    def _check_applied(self, call: TraceCall, body: Any, started: float) -> tuple[bool, Any]:
+        """(True, _) if a lost request took effect; else (False, the body to resend)."""
+        since_ms = self.wall_t0_ms + int(started * 1000) - 5000
+        if call.op in ("task.create", "task.batch"):
+            found = find_created_tasks(self._get, self.run_id, set(call.tasks), since_ms)
+            for ref, sid in found.items():
+                self.ids.set(ref, sid)
+            if call.op == "task.create":
+                if found:
+                    self.recorder.count("recovered")
+                    return True, body
+                return False, body
+            missing = [t for t in body["tasks"]
+                       if f"task:{_meta_task(t)}" not in found]
+            if not missing:
+                self.recorder.count("recovered")
+                self.recorder.flow(FLOW_BATCH, self.clock.now() - started, 0, len(found), 0,
+                                   True)
+                return True, body
+            return False, {**body, "tasks": missing}
+        if call.op in ("worker.create", "team.create"):
+            kind, _, num = call.defines.partition(":")
+            key = self.phones.get(int(num)) if kind == "worker" else self.teams.get(int(num))
+            sid = find_worker_or_team(self._get, kind, key) if key else None
+            if sid:
+                self.ids.set(call.defines, sid)
+                self.recorder.count("recovered")
+                return True, body
+            return False, body
+        if call.op == "task.complete" or call.op == "driver.start":
+            want = 3 if call.op == "task.complete" else 2
+            sid = self.ids.get(f"task:{call.tasks[0]}") if call.tasks else None
+            if sid:
+                res = self._get("onfleet", f"/api/v2/tasks/{sid}", "GET /api/v2/tasks/{taskId}")
+                if res.ok and orjson.loads(res.body).get("state", -1) >= want:
+                    self.recorder.count("recovered")
+                    return True, body
+            return False, body
+        # Driver-app duty and move set absolute state, so repeating them is harmless.
+        return False, body
+
+    # -- responses ------------------------------------------------------------------------------
+    def _handle(self, ready: Ready, res: HttpResult, started: float) -> bool:
+        call = ready.call
+        op = call.op
+        data: Any = orjson.loads(res.body) if res.body else None
+        if op == "task.batch":
+            tasks = data.get("tasks", []) if isinstance(data, dict) else []
+            errors = data.get("errors", []) if isinstance(data, dict) else []
+            self.ids.map_tasks(tasks, self.run_id)
+            self.recorder.flow(FLOW_BATCH, self.clock.now() - started, 0, len(tasks),
+                               len(errors), True)
+            self.recorder.count("tasks_errored", len(errors))
+            return True
+        if call.defines and isinstance(data, dict):
+            sid = data.get("jobId") if op == "task.batch_async" else data.get("id")
+            if isinstance(sid, str):
+                self.ids.set(call.defines, sid)
+            if op == "task.batch_async":
+                self.job_start_s[call.defines] = started
+        return True
+
+    def _poll(self, ready: Ready, path: str) -> bool:
+        """Poll an async batch job until it is final; record the flow."""
+        call = ready.call
+        job_ref = call.params.get("jobId", "")[len("$ref:"):]
+        t_submit = self.job_start_s.pop(job_ref, ready.intended_s)
+        interval = max(call.poll_s / self.speedup, self.policy.min_poll_s)
+        deadline = self.clock.now() + self.policy.poll_budget_s
+        polls = 0
+        while True:
+            polls += 1
+            res = self._once(ready, "GET", path, None)
+            if res.ok:
+                data = orjson.loads(res.body)
+                status = str(data.get("status", "")).lower()
+                if status not in PENDING_STATES:
+                    new = [*data.get("newTasks", []), *data.get("newTasksWithWarnings", [])]
+                    self.ids.map_tasks(new, self.run_id)
+                    created = int(data.get("tasksCreated", len(new)))
+                    errored = int(data.get("tasksErrored", 0))
+                    self.recorder.count("tasks_errored", errored)
+                    self.recorder.flow(FLOW_ASYNC, self.clock.now() - t_submit, polls,
+                                       created, errored, True)
+                    return True
+                wait = interval
+            elif res.status == 429 or res.status >= 500 or res.status == 0:
+                wait = retry_after_s(res) or max(interval, self.policy.base_s)
+            else:
+                break
+            if self.clock.now() + wait > deadline:
+                break
+            self.sleep(wait)
+        self.recorder.flow(FLOW_ASYNC, self.clock.now() - t_submit, polls, 0,
+                           len(call.tasks), False)
+        return False
+
+
+def _meta_task(task_body: Any) -> int:
+    for m in task_body.get("metadata", []) if isinstance(task_body, dict) else []:
+        if isinstance(m, dict) and m.get("name") == "fleetsim_task":
+            return int(m["value"])
+    return -1

@@ -1,0 +1,68 @@
+"""The end of a replay: reconcile, judge, write ``results.json`` and JUnit, print.
+
+One function, :func:`finalize`, shared by the Locust master (or local runner) and tests.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from loadtest.httpclient import HttpxTransport
+from loadtest.reconcile import Reconciliation, reconcile
+from loadtest.results import RunInfo, build_results, summary_lines, validity, write_results
+from loadtest.stats import Aggregate
+from loadtest.thresholds import evaluate, format_table, load_thresholds, write_junit
+from loadtest.wire import HttpResult, Targets
+
+#: Exit codes: thresholds violated; run invalid (the generator could not keep up).
+EXIT_THRESHOLDS = 1
+EXIT_INVALID = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    results: dict[str, Any]
+    exit_code: int
+    path: Path
+
+
+def finalize(agg: Aggregate, info: RunInfo, targets: Targets, out_dir: Path,
+             duration_s: float, cpu_peak_pct: float, thresholds: Path | None = None,
+             since_ms: int = 0, do_reconcile: bool = True,
+             stream: TextIO = sys.stdout) -> Outcome:
+    """Everything after the last call: see the module docstring."""
+    recon: Reconciliation | None = None
+    if do_reconcile:
+        transport = HttpxTransport()
+
+        def get(provider: str, path: str, name: str) -> HttpResult:
+            return transport.send("GET", targets.base(provider) + path,
+                                  targets.headers(provider), None, name, 30.0)
+
+        try:
+            recon = reconcile(get, info.run_id, set(agg.rec.expected_tasks), since_ms)
+        finally:
+            transport.close()
+    reasons = validity(agg, info, cpu_peak_pct)
+    limits = load_thresholds(thresholds) if thresholds else []
+    results = build_results(agg, info, reasons, recon, [], duration_s, cpu_peak_pct)
+    checks = evaluate(results, limits)
+    results["thresholds"] = [c.to_json() for c in checks]
+    path = write_results(results, out_dir)
+    for line in summary_lines(results):
+        print(line, file=stream)
+    code = 0
+    if checks:
+        write_junit(checks, out_dir / "junit.xml")
+        failed = [c for c in checks if not c.passed]
+        print(("THRESHOLDS VIOLATED:" if failed else "thresholds: all passed"), file=stream)
+        print(format_table(checks), file=stream)
+        if failed:
+            code = EXIT_THRESHOLDS
+    if reasons and code == 0:
+        code = EXIT_INVALID
+    print(f"wrote {path}", file=stream)
+    return Outcome(results, code, path)

@@ -1,0 +1,153 @@
+"""Running one partition of a trace under gevent (inside a Locust process).
+
+Concepts held here: :class:`ReplayPlan` (what a process replays: its partition, the
+shared time origin, the run id), :class:`GeventClock` and :class:`PartitionRun` (the
+open-model loop of :mod:`loadtest.schedule` with gevent greenlets, CPU sampling and a stop
+switch).  Imports gevent but never Locust, and is never imported by the simulator or
+the emulator.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import gevent
+import gevent.pool
+import psutil
+
+from loadtest.executor import Executor, RetryPolicy
+from loadtest.schedule import LoopStats, Ready, Schedule, partition, run_open_model
+from loadtest.stats import Recorder
+from loadtest.trace import Trace, TraceCall, read_trace
+from loadtest.wire import Targets, Transport
+
+MAX_IN_FLIGHT = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayPlan:
+    """What one process replays; every process of a run gets the same t0 and run id."""
+
+    trace: str
+    speedup: float
+    run_id: str
+    t0_epoch: float
+    index: int = 0
+    parts: int = 1
+    run_time_s: float = 3600.0
+    skip_ops: tuple[str, ...] = ()
+
+
+@lru_cache(maxsize=2)
+def load_trace(path: str) -> Trace:
+    return read_trace(Path(path))
+
+
+def select_calls(trace: Trace, plan: ReplayPlan) -> list[TraceCall]:
+    calls = [c for c in trace.calls
+             if not any(fnmatch.fnmatch(c.op, pat) for pat in plan.skip_ops)]
+    return partition(calls, plan.parts, plan.index)
+
+
+class GeventClock:
+    """Seconds since the shared origin (wall-clock t0, kept on the monotonic clock)."""
+
+    def __init__(self, t0_epoch: float) -> None:
+        self._origin = time.monotonic() + (t0_epoch - time.time())
+
+    def now(self) -> float:
+        return time.monotonic() - self._origin
+
+    def sleep_until(self, t_s: float) -> None:
+        d = t_s - self.now()
+        gevent.sleep(d if d > 0 else 0)
+
+
+@dataclass(slots=True)
+class PartitionRun:
+    """One process's share of a replay."""
+
+    plan: ReplayPlan
+    transport: Transport
+    targets: Targets
+    recorder: Recorder
+    policy: RetryPolicy = RetryPolicy()
+    pool: gevent.pool.Pool = field(default_factory=lambda: gevent.pool.Pool(MAX_IN_FLIGHT))
+    stopping: bool = False
+    finished: bool = False
+    cpu_peak_pct: float = 0.0
+    stats: LoopStats | None = None
+
+    def run(self) -> LoopStats:
+        trace = load_trace(self.plan.trace)
+        calls = select_calls(trace, self.plan)
+        self.recorder.count("planned", len(calls))
+        clock = GeventClock(self.plan.t0_epoch)
+        executor = Executor(
+            transport=self.transport, targets=self.targets, clock=clock, sleep=gevent.sleep,
+            recorder=self.recorder, run_id=self.plan.run_id,
+            wall_t0_ms=int(self.plan.t0_epoch * 1000), speedup=self.plan.speedup,
+            policy=self.policy, lookup_remote=self.plan.parts > 1,
+            phones=_phones(trace), teams=_teams(trace),
+        )
+        sched = Schedule(calls, self.plan.speedup)
+        sampler = gevent.spawn(self._sample_cpu)
+
+        def skip(r: Ready) -> None:
+            self.recorder.count("skipped")
+
+        stop_at = self.plan.run_time_s
+        try:
+            self.stats = run_open_model(
+                sched, _StoppableClock(clock, self), self.pool.spawn, executor.execute,
+                stop_at_s=stop_at, idle=lambda: len(self.pool) == 0, on_skip=skip)
+        finally:
+            sampler.kill(block=False)
+            self.finished = True
+        return self.stats
+
+    def stop(self, grace_s: float = 2.0) -> None:
+        """Stop dispatching; give in-flight calls ``grace_s`` to finish."""
+        self.stopping = True
+        self.pool.join(timeout=grace_s)
+
+    def _sample_cpu(self) -> None:
+        proc = psutil.Process()
+        proc.cpu_percent(None)
+        gevent.sleep(2.0)  # startup (imports, reading the trace) is not the replay
+        proc.cpu_percent(None)
+        while True:
+            gevent.sleep(2.0)
+            self.cpu_peak_pct = max(self.cpu_peak_pct, proc.cpu_percent(None))
+
+
+class _StoppableClock:
+    """A clock whose time jumps to the end once the run is asked to stop."""
+
+    def __init__(self, clock: GeventClock, run: PartitionRun) -> None:
+        self._clock = clock
+        self._run = run
+
+    def now(self) -> float:
+        return float("inf") if self._run.stopping else self._clock.now()
+
+    def sleep_until(self, t_s: float) -> None:
+        # Wake at least every 0.25 s to notice a stop request.
+        self._clock.sleep_until(min(t_s, self._clock.now() + 0.25))
+
+
+def _phones(trace: Trace) -> dict[int, str]:
+    return {c.worker: str(c.body.get("phone")) for c in trace.calls
+            if c.op == "worker.create" and isinstance(c.body, dict)}
+
+
+def _teams(trace: Trace) -> dict[int, str]:
+    out = {}
+    for c in trace.calls:
+        if c.op == "team.create" and c.defines.startswith("team:"):
+            out[int(c.defines.split(":")[1])] = str(c.body.get("name"))
+    return out

@@ -1,0 +1,159 @@
+"""Exact replay statistics: every sample kept, percentiles computed from all of them.
+
+Concepts held here: :func:`percentile` (nearest rank over all samples, never Locust's
+rounded buckets), :class:`Recorder` (one process's raw samples, drained in deltas so a
+distributed replay ships them to the master), and :class:`Aggregate` (merged samples,
+turned into the ``endpoints``, ``flows``, ``schedule_lag_ms``, ``throughput`` and ``calls``
+parts of ``results.json``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+def percentile(values: Sequence[float] | np.ndarray, q: float) -> float:
+    """Nearest-rank percentile: the smallest sample with at least ``q``% at or below it.
+
+    Exact (no histogram), and always a value that was actually observed.  0.0 when empty.
+    """
+    n = len(values)
+    if n == 0:
+        return 0.0
+    arr = np.sort(np.asarray(values, dtype=float))
+    rank = max(1, math.ceil(q / 100.0 * n))
+    return float(arr[min(rank, n) - 1])
+
+
+@dataclass(slots=True)
+class Recorder:
+    """One process's raw samples since the last :meth:`drain`.
+
+    Requests: name, send time relative to t0 (s), measured latency (ms), latency from the
+    intended send (ms), success.  Lags: one per call at its first send (ms).
+    Flows: name, duration (s), polls, tasks created, tasks errored, success.
+    """
+
+    req_name: list[str] = field(default_factory=list)
+    req_t: list[float] = field(default_factory=list)
+    req_ms: list[float] = field(default_factory=list)
+    req_corr_ms: list[float] = field(default_factory=list)
+    req_ok: list[bool] = field(default_factory=list)
+    lag_ms: list[float] = field(default_factory=list)
+    flows: list[tuple[str, float, int, int, int, bool]] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+    expected_tasks: list[int] = field(default_factory=list)
+
+    def request(self, name: str, t_s: float, ms: float, corrected_ms: float, ok: bool) -> None:
+        self.req_name.append(name)
+        self.req_t.append(t_s)
+        self.req_ms.append(ms)
+        self.req_corr_ms.append(corrected_ms)
+        self.req_ok.append(ok)
+
+    def lag(self, ms: float) -> None:
+        self.lag_ms.append(ms)
+
+    def flow(self, name: str, duration_s: float, polls: int, created: int, errored: int,
+             ok: bool) -> None:
+        self.flows.append((name, duration_s, polls, created, errored, ok))
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.counters[key] = self.counters.get(key, 0) + n
+
+    def drain(self) -> dict[str, Any]:
+        """The samples so far as plain JSON-able data, and forget them."""
+        out: dict[str, Any] = {
+            "req_name": self.req_name, "req_t": self.req_t, "req_ms": self.req_ms,
+            "req_corr_ms": self.req_corr_ms, "req_ok": self.req_ok, "lag_ms": self.lag_ms,
+            "flows": [list(f) for f in self.flows], "counters": self.counters,
+            "expected_tasks": self.expected_tasks,
+        }
+        self.req_name, self.req_t, self.req_ms = [], [], []
+        self.req_corr_ms, self.req_ok, self.lag_ms = [], [], []
+        self.flows, self.counters, self.expected_tasks = [], {}, []
+        return out
+
+
+@dataclass(slots=True)
+class Aggregate:
+    """Samples merged from every process, and the summaries made from them."""
+
+    rec: Recorder = field(default_factory=Recorder)
+
+    def merge(self, delta: dict[str, Any]) -> None:
+        r = self.rec
+        r.req_name.extend(delta["req_name"])
+        r.req_t.extend(delta["req_t"])
+        r.req_ms.extend(delta["req_ms"])
+        r.req_corr_ms.extend(delta["req_corr_ms"])
+        r.req_ok.extend(delta["req_ok"])
+        r.lag_ms.extend(delta["lag_ms"])
+        r.flows.extend(tuple(f) for f in delta["flows"])  # type: ignore[misc]
+        for k, v in delta["counters"].items():
+            r.count(k, int(v))
+        r.expected_tasks.extend(delta["expected_tasks"])
+
+    def duration_s(self) -> float:
+        return max(self.rec.req_t, default=0.0)
+
+    def endpoints(self, duration_s: float) -> list[dict[str, Any]]:
+        r = self.rec
+        names = np.asarray(r.req_name, dtype=object)
+        ms = np.asarray(r.req_ms, dtype=float)
+        corr = np.asarray(r.req_corr_ms, dtype=float)
+        ok = np.asarray(r.req_ok, dtype=bool)
+        out = []
+        for name in sorted(set(r.req_name)):
+            sel = names == name
+            m, c = ms[sel], corr[sel]
+            count = int(sel.sum())
+            out.append({
+                "name": name,
+                "count": count,
+                "errors": int((~ok[sel]).sum()),
+                "rps": round(count / duration_s, 3) if duration_s > 0 else 0.0,
+                "p50_ms": percentile(m, 50), "p95_ms": percentile(m, 95),
+                "p99_ms": percentile(m, 99), "max_ms": float(m.max()) if count else 0.0,
+                "p50_corrected_ms": percentile(c, 50), "p99_corrected_ms": percentile(c, 99),
+            })
+        return out
+
+    def flow_stats(self) -> list[dict[str, Any]]:
+        out = []
+        for name in sorted({f[0] for f in self.rec.flows}):
+            rows = [f for f in self.rec.flows if f[0] == name]
+            d = [f[1] for f in rows]
+            out.append({
+                "name": name, "count": len(rows),
+                "p50_s": percentile(d, 50), "p95_s": percentile(d, 95),
+                "p99_s": percentile(d, 99), "max_s": max(d),
+                "polls_per_job": round(sum(f[2] for f in rows) / len(rows), 3),
+                "tasks_created": sum(f[3] for f in rows),
+                "tasks_errored": sum(f[4] for f in rows),
+                "failed": sum(1 for f in rows if not f[5]),
+            })
+        return out
+
+    def lag(self) -> dict[str, float]:
+        lag = self.rec.lag_ms
+        return {"p50": percentile(lag, 50), "p99": percentile(lag, 99),
+                "max": max(lag, default=0.0)}
+
+    def throughput(self) -> list[dict[str, Any]]:
+        """Requests and errors per second of the run, one row per whole second."""
+        if not self.rec.req_t:
+            return []
+        t = np.asarray(self.rec.req_t, dtype=float)
+        ok = np.asarray(self.rec.req_ok, dtype=bool)
+        sec = np.maximum(t, 0).astype(int)
+        n = int(sec.max()) + 1
+        total = np.bincount(sec, minlength=n)
+        errs = np.bincount(sec[~ok], minlength=n)
+        return [{"t_s": i, "rps": float(total[i]), "errors_per_s": float(errs[i])}
+                for i in range(n)]

@@ -1,0 +1,360 @@
+"""Turning a simulated day (the simulator's four tables) into trace calls.
+
+Concepts held here: :class:`TraceOptions` (which providers a trace speaks), the per-call
+dependency rules (a task's calls form a chain; a dropoff starts only after its pickups
+complete; a worker's driver-app calls form a chain after its creation) and dependency
+families (connected components over ``deps``, the unit a distributed replay partitions).
+
+Request bodies come from :mod:`loadtest.providers` so the emulator and the trace agree.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadtest.providers import onfleet
+from loadtest.trace import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall, TraceHeader
+from sim.errors import UserError
+
+API = onfleet.BASE_PATH
+CTL = onfleet.CONTROL_PATH
+KNOWN_PROVIDERS = ("onfleet", "hypertrack")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceOptions:
+    """What the trace writer emits.
+
+    ``providers``: Onfleet is always the platform of record; adding ``"hypertrack"``
+    mirrors each delivery as a HyperTrack order (track at start, complete at completion).
+    ``driver_app``: emit the emulator-only driver-app calls (duty, move, start); turn off
+    for a real API, where drivers' phones make those calls.  ``poll_s``: simulated
+    seconds between async batch status polls.
+    """
+
+    providers: tuple[str, ...] = ("onfleet",)
+    driver_app: bool = True
+    poll_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.providers if p not in KNOWN_PROVIDERS]
+        if unknown or "onfleet" not in self.providers:
+            raise UserError(
+                f"trace providers {list(self.providers)!r}: must include 'onfleet' and only "
+                f"use {', '.join(KNOWN_PROVIDERS)}"
+            )
+
+
+def ref(kind: str, n: int) -> str:
+    return f"{REF_PREFIX}{kind}:{n}"
+
+
+def metadata(kind: str, n: int) -> list[dict[str, Any]]:
+    """Onfleet metadata carrying the simulator reference and the replay's run id."""
+    return [
+        {"name": f"fleetsim_{kind}", "type": "number", "value": n, "visibility": ["api"]},
+        {"name": "fleetsim_run", "type": "string", "value": RUN_PLACEHOLDER,
+         "visibility": ["api"]},
+    ]
+
+
+@dataclass(slots=True)
+class _Draft:
+    at_s: float
+    provider: str
+    op: str
+    method: str
+    path: str
+    params: dict[str, str]
+    body: JsonValue
+    tasks: tuple[int, ...]
+    worker: int
+    deps: list[int]
+    after: list[int]
+    poll_s: float = 0.0
+    defines: str = ""
+
+
+@dataclass(slots=True)
+class _Builder:
+    drafts: list[_Draft] = field(default_factory=list)
+
+    def add(
+        self,
+        at_s: float,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        provider: str = "onfleet",
+        params: dict[str, str] | None = None,
+        body: JsonValue = None,
+        tasks: tuple[int, ...] = (),
+        worker: int = -1,
+        deps: Iterable[int | None] = (),
+        after: Iterable[int | None] = (),
+        poll_s: float = 0.0,
+        defines: str = "",
+    ) -> int:
+        dep_list = sorted({d for d in deps if d is not None})
+        # A call never runs before what it waits for, even where the simulator's clock
+        # put them at the same instant.
+        at = max([at_s, *(self.drafts[d].at_s for d in dep_list)])
+        aft = sorted({a for a in after if a is not None and a not in dep_list})
+        self.drafts.append(
+            _Draft(at, provider, op, method, path, params or {}, body, tasks, worker,
+                   dep_list, aft, poll_s, defines)
+        )
+        return len(self.drafts) - 1
+
+
+def _f(x: Any) -> float:
+    v = float(x)
+    return v
+
+
+def _ms(start_ms: int, s: Any) -> int | None:
+    v = float(s)
+    return None if math.isnan(v) else start_ms + round(v * 1000)
+
+
+def _split(s: Any) -> list[int]:
+    text = "" if s is None or (isinstance(s, float) and math.isnan(s)) else str(s)
+    return [int(x) for x in text.split(";") if x.strip()]
+
+
+def _phone(n: int) -> str:
+    return f"+1415{5550000 + n % 10000:07d}"
+
+
+def _task_body(row: Any, start_ms: int, dep_refs: list[str]) -> dict[str, Any]:
+    tid = int(row.task_id)
+    body = onfleet.task_body(
+        float(row.lat),
+        float(row.lon),
+        notes=f"fleetsim order {int(row.order_id)} task {tid}",
+        pickup=bool(row.is_pickup),
+        complete_after_ms=_ms(start_ms, row.complete_after_s),
+        complete_before_ms=_ms(start_ms, row.complete_before_s),
+        quantity=float(row.quantity),
+        service_min=round(float(row.service_s) / 60.0, 3),
+        dependencies=dep_refs or None,
+        recipient=None if bool(row.is_pickup) else (f"Customer {int(row.order_id)}",
+                                                    _phone(int(row.order_id))),
+    )
+    body["metadata"] = metadata("task", tid)
+    return body
+
+
+def build_trace(result: Any, options: TraceOptions | None = None) -> tuple[TraceHeader,
+                                                                            list[TraceCall]]:
+    """The header and calls for one simulated day (``result``: SimResult or RunData)."""
+    opts = options or TraceOptions()
+    meta: dict[str, Any] = dict(result.meta)
+    start_ms = int(meta["start_epoch_ms"])
+    tasks = result.tasks.set_index("task_id", drop=False).sort_index()
+    workers = result.workers.sort_values("worker_id")
+    subs = result.submissions.sort_values(["sent_s", "submission_id"])
+    events = result.events
+    b = _Builder()
+
+    # -- setup: teams, then workers ------------------------------------------------------
+    team_names = sorted({str(t) for t in workers["team"]})
+    team_call = {}
+    for i, name in enumerate(team_names):
+        team_call[name] = b.add(0.0, "team.create", "POST", f"{API}/teams",
+                                body={"name": name, "metadata": metadata("team", i)},
+                                defines=f"team:{i}")
+    team_idx = {name: i for i, name in enumerate(team_names)}
+    worker_create: dict[int, int] = {}
+    worker_last: dict[int, int] = {}
+    for w in workers.itertuples(index=False):
+        wid = int(w.worker_id)
+        body = {
+            "name": str(w.name),
+            "phone": str(w.phone),
+            "teams": [ref("team", team_idx[str(w.team)])],
+            "vehicle": {"type": str(w.vehicle)},
+            "capacity": float(w.capacity),
+            "metadata": metadata("worker", wid),
+        }
+        c = b.add(0.0, "worker.create", "POST", f"{API}/workers", body=body, worker=wid,
+                  deps=[team_call[str(w.team)]], defines=f"worker:{wid}")
+        worker_create[wid] = worker_last[wid] = c
+
+    # -- task creation in the scenario's submission mode ---------------------------------
+    creator: dict[int, int] = {}  # task -> call after which its server id is known
+    task_last: dict[int, int] = {}
+    deferred: list[tuple[int, list[int]]] = []  # dependencies set after creation
+    for s in subs.itertuples(index=False):
+        ids = _split(s.task_ids)
+        if not ids:
+            continue
+        bodies = []
+        dep_calls: list[int] = []
+        for tid in ids:
+            row = tasks.loc[tid]
+            deps = _split(row.dependencies)
+            known = [d for d in deps if d in creator]
+            if len(known) < len(deps):
+                deferred.append((tid, deps))
+                known = []
+            dep_calls.extend(creator[d] for d in known)
+            bodies.append(_task_body(row, start_ms, [ref("task", d) for d in known]))
+        sent = _f(s.sent_s)
+        mode = str(s.mode)
+        if mode == "single":
+            made = [b.add(sent, "task.create", "POST", f"{API}/tasks", body=bodies[0],
+                          tasks=(ids[0],), deps=dep_calls, defines=f"task:{ids[0]}")]
+            done = made[0]
+        elif mode == "batch":
+            done = b.add(sent, "task.batch", "POST", f"{API}/tasks/batch",
+                         body=onfleet.batch_body(bodies), tasks=tuple(ids), deps=dep_calls)
+        elif mode == "batch-async":
+            sub = b.add(sent, "task.batch_async", "POST", f"{API}/tasks/batch-async",
+                        body=onfleet.batch_body(bodies), tasks=tuple(ids), deps=dep_calls,
+                        defines=f"job:{int(s.submission_id)}")
+            done = b.add(_f(s.acked_s), "task.batch_status", "GET",
+                         f"{API}/tasks/batch/{{jobId}}",
+                         params={"jobId": ref("job", int(s.submission_id))},
+                         tasks=tuple(ids), deps=[sub], poll_s=opts.poll_s)
+        else:
+            raise UserError(f"submissions: unknown mode {mode!r} in submission "
+                            f"{int(s.submission_id)}")
+        for tid in ids:
+            creator[tid] = task_last[tid] = done
+    for tid, deps in deferred:
+        have = [d for d in deps if d in creator]
+        if tid not in creator or not have:
+            continue
+        c = b.add(0.0, "task.set_dependencies", "PUT", f"{API}/tasks/{{taskId}}",
+                  params={"taskId": ref("task", tid)},
+                  body={"dependencies": [ref("task", d) for d in have]}, tasks=(tid,),
+                  deps=[task_last[tid], *(creator[d] for d in have)])
+        task_last[tid] = c
+
+    # -- the day: assignment, driver app, completion ------------------------------------
+    completion: dict[int, int] = {}
+    ht = "hypertrack" in opts.providers
+    cols = ["time_s", "kind", "task_id", "worker_id", "lat", "lon", "detail"]
+    for t, kind, tid, wid, lat, lon, detail in events[cols].itertuples(index=False):
+        t, tid, wid = float(t), int(tid), int(wid)
+        if kind == "workerDuty" and opts.driver_app and wid in worker_create:
+            body = {"onDuty": str(detail) == "on"}
+            if not (math.isnan(lat) or math.isnan(lon)):
+                body["location"] = [float(lon), float(lat)]
+            worker_last[wid] = b.add(t, "driver.duty", "POST", f"{CTL}/workers/{{workerId}}/duty",
+                                     params={"workerId": ref("worker", wid)}, body=body,
+                                     worker=wid, deps=[worker_last[wid]])
+        elif tid not in creator:
+            continue
+        elif kind == "taskAssigned" and wid in worker_create:
+            task_last[tid] = b.add(
+                t, "task.assign", "PUT", f"{API}/tasks/{{taskId}}",
+                params={"taskId": ref("task", tid)},
+                body={"container": {"type": "WORKER", "worker": ref("worker", wid)}},
+                tasks=(tid,), worker=wid, deps=[task_last[tid]], after=[worker_create[wid]])
+        elif kind == "taskStarted" and opts.driver_app and wid in worker_create:
+            row = tasks.loc[tid]
+            pre = [completion.get(d) for d in _split(row.dependencies)]
+            task_last[tid] = b.add(
+                t, "driver.start", "POST", f"{CTL}/tasks/{{taskId}}/start",
+                params={"taskId": ref("task", tid)}, body={"worker": ref("worker", wid)},
+                tasks=(tid,), worker=wid, deps=[task_last[tid], *pre],
+                after=[worker_create[wid], worker_last[wid]])
+            if ht and not bool(row.is_pickup):
+                task_last[tid] = b.add(
+                    t, "order.track", "POST", "/orders/track", provider="hypertrack",
+                    body=_ht_track(row, wid, start_ms), tasks=(tid,), worker=wid,
+                    deps=[task_last[tid]])
+        elif kind == "taskArrival" and opts.driver_app and wid in worker_create:
+            if not (math.isnan(lat) or math.isnan(lon)):
+                worker_last[wid] = b.add(
+                    t, "driver.move", "POST", f"{CTL}/workers/{{workerId}}/move",
+                    params={"workerId": ref("worker", wid)},
+                    body={"location": [float(lon), float(lat)]}, worker=wid,
+                    deps=[worker_last[wid]])
+        elif kind in ("taskCompleted", "taskFailed"):
+            ok = kind == "taskCompleted"
+            notes = "delivered" if ok else f"failed: {detail or 'NONE'}"
+            c = b.add(t, "task.complete", "POST", f"{API}/tasks/{{taskId}}/complete",
+                      params={"taskId": ref("task", tid)},
+                      body=onfleet.complete_body(ok, notes), tasks=(tid,), worker=wid,
+                      deps=[task_last[tid]])
+            completion[tid] = task_last[tid] = c
+            if ht and opts.driver_app and not bool(tasks.loc[tid].is_pickup):
+                task_last[tid] = b.add(
+                    t, "order.complete" if ok else "order.cancel", "POST",
+                    "/orders/{orderHandle}/complete" if ok else "/orders/{orderHandle}/cancel",
+                    provider="hypertrack", params={"orderHandle": f"fleetsim-{tid}"},
+                    body={}, tasks=(tid,), worker=wid, deps=[task_last[tid]])
+
+    calls = _finish(b)
+    header = TraceHeader(
+        scenario=str(meta.get("scenario", "")),
+        seed=int(meta.get("seed", 0)),
+        start_epoch_ms=start_ms,
+        duration_s=float(meta.get("duration_s", max((c.at_s for c in calls), default=0.0))),
+        providers=opts.providers,
+        submission_mode=",".join(sorted({str(m) for m in subs["mode"]})) or "single",
+        counts={
+            "calls": len(calls),
+            "tasks": len(creator),
+            "workers": len(worker_create),
+            "teams": len(team_names),
+            "submissions": len(subs),
+            "families": len({c.family for c in calls}),
+        },
+        scenario_hash=str(meta.get("scenario_hash", "")),
+    )
+    return header, calls
+
+
+def _ht_track(row: Any, wid: int, start_ms: int) -> dict[str, Any]:
+    tid = int(row.task_id)
+    return {
+        "worker_handle": f"fleetsim-worker-{wid}",
+        "track_mode": "on_shift",
+        "orders": [{
+            "order_handle": f"fleetsim-{tid}",
+            "type": "drop",
+            "destination": {"geometry": {"type": "Point",
+                                         "coordinates": [float(row.lon), float(row.lat)]},
+                            "radius": 50},
+            "metadata": {"fleetsim_task": tid, "fleetsim_run": RUN_PLACEHOLDER},
+        }],
+    }
+
+
+def _finish(b: _Builder) -> list[TraceCall]:
+    """Number the drafts in send order and compute dependency families."""
+    order = sorted(range(len(b.drafts)), key=lambda i: (b.drafts[i].at_s, i))
+    new_id = {old: new for new, old in enumerate(order)}
+    parent = list(range(len(order)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for old, d in enumerate(b.drafts):
+        for dep in d.deps:
+            ra, rb = find(new_id[old]), find(new_id[dep])
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    calls = []
+    for old in order:
+        d = b.drafts[old]
+        i = new_id[old]
+        calls.append(TraceCall(
+            id=i, at_s=d.at_s, provider=d.provider, op=d.op, method=d.method, path=d.path,
+            params=d.params, body=d.body, tasks=d.tasks, worker=d.worker,
+            deps=tuple(sorted(new_id[x] for x in d.deps)),
+            after=tuple(sorted(new_id[x] for x in d.after)),
+            family=find(i), poll_s=d.poll_s, defines=d.defines,
+        ))
+    return calls
