@@ -1,0 +1,185 @@
+"""The emulator's app factory: ``create_app(config)`` returns one ASGI app serving
+Onfleet (/api/v2), Nash (/v1), Deftship (/api/batches) and HyperTrack (/orders), the
+driver-app control routes (/emulator/v1), ``/openapi.json`` and ``/metrics``.
+
+Framework and server were chosen by measurement (see README.md in this package):
+Starlette on uvicorn with httptools and uvloop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from loadtest.emulator.config import EmulatorConfig
+from loadtest.emulator.deftship import DeftshipApi
+from loadtest.emulator.errors import ApiError, error_response, provider_for
+from loadtest.emulator.http import ok
+from loadtest.emulator.hypertrack import HyperTrackApi
+from loadtest.emulator.middleware.auth import AuthMiddleware
+from loadtest.emulator.middleware.bodylimit import BodyLimitMiddleware
+from loadtest.emulator.middleware.faults import FaultMiddleware
+from loadtest.emulator.middleware.latency import LatencyMiddleware
+from loadtest.emulator.middleware.metrics import MetricsMiddleware
+from loadtest.emulator.middleware.ratelimit import RateLimitMiddleware
+from loadtest.emulator.nash import NashApi
+from loadtest.emulator.onfleet.routes import OnfleetApi
+from loadtest.emulator.onfleet.state import OnfleetState
+from loadtest.emulator.openapi import build_openapi
+from loadtest.emulator.runtime import Runtime
+
+
+@dataclass
+class Emulator:
+    """Everything one app instance holds (``app.state.emulator``), for tests and metrics."""
+
+    rt: Runtime
+    onfleet: OnfleetApi
+    nash: NashApi
+    deftship: DeftshipApi
+    hypertrack: HyperTrackApi
+    requests: Counter[tuple[str, str, int]] = field(default_factory=Counter)
+
+    def metrics_text(self) -> str:
+        lines = [
+            "# HELP fleetsim_emulator_requests_total Requests by route template and status.",
+            "# TYPE fleetsim_emulator_requests_total counter",
+        ]
+        for (route, method, status), n in sorted(self.requests.items()):
+            lines.append(
+                f'fleetsim_emulator_requests_total{{route="{route}",method="{method}",'
+                f'status="{status}"}} {n}'
+            )
+        lines += [
+            "# HELP fleetsim_emulator_tasks Tasks (orders, items) by provider and state.",
+            "# TYPE fleetsim_emulator_tasks gauge",
+        ]
+        for s, n in enumerate(self.onfleet.state.state_counts):
+            lines.append(f'fleetsim_emulator_tasks{{provider="onfleet",state="{s}"}} {n}')
+        for provider, counts in (("hypertrack", self.hypertrack.status_counts()),
+                                 ("deftship", self.deftship.item_counts())):
+            for status, n in sorted(counts.items()):
+                lines.append(
+                    f'fleetsim_emulator_tasks{{provider="{provider}",state="{status}"}} {n}'
+                )
+        lines += [
+            "# HELP fleetsim_emulator_jobs Jobs and batches by provider and status.",
+            "# TYPE fleetsim_emulator_jobs gauge",
+        ]
+        onfleet_jobs = Counter(j.status for j in self.onfleet.jobs.jobs.values())
+        for provider, counts in (("onfleet", dict(onfleet_jobs)),
+                                 ("nash", self.nash.status_counts()),
+                                 ("deftship", self.deftship.status_counts())):
+            for status, n in sorted(counts.items()):
+                lines.append(
+                    f'fleetsim_emulator_jobs{{provider="{provider}",status="{status}"}} {n}'
+                )
+        return "\n".join(lines) + "\n"
+
+
+def _routes(emu: Emulator) -> list[BaseRoute]:
+    doc: dict[str, Any] = {}
+
+    async def openapi(request: Request) -> Response:
+        if not doc:
+            doc.update(build_openapi())
+        return ok(doc)
+
+    async def metrics(request: Request) -> Response:
+        return PlainTextResponse(emu.metrics_text(),
+                                 media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def root(request: Request) -> Response:
+        return ok({"service": "fleetsim emulator", "profile": emu.rt.config.profile,
+                   "openapi": "/openapi.json", "metrics": "/metrics"})
+
+    return [
+        Route("/", root, methods=["GET"]),
+        Route("/healthz", root, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        *emu.onfleet.routes(),
+        *emu.nash.routes(),
+        *emu.deftship.routes(),
+        *emu.hypertrack.routes(),
+    ]
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    ip = request.client.host if request.client else "127.0.0.1"
+    return error_response(provider_for(request.url.path), exc, ip)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    provider = provider_for(request.url.path)
+    if exc.status_code == 405:
+        err = ApiError(405, f"Method {request.method} is not allowed on this route.",
+                       error=1403, headers=dict(exc.headers or {}))
+    elif exc.status_code == 404:
+        err = ApiError(404, "The requested resource does not exist.", error=1402,
+                       cause=f"no route {request.url.path}")
+    else:
+        err = ApiError(exc.status_code, str(exc.detail))
+    return error_response(provider, err)
+
+
+async def _bug(request: Request, exc: Exception) -> Response:
+    # A 5xx is a bug; answer in the provider's shape anyway (the server logs the trace).
+    err = ApiError(500, "Internal error in the emulator.", error=2500, cause=type(exc).__name__)
+    return error_response(provider_for(request.url.path), err)
+
+
+def create_app(config: EmulatorConfig | None = None) -> Starlette:
+    """The emulator as an ASGI app (state in memory, or SQLite with ``config.db_path``)."""
+    cfg = config or EmulatorConfig()
+    rt = Runtime(cfg)
+    onfleet_state = OnfleetState(rt)
+    emu = Emulator(
+        rt=rt,
+        onfleet=OnfleetApi(onfleet_state),
+        nash=NashApi(rt),
+        deftship=DeftshipApi(rt),
+        hypertrack=HyperTrackApi(rt),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        emu.onfleet.jobs.resume()
+        emu.deftship.resume()
+        yield
+        await emu.onfleet.jobs.close()
+        await emu.deftship.close()
+        rt.commit()
+
+    middleware = [Middleware(MetricsMiddleware, requests=emu.requests)]
+    middleware.append(
+        Middleware(RateLimitMiddleware, onfleet_per_s=cfg.rate_limit.onfleet_per_s,
+                   nash_per_s=cfg.rate_limit.nash_per_s, window_s=cfg.rate_limit.window_s)
+    )
+    middleware.append(Middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes))
+    middleware.append(Middleware(AuthMiddleware, keys=cfg.keys))
+    if cfg.faults.error_rate > 0 or cfg.faults.slow_rate > 0:
+        middleware.append(Middleware(FaultMiddleware, cfg=cfg.faults, rng=rt.rng))
+    if cfg.latency.enabled:
+        middleware.append(Middleware(LatencyMiddleware, cfg=cfg.latency, rng=rt.rng))
+    app = Starlette(
+        routes=_routes(emu),
+        middleware=middleware,
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error,
+                            Exception: _bug},
+        lifespan=lifespan,
+    )
+    app.state.emulator = emu
+    return app

@@ -1,0 +1,218 @@
+"""Emulator configuration: profiles (``fast``, ``realistic``) and TOML overrides.
+
+A profile is a frozen :class:`EmulatorConfig`.  ``fast`` adds no latency and no limits
+(throughput work); ``realistic`` uses the documented limits, lognormal per-route latency
+(median and p99), batch latency that grows with size, and seeded faults.  A TOML file
+names a base profile (``profile = "realistic"``) and overrides any field, tables nested
+as in the dataclasses below, e.g. ``[latency.routes."POST /api/v2/tasks"] median_ms = 80``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.errors import UserError
+
+DEMO_API_KEY = "fleetsim-demo-key-0000000000000000"
+API_KEYS_ENV = "FLEETSIM_API_KEYS"
+Z99 = 2.3263478740408408  # standard normal quantile of 0.99
+
+
+@dataclass(frozen=True, slots=True)
+class RouteLatency:
+    """A lognormal latency given by its median and 99th percentile (ms)."""
+
+    median_ms: float
+    p99_ms: float
+
+    @property
+    def mu(self) -> float:
+        return math.log(self.median_ms) if self.median_ms > 0 else -math.inf
+
+    @property
+    def sigma(self) -> float:
+        if self.median_ms <= 0 or self.p99_ms <= self.median_ms:
+            return 0.0
+        return math.log(self.p99_ms / self.median_ms) / Z99
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyConfig:
+    """Added response latency.  ``routes`` keys are ``"METHOD /path/template"``."""
+
+    enabled: bool = False
+    default: RouteLatency = RouteLatency(40.0, 250.0)
+    routes: dict[str, RouteLatency] = field(default_factory=dict)
+    # Sync batch: extra time per task (the geocoding cost the maintainers mention).
+    batch_per_task_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class FaultConfig:
+    """Seeded fault injection: a fraction of 5xx answers and of slow answers."""
+
+    error_rate: float = 0.0
+    error_status: int = 503
+    slow_rate: float = 0.0
+    slow_ms: float = 3000.0
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimitConfig:
+    """Rolling-window request limits per organisation (None = unlimited)."""
+
+    onfleet_per_s: int | None = None
+    nash_per_s: int | None = None
+    window_s: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RegionConfig:
+    """Where the offline geocoder puts addresses: a disk around a centre."""
+
+    lat: float = 37.7749
+    lon: float = -122.4194
+    radius_m: float = 15_000.0
+    # Addresses containing any of these (case-insensitive) fail to geocode.
+    failing_markers: tuple[str, ...] = ("infinite loop", "nowhere")
+    city: str = "San Francisco"
+    state: str = "California"
+    country: str = "United States"
+
+
+@dataclass(frozen=True, slots=True)
+class EmulatorConfig:
+    """Everything :func:`loadtest.emulator.app.create_app` needs."""
+
+    profile: str = "fast"
+    seed: int = 0
+    api_keys: tuple[str, ...] = ()
+    db_path: Path | None = None
+    max_body_bytes: int = 4 * 1024 * 1024
+    latency: LatencyConfig = LatencyConfig()
+    faults: FaultConfig = FaultConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    region: RegionConfig = RegionConfig()
+    # Onfleet
+    container_cap: int | None = None
+    container_lock_hold_ms: float = 0.0
+    container_lock_wait_ms: float = 200.0
+    async_tasks_per_s: float = 0.0  # 0 = as fast as the loop allows
+    # Deftship
+    deftship_validate_s: float = 0.0
+    deftship_ship_items_per_s: float = 0.0
+    # Nash
+    nash_providers: tuple[str, ...] = (
+        "FleetSimulatorFast",
+        "FleetSimulator",
+        "FailingFleetSimulator",
+    )
+
+    @property
+    def keys(self) -> frozenset[str]:
+        """Accepted keys: the configured ones, else the documented demo key."""
+        return frozenset(self.api_keys) if self.api_keys else frozenset({DEMO_API_KEY})
+
+
+def fast() -> EmulatorConfig:
+    return EmulatorConfig()
+
+
+def realistic() -> EmulatorConfig:
+    routes = {
+        "POST /api/v2/tasks": RouteLatency(90.0, 400.0),
+        "POST /api/v2/tasks/batch": RouteLatency(300.0, 1500.0),
+        "POST /api/v2/tasks/batch-async": RouteLatency(60.0, 250.0),
+        "GET /api/v2/tasks/all": RouteLatency(120.0, 600.0),
+        "POST /v1/batch_job": RouteLatency(700.0, 2500.0),
+        "POST /api/batches": RouteLatency(250.0, 1000.0),
+        "POST /orders/track": RouteLatency(150.0, 700.0),
+    }
+    return EmulatorConfig(
+        profile="realistic",
+        latency=LatencyConfig(
+            enabled=True,
+            default=RouteLatency(40.0, 250.0),
+            routes=routes,
+            batch_per_task_ms=4.0,
+        ),
+        faults=FaultConfig(error_rate=0.005, slow_rate=0.005, slow_ms=3000.0),
+        rate_limit=RateLimitConfig(onfleet_per_s=20, nash_per_s=20),
+        container_cap=10_000,
+        container_lock_hold_ms=5.0,
+        container_lock_wait_ms=200.0,
+        async_tasks_per_s=200.0,
+        deftship_validate_s=2.0,
+        deftship_ship_items_per_s=50.0,
+    )
+
+
+PROFILES = {"fast": fast, "realistic": realistic}
+
+
+def _merge(obj: Any, data: dict[str, Any], path: str) -> Any:
+    """A copy of dataclass ``obj`` with ``data`` applied; errors name the field path."""
+    names = {f.name: f for f in dataclasses.fields(obj)}
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        where = f"{path}{key}"
+        if key not in names:
+            raise UserError(f"profile: unknown field {where!r}; allowed: {', '.join(names)}")
+        cur = getattr(obj, key)
+        if dataclasses.is_dataclass(cur) and isinstance(value, dict):
+            changes[key] = _merge(cur, value, where + ".")
+        elif key == "routes" and isinstance(value, dict):
+            routes = dict(cur)
+            for name, spec in value.items():
+                if not isinstance(spec, dict):
+                    raise UserError(f"profile: {where}.{name} must be a table")
+                base = routes.get(name, RouteLatency(40.0, 250.0))
+                routes[name] = _merge(base, spec, f"{where}.{name}.")
+            changes[key] = routes
+        elif key == "db_path":
+            changes[key] = None if value in (None, "") else Path(str(value))
+        elif isinstance(cur, tuple):
+            if not isinstance(value, list):
+                raise UserError(f"profile: {where} must be a list, got {value!r}")
+            changes[key] = tuple(value)
+        else:
+            ok = (
+                isinstance(value, type(cur))
+                or (isinstance(cur, float) and isinstance(value, int))
+                or (cur is None and isinstance(value, int | float | str))
+                or (key in ("onfleet_per_s", "nash_per_s", "container_cap") and value is None)
+            )
+            if isinstance(value, bool) and not isinstance(cur, bool):
+                ok = False
+            if not ok:
+                raise UserError(
+                    f"profile: {where} = {value!r} has the wrong type; expected "
+                    f"{type(cur).__name__}"
+                )
+            changes[key] = float(value) if isinstance(cur, float) else value
+    return dataclasses.replace(obj, **changes)
+
+
+def load_profile(spec: str) -> EmulatorConfig:
+    """``fast``, ``realistic`` or a path to a TOML file (``profile = "..."`` picks the base)."""
+    if spec in PROFILES:
+        return PROFILES[spec]()
+    path = Path(spec)
+    if not path.is_file():
+        raise UserError(
+            f"--profile {spec!r}: not a known profile (fast, realistic) nor a TOML file"
+        )
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"--profile {spec}: cannot read TOML: {exc}") from exc
+    base_name = data.pop("profile", "fast")
+    if base_name not in PROFILES:
+        raise UserError(f"{spec}: profile = {base_name!r}; allowed: fast, realistic")
+    cfg: EmulatorConfig = _merge(PROFILES[base_name](), data, "")
+    return dataclasses.replace(cfg, profile=f"{base_name}+{path.name}")

@@ -1,0 +1,299 @@
+"""The emulated HyperTrack Orders API (``/orders``).
+
+``POST /orders/track`` creates orders on a route that is tracking at once (status
+``ongoing``, timeline created -> assigned -> started).  ``complete``, ``cancel``,
+``disable`` and ``enable`` change status and timestamps and add timeline entries; the
+query parameters ``type``, ``type_index`` and ``fulfillment_attempt`` select the attempt
+(defaults: the latest).  Tracking a handle again after it finished starts the next
+``fulfillment_attempt``.  Errors: 404 ``{detail, message}`` for an unknown handle or
+attempt, 409 for a duplicate active handle or a transition the status does not allow
+[inf], 422 with per-field ``detail`` for validation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from loadtest.emulator.errors import ApiError
+from loadtest.emulator.geocode import valid_location
+from loadtest.emulator.http import int_param, ok, read_json
+from loadtest.emulator.runtime import Runtime
+from loadtest.providers.hypertrack import BASE_PATH, TRACK_MODES
+
+_FINAL = ("completed", "cancelled")
+_RISKS = ("is_offline", "moving_away_from_destination", "delayed_from_scheduled_at",
+          "deviating_from_expected_route", "in_outage", "moving_too_slow",
+          "delayed_from_initial_eta", "in_low_battery")
+
+
+def iso_ms() -> str:
+    """HyperTrack's timestamps: ISO-8601 with milliseconds and ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _v422(location: str, field: str, msg: str) -> ApiError:
+    return ApiError(422, "Validation error", detail={location: {field: [msg]}})
+
+
+class HyperTrackApi:
+    """HyperTrack orders: every attempt of every handle (persisted via the store)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.orders: dict[str, list[dict[str, Any]]] = {}
+        for o in rt.store.load("ht-order"):
+            self.orders.setdefault(o["order_handle"], []).append(o)
+        for attempts in self.orders.values():
+            attempts.sort(key=lambda o: o["fulfillment_attempt"])
+
+    def status_counts(self) -> dict[str, int]:
+        return dict(Counter(a[-1]["status"] for a in self.orders.values()))
+
+    def _save(self, o: dict[str, Any]) -> None:
+        if self.rt.store.durable:
+            self.rt.store.put("ht-order", f"{o['order_handle']}#{o['fulfillment_attempt']}", o)
+
+    def _order_in(self, raw: Any, i: int) -> dict[str, Any]:
+        loc = f"orders.{i}"
+        if not isinstance(raw, dict):
+            raise _v422("body", loc, "must be an object")
+        handle = raw.get("order_handle")
+        if not isinstance(handle, str) or not handle.strip() or "/" in handle:
+            raise _v422("body", f"{loc}.order_handle", "field required (a non-empty string)")
+        kind = raw.get("type", "drop")
+        if kind not in ("pick", "drop"):
+            raise _v422("body", f"{loc}.type", "must be pick or drop")
+        dest = raw.get("destination")
+        if not isinstance(dest, dict):
+            raise _v422("body", f"{loc}.destination", "field required")
+        geom = dest.get("geometry")
+        address = dest.get("address") or ""
+        if not isinstance(address, str):
+            raise _v422("body", f"{loc}.destination.address", "must be a string")
+        if geom is not None:
+            coords = geom.get("coordinates") if isinstance(geom, dict) else None
+            if not isinstance(geom, dict) or geom.get("type") != "Point" or \
+                    valid_location(coords) is None:
+                raise _v422("body", f"{loc}.destination.geometry",
+                            "must be a Point with [longitude, latitude]")
+        elif address:
+            if self.rt.geocoder.fails(address):
+                raise _v422("body", f"{loc}.destination.address", "could not be geocoded")
+            lats, lons = self.rt.geocoder.locate([address])
+            geom = {"type": "Point", "coordinates": [lons[0], lats[0]]}
+        elif dest.get("place_handle"):
+            lats, lons = self.rt.geocoder.locate([str(dest["place_handle"])])
+            geom = {"type": "Point", "coordinates": [lons[0], lats[0]]}
+        else:
+            raise _v422("body", f"{loc}.destination", "geometry, address or place_handle required")
+        radius = dest.get("radius", 100)
+        if isinstance(radius, bool) or not isinstance(radius, int) or radius <= 0:
+            raise _v422("body", f"{loc}.destination.radius", "must be a positive integer")
+        est = raw.get("expected_service_time", 0)
+        if isinstance(est, bool) or not isinstance(est, int) or est < 0:
+            raise _v422("body", f"{loc}.expected_service_time", "must be a non-negative integer")
+        meta = raw.get("metadata") or {}
+        if not isinstance(meta, dict):
+            raise _v422("body", f"{loc}.metadata", "must be an object")
+        sched = raw.get("scheduled_at")
+        if sched is not None and not isinstance(sched, str):
+            raise _v422("body", f"{loc}.scheduled_at", "must be an ISO-8601 string")
+        return {"handle": handle, "type": kind, "geometry": geom, "address": address,
+                "radius": radius, "est": est, "metadata": meta, "scheduled_at": sched}
+
+    async def track(self, request: Request) -> Response:
+        body = await read_json(request, "hypertrack")
+        if not isinstance(body, dict):
+            raise _v422("body", "__root__", "must be an object")
+        worker = body.get("worker_handle") or body.get("device_id")
+        if not isinstance(worker, str) or not worker:
+            raise _v422("body", "worker_handle", "worker_handle or device_id is required")
+        mode = body.get("track_mode", "on_shift")
+        if mode not in TRACK_MODES:
+            raise _v422("body", "track_mode", f"must be one of {', '.join(TRACK_MODES)}")
+        group = body.get("ops_group_handle")
+        if group is not None and not isinstance(group, str):
+            raise _v422("body", "ops_group_handle", "must be a string")
+        raw_orders = body.get("orders")
+        if not isinstance(raw_orders, list) or not raw_orders:
+            raise _v422("body", "orders", "field required (at least one order)")
+        specs = [self._order_in(o, i) for i, o in enumerate(raw_orders)]
+        seen: set[str] = set()
+        for s in specs:
+            prior = self.orders.get(s["handle"])
+            if s["handle"] in seen or (prior and prior[-1]["status"] not in _FINAL):
+                raise ApiError(409, f"Order {s['handle']} already exists and is active",
+                               detail={"order_handle": s["handle"]})
+            seen.add(s["handle"])
+        route = self.rt.ids.uuid()
+        now = iso_ms()
+        counters: Counter[str] = Counter()
+        out = []
+        for s in specs:
+            attempt = len(self.orders.get(s["handle"], []))
+            index = counters[s["type"]]
+            counters[s["type"]] += 1
+            o = self._new_order(s, worker, mode, group, route, now, attempt, index)
+            self.orders.setdefault(s["handle"], []).append(o)
+            self._save(o)
+            out.append(o)
+        self.rt.commit()
+        return ok({"route_handle": route, "status": "tracking", "version": 1,
+                   "embed_url": f"https://embed.hypertrack.com/routes/{route}",
+                   "worker_handle": worker, "orders": out})
+
+    def _new_order(self, s: dict[str, Any], worker: str, mode: str, group: str | None,
+                   route: str, now: str, attempt: int, index: int) -> dict[str, Any]:
+        handle = s["handle"]
+        share = hashlib.blake2b(f"{handle}#{attempt}".encode(), digest_size=8).hexdigest()
+        lon, lat = s["geometry"]["coordinates"]
+        return {
+            "order_handle": handle,
+            "fulfillment_attempt": attempt,
+            "status": "ongoing",
+            "destination": {"geometry": s["geometry"], "address": s["address"],
+                            "radius": s["radius"]},
+            "ops_group_handle": group,
+            "track_mode": mode,
+            "plan_mode": "manual",
+            "risk_status": False,
+            "risks": dict.fromkeys(_RISKS, "green"),
+            "scheduled_at": s["scheduled_at"],
+            "started_at": now,
+            "type": s["type"],
+            "type_index": index,
+            "expected_service_time": s["est"],
+            "actual_service_time": 0,
+            "tracked_service_time": 0,
+            "capacity_used": 1,
+            "metadata": s["metadata"],
+            "region": {"country": self.rt.config.region.country,
+                       "city": self.rt.config.region.city,
+                       "state": self.rt.config.region.state},
+            "share_url": f"https://trck.at/{share[:10]}",
+            "completed_at": None,
+            "cancelled_at": None,
+            "disabled_at": None,
+            "enabled_at": None,
+            "device_id": self.rt.ids.uuid().upper(),
+            "worker_handle": worker,
+            "created_at": now,
+            "assigned_at": now,
+            "route_handle": route,
+            "planned_at": now,
+            "plan_id": None,
+            "distance": 0,
+            "duration": 0,
+            "tracking_rate": 0,
+            "polyline": {"type": "LineString", "coordinates": []},
+            "start_location": None,
+            "end_location": {"type": "Point", "coordinates": [lon, lat]},
+            "visited_destination": False,
+            "completed_at_destination": False,
+            "deviation_from_destination": 0,
+            "timeline": [
+                {"type": "order_created", "recorded_at": now, "order_handle": handle,
+                 "metadata": s["metadata"]},
+                {"type": "order_assigned", "recorded_at": now, "order_handle": handle,
+                 "driver_handle": worker, "fulfillment_attempt": attempt},
+                {"type": "order_started", "recorded_at": now, "order_handle": handle,
+                 "route_handle": route, "order_type": s["type"],
+                 "fulfillment_attempt": attempt},
+            ],
+        }
+
+    def _select(self, request: Request) -> dict[str, Any]:
+        handle = request.path_params["handle"]
+        attempts = self.orders.get(handle)
+        if not attempts:
+            raise ApiError(404, f"Order {handle} not found")
+        q = request.query_params
+        kind = q.get("type")
+        if kind is not None and kind not in ("pick", "drop"):
+            raise _v422("query", "type", "must be pick or drop")
+        index = int_param(q.get("type_index"), "type_index", "hypertrack")
+        attempt = int_param(q.get("fulfillment_attempt"), "fulfillment_attempt", "hypertrack")
+        for o in reversed(attempts):
+            if attempt is not None and o["fulfillment_attempt"] != attempt:
+                continue
+            if kind is not None and o["type"] != kind:
+                continue
+            if index is not None and o["type_index"] != index:
+                continue
+            return o
+        raise ApiError(404, f"Order {handle} has no attempt matching the given type, "
+                            "type_index and fulfillment_attempt")
+
+    async def get_order(self, request: Request) -> Response:
+        return ok(self._select(request))
+
+    async def _act(self, request: Request, action: str) -> Response:
+        o = self._select(request)
+        body = await read_json(request, "hypertrack", allow_empty=True)
+        if not isinstance(body, dict):
+            raise _v422("body", "__root__", "must be an object")
+        meta = body.get("metadata")
+        if meta is not None and not isinstance(meta, dict):
+            raise _v422("body", "metadata", "must be an object")
+        status, now, handle = o["status"], iso_ms(), o["order_handle"]
+        entry: dict[str, Any] = {"recorded_at": now, "order_handle": handle,
+                                 "route_handle": o["route_handle"],
+                                 "fulfillment_attempt": o["fulfillment_attempt"]}
+        if action in ("complete", "cancel"):
+            if status in _FINAL:
+                raise ApiError(409, f"Order {handle} is already {status}",
+                               detail={"status": status})
+            if action == "complete":
+                o["status"], o["completed_at"] = "completed", now
+                entry.update(type="order_completed", order_type=o["type"])
+            else:
+                o["status"], o["cancelled_at"] = "cancelled", now
+                entry["type"] = "order_cancelled"
+        elif action == "disable":
+            if status in _FINAL or status == "disabled":
+                raise ApiError(409, f"Order {handle} is {status} and cannot be disabled",
+                               detail={"status": status})
+            o["status"], o["disabled_at"] = "disabled", now
+            entry["type"] = "order_disabled"
+        else:
+            if status != "disabled":
+                raise ApiError(409, f"Order {handle} is {status}, not disabled",
+                               detail={"status": status})
+            o["status"], o["enabled_at"] = "ongoing", now
+            entry["type"] = "order_enabled"
+        if meta:
+            o["metadata"] = {**o["metadata"], **meta}
+        o["timeline"].append(entry)
+        self._save(o)
+        self.rt.commit()
+        return ok(o)
+
+    async def complete(self, request: Request) -> Response:
+        return await self._act(request, "complete")
+
+    async def cancel(self, request: Request) -> Response:
+        return await self._act(request, "cancel")
+
+    async def disable(self, request: Request) -> Response:
+        return await self._act(request, "disable")
+
+    async def enable(self, request: Request) -> Response:
+        return await self._act(request, "enable")
+
+    def routes(self) -> list[BaseRoute]:
+        b = BASE_PATH
+        return [
+            Route(f"{b}/track", self.track, methods=["POST"]),
+            Route(f"{b}/{{handle}}", self.get_order, methods=["GET"]),
+            Route(f"{b}/{{handle}}/complete", self.complete, methods=["POST"]),
+            Route(f"{b}/{{handle}}/cancel", self.cancel, methods=["POST"]),
+            Route(f"{b}/{{handle}}/disable", self.disable, methods=["POST"]),
+            Route(f"{b}/{{handle}}/enable", self.enable, methods=["POST"]),
+        ]

@@ -1,0 +1,44 @@
+"""Seeded fault injection (realistic profile): a fraction of requests get a 5xx in the
+provider's shape before any state changes, and a fraction are held ``slow_ms`` first.
+
+Draws come from the run's seeded generator, so a seed reproduces which request numbers
+fail.  The emulator-only driver routes are never faulted (they stand in for a phone, not
+for the platform).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from loadtest.emulator.config import FaultConfig
+from loadtest.emulator.errors import ApiError, error_response, provider_for
+from loadtest.emulator.middleware import OPEN_PATHS, ASGIApp, Receive, Scope, Send
+from loadtest.providers.onfleet import E_INTERNAL
+
+
+class FaultMiddleware:
+    def __init__(self, app: ASGIApp, cfg: FaultConfig, rng: np.random.Generator) -> None:
+        self.app = app
+        self.cfg = cfg
+        self.rng = rng
+        self.injected_errors = 0
+        self.injected_slow = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith("/emulator/"):
+            await self.app(scope, receive, send)
+            return
+        u = float(self.rng.random())
+        if u < self.cfg.error_rate:
+            self.injected_errors += 1
+            exc = ApiError(self.cfg.error_status, "Injected fault: the service is unavailable.",
+                           error=E_INTERNAL, cause="fleetsim emulator fault injection")
+            await error_response(provider_for(path), exc)(scope, receive, send)
+            return
+        if u < self.cfg.error_rate + self.cfg.slow_rate:
+            self.injected_slow += 1
+            await asyncio.sleep(self.cfg.slow_ms / 1000.0)
+        await self.app(scope, receive, send)

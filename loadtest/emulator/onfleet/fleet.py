@@ -1,0 +1,335 @@
+"""Onfleet workers, teams, containers, autoAssign and the emulator-only driver app.
+
+autoAssign is the simulator's own policy: a :class:`sim.dispatch.FleetSnapshot` of the
+on-duty workers is built per call and :func:`sim.dispatch.choose_worker` picks; the
+``load`` mode's route lengths come from :func:`sim.geo.geodesic_m` over each worker's
+location -> active task -> assigned tasks.  Containers follow API-NOTES §1.5: each task
+is in one container (organisation, team or worker), at most ``container_cap`` tasks each.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from loadtest.emulator.errors import ApiError, not_found
+from loadtest.emulator.onfleet.model import (
+    STATE_ACTIVE,
+    STATE_ASSIGNED,
+    STATE_COMPLETED,
+    STATE_UNASSIGNED,
+    Task,
+    Team,
+    Worker,
+)
+from loadtest.emulator.onfleet.validate import bad, normalise_phone
+from loadtest.emulator.runtime import now_ms
+from sim.dispatch import AutoAssignOptions, FleetSnapshot, TaskPoint, WorkerView, choose_worker
+from sim.geo import geodesic_m
+
+if TYPE_CHECKING:
+    from loadtest.emulator.onfleet.state import OnfleetState
+
+_VEHICLES = ("CAR", "BICYCLE", "MOTORCYCLE", "TRUCK")
+
+
+class FleetOps:
+    """Mixin of :class:`~loadtest.emulator.onfleet.state.OnfleetState` for the fleet side."""
+
+    # -- containers --------------------------------------------------------------------
+    def container_size(self: OnfleetState, ct: str, cid: str) -> int:
+        if ct == "ORGANIZATION":
+            return len(self.org_container)
+        if ct == "TEAM":
+            return len(self.teams[cid].tasks)
+        return len(self.workers[cid].tasks)
+
+    def check_cap(self: OnfleetState, ct: str, cid: str, extra: int = 1) -> None:
+        cap = self.rt.config.container_cap
+        if cap is not None and self.container_size(ct, cid) + extra > cap:
+            raise bad(f"the {ct.lower()} container holds {cap:,} tasks, its maximum")
+
+    def remove_from_container(self: OnfleetState, t: Task) -> None:
+        if t.container_type == "ORGANIZATION":
+            self.org_container.pop(t.id, None)
+        elif t.container_type == "TEAM":
+            team = self.teams.get(t.container_id)
+            if team is not None and t.id in team.tasks:
+                team.tasks.remove(t.id)
+                self.save_team(team)
+        else:
+            w = self.workers.get(t.container_id)
+            if w is not None and t.id in w.tasks:
+                w.tasks.remove(t.id)
+                self.save_worker(w)
+
+    def put_in_worker(self: OnfleetState, t: Task, w: Worker, index: int | None = None) -> None:
+        if index is None or index < 0 or index >= len(w.tasks):
+            w.tasks.append(t.id)
+        else:
+            w.tasks.insert(index, t.id)
+        t.container_type, t.container_id, t.worker = "WORKER", w.id, w.id
+        if t.state == STATE_UNASSIGNED:
+            self.set_state(t, STATE_ASSIGNED)
+        self.save_worker(w)
+
+    def move_to_container(self: OnfleetState, t: Task, ct: str, cid: str) -> None:
+        """Move a not-yet-started task (0 -> 1 to a worker, 1 -> 0 back)."""
+        if t.state in (STATE_ACTIVE, STATE_COMPLETED):
+            raise bad(f"task {t.id} is in state {t.state}; only tasks not started move")
+        if ct == "WORKER" and cid not in self.workers:
+            raise bad(f"worker {cid} does not exist")
+        if ct == "TEAM" and cid not in self.teams:
+            raise bad(f"team {cid} does not exist")
+        if ct == "ORGANIZATION":
+            cid = self.org
+        if (ct, cid) != (t.container_type, t.container_id):
+            self.check_cap(ct, cid)
+        self.remove_from_container(t)
+        if ct == "WORKER":
+            self.put_in_worker(t, self.workers[cid])
+        else:
+            if ct == "ORGANIZATION":
+                self.org_container[t.id] = None
+            else:
+                self.teams[cid].tasks.append(t.id)
+                self.save_team(self.teams[cid])
+            t.container_type, t.container_id, t.worker = ct, cid, None
+            if t.state == STATE_ASSIGNED:
+                self.set_state(t, STATE_UNASSIGNED)
+        t.time_last_modified = now_ms()
+        self.save_task(t)
+
+    def container_json(self: OnfleetState, kind: str, cid: str) -> dict[str, Any]:
+        if kind == "workers":
+            w = self.workers.get(cid)
+            if w is None:
+                raise not_found("onfleet", f"worker {cid}")
+            return {"id": w.id, "timeCreated": w.time_created,
+                    "timeLastModified": w.time_last_modified, "organization": self.org,
+                    "type": "WORKER", "activeTask": w.active_task, "tasks": w.tasks,
+                    "worker": w.id}
+        if kind == "teams":
+            team = self.teams.get(cid)
+            if team is None:
+                raise not_found("onfleet", f"team {cid}")
+            return {"id": team.id, "timeCreated": team.time_created,
+                    "timeLastModified": team.time_last_modified, "organization": self.org,
+                    "type": "TEAM", "activeTask": None, "tasks": team.tasks, "team": team.id}
+        if cid != self.org:
+            raise not_found("onfleet", f"organization {cid}")
+        return {"id": self.org, "timeCreated": 0, "timeLastModified": now_ms(),
+                "organization": self.org, "type": "ORGANIZATION", "activeTask": None,
+                "tasks": list(self.org_container)}
+
+    def set_worker_container(self: OnfleetState, wid: str, body: Any) -> dict[str, Any]:
+        """PUT /containers/workers/{id}: replace the list, or insert at ``tasks[0]``."""
+        w = self.workers.get(wid)
+        if w is None:
+            raise not_found("onfleet", f"worker {wid}")
+        if not isinstance(body, dict) or not isinstance(body.get("tasks"), list):
+            raise bad("body must be {tasks: [...]}", 1005)
+        items = body["tasks"]
+        index: int | None = None
+        if items and isinstance(items[0], int) and not isinstance(items[0], bool):
+            index, items = items[0], items[1:]
+        if not all(isinstance(x, str) for x in items):
+            raise bad("tasks must be task ids (optionally after an insertion index)", 1005)
+        if len(set(items)) != len(items):
+            raise bad("tasks lists a task twice")
+        tasks = []
+        for tid in items:
+            t = self.tasks.get(tid)
+            if t is None:
+                raise bad(f"task {tid} does not exist")
+            if t.state in (STATE_ACTIVE, STATE_COMPLETED):
+                raise bad(f"task {tid} is in state {t.state} and cannot be assigned")
+            tasks.append(t)
+        newcomers = sum(1 for t in tasks if t.container_id != wid)
+        kept = 0 if index is None else len(w.tasks)
+        cap = self.rt.config.container_cap
+        if cap is not None and kept + newcomers > cap:
+            raise bad(f"the worker container would exceed {cap:,} tasks")
+        if index is None:
+            for tid in list(w.tasks):
+                if tid not in body["tasks"]:
+                    self.move_to_container(self.tasks[tid], "ORGANIZATION", self.org)
+        for k, t in enumerate(tasks):
+            if t.container_id == wid:
+                w.tasks.remove(t.id)
+            else:
+                self.remove_from_container(t)
+            pos = None if index is None or index < 0 else index + k
+            self.put_in_worker(t, w, pos)
+            t.time_last_modified = now_ms()
+            self.save_task(t)
+        if index is None:
+            w.tasks = [t.id for t in tasks]
+        w.time_last_modified = now_ms()
+        self.save_worker(w)
+        return self.container_json("workers", wid)
+
+    # -- autoAssign --------------------------------------------------------------------
+    def auto_assign(self: OnfleetState, t: Task, opts: dict[str, Any]) -> None:
+        """Assign ``t`` to the worker the simulator's policy picks; sets didAutoAssign."""
+        views = []
+        for w in self.workers.values():
+            if not w.on_duty or w.location is None:
+                continue
+            lon, lat = w.location
+            route_m, end = 0.0, (lat, lon)
+            legs = ([w.active_task] if w.active_task else []) + w.tasks
+            load = 0.0
+            for tid in legs:
+                nxt = self.tasks.get(tid)
+                if nxt is None:
+                    continue
+                route_m += geodesic_m(end[0], end[1], nxt.lat, nxt.lon)
+                end = (nxt.lat, nxt.lon)
+                load += nxt.quantity
+            free = math.inf if w.capacity is None else w.capacity - load
+            views.append(
+                WorkerView(id=w.id, lat=lat, lon=lon, on_duty=True, teams=frozenset(w.teams),
+                           assigned_count=len(w.tasks), free_capacity=free, route_m=route_m,
+                           end_lat=end[0], end_lon=end[1])
+            )
+        choice = choose_worker(
+            FleetSnapshot.build(views),
+            TaskPoint(t.lat, t.lon, t.quantity),
+            AutoAssignOptions(
+                mode=opts["mode"],
+                team=opts["team"],
+                max_assigned_task_count=opts["max"],
+                consider_dependencies=opts["deps"],
+                excluded_worker_ids=frozenset(opts["excl"]),
+            ),
+        )
+        if choice is None:
+            t.did_auto_assign = False
+            return
+        w = self.workers[str(choice)]
+        cap = self.rt.config.container_cap
+        if cap is not None and len(w.tasks) >= cap:
+            t.did_auto_assign = False
+            return
+        self.remove_from_container(t)
+        self.put_in_worker(t, w)
+        t.did_auto_assign = True
+
+    # -- teams and workers -------------------------------------------------------------
+    def create_team(self: OnfleetState, body: Any) -> Team:
+        if not isinstance(body, dict):
+            raise bad("body must be a JSON object", 1005)
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise bad("name is required")
+        workers = body.get("workers") or []
+        managers = body.get("managers") or []
+        hub = body.get("hub")
+        if not isinstance(workers, list) or not all(isinstance(x, str) for x in workers):
+            raise bad("workers must be an array of worker ids", 1005)
+        if not isinstance(managers, list) or not all(isinstance(x, str) for x in managers):
+            raise bad("managers must be an array of ids", 1005)
+        if hub is not None and not isinstance(hub, str):
+            raise bad("hub must be an id", 1005)
+        for wid in workers:
+            if wid not in self.workers:
+                raise bad(f"worker {wid} does not exist")
+        now = now_ms()
+        team = Team(self.rt.ids.onfleet(), name, now, now, list(workers), list(managers), hub)
+        self.teams[team.id] = team
+        for wid in workers:
+            self.workers[wid].teams.append(team.id)
+            self.save_worker(self.workers[wid])
+        self.save_team(team)
+        return team
+
+    def create_worker(self: OnfleetState, body: Any) -> Worker:
+        if not isinstance(body, dict):
+            raise bad("body must be a JSON object", 1005)
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise bad("name is required")
+        phone = normalise_phone(body.get("phone"))
+        if any(w.phone == phone for w in self.workers.values()):
+            raise ApiError(400, "A worker with this phone number already exists.", error=1004,
+                           cause=phone)
+        teams = body.get("teams")
+        if not isinstance(teams, list) or not teams or not all(isinstance(x, str) for x in teams):
+            raise bad("teams is required: an array of one or more team ids")
+        for tid in teams:
+            if tid not in self.teams:
+                raise bad(f"team {tid} does not exist")
+        vehicle = body.get("vehicle")
+        vjson = None
+        if vehicle is not None:
+            if not isinstance(vehicle, dict) or vehicle.get("type") not in _VEHICLES:
+                raise bad("vehicle.type must be CAR, BICYCLE, MOTORCYCLE or TRUCK")
+            vjson = {"id": self.rt.ids.onfleet(), "type": vehicle["type"],
+                     "description": vehicle.get("description"),
+                     "licensePlate": vehicle.get("licensePlate"),
+                     "color": vehicle.get("color"), "timeLastModified": now_ms()}
+        cap = body.get("capacity")
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int | float)
+                                or cap < 0):
+            raise bad("capacity must be a non-negative number")
+        now = now_ms()
+        w = Worker(self.rt.ids.onfleet(), name, phone, self.org, now, now, list(teams), vjson,
+                   None if cap is None else float(cap))
+        self.workers[w.id] = w
+        for tid in teams:
+            self.teams[tid].workers.append(w.id)
+            self.save_team(self.teams[tid])
+        self.save_worker(w)
+        return w
+
+    def get_worker(self: OnfleetState, wid: str) -> Worker:
+        w = self.workers.get(wid)
+        if w is None:
+            raise not_found("onfleet", f"worker {wid}")
+        return w
+
+    def get_team(self: OnfleetState, tid: str) -> Team:
+        team = self.teams.get(tid)
+        if team is None:
+            raise not_found("onfleet", f"team {tid}")
+        return team
+
+    # -- the driver app (emulator-only control route) --------------------------------
+    def set_duty(self: OnfleetState, wid: str, on: bool, location: list[float] | None) -> Worker:
+        w = self.get_worker(wid)
+        w.on_duty = on
+        if location is not None:
+            w.location = location
+        w.time_last_seen = w.time_last_modified = now_ms()
+        self.save_worker(w)
+        return w
+
+    def move_worker(self: OnfleetState, wid: str, location: list[float]) -> Worker:
+        w = self.get_worker(wid)
+        w.location = location
+        w.time_last_seen = now_ms()
+        self.save_worker(w)
+        return w
+
+    def start_task(self: OnfleetState, tid: str) -> Task:
+        """The driver starts an assigned task: state 1 -> 2, it becomes activeTask."""
+        t = self.get(tid)
+        if t.state != STATE_ASSIGNED or t.worker is None:
+            raise bad(f"task {tid} is in state {t.state}; only an assigned task can start")
+        w = self.workers[t.worker]
+        if not w.on_duty:
+            raise bad(f"worker {w.id} is off duty")
+        if w.active_task is not None:
+            raise bad(f"worker {w.id} already has an active task {w.active_task}")
+        for dep in t.dependencies:
+            d = self.tasks.get(dep)
+            if d is not None and d.state != STATE_COMPLETED:
+                raise bad(f"dependency {dep} is not completed")
+        w.tasks.remove(t.id)
+        w.active_task = t.id
+        self.set_state(t, STATE_ACTIVE)
+        t.time_last_modified = now_ms()
+        self.save_worker(w)
+        self.save_task(t)
+        return t

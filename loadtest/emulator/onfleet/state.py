@@ -1,0 +1,493 @@
+"""Onfleet's tasks and containers: creation (single and batch), lookup, update, delete,
+listing and completion.
+
+Concepts held here: :class:`OnfleetState` (all records of the one emulated organisation,
+their containers and the state counters) and the creation pipeline
+(validated spec -> geocoded destination -> task in a container).  Workers, teams, the
+driver app and autoAssign live in :mod:`loadtest.emulator.onfleet.fleet`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from typing import Any
+
+from loadtest.emulator.errors import ApiError, not_found
+from loadtest.emulator.geocode import WARN_NO_NUMBER
+from loadtest.emulator.onfleet.fleet import FleetOps
+from loadtest.emulator.onfleet.model import (
+    STATE_ACTIVE,
+    STATE_ASSIGNED,
+    STATE_COMPLETED,
+    STATE_UNASSIGNED,
+    Task,
+    Team,
+    Worker,
+)
+from loadtest.emulator.onfleet.validate import TaskSpec, bad, parse_task
+from loadtest.emulator.runtime import Runtime, now_ms
+from loadtest.providers.onfleet import (
+    CAUSE_GEOCODING,
+    E_GEOCODING,
+    E_UPDATE_MISSING,
+    PAGE_SIZE,
+)
+
+_EMPTY_OVERRIDES_KEYS = ("recipientName", "recipientNotes", "recipientSkipSMSNotifications",
+                         "useMerchantForProxy")
+
+
+class OnfleetState(FleetOps):
+    """Every Onfleet record of the emulated organisation (see the module docstring)."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.org = rt.ids.onfleet() if not rt.store.durable else ""
+        self.creator = ""
+        self.tasks: dict[str, Task] = {}
+        self.by_short: dict[str, Task] = {}
+        self.order: list[Task] = []  # creation order (deleted ones stay, flagged)
+        self.created_ms: list[int] = []  # parallel to order, non-decreasing
+        self.completed: list[Task] = []  # completion order
+        self.org_container: dict[str, None] = {}
+        self.destinations: dict[str, dict[str, Any]] = {}
+        self.recipients: dict[str, dict[str, Any]] = {}
+        self.workers: dict[str, Worker] = {}
+        self.teams: dict[str, Team] = {}
+        self.state_counts = [0, 0, 0, 0]
+        self._last_ms = 0
+        self._restore()
+
+    # -- persistence -------------------------------------------------------------------
+    def _restore(self) -> None:
+        store = self.rt.store
+        for meta in store.load("onfleet-org"):
+            self.org, self.creator = meta["org"], meta["creator"]
+        if not self.org:
+            self.org = self.rt.ids.onfleet()
+        if not self.creator:
+            self.creator = self.rt.ids.onfleet()
+            store.put("onfleet-org", "org", {"org": self.org, "creator": self.creator})
+            self.rt.commit()
+        for d in store.load("team"):
+            t = Team.from_json(d)
+            self.teams[t.id] = t
+        for d in store.load("worker"):
+            w = Worker.from_json(d)
+            self.workers[w.id] = w
+        loaded = [Task.from_record(d) for d in store.load("task")]
+        loaded.sort(key=lambda t: t.seq)
+        for t in loaded:
+            self._index(t)
+            self.rt.ids.claim_short(t.short_id)
+            if t.deleted:
+                continue
+            if t.state == STATE_COMPLETED:
+                self.completed.append(t)
+            elif t.container_type == "ORGANIZATION" and t.state == STATE_UNASSIGNED:
+                self.org_container[t.id] = None
+        self.completed.sort(key=lambda t: t.time_completed or 0)
+
+    def _index(self, t: Task) -> None:
+        self.order.append(t)
+        self.created_ms.append(t.time_created)
+        self._last_ms = max(self._last_ms, t.time_created)
+        if t.deleted:
+            return
+        self.tasks[t.id] = t
+        self.by_short[t.short_id] = t
+        self.destinations[t.destination["id"]] = t.destination
+        for r in t.recipients:
+            self.recipients[r["id"]] = r
+        self.state_counts[t.state] += 1
+
+    def save_task(self, t: Task) -> None:
+        if self.rt.store.durable:
+            self.rt.store.put("task", t.id, t.to_record())
+
+    def save_worker(self, w: Worker) -> None:
+        if self.rt.store.durable:
+            self.rt.store.put("worker", w.id, w.to_json())
+
+    def save_team(self, t: Team) -> None:
+        if self.rt.store.durable:
+            self.rt.store.put("team", t.id, t.to_json())
+
+    def _now(self) -> int:
+        # Creation times never go backwards, so `created_ms` stays sorted for bisect.
+        t = max(now_ms(), self._last_ms)
+        self._last_ms = t
+        return t
+
+    # -- creation ----------------------------------------------------------------------
+    def parse_many(self, bodies: list[Any]) -> list[TaskSpec | ApiError]:
+        out: list[TaskSpec | ApiError] = []
+        for b in bodies:
+            try:
+                out.append(parse_task(b))
+            except ApiError as exc:
+                out.append(exc)
+        return out
+
+    def create_many(
+        self, specs: list[TaskSpec | ApiError], *, single: bool = False
+    ) -> tuple[list[Task | ApiError], list[bool]]:
+        """Geocode and create; one result per spec (a Task or the error), plus whether
+        each created task carries a geocoding warning.  The caller commits."""
+        geo = self.rt.geocoder
+        texts: list[str] = []
+        slots: list[int] = []
+        parsed: dict[int, tuple[dict[str, str], bool]] = {}
+        results: list[Task | ApiError] = []
+        for i, s in enumerate(specs):
+            results.append(s if isinstance(s, ApiError) else _PENDING)
+            if isinstance(s, ApiError) or s.dest_id is not None or s.address is None:
+                continue
+            addr = s.address
+            unparsed = addr.get("unparsed")
+            if unparsed:
+                fields, has_number = geo.parse_unparsed(unparsed)
+                text = unparsed
+                structured = fields.as_dict()
+            else:
+                has_number = bool(addr.get("number"))
+                structured = {
+                    "apartment": addr.get("apartment") or "",
+                    "state": addr.get("state") or "",
+                    "postalCode": addr.get("postalCode") or "",
+                    "number": addr.get("number") or "",
+                    "street": addr.get("street") or "",
+                    "city": addr.get("city") or "",
+                    "country": addr.get("country") or geo.region.country,
+                }
+                text = " ".join(str(v) for v in structured.values() if v)
+            if geo.fails(text):
+                results[i] = ApiError(
+                    400, "The address could not be geocoded.", error=E_GEOCODING,
+                    cause=CAUSE_GEOCODING,
+                )
+                continue
+            parsed[i] = (structured, has_number or unparsed is None)
+            if s.location is None:
+                texts.append(text)
+                slots.append(i)
+        lats, lons = geo.locate(texts)
+        points = {i: (lats[k], lons[k]) for k, i in enumerate(slots)}
+        warnings: list[bool] = [False] * len(specs)
+        now = self._now()
+        for i, s in enumerate(specs):
+            if results[i] is not _PENDING:
+                continue
+            assert isinstance(s, TaskSpec)
+            try:
+                task, warned = self._materialise(s, now, parsed.get(i), points.get(i), single)
+            except ApiError as exc:
+                results[i] = exc
+                continue
+            results[i] = task
+            warnings[i] = warned
+        return results, warnings
+
+    def _materialise(
+        self,
+        s: TaskSpec,
+        now: int,
+        addr: tuple[dict[str, str], bool] | None,
+        point: tuple[float, float] | None,
+        single: bool,
+    ) -> tuple[Task, bool]:
+        ids = self.rt.ids
+        for dep in s.dependencies:
+            if dep not in self.tasks:
+                raise bad(f"dependency {dep} does not exist")
+        ct, cid = s.container if s.container is not None else ("ORGANIZATION", self.org)
+        if ct == "WORKER" and cid not in self.workers:
+            raise bad(f"container worker {cid} does not exist")
+        if ct == "TEAM" and cid not in self.teams:
+            raise bad(f"container team {cid} does not exist")
+        if ct == "ORGANIZATION":
+            cid = self.org
+        self.check_cap(ct, cid)
+        recipients: list[dict[str, Any]] = []
+        for r in s.recipients:
+            if "id" in r:
+                known = self.recipients.get(r["id"])
+                if known is None:
+                    raise bad(f"recipient {r['id']} does not exist")
+                recipients.append(known)
+                continue
+            recipients.append(
+                {
+                    "id": ids.onfleet(),
+                    "timeCreated": now,
+                    "timeLastModified": now,
+                    "name": r["name"],
+                    "phone": r["phone"],
+                    "notes": r["notes"],
+                    "organization": self.org,
+                    "skipSMSNotifications": r["skip"],
+                    "metadata": [],
+                }
+            )
+        warned = False
+        if s.dest_id is not None:
+            dest = self.destinations.get(s.dest_id)
+            if dest is None:
+                raise bad(f"destination {s.dest_id} does not exist")
+            lon, lat = dest["location"]
+        else:
+            if s.location is not None:
+                lat, lon = s.location
+            else:
+                assert point is not None
+                lat, lon = point
+            if addr is None:
+                g = self.rt.geocoder.region
+                structured = {"apartment": "", "state": g.state, "postalCode": "",
+                              "number": "", "street": "", "city": g.city,
+                              "country": g.country}
+            else:
+                structured, has_number = addr
+                warned = not has_number
+            did = ids.onfleet()
+            dest = {
+                "id": did,
+                "timeCreated": now,
+                "timeLastModified": now,
+                "location": [lon, lat],
+                "address": structured,
+                "notes": s.dest_notes,
+                "metadata": [],
+                "googlePlaceId": "emu" + did,
+                "warnings": [WARN_NO_NUMBER] if warned else [],
+                "useGPS": False,
+            }
+        short = ids.short()
+        task = Task(
+            id=ids.onfleet(),
+            short_id=short,
+            seq=len(self.order),
+            time_created=now,
+            time_last_modified=now,
+            organization=self.org,
+            merchant=s.merchant or self.org,
+            executor=s.executor or self.org,
+            creator=self.creator,
+            lat=lat,
+            lon=lon,
+            destination=dest,
+            recipients=recipients,
+            notes=s.notes,
+            pickup=s.pickup,
+            complete_after=s.complete_after,
+            complete_before=s.complete_before,
+            dependencies=s.dependencies,
+            quantity=s.quantity,
+            service_time=s.service_time,
+            metadata=s.metadata,
+            overrides=s.overrides,
+            triangle_color=s.triangle_color,
+            scan_only_required=s.scan_only_required,
+            container_type=ct,
+            container_id=cid,
+        )
+        self._index(task)
+        if ct == "ORGANIZATION":
+            self.org_container[task.id] = None
+        elif ct == "TEAM":
+            self.teams[cid].tasks.append(task.id)
+            self.save_team(self.teams[cid])
+        else:
+            self.put_in_worker(task, self.workers[cid])
+        if single and s.auto_assign is not None:
+            self.auto_assign(task, s.auto_assign)
+        self.save_task(task)
+        return task, warned
+
+    # -- lookup ------------------------------------------------------------------------
+    def get(self, task_id: str) -> Task:
+        t = self.tasks.get(task_id)
+        if t is None:
+            raise not_found("onfleet", f"task {task_id}")
+        return t
+
+    def get_short(self, short_id: str) -> Task:
+        t = self.by_short.get(short_id)
+        if t is None:
+            raise not_found("onfleet", f"task shortId {short_id}")
+        return t
+
+    def list_tasks(
+        self,
+        from_ms: int,
+        to_ms: int | None,
+        last_id: str | None,
+        states: frozenset[int] | None,
+        worker: str | None,
+    ) -> tuple[list[Task], str | None]:
+        """One page of GET /tasks/all: creation order, <= 64, ``lastId`` while more remain.
+
+        Completed tasks match on completion time, the others on creation time.
+        """
+        after_seq = -1
+        if last_id is not None:
+            anchor = self.tasks.get(last_id)
+            if anchor is None:
+                raise bad(f"lastId {last_id} is not a task id")
+            after_seq = anchor.seq
+        hi = to_ms if to_ms is not None else 2**62
+
+        def matches(t: Task) -> bool:
+            if t.deleted:
+                return False
+            if states is not None and t.state not in states:
+                return False
+            if worker is not None and t.worker != worker:
+                return False
+            when = t.time_completed if t.state == STATE_COMPLETED else t.time_created
+            return when is not None and from_ms <= when <= hi
+
+        start = bisect.bisect_left(self.created_ms, from_ms)
+        page: list[Task] = []
+        more = False
+        for t in self._candidates(start, after_seq, hi):
+            if matches(t):
+                if len(page) == PAGE_SIZE:
+                    more = True
+                    break
+                page.append(t)
+        return page, (page[-1].id if more and page else None)
+
+    def _candidates(self, start: int, after_seq: int, hi: int) -> Iterator[Task]:
+        # Completed tasks created before `from` may still match on completion time.
+        early = sorted(
+            (t for t in self.completed if t.seq < start and t.seq > after_seq),
+            key=lambda t: t.seq,
+        )
+        yield from early
+        for i in range(max(start, after_seq + 1), len(self.order)):
+            if self.created_ms[i] > hi:
+                return
+            yield self.order[i]
+
+    # -- update, delete, complete -----------------------------------------------------
+    def update(self, task_id: str, body: Any) -> Task:
+        t = self.tasks.get(task_id)
+        if t is None:
+            raise ApiError(404, "The resource to update does not exist.", error=E_UPDATE_MISSING,
+                           cause=f"task {task_id}")
+        if not isinstance(body, dict):
+            raise bad("the body must be a JSON object", 1005)
+        if not body:
+            raise ApiError(400, "The update changes nothing.", error=1002)
+        if t.state == STATE_COMPLETED:
+            raise bad("a completed task cannot be updated")
+        merged = t.to_json()
+        merged.update(body)
+        if "destination" not in body:
+            merged["destination"] = {"location": t.destination["location"]}
+        merged.pop("autoAssign", None)
+        container = body.get("container")
+        merged.pop("container", None)
+        merged["recipients"] = body.get("recipients", [])
+        if "recipients" not in body:
+            merged["recipients"] = None
+        spec = parse_task(merged)
+        for dep in spec.dependencies:
+            if dep not in self.tasks or dep == t.id:
+                raise bad(f"dependency {dep} does not exist")
+        if "destination" in body:
+            (res,), _ = self.create_many_dest_only(spec)
+            t.destination, t.lat, t.lon = res
+        if "recipients" in body:
+            tmp, _ = self._materialise_recipients(spec)
+            t.recipients = tmp
+        t.notes = spec.notes
+        t.pickup = spec.pickup
+        t.complete_after, t.complete_before = spec.complete_after, spec.complete_before
+        t.dependencies = spec.dependencies
+        t.quantity, t.service_time = spec.quantity, spec.service_time
+        t.metadata = spec.metadata
+        if spec.overrides is not None:
+            t.overrides = spec.overrides
+        if container is not None:
+            from loadtest.emulator.onfleet.validate import _container
+
+            target = _container(container)
+            assert target is not None
+            self.move_to_container(t, *target)
+        t.time_last_modified = now_ms()
+        self.save_task(t)
+        return t
+
+    def create_many_dest_only(
+        self, spec: TaskSpec
+    ) -> tuple[list[tuple[dict[str, Any], float, float]], None]:
+        """A fresh destination for an update (same geocoding as creation)."""
+        results, _ = self.create_many([spec])
+        r = results[0]
+        if isinstance(r, ApiError):
+            raise r
+        # The throw-away task only carried the destination; undo its creation.
+        self._discard(r)
+        return [(r.destination, r.lat, r.lon)], None
+
+    def _materialise_recipients(self, spec: TaskSpec) -> tuple[list[dict[str, Any]], None]:
+        results, _ = self.create_many([spec])
+        r = results[0]
+        if isinstance(r, ApiError):
+            raise r
+        self._discard(r)
+        return r.recipients, None
+
+    def _discard(self, t: Task) -> None:
+        self.order.pop()
+        self.created_ms.pop()
+        del self.tasks[t.id]
+        del self.by_short[t.short_id]
+        self.org_container.pop(t.id, None)
+        self.state_counts[t.state] -= 1
+        if self.rt.store.durable:
+            self.rt.store.delete("task", t.id)
+
+    def delete(self, task_id: str) -> None:
+        t = self.get(task_id)
+        if t.state == STATE_ACTIVE:
+            raise bad("an active task cannot be deleted; complete it instead")
+        self.remove_from_container(t)
+        t.deleted = True
+        del self.tasks[t.id]
+        del self.by_short[t.short_id]
+        self.state_counts[t.state] -= 1
+        if t.state == STATE_COMPLETED:
+            self.completed.remove(t)
+        self.save_task(t)
+
+    def complete(self, task_id: str, success: bool, notes: str) -> Task:
+        t = self.get(task_id)
+        if t.state == STATE_COMPLETED:
+            raise bad("the task is already completed (state 3 is final)")
+        if t.state != STATE_ACTIVE:
+            raise bad(f"the task has not been started (state {t.state}); only an active "
+                      "task can be completed")
+        w = self.workers.get(t.worker or "")
+        if w is not None and w.active_task == t.id:
+            w.active_task = None
+            self.save_worker(w)
+        self.set_state(t, STATE_COMPLETED)
+        t.success = success
+        t.completion_notes = notes
+        t.time_completed = t.time_last_modified = self._now()
+        self.completed.append(t)
+        self.save_task(t)
+        return t
+
+    def set_state(self, t: Task, state: int) -> None:
+        self.state_counts[t.state] -= 1
+        self.state_counts[state] += 1
+        t.state = state
+
+
+_PENDING: Any = object()
+__all__ = ["STATE_ASSIGNED", "OnfleetState"]

@@ -1,0 +1,47 @@
+"""What every provider's state shares: config, ids, geocoder, store and the clock."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from loadtest.emulator.config import EmulatorConfig
+from loadtest.emulator.geocode import Geocoder
+from loadtest.emulator.ids import IdGen
+from loadtest.emulator.store import MemoryStore, open_store
+
+
+def now_ms() -> int:
+    """Wall-clock epoch milliseconds (Onfleet's time unit)."""
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Runtime:
+    """One emulator instance's shared services.
+
+    ``rng`` is the seeded source for latency and faults; it is separate from the id
+    stream so that turning faults on does not change the ids a run produces.
+    """
+
+    config: EmulatorConfig
+    ids: IdGen = field(init=False)
+    geocoder: Geocoder = field(init=False)
+    store: MemoryStore = field(init=False)
+    rng: np.random.Generator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ids = IdGen(self.config.seed)
+        self.geocoder = Geocoder(self.config.region)
+        self.store = open_store(self.config.db_path)
+        self.rng = np.random.default_rng([self.config.seed, 0xE1])
+        for rec in self.store.load("meta"):
+            self.ids.restore(int(rec["ids"]))
+
+    def commit(self) -> None:
+        """Persist the id counter with the records it produced, then commit."""
+        if self.store.durable:
+            self.store.put("meta", "ids", {"ids": self.ids.state()})
+            self.store.commit()

@@ -1,0 +1,70 @@
+"""HyperTrack Orders API v3: request bodies, statuses and builders (API-NOTES §4)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BASE_PATH = "/orders"
+ORDER_STATUSES = ("unplanned", "planned", "assigned", "ongoing", "completed", "cancelled",
+                  "disabled", "rescheduled")
+TRACK_MODES = ("pre_shift", "on_shift", "full_shift", "on_time", "flex")
+
+
+class Geometry(BaseModel):
+    type: Literal["Point"]
+    coordinates: list[float] = Field(min_length=2, max_length=2)
+
+
+class Destination(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    geometry: Geometry | None = None
+    address: str | None = None
+    radius: int | None = None
+    place_handle: str | None = None
+
+
+class OrderIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    order_handle: str = Field(min_length=1)
+    type: Literal["pick", "drop"] = "drop"
+    destination: Destination
+    scheduled_at: str | None = None
+    expected_service_time: int | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class TrackRequest(BaseModel):
+    """Body of POST /orders/track."""
+
+    model_config = ConfigDict(extra="allow")
+    worker_handle: str | None = None
+    device_id: str | None = None
+    track_mode: Literal["pre_shift", "on_shift", "full_shift", "on_time", "flex"] = "on_shift"
+    ops_group_handle: str | None = None
+    orders: list[OrderIn] = Field(min_length=1)
+
+
+class OrderAction(BaseModel):
+    """Body of complete / cancel / disable / enable (``{}``; cancel may add metadata)."""
+
+    model_config = ConfigDict(extra="allow")
+    metadata: dict[str, Any] | None = None
+
+
+def order_body(handle: str, lat: float, lon: float, kind: Literal["pick", "drop"] = "drop",
+               address: str = "") -> dict[str, Any]:
+    return {"order_handle": handle, "type": kind,
+            "destination": {"geometry": {"type": "Point", "coordinates": [lon, lat]},
+                            "address": address, "radius": 100}}
+
+
+def track_body(worker: str, orders: list[dict[str, Any]],
+               track_mode: str = "on_shift") -> dict[str, Any]:
+    return {"worker_handle": worker, "track_mode": track_mode, "orders": orders}
+
+
+def basic_header(account_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{account_id}:{secret}".encode()).decode()

@@ -1,0 +1,265 @@
+"""Onfleet API v2: request bodies, error codes and body builders (API-NOTES §1).
+
+The models describe what a client may send.  They are the contract the load test writes
+traces with and the schemas of the emulator's OpenAPI document.  The emulator's hot path
+validates with hand-written checks that produce the same errors Onfleet does (per-task
+errors inside a batch, numbered subcodes), because per-task model validation costs more
+than the whole budget of the 500-task batch path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BASE_PATH = "/api/v2"
+MAX_BATCH = 500
+MAX_NOTES = 10_000
+PAGE_SIZE = 64
+CONTAINER_CAP = 10_000
+RATE_LIMIT_PER_S = 20
+
+# Error subcodes (API-NOTES §1.2).
+E_INVALID_VALUES = 1000
+E_WRONG_TYPES = 1005
+E_FILE_TOO_LARGE = 1006
+E_TIME_CONSTRAINTS = 1009
+E_PHONE = 1010
+E_GEOCODING = 1011
+E_UPDATE_MISSING = 1003
+E_KEY_INVALID = 1102
+E_NOT_FOUND = 1402  # [inf] 14xx are not stored; Onfleet answers ResourceNotFound
+E_METHOD = 1403  # [inf]
+E_PRECONDITION = 1600  # [inf] container lock contention (412)
+E_RATE_LIMIT = 2300
+E_INTERNAL = 2500
+
+MSG_INVALID_VALUES = "The values of one or more parameters are invalid."
+MSG_RATE_LIMIT = "You have exceeded our per-second request limit. Please slow down."
+CAUSE_GEOCODING = "Geocoding errors found. "
+
+
+class Address(BaseModel):
+    """A structured address, or ``{"unparsed": "..."}``."""
+
+    model_config = ConfigDict(extra="allow")
+    number: str | None = None
+    street: str | None = None
+    apartment: str | None = None
+    city: str | None = None
+    state: str | None = None
+    postalCode: str | None = None  # noqa: N815 - the wire name
+    country: str | None = None
+    name: str | None = None
+    unparsed: str | None = None
+
+
+class Destination(BaseModel):
+    """A destination: an address to geocode, or a ``location`` ``[lng, lat]`` that skips it."""
+
+    model_config = ConfigDict(extra="allow")
+    address: Address | None = None
+    location: list[float] | None = Field(default=None, min_length=2, max_length=2)
+    notes: str | None = None
+
+
+class Recipient(BaseModel):
+    """A recipient; the phone is normalised to E.164."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+    phone: str
+    notes: str | None = None
+    skipSMSNotifications: bool | None = None  # noqa: N815
+
+
+class AutoAssign(BaseModel):
+    """autoAssign options at task creation (API-NOTES §1.7)."""
+
+    mode: Literal["distance", "load"]
+    team: str | None = None
+    maxAssignedTaskCount: int | None = None  # noqa: N815
+    considerDependencies: bool | None = None  # noqa: N815
+    excludedWorkerIds: list[str] | None = None  # noqa: N815
+
+
+class Container(BaseModel):
+    """Where to append the task: ``{"type": "WORKER", "worker": id}`` and so on."""
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["ORGANIZATION", "TEAM", "WORKER"]
+    worker: str | None = None
+    team: str | None = None
+    organization: str | None = None
+
+
+class TaskCreate(BaseModel):
+    """Body of POST /tasks, and one element of a batch."""
+
+    model_config = ConfigDict(extra="allow")
+    destination: Destination | str
+    recipients: list[Recipient | str] = Field(default_factory=list, max_length=1)
+    merchant: str | None = None
+    executor: str | None = None
+    completeAfter: int | None = None  # noqa: N815
+    completeBefore: int | None = None  # noqa: N815
+    pickupTask: bool | None = None  # noqa: N815
+    dependencies: list[str] | None = None
+    notes: str | None = Field(default=None, max_length=MAX_NOTES)
+    autoAssign: AutoAssign | None = None  # noqa: N815
+    container: Container | None = None
+    quantity: float | None = None
+    serviceTime: float | None = None  # noqa: N815
+    recipientName: str | None = None  # noqa: N815
+    recipientNotes: str | None = None  # noqa: N815
+    recipientSkipSMSNotifications: bool | None = None  # noqa: N815
+    useMerchantForProxy: bool | None = None  # noqa: N815
+    metadata: list[dict[str, Any]] | None = None
+
+
+class TaskUpdate(BaseModel):
+    """Body of PUT /tasks/{id}: any subset of the creation fields."""
+
+    model_config = ConfigDict(extra="allow")
+    notes: str | None = Field(default=None, max_length=MAX_NOTES)
+    completeAfter: int | None = None  # noqa: N815
+    completeBefore: int | None = None  # noqa: N815
+    pickupTask: bool | None = None  # noqa: N815
+    dependencies: list[str] | None = None
+    quantity: float | None = None
+    serviceTime: float | None = None  # noqa: N815
+    destination: Destination | str | None = None
+    recipients: list[Recipient | str] | None = Field(default=None, max_length=1)
+    container: Container | None = None
+    metadata: list[dict[str, Any]] | None = None
+
+
+class TaskBatch(BaseModel):
+    """Body of POST /tasks/batch and /tasks/batch-async (at most 500 tasks)."""
+
+    tasks: list[TaskCreate]
+
+
+class CompletionDetails(BaseModel):
+    success: bool
+    notes: str | None = None
+
+
+class TaskComplete(BaseModel):
+    """Body of POST /tasks/{id}/complete."""
+
+    completionDetails: CompletionDetails  # noqa: N815
+
+
+class Vehicle(BaseModel):
+    type: Literal["CAR", "BICYCLE", "MOTORCYCLE", "TRUCK"]
+    description: str | None = None
+    licensePlate: str | None = None  # noqa: N815
+    color: str | None = None
+
+
+class WorkerCreate(BaseModel):
+    """Body of POST /workers: name, phone and teams are required."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1)
+    phone: str
+    teams: list[str] = Field(min_length=1)
+    vehicle: Vehicle | None = None
+    capacity: float | None = None
+
+
+class TeamCreate(BaseModel):
+    """Body of POST /teams."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1)
+    workers: list[str] = Field(default_factory=list)
+    managers: list[str] = Field(default_factory=list)
+    hub: str | None = None
+
+
+class ContainerUpdate(BaseModel):
+    """Body of PUT /containers/workers/{id}: the ordered task list to hold."""
+
+    tasks: list[str | int]
+    considerDependencies: bool | None = None  # noqa: N815
+
+
+# -- the emulator-only driver app (never sent to a real endpoint) ----------------------
+CONTROL_PATH = "/emulator/v1"
+
+
+class DutyChange(BaseModel):
+    """Driver app: go on or off duty (optionally reporting where)."""
+
+    onDuty: bool  # noqa: N815
+    location: list[float] | None = Field(default=None, min_length=2, max_length=2)
+
+
+class Move(BaseModel):
+    """Driver app: report the phone's position ``[lng, lat]``."""
+
+    location: list[float] = Field(min_length=2, max_length=2)
+
+
+# -- builders for the load test -------------------------------------------------------
+def task_body(
+    lat: float,
+    lon: float,
+    *,
+    notes: str = "",
+    pickup: bool = False,
+    complete_after_ms: int | None = None,
+    complete_before_ms: int | None = None,
+    quantity: float = 0.0,
+    service_min: float = 0.0,
+    dependencies: list[str] | None = None,
+    recipient: tuple[str, str] | None = None,
+    auto_assign_mode: Literal["distance", "load"] | None = None,
+    address: str | None = None,
+) -> dict[str, Any]:
+    """A POST /tasks body.  With ``address`` the server geocodes; otherwise the
+    ``location`` skips geocoding (the maintainers' advice for batch speed)."""
+    dest: dict[str, Any] = (
+        {"address": {"unparsed": address}}
+        if address is not None
+        else {"location": [lon, lat], "address": {"unparsed": f"{lat:.6f},{lon:.6f}"}}
+    )
+    body: dict[str, Any] = {"destination": dest, "pickupTask": pickup, "notes": notes}
+    if recipient is not None:
+        body["recipients"] = [{"name": recipient[0], "phone": recipient[1]}]
+    if complete_after_ms is not None:
+        body["completeAfter"] = complete_after_ms
+    if complete_before_ms is not None:
+        body["completeBefore"] = complete_before_ms
+    if quantity:
+        body["quantity"] = quantity
+    if service_min:
+        body["serviceTime"] = service_min
+    if dependencies:
+        body["dependencies"] = dependencies
+    if auto_assign_mode is not None:
+        body["autoAssign"] = {"mode": auto_assign_mode}
+    return body
+
+
+def batch_body(tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A POST /tasks/batch (or batch-async) body."""
+    return {"tasks": tasks}
+
+
+def complete_body(success: bool = True, notes: str | None = None) -> dict[str, Any]:
+    """A POST /tasks/{id}/complete body."""
+    details: dict[str, Any] = {"success": success}
+    if notes is not None:
+        details["notes"] = notes
+    return {"completionDetails": details}
+
+
+def basic_auth_header(api_key: str) -> str:
+    """``Authorization`` value for an Onfleet key (key as user, empty password)."""
+    import base64
+
+    return "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()
