@@ -1,74 +1,80 @@
 """Identifiers in each provider's format, deterministic for a given seed.
 
-Onfleet ids are 24 characters of ``[A-Za-z0-9~*]`` (base64 of 18 bytes with ``+/``
-mapped to ``~*``); short ids are 8 hex characters, unique.  Each id is a keyed hash of a
-counter, so a seed reproduces the same sequence of ids without a random generator call
-per id.
+Onfleet ids are 24 characters of ``[A-Za-z0-9~*]``: base64 of 18 random bytes with
+``+/`` mapped to ``~*`` (18 bytes are exactly 24 characters, so a batch's ids come from
+one base64 call over ``18 * n`` bytes, sliced).  Short ids are 8 hex characters, unique.
+Bytes come from a seeded :class:`numpy.random.Generator`; each start of a durable
+emulator uses the next *generation* of the seed so a restart never replays old ids.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import uuid
+
+import numpy as np
 
 _TRANSLATE = bytes.maketrans(b"+/", b"~*")
 
 
 class IdGen:
-    """Counter-based id source for one emulator instance (the counter survives restarts
-    through :meth:`state` / :meth:`restore`)."""
+    """Id source for one emulator instance."""
 
-    __slots__ = ("_counter", "_key", "_shorts")
+    __slots__ = ("_generation", "_rng", "_seed", "_shorts")
 
     def __init__(self, seed: int) -> None:
-        self._key = hashlib.blake2b(f"fleetsim-emulator:{seed}".encode(), digest_size=32).digest()
-        self._counter = 0
+        self._seed = seed
+        self._generation = 0
+        self._rng = np.random.default_rng([seed, 0])
         self._shorts: set[str] = set()
 
-    def _digest(self, size: int) -> bytes:
-        self._counter += 1
-        return hashlib.blake2b(
-            self._counter.to_bytes(8, "little"), key=self._key, digest_size=size
-        ).digest()
+    def onfleet_many(self, n: int) -> list[str]:
+        """``n`` 24-character Onfleet ids."""
+        s = base64.b64encode(self._rng.bytes(18 * n)).translate(_TRANSLATE).decode()
+        return [s[i : i + 24] for i in range(0, 24 * n, 24)]
 
     def onfleet(self) -> str:
-        """A 24-character Onfleet id."""
-        return base64.b64encode(self._digest(18)).translate(_TRANSLATE).decode()
+        return self.onfleet_many(1)[0]
+
+    def short_many(self, n: int) -> list[str]:
+        """``n`` unused 8-hex short ids."""
+        h = self._rng.bytes(4 * n).hex()
+        out = [h[i : i + 8] for i in range(0, 8 * n, 8)]
+        shorts = self._shorts
+        for k, s in enumerate(out):
+            while s in shorts:
+                s = self._rng.bytes(4).hex()
+            shorts.add(s)
+            out[k] = s
+        return out
 
     def short(self) -> str:
-        """An unused 8-hex short id."""
-        while True:
-            s = self._digest(4).hex()
-            if s not in self._shorts:
-                self._shorts.add(s)
-                return s
+        return self.short_many(1)[0]
 
     def claim_short(self, short: str) -> None:
         """Mark a short id (restored from disk) as taken."""
         self._shorts.add(short)
 
-    def hexid(self, nbytes: int = 12) -> str:
-        return self._digest(nbytes).hex()
-
     def uuid(self) -> str:
         """A UUID-4-shaped id (Deftship items, HyperTrack route handles)."""
-        return str(uuid.UUID(bytes=self._digest(16), version=4))
+        return str(uuid.UUID(bytes=self._rng.bytes(16), version=4))
 
     def prefixed(self, prefix: str) -> str:
         """A Nash-style id such as ``job_…``."""
-        return prefix + self._digest(11).hex()
+        return prefix + self._rng.bytes(11).hex()
 
     def digits(self, n: int) -> str:
-        """``n`` decimal digits (tracking numbers)."""
-        v = int.from_bytes(self._digest(16), "little")
+        """``n`` decimal digits (tracking numbers, Deftship batch ids)."""
+        v = int.from_bytes(self._rng.bytes(16), "little")
         return str(v % (10**n)).zfill(n)
 
     def state(self) -> int:
-        return self._counter
+        return self._generation
 
-    def restore(self, counter: int) -> None:
-        self._counter = max(self._counter, counter)
+    def restore(self, generation: int) -> None:
+        """Continue after a restart: move to the generation after the stored one."""
+        self._generation = max(self._generation, generation + 1)
+        self._rng = np.random.default_rng([self._seed, self._generation])
 
 
 def request_id() -> str:

@@ -10,7 +10,7 @@ driver app and autoAssign live in :mod:`loadtest.emulator.onfleet.fleet`.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from loadtest.emulator.errors import ApiError, not_found
@@ -176,12 +176,18 @@ class OnfleetState(FleetOps):
         points = {i: (lats[k], lons[k]) for k, i in enumerate(slots)}
         warnings: list[bool] = [False] * len(specs)
         now = self._now()
+        pending = sum(1 for r in results if r is _PENDING)
+        # Ids in bulk: one random draw and one base64 call for the whole batch.
+        next_id = iter(self.rt.ids.onfleet_many(3 * pending)).__next__
+        next_short = iter(self.rt.ids.short_many(pending)).__next__
         for i, s in enumerate(specs):
             if results[i] is not _PENDING:
                 continue
             assert isinstance(s, TaskSpec)
             try:
-                task, warned = self._materialise(s, now, parsed.get(i), points.get(i), single)
+                task, warned = self._materialise(
+                    s, now, parsed.get(i), points.get(i), single, next_id, next_short
+                )
             except ApiError as exc:
                 results[i] = exc
                 continue
@@ -196,8 +202,9 @@ class OnfleetState(FleetOps):
         addr: tuple[dict[str, str], bool] | None,
         point: tuple[float, float] | None,
         single: bool,
+        next_id: Callable[[], str],
+        next_short: Callable[[], str],
     ) -> tuple[Task, bool]:
-        ids = self.rt.ids
         for dep in s.dependencies:
             if dep not in self.tasks:
                 raise bad(f"dependency {dep} does not exist")
@@ -219,7 +226,7 @@ class OnfleetState(FleetOps):
                 continue
             recipients.append(
                 {
-                    "id": ids.onfleet(),
+                    "id": next_id(),
                     "timeCreated": now,
                     "timeLastModified": now,
                     "name": r["name"],
@@ -250,7 +257,7 @@ class OnfleetState(FleetOps):
             else:
                 structured, has_number = addr
                 warned = not has_number
-            did = ids.onfleet()
+            did = next_id()
             dest = {
                 "id": did,
                 "timeCreated": now,
@@ -263,9 +270,9 @@ class OnfleetState(FleetOps):
                 "warnings": [WARN_NO_NUMBER] if warned else [],
                 "useGPS": False,
             }
-        short = ids.short()
+        short = next_short()
         task = Task(
-            id=ids.onfleet(),
+            id=next_id(),
             short_id=short,
             seq=len(self.order),
             time_created=now,
