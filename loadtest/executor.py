@@ -106,15 +106,19 @@ class Executor:
         self.recorder.count("sent")
         if call.op in CREATES and call.provider == "onfleet":
             self.recorder.expected_tasks.extend(call.tasks)
-        try:
-            path = self._path(call)
-            body = resolve_value(call.body, self.ids, self.run_id)
-        except Unresolved as exc:
-            self.recorder.count("unresolved")
-            self.recorder.request(call.name, self.clock.now(), 0.0, 0.0, False)
-            self.recorder.count("failed")
-            _ = exc
-            return False
+        path, body = "", None
+        for _ in range(4):  # at most a few references from other processes to look up
+            try:
+                path = resolve_path(call, self.ids)
+                body = resolve_value(call.body, self.ids, self.run_id)
+                break
+            except Unresolved as exc:
+                if self.lookup_remote and self._lookup(str(exc.args[0])):
+                    continue
+                self.recorder.count("unresolved")
+                self.recorder.request(call.name, self.clock.now(), 0.0, 0.0, False)
+                self.recorder.count("failed")
+                return False
         if call.op == "task.batch_status":
             ok = self._poll(ready, path)
         else:
@@ -122,13 +126,9 @@ class Executor:
         self.recorder.count("ok" if ok else "failed")
         return ok
 
-    def _path(self, call: TraceCall) -> str:
-        try:
-            return resolve_path(call, self.ids)
-        except Unresolved as exc:
-            if self.lookup_remote and self._lookup(str(exc.args[0])):
-                return resolve_path(call, self.ids)
-            raise
+    def skip(self, ready: Ready) -> None:
+        """Record a call not sent because a call it depends on failed."""
+        self.recorder.count("skipped")
 
     def _lookup(self, ref: str) -> bool:
         """Find a reference another process created (bounded wait)."""

@@ -20,7 +20,7 @@ import gevent.pool
 import psutil
 
 from loadtest.executor import Executor, RetryPolicy
-from loadtest.schedule import LoopStats, Ready, Schedule, partition, run_open_model
+from loadtest.schedule import LoopStats, Schedule, partition, run_open_model
 from loadtest.stats import Recorder
 from loadtest.trace import Trace, TraceCall, read_trace
 from loadtest.wire import Targets, Transport
@@ -97,14 +97,11 @@ class PartitionRun:
         sched = Schedule(calls, self.plan.speedup)
         sampler = gevent.spawn(self._sample_cpu)
 
-        def skip(r: Ready) -> None:
-            self.recorder.count("skipped")
-
         stop_at = self.plan.run_time_s
         try:
             self.stats = run_open_model(
                 sched, _StoppableClock(clock, self), self.pool.spawn, executor.execute,
-                stop_at_s=stop_at, idle=lambda: len(self.pool) == 0, on_skip=skip)
+                stop_at_s=stop_at, idle=lambda: len(self.pool) == 0, on_skip=executor.skip)
         finally:
             sampler.kill(block=False)
             self.finished = True

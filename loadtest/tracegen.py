@@ -238,6 +238,9 @@ def build_trace(result: Any, options: TraceOptions | None = None) -> tuple[Trace
 
     # -- the day: assignment, driver app, completion ------------------------------------
     completion: dict[int, int] = {}
+    worker_task: dict[int, int] = {}
+    # A worker has one active task: its next start waits for its last completion.  That
+    # ordering joins families, so it is an ``after`` (kept within a process only).
     ht = "hypertrack" in opts.providers
     cols = ["time_s", "kind", "task_id", "worker_id", "lat", "lon", "detail"]
     for t, kind, tid, wid, lat, lon, detail in events[cols].itertuples(index=False):
@@ -248,7 +251,8 @@ def build_trace(result: Any, options: TraceOptions | None = None) -> tuple[Trace
                 body["location"] = [float(lon), float(lat)]
             worker_last[wid] = b.add(t, "driver.duty", "POST", f"{CTL}/workers/{{workerId}}/duty",
                                      params={"workerId": ref("worker", wid)}, body=body,
-                                     worker=wid, deps=[worker_last[wid]])
+                                     worker=wid, deps=[worker_last[wid]],
+                                     after=[worker_task.get(wid)])
         elif tid not in creator:
             continue
         elif kind == "taskAssigned" and wid in worker_create:
@@ -257,14 +261,20 @@ def build_trace(result: Any, options: TraceOptions | None = None) -> tuple[Trace
                 params={"taskId": ref("task", tid)},
                 body={"container": {"type": "WORKER", "worker": ref("worker", wid)}},
                 tasks=(tid,), worker=wid, deps=[task_last[tid]], after=[worker_create[wid]])
+        elif kind == "taskUnassigned":
+            task_last[tid] = b.add(
+                t, "task.unassign", "PUT", f"{API}/tasks/{{taskId}}",
+                params={"taskId": ref("task", tid)}, body={"container": {"type": "ORGANIZATION"}},
+                tasks=(tid,), deps=[task_last[tid]])
         elif kind == "taskStarted" and opts.driver_app and wid in worker_create:
             row = tasks.loc[tid]
             pre = [completion.get(d) for d in _split(row.dependencies)]
             task_last[tid] = b.add(
                 t, "driver.start", "POST", f"{CTL}/tasks/{{taskId}}/start",
-                params={"taskId": ref("task", tid)}, body={"worker": ref("worker", wid)},
+                params={"taskId": ref("task", tid)},
                 tasks=(tid,), worker=wid, deps=[task_last[tid], *pre],
-                after=[worker_create[wid], worker_last[wid]])
+                after=[worker_create[wid], worker_last[wid], worker_task.get(wid)])
+            worker_task[wid] = task_last[tid]
             if ht and not bool(row.is_pickup):
                 task_last[tid] = b.add(
                     t, "order.track", "POST", "/orders/track", provider="hypertrack",
@@ -273,7 +283,7 @@ def build_trace(result: Any, options: TraceOptions | None = None) -> tuple[Trace
         elif kind == "taskArrival" and opts.driver_app and wid in worker_create:
             if not (math.isnan(lat) or math.isnan(lon)):
                 worker_last[wid] = b.add(
-                    t, "driver.move", "POST", f"{CTL}/workers/{{workerId}}/move",
+                    t, "driver.move", "POST", f"{CTL}/workers/{{workerId}}/location",
                     params={"workerId": ref("worker", wid)},
                     body={"location": [float(lon), float(lat)]}, worker=wid,
                     deps=[worker_last[wid]])
@@ -285,6 +295,8 @@ def build_trace(result: Any, options: TraceOptions | None = None) -> tuple[Trace
                       body=onfleet.complete_body(ok, notes), tasks=(tid,), worker=wid,
                       deps=[task_last[tid]])
             completion[tid] = task_last[tid] = c
+            if wid >= 0:
+                worker_task[wid] = c
             if ht and opts.driver_app and not bool(tasks.loc[tid].is_pickup):
                 task_last[tid] = b.add(
                     t, "order.complete" if ok else "order.cancel", "POST",

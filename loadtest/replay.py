@@ -1,0 +1,157 @@
+"""``fleetsim replay`` as a library: run the Locust suite headless, or print a dry run.
+
+Concepts held here: :class:`ReplayOptions` (validated once), :func:`locust_command` (the
+exact ``locust`` invocation, so people can copy it), :func:`run_replay` (a Locust child
+process; this process never imports Locust or gevent) and :func:`dry_run` (the first N
+requests with credentials masked; nothing is sent).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import orjson
+
+import loadtest
+from loadtest.trace import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, read_trace
+from loadtest.wire import Targets, mask_headers
+from sim.errors import UserError
+
+LOCUSTFILE = Path(loadtest.__file__).parent / "locustfile.py"
+HARD_STOP_GRACE_S = 30.0
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``2m``, ``1h30m`` to seconds."""
+    m = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*",
+                     text)
+    if not text.strip() or m is None:
+        raise UserError(f"--run-time {text!r}: use seconds or a duration like 90s, 2m, 1h30m")
+    h, mi, s = (float(x) if x else 0.0 for x in m.groups())
+    total = h * 3600 + mi * 60 + s
+    if total <= 0:
+        raise UserError(f"--run-time {text!r}: must be > 0")
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    """Everything ``fleetsim replay`` takes; see ``fleetsim replay --help``."""
+
+    trace: Path
+    host: str
+    speedup: float = 1.0
+    users: int | None = None
+    run_time_s: float | None = None
+    out: Path = Path("results/replay")
+    thresholds: Path | None = None
+    processes: int = 1
+    provider_urls: Mapping[str, str] = field(default_factory=dict)
+    skip_ops: tuple[str, ...] = ()
+    max_lag_ms: float = 250.0
+    start_delay_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.speedup <= 0:
+            raise UserError(f"--speedup {self.speedup}: must be > 0")
+        if self.processes < 1:
+            raise UserError(f"--processes {self.processes}: must be >= 1")
+        if self.users is not None and self.users < 1:
+            raise UserError(f"--users {self.users}: must be >= 1")
+        if not re.match(r"^https?://", self.host):
+            raise UserError(f"--host {self.host!r}: must be an http(s) URL")
+        if self.thresholds is not None and not self.thresholds.is_file():
+            raise UserError(f"--thresholds {self.thresholds}: no such file")
+
+
+def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
+    """The headless Locust command line for a replay."""
+    users = opts.users or opts.processes
+    run_time = opts.run_time_s or (trace_span_s / opts.speedup + 120.0)
+    cmd = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
+        "--host", opts.host, "--users", str(users), "--spawn-rate", str(users),
+        "--run-time", f"{int(run_time + opts.start_delay_s + HARD_STOP_GRACE_S)}s",
+        "--stop-timeout", "5",
+        "--trace", str(opts.trace), "--speedup", repr(opts.speedup),
+        "--replay-run-time", repr(run_time), "--fleetsim-out", str(opts.out),
+        "--max-lag-ms", repr(opts.max_lag_ms), "--start-delay", repr(opts.start_delay_s),
+        "--csv", str(opts.out / "locust"), "--html", str(opts.out / "locust_report.html"),
+        "--only-summary", "--loglevel", "WARNING",
+    ]
+    if opts.thresholds:
+        cmd += ["--thresholds", str(opts.thresholds)]
+    if opts.skip_ops:
+        cmd += ["--skip-ops", ",".join(opts.skip_ops)]
+    for provider, url in sorted(opts.provider_urls.items()):
+        cmd += [f"--{provider}-url", url]
+    if opts.processes > 1:
+        cmd += ["--processes", str(opts.processes)]
+    return cmd
+
+
+def run_replay(opts: ReplayOptions, stream: TextIO = sys.stdout) -> int:
+    """Run the replay in a Locust child process; return its exit code.
+
+    0: passed; 1: thresholds violated; 3: the run is invalid (generator saturated);
+    2: bad input.  Ctrl-C reaches the child too, which still writes its results.
+    """
+    trace = read_trace(opts.trace)
+    span = trace.calls[-1].at_s if trace.calls else 0.0
+    opts.out.mkdir(parents=True, exist_ok=True)
+    cmd = locust_command(opts, span)
+    print(f"replaying {len(trace.calls)} calls at {opts.speedup:g}x against {opts.host} "
+          f"({opts.processes} process(es))", file=stream, flush=True)
+    env = dict(os.environ)
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    try:
+        proc = subprocess.run(cmd, env=env, check=False)
+    except KeyboardInterrupt:
+        return 130
+    return proc.returncode
+
+
+def _show(value: JsonValue) -> JsonValue:
+    """A body for display: placeholders shown as ``<task:12>``, long lists shortened."""
+    if isinstance(value, str):
+        if value.startswith(REF_PREFIX):
+            return f"<{value[len(REF_PREFIX):]}>"
+        return "<run-id>" if value == RUN_PLACEHOLDER else value
+    if isinstance(value, list):
+        shown = [_show(v) for v in value[:3]]
+        return shown + ([f"... {len(value) - 3} more"] if len(value) > 3 else [])
+    if isinstance(value, dict):
+        return {k: _show(v) for k, v in value.items()}
+    return value
+
+
+def dry_run(opts: ReplayOptions, first: int, stream: TextIO = sys.stdout) -> int:
+    """Print the first ``first`` requests (credentials masked); send nothing."""
+    trace = read_trace(opts.trace)
+    targets = Targets.build(opts.host, opts.provider_urls)
+    import fnmatch
+
+    calls = [c for c in trace.calls
+             if not any(fnmatch.fnmatch(c.op, p) for p in opts.skip_ops)]
+    print(f"dry run: {len(calls)} calls; showing the first {min(first, len(calls))} "
+          f"(nothing is sent)", file=stream)
+    for c in calls[:first]:
+        path = c.path
+        for k, v in c.params.items():
+            path = path.replace("{" + k + "}", str(_show(v)))
+        t = c.at_s / opts.speedup
+        print(f"\n#{c.id} at +{t:.3f}s  [{c.op}]  deps {list(c.deps)}", file=stream)
+        print(f"{c.method} {targets.base(c.provider)}{path}", file=stream)
+        for k, v in mask_headers(targets.headers(c.provider)).items():
+            print(f"{k}: {v}", file=stream)
+        if c.body is not None:
+            text = orjson.dumps(_show(c.body)).decode()
+            print(text if len(text) <= 600 else text[:600] + " ...", file=stream)
+    return 0

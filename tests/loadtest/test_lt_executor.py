@@ -1,0 +1,111 @@
+"""Id mapping, retries, safe creates and flows, against an in-memory Onfleet."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from lt_fakeapi import FakeClock, FakeOnfleet, Fault
+from lt_fakes import make_day
+
+from loadtest.executor import FLOW_ASYNC, FLOW_BATCH, Executor, RetryPolicy
+from loadtest.reconcile import reconcile
+from loadtest.schedule import Schedule, run_open_model
+from loadtest.stats import Aggregate, Recorder
+from loadtest.tracegen import build_trace
+from loadtest.wire import Targets
+
+HOST = "http://127.0.0.1:9"
+
+
+def replay(mode: str, api: FakeOnfleet | None = None, clock: FakeClock | None = None,
+           faults: list[Fault] = ()) -> tuple[FakeOnfleet, Executor, Recorder]:
+    clock = clock or FakeClock()
+    api = api or FakeOnfleet(clock)
+    api.faults.extend(faults)
+    rec = Recorder()
+    ex = Executor(transport=api, targets=Targets.build(HOST, env={}), clock=clock,
+                  sleep=clock.sleep, recorder=rec, run_id="run-1", wall_t0_ms=0,
+                  speedup=10.0, policy=RetryPolicy())
+    _, calls = build_trace(make_day(mode))
+    sched = Schedule(calls, 10.0)
+    run_open_model(sched, clock, lambda fn: fn(), ex.execute, stop_at_s=1e9, on_skip=ex.skip)
+    return api, ex, rec
+
+
+def test_server_ids_replace_sim_references_everywhere() -> None:
+    api, ex, rec = replay("batch")
+    assert len(api.tasks) == 6
+    # Every later call went to the server id the batch answered with.
+    ids = {t["id"] for t in api.tasks.values()}
+    completes = [p for m, p, _ in api.log if p.endswith("/complete")]
+    assert len(completes) == 6 and all(p.split("/")[4] in ids for p in completes)
+    assert ex.ids.get("task:0") in ids and ex.ids.get("worker:1") in api.workers
+    # Dependencies set after the batch carry server ids too.
+    drop = next(t for t in api.tasks.values() if t["pickupTask"] is False)
+    assert all(d in ids for d in drop["dependencies"])
+    # The run id was substituted into the metadata.
+    assert {m["value"] for t in api.tasks.values() for m in t["metadata"]
+            if m["name"] == "fleetsim_run"} == {"run-1"}
+    assert rec.counters.get("failed", 0) == 0
+
+
+def test_requests_are_named_by_template() -> None:
+    api, _, _ = replay("single")
+    names = Counter(n for _, _, n in api.log)
+    assert names["POST /api/v2/tasks/{taskId}/complete"] == 6
+    assert not any("id0" in n for n in names)
+
+
+def test_429_is_retried_after_retry_after() -> None:
+    api, _, rec = replay("single", faults=[
+        Fault("POST", "/api/v2/tasks", 429, headers={"Retry-After": "0.7"})])
+    assert rec.counters["retries"] == 1
+    assert len(api.tasks) == 6
+    assert rec.counters.get("failed", 0) == 0
+
+
+def test_lost_create_answer_is_checked_not_duplicated() -> None:
+    clock = FakeClock()
+    # The server creates the task but the answer is a 503: a blind retry would duplicate.
+    api, _, rec = replay("single", clock=clock,
+                         faults=[Fault("POST", "/api/v2/tasks", 503, apply=True)])
+    assert rec.counters["checked_before_retry"] == 1 and rec.counters["recovered"] == 1
+    assert len(api.tasks) == 6
+    r = reconcile(lambda p, path, n: api.send("GET", HOST + path, {}, None, n, 1.0),
+                  "run-1", set(rec.expected_tasks), 0)
+    assert (r.expected, r.created, r.missing, r.duplicated) == (6, 6, 0, 0)
+
+
+def test_5xx_before_applying_is_resent_once_checked() -> None:
+    api, _, rec = replay("batch", faults=[Fault("POST", "/api/v2/tasks/batch", 503)])
+    assert rec.counters["checked_before_retry"] == 1 and rec.counters["retries"] == 1
+    assert len(api.tasks) == 6 and rec.counters.get("failed", 0) == 0
+
+
+def test_idempotent_calls_retry_5xx_and_failures_skip_dependents() -> None:
+    api, _, rec = replay("single", faults=[Fault("PUT", "/api/v2/tasks/", 502)])
+    assert rec.counters["retries"] == 1 and rec.counters.get("failed", 0) == 0
+    # A 400 is not retried; everything that depends on it is skipped.
+    api, _, rec = replay("single", faults=[Fault("PUT", "/api/v2/tasks/", 400)])
+    assert rec.counters["failed"] == 1
+    assert rec.counters["skipped"] >= 2  # that task's start and complete
+
+
+def test_flows_for_sync_and_async_batches() -> None:
+    clock = FakeClock()
+    api = FakeOnfleet(clock, latency_s=0.05, job_polls_pending=3)
+    _, _, rec = replay("batch-async", api=api, clock=clock)
+    agg = Aggregate()
+    agg.merge(rec.drain())
+    (flow,) = agg.flow_stats()
+    assert flow["name"] == FLOW_ASYNC and flow["count"] == 1
+    assert flow["polls_per_job"] == 4 and flow["tasks_created"] == 6
+    # Submit sent at 5.0/10 s, first poll due at the ack 6.0/10 s; then 4 polls (0.05 s
+    # each) and 3 waits of max(2.0 / 10, 0.1): 0.1 + 0.2 + 0.6 = 0.9 s.
+    assert abs(flow["max_s"] - 0.9) < 1e-6
+    _, _, rec = replay("batch")
+    agg = Aggregate()
+    agg.merge(rec.drain())
+    (flow,) = agg.flow_stats()
+    assert flow["name"] == FLOW_BATCH and flow["tasks_created"] == 6
+    assert flow["polls_per_job"] == 0
