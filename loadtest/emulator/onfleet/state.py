@@ -31,6 +31,7 @@ from loadtest.providers.onfleet import (
     CAUSE_GEOCODING,
     E_GEOCODING,
     E_UPDATE_MISSING,
+    MSG_INVALID_VALUES,
     PAGE_SIZE,
 )
 
@@ -164,7 +165,7 @@ class OnfleetState(FleetOps):
                 text = " ".join(str(v) for v in structured.values() if v)
             if geo.fails(text):
                 results[i] = ApiError(
-                    400, "The address could not be geocoded.", error=E_GEOCODING,
+                    400, MSG_INVALID_VALUES, error=E_GEOCODING,
                     cause=CAUSE_GEOCODING,
                 )
                 continue
