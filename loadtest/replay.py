@@ -57,6 +57,7 @@ class ReplayOptions:
     skip_ops: tuple[str, ...] = ()
     max_lag_ms: float = 250.0
     start_delay_s: float = 1.0
+    log_path: Path | None = None
 
     def __post_init__(self) -> None:
         if self.speedup <= 0:
@@ -112,7 +113,12 @@ def run_replay(opts: ReplayOptions, stream: TextIO = sys.stdout) -> int:
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     try:
-        proc = subprocess.run(cmd, env=env, check=False)
+        if opts.log_path is None:
+            proc = subprocess.run(cmd, env=env, check=False)
+        else:
+            with opts.log_path.open("wb") as log:
+                proc = subprocess.run(cmd, env=env, check=False, stdout=log,
+                                      stderr=subprocess.STDOUT)
     except KeyboardInterrupt:
         return 130
     return proc.returncode

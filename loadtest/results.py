@@ -102,6 +102,12 @@ def summary_lines(r: Mapping[str, Any]) -> list[str]:
     out.append(f"calls: planned {calls['planned']}, sent {calls['sent']}, ok {calls['ok']}, "
                f"failed {calls['failed']}, skipped {calls['skipped']}, retries "
                f"{calls['retries']}  ({rate:.1f} calls/s)")
+    tp = r.get("throughput") or []
+    if tp:
+        peak = max(tp, key=lambda row: row["rps"])
+        errs = sum(row["errors_per_s"] for row in tp)
+        out.append(f"throughput: mean {rate:.1f} req/s, peak {peak['rps']:.0f} req/s at "
+                   f"t={peak['t_s']} s, {errs:.0f} error responses")
     lag = r["schedule_lag_ms"]
     out.append(f"schedule lag: p50 {lag['p50']:.2f} ms  p99 {lag['p99']:.2f} ms  "
                f"max {lag['max']:.2f} ms")

@@ -1,0 +1,36 @@
+"""``fleetsim demo`` (what ``make demo`` runs): simulate, trace, emulate, replay, summarize.
+
+The whole pipeline in one command on a fresh clone: the default scenario is simulated,
+its trace written, the emulator started in this process on a free loopback port (fast
+profile), the trace replayed through Locust at a speedup that fits the time budget, and
+``results/demo/`` filled with the simulator outputs, Locust's reports and results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+DEFAULT_SCENARIO = Path("scenarios/lunch-rush.toml")
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "demo", help="simulate the default scenario and replay it against the emulator"
+    )
+    p.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO,
+                   help=f"scenario to simulate (default {DEFAULT_SCENARIO})")
+    p.add_argument("--out", type=Path, default=Path("results/demo"), help="output directory")
+    p.add_argument("--replay-s", type=float, default=45.0,
+                   help="target wall time of the replay in seconds (default 45)")
+    p.add_argument("--profile", default="fast", help="emulator profile (default fast)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from loadtest.demo import run_demo
+
+    return run_demo(args.scenario, args.out, args.replay_s, args.profile, sys.stdout)
+

@@ -1,0 +1,72 @@
+"""The end-to-end demo as a library call (``fleetsim demo`` is a thin wrapper).
+
+Steps: simulate the scenario; write its outputs and ``trace.jsonl``; serve the emulator
+in this process on a free loopback port; replay in a Locust child process at a speedup
+chosen so the replay takes about ``replay_s`` seconds; print the summary.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TextIO
+
+from loadtest.results import read_results, summary_lines
+from loadtest.trace import read_trace, write_trace
+from sim.errors import UserError
+
+#: The replay should not go faster than this (simulated s per real s) on a busy machine.
+MIN_SPEEDUP = 1.0
+
+
+def choose_speedup(span_s: float, replay_s: float) -> float:
+    """A round speedup that replays ``span_s`` simulated seconds in about ``replay_s``."""
+    raw = max(MIN_SPEEDUP, span_s / max(replay_s, 1.0))
+    for nice in (1, 2, 5, 10, 20, 30, 60, 120, 180, 240, 300, 600, 1200, 3600):
+        if nice >= raw:
+            return float(nice)
+    return float(round(raw))
+
+
+def run_demo(scenario_path: Path, out: Path, replay_s: float, profile: str,
+             stream: TextIO) -> int:
+    from loadtest.emulator.config import load_profile
+    from loadtest.emuserver import EmulatorServer
+    from loadtest.replay import ReplayOptions, run_replay
+    from sim.kpis import format_kpis
+    from sim.output import write_outputs
+    from sim.run import simulate
+    from sim.scenario import load_scenario
+
+    if not scenario_path.is_file():
+        raise UserError(f"--scenario {scenario_path}: no such file")
+    t_start = time.monotonic()
+    scenario = load_scenario(scenario_path, [])
+    result = simulate(scenario)
+    write_outputs(result, out, extra=[lambda d: write_trace(result, d / "trace.jsonl")])
+    t_sim = time.monotonic() - t_start
+    trace = read_trace(out / "trace.jsonl")
+    span = trace.calls[-1].at_s if trace.calls else 0.0
+    speedup = choose_speedup(span, replay_s)
+    print(f"== simulated {scenario.name}: {len(result.tasks)} tasks, "
+          f"{len(trace.calls)} API calls in the trace ({t_sim:.1f} s)", file=stream)
+    print(format_kpis(result.kpis), file=stream)
+    config = load_profile(profile)
+    with EmulatorServer(config) as url:
+        print(f"\n== emulator ({config.profile}) on {url}; replaying {span:,.0f} simulated s "
+              f"at {speedup:g}x (~{span / speedup:.0f} s) ...", file=stream, flush=True)
+        opts = ReplayOptions(trace=out / "trace.jsonl", host=url, speedup=speedup, out=out,
+                             log_path=out / "locust.log")
+        t_replay = time.monotonic()
+        code = run_replay(opts, stream)
+        t_replay = time.monotonic() - t_replay
+    results_path = out / "results.json"
+    if not results_path.is_file():
+        raise UserError(f"the replay wrote no results (exit {code}); see {out / 'locust.log'}")
+    print(f"\n== replay ({t_replay:.1f} s)", file=stream)
+    for line in summary_lines(read_results(results_path)):
+        print(line, file=stream)
+    total = time.monotonic() - t_start
+    print(f"\n== wrote {out}/ (sim tables, kpis.json, trace.jsonl, results.json, "
+          f"locust_report.html, locust_*.csv) in {total:.1f} s", file=stream)
+    return 0 if code in (0, 3) else code
