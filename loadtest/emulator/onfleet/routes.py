@@ -153,6 +153,7 @@ class OnfleetApi:
         return empty()
 
     async def complete_task(self, request: Request) -> Response:
+        self.state.get(request.path_params["taskId"])  # an unknown id is a 404 first
         body = await read_json(request, "onfleet")
         cd = body.get("completionDetails") if isinstance(body, dict) else None
         if not isinstance(cd, dict) or not isinstance(cd.get("success"), bool):
