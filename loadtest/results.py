@@ -28,7 +28,7 @@ class RunInfo:
     speedup: float
     run_id: str
     planned: int
-    max_lag_p99_ms: float = 1000.0
+    max_lag_p99_ms: float = 250.0
     processes: int = 1
 
 

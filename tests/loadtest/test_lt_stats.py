@@ -1,0 +1,54 @@
+"""Exact percentiles and the results.json parts built from raw samples."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from loadtest.stats import Aggregate, Recorder, percentile
+
+
+def test_nearest_rank_percentiles_are_exact() -> None:
+    data = list(range(1, 101))  # 1..100
+    assert percentile(data, 50) == 50
+    assert percentile(data, 99) == 99
+    assert percentile(data, 100) == 100
+    assert percentile([3.7], 99) == 3.7
+    assert percentile([], 50) == 0.0
+    # Not Locust's two-significant-digit buckets: 1234.5 stays 1234.5.
+    assert percentile([1234.5, 1.0], 99) == 1234.5
+
+
+@given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=300),
+       st.floats(min_value=0.1, max_value=100))
+def test_percentile_is_an_observed_value_with_q_percent_at_or_below(
+        xs: list[float], q: float) -> None:
+    p = percentile(xs, q)
+    assert p in xs
+    assert np.mean(np.asarray(xs) <= p) >= q / 100 - 1e-9
+
+
+def test_aggregate_merges_processes_and_summarises() -> None:
+    a, b = Recorder(), Recorder()
+    for i in range(100):
+        a.request("GET /x", i * 0.01, float(i + 1), float(i + 11), ok=i != 0)
+        a.lag(0.1 * i)
+    b.request("POST /y", 1.5, 7.0, 9.0, ok=True)
+    b.flow("onfleet.batch_async", 2.5, 3, 500, 2, True)
+    b.count("sent", 101)
+    agg = Aggregate()
+    agg.merge(a.drain())
+    agg.merge(b.drain())
+    assert a.drain()["req_name"] == []  # drained
+    x, y = agg.endpoints(duration_s=2.0)
+    assert (x["name"], x["count"], x["errors"], x["p50_ms"], x["p99_ms"], x["max_ms"]) == (
+        "GET /x", 100, 1, 50.0, 99.0, 100.0)
+    assert x["p99_corrected_ms"] == 109.0 and x["rps"] == 50.0
+    assert y["count"] == 1
+    (flow,) = agg.flow_stats()
+    assert flow["polls_per_job"] == 3 and flow["tasks_errored"] == 2
+    assert agg.lag()["p99"] == 9.8
+    tp = agg.throughput()
+    assert [row["rps"] for row in tp] == [100.0, 1.0] and tp[0]["errors_per_s"] == 1.0
+    assert agg.rec.counters["sent"] == 101
