@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
 
-from sim.geo import FloatArray, ecef, geodesic_many_m, geodesic_upper_bound_m
+from sim.geo import FloatArray, ecef, ecef_point, geodesic_many_m, geodesic_upper_bound_m
 
 WorkerKey = Hashable
 AssignMode = Literal["distance", "load"]
@@ -146,9 +146,9 @@ class FleetSnapshot:
         """Set worker row ``i``'s last known location."""
         self.lat[i] = lat
         self.lon[i] = lon
-        p = ecef(lat, lon)
-        self.xyz[i] = p
-        self.p2[i] = float(p @ p)
+        x, y, z = ecef_point(lat, lon)
+        self.xyz[i] = (x, y, z)
+        self.p2[i] = x * x + y * y + z * z
         self._tree = None
 
     def set_route(self, i: int, route_m: float, end_lat: float, end_lon: float) -> None:
@@ -156,9 +156,9 @@ class FleetSnapshot:
         self.route_m[i] = route_m
         self.end_lat[i] = end_lat
         self.end_lon[i] = end_lon
-        p = ecef(end_lat, end_lon)
-        self.end_xyz[i] = p
-        self.end_p2[i] = float(p @ p)
+        x, y, z = ecef_point(end_lat, end_lon)
+        self.end_xyz[i] = (x, y, z)
+        self.end_p2[i] = x * x + y * y + z * z
 
     def set_duty(self, i: int, on_duty: bool) -> None:
         self.on_duty[i] = on_duty
@@ -194,8 +194,8 @@ class FleetSnapshot:
 
 
 def _query_xyz(task: TaskPoint) -> tuple[FloatArray, float]:
-    q = ecef(task.lat, task.lon)
-    return q, float(q @ q)
+    x, y, z = ecef_point(task.lat, task.lon)
+    return np.array((x, y, z)), x * x + y * y + z * z
 
 
 def _confirm(

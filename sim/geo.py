@@ -71,6 +71,17 @@ def ecef(lat: FloatArray | float, lon: FloatArray | float) -> FloatArray:
     return np.stack([x, y, z], axis=-1)
 
 
+def ecef_point(lat: float, lon: float) -> tuple[float, float, float]:
+    """:func:`ecef` for one point, in plain floats (a tenth of the cost in hot loops)."""
+    phi = math.radians(lat)
+    lam = math.radians(lon)
+    sin_phi = math.sin(phi)
+    cos_phi = math.cos(phi)
+    n = WGS84_A / math.sqrt(1.0 - _E2 * sin_phi * sin_phi)
+    return (n * cos_phi * math.cos(lam), n * cos_phi * math.sin(lam),
+            n * (1.0 - _E2) * sin_phi)
+
+
 def geodesic_upper_bound_m(chord_m: float) -> float:
     """An upper bound on the geodesic length between two surface points ``chord_m`` apart.
 

@@ -81,6 +81,7 @@ class Model:
         self.fail_p = scenario.failures.probability
         self.reasons = scenario.failures.reasons
         self.pool: list[Unit] = []
+        self.pool_min_q = math.inf  # a lower bound on the pool's unit quantities
         self.idle: deque[Worker] = deque()
         self.idle_ids: set[int] = set()
         self.pending: dict[int, Unit] = {}
@@ -132,14 +133,14 @@ class Model:
             units = [[t] for t in tasks]
         for unit in units:
             if self.policy == "queue":
-                self.pool.append(unit)
+                self.to_pool([unit])
                 self.wake_idle()
                 continue
             ok = self.auto_assign(unit)
             for t in unit:
                 t.did_auto_assign = ok
             if not ok:
-                self.pool.append(unit)
+                self.to_pool([unit])
 
     def wake_idle(self) -> None:
         """Wake the longest-idle worker that is really waiting (``queue`` policy)."""
@@ -150,12 +151,17 @@ class Model:
                 w.wake.succeed()
                 return
 
+    def to_pool(self, units: list[Unit], front: bool = False) -> None:
+        for unit in units:
+            self.pool_min_q = min(self.pool_min_q, unit_quantity(unit))
+        if front:
+            self.pool[0:0] = units
+        else:
+            self.pool.extend(units)
+
     def auto_assign(self, unit: Unit) -> bool:
         first = unit[0]
-        qty = 0.0
-        for t in unit:
-            if not t.is_pickup:
-                qty += t.quantity
+        qty = unit_quantity(unit)
         wid = choose_worker(self.snapshot, TaskPoint(first.lat, first.lon, qty), self.opts)
         if wid is None:
             return False
@@ -165,13 +171,31 @@ class Model:
         return True
 
     def redispatch_pool(self) -> None:
+        """Offer waiting units again, oldest first.
+
+        Eligibility only shrinks as a unit's quantity grows (the other filters are the
+        same for every unit), so once a unit of quantity q finds nobody, no unit of
+        quantity >= q can either: those are skipped, and when q is at or below the pool's
+        smallest quantity the pass stops.  An overloaded day thus costs O(assignments)
+        per pass instead of O(pool).
+        """
         if not self.pool or not self.snapshot.on_duty.any():
             return
         waiting, self.pool = self.pool, []
-        for unit in waiting:
-            if self.auto_assign(unit):
-                continue
-            self.pool.append(unit)
+        floor_q, self.pool_min_q = self.pool_min_q, math.inf
+        failed_q = math.inf
+        for i, unit in enumerate(waiting):
+            q = unit_quantity(unit)
+            if q < failed_q:
+                if self.auto_assign(unit):
+                    continue
+                failed_q = q
+                if failed_q <= floor_q:
+                    # The rest were already waiting, so floor_q still bounds them.
+                    self.pool.extend(waiting[i:])
+                    self.pool_min_q = min(self.pool_min_q, floor_q)
+                    return
+            self.to_pool([unit])
 
     # -- state changes -----------------------------------------------------------------
     def assign(self, w: Worker, t: Task) -> None:
@@ -302,12 +326,11 @@ class Model:
         self.log.add(now, ev.WORKER_DUTY, -1, w.id, w.lat, w.lon, "off")
         if returned:
             units = self.units_of(returned)
+            self.to_pool(units, front=True)  # they have waited longest
             if self.policy == "queue":
-                self.pool[0:0] = units  # they were waiting longest
                 for _ in units:
                     self.wake_idle()
             else:
-                self.pool[0:0] = units
                 self.redispatch_pool()
         if self.policy == "load":
             self._update_route(w)
@@ -328,6 +351,15 @@ class Model:
         for w in self.workers:
             if w.on_duty:
                 w.on_duty_s += self.end_s - w.on_at_s
+
+
+def unit_quantity(unit: Unit) -> float:
+    """What a unit puts on a vehicle: its dropoffs' quantities (pickups free space again)."""
+    q = 0.0
+    for t in unit:
+        if not t.is_pickup:
+            q += t.quantity
+    return q
 
 
 def intake(env: simpy.Environment, m: Model) -> Generator[simpy.Event, Any, None]:

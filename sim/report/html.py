@@ -49,7 +49,9 @@ th { background: #f0f2f5; position: sticky; top: 0; }
 th:first-child, td:first-child { text-align: left; }
 td.text { text-align: left; }
 tr:nth-child(even) td { background: #fafbfc; }
+.wide { overflow-x: auto; }
 .scroll { max-height: 420px; overflow: auto; }
+pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 12px; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff;
          font-weight: 600; font-size: 12px; }
 .pass { background: #2e7d32; } .fail { background: #c62828; } .info { background: #546e7a; }
@@ -113,7 +115,8 @@ def table_html(headers: Sequence[str], rows: Sequence[Sequence[Cell]], scroll: b
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in rows)
     table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-    return f'<div class="scroll">{table}</div>' if scroll else table
+    # Wide tables scroll inside their section rather than widening the page.
+    return f'<div class="{"scroll" if scroll else "wide"}">{table}</div>'
 
 
 def figure_html(c: Chart) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.ticker import MaxNLocator
 
 from sim.errors import UserError
 from sim.report.figures import Chart, chart, new_figure, style
@@ -76,6 +77,8 @@ def _plot_against(ax: Axes, summary: pd.DataFrame, kpi: str, param: str,
                         label=label)
     if not numeric:
         ax.set_xticks(range(len(categories)), categories)
+    elif pd.api.types.is_integer_dtype(summary[param]):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if target is not None and target.kpi == kpi:
         ax.axhline(target.limit, color="#c62828", ls="--", lw=1, label=f"target {target}")
     ax.set_xlabel(param + (" (workers)" if param == "fleet.workers" else ""))
@@ -98,9 +101,8 @@ def kpi_charts(summary: pd.DataFrame, params: Sequence[str], kpis: Sequence[str]
                 _plot_against(ax, summary, kpi, param, [p for p in params if p != param],
                               target)
                 ax.set_ylabel(f"{kpi} ({unit})")
-            handles, labels = axes[0].get_legend_handles_labels()
-            if labels:
-                fig.legend(handles, labels, loc="outside lower center", ncols=min(4, len(labels)))
+                if ax.get_legend_handles_labels()[1]:
+                    ax.legend(loc="best", fontsize=7.5)
             fig.suptitle(f"{kpi}: mean and 95% CI per variant", fontweight="bold")
             charts.append(chart(
                 f"kpi-{kpi}", title,
