@@ -10,6 +10,7 @@ driver app and autoAssign live in :mod:`loadtest.emulator.onfleet.fleet`.
 from __future__ import annotations
 
 import bisect
+import gc
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -35,6 +36,7 @@ from loadtest.providers.onfleet import (
     PAGE_SIZE,
 )
 
+FREEZE_AFTER = 50  # tasks created in one call before the records are frozen (see below)
 _EMPTY_OVERRIDES_KEYS = ("recipientName", "recipientNotes", "recipientSkipSMSNotifications",
                          "useMerchantForProxy")
 
@@ -194,6 +196,10 @@ class OnfleetState(FleetOps):
                 continue
             results[i] = task
             warnings[i] = warned
+        if pending >= FREEZE_AFTER:
+            # Tasks live until the process ends: move them out of the collector's view so
+            # later collections do not rescan hundreds of thousands of records.
+            gc.freeze()
         return results, warnings
 
     def _materialise(

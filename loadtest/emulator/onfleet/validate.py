@@ -35,6 +35,8 @@ def normalise_phone(raw: Any) -> str:
     """E.164 (default country +1), or raise 1010."""
     if not isinstance(raw, str):
         raise bad(f"Invalid phone number: {raw!r}", E_PHONE)
+    if raw[:1] == "+" and raw[1:].isdigit() and 8 <= len(raw) - 1 <= 15:
+        return raw  # already E.164: the common case, no rebuilding
     plus = raw.strip().startswith("+")
     digits = "".join(c for c in raw if c.isdigit())
     if plus and 8 <= len(digits) <= 15:

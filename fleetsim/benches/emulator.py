@@ -1,0 +1,178 @@
+"""Emulator benchmarks: Locust (FastHttpUser, a subprocess) against ``fleetsim emulate``
+and against a bare echo app on the same server stack, in the same run.
+
+* ``emulator.create`` -- single-task creates per second; ratio to the echo app's
+  requests per second (target >= 0.5).
+* ``emulator.batch500`` -- tasks per second through the 500-task sync batch path, with
+  p50 and p99 per batch (target >= 50,000 tasks/s on 2 cores).
+* ``emulator.async500`` -- submit-to-completed time of a 500-task async job (fast profile).
+
+Every load loop is bounded: Locust runs for a fixed time with a fixed user count, and each
+server is stopped afterwards.  Only loopback addresses are used.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from fleetsim.bench import BenchContext, BenchResult
+
+_LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "emulator" / "bench_locust.py"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class _Server:
+    """A server subprocess on a free loopback port, stopped on exit."""
+
+    def __init__(self, cmd: list[str], port: int, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self._log = log.open("wb")
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: see {log}")
+            try:
+                httpx.get(self.url + "/healthz", timeout=0.5)
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not start: see {log}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+    def __enter__(self) -> _Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _emulator(work: Path) -> _Server:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "fleetsim.cli", "emulate", "--port", str(port),
+           "--profile", "fast"]
+    return _Server(cmd, port, work / "emulator.log")
+
+
+def _echo(work: Path) -> _Server:
+    port = _free_port()
+    cmd = [sys.executable, "-m", "uvicorn", "--factory",
+           "loadtest.emulator.echo:create_echo_app", "--host", "127.0.0.1", "--port",
+           str(port), "--http", "httptools", "--loop", "uvloop", "--no-access-log",
+           "--log-level", "warning"]
+    return _Server(cmd, port, work / "echo.log")
+
+
+@dataclass(frozen=True, slots=True)
+class _Stats:
+    count: int
+    failures: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+
+
+def _locust(user: str, host: str, users: int, seconds: int, work: Path, name: str) -> _Stats:
+    """Run one Locust scenario headless (bounded in time) and read the row ``name``."""
+    prefix = work / f"locust-{user}"
+    cmd = [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), user, "--headless",
+           "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--host", host,
+           "--csv", str(prefix), "--only-summary", "--stop-timeout", "10",
+           "--loglevel", "WARNING"]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    with (work / f"locust-{user}.log").open("wb") as log:
+        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=False,
+                       timeout=seconds + 60)
+    with (prefix.parent / f"{prefix.name}_stats.csv").open() as f:
+        for row in csv.DictReader(f):
+            if row["Name"] == name:
+                return _Stats(
+                    count=int(row["Request Count"]),
+                    failures=int(row["Failure Count"]),
+                    rps=float(row["Requests/s"]),
+                    p50_ms=float(row["50%"] or 0),
+                    p99_ms=float(row["99%"] or 0),
+                )
+    raise RuntimeError(f"locust wrote no row {name!r}; see {work}/locust-{user}.log")
+
+
+def _seconds(ctx: BenchContext) -> int:
+    return 3 if ctx.quick else 10
+
+
+def bench_create(ctx: BenchContext) -> list[BenchResult]:
+    s = _seconds(ctx)
+    with _echo(ctx.workdir) as echo:
+        base = _locust("EchoUser", echo.url, 32, s, ctx.workdir, "echo")
+    with _emulator(ctx.workdir) as emu:
+        got = _locust("CreateUser", emu.url, 32, s, ctx.workdir, "create")
+    ratio = got.rps / base.rps if base.rps else 0.0
+    return [BenchResult(
+        name="emulator.create", value=got.rps, unit="creates/s", baseline=base.rps,
+        ratio=ratio, target=">= 0.5", met=ratio >= 0.5 and got.failures == 0,
+        note="baseline: echo app on the same stack, same Locust load (32 users)",
+        extra={"p50_ms": got.p50_ms, "p99_ms": got.p99_ms, "failures": got.failures,
+               "echo_p50_ms": base.p50_ms, "requests": got.count},
+    )]
+
+
+def bench_batch500(ctx: BenchContext) -> list[BenchResult]:
+    s = _seconds(ctx)
+    with _echo(ctx.workdir) as echo:
+        base = _locust("EchoBatchUser", echo.url, 4, s, ctx.workdir, "echo500")
+    with _emulator(ctx.workdir) as emu:
+        got = _locust("BatchUser", emu.url, 4, s, ctx.workdir, "batch500")
+    tasks_s = got.rps * 500
+    return [BenchResult(
+        name="emulator.batch500", value=tasks_s, unit="tasks/s", baseline=base.rps,
+        ratio=got.rps / base.rps if base.rps else None, target=">= 50000",
+        met=tasks_s >= 50_000 and got.failures == 0,
+        note="baseline: echo app answering the same 500-task body (batches/s, 4 users each)",
+        extra={"batch_p50_ms": got.p50_ms, "batch_p99_ms": got.p99_ms,
+               "batches": got.count, "failures": got.failures},
+    )]
+
+
+def bench_async500(ctx: BenchContext) -> list[BenchResult]:
+    s = _seconds(ctx)
+    with _emulator(ctx.workdir) as emu:
+        got = _locust("AsyncUser", emu.url, 2, s, ctx.workdir, "async500 submit-to-completed")
+    with _emulator(ctx.workdir) as emu:
+        sync = _locust("BatchUser", emu.url, 1, max(2, s // 2), ctx.workdir, "batch500")
+    return [BenchResult(
+        name="emulator.async500", value=got.p50_ms, unit="ms (p50 submit-to-completed)",
+        baseline=sync.p50_ms, ratio=got.p50_ms / sync.p50_ms if sync.p50_ms else None,
+        note="baseline: p50 of one 500-task sync batch, one user",
+        extra={"p99_ms": got.p99_ms, "jobs": got.count, "failures": got.failures},
+    )]
+
+
+BENCHMARKS = [
+    ("emulator.create", bench_create),
+    ("emulator.batch500", bench_batch500),
+    ("emulator.async500", bench_async500),
+]
