@@ -27,8 +27,14 @@ from sim.scenario import Places, Scenario, Service
 from sim.tasks import Task
 
 # Fixed stream ids: adding a stream never shifts the others.
-_STREAM_IDS: Final = {"arrivals": 1, "kinds": 2, "places": 3, "service": 4, "failures": 5,
-                      "fleet": 6}
+_STREAM_IDS: Final = {
+    "arrivals": 1,
+    "kinds": 2,
+    "places": 3,
+    "service": 4,
+    "failures": 5,
+    "fleet": 6,
+}
 
 DROPOFF, PICKUP_DROPOFF, ONE_TO_MANY, MANY_TO_ONE, MANY_TO_MANY = range(5)
 KIND_NAMES: Final = (
@@ -53,8 +59,9 @@ class Streams:
 
 
 def make_streams(seed: int) -> Streams:
-    return Streams(**{name: np.random.default_rng([seed, sid])
-                      for name, sid in _STREAM_IDS.items()})
+    return Streams(
+        **{name: np.random.default_rng([seed, sid]) for name, sid in _STREAM_IDS.items()}
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,8 +145,23 @@ class _Builder:
         pick_ids: list[int] = []
         for lat, lon, service in pickups:
             tid = len(self.tasks)
-            self.tasks.append(Task(tid, order_id, order_id, True, lat, lon, qty, service,
-                                   after_s, math.nan, (), ordered_s, 0.0))
+            self.tasks.append(
+                Task(
+                    tid,
+                    order_id,
+                    order_id,
+                    True,
+                    lat,
+                    lon,
+                    qty,
+                    service,
+                    after_s,
+                    math.nan,
+                    (),
+                    ordered_s,
+                    0.0,
+                )
+            )
             pick_ids.append(tid)
         for j, (lat, lon, service) in enumerate(dropoffs):
             tid = len(self.tasks)
@@ -150,13 +172,25 @@ class _Builder:
             else:
                 deps = ()
             task_after = math.nan if pick_ids else after_s
-            task = Task(tid, order_id, order_id, False, lat, lon, qty, service, task_after,
-                        before_s, deps, ordered_s, 0.0)
+            task = Task(
+                tid,
+                order_id,
+                order_id,
+                False,
+                lat,
+                lon,
+                qty,
+                service,
+                task_after,
+                before_s,
+                deps,
+                ordered_s,
+                0.0,
+            )
             self.tasks.append(task)
             for d in deps:
                 self.tasks[d].dependents.append(task)
-        self.orders.append(Order(order_id, ordered_s, kind,
-                                 tuple(range(first, len(self.tasks)))))
+        self.orders.append(Order(order_id, ordered_s, kind, tuple(range(first, len(self.tasks)))))
 
     def finish(self) -> tuple[list[Task], list[Order]]:
         draws = self.streams.failures.random(len(self.tasks))
@@ -168,8 +202,7 @@ class _Builder:
 def _window(ordered_s: float, scenario: Scenario) -> tuple[float, float]:
     w = scenario.demand.window
     after = math.nan if w.complete_after_min is None else ordered_s + 60 * w.complete_after_min
-    before = (math.nan if w.complete_before_min is None
-              else ordered_s + 60 * w.complete_before_min)
+    before = math.nan if w.complete_before_min is None else ordered_s + 60 * w.complete_before_min
     return after, before
 
 
@@ -182,10 +215,12 @@ def generate_orders(scenario: Scenario, streams: Streams) -> tuple[list[Task], l
     w = np.asarray(d.mix.weights())
     kinds = streams.kinds.choice(5, size=n, p=w / w.sum())
     sizes = streams.kinds.integers(d.stops_min, d.stops_max + 1, size=n)
-    n_pick = np.select([kinds == DROPOFF, kinds == PICKUP_DROPOFF, kinds == ONE_TO_MANY],
-                       [0, 1, 1], default=sizes)
-    n_drop = np.select([kinds == DROPOFF, kinds == PICKUP_DROPOFF, kinds == MANY_TO_ONE],
-                       [1, 1, 1], default=sizes)
+    n_pick = np.select(
+        [kinds == DROPOFF, kinds == PICKUP_DROPOFF, kinds == ONE_TO_MANY], [0, 1, 1], default=sizes
+    )
+    n_drop = np.select(
+        [kinds == DROPOFF, kinds == PICKUP_DROPOFF, kinds == MANY_TO_ONE], [1, 1, 1], default=sizes
+    )
     tot_p, tot_d = int(n_pick.sum()), int(n_drop.sum())
     plat, plon = sample_places(streams.places, d.pickups, scenario, tot_p)
     dlat, dlon = sample_places(streams.places, d.dropoffs, scenario, tot_d)
@@ -197,10 +232,12 @@ def generate_orders(scenario: Scenario, streams: Streams) -> tuple[list[Task], l
         t = float(times[k])
         kind = int(kinds[k])
         np_, nd = int(n_pick[k]), int(n_drop[k])
-        pickups = [(float(plat[ip + j]), float(plon[ip + j]), float(psvc[ip + j]))
-                   for j in range(np_)]
-        dropoffs = [(float(dlat[idr + j]), float(dlon[idr + j]), float(dsvc[idr + j]))
-                    for j in range(nd)]
+        pickups = [
+            (float(plat[ip + j]), float(plon[ip + j]), float(psvc[ip + j])) for j in range(np_)
+        ]
+        dropoffs = [
+            (float(dlat[idr + j]), float(dlon[idr + j]), float(dsvc[idr + j])) for j in range(nd)
+        ]
         ip += np_
         idr += nd
         after, before = _window(t, scenario)
@@ -211,11 +248,23 @@ def generate_orders(scenario: Scenario, streams: Streams) -> tuple[list[Task], l
 # --- CSV order history -------------------------------------------------------------------
 
 _CSV_REQUIRED: Final = ("dropoff_lat", "dropoff_lon")
-_CSV_KNOWN: Final = frozenset({
-    "created_s", "created_at", "pickup_lat", "pickup_lon", "dropoff_lat", "dropoff_lon",
-    "complete_after_s", "complete_after_at", "complete_before_s", "complete_before_at",
-    "service_s", "pickup_service_s", "order_id",
-})
+_CSV_KNOWN: Final = frozenset(
+    {
+        "created_s",
+        "created_at",
+        "pickup_lat",
+        "pickup_lon",
+        "dropoff_lat",
+        "dropoff_lon",
+        "complete_after_s",
+        "complete_after_at",
+        "complete_before_s",
+        "complete_before_at",
+        "service_s",
+        "pickup_service_s",
+        "order_id",
+    }
+)
 
 
 class _Row:
@@ -263,8 +312,9 @@ class _Row:
         if math.isnan(lat) and math.isnan(lon):
             return None
         if math.isnan(lat) or math.isnan(lon):
-            raise ScenarioError(f"{self.where}: {side}_lat and {side}_lon go together; "
-                                "give both or neither")
+            raise ScenarioError(
+                f"{self.where}: {side}_lat and {side}_lon go together; give both or neither"
+            )
         reason = validate_lat_lon(lat, lon)
         if reason:
             raise ScenarioError(f"{self.where}: {side}: {reason}")
@@ -279,37 +329,54 @@ def read_orders_csv(scenario: Scenario, streams: Streams) -> tuple[list[Task], l
         fh = path.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"demand.csv: cannot open {str(path)!r}: {exc.strerror}") from None
-    rows: list[tuple[float, int, tuple[float, float] | None, tuple[float, float], float,
-                     float, float, float]] = []
+    rows: list[
+        tuple[
+            float, int, tuple[float, float] | None, tuple[float, float], float, float, float, float
+        ]
+    ] = []
     with fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
         missing = [c for c in _CSV_REQUIRED if c not in header]
         if missing or not ({"created_s", "created_at"} & set(header)):
-            need = [*missing] + ([] if {"created_s", "created_at"} & set(header)
-                                 else ["created_s or created_at"])
-            raise ScenarioError(f"{path} line 1: missing column(s) {', '.join(need)}; "
-                                f"header is {header!r}")
+            need = [*missing] + (
+                [] if {"created_s", "created_at"} & set(header) else ["created_s or created_at"]
+            )
+            raise ScenarioError(
+                f"{path} line 1: missing column(s) {', '.join(need)}; header is {header!r}"
+            )
         unknown = sorted(set(header) - _CSV_KNOWN)
         if unknown:
-            raise ScenarioError(f"{path} line 1: unknown column(s) {', '.join(unknown)}; "
-                                f"allowed: {', '.join(sorted(_CSV_KNOWN))}")
+            raise ScenarioError(
+                f"{path} line 1: unknown column(s) {', '.join(unknown)}; "
+                f"allowed: {', '.join(sorted(_CSV_KNOWN))}"
+            )
         try:
             for line, raw in enumerate(reader, start=2):
                 r = _Row(str(path), line, raw, start_s)
                 created = r.time("created", required=True)
                 if created < 0:
-                    raise r._err("created", str(created),
-                                 "is before the scenario start (scenario.start)")
+                    raise r._err(
+                        "created", str(created), "is before the scenario start (scenario.start)"
+                    )
                 pick = r.point("pickup", required=False)
                 drop = r.point("dropoff", required=True)
                 assert drop is not None
                 after, before = r.time("complete_after"), r.time("complete_before")
                 if not math.isnan(after) and not math.isnan(before) and before <= after:
-                    raise ScenarioError(f"{r.where}: complete_before must be after "
-                                        "complete_after")
-                rows.append((created, line, pick, drop, after, before, r.num("service_s"),
-                             r.num("pickup_service_s")))
+                    raise ScenarioError(f"{r.where}: complete_before must be after complete_after")
+                rows.append(
+                    (
+                        created,
+                        line,
+                        pick,
+                        drop,
+                        after,
+                        before,
+                        r.num("service_s"),
+                        r.num("pickup_service_s"),
+                    )
+                )
         except csv.Error as exc:
             raise ScenarioError(f"{path} line {reader.line_num}: unreadable CSV: {exc}") from None
     if not rows:

@@ -78,8 +78,7 @@ def ecef_point(lat: float, lon: float) -> tuple[float, float, float]:
     sin_phi = math.sin(phi)
     cos_phi = math.cos(phi)
     n = WGS84_A / math.sqrt(1.0 - _E2 * sin_phi * sin_phi)
-    return (n * cos_phi * math.cos(lam), n * cos_phi * math.sin(lam),
-            n * (1.0 - _E2) * sin_phi)
+    return (n * cos_phi * math.cos(lam), n * cos_phi * math.sin(lam), n * (1.0 - _E2) * sin_phi)
 
 
 def geodesic_upper_bound_m(chord_m: float) -> float:

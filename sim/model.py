@@ -73,8 +73,14 @@ class Model:
         )
         self.snapshot = FleetSnapshot.build(
             [
-                WorkerView(id=w.id, lat=w.lat, lon=w.lon, on_duty=False,
-                           teams=frozenset([w.team]), free_capacity=w.capacity)
+                WorkerView(
+                    id=w.id,
+                    lat=w.lat,
+                    lon=w.lon,
+                    on_duty=False,
+                    teams=frozenset([w.team]),
+                    free_capacity=w.capacity,
+                )
                 for w in self.workers
             ]
         )
@@ -379,8 +385,15 @@ def intake(env: simpy.Environment, m: Model) -> Generator[simpy.Event, Any, None
             yield env.timeout(t_s - env.now)
         call = m.calls[cid]
         if what == 0:
-            m.log.add(env.now, ev.BATCH_SUBMITTED, -1, -1, math.nan, math.nan,
-                      f"{call.mode} n={len(call.task_ids)} {call.job_id}".strip())
+            m.log.add(
+                env.now,
+                ev.BATCH_SUBMITTED,
+                -1,
+                -1,
+                math.nan,
+                math.nan,
+                f"{call.mode} n={len(call.task_ids)} {call.job_id}".strip(),
+            )
         elif j == -2:
             m.create(call, [m.tasks[i] for i in call.task_ids])
         else:

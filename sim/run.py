@@ -44,8 +44,13 @@ def _progress_chunks(model: Model, horizon_s: float, progress: bool) -> None:
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=round(horizon_s / 3600.0, 2), unit="sim-h", file=sys.stderr,
-                   desc=model.scenario.name, leave=False)
+        bar = tqdm(
+            total=round(horizon_s / 3600.0, 2),
+            unit="sim-h",
+            file=sys.stderr,
+            desc=model.scenario.name,
+            leave=False,
+        )
     while env.now < horizon_s and not model.finished():
         target = min(env.now + step, horizon_s)
         env.run(until=target)

@@ -32,8 +32,12 @@ Policy = Literal["distance", "load", "queue", "none"]
 SubmissionMode = Literal["single", "batch", "batch-async"]
 
 #: Default vehicle speeds in km/h (urban averages), overridable by ``fleet.speed_kmh``.
-VEHICLE_SPEED_KMH: dict[str, float] = {"CAR": 30.0, "BICYCLE": 15.0, "MOTORCYCLE": 35.0,
-                                       "TRUCK": 25.0}
+VEHICLE_SPEED_KMH: dict[str, float] = {
+    "CAR": 30.0,
+    "BICYCLE": 15.0,
+    "MOTORCYCLE": 35.0,
+    "TRUCK": 25.0,
+}
 #: Onfleet's own batch limit (API-NOTES §1.6).
 MAX_BATCH = 500
 
@@ -81,9 +85,7 @@ class Fleet(_Model):
     vehicle: Vehicle = "CAR"
     speed_kmh: PositiveFloat | None = None
     capacity: PositiveFloat = 10.0
-    teams: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] = [
-        "default"
-    ]
+    teams: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)] = ["default"]
     shift_start_h: NonNegFloat = 0.0
     shift_end_h: PositiveFloat = 24.0
     start: Literal["random", "hubs"] = "random"
@@ -195,9 +197,7 @@ class Window(_Model):
     def _order(self) -> Window:
         a, b = self.complete_after_min, self.complete_before_min
         if a is not None and b is not None and b <= a:
-            raise ValueError(
-                f"complete_before_min ({b}) must be after complete_after_min ({a})"
-            )
+            raise ValueError(f"complete_before_min ({b}) must be after complete_after_min ({a})")
         return self
 
 
@@ -221,8 +221,7 @@ class Demand(_Model):
         if self.source == "csv" and not self.csv:
             raise ValueError("source = 'csv' needs csv = 'path/to/orders.csv'")
         if self.stops_max < self.stops_min:
-            raise ValueError(f"stops_max ({self.stops_max}) is below stops_min "
-                             f"({self.stops_min})")
+            raise ValueError(f"stops_max ({self.stops_max}) is below stops_min ({self.stops_min})")
         return self
 
 
@@ -313,8 +312,13 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             return []
         ann = field.annotation
         cur = next(
-            (a for a in getattr(ann, "__args__", (ann,)) if isinstance(a, type)
-             and issubclass(a, BaseModel)), None)
+            (
+                a
+                for a in getattr(ann, "__args__", (ann,))
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ),
+            None,
+        )
         if cur is None:
             return []
     return sorted(k for k in cur.model_fields if k != "base_dir")

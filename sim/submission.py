@@ -81,8 +81,7 @@ def plan_submissions(orders: Sequence[Order], cfg: Submission) -> list[PlannedCa
                 sent = max(order.ordered_s, next_free)
                 next_free = sent + gap
                 acked = sent + cfg.api_delay_s
-                calls.append(PlannedCall(len(calls), "single", sent, acked, (tid,), (acked,),
-                                         ""))
+                calls.append(PlannedCall(len(calls), "single", sent, acked, (tid,), (acked,), ""))
         return calls
     job_free = -math.inf
     for flush_s, ids in _flush_groups(orders, cfg):

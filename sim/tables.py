@@ -95,8 +95,7 @@ def submissions_frame(calls: Sequence[PlannedCall]) -> pd.DataFrame:
             "acked_s": np.array([c.acked_s for c in calls], dtype=np.float64),
             "available_s": np.array([c.available_s for c in calls], dtype=np.float64),
             "n_tasks": np.array([len(c.task_ids) for c in calls], dtype=np.int64),
-            "task_ids": pd.array([";".join(map(str, c.task_ids)) for c in calls],
-                                 dtype="string"),
+            "task_ids": pd.array([";".join(map(str, c.task_ids)) for c in calls], dtype="string"),
             "job_id": pd.array([c.job_id for c in calls], dtype="string"),
         }
     )

@@ -31,8 +31,7 @@ def check_transition(task_id: TaskId, old: int, new: int) -> None:
         o = names[old] if 0 <= old < 4 else str(old)
         n = names[new] if 0 <= new < 4 else str(new)
         raise InvalidTransition(
-            f"task {task_id}: {o} ({old}) → {n} ({new}) is not allowed; "
-            "allowed: 0→1, 1→0, 1→2, 2→3"
+            f"task {task_id}: {o} ({old}) → {n} ({new}) is not allowed; allowed: 0→1, 1→0, 1→2, 2→3"
         )
 
 

@@ -17,7 +17,12 @@ from sim.scenario import Scenario
 
 class TravelModel(Protocol):
     def leg(
-        self, lat1: float, lon1: float, lat2: float, lon2: float, depart_s: float,
+        self,
+        lat1: float,
+        lon1: float,
+        lat2: float,
+        lon2: float,
+        depart_s: float,
         speed_mps: float,
     ) -> tuple[float, float]:
         """Road distance (m) and duration (s) of a trip departing at ``depart_s``."""
@@ -39,7 +44,12 @@ class GeodesicTravel:
         return self.profile[hour]
 
     def leg(
-        self, lat1: float, lon1: float, lat2: float, lon2: float, depart_s: float,
+        self,
+        lat1: float,
+        lon1: float,
+        lat2: float,
+        lon2: float,
+        depart_s: float,
         speed_mps: float,
     ) -> tuple[float, float]:
         dist = geodesic_m(lat1, lon1, lat2, lon2) * self.detour
@@ -50,7 +60,12 @@ class NoTravel:
     """Teleporting workers: zero distance, zero time (queueing-model validation)."""
 
     def leg(
-        self, lat1: float, lon1: float, lat2: float, lon2: float, depart_s: float,
+        self,
+        lat1: float,
+        lon1: float,
+        lat2: float,
+        lon2: float,
+        depart_s: float,
         speed_mps: float,
     ) -> tuple[float, float]:
         return 0.0, 0.0

@@ -38,8 +38,13 @@ from sim.sweep.target import Target
 
 REPORT = "report.html"
 # The KPIs shown in the variants table (all of them are plotted).
-HEADLINE = ("on_time_pct", "time_to_assign_p90_s", "time_to_complete_p90_s",
-            "utilisation_pct", "tasks_per_worker_hour")
+HEADLINE = (
+    "on_time_pct",
+    "time_to_assign_p90_s",
+    "time_to_complete_p90_s",
+    "utilisation_pct",
+    "tasks_per_worker_hour",
+)
 
 
 def _label(params: Sequence[str], values: Sequence[Any]) -> str:
@@ -50,11 +55,18 @@ def _is_numeric(s: pd.Series) -> bool:
     return bool(pd.api.types.is_numeric_dtype(s)) and not pd.api.types.is_bool_dtype(s)
 
 
-def _plot_against(ax: Axes, summary: pd.DataFrame, kpi: str, param: str,
-                  others: Sequence[str], target: Target | None) -> None:
+def _plot_against(
+    ax: Axes,
+    summary: pd.DataFrame,
+    kpi: str,
+    param: str,
+    others: Sequence[str],
+    target: Target | None,
+) -> None:
     """Mean and 95% CI of ``kpi`` against ``param``, one series per value of the others."""
-    groups = list(summary.groupby(list(others), sort=False, dropna=False)) if others else [
-        ((), summary)]
+    groups = (
+        list(summary.groupby(list(others), sort=False, dropna=False)) if others else [((), summary)]
+    )
     numeric = _is_numeric(summary[param])
     categories = list(dict.fromkeys(summary[param].astype(str)))
     for i, (key, g) in enumerate(groups):
@@ -73,8 +85,9 @@ def _plot_against(ax: Axes, summary: pd.DataFrame, kpi: str, param: str,
             pos = np.array([categories.index(str(v)) for v in g[param]], dtype=float)
             pos = pos + (i - (len(groups) - 1) / 2) * 0.08
             err = np.vstack([mean - low, high - mean])
-            ax.errorbar(pos, mean, yerr=np.nan_to_num(err), fmt="o", capsize=4, color=colour,
-                        label=label)
+            ax.errorbar(
+                pos, mean, yerr=np.nan_to_num(err), fmt="o", capsize=4, color=colour, label=label
+            )
     if not numeric:
         ax.set_xticks(range(len(categories)), categories)
     elif pd.api.types.is_integer_dtype(summary[param]):
@@ -84,8 +97,9 @@ def _plot_against(ax: Axes, summary: pd.DataFrame, kpi: str, param: str,
     ax.set_xlabel(param + (" (workers)" if param == "fleet.workers" else ""))
 
 
-def kpi_charts(summary: pd.DataFrame, params: Sequence[str], kpis: Sequence[str],
-               target: Target | None) -> list[Chart]:
+def kpi_charts(
+    summary: pd.DataFrame, params: Sequence[str], kpis: Sequence[str], target: Target | None
+) -> list[Chart]:
     """One chart per KPI with a panel per swept parameter."""
     charts: list[Chart] = []
     if not params:
@@ -98,17 +112,20 @@ def kpi_charts(summary: pd.DataFrame, params: Sequence[str], kpis: Sequence[str]
             fig = new_figure(4.6 * len(params) + 0.8, 3.4)
             axes = fig.subplots(1, len(params), squeeze=False)[0]
             for ax, param in zip(axes, params, strict=True):
-                _plot_against(ax, summary, kpi, param, [p for p in params if p != param],
-                              target)
+                _plot_against(ax, summary, kpi, param, [p for p in params if p != param], target)
                 ax.set_ylabel(f"{kpi} ({unit})")
                 if ax.get_legend_handles_labels()[1]:
                     ax.legend(loc="best", fontsize=7.5)
             fig.suptitle(f"{kpi}: mean and 95% CI per variant", fontweight="bold")
-            charts.append(chart(
-                f"kpi-{kpi}", title,
-                f"{note[:1].upper()}{note[1:]}; where bands do not overlap, the variants "
-                "really differ — overlapping bands need more seeds to tell apart.",
-                fig))
+            charts.append(
+                chart(
+                    f"kpi-{kpi}",
+                    title,
+                    f"{note[:1].upper()}{note[1:]}; where bands do not overlap, the variants "
+                    "really differ — overlapping bands need more seeds to tell apart.",
+                    fig,
+                )
+            )
     return charts
 
 
@@ -126,18 +143,29 @@ def search_chart(meta: SweepMeta, target: Target) -> Chart:
             low = np.array([np.nan if p.low is None else p.low for p in pts])
             high = np.array([np.nan if p.high is None else p.high for p in pts])
             label = ", ".join(f"{k}={v}" for k, v in s.variant.items()) or "scenario"
-            ax.errorbar(x, mean, yerr=np.nan_to_num(np.vstack([mean - low, high - mean])),
-                        fmt="o-", capsize=3, color=colour, label=label)
+            ax.errorbar(
+                x,
+                mean,
+                yerr=np.nan_to_num(np.vstack([mean - low, high - mean])),
+                fmt="o-",
+                capsize=3,
+                color=colour,
+                label=label,
+            )
             if s.fleet is not None:
                 ax.axvline(s.fleet, color=colour, ls=":", lw=1.2)
         ax.axhline(target.limit, color="#c62828", ls="--", lw=1, label=f"target {target}")
         ax.set_xlabel("fleet size (workers)")
         ax.set_ylabel(f"{target.kpi} ({_unit(target.kpi)})")
         ax.legend(loc="best")
-        return chart("search", title,
-                     "Dotted lines mark the smallest fleet whose 95% "
-                     f"{target.bound_name()} bound meets the target; the search only ran the "
-                     "sizes shown.", fig)
+        return chart(
+            "search",
+            title,
+            "Dotted lines mark the smallest fleet whose 95% "
+            f"{target.bound_name()} bound meets the target; the search only ran the "
+            "sizes shown.",
+            fig,
+        )
 
 
 def _unit(kpi: str) -> str:
@@ -154,8 +182,9 @@ def _interval(row: pd.Series, kpi: str) -> str:
     return f"{mean:,.1f} [{lo:,.1f}, {hi:,.1f}]"
 
 
-def variants_table(summary: pd.DataFrame, params: Sequence[str], kpis: Sequence[str],
-                   target: Target | None) -> str:
+def variants_table(
+    summary: pd.DataFrame, params: Sequence[str], kpis: Sequence[str], target: Target | None
+) -> str:
     shown = [k for k in HEADLINE if k in kpis] or list(kpis[:5])
     if target is not None and target.kpi in kpis and target.kpi not in shown:
         shown.insert(0, target.kpi)
@@ -168,8 +197,7 @@ def variants_table(summary: pd.DataFrame, params: Sequence[str], kpis: Sequence[
         row += [int(r["n_runs"]), int(r["n_failed"])]
         row += [_interval(r, k) for k in shown]
         if target is not None:
-            row.append(Badge("meets", "pass") if bool(r["meets_target"]) else
-                       Badge("no", "fail"))
+            row.append(Badge("meets", "pass") if bool(r["meets_target"]) else Badge("no", "fail"))
         rows.append(row)
     return table_html(headers, rows, scroll=len(rows) > 12)
 
@@ -186,9 +214,12 @@ def build_sweep_report(out_dir: Path) -> tuple[str, list[Chart]]:
     sections: list[Section] = []
     charts: list[Chart] = []
     if target is not None:
-        blocks = [paragraph(
-            f"Target {target}: a variant meets it when the 95% {target.bound_name()} "
-            f"confidence bound of {target.kpi} does.")]
+        blocks = [
+            paragraph(
+                f"Target {target}: a variant meets it when the 95% {target.bound_name()} "
+                f"confidence bound of {target.kpi} does."
+            )
+        ]
         for s in meta.searches:
             cls = "answer" if s.fleet is not None else "answer miss"
             where = ", ".join(f"{k}={v}" for k, v in s.variant.items())
@@ -198,30 +229,48 @@ def build_sweep_report(out_dir: Path) -> tuple[str, list[Chart]]:
             charts.append(c)
             blocks.append(figure_html(c))
         sections.append(Section("Answer", tuple(blocks)))
-    sections.append(Section("Variants", (
-        paragraph(f"{len(meta.seeds)} replications per variant (seeds {meta.seeds[0]}"
-                  f"–{meta.seeds[-1]}, the same for every variant); intervals are Student t."),
-        variants_table(grid_summary, params, kpis, target),
-    )))
+    sections.append(
+        Section(
+            "Variants",
+            (
+                paragraph(
+                    f"{len(meta.seeds)} replications per variant (seeds {meta.seeds[0]}"
+                    f"–{meta.seeds[-1]}, the same for every variant); intervals are Student t."
+                ),
+                variants_table(grid_summary, params, kpis, target),
+            ),
+        )
+    )
     plotted = kpi_charts(grid_summary, params, kpis, target)
     charts += plotted
     if plotted:
-        sections.append(Section("KPIs against the parameters",
-                                tuple(figure_html(c) for c in plotted)))
+        sections.append(
+            Section("KPIs against the parameters", tuple(figure_html(c) for c in plotted))
+        )
     failed = df[df["error"] != ""]
     if len(failed):
         rows: list[list[Cell]] = [
-            [str(r["run_id"]), _label(all_params, [r[p] for p in all_params]), int(r["seed"]),
-             str(r["error"])]
+            [
+                str(r["run_id"]),
+                _label(all_params, [r[p] for p in all_params]),
+                int(r["seed"]),
+                str(r["error"]),
+            ]
             for _, r in failed.iterrows()
         ]
-        sections.append(Section(f"Failed runs ({len(failed)})", (
-            table_html(("run_id", "variant", "seed", "error"), rows, scroll=True),)))
+        sections.append(
+            Section(
+                f"Failed runs ({len(failed)})",
+                (table_html(("run_id", "variant", "seed", "error"), rows, scroll=True),),
+            )
+        )
     subtitle = [
         f"Scenario {meta.scenario_name} ({meta.scenario})",
         f"{meta.runs} runs, {meta.failed} failed · swept: "
-        + ("; ".join(f"{p} = {', '.join(map(str, v))}" for p, v in meta.params.items())
-           or "nothing (replications only)"),
+        + (
+            "; ".join(f"{p} = {', '.join(map(str, v))}" for p, v in meta.params.items())
+            or "nothing (replications only)"
+        ),
     ]
     return page_html(f"fleetsim sweep report: {meta.scenario_name}", subtitle, sections), charts
 

@@ -169,7 +169,7 @@ class _Session:
         self.rows[row.run_id] = row
         self.bar.update(1)
         if row.error:
-            self.bar.write(f"run {row.run_id} ({row.seed=}) failed: {row.error}")
+            self.bar.write(f"run {row.run_id} (seed {row.seed}) failed: {row.error}", file=sys.stderr)
 
     def interval(self, specs: Sequence[RunSpec], kpi: str) -> Interval:
         return mean_ci([self.rows[s.run_id].kpi(kpi) for s in specs])
@@ -213,6 +213,12 @@ def run_sweep(
         and not all(isinstance(v, int) and not isinstance(v, bool) for v in fleet_param.values)
     ):
         raise UserError(f"--set {FLEET}: fleet sizes must be whole numbers for --target")
+    if target is not None and fleet_param is None:
+        # Record the scenario's own fleet size on the grid rows, so the search reuses them
+        # (same run ids) and the tables say which fleet every row ran with.
+        base_fleet = src.fleet_size(src.load(Variant(())))
+        if base_fleet is not None:
+            variants = [v.with_value(FLEET, base_fleet) for v in variants]
 
     journal = RunJournal(out_dir, resume=config.resume)
     show = sys.stderr.isatty() if config.progress is None else config.progress
@@ -239,7 +245,10 @@ def run_sweep(
     df = rows_frame(rows, param_paths)
     files = [write_table(df, out_dir)]
     all_params = [c for c in df.columns if c in {p for r in rows for p, _ in r.params}]
-    files.append(write_summary(summarise(df, all_params, target), out_dir))
+    summary = summarise(df, all_params, target)
+    if all_params and len(summary):
+        summary = summary.sort_values(all_params, kind="stable", na_position="first")
+    files.append(write_summary(summary, out_dir))
     meta = SweepMeta.build(config, src.name, src.key, params, seeds, target, searches, rows)
     files.append(write_meta(meta, out_dir))
     result = SweepResult(out_dir, rows, searches, files)
