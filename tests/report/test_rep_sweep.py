@@ -16,7 +16,6 @@ from sim.errors import UserError
 from sim.run import simulate
 from sim.sweep import FileScenarios, SweepConfig, run_sweep
 from sim.sweep.grid import Variant, expand_grid, parse_sets, replication_seeds
-from sim.sweep.runner import DaskExecutor, SerialExecutor, local_cluster
 
 
 class FakeSource:
@@ -66,7 +65,9 @@ def test_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path: Path) -> None:
     assert len(bad) == 4 and bad["on_time_pct"].isna().all()
     assert df[df["error"] == ""]["on_time_pct"].notna().all()
     summary = pd.read_csv(tmp_path / "sw" / "summary.csv")
-    assert summary["n_failed"].tolist() == [0, 2, 0, 2]
+    failed_by_policy = summary.groupby("dispatch.policy")["n_failed"].apply(list).to_dict()
+    assert failed_by_policy == {"broken": [2, 2], "ok": [0, 0]}
+    assert summary["fleet.workers"].tolist() == [5, 5, 10, 10]  # sorted by the parameters
     assert summary["n_runs"].tolist() == [4, 4, 4, 4]
     html = (tmp_path / "sw" / "report.html").read_text()
     assert "Failed runs (4)" in html and "boom at seed 100" in html
@@ -161,36 +162,53 @@ def test_bisection_on_a_real_scenario_with_a_known_monotone_kpi(tmp_path: Path) 
     assert {p.fleet for p in search.points if not p.met} >= {6}
 
 
-@pytest.mark.slow
-def test_local_cluster_gives_the_same_rows_as_a_serial_run(tmp_path: Path) -> None:
+def _tiny_grid(**kw: Any) -> dict[str, Any]:
     sets = (
         "fleet.workers=3,6",
         "dispatch.policy=distance,load",
         "demand.source=generate,csv",
         'demand.csv="missing.csv"',
     )
-    common: dict[str, Any] = {
-        "scenario": TINY,
-        "sets": sets,
-        "seeds": 2,
-        "progress": False,
-        "report": False,
-    }
-    serial = run_sweep(
-        SweepConfig(out_dir=tmp_path / "serial", serial=True, **common), executor=SerialExecutor()
-    )
-    with local_cluster(2) as client:
-        assert len(client.scheduler_info()["workers"]) == 2
-        dask = run_sweep(
-            SweepConfig(out_dir=tmp_path / "dask", **common), executor=DaskExecutor(client)
-        )
-    a = pd.read_parquet(serial.out_dir / "sweep.parquet").drop(columns="elapsed_s")
-    b = pd.read_parquet(dask.out_dir / "sweep.parquet").drop(columns="elapsed_s")
+    return {"scenario": TINY, "sets": sets, "seeds": 2, "progress": False, "report": False, **kw}
+
+
+def _table(result: Any) -> pd.DataFrame:
+    return pd.read_parquet(result.out_dir / "sweep.parquet").drop(columns="elapsed_s")
+
+
+@pytest.mark.slow
+def test_local_cluster_gives_the_same_rows_as_a_serial_run(tmp_path: Path) -> None:
+    serial = run_sweep(SweepConfig(out_dir=tmp_path / "serial", serial=True, **_tiny_grid()))
+    # The default path of `fleetsim sweep --workers 2`: a LocalCluster of 2 processes.
+    dask = run_sweep(SweepConfig(out_dir=tmp_path / "dask", workers=2, **_tiny_grid()))
+    a, b = _table(serial), _table(dask)
     pd.testing.assert_frame_equal(a, b)
     assert len(a) == 16
     # The csv variants fail on the workers (no such file) and are recorded, not fatal.
     assert (a[a["demand.source"] == "csv"]["error"].str.contains("missing.csv")).all()
     assert (a[a["demand.source"] == "generate"]["error"] == "").all()
+
+
+@pytest.mark.slow
+def test_existing_cluster_via_scheduler_address(tmp_path: Path) -> None:
+    import logging
+
+    from distributed import LocalCluster
+
+    serial = run_sweep(SweepConfig(out_dir=tmp_path / "serial", serial=True, **_tiny_grid()))
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=logging.ERROR,
+    ) as cluster:
+        remote = run_sweep(
+            SweepConfig(
+                out_dir=tmp_path / "remote", scheduler=cluster.scheduler_address, **_tiny_grid()
+            )
+        )
+    pd.testing.assert_frame_equal(_table(serial), _table(remote))
 
 
 def test_cli_sweep_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
