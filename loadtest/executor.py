@@ -97,10 +97,21 @@ class Executor:
     teams: dict[int, str] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     job_start_s: dict[str, float] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
 
     # -- entry point -------------------------------------------------------------------------
     def execute(self, ready: Ready) -> bool:
         """Send one eligible call (with retries); True when it did what the trace says."""
+        try:
+            return self._execute(ready)
+        except Exception as exc:  # a bug or a malformed answer must not stop the replay
+            self.recorder.count("failed")
+            self.recorder.count("exceptions")
+            self.errors.append(f"call {ready.call.id} {ready.call.op}: "
+                               f"{type(exc).__name__}: {exc}")
+            return False
+
+    def _execute(self, ready: Ready) -> bool:
         call = ready.call
         self.recorder.lag((self.clock.now() - ready.intended_s) * 1000.0)
         self.recorder.count("sent")

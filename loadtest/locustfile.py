@@ -225,9 +225,18 @@ class LocustTransport:
                 resp.success()
             else:
                 resp.failure(f"HTTP {status}" if status else f"no response: {resp.error!r}")
-            return HttpResult(status, dict(resp.headers or {}), resp.content or b"",
+            return HttpResult(status, _headers(resp.headers), resp.content or b"",
                               error="" if status else repr(resp.error),
                               timed_out=status == 0 and "timeout" in repr(resp.error).lower())
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    """geventhttpclient gives repeated headers as tuples; keep the last value."""
+    out: dict[str, str] = {}
+    for k in list(raw.keys()) if raw else []:
+        v = raw.get(k)
+        out[str(k)] = str(v[-1]) if isinstance(v, tuple | list) else str(v)
+    return out
 
 
 class TraceReplayUser(FastHttpUser):

@@ -2,10 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from lt_fakes import FakeResult, make_day
+
+SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
 
 @pytest.fixture
 def day() -> FakeResult:
     return make_day()
+
+
+@pytest.fixture(scope="session")
+def tiny_traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """trace.jsonl of the tiny scenario in each submission mode."""
+    from sim.run import simulate
+    from sim.scenario import load_scenario
+
+    from loadtest.trace import write_trace
+
+    root = tmp_path_factory.mktemp("tiny")
+    out = {}
+    for mode in ("single", "batch", "batch-async"):
+        scenario = load_scenario(SCENARIOS / "tiny.toml", [f"submission.mode={mode}"])
+        path = root / f"{mode}.jsonl"
+        write_trace(simulate(scenario, seed=7), path)
+        out[mode] = path
+    return out
+
+
+@pytest.fixture
+def emulator() -> Iterator[str]:
+    """The emulator (fast profile) on a free loopback port, served from a thread."""
+    from loadtest.emulator.config import fast
+    from loadtest.emuserver import EmulatorServer
+
+    with EmulatorServer(fast()) as url:
+        yield url
