@@ -22,7 +22,7 @@ MIN_SPEEDUP = 1.0
 def choose_speedup(span_s: float, replay_s: float) -> float:
     """A round speedup that replays ``span_s`` simulated seconds in about ``replay_s``."""
     raw = max(MIN_SPEEDUP, span_s / max(replay_s, 1.0))
-    for nice in (1, 2, 5, 10, 20, 30, 60, 120, 180, 240, 300, 600, 1200, 3600):
+    for nice in (1, 2, 5, 10, 20, 30, 60, 120, 180, 240, 300, 400, 500, 600, 900, 1200, 3600):
         if nice >= raw:
             return float(nice)
     return float(round(raw))
