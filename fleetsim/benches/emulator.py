@@ -73,17 +73,39 @@ class _Server:
 
 def _emulator(work: Path) -> _Server:
     port = _free_port()
-    cmd = [sys.executable, "-m", "fleetsim.cli", "emulate", "--port", str(port),
-           "--profile", "fast"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "fleetsim.cli",
+        "emulate",
+        "--port",
+        str(port),
+        "--profile",
+        "fast",
+    ]
     return _Server(cmd, port, work / "emulator.log")
 
 
 def _echo(work: Path) -> _Server:
     port = _free_port()
-    cmd = [sys.executable, "-m", "uvicorn", "--factory",
-           "loadtest.emulator.echo:create_echo_app", "--host", "127.0.0.1", "--port",
-           str(port), "--http", "httptools", "--loop", "uvloop", "--no-access-log",
-           "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "loadtest.emulator.echo:create_echo_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--http",
+        "httptools",
+        "--loop",
+        "uvloop",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     return _Server(cmd, port, work / "echo.log")
 
 
@@ -99,14 +121,35 @@ class _Stats:
 def _locust(user: str, host: str, users: int, seconds: int, work: Path, name: str) -> _Stats:
     """Run one Locust scenario headless (bounded in time) and read the row ``name``."""
     prefix = work / f"locust-{user}"
-    cmd = [sys.executable, "-m", "locust", "-f", str(_LOCUSTFILE), user, "--headless",
-           "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--host", host,
-           "--csv", str(prefix), "--only-summary", "--stop-timeout", "10",
-           "--loglevel", "WARNING"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(_LOCUSTFILE),
+        user,
+        "--headless",
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{seconds}s",
+        "--host",
+        host,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--stop-timeout",
+        "10",
+        "--loglevel",
+        "WARNING",
+    ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     with (work / f"locust-{user}.log").open("wb") as log:
-        subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=False,
-                       timeout=seconds + 60)
+        subprocess.run(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, check=False, timeout=seconds + 60
+        )
     with (prefix.parent / f"{prefix.name}_stats.csv").open() as f:
         for row in csv.DictReader(f):
             if row["Name"] == name:
@@ -131,13 +174,25 @@ def bench_create(ctx: BenchContext) -> list[BenchResult]:
     with _emulator(ctx.workdir) as emu:
         got = _locust("CreateUser", emu.url, 32, s, ctx.workdir, "create")
     ratio = got.rps / base.rps if base.rps else 0.0
-    return [BenchResult(
-        name="emulator.create", value=got.rps, unit="creates/s", baseline=base.rps,
-        ratio=ratio, target=">= 0.5", met=ratio >= 0.5 and got.failures == 0,
-        note="baseline: echo app on the same stack, same Locust load (32 users)",
-        extra={"p50_ms": got.p50_ms, "p99_ms": got.p99_ms, "failures": got.failures,
-               "echo_p50_ms": base.p50_ms, "requests": got.count},
-    )]
+    return [
+        BenchResult(
+            name="emulator.create",
+            value=got.rps,
+            unit="creates/s",
+            baseline=base.rps,
+            ratio=ratio,
+            target=">= 0.5",
+            met=ratio >= 0.5 and got.failures == 0,
+            note="baseline: echo app on the same stack, same Locust load (32 users)",
+            extra={
+                "p50_ms": got.p50_ms,
+                "p99_ms": got.p99_ms,
+                "failures": got.failures,
+                "echo_p50_ms": base.p50_ms,
+                "requests": got.count,
+            },
+        )
+    ]
 
 
 def bench_batch500(ctx: BenchContext) -> list[BenchResult]:
@@ -147,14 +202,24 @@ def bench_batch500(ctx: BenchContext) -> list[BenchResult]:
     with _emulator(ctx.workdir) as emu:
         got = _locust("BatchUser", emu.url, 4, s, ctx.workdir, "batch500")
     tasks_s = got.rps * 500
-    return [BenchResult(
-        name="emulator.batch500", value=tasks_s, unit="tasks/s", baseline=base.rps,
-        ratio=got.rps / base.rps if base.rps else None, target=">= 50000",
-        met=tasks_s >= 50_000 and got.failures == 0,
-        note="baseline: echo app answering the same 500-task body (batches/s, 4 users each)",
-        extra={"batch_p50_ms": got.p50_ms, "batch_p99_ms": got.p99_ms,
-               "batches": got.count, "failures": got.failures},
-    )]
+    return [
+        BenchResult(
+            name="emulator.batch500",
+            value=tasks_s,
+            unit="tasks/s",
+            baseline=base.rps,
+            ratio=got.rps / base.rps if base.rps else None,
+            target=">= 50000",
+            met=tasks_s >= 50_000 and got.failures == 0,
+            note="baseline: echo app answering the same 500-task body (batches/s, 4 users each)",
+            extra={
+                "batch_p50_ms": got.p50_ms,
+                "batch_p99_ms": got.p99_ms,
+                "batches": got.count,
+                "failures": got.failures,
+            },
+        )
+    ]
 
 
 def bench_async500(ctx: BenchContext) -> list[BenchResult]:
@@ -163,12 +228,17 @@ def bench_async500(ctx: BenchContext) -> list[BenchResult]:
         got = _locust("AsyncUser", emu.url, 2, s, ctx.workdir, "async500 submit-to-completed")
     with _emulator(ctx.workdir) as emu:
         sync = _locust("BatchUser", emu.url, 1, max(2, s // 2), ctx.workdir, "batch500")
-    return [BenchResult(
-        name="emulator.async500", value=got.p50_ms, unit="ms (p50 submit-to-completed)",
-        baseline=sync.p50_ms, ratio=got.p50_ms / sync.p50_ms if sync.p50_ms else None,
-        note="baseline: p50 of one 500-task sync batch, one user",
-        extra={"p99_ms": got.p99_ms, "jobs": got.count, "failures": got.failures},
-    )]
+    return [
+        BenchResult(
+            name="emulator.async500",
+            value=got.p50_ms,
+            unit="ms (p50 submit-to-completed)",
+            baseline=sync.p50_ms,
+            ratio=got.p50_ms / sync.p50_ms if sync.p50_ms else None,
+            note="baseline: p50 of one 500-task sync batch, one user",
+            extra={"p99_ms": got.p99_ms, "jobs": got.count, "failures": got.failures},
+        )
+    ]
 
 
 BENCHMARKS = [

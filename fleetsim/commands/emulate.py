@@ -26,8 +26,13 @@ def register(sub: Any) -> None:
     p.add_argument("--profile", default="fast", help="fast, realistic, or a TOML file")
     p.add_argument("--db", type=Path, default=None, help="SQLite file for durable state")
     p.add_argument("--seed", type=int, default=None, help="seed for ids, latency and faults")
-    p.add_argument("--api-key", action="append", default=[], metavar="KEY",
-                   help="accepted API key (repeatable)")
+    p.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="accepted API key (repeatable)",
+    )
     p.add_argument("--log-level", default="warning", help="uvicorn log level")
     p.set_defaults(func=_run)
 
@@ -65,8 +70,10 @@ def _run(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bad --db file: say so without a traceback
         raise UserError(f"cannot start the emulator: {exc}") from exc
     where = f"http://{args.host}:{args.port}"
-    print(f"fleetsim emulator ({cfg.profile}) on {where}; OpenAPI at {where}/openapi.json",
-          file=sys.stderr)
+    print(
+        f"fleetsim emulator ({cfg.profile}) on {where}; OpenAPI at {where}/openapi.json",
+        file=sys.stderr,
+    )
     if not cfg.api_keys:
         print(f"no API key configured: accepting the demo key {DEMO_API_KEY}", file=sys.stderr)
     else:
@@ -74,6 +81,14 @@ def _run(args: argparse.Namespace) -> int:
     # The state is hundreds of thousands of long-lived records: collect the young generation
     # less often (the default 700 makes a 500-task batch trigger several collections).
     gc.set_threshold(100_000, 50, 1000)
-    uvicorn.run(app, host=args.host, port=args.port, http="httptools", loop="uvloop",
-                log_level=args.log_level, access_log=False, lifespan="on")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        http="httptools",
+        loop="uvloop",
+        log_level=args.log_level,
+        access_log=False,
+        lifespan="on",
+    )
     return 0

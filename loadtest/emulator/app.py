@@ -64,25 +64,29 @@ class Emulator:
             "# HELP fleetsim_emulator_tasks Tasks (orders, items) by provider and state.",
             "# TYPE fleetsim_emulator_tasks gauge",
         ]
-        for s, n in enumerate(self.onfleet.state.state_counts):
-            lines.append(f'fleetsim_emulator_tasks{{provider="onfleet",state="{s}"}} {n}')
-        for provider, counts in (("hypertrack", self.hypertrack.status_counts()),
-                                 ("deftship", self.deftship.item_counts())):
-            for status, n in sorted(counts.items()):
+        for state, count in enumerate(self.onfleet.state.state_counts):
+            lines.append(f'fleetsim_emulator_tasks{{provider="onfleet",state="{state}"}} {count}')
+        for provider, counts in (
+            ("hypertrack", self.hypertrack.status_counts()),
+            ("deftship", self.deftship.item_counts()),
+        ):
+            for label, count in sorted(counts.items()):
                 lines.append(
-                    f'fleetsim_emulator_tasks{{provider="{provider}",state="{status}"}} {n}'
+                    f'fleetsim_emulator_tasks{{provider="{provider}",state="{label}"}} {count}'
                 )
         lines += [
             "# HELP fleetsim_emulator_jobs Jobs and batches by provider and status.",
             "# TYPE fleetsim_emulator_jobs gauge",
         ]
         onfleet_jobs = Counter(j.status for j in self.onfleet.jobs.jobs.values())
-        for provider, counts in (("onfleet", dict(onfleet_jobs)),
-                                 ("nash", self.nash.status_counts()),
-                                 ("deftship", self.deftship.status_counts())):
-            for status, n in sorted(counts.items()):
+        for provider, counts in (
+            ("onfleet", dict(onfleet_jobs)),
+            ("nash", self.nash.status_counts()),
+            ("deftship", self.deftship.status_counts()),
+        ):
+            for label, count in sorted(counts.items()):
                 lines.append(
-                    f'fleetsim_emulator_jobs{{provider="{provider}",status="{status}"}} {n}'
+                    f'fleetsim_emulator_jobs{{provider="{provider}",status="{label}"}} {count}'
                 )
         return "\n".join(lines) + "\n"
 
@@ -96,12 +100,19 @@ def _routes(emu: Emulator) -> list[BaseRoute]:
         return ok(doc)
 
     async def metrics(request: Request) -> Response:
-        return PlainTextResponse(emu.metrics_text(),
-                                 media_type="text/plain; version=0.0.4; charset=utf-8")
+        return PlainTextResponse(
+            emu.metrics_text(), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
 
     async def root(request: Request) -> Response:
-        return ok({"service": "fleetsim emulator", "profile": emu.rt.config.profile,
-                   "openapi": "/openapi.json", "metrics": "/metrics"})
+        return ok(
+            {
+                "service": "fleetsim emulator",
+                "profile": emu.rt.config.profile,
+                "openapi": "/openapi.json",
+                "metrics": "/metrics",
+            }
+        )
 
     return [
         Route("/", root, methods=["GET"]),
@@ -125,11 +136,19 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     provider = provider_for(request.url.path)
     if exc.status_code == 405:
-        err = ApiError(405, f"Method {request.method} is not allowed on this route.",
-                       error=1403, headers=dict(exc.headers or {}))
+        err = ApiError(
+            405,
+            f"Method {request.method} is not allowed on this route.",
+            error=1403,
+            headers=dict(exc.headers or {}),
+        )
     elif exc.status_code == 404:
-        err = ApiError(404, "The requested resource does not exist.", error=1402,
-                       cause=f"no route {request.url.path}")
+        err = ApiError(
+            404,
+            "The requested resource does not exist.",
+            error=1402,
+            cause=f"no route {request.url.path}",
+        )
     else:
         err = ApiError(exc.status_code, str(exc.detail))
     return error_response(provider, err)
@@ -165,8 +184,12 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
 
     middleware = [Middleware(MetricsMiddleware, requests=emu.requests)]
     middleware.append(
-        Middleware(RateLimitMiddleware, onfleet_per_s=cfg.rate_limit.onfleet_per_s,
-                   nash_per_s=cfg.rate_limit.nash_per_s, window_s=cfg.rate_limit.window_s)
+        Middleware(
+            RateLimitMiddleware,
+            onfleet_per_s=cfg.rate_limit.onfleet_per_s,
+            nash_per_s=cfg.rate_limit.nash_per_s,
+            window_s=cfg.rate_limit.window_s,
+        )
     )
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes))
     middleware.append(Middleware(AuthMiddleware, keys=cfg.keys))
@@ -177,8 +200,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     app = Starlette(
         routes=_routes(emu),
         middleware=middleware,
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error,
-                            Exception: _bug},
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _bug},
         lifespan=lifespan,
     )
     app.state.emulator = emu

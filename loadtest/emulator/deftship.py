@@ -13,6 +13,7 @@ Failure statuses [inf]: 401 unauthenticated, 404 unknown batch, 409 a status rul
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections import Counter
 from typing import Any
@@ -119,10 +120,8 @@ class DeftshipApi:
         for t in list(self._running):
             t.cancel()
         for t in list(self._running):
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await t
-            except asyncio.CancelledError:
-                pass
 
     def _start_validation(self, b: dict[str, Any]) -> None:
         b["status"] = "validating"
@@ -146,19 +145,25 @@ class DeftshipApi:
         for item in b["items"]:
             if item["status"] != "valid":
                 continue
-            ref = " ".join(str(p.get("reference_1") or "") for p in
-                           item["shipment"].get("package_list", []) if isinstance(p, dict))
+            ref = " ".join(
+                str(p.get("reference_1") or "")
+                for p in item["shipment"].get("package_list", [])
+                if isinstance(p, dict)
+            )
             if "FAIL" in ref:
                 item["status"] = "failed"
                 item["errors"] = {"shipment": ["The carrier refused the label (simulated)."]}
             else:
                 item["status"] = "completed"
-                item["shipment_order"] = {"main_tracking_number": "94001118992" +
-                                          self.rt.ids.digits(11)}
+                item["shipment_order"] = {
+                    "main_tracking_number": "94001118992" + self.rt.ids.digits(11)
+                }
             done = sum(1 for i in b["items"] if i["status"] in ("completed", "failed"))
             groups = (done + LABEL_GROUP - 1) // LABEL_GROUP
-            b["labels"] = [f"https://labels.fleetsim.invalid/batches/batch-{b['id']}-{k + 1}.pdf"
-                           for k in range(groups)]
+            b["labels"] = [
+                f"https://labels.fleetsim.invalid/batches/batch-{b['id']}-{k + 1}.pdf"
+                for k in range(groups)
+            ]
             self._save(b)
             await asyncio.sleep(1.0 / rate if rate > 0 else 0)
         b["status"] = "completed"
@@ -173,14 +178,25 @@ class DeftshipApi:
 
     def _items(self, shipments: Any, room: int) -> list[dict[str, Any]]:
         if not isinstance(shipments, list) or not shipments:
-            raise _v422("The batch shipments field is required.",
-                        {"batch_shipments": ["The batch shipments field is required."]})
+            raise _v422(
+                "The batch shipments field is required.",
+                {"batch_shipments": ["The batch shipments field is required."]},
+            )
         if len(shipments) > room:
-            raise _v422(f"A batch holds at most {MAX_ITEMS} items.",
-                        {"batch_shipments": [f"The batch may not have more than {MAX_ITEMS} "
-                                             "items."]})
-        return [{"id": self.rt.ids.uuid(), "status": "validating", "errors": None,
-                 "shipment_order": None, "shipment": s} for s in shipments]
+            raise _v422(
+                f"A batch holds at most {MAX_ITEMS} items.",
+                {"batch_shipments": [f"The batch may not have more than {MAX_ITEMS} items."]},
+            )
+        return [
+            {
+                "id": self.rt.ids.uuid(),
+                "status": "validating",
+                "errors": None,
+                "shipment_order": None,
+                "shipment": s,
+            }
+            for s in shipments
+        ]
 
     async def create(self, request: Request) -> Response:
         body = await read_json(request, "deftship")
@@ -198,13 +214,28 @@ class DeftshipApi:
         bid = self.rt.ids.digits(8)
         while bid in self.batches:
             bid = self.rt.ids.digits(8)
-        b = {"id": bid, "status": "validating", "default_service": body["service"],
-             "default_shipper_id": str(shipper), "items": items, "labels": None, "gen": 0}
+        b = {
+            "id": bid,
+            "status": "validating",
+            "default_service": body["service"],
+            "default_shipper_id": str(shipper),
+            "items": items,
+            "labels": None,
+            "gen": 0,
+        }
         self.batches[bid] = b
         self._start_validation(b)
-        return ok({"success": True, "data": {"id": bid, "status": "validating",
-                                             "default_service": b["default_service"],
-                                             "default_shipper_id": b["default_shipper_id"]}})
+        return ok(
+            {
+                "success": True,
+                "data": {
+                    "id": bid,
+                    "status": "validating",
+                    "default_service": b["default_service"],
+                    "default_shipper_id": b["default_shipper_id"],
+                },
+            }
+        )
 
     async def add_items(self, request: Request) -> Response:
         b = self._get(request.path_params["batchId"])
@@ -223,15 +254,19 @@ class DeftshipApi:
             raise ApiError(409, MSG_BEING_PROCESSED)
         ids = body.get("batch_shipment_ids") if isinstance(body, dict) else None
         if not isinstance(ids, list) or not ids or not all(isinstance(x, str) for x in ids):
-            raise _v422("The batch shipment ids field is required.",
-                        {"batch_shipment_ids": ["An array of item ids is required."]})
+            raise _v422(
+                "The batch shipment ids field is required.",
+                {"batch_shipment_ids": ["An array of item ids is required."]},
+            )
         if len(ids) > MAX_REMOVE_IDS:
             raise _v422(f"At most {MAX_REMOVE_IDS} ids can be removed at once.")
         known = {i["id"] for i in b["items"]}
         unknown = [x for x in ids if x not in known]
         if unknown:
-            raise _v422("Some items are not in this batch.",
-                        {"batch_shipment_ids": [f"Unknown item {x}." for x in unknown[:20]]})
+            raise _v422(
+                "Some items are not in this batch.",
+                {"batch_shipment_ids": [f"Unknown item {x}." for x in unknown[:20]]},
+            )
         drop = set(ids)
         b["items"] = [i for i in b["items"] if i["id"] not in drop]
         self._start_validation(b)
@@ -241,8 +276,11 @@ class DeftshipApi:
         b = self._get(request.path_params["batchId"])
         if b["status"] == "invalid":
             bad = [i["id"] for i in b["items"] if i["status"] == "invalid"]
-            raise ApiError(422, "The batch has invalid items; remove or fix them first.",
-                           data={"invalid_order_ids": bad})
+            raise ApiError(
+                422,
+                "The batch has invalid items; remove or fix them first.",
+                data={"invalid_order_ids": bad},
+            )
         if b["status"] != "ready":
             raise ApiError(409, MSG_NOT_READY)
         b["status"] = "processing"
@@ -276,8 +314,10 @@ class DeftshipApi:
         page = int_param(q.get("page"), "page", "deftship", minimum=1) or 1
         status = q.get("status") or None
         if status is not None and status not in ("valid", "invalid", "completed", "failed"):
-            raise _v422("The selected status is invalid.",
-                        {"status": ["Allowed: valid, invalid, completed, failed."]})
+            raise _v422(
+                "The selected status is invalid.",
+                {"status": ["Allowed: valid, invalid, completed, failed."]},
+            )
         items = [i for i in b["items"] if status is None or i["status"] == status]
         path = f"{request.base_url}".rstrip("/") + f"{BASE_PATH}/{b['id']}"
         last_page = max(1, (len(items) + PER_PAGE - 1) // PER_PAGE)
@@ -287,8 +327,15 @@ class DeftshipApi:
             data["labels"] = b["labels"]
         data["items"] = {
             "current_page": page,
-            "data": [{"id": i["id"], "status": i["status"], "errors": i["errors"],
-                      "shipment_order": i["shipment_order"]} for i in chunk],
+            "data": [
+                {
+                    "id": i["id"],
+                    "status": i["status"],
+                    "errors": i["errors"],
+                    "shipment_order": i["shipment_order"],
+                }
+                for i in chunk
+            ],
             "first_page_url": f"{path}?page=1",
             "from": (page - 1) * PER_PAGE + 1 if chunk else None,
             "next_page_url": f"{path}?page={page + 1}" if page < last_page else None,

@@ -21,5 +21,9 @@ async def _health(request: Request) -> Response:
 
 
 def create_echo_app() -> Starlette:
-    return Starlette(routes=[Route("/echo", _echo, methods=["POST"]),
-                             Route("/healthz", _health, methods=["GET"])])
+    return Starlette(
+        routes=[
+            Route("/echo", _echo, methods=["POST"]),
+            Route("/healthz", _health, methods=["GET"]),
+        ]
+    )

@@ -106,11 +106,17 @@ def error_body(provider: Provider, exc: ApiError, client_ip: str = "127.0.0.1") 
             },
         }
     if provider == "nash":
-        err: dict[str, Any] = {"code": exc.code or _NASH_CODE.get(s, "VALIDATION_ERRORS"),
-                               "message": exc.message}
+        err: dict[str, Any] = {
+            "code": exc.code or _NASH_CODE.get(s, "VALIDATION_ERRORS"),
+            "message": exc.message,
+        }
         if exc.detail is not None:
             err["details"] = exc.detail
-        phrase = HTTPStatus(s).phrase.upper().replace(" ", "_") if s in HTTPStatus._value2member_map_ else "ERROR"
+        phrase = (
+            HTTPStatus(s).phrase.upper().replace(" ", "_")
+            if s in HTTPStatus._value2member_map_
+            else "ERROR"
+        )
         return [{"error": err, "response_status": f"{s} {phrase}", "RequestID": request_id()}]
     if provider == "deftship":
         body: dict[str, Any] = {"success": False, "message": exc.message}

@@ -28,8 +28,9 @@ def empty(status: int = 200) -> Response:
 def bad_json(provider: Provider, why: str) -> ApiError:
     """The provider's answer to a body that is not the JSON it expects."""
     if provider == "onfleet":
-        return ApiError(400, "The values of one or more parameters are invalid.", error=1005,
-                        cause=why)
+        return ApiError(
+            400, "The values of one or more parameters are invalid.", error=1005, cause=why
+        )
     if provider == "nash":
         return ApiError(422, why, code="VALIDATION_ERRORS")
     if provider == "hypertrack":
@@ -60,10 +61,17 @@ def int_param(raw: str | None, name: str, provider: Provider, *, minimum: int = 
         v = minimum - 1
     if v < minimum or v > 2**53:
         if provider == "onfleet":
-            raise ApiError(400, "The values of one or more parameters are invalid.",
-                           error=1000, cause=f"{name} must be an integer >= {minimum}")
+            raise ApiError(
+                400,
+                "The values of one or more parameters are invalid.",
+                error=1000,
+                cause=f"{name} must be an integer >= {minimum}",
+            )
         if provider == "hypertrack":
-            raise ApiError(422, "Validation error",
-                           detail={"query": {name: [f"must be an integer >= {minimum}"]}})
+            raise ApiError(
+                422,
+                "Validation error",
+                detail={"query": {name: [f"must be an integer >= {minimum}"]}},
+            )
         raise ApiError(422, f"{name} must be an integer >= {minimum}")
     return v

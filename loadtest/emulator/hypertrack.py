@@ -28,9 +28,16 @@ from loadtest.emulator.runtime import Runtime
 from loadtest.providers.hypertrack import BASE_PATH, TRACK_MODES
 
 _FINAL = ("completed", "cancelled")
-_RISKS = ("is_offline", "moving_away_from_destination", "delayed_from_scheduled_at",
-          "deviating_from_expected_route", "in_outage", "moving_too_slow",
-          "delayed_from_initial_eta", "in_low_battery")
+_RISKS = (
+    "is_offline",
+    "moving_away_from_destination",
+    "delayed_from_scheduled_at",
+    "deviating_from_expected_route",
+    "in_outage",
+    "moving_too_slow",
+    "delayed_from_initial_eta",
+    "in_low_battery",
+)
 
 
 def iso_ms() -> str:
@@ -79,10 +86,16 @@ class HyperTrackApi:
             raise _v422("body", f"{loc}.destination.address", "must be a string")
         if geom is not None:
             coords = geom.get("coordinates") if isinstance(geom, dict) else None
-            if not isinstance(geom, dict) or geom.get("type") != "Point" or \
-                    valid_location(coords) is None:
-                raise _v422("body", f"{loc}.destination.geometry",
-                            "must be a Point with [longitude, latitude]")
+            if (
+                not isinstance(geom, dict)
+                or geom.get("type") != "Point"
+                or valid_location(coords) is None
+            ):
+                raise _v422(
+                    "body",
+                    f"{loc}.destination.geometry",
+                    "must be a Point with [longitude, latitude]",
+                )
         elif address:
             if self.rt.geocoder.fails(address):
                 raise _v422("body", f"{loc}.destination.address", "could not be geocoded")
@@ -105,8 +118,16 @@ class HyperTrackApi:
         sched = raw.get("scheduled_at")
         if sched is not None and not isinstance(sched, str):
             raise _v422("body", f"{loc}.scheduled_at", "must be an ISO-8601 string")
-        return {"handle": handle, "type": kind, "geometry": geom, "address": address,
-                "radius": radius, "est": est, "metadata": meta, "scheduled_at": sched}
+        return {
+            "handle": handle,
+            "type": kind,
+            "geometry": geom,
+            "address": address,
+            "radius": radius,
+            "est": est,
+            "metadata": meta,
+            "scheduled_at": sched,
+        }
 
     async def track(self, request: Request) -> Response:
         body = await read_json(request, "hypertrack")
@@ -129,8 +150,11 @@ class HyperTrackApi:
         for s in specs:
             prior = self.orders.get(s["handle"])
             if s["handle"] in seen or (prior and prior[-1]["status"] not in _FINAL):
-                raise ApiError(409, f"Order {s['handle']} already exists and is active",
-                               detail={"order_handle": s["handle"]})
+                raise ApiError(
+                    409,
+                    f"Order {s['handle']} already exists and is active",
+                    detail={"order_handle": s["handle"]},
+                )
             seen.add(s["handle"])
         route = self.rt.ids.uuid()
         now = iso_ms()
@@ -145,12 +169,28 @@ class HyperTrackApi:
             self._save(o)
             out.append(o)
         self.rt.commit()
-        return ok({"route_handle": route, "status": "tracking", "version": 1,
-                   "embed_url": f"https://embed.hypertrack.com/routes/{route}",
-                   "worker_handle": worker, "orders": out})
+        return ok(
+            {
+                "route_handle": route,
+                "status": "tracking",
+                "version": 1,
+                "embed_url": f"https://embed.hypertrack.com/routes/{route}",
+                "worker_handle": worker,
+                "orders": out,
+            }
+        )
 
-    def _new_order(self, s: dict[str, Any], worker: str, mode: str, group: str | None,
-                   route: str, now: str, attempt: int, index: int) -> dict[str, Any]:
+    def _new_order(
+        self,
+        s: dict[str, Any],
+        worker: str,
+        mode: str,
+        group: str | None,
+        route: str,
+        now: str,
+        attempt: int,
+        index: int,
+    ) -> dict[str, Any]:
         handle = s["handle"]
         share = hashlib.blake2b(f"{handle}#{attempt}".encode(), digest_size=8).hexdigest()
         lon, lat = s["geometry"]["coordinates"]
@@ -158,8 +198,11 @@ class HyperTrackApi:
             "order_handle": handle,
             "fulfillment_attempt": attempt,
             "status": "ongoing",
-            "destination": {"geometry": s["geometry"], "address": s["address"],
-                            "radius": s["radius"]},
+            "destination": {
+                "geometry": s["geometry"],
+                "address": s["address"],
+                "radius": s["radius"],
+            },
             "ops_group_handle": group,
             "track_mode": mode,
             "plan_mode": "manual",
@@ -174,9 +217,11 @@ class HyperTrackApi:
             "tracked_service_time": 0,
             "capacity_used": 1,
             "metadata": s["metadata"],
-            "region": {"country": self.rt.config.region.country,
-                       "city": self.rt.config.region.city,
-                       "state": self.rt.config.region.state},
+            "region": {
+                "country": self.rt.config.region.country,
+                "city": self.rt.config.region.city,
+                "state": self.rt.config.region.state,
+            },
             "share_url": f"https://trck.at/{share[:10]}",
             "completed_at": None,
             "cancelled_at": None,
@@ -199,19 +244,33 @@ class HyperTrackApi:
             "completed_at_destination": False,
             "deviation_from_destination": 0,
             "timeline": [
-                {"type": "order_created", "recorded_at": now, "order_handle": handle,
-                 "metadata": s["metadata"]},
-                {"type": "order_assigned", "recorded_at": now, "order_handle": handle,
-                 "driver_handle": worker, "fulfillment_attempt": attempt},
-                {"type": "order_started", "recorded_at": now, "order_handle": handle,
-                 "route_handle": route, "order_type": s["type"],
-                 "fulfillment_attempt": attempt},
+                {
+                    "type": "order_created",
+                    "recorded_at": now,
+                    "order_handle": handle,
+                    "metadata": s["metadata"],
+                },
+                {
+                    "type": "order_assigned",
+                    "recorded_at": now,
+                    "order_handle": handle,
+                    "driver_handle": worker,
+                    "fulfillment_attempt": attempt,
+                },
+                {
+                    "type": "order_started",
+                    "recorded_at": now,
+                    "order_handle": handle,
+                    "route_handle": route,
+                    "order_type": s["type"],
+                    "fulfillment_attempt": attempt,
+                },
             ],
         }
 
     def _select(self, request: Request) -> dict[str, Any]:
-        handle = request.path_params["handle"]
-        attempts = self.orders.get(handle)
+        handle: str = request.path_params["handle"]
+        attempts: list[dict[str, Any]] = self.orders.get(handle) or []
         if not attempts:
             raise ApiError(404, f"Order {handle} not found")
         q = request.query_params
@@ -227,9 +286,13 @@ class HyperTrackApi:
                 continue
             if index is not None and o["type_index"] != index:
                 continue
-            return o
-        raise ApiError(404, f"Order {handle} has no attempt matching the given type, "
-                            "type_index and fulfillment_attempt")
+            found: dict[str, Any] = o
+            return found
+        raise ApiError(
+            404,
+            f"Order {handle} has no attempt matching the given type, "
+            "type_index and fulfillment_attempt",
+        )
 
     async def get_order(self, request: Request) -> Response:
         return ok(self._select(request))
@@ -243,13 +306,17 @@ class HyperTrackApi:
         if meta is not None and not isinstance(meta, dict):
             raise _v422("body", "metadata", "must be an object")
         status, now, handle = o["status"], iso_ms(), o["order_handle"]
-        entry: dict[str, Any] = {"recorded_at": now, "order_handle": handle,
-                                 "route_handle": o["route_handle"],
-                                 "fulfillment_attempt": o["fulfillment_attempt"]}
+        entry: dict[str, Any] = {
+            "recorded_at": now,
+            "order_handle": handle,
+            "route_handle": o["route_handle"],
+            "fulfillment_attempt": o["fulfillment_attempt"],
+        }
         if action in ("complete", "cancel"):
             if status in _FINAL:
-                raise ApiError(409, f"Order {handle} is already {status}",
-                               detail={"status": status})
+                raise ApiError(
+                    409, f"Order {handle} is already {status}", detail={"status": status}
+                )
             if action == "complete":
                 o["status"], o["completed_at"] = "completed", now
                 entry.update(type="order_completed", order_type=o["type"])
@@ -258,14 +325,18 @@ class HyperTrackApi:
                 entry["type"] = "order_cancelled"
         elif action == "disable":
             if status in _FINAL or status == "disabled":
-                raise ApiError(409, f"Order {handle} is {status} and cannot be disabled",
-                               detail={"status": status})
+                raise ApiError(
+                    409,
+                    f"Order {handle} is {status} and cannot be disabled",
+                    detail={"status": status},
+                )
             o["status"], o["disabled_at"] = "disabled", now
             entry["type"] = "order_disabled"
         else:
             if status != "disabled":
-                raise ApiError(409, f"Order {handle} is {status}, not disabled",
-                               detail={"status": status})
+                raise ApiError(
+                    409, f"Order {handle} is {status}, not disabled", detail={"status": status}
+                )
             o["status"], o["enabled_at"] = "ongoing", now
             entry["type"] = "order_enabled"
         if meta:

@@ -11,6 +11,7 @@ deterministic: each simulated provider prices the stop sequence's geodesic lengt
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -77,29 +78,41 @@ class NashApi:
         if phone is not None:
             digits = phone[1:] if isinstance(phone, str) and phone.startswith("+") else ""
             if not (digits.isdigit() and 8 <= len(digits) <= 15):
-                raise _v422(f"{where}PhoneNumber {phone!r} is not E.164 (+15555555555)",
-                            code="INVALID_PHONE_NUMBER")
+                raise _v422(
+                    f"{where}PhoneNumber {phone!r} is not E.164 (+15555555555)",
+                    code="INVALID_PHONE_NUMBER",
+                )
         addr = pkg.get(side + "Address")
         lat, lng = pkg.get(side + "Latitude"), pkg.get(side + "Longitude")
         if lat is not None or lng is not None:
             point = valid_location([lng, lat])
             if point is None:
-                raise _v422(f"{where}Latitude/Longitude are not a valid position",
-                            code="INVALID_ADDRESS")
+                raise _v422(
+                    f"{where}Latitude/Longitude are not a valid position", code="INVALID_ADDRESS"
+                )
         elif isinstance(addr, str) and addr.strip():
             if self.rt.geocoder.fails(addr):
-                raise _v422(f"{where}Address {addr!r} could not be geocoded",
-                            code="INVALID_ADDRESS")
+                raise _v422(
+                    f"{where}Address {addr!r} could not be geocoded", code="INVALID_ADDRESS"
+                )
             lats, lons = self.rt.geocoder.locate([addr])
             point = (lats[0], lons[0])
         else:
-            raise _v422(f"{where}Address (or {side}Latitude/{side}Longitude) is required",
-                        code="INVALID_ADDRESS")
-        name = " ".join(str(pkg.get(side + k) or "") for k in
-                        ("BusinessName", "FirstName", "LastName")).strip()
-        return {"lat": point[0], "lon": point[1], "address": addr or "", "name": name,
-                "phone": phone or "", "key": (addr or f"{point[0]:.6f},{point[1]:.6f}",
-                                              name, phone or "")}
+            raise _v422(
+                f"{where}Address (or {side}Latitude/{side}Longitude) is required",
+                code="INVALID_ADDRESS",
+            )
+        name = " ".join(
+            str(pkg.get(side + k) or "") for k in ("BusinessName", "FirstName", "LastName")
+        ).strip()
+        return {
+            "lat": point[0],
+            "lon": point[1],
+            "address": addr or "",
+            "name": name,
+            "phone": phone or "",
+            "key": (addr or f"{point[0]:.6f},{point[1]:.6f}", name, phone or ""),
+        }
 
     @staticmethod
     def _time(pkg: dict[str, Any], key: str, i: int) -> datetime | None:
@@ -109,10 +122,12 @@ class NashApi:
         try:
             t = datetime.fromisoformat(str(v))
         except ValueError:
-            raise _v422(f"packages[{i}].{key} is not an ISO datetime: {v!r}",
-                        code="INVALID_TIME_CONSTRAINT") from None
-        return t.replace(tzinfo=None) if t.tzinfo is None else t.astimezone(UTC).replace(
-            tzinfo=None)
+            raise _v422(
+                f"packages[{i}].{key} is not an ISO datetime: {v!r}", code="INVALID_TIME_CONSTRAINT"
+            ) from None
+        return (
+            t.replace(tzinfo=None) if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
+        )
 
     def _validate(self, body: Any) -> tuple[list[dict[str, Any]], list[tuple[Any, Any]]]:
         if not isinstance(body, dict):
@@ -137,13 +152,16 @@ class NashApi:
                 v = p.get(k)
                 if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
                     raise _v422(f"packages[{i}].{k} must be a non-negative integer")
-            sides.append({"pickup": self._side(p, "pickup", i),
-                          "dropoff": self._side(p, "dropoff", i)})
+            sides.append(
+                {"pickup": self._side(p, "pickup", i), "dropoff": self._side(p, "dropoff", i)}
+            )
             ps = self._time(p, "packagePickupStartTime", i)
             de = self._time(p, "packageDropoffEndTime", i)
             if ps is not None and de is not None and ps >= de:
-                raise _v422(f"packages[{i}]: the pickup starts after the dropoff window ends",
-                            code="INVALID_TIME_CONSTRAINT")
+                raise _v422(
+                    f"packages[{i}]: the pickup starts after the dropoff window ends",
+                    code="INVALID_TIME_CONSTRAINT",
+                )
             windows.append((ps, de))
         return sides, windows
 
@@ -157,14 +175,17 @@ class NashApi:
         starts = [w[0] for w in windows if w[0] is not None]
         ends = [w[1] for w in windows if w[1] is not None]
         if starts and ends and max(starts) >= min(ends):
-            raise _v422("MULTIPLE_PICKUPS_MULTIPLE_DROPOFFS needs every pickup before every "
-                        "dropoff; a pickup after a dropoff (interleaving) is not allowed",
-                        code="INVALID_TIME_CONSTRAINT")
+            raise _v422(
+                "MULTIPLE_PICKUPS_MULTIPLE_DROPOFFS needs every pickup before every "
+                "dropoff; a pickup after a dropoff (interleaving) is not allowed",
+                code="INVALID_TIME_CONSTRAINT",
+            )
         return "MULTIPLE_PICKUPS_MULTIPLE_DROPOFFS"
 
     # -- creation ----------------------------------------------------------------------
-    def _build(self, body: dict[str, Any], sides: list[dict[str, Any]], kind: str
-               ) -> dict[str, Any]:
+    def _build(
+        self, body: dict[str, Any], sides: list[dict[str, Any]], kind: str
+    ) -> dict[str, Any]:
         ids = self.rt.ids
         n = len(sides)
         if kind == "SINGLE_PICKUP_MULTIPLE_DROPOFFS":
@@ -176,39 +197,68 @@ class NashApi:
         else:
             stops = [s["pickup"] for s in sides] + [s["dropoff"] for s in sides]
             stop_types = ["PICKUP"] * n + ["DROPOFF"] * n
-        route_m = sum(geodesic_m(a["lat"], a["lon"], b["lat"], b["lon"])
-                      for a, b in zip(stops, stops[1:], strict=False))
+        route_m = sum(
+            geodesic_m(a["lat"], a["lon"], b["lat"], b["lon"]) for a, b in itertools.pairwise(stops)
+        )
         now = iso_now()
         job_id = ids.prefixed("job_")
         configs = []
         for pkg, s in zip(body["packages"], sides, strict=True):
             cfg_id = ids.prefixed("cfg_")
-            configs.append({
-                "id": cfg_id,
-                "package": {"id": ids.prefixed("pkg_"), **pkg},
-                "tasks": [{"id": ids.prefixed("tsk_"), "status": "created",
-                           "createdAt": now, "providerId": None}],
-                "delivery": None,
-                "publicTrackingUrl": f"https://track.usenash.com/{cfg_id}",
-                "pickupLocation": [s["pickup"]["lon"], s["pickup"]["lat"]],
-                "dropoffLocation": [s["dropoff"]["lon"], s["dropoff"]["lat"]],
-            })
+            configs.append(
+                {
+                    "id": cfg_id,
+                    "package": {"id": ids.prefixed("pkg_"), **pkg},
+                    "tasks": [
+                        {
+                            "id": ids.prefixed("tsk_"),
+                            "status": "created",
+                            "createdAt": now,
+                            "providerId": None,
+                        }
+                    ],
+                    "delivery": None,
+                    "publicTrackingUrl": f"https://track.usenash.com/{cfg_id}",
+                    "pickupLocation": [s["pickup"]["lon"], s["pickup"]["lat"]],
+                    "dropoffLocation": [s["dropoff"]["lon"], s["dropoff"]["lat"]],
+                }
+            )
         quotes, failed = [], []
         for prov in self.rt.config.nash_providers:
             qid = ids.prefixed("qot_")
             name = _PROVIDER_NAMES.get(prov, prov)
-            base = {"id": qid, "providerId": prov, "providerName": name,
-                    "createdTime": now, "expireTime": iso_now(900.0), "currency": "USD",
-                    "tags": [], "dropoffEta": iso_now(1800.0 + route_m / 8.0)}
+            base = {
+                "id": qid,
+                "providerId": prov,
+                "providerName": name,
+                "createdTime": now,
+                "expireTime": iso_now(900.0),
+                "currency": "USD",
+                "tags": [],
+                "dropoffEta": iso_now(1800.0 + route_m / 8.0),
+            }
             if prov not in _PRICING:
-                failed.append({**base, "priceCents": None, "totalPriceCents": None,
-                               "isSuccessful": False,
-                               "errorMessage": "Provider declined the batch (simulated)."})
+                failed.append(
+                    {
+                        **base,
+                        "priceCents": None,
+                        "totalPriceCents": None,
+                        "isSuccessful": False,
+                        "errorMessage": "Provider declined the batch (simulated).",
+                    }
+                )
                 continue
             fixed, per_km = _PRICING[prov]
-            price = fixed * n + int(round(per_km * route_m / 1000.0))
-            quotes.append({**base, "priceCents": price, "totalPriceCents": price,
-                           "isSuccessful": True, "errorMessage": None})
+            price = fixed * n + round(per_km * route_m / 1000.0)
+            quotes.append(
+                {
+                    **base,
+                    "priceCents": price,
+                    "totalPriceCents": price,
+                    "isSuccessful": True,
+                    "errorMessage": None,
+                }
+            )
         winner = min(quotes, key=lambda q: (q["totalPriceCents"], q["providerId"]), default=None)
         short = hashlib.blake2b(job_id.encode(), digest_size=3).hexdigest().upper()
         return {
@@ -229,8 +279,15 @@ class NashApi:
                 "objectSequence": [c["id"] for c in configs],
                 "stopTypes": stop_types,
                 "providerId": winner["providerId"] if winner else None,
-                "winnerQuote": ({"id": winner["id"], "providerId": winner["providerId"],
-                                 "providerName": winner["providerName"]} if winner else None),
+                "winnerQuote": (
+                    {
+                        "id": winner["id"],
+                        "providerId": winner["providerId"],
+                        "providerName": winner["providerName"],
+                    }
+                    if winner
+                    else None
+                ),
                 "quotes": quotes,
                 "failedQuotes": failed,
             },

@@ -67,17 +67,37 @@ class RemoveItems(BaseModel):
 
 
 def address(name: str, street: str, city: str, zip_code: str, state: str) -> dict[str, Any]:
-    return {"name": name, "street_1": street, "city": city, "zip": zip_code, "state": state,
-            "country": "US", "telephone": "4155550100"}
+    return {
+        "name": name,
+        "street_1": street,
+        "city": city,
+        "zip": zip_code,
+        "state": state,
+        "country": "US",
+        "telephone": "4155550100",
+    }
 
 
-def shipment_body(to: dict[str, Any], from_address_id: int = 1, weight: float = 1.0,
-                  reference: str = "") -> dict[str, Any]:
-    return {"from_address_id": from_address_id, "to_address": to,
-            "package_list": [{"count": 1, "length": 10, "width": 8, "height": 4,
-                              "weight": weight, "reference_1": reference}]}
+def shipment_body(
+    to: dict[str, Any], from_address_id: int = 1, weight: float = 1.0, reference: str = ""
+) -> dict[str, Any]:
+    return {
+        "from_address_id": from_address_id,
+        "to_address": to,
+        "package_list": [
+            {
+                "count": 1,
+                "length": 10,
+                "width": 8,
+                "height": 4,
+                "weight": weight,
+                "reference_1": reference,
+            }
+        ],
+    }
 
 
-def batch_body(shipments: list[dict[str, Any]], shipper_id: int = 99999999,
-               service: str = "USPS-3") -> dict[str, Any]:
+def batch_body(
+    shipments: list[dict[str, Any]], shipper_id: int = 99999999, service: str = "USPS-3"
+) -> dict[str, Any]:
     return {"shipper_id": shipper_id, "service": service, "batch_shipments": shipments}

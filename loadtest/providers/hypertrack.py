@@ -8,8 +8,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 BASE_PATH = "/orders"
-ORDER_STATUSES = ("unplanned", "planned", "assigned", "ongoing", "completed", "cancelled",
-                  "disabled", "rescheduled")
+ORDER_STATUSES = (
+    "unplanned",
+    "planned",
+    "assigned",
+    "ongoing",
+    "completed",
+    "cancelled",
+    "disabled",
+    "rescheduled",
+)
 TRACK_MODES = ("pre_shift", "on_shift", "full_shift", "on_time", "flex")
 
 
@@ -54,15 +62,23 @@ class OrderAction(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
-def order_body(handle: str, lat: float, lon: float, kind: Literal["pick", "drop"] = "drop",
-               address: str = "") -> dict[str, Any]:
-    return {"order_handle": handle, "type": kind,
-            "destination": {"geometry": {"type": "Point", "coordinates": [lon, lat]},
-                            "address": address, "radius": 100}}
+def order_body(
+    handle: str, lat: float, lon: float, kind: Literal["pick", "drop"] = "drop", address: str = ""
+) -> dict[str, Any]:
+    return {
+        "order_handle": handle,
+        "type": kind,
+        "destination": {
+            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+            "address": address,
+            "radius": 100,
+        },
+    }
 
 
-def track_body(worker: str, orders: list[dict[str, Any]],
-               track_mode: str = "on_shift") -> dict[str, Any]:
+def track_body(
+    worker: str, orders: list[dict[str, Any]], track_mode: str = "on_shift"
+) -> dict[str, Any]:
     return {"worker_handle": worker, "track_mode": track_mode, "orders": orders}
 
 

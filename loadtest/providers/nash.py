@@ -20,31 +20,31 @@ class Package(BaseModel):
     """One package of a batch job (the ``pickup*`` / ``dropoff*`` fields of the spec)."""
 
     model_config = ConfigDict(extra="allow")
-    packageDeliveryMode: Literal["now", "scheduled"]  # noqa: N815
-    pickupAddress: str | None = None  # noqa: N815
-    pickupLatitude: float | None = None  # noqa: N815
-    pickupLongitude: float | None = None  # noqa: N815
-    pickupBusinessName: str | None = Field(default=None, max_length=MAX_NAME)  # noqa: N815
-    pickupFirstName: str | None = Field(default=None, max_length=MAX_NAME)  # noqa: N815
-    pickupLastName: str | None = Field(default=None, max_length=MAX_NAME)  # noqa: N815
-    pickupPhoneNumber: str | None = None  # noqa: N815
-    pickupInstructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS)  # noqa: N815
-    dropoffAddress: str | None = None  # noqa: N815
-    dropoffLatitude: float | None = None  # noqa: N815
-    dropoffLongitude: float | None = None  # noqa: N815
-    dropoffBusinessName: str | None = Field(default=None, max_length=MAX_NAME)  # noqa: N815
-    dropoffFirstName: str | None = Field(default=None, max_length=MAX_NAME)  # noqa: N815
-    dropoffLastName: str | None = Field(default=None, max_length=MAX_NAME)  # noqa: N815
-    dropoffPhoneNumber: str | None = None  # noqa: N815
-    dropoffInstructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS)  # noqa: N815
-    packagePickupStartTime: str | None = None  # noqa: N815
-    packagePickupEndTime: str | None = None  # noqa: N815
-    packageDropoffStartTime: str | None = None  # noqa: N815
-    packageDropoffEndTime: str | None = None  # noqa: N815
-    packageValueCents: int | None = None  # noqa: N815
-    tipAmountCents: int | None = None  # noqa: N815
-    itemsCount: int | None = None  # noqa: N815
-    packageExternalIdentifier: str | None = None  # noqa: N815
+    packageDeliveryMode: Literal["now", "scheduled"]
+    pickupAddress: str | None = None
+    pickupLatitude: float | None = None
+    pickupLongitude: float | None = None
+    pickupBusinessName: str | None = Field(default=None, max_length=MAX_NAME)
+    pickupFirstName: str | None = Field(default=None, max_length=MAX_NAME)
+    pickupLastName: str | None = Field(default=None, max_length=MAX_NAME)
+    pickupPhoneNumber: str | None = None
+    pickupInstructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS)
+    dropoffAddress: str | None = None
+    dropoffLatitude: float | None = None
+    dropoffLongitude: float | None = None
+    dropoffBusinessName: str | None = Field(default=None, max_length=MAX_NAME)
+    dropoffFirstName: str | None = Field(default=None, max_length=MAX_NAME)
+    dropoffLastName: str | None = Field(default=None, max_length=MAX_NAME)
+    dropoffPhoneNumber: str | None = None
+    dropoffInstructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS)
+    packagePickupStartTime: str | None = None
+    packagePickupEndTime: str | None = None
+    packageDropoffStartTime: str | None = None
+    packageDropoffEndTime: str | None = None
+    packageValueCents: int | None = None
+    tipAmountCents: int | None = None
+    itemsCount: int | None = None
+    packageExternalIdentifier: str | None = None
 
 
 class BatchJobCreate(BaseModel):
@@ -52,10 +52,10 @@ class BatchJobCreate(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     packages: list[Package] = Field(min_length=2)
-    externalIdentifier: str | None = None  # noqa: N815
-    jobMetadata: dict[str, Any] | None = None  # noqa: N815
-    optionsGroupId: str | None = None  # noqa: N815
-    inputDatetimesLocalizedToPickupTz: bool = False  # noqa: N815
+    externalIdentifier: str | None = None
+    jobMetadata: dict[str, Any] | None = None
+    optionsGroupId: str | None = None
+    inputDatetimesLocalizedToPickupTz: bool = False
 
 
 def package_body(

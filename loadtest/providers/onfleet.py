@@ -49,7 +49,7 @@ class Address(BaseModel):
     apartment: str | None = None
     city: str | None = None
     state: str | None = None
-    postalCode: str | None = None  # noqa: N815 - the wire name
+    postalCode: str | None = None
     country: str | None = None
     name: str | None = None
     unparsed: str | None = None
@@ -71,7 +71,7 @@ class Recipient(BaseModel):
     name: str
     phone: str
     notes: str | None = None
-    skipSMSNotifications: bool | None = None  # noqa: N815
+    skipSMSNotifications: bool | None = None
 
 
 class AutoAssign(BaseModel):
@@ -79,9 +79,9 @@ class AutoAssign(BaseModel):
 
     mode: Literal["distance", "load"]
     team: str | None = None
-    maxAssignedTaskCount: int | None = None  # noqa: N815
-    considerDependencies: bool | None = None  # noqa: N815
-    excludedWorkerIds: list[str] | None = None  # noqa: N815
+    maxAssignedTaskCount: int | None = None
+    considerDependencies: bool | None = None
+    excludedWorkerIds: list[str] | None = None
 
 
 class Container(BaseModel):
@@ -102,19 +102,19 @@ class TaskCreate(BaseModel):
     recipients: list[Recipient | str] = Field(default_factory=list, max_length=1)
     merchant: str | None = None
     executor: str | None = None
-    completeAfter: int | None = None  # noqa: N815
-    completeBefore: int | None = None  # noqa: N815
-    pickupTask: bool | None = None  # noqa: N815
+    completeAfter: int | None = None
+    completeBefore: int | None = None
+    pickupTask: bool | None = None
     dependencies: list[str] | None = None
     notes: str | None = Field(default=None, max_length=MAX_NOTES)
-    autoAssign: AutoAssign | None = None  # noqa: N815
+    autoAssign: AutoAssign | None = None
     container: Container | None = None
     quantity: float | None = None
-    serviceTime: float | None = None  # noqa: N815
-    recipientName: str | None = None  # noqa: N815
-    recipientNotes: str | None = None  # noqa: N815
-    recipientSkipSMSNotifications: bool | None = None  # noqa: N815
-    useMerchantForProxy: bool | None = None  # noqa: N815
+    serviceTime: float | None = None
+    recipientName: str | None = None
+    recipientNotes: str | None = None
+    recipientSkipSMSNotifications: bool | None = None
+    useMerchantForProxy: bool | None = None
     metadata: list[dict[str, Any]] | None = None
 
 
@@ -123,12 +123,12 @@ class TaskUpdate(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     notes: str | None = Field(default=None, max_length=MAX_NOTES)
-    completeAfter: int | None = None  # noqa: N815
-    completeBefore: int | None = None  # noqa: N815
-    pickupTask: bool | None = None  # noqa: N815
+    completeAfter: int | None = None
+    completeBefore: int | None = None
+    pickupTask: bool | None = None
     dependencies: list[str] | None = None
     quantity: float | None = None
-    serviceTime: float | None = None  # noqa: N815
+    serviceTime: float | None = None
     destination: Destination | str | None = None
     recipients: list[Recipient | str] | None = Field(default=None, max_length=1)
     container: Container | None = None
@@ -149,13 +149,13 @@ class CompletionDetails(BaseModel):
 class TaskComplete(BaseModel):
     """Body of POST /tasks/{id}/complete."""
 
-    completionDetails: CompletionDetails  # noqa: N815
+    completionDetails: CompletionDetails
 
 
 class Vehicle(BaseModel):
     type: Literal["CAR", "BICYCLE", "MOTORCYCLE", "TRUCK"]
     description: str | None = None
-    licensePlate: str | None = None  # noqa: N815
+    licensePlate: str | None = None
     color: str | None = None
 
 
@@ -184,7 +184,7 @@ class ContainerUpdate(BaseModel):
     """Body of PUT /containers/workers/{id}: the ordered task list to hold."""
 
     tasks: list[str | int]
-    considerDependencies: bool | None = None  # noqa: N815
+    considerDependencies: bool | None = None
 
 
 # -- the emulator-only driver app (never sent to a real endpoint) ----------------------
@@ -194,7 +194,7 @@ CONTROL_PATH = "/emulator/v1"
 class DutyChange(BaseModel):
     """Driver app: go on or off duty (optionally reporting where)."""
 
-    onDuty: bool  # noqa: N815
+    onDuty: bool
     location: list[float] | None = Field(default=None, min_length=2, max_length=2)
 
 

@@ -61,10 +61,11 @@ class EmulatorProcess:
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "fleetsim.cli", "emulate", "--port", str(self.port),
-               *args]
+        cmd = [sys.executable, "-m", "fleetsim.cli", "emulate", "--port", str(self.port), *args]
         self.proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env={**os.environ, **(env or {})},
         )
         deadline = time.monotonic() + 20
@@ -99,8 +100,9 @@ class EmulatorProcess:
         return err
 
 
-def conforms(seed_obj: Any, actual: Any, path: str = "$",
-             nullable: frozenset[str] = frozenset()) -> list[str]:
+def conforms(
+    seed_obj: Any, actual: Any, path: str = "$", nullable: frozenset[str] = frozenset()
+) -> list[str]:
     """Differences in keys and JSON types between a seed example and an answer."""
     problems: list[str] = []
     if seed_obj is None or (actual is None and path.rsplit(".", 1)[-1] in nullable):
@@ -126,5 +128,3 @@ def conforms(seed_obj: Any, actual: Any, path: str = "$",
     elif isinstance(seed_obj, list) and seed_obj and actual:
         problems += conforms(seed_obj[0], actual[0], f"{path}[0]", nullable)
     return problems
-
-

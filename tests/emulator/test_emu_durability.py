@@ -46,31 +46,55 @@ def test_kill9_and_restart_lose_nothing_acknowledged(tmp_path: Path) -> None:
         closer.append(c)
         o = onfleet_auth()
         team = c.post("/api/v2/teams", json={"name": "T"}, headers=o).json()["id"]
-        w = c.post("/api/v2/workers", json={"name": "W", "phone": "4155550100",
-                                            "teams": [team]}, headers=o).json()["id"]
-        c.post(f"/emulator/v1/workers/{w}/duty", json={"onDuty": True,
-                                                       "location": [-122.4, 37.7]}, headers=o)
-        assigned = c.post("/api/v2/tasks", json={"destination": {"location": [-122.4, 37.7]},
-                                                 "autoAssign": {"mode": "distance"}},
-                          headers=o).json()
+        w = c.post(
+            "/api/v2/workers", json={"name": "W", "phone": "4155550100", "teams": [team]}, headers=o
+        ).json()["id"]
+        c.post(
+            f"/emulator/v1/workers/{w}/duty",
+            json={"onDuty": True, "location": [-122.4, 37.7]},
+            headers=o,
+        )
+        assigned = c.post(
+            "/api/v2/tasks",
+            json={"destination": {"location": [-122.4, 37.7]}, "autoAssign": {"mode": "distance"}},
+            headers=o,
+        ).json()
         assert assigned["worker"] == w
         c.post(f"/emulator/v1/tasks/{assigned['id']}/start", headers=o)
-        c.post(f"/api/v2/tasks/{assigned['id']}/complete",
-               json={"completionDetails": {"success": True}}, headers=o)
-        job = c.post("/api/v2/tasks/batch-async", json={"tasks": [
-            {"destination": {"location": [-122.4, 37.7]}}] * 30}, headers=o).json()
+        c.post(
+            f"/api/v2/tasks/{assigned['id']}/complete",
+            json={"completionDetails": {"success": True}},
+            headers=o,
+        )
+        job = c.post(
+            "/api/v2/tasks/batch-async",
+            json={"tasks": [{"destination": {"location": [-122.4, 37.7]}}] * 30},
+            headers=o,
+        ).json()
         for _ in range(200):
-            if c.get(f"/api/v2/tasks/batch/{job['jobId']}", headers=o).json()["status"] \
-                    .startswith("completed"):
+            if (
+                c.get(f"/api/v2/tasks/batch/{job['jobId']}", headers=o)
+                .json()["status"]
+                .startswith("completed")
+            ):
                 break
             time.sleep(0.02)
-        njob = c.post("/v1/batch_job", json={"packages": [
-            nash.package_body((37.77, -122.41), (37.7, -122.45))] * 2}, headers=bearer()).json()
+        njob = c.post(
+            "/v1/batch_job",
+            json={"packages": [nash.package_body((37.77, -122.41), (37.7, -122.45))] * 2},
+            headers=bearer(),
+        ).json()
         to = deftship.address("Ann", "1 Main St", "Austin", "78701", "TX")
-        dbatch = c.post("/api/batches", json=deftship.batch_body(
-            [deftship.shipment_body(to)] * 3), headers=bearer()).json()["data"]["id"]
-        c.post("/orders/track", json=hypertrack.track_body(
-            "J", [hypertrack.order_body("o-1", 37.4, -121.9)]), headers=ht_auth())
+        dbatch = c.post(
+            "/api/batches",
+            json=deftship.batch_body([deftship.shipment_body(to)] * 3),
+            headers=bearer(),
+        ).json()["data"]["id"]
+        c.post(
+            "/orders/track",
+            json=hypertrack.track_body("J", [hypertrack.order_body("o-1", 37.4, -121.9)]),
+            headers=ht_auth(),
+        )
         c.post("/orders/o-1/complete", json={}, headers=ht_auth())
         acked: list[str] = []
         stop = threading.Event()
@@ -108,8 +132,9 @@ def test_kill9_and_restart_lose_nothing_acknowledged(tmp_path: Path) -> None:
         listed: set[str] = set()
         last = None
         while True:
-            page = c.get("/api/v2/tasks/all?from=0" + (f"&lastId={last}" if last else ""),
-                         headers=o).json()
+            page = c.get(
+                "/api/v2/tasks/all?from=0" + (f"&lastId={last}" if last else ""), headers=o
+            ).json()
             ids = [t["id"] for t in page["tasks"]]
             assert not listed & set(ids)
             listed |= set(ids)
@@ -118,8 +143,11 @@ def test_kill9_and_restart_lose_nothing_acknowledged(tmp_path: Path) -> None:
                 break
         assert set(acked) <= listed
         # New ids after the restart never collide with the old ones.
-        fresh = c.post("/api/v2/tasks/batch", json={"tasks": [
-            {"destination": {"location": [-122.4, 37.7]}}] * 50}, headers=o).json()["tasks"]
+        fresh = c.post(
+            "/api/v2/tasks/batch",
+            json={"tasks": [{"destination": {"location": [-122.4, 37.7]}}] * 50},
+            headers=o,
+        ).json()["tasks"]
         assert not {t["id"] for t in fresh} & listed
         assert len({t["shortId"] for t in fresh}) == 50
     finally:
@@ -161,11 +189,11 @@ def test_realistic_latency_never_blocks_other_requests(tmp_path: Path) -> None:
     )
     p = EmulatorProcess("--profile", str(prof), "--api-key", KEY, "--seed", "3")
     try:
+
         async def go() -> tuple[float, list[int]]:
             import asyncio
 
-            async with httpx.AsyncClient(base_url=p.url, headers=onfleet_auth(),
-                                         timeout=30) as c:
+            async with httpx.AsyncClient(base_url=p.url, headers=onfleet_auth(), timeout=30) as c:
                 t0 = time.perf_counter()
                 rs = await asyncio.gather(*(c.get("/api/v2/workers") for _ in range(25)))
                 return time.perf_counter() - t0, [r.status_code for r in rs]

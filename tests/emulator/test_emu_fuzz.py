@@ -41,9 +41,15 @@ def shape_ok(path: str, body: Any) -> bool:
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @schema.parametrize()
-@settings(max_examples=25, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
-                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 def test_no_5xx_and_provider_error_shapes(case: Any) -> None:
     response = case.call(headers=auth_for(case.path))
     assert response.status_code < 500, (case.method, case.formatted_path, response.text)

@@ -53,20 +53,26 @@ def test_rolling_window_refills() -> None:
 
 
 def test_headers_on_every_onfleet_response_in_fast_profile(client: TestClient) -> None:
-    for r in (client.get("/api/v2/tasks/nope"), client.post("/api/v2/tasks", content=b"{"),
-              client.get("/api/v2/auth/test"), client.get("/api/v2/nowhere")):
+    for r in (
+        client.get("/api/v2/tasks/nope"),
+        client.post("/api/v2/tasks", content=b"{"),
+        client.get("/api/v2/auth/test"),
+        client.get("/api/v2/nowhere"),
+    ):
         assert int(r.headers["X-RateLimit-Remaining"]) > 0
         assert "X-RateLimit-Limit" in r.headers
 
 
 def test_container_lock_412_under_contention() -> None:
-    app = create_app(EmulatorConfig(api_keys=(KEY,), container_lock_hold_ms=200.0,
-                                    container_lock_wait_ms=20.0))
+    app = create_app(
+        EmulatorConfig(api_keys=(KEY,), container_lock_hold_ms=200.0, container_lock_wait_ms=20.0)
+    )
 
     async def go() -> list[int]:
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://emu",
-                                     headers=onfleet_auth()) as c:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://emu", headers=onfleet_auth()
+        ) as c:
             body = {"destination": {"location": [-122.4, 37.7]}}
             rs = await asyncio.gather(*(c.post("/api/v2/tasks", json=body) for _ in range(3)))
             return [r.status_code for r in rs]
@@ -100,19 +106,36 @@ def test_body_cap_413_in_provider_shapes() -> None:
 @pytest.mark.parametrize(
     ("path", "headers", "check"),
     [
-        ("/api/v2/auth/test", {}, lambda j: j["message"]["error"] == 1102
-         and j["code"] == "InvalidCredentials"),
-        ("/api/v2/auth/test", onfleet_auth("wrong-key-0000"),
-         lambda j: j["message"]["error"] == 1102),
-        ("/api/v2/auth/test", {"Authorization": "Basic !!!"},
-         lambda j: j["message"]["error"] == 1102),
+        (
+            "/api/v2/auth/test",
+            {},
+            lambda j: j["message"]["error"] == 1102 and j["code"] == "InvalidCredentials",
+        ),
+        (
+            "/api/v2/auth/test",
+            onfleet_auth("wrong-key-0000"),
+            lambda j: j["message"]["error"] == 1102,
+        ),
+        (
+            "/api/v2/auth/test",
+            {"Authorization": "Basic !!!"},
+            lambda j: j["message"]["error"] == 1102,
+        ),
         ("/emulator/v1/tasks/x/start", {}, lambda j: j["message"]["error"] == 1102),
-        ("/v1/jobs/job_1", bearer("wrong-key-0000"),
-         lambda j: j[0]["error"]["code"] == "UNAUTHORIZED"
-         and j[0]["response_status"].startswith("401")),
+        (
+            "/v1/jobs/job_1",
+            bearer("wrong-key-0000"),
+            lambda j: (
+                j[0]["error"]["code"] == "UNAUTHORIZED"
+                and j[0]["response_status"].startswith("401")
+            ),
+        ),
         ("/api/batches/1", {}, lambda j: j == {"success": False, "message": "Unauthenticated."}),
-        ("/orders/o1", {"Authorization": "Basic " + base64.b64encode(b"a:b").decode()},
-         lambda j: set(j) == {"detail", "message"}),
+        (
+            "/orders/o1",
+            {"Authorization": "Basic " + base64.b64encode(b"a:b").decode()},
+            lambda j: set(j) == {"detail", "message"},
+        ),
     ],
 )
 def test_auth_401_shapes(path: str, headers: dict[str, str], check: object) -> None:
@@ -129,8 +152,9 @@ def test_password_is_ignored_and_demo_key_works_without_keys() -> None:
         r = client.get("/api/v2/auth/test", headers={"Authorization": f"Basic {auth}"})
         assert r.status_code == 200
     with make_client() as client:  # keys configured: the demo key no longer works
-        assert client.get("/api/v2/auth/test", headers=onfleet_auth(DEMO_API_KEY)).status_code \
-            == 401
+        assert (
+            client.get("/api/v2/auth/test", headers=onfleet_auth(DEMO_API_KEY)).status_code == 401
+        )
 
 
 @pytest.mark.parametrize(

@@ -31,9 +31,12 @@ def test_sync_batch_partial_success(client: TestClient) -> None:
     j = r.json()
     assert len(j["tasks"]) == 2 and len(j["errors"]) == 2
     geo, timing = j["errors"]
-    assert geo["error"] == {"statusCode": 400, "error": 1000,
-                            "message": "The values of one or more parameters are invalid.",
-                            "cause": "Geocoding errors found. "}
+    assert geo["error"] == {
+        "statusCode": 400,
+        "error": 1000,
+        "message": "The values of one or more parameters are invalid.",
+        "cause": "Geocoding errors found. ",
+    }
     assert geo["task"] == NO_GEO
     assert timing["error"]["error"] == 1009 and timing["task"] == BAD_TIME
     batch_seed = seed("onfleet-batch-job-status.json")["newTasks"][0]
@@ -55,7 +58,10 @@ def test_async_job_matches_seed_and_accounts() -> None:
     with make_client(async_tasks_per_s=2000.0) as client:
         client.headers.update(onfleet_auth())
         seed_fail = seed("onfleet-batch-job-status.json")["failedTasks"][0]
-        tasks = [GOOD] * 120 + [seed_fail, {"destination": {"address": {"unparsed": "Elm Street, Springfield"}}}]
+        tasks = [GOOD] * 120 + [
+            seed_fail,
+            {"destination": {"address": {"unparsed": "Elm Street, Springfield"}}},
+        ]
         r = client.post(f"{B}-async", json={"tasks": tasks})
         assert r.status_code == 200
         job = r.json()
@@ -92,9 +98,13 @@ task_strategy = st.sampled_from([GOOD, NO_GEO, BAD_TIME, {"destination": 5}, {}]
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(batches=st.lists(st.tuples(st.booleans(), st.lists(task_strategy, min_size=1,
-                                                           max_size=30)), min_size=1,
-                        max_size=5))
+@given(
+    batches=st.lists(
+        st.tuples(st.booleans(), st.lists(task_strategy, min_size=1, max_size=30)),
+        min_size=1,
+        max_size=5,
+    )
+)
 def test_accounting_over_any_mix(batches: list[tuple[bool, list[dict[str, Any]]]]) -> None:
     with make_client() as client:
         client.headers.update(onfleet_auth())

@@ -26,10 +26,12 @@ def team(client: TestClient, name: str = "T") -> str:
     return str(r.json()["id"])
 
 
-def worker(client: TestClient, team_id: str, phone: str, loc: list[float] | None = None,
-           **extra: Any) -> str:
-    r = client.post(f"{A}/workers",
-                    json={"name": "W" + phone[-3:], "phone": phone, "teams": [team_id], **extra})
+def worker(
+    client: TestClient, team_id: str, phone: str, loc: list[float] | None = None, **extra: Any
+) -> str:
+    r = client.post(
+        f"{A}/workers", json={"name": "W" + phone[-3:], "phone": phone, "teams": [team_id], **extra}
+    )
     assert r.status_code == 200, r.text
     wid = str(r.json()["id"])
     if loc is not None:
@@ -56,10 +58,13 @@ def test_worker_and_team_routes(client: TestClient) -> None:
     assert len(client.get(f"{A}/teams").json()) == 1
     dup = client.post(f"{A}/workers", json={"name": "X", "phone": "4155550101", "teams": [t]})
     assert dup.status_code == 400 and dup.json()["message"]["error"] == 1004
-    assert client.post(f"{A}/workers", json={"name": "X", "phone": "4155550102"}).status_code \
+    assert client.post(f"{A}/workers", json={"name": "X", "phone": "4155550102"}).status_code == 400
+    assert (
+        client.post(
+            f"{A}/workers", json={"name": "X", "phone": "4155550102", "teams": ["nope"]}
+        ).status_code
         == 400
-    assert client.post(f"{A}/workers", json={"name": "X", "phone": "4155550102",
-                                             "teams": ["nope"]}).status_code == 400
+    )
     assert client.get(f"{A}/workers/nope").status_code == 404
     assert client.get(f"{A}/teams/nope").status_code == 404
 
@@ -81,20 +86,25 @@ def test_full_lifecycle_through_driver_app(client: TestClient) -> None:
     assert started.status_code == 200 and started.json()["state"] == 2
     cont = client.get(f"{A}/containers/workers/{w}").json()
     assert cont["activeTask"] == a["id"] and cont["tasks"] == [b["id"]]
-    done = client.post(f"{A}/tasks/{a['id']}/complete",
-                       json={"completionDetails": {"success": True, "notes": "ok"}})
+    done = client.post(
+        f"{A}/tasks/{a['id']}/complete",
+        json={"completionDetails": {"success": True, "notes": "ok"}},
+    )
     assert done.status_code == 200 and done.content == b""
     got = client.get(f"{A}/tasks/{a['id']}").json()
     assert got["state"] == 3 and got["completionDetails"]["success"] is True
     assert got["completionDetails"]["time"] is not None
-    again = client.post(f"{A}/tasks/{a['id']}/complete",
-                        json={"completionDetails": {"success": True}})
+    again = client.post(
+        f"{A}/tasks/{a['id']}/complete", json={"completionDetails": {"success": True}}
+    )
     assert again.status_code == 400
     assert client.put(f"{A}/tasks/{a['id']}", json={"notes": "x"}).status_code == 400
     assert client.post(f"{C}/tasks/{b['id']}/start").status_code == 200
     assert client.delete(f"{A}/tasks/{b['id']}").status_code == 400  # active
-    fail = client.post(f"{A}/tasks/{b['id']}/complete",
-                       json={"completionDetails": {"success": False, "notes": "no one"}})
+    fail = client.post(
+        f"{A}/tasks/{b['id']}/complete",
+        json={"completionDetails": {"success": False, "notes": "no one"}},
+    )
     assert fail.status_code == 200
     got = client.get(f"{A}/tasks/{b['id']}").json()
     assert got["completionDetails"]["failureReason"] != "NONE"
@@ -143,11 +153,22 @@ def test_auto_assign_matches_the_simulator_policy(mode: str) -> None:
                     tl, ta = client.get(f"{A}/tasks/{tid}").json()["destination"]["location"]
                     route += geodesic_m(end[0], end[1], ta, tl)
                     end = (ta, tl)
-                views.append(WorkerView(id=wid, lat=wa, lon=wl, on_duty=True,
-                                        teams=frozenset([t]), assigned_count=len(wj["tasks"]),
-                                        route_m=route, end_lat=end[0], end_lon=end[1]))
+                views.append(
+                    WorkerView(
+                        id=wid,
+                        lat=wa,
+                        lon=wl,
+                        on_duty=True,
+                        teams=frozenset([t]),
+                        assigned_count=len(wj["tasks"]),
+                        route_m=route,
+                        end_lat=end[0],
+                        end_lon=end[1],
+                    )
+                )
             expect = choose_worker_bruteforce(
-                FleetSnapshot.build(views), TaskPoint(lat, lng),
+                FleetSnapshot.build(views),
+                TaskPoint(lat, lng),
                 AutoAssignOptions(mode=mode),  # type: ignore[arg-type]
             )
             got = task(client, lng, lat, autoAssign={"mode": mode})
@@ -180,6 +201,7 @@ def test_container_cap_and_lock() -> None:
             task(client, -122.4, 37.7)
         r = client.post(f"{A}/tasks", json={"destination": {"location": [-122.4, 37.7]}})
         assert r.status_code == 400 and "3" in r.json()["message"]["cause"]
-        j = client.post(f"{A}/tasks/batch", json={"tasks": [
-            {"destination": {"location": [-122.4, 37.7]}}] * 2}).json()
+        j = client.post(
+            f"{A}/tasks/batch", json={"tasks": [{"destination": {"location": [-122.4, 37.7]}}] * 2}
+        ).json()
         assert len(j["errors"]) == 2

@@ -67,9 +67,7 @@ def test_seed_request_conforms_to_seed_response(client: TestClient) -> None:
         ([1, 2], 1005),
     ],
 )
-def test_validation_errors_use_onfleet_shape(
-    client: TestClient, payload: Any, error: int
-) -> None:
+def test_validation_errors_use_onfleet_shape(client: TestClient, payload: Any, error: int) -> None:
     r = client.post(T, json=payload)
     assert r.status_code == 400, r.text
     j = r.json()
@@ -137,9 +135,12 @@ def test_complete_requires_a_started_task(client: TestClient) -> None:
 def test_list_requires_from_and_pages_by_64(client: TestClient) -> None:
     r = client.get(f"{T}/all")
     assert r.status_code == 400 and r.json()["message"]["error"] == 1000
-    ids = [t["id"] for t in client.post(
-        f"{T}/batch", json={"tasks": [body(notes=str(i)) for i in range(150)]}
-    ).json()["tasks"]]
+    ids = [
+        t["id"]
+        for t in client.post(
+            f"{T}/batch", json={"tasks": [body(notes=str(i)) for i in range(150)]}
+        ).json()["tasks"]
+    ]
     seen: list[str] = []
     last = None
     pages = 0

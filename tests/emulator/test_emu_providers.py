@@ -33,15 +33,22 @@ def test_nash_batch_types_and_seed_shape(client: TestClient) -> None:
     assert client.get(f"/v1/jobs/{job['id']}", headers=NASH).json() == job
     # Deterministic quotes: the same packages price the same.
     again = client.post("/v1/batch_job", json=nash.batch_job_body(same_pick), headers=NASH)
-    assert [q["priceCents"] for q in again.json()["batch"]["quotes"]] == \
-        [q["priceCents"] for q in b["quotes"]]
+    assert [q["priceCents"] for q in again.json()["batch"]["quotes"]] == [
+        q["priceCents"] for q in b["quotes"]
+    ]
     same_drop = [pkg((37.70 + i / 100, -122.45), (37.77, -122.41)) for i in range(2)]
     j2 = client.post("/v1/batch_job", json={"packages": same_drop}, headers=NASH).json()
     assert j2["batch"]["type"] == "MULTIPLE_PICKUPS_SINGLE_DROPOFF"
     assert j2["batch"]["stopTypes"] == ["PICKUP", "PICKUP", "DROPOFF"]
-    mixed = [pkg((37.70 + i / 100, -122.45), (37.77, -122.41 + i / 100),
-                 pickup_phone=f"+1555555010{i}", dropoff_phone=f"+1555555020{i}")
-             for i in range(2)]
+    mixed = [
+        pkg(
+            (37.70 + i / 100, -122.45),
+            (37.77, -122.41 + i / 100),
+            pickup_phone=f"+1555555010{i}",
+            dropoff_phone=f"+1555555020{i}",
+        )
+        for i in range(2)
+    ]
     j3 = client.post("/v1/batch_job", json={"packages": mixed}, headers=NASH).json()
     assert j3["batch"]["type"] == "MULTIPLE_PICKUPS_MULTIPLE_DROPOFFS"
     assert j3["batch"]["stopTypes"] == ["PICKUP", "PICKUP", "DROPOFF", "DROPOFF"]
@@ -54,21 +61,27 @@ def test_nash_errors(client: TestClient) -> None:
     e = r.json()[0]
     assert e["response_status"] == "422 UNPROCESSABLE_ENTITY" and e["RequestID"]
     assert e["error"]["code"] == "VALIDATION_ERRORS" and "X-REQUEST-ID" in r.headers
-    no_mode = [{k: v for k, v in p.items() if k != "packageDeliveryMode"}
-               for p in one * 2]
-    assert client.post("/v1/batch_job", json={"packages": no_mode},
-                       headers=NASH).status_code == 422
+    no_mode = [{k: v for k, v in p.items() if k != "packageDeliveryMode"} for p in one * 2]
+    assert client.post("/v1/batch_job", json={"packages": no_mode}, headers=NASH).status_code == 422
     bad_phone = [pkg((37.77, -122.41), (37.7, -122.45), dropoff_phone="555")] * 2
     r = client.post("/v1/batch_job", json={"packages": bad_phone}, headers=NASH)
     assert r.json()[0]["error"]["code"] == "INVALID_PHONE_NUMBER"
     interleave = [
-        {**pkg((37.70, -122.45), (37.77, -122.41), pickup_phone="+15555550111"),
-         "packagePickupStartTime": "2030-01-01T10:00:00",
-         "packageDropoffEndTime": "2030-01-01T11:00:00"},
-        {**pkg((37.71, -122.46), (37.78, -122.42), pickup_phone="+15555550112",
-               dropoff_phone="+15555550113"),
-         "packagePickupStartTime": "2030-01-01T11:30:00",
-         "packageDropoffEndTime": "2030-01-01T12:00:00"},
+        {
+            **pkg((37.70, -122.45), (37.77, -122.41), pickup_phone="+15555550111"),
+            "packagePickupStartTime": "2030-01-01T10:00:00",
+            "packageDropoffEndTime": "2030-01-01T11:00:00",
+        },
+        {
+            **pkg(
+                (37.71, -122.46),
+                (37.78, -122.42),
+                pickup_phone="+15555550112",
+                dropoff_phone="+15555550113",
+            ),
+            "packagePickupStartTime": "2030-01-01T11:30:00",
+            "packageDropoffEndTime": "2030-01-01T12:00:00",
+        },
     ]
     r = client.post("/v1/batch_job", json={"packages": interleave}, headers=NASH)
     assert r.status_code == 422
@@ -98,8 +111,9 @@ def test_deftship_lifecycle_and_paginator() -> None:
         data = r.json()["data"]
         assert data["status"] == "validating"
         bid = data["id"]
-        early = client.put(f"/api/batches/{bid}/add-items",
-                           json={"batch_shipments": items[:1]}, headers=NASH)
+        early = client.put(
+            f"/api/batches/{bid}/add-items", json={"batch_shipments": items[:1]}, headers=NASH
+        )
         assert early.status_code == 409
         assert early.json() == {"success": False, "message": "Shipment batch is being processed."}
         ready = wait_status(client, bid, "ready")
@@ -116,8 +130,9 @@ def test_deftship_lifecycle_and_paginator() -> None:
         assert client.get(f"/api/batches/{bid}?page=x", headers=NASH).status_code == 422
         # Add an invalid item: back to validating, then invalid; ship is refused.
         bad = {"from_address_id": 1, "to_address": {"name": "X"}, "package_list": []}
-        r = client.put(f"/api/batches/{bid}/add-items", json={"batch_shipments": [bad]},
-                       headers=NASH)
+        r = client.put(
+            f"/api/batches/{bid}/add-items", json={"batch_shipments": [bad]}, headers=NASH
+        )
         assert r.status_code == 200 and r.json()["data"]["status"] == "validating"
         wait_status(client, bid, "invalid")
         inv = client.get(f"/api/batches/{bid}?status=invalid", headers=NASH).json()["data"]
@@ -125,8 +140,9 @@ def test_deftship_lifecycle_and_paginator() -> None:
         assert inv["items"]["data"][0]["errors"]
         r = client.post(f"/api/batches/{bid}/ship", headers=NASH)
         assert r.status_code == 422 and r.json()["data"]["invalid_order_ids"] == [bad_id]
-        r = client.put(f"/api/batches/{bid}/remove-items",
-                       json={"batch_shipment_ids": [bad_id]}, headers=NASH)
+        r = client.put(
+            f"/api/batches/{bid}/remove-items", json={"batch_shipment_ids": [bad_id]}, headers=NASH
+        )
         assert r.status_code == 200
         wait_status(client, bid, "ready")
         r = client.post(f"/api/batches/{bid}/ship", headers=NASH)
@@ -148,11 +164,18 @@ def test_deftship_lifecycle_and_paginator() -> None:
 
 def test_hypertrack_lifecycle(client: TestClient) -> None:
     h = ht_auth()
-    first = {**hypertrack.order_body("order-1", 37.39, -121.88, "pick", "1709 Automation Pkwy"),
-             "scheduled_at": "2023-10-26T02:00:00.000Z", "metadata": {"customerID": "12654"}}
-    body = hypertrack.track_body("James", [
-        first, hypertrack.order_body("order-2", 37.40, -121.89, "drop"),
-    ])
+    first = {
+        **hypertrack.order_body("order-1", 37.39, -121.88, "pick", "1709 Automation Pkwy"),
+        "scheduled_at": "2023-10-26T02:00:00.000Z",
+        "metadata": {"customerID": "12654"},
+    }
+    body = hypertrack.track_body(
+        "James",
+        [
+            first,
+            hypertrack.order_body("order-2", 37.40, -121.89, "drop"),
+        ],
+    )
     body["ops_group_handle"] = "store-SF"
     r = client.post("/orders/track", json=body, headers=h)
     assert r.status_code == 200, r.text
@@ -167,8 +190,11 @@ def test_hypertrack_lifecycle(client: TestClient) -> None:
     assert r.json()["status"] == "ongoing"
     r = client.post("/orders/order-1/complete?type=drop", json={}, headers=h)
     assert r.status_code == 404
-    r = client.post("/orders/order-1/complete?type=pick&type_index=0&fulfillment_attempt=0",
-                    content=b"", headers=h)
+    r = client.post(
+        "/orders/order-1/complete?type=pick&type_index=0&fulfillment_attempt=0",
+        content=b"",
+        headers=h,
+    )
     assert r.status_code == 200
     order = client.get("/orders/order-1", headers=h).json()
     s = seed("hypertrack-complete-order.json")
@@ -182,8 +208,13 @@ def test_hypertrack_lifecycle(client: TestClient) -> None:
     r = client.post("/orders/order-2/cancel", json={"metadata": {"why": "closed"}}, headers=h)
     assert r.json()["status"] == "cancelled" and r.json()["metadata"]["why"] == "closed"
     # A finished handle can be tracked again: the next fulfillment attempt.
-    again = client.post("/orders/track", json=hypertrack.track_body(
-        "James", [hypertrack.order_body("order-1", 37.39, -121.88, "pick")]), headers=h)
+    again = client.post(
+        "/orders/track",
+        json=hypertrack.track_body(
+            "James", [hypertrack.order_body("order-1", 37.39, -121.88, "pick")]
+        ),
+        headers=h,
+    )
     assert again.json()["orders"][0]["fulfillment_attempt"] == 1
     first = client.get("/orders/order-1?fulfillment_attempt=0", headers=h).json()
     assert first["status"] == "completed"
@@ -198,8 +229,11 @@ def test_metrics_counts_everything() -> None:
     with make_client() as client:
         from emu_helpers import onfleet_auth
 
-        client.post("/api/v2/tasks", json={"destination": {"location": [-122.4, 37.7]}},
-                    headers=onfleet_auth())
+        client.post(
+            "/api/v2/tasks",
+            json={"destination": {"location": [-122.4, 37.7]}},
+            headers=onfleet_auth(),
+        )
         client.get("/api/v2/tasks/nope", headers=onfleet_auth())
         text = client.get("/metrics").text
         assert 'route="/api/v2/tasks",method="POST",status="200"} 1' in text

@@ -20,7 +20,7 @@ from loadtest.providers.onfleet import E_KEY_INVALID
 
 
 def _basic(value: str) -> tuple[str, str] | None:
-    if not value[:6].lower() == "basic ":
+    if value[:6].lower() != "basic ":
         return None
     try:
         raw = base64.b64decode(value[6:].strip(), validate=True).decode()
@@ -58,9 +58,13 @@ class AuthMiddleware:
 
     def _reject(self, provider: str) -> ApiError:
         if provider == "onfleet":
-            return ApiError(401, "Invalid API key.", error=E_KEY_INVALID,
-                            code="InvalidCredentials",
-                            cause="The API key given as the Basic user name is not valid.")
+            return ApiError(
+                401,
+                "Invalid API key.",
+                error=E_KEY_INVALID,
+                code="InvalidCredentials",
+                cause="The API key given as the Basic user name is not valid.",
+            )
         if provider == "nash":
             return ApiError(401, "Invalid or missing bearer token.", code="UNAUTHORIZED")
         if provider == "deftship":

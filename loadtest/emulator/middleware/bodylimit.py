@@ -18,9 +18,13 @@ class BodyLimitMiddleware:
 
     def _too_large(self, scope: Scope) -> ApiError:
         mib = self.max_bytes / (1024 * 1024)
-        return ApiError(413, f"The request body is larger than the {mib:g} MiB limit.",
-                        error=E_FILE_TOO_LARGE, code="PayloadTooLarge",
-                        cause="Split the request (for tasks: at most 500 per batch).")
+        return ApiError(
+            413,
+            f"The request body is larger than the {mib:g} MiB limit.",
+            error=E_FILE_TOO_LARGE,
+            code="PayloadTooLarge",
+            cause="Split the request (for tasks: at most 500 per batch).",
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):

@@ -34,8 +34,12 @@ class FaultMiddleware:
         u = float(self.rng.random())
         if u < self.cfg.error_rate:
             self.injected_errors += 1
-            exc = ApiError(self.cfg.error_status, "Injected fault: the service is unavailable.",
-                           error=E_INTERNAL, cause="fleetsim emulator fault injection")
+            exc = ApiError(
+                self.cfg.error_status,
+                "Injected fault: the service is unavailable.",
+                error=E_INTERNAL,
+                cause="fleetsim emulator fault injection",
+            )
             await error_response(provider_for(path), exc)(scope, receive, send)
             return
         if u < self.cfg.error_rate + self.cfg.slow_rate:

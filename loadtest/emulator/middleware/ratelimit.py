@@ -50,8 +50,10 @@ class RateLimitMiddleware:
         self.nash = RollingWindow(nash_per_s, window_s) if nash_per_s else None
         limit = onfleet_per_s or NOMINAL_BUDGET
         self._limit_hdr = str(limit).encode()
-        self._nominal = [(b"x-ratelimit-limit", self._limit_hdr),
-                         (b"x-ratelimit-remaining", str(NOMINAL_BUDGET).encode())]
+        self._nominal = [
+            (b"x-ratelimit-limit", self._limit_hdr),
+            (b"x-ratelimit-remaining", str(NOMINAL_BUDGET).encode()),
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -64,13 +66,22 @@ class RateLimitMiddleware:
                 headers = self._nominal
             else:
                 left = self.onfleet.admit(time.monotonic())
-                headers = [(b"x-ratelimit-limit", self._limit_hdr),
-                           (b"x-ratelimit-remaining", str(left).encode())]
+                headers = [
+                    (b"x-ratelimit-limit", self._limit_hdr),
+                    (b"x-ratelimit-remaining", str(left).encode()),
+                ]
                 if left == 0:
-                    exc = ApiError(429, MSG_RATE_LIMIT, error=E_RATE_LIMIT,
-                                   cause="More than the allowed requests per second.",
-                                   headers={"X-RateLimit-Limit": self._limit_hdr.decode(),
-                                            "X-RateLimit-Remaining": "0", "Retry-After": "1"})
+                    exc = ApiError(
+                        429,
+                        MSG_RATE_LIMIT,
+                        error=E_RATE_LIMIT,
+                        cause="More than the allowed requests per second.",
+                        headers={
+                            "X-RateLimit-Limit": self._limit_hdr.decode(),
+                            "X-RateLimit-Remaining": "0",
+                            "Retry-After": "1",
+                        },
+                    )
                     await error_response("onfleet", exc)(scope, receive, send)
                     return
 
@@ -81,11 +92,13 @@ class RateLimitMiddleware:
 
             await self.app(scope, receive, send_with_headers)
             return
-        if provider == "nash" and self.nash is not None and self.nash.admit(
-            time.monotonic()
-        ) == 0:
-            exc = ApiError(429, "Too many requests; slow down.", code="TOO_MANY_REQUESTS",
-                           headers={"Retry-After": "1"})
+        if provider == "nash" and self.nash is not None and self.nash.admit(time.monotonic()) == 0:
+            exc = ApiError(
+                429,
+                "Too many requests; slow down.",
+                code="TOO_MANY_REQUESTS",
+                headers={"Retry-After": "1"},
+            )
             await error_response("nash", exc)(scope, receive, send)
             return
         await self.app(scope, receive, send)

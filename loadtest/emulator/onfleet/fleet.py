@@ -10,7 +10,7 @@ is in one container (organisation, team or worker), at most ``container_cap`` ta
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from loadtest.emulator.errors import ApiError, not_found
 from loadtest.emulator.onfleet.model import (
@@ -23,33 +23,55 @@ from loadtest.emulator.onfleet.model import (
     Worker,
 )
 from loadtest.emulator.onfleet.validate import bad, normalise_phone
-from loadtest.emulator.runtime import now_ms
+from loadtest.emulator.runtime import Runtime, now_ms
 from sim.dispatch import AutoAssignOptions, FleetSnapshot, TaskPoint, WorkerView, choose_worker
 from sim.geo import geodesic_m
-
-if TYPE_CHECKING:
-    from loadtest.emulator.onfleet.state import OnfleetState
 
 _VEHICLES = ("CAR", "BICYCLE", "MOTORCYCLE", "TRUCK")
 
 
 class FleetOps:
-    """Mixin of :class:`~loadtest.emulator.onfleet.state.OnfleetState` for the fleet side."""
+    """Base of :class:`~loadtest.emulator.onfleet.state.OnfleetState`: the fleet side.
+
+    It declares the records it works on; the subclass owns and persists them.
+    """
+
+    rt: Runtime
+    org: str
+    tasks: dict[str, Task]
+    workers: dict[str, Worker]
+    teams: dict[str, Team]
+    org_container: dict[str, None]
+
+    def save_task(self, t: Task) -> None:
+        raise NotImplementedError
+
+    def save_worker(self, w: Worker) -> None:
+        raise NotImplementedError
+
+    def save_team(self, t: Team) -> None:
+        raise NotImplementedError
+
+    def set_state(self, t: Task, state: int) -> None:
+        raise NotImplementedError
+
+    def get(self, task_id: str) -> Task:
+        raise NotImplementedError
 
     # -- containers --------------------------------------------------------------------
-    def container_size(self: OnfleetState, ct: str, cid: str) -> int:
+    def container_size(self, ct: str, cid: str) -> int:
         if ct == "ORGANIZATION":
             return len(self.org_container)
         if ct == "TEAM":
             return len(self.teams[cid].tasks)
         return len(self.workers[cid].tasks)
 
-    def check_cap(self: OnfleetState, ct: str, cid: str, extra: int = 1) -> None:
+    def check_cap(self, ct: str, cid: str, extra: int = 1) -> None:
         cap = self.rt.config.container_cap
         if cap is not None and self.container_size(ct, cid) + extra > cap:
             raise bad(f"the {ct.lower()} container holds {cap:,} tasks, its maximum")
 
-    def remove_from_container(self: OnfleetState, t: Task) -> None:
+    def remove_from_container(self, t: Task) -> None:
         if t.container_type == "ORGANIZATION":
             self.org_container.pop(t.id, None)
         elif t.container_type == "TEAM":
@@ -63,7 +85,7 @@ class FleetOps:
                 w.tasks.remove(t.id)
                 self.save_worker(w)
 
-    def put_in_worker(self: OnfleetState, t: Task, w: Worker, index: int | None = None) -> None:
+    def put_in_worker(self, t: Task, w: Worker, index: int | None = None) -> None:
         if index is None or index < 0 or index >= len(w.tasks):
             w.tasks.append(t.id)
         else:
@@ -73,7 +95,7 @@ class FleetOps:
             self.set_state(t, STATE_ASSIGNED)
         self.save_worker(w)
 
-    def move_to_container(self: OnfleetState, t: Task, ct: str, cid: str) -> None:
+    def move_to_container(self, t: Task, ct: str, cid: str) -> None:
         """Move a not-yet-started task (0 -> 1 to a worker, 1 -> 0 back)."""
         if t.state in (STATE_ACTIVE, STATE_COMPLETED):
             raise bad(f"task {t.id} is in state {t.state}; only tasks not started move")
@@ -100,29 +122,48 @@ class FleetOps:
         t.time_last_modified = now_ms()
         self.save_task(t)
 
-    def container_json(self: OnfleetState, kind: str, cid: str) -> dict[str, Any]:
+    def container_json(self, kind: str, cid: str) -> dict[str, Any]:
         if kind == "workers":
             w = self.workers.get(cid)
             if w is None:
                 raise not_found("onfleet", f"worker {cid}")
-            return {"id": w.id, "timeCreated": w.time_created,
-                    "timeLastModified": w.time_last_modified, "organization": self.org,
-                    "type": "WORKER", "activeTask": w.active_task, "tasks": w.tasks,
-                    "worker": w.id}
+            return {
+                "id": w.id,
+                "timeCreated": w.time_created,
+                "timeLastModified": w.time_last_modified,
+                "organization": self.org,
+                "type": "WORKER",
+                "activeTask": w.active_task,
+                "tasks": w.tasks,
+                "worker": w.id,
+            }
         if kind == "teams":
             team = self.teams.get(cid)
             if team is None:
                 raise not_found("onfleet", f"team {cid}")
-            return {"id": team.id, "timeCreated": team.time_created,
-                    "timeLastModified": team.time_last_modified, "organization": self.org,
-                    "type": "TEAM", "activeTask": None, "tasks": team.tasks, "team": team.id}
+            return {
+                "id": team.id,
+                "timeCreated": team.time_created,
+                "timeLastModified": team.time_last_modified,
+                "organization": self.org,
+                "type": "TEAM",
+                "activeTask": None,
+                "tasks": team.tasks,
+                "team": team.id,
+            }
         if cid != self.org:
             raise not_found("onfleet", f"organization {cid}")
-        return {"id": self.org, "timeCreated": 0, "timeLastModified": now_ms(),
-                "organization": self.org, "type": "ORGANIZATION", "activeTask": None,
-                "tasks": list(self.org_container)}
+        return {
+            "id": self.org,
+            "timeCreated": 0,
+            "timeLastModified": now_ms(),
+            "organization": self.org,
+            "type": "ORGANIZATION",
+            "activeTask": None,
+            "tasks": list(self.org_container),
+        }
 
-    def set_worker_container(self: OnfleetState, wid: str, body: Any) -> dict[str, Any]:
+    def set_worker_container(self, wid: str, body: Any) -> dict[str, Any]:
         """PUT /containers/workers/{id}: replace the list, or insert at ``tasks[0]``."""
         w = self.workers.get(wid)
         if w is None:
@@ -170,7 +211,7 @@ class FleetOps:
         return self.container_json("workers", wid)
 
     # -- autoAssign --------------------------------------------------------------------
-    def auto_assign(self: OnfleetState, t: Task, opts: dict[str, Any]) -> None:
+    def auto_assign(self, t: Task, opts: dict[str, Any]) -> None:
         """Assign ``t`` to the worker the simulator's policy picks; sets didAutoAssign."""
         views = []
         for w in self.workers.values():
@@ -189,9 +230,18 @@ class FleetOps:
                 load += nxt.quantity
             free = math.inf if w.capacity is None else w.capacity - load
             views.append(
-                WorkerView(id=w.id, lat=lat, lon=lon, on_duty=True, teams=frozenset(w.teams),
-                           assigned_count=len(w.tasks), free_capacity=free, route_m=route_m,
-                           end_lat=end[0], end_lon=end[1])
+                WorkerView(
+                    id=w.id,
+                    lat=lat,
+                    lon=lon,
+                    on_duty=True,
+                    teams=frozenset(w.teams),
+                    assigned_count=len(w.tasks),
+                    free_capacity=free,
+                    route_m=route_m,
+                    end_lat=end[0],
+                    end_lon=end[1],
+                )
             )
         choice = choose_worker(
             FleetSnapshot.build(views),
@@ -217,7 +267,7 @@ class FleetOps:
         t.did_auto_assign = True
 
     # -- teams and workers -------------------------------------------------------------
-    def create_team(self: OnfleetState, body: Any) -> Team:
+    def create_team(self, body: Any) -> Team:
         if not isinstance(body, dict):
             raise bad("body must be a JSON object", 1005)
         name = body.get("name")
@@ -244,7 +294,7 @@ class FleetOps:
         self.save_team(team)
         return team
 
-    def create_worker(self: OnfleetState, body: Any) -> Worker:
+    def create_worker(self, body: Any) -> Worker:
         if not isinstance(body, dict):
             raise bad("body must be a JSON object", 1005)
         name = body.get("name")
@@ -252,8 +302,9 @@ class FleetOps:
             raise bad("name is required")
         phone = normalise_phone(body.get("phone"))
         if any(w.phone == phone for w in self.workers.values()):
-            raise ApiError(400, "A worker with this phone number already exists.", error=1004,
-                           cause=phone)
+            raise ApiError(
+                400, "A worker with this phone number already exists.", error=1004, cause=phone
+            )
         teams = body.get("teams")
         if not isinstance(teams, list) or not teams or not all(isinstance(x, str) for x in teams):
             raise bad("teams is required: an array of one or more team ids")
@@ -265,17 +316,31 @@ class FleetOps:
         if vehicle is not None:
             if not isinstance(vehicle, dict) or vehicle.get("type") not in _VEHICLES:
                 raise bad("vehicle.type must be CAR, BICYCLE, MOTORCYCLE or TRUCK")
-            vjson = {"id": self.rt.ids.onfleet(), "type": vehicle["type"],
-                     "description": vehicle.get("description"),
-                     "licensePlate": vehicle.get("licensePlate"),
-                     "color": vehicle.get("color"), "timeLastModified": now_ms()}
+            vjson = {
+                "id": self.rt.ids.onfleet(),
+                "type": vehicle["type"],
+                "description": vehicle.get("description"),
+                "licensePlate": vehicle.get("licensePlate"),
+                "color": vehicle.get("color"),
+                "timeLastModified": now_ms(),
+            }
         cap = body.get("capacity")
-        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int | float)
-                                or cap < 0):
+        if cap is not None and (
+            isinstance(cap, bool) or not isinstance(cap, int | float) or cap < 0
+        ):
             raise bad("capacity must be a non-negative number")
         now = now_ms()
-        w = Worker(self.rt.ids.onfleet(), name, phone, self.org, now, now, list(teams), vjson,
-                   None if cap is None else float(cap))
+        w = Worker(
+            self.rt.ids.onfleet(),
+            name,
+            phone,
+            self.org,
+            now,
+            now,
+            list(teams),
+            vjson,
+            None if cap is None else float(cap),
+        )
         self.workers[w.id] = w
         for tid in teams:
             self.teams[tid].workers.append(w.id)
@@ -283,20 +348,20 @@ class FleetOps:
         self.save_worker(w)
         return w
 
-    def get_worker(self: OnfleetState, wid: str) -> Worker:
+    def get_worker(self, wid: str) -> Worker:
         w = self.workers.get(wid)
         if w is None:
             raise not_found("onfleet", f"worker {wid}")
         return w
 
-    def get_team(self: OnfleetState, tid: str) -> Team:
+    def get_team(self, tid: str) -> Team:
         team = self.teams.get(tid)
         if team is None:
             raise not_found("onfleet", f"team {tid}")
         return team
 
     # -- the driver app (emulator-only control route) --------------------------------
-    def set_duty(self: OnfleetState, wid: str, on: bool, location: list[float] | None) -> Worker:
+    def set_duty(self, wid: str, on: bool, location: list[float] | None) -> Worker:
         w = self.get_worker(wid)
         w.on_duty = on
         if location is not None:
@@ -305,14 +370,14 @@ class FleetOps:
         self.save_worker(w)
         return w
 
-    def move_worker(self: OnfleetState, wid: str, location: list[float]) -> Worker:
+    def move_worker(self, wid: str, location: list[float]) -> Worker:
         w = self.get_worker(wid)
         w.location = location
         w.time_last_seen = now_ms()
         self.save_worker(w)
         return w
 
-    def start_task(self: OnfleetState, tid: str) -> Task:
+    def start_task(self, tid: str) -> Task:
         """The driver starts an assigned task: state 1 -> 2, it becomes activeTask."""
         t = self.get(tid)
         if t.state != STATE_ASSIGNED or t.worker is None:

@@ -10,6 +10,7 @@ committed with its tasks and an unfinished job resumes after a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,21 +38,41 @@ class Job:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def to_record(self) -> dict[str, Any]:
-        return {"id": self.id, "submitted": self.submitted_ms, "bodies": self.bodies,
-                "status": self.status, "done": self.done, "newTasks": self.new_tasks,
-                "warned": self.warned, "errors": self.errors}
+        return {
+            "id": self.id,
+            "submitted": self.submitted_ms,
+            "bodies": self.bodies,
+            "status": self.status,
+            "done": self.done,
+            "newTasks": self.new_tasks,
+            "warned": self.warned,
+            "errors": self.errors,
+        }
 
     @classmethod
     def from_record(cls, d: dict[str, Any]) -> Job:
-        return cls(d["id"], d["submitted"], d["bodies"], d["status"], d["done"],
-                   d["newTasks"], d["warned"], d["errors"])
+        return cls(
+            d["id"],
+            d["submitted"],
+            d["bodies"],
+            d["status"],
+            d["done"],
+            d["newTasks"],
+            d["warned"],
+            d["errors"],
+        )
 
 
 def async_error(exc: ApiError, body: Any) -> dict[str, Any]:
     """A job error entry (``{statusCode, errorCode, message, cause, taskData}``)."""
     code = E_INVALID_VALUES if exc.error == E_GEOCODING else exc.error
-    return {"statusCode": exc.status, "errorCode": code, "message": exc.message,
-            "cause": exc.cause, "taskData": body}
+    return {
+        "statusCode": exc.status,
+        "errorCode": code,
+        "message": exc.message,
+        "cause": exc.cause,
+        "taskData": body,
+    }
 
 
 def _submitted_text(age_ms: int) -> str:
@@ -145,7 +166,5 @@ class Jobs:
         for t in list(self._running):
             t.cancel()
         for t in list(self._running):
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await t
-            except asyncio.CancelledError:
-                pass

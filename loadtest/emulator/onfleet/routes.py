@@ -36,8 +36,12 @@ def _batch_error(exc: ApiError, body: Any) -> dict[str, Any]:
     """A sync batch error entry (``{error:{statusCode,error,message,cause}, task}``)."""
     code = E_INVALID_VALUES if exc.error == E_GEOCODING else exc.error
     return {
-        "error": {"statusCode": exc.status, "error": code, "message": exc.message,
-                  "cause": exc.cause},
+        "error": {
+            "statusCode": exc.status,
+            "error": code,
+            "message": exc.message,
+            "cause": exc.cause,
+        },
         "task": body,
     }
 
@@ -74,7 +78,7 @@ class OnfleetApi:
         body = await read_json(request, "onfleet")
         tasks = body.get("tasks") if isinstance(body, dict) else None
         if not isinstance(tasks, list):
-            raise bad("the body must be {\"tasks\": [...]}", 1005)
+            raise bad('the body must be {"tasks": [...]}', 1005)
         if not tasks:
             raise bad("tasks is empty; send 1 to 500 tasks")
         if len(tasks) > MAX_BATCH:
@@ -90,7 +94,8 @@ class OnfleetApi:
             self._commit()
         created = [r.to_json() for r in results if isinstance(r, Task)]
         errors = [
-            _batch_error(r, b) for r, b in zip(results, bodies, strict=True)
+            _batch_error(r, b)
+            for r, b in zip(results, bodies, strict=True)
             if isinstance(r, ApiError)
         ]
         per_task = self.state.rt.config.latency.batch_per_task_ms
@@ -254,8 +259,7 @@ class OnfleetApi:
             Route(f"{b}/teams/{{teamId}}", self.get_team, methods=["GET"]),
             Route(f"{b}/containers/workers/{{id}}", self.get_worker_container, methods=["GET"]),
             Route(f"{b}/containers/teams/{{id}}", self.get_team_container, methods=["GET"]),
-            Route(f"{b}/containers/organizations/{{id}}", self.get_org_container,
-                  methods=["GET"]),
+            Route(f"{b}/containers/organizations/{{id}}", self.get_org_container, methods=["GET"]),
             Route(f"{b}/containers/workers/{{id}}", self.put_container, methods=["PUT"]),
             Route(f"{c}/workers/{{workerId}}/duty", self.driver_duty, methods=["POST"]),
             Route(f"{c}/workers/{{workerId}}/location", self.driver_move, methods=["POST"]),

@@ -37,8 +37,12 @@ from loadtest.providers.onfleet import (
 )
 
 FREEZE_AFTER = 50  # tasks created in one call before the records are frozen (see below)
-_EMPTY_OVERRIDES_KEYS = ("recipientName", "recipientNotes", "recipientSkipSMSNotifications",
-                         "useMerchantForProxy")
+_EMPTY_OVERRIDES_KEYS = (
+    "recipientName",
+    "recipientNotes",
+    "recipientSkipSMSNotifications",
+    "useMerchantForProxy",
+)
 
 
 class OnfleetState(FleetOps):
@@ -74,8 +78,8 @@ class OnfleetState(FleetOps):
             store.put("onfleet-org", "org", {"org": self.org, "creator": self.creator})
             self.rt.commit()
         for d in store.load("team"):
-            t = Team.from_json(d)
-            self.teams[t.id] = t
+            team = Team.from_json(d)
+            self.teams[team.id] = team
         for d in store.load("worker"):
             w = Worker.from_json(d)
             self.workers[w.id] = w
@@ -167,7 +171,9 @@ class OnfleetState(FleetOps):
                 text = " ".join(str(v) for v in structured.values() if v)
             if geo.fails(text):
                 results[i] = ApiError(
-                    400, MSG_INVALID_VALUES, error=E_GEOCODING,
+                    400,
+                    MSG_INVALID_VALUES,
+                    error=E_GEOCODING,
                     cause=CAUSE_GEOCODING,
                 )
                 continue
@@ -258,9 +264,15 @@ class OnfleetState(FleetOps):
                 lat, lon = point
             if addr is None:
                 g = self.rt.geocoder.region
-                structured = {"apartment": "", "state": g.state, "postalCode": "",
-                              "number": "", "street": "", "city": g.city,
-                              "country": g.country}
+                structured = {
+                    "apartment": "",
+                    "state": g.state,
+                    "postalCode": "",
+                    "number": "",
+                    "street": "",
+                    "city": g.city,
+                    "country": g.country,
+                }
             else:
                 structured, has_number = addr
                 warned = not has_number
@@ -389,8 +401,12 @@ class OnfleetState(FleetOps):
     def update(self, task_id: str, body: Any) -> Task:
         t = self.tasks.get(task_id)
         if t is None:
-            raise ApiError(404, "The resource to update does not exist.", error=E_UPDATE_MISSING,
-                           cause=f"task {task_id}")
+            raise ApiError(
+                404,
+                "The resource to update does not exist.",
+                error=E_UPDATE_MISSING,
+                cause=f"task {task_id}",
+            )
         if not isinstance(body, dict):
             raise bad("the body must be a JSON object", 1005)
         if not body:
@@ -483,8 +499,10 @@ class OnfleetState(FleetOps):
         if t.state == STATE_COMPLETED:
             raise bad("the task is already completed (state 3 is final)")
         if t.state != STATE_ACTIVE:
-            raise bad(f"the task has not been started (state {t.state}); only an active "
-                      "task can be completed")
+            raise bad(
+                f"the task has not been started (state {t.state}); only an active "
+                "task can be completed"
+            )
         w = self.workers.get(t.worker or "")
         if w is not None and w.active_task == t.id:
             w.active_task = None

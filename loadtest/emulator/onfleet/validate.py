@@ -22,8 +22,12 @@ from loadtest.providers.onfleet import (
 )
 
 _CONTAINER_TYPES = ("ORGANIZATION", "TEAM", "WORKER")
-_OVERRIDES = ("recipientName", "recipientNotes", "recipientSkipSMSNotifications",
-              "useMerchantForProxy")
+_OVERRIDES = (
+    "recipientName",
+    "recipientNotes",
+    "recipientSkipSMSNotifications",
+    "useMerchantForProxy",
+)
 
 
 def bad(cause: str, error: int = E_INVALID_VALUES) -> ApiError:
@@ -156,11 +160,11 @@ def _recipients(raw: Any) -> list[dict[str, Any]]:
         notes = r.get("notes") or ""
         skip = r.get("skipSMSNotifications", False)
         if not isinstance(notes, str) or not isinstance(skip, bool):
-            raise bad("recipient.notes must be a string, skipSMSNotifications a boolean",
-                      E_WRONG_TYPES)
+            raise bad(
+                "recipient.notes must be a string, skipSMSNotifications a boolean", E_WRONG_TYPES
+            )
         out.append(
-            {"name": name, "phone": normalise_phone(r.get("phone")), "notes": notes,
-             "skip": skip}
+            {"name": name, "phone": normalise_phone(r.get("phone")), "notes": notes, "skip": skip}
         )
     return out
 
@@ -243,7 +247,7 @@ def parse_task(body: Any) -> TaskSpec:
     app = body.get("appearance")
     if app is not None:
         color = app.get("triangleColor") if isinstance(app, dict) else -1
-        if color is not None and color not in (0, 1, 2) or isinstance(color, bool):
+        if (color is not None and color not in (0, 1, 2)) or isinstance(color, bool):
             raise bad("appearance.triangleColor must be 0, 1 or 2")
     scan = body.get("scanOnlyRequiredBarcodes", False)
     if not isinstance(scan, bool):
