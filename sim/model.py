@@ -93,6 +93,8 @@ class Model:
         self.pending: dict[int, Unit] = {}
         self.open_tasks = len(tasks)
         self.intake_done = False
+        #: Fires when intake is over and every task is completed: the day is done.
+        self.done = self.env.event()
         self.end_s = 0.0
 
     # -- setup ----------------------------------------------------------------------------
@@ -106,6 +108,10 @@ class Model:
 
     def finished(self) -> bool:
         return self.intake_done and self.open_tasks == 0
+
+    def check_done(self) -> None:
+        if self.finished() and not self.done.triggered:
+            self.done.succeed()
 
     # -- intake and dispatch -----------------------------------------------------------
     def units_of(self, tasks: Sequence[Task]) -> list[Unit]:
@@ -299,6 +305,7 @@ class Model:
             self.snapshot.free_capacity[w.id] = w.capacity - w.load
         self.log.add(now, kind, t.id, w.id, t.lat, t.lon, detail)
         self.open_tasks -= 1
+        self.check_done()
         for dep in t.dependents:
             dep.open_deps -= 1
             if dep.open_deps == 0 and dep.worker >= 0 and dep.worker != w.id:
@@ -399,6 +406,7 @@ def intake(env: simpy.Environment, m: Model) -> Generator[simpy.Event, Any, None
         else:
             m.create(call, [m.tasks[call.task_ids[j]]])
     m.intake_done = True
+    m.check_done()
 
 
 def redispatch(

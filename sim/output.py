@@ -26,6 +26,12 @@ from sim.scenario import dump_scenario_toml
 
 Format = Literal["parquet", "csv"]
 TABLES = ("tasks", "events", "workers", "submissions")
+_TEXT_COLUMNS = {
+    "tasks": ("dependencies", "failure_reason"),
+    "events": ("kind", "detail"),
+    "workers": ("name", "phone", "team", "vehicle"),
+    "submissions": ("mode", "task_ids", "job_id"),
+}
 
 
 def kpis_document(result: SimResult) -> dict[str, Any]:
@@ -100,10 +106,11 @@ def read_run(run_dir: Path) -> RunData:
         if pq.is_file():
             frames[name] = pd.read_parquet(pq)
         elif csv.is_file():
-            frames[name] = pd.read_csv(csv, keep_default_na=True)
-            for col in ("dependencies", "task_ids", "job_id", "detail"):
-                if col in frames[name]:
-                    frames[name][col] = frames[name][col].fillna("").astype("string")
+            text = _TEXT_COLUMNS[name]
+            frame = pd.read_csv(csv, dtype=dict.fromkeys(text, "string"))
+            for col in text:
+                frame[col] = frame[col].fillna("")
+            frames[name] = frame
         else:
             raise UserError(f"{run_dir}: missing {name}.parquet (or {name}.csv)")
     kpis = doc.pop("kpis")

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from collections.abc import Generator
 from typing import Any
+
+import simpy
 
 import pandas as pd
 
@@ -37,26 +40,27 @@ class SimResult:
     sim_events: int = 0
 
 
-def _progress_chunks(model: Model, horizon_s: float, progress: bool) -> None:
+def _ticker(
+    env: simpy.Environment, bar: Any, step_s: float
+) -> Generator[simpy.Event, Any, None]:
+    while True:
+        bar.n = round(env.now / 3600.0, 2)
+        bar.refresh()
+        yield env.timeout(step_s)
+
+
+def _run_until_done(model: Model, horizon_s: float, progress: bool) -> None:
+    """Run until every task is done or the horizon passes, with an optional progress bar."""
     env = model.env
-    step = max(horizon_s / 200.0, 1.0)
+    stop = env.any_of([model.done, env.timeout(horizon_s)])
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(
-            total=round(horizon_s / 3600.0, 2),
-            unit="sim-h",
-            file=sys.stderr,
-            desc=model.scenario.name,
-            leave=False,
-        )
-    while env.now < horizon_s and not model.finished():
-        target = min(env.now + step, horizon_s)
-        env.run(until=target)
-        if bar is not None:
-            bar.n = round(env.now / 3600.0, 2)
-            bar.refresh()
+        bar = tqdm(total=round(horizon_s / 3600.0, 2), unit="sim-h", file=sys.stderr,
+                   desc=model.scenario.name, leave=False)
+        env.process(_ticker(env, bar, max(horizon_s / 200.0, 1.0)))
+    env.run(until=stop)
     if bar is not None:
         bar.close()
 
@@ -71,7 +75,7 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: bool = False
     model.start()
     horizon_s = (scenario.scenario.duration_h + scenario.scenario.drain_h) * 3600.0
     horizon_s = max(horizon_s, max((c.available_s for c in calls), default=0.0))
-    _progress_chunks(model, horizon_s, progress)
+    _run_until_done(model, horizon_s, progress)
     model.close()
     return _collect(scenario, seed, model, orders, calls)
 

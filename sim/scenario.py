@@ -241,7 +241,7 @@ class Submission(_Model):
     flush_s: PositiveFloat = 60.0
     api_delay_s: NonNegFloat = 0.0
     batch_delay_per_task_s: NonNegFloat = 0.002
-    rate_limit_rps: PositiveFloat | None = 20.0
+    rate_limit_rps: NonNegFloat = 20.0  # 0 = no limit
     async_tasks_per_s: PositiveFloat = 250.0
     poll_s: PositiveFloat = 2.0
 

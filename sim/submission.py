@@ -72,7 +72,7 @@ def _flush_groups(orders: Sequence[Order], cfg: Submission) -> list[tuple[float,
 
 def plan_submissions(orders: Sequence[Order], cfg: Submission) -> list[PlannedCall]:
     """All calls of the day, in the order they are sent."""
-    gap = 0.0 if cfg.rate_limit_rps is None else 1.0 / cfg.rate_limit_rps
+    gap = 0.0 if cfg.rate_limit_rps == 0 else 1.0 / cfg.rate_limit_rps
     calls: list[PlannedCall] = []
     next_free = -math.inf
     if cfg.mode == "single":
