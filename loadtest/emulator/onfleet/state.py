@@ -9,14 +9,14 @@ driver app and autoAssign live in :mod:`loadtest.emulator.onfleet.fleet`.
 
 from __future__ import annotations
 
-import bisect
 import gc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from loadtest.emulator.errors import ApiError, not_found
 from loadtest.emulator.geocode import WARN_NO_NUMBER
 from loadtest.emulator.onfleet.fleet import FleetOps
+from loadtest.emulator.onfleet.listing import list_page
 from loadtest.emulator.onfleet.model import (
     STATE_ACTIVE,
     STATE_ASSIGNED,
@@ -33,7 +33,6 @@ from loadtest.providers.onfleet import (
     E_GEOCODING,
     E_UPDATE_MISSING,
     MSG_INVALID_VALUES,
-    PAGE_SIZE,
 )
 
 FREEZE_AFTER = 50  # tasks created in one call before the records are frozen (see below)
@@ -352,50 +351,8 @@ class OnfleetState(FleetOps):
         states: frozenset[int] | None,
         worker: str | None,
     ) -> tuple[list[Task], str | None]:
-        """One page of GET /tasks/all: creation order, <= 64, ``lastId`` while more remain.
-
-        Completed tasks match on completion time, the others on creation time.
-        """
-        after_seq = -1
-        if last_id is not None:
-            anchor = self.tasks.get(last_id)
-            if anchor is None:
-                raise bad(f"lastId {last_id} is not a task id")
-            after_seq = anchor.seq
-        hi = to_ms if to_ms is not None else 2**62
-
-        def matches(t: Task) -> bool:
-            if t.deleted:
-                return False
-            if states is not None and t.state not in states:
-                return False
-            if worker is not None and t.worker != worker:
-                return False
-            when = t.time_completed if t.state == STATE_COMPLETED else t.time_created
-            return when is not None and from_ms <= when <= hi
-
-        start = bisect.bisect_left(self.created_ms, from_ms)
-        page: list[Task] = []
-        more = False
-        for t in self._candidates(start, after_seq, hi):
-            if matches(t):
-                if len(page) == PAGE_SIZE:
-                    more = True
-                    break
-                page.append(t)
-        return page, (page[-1].id if more and page else None)
-
-    def _candidates(self, start: int, after_seq: int, hi: int) -> Iterator[Task]:
-        # Completed tasks created before `from` may still match on completion time.
-        early = sorted(
-            (t for t in self.completed if t.seq < start and t.seq > after_seq),
-            key=lambda t: t.seq,
-        )
-        yield from early
-        for i in range(max(start, after_seq + 1), len(self.order)):
-            if self.created_ms[i] > hi:
-                return
-            yield self.order[i]
+        """One page of GET /tasks/all (see :func:`listing.list_page`)."""
+        return list_page(self, from_ms, to_ms, last_id, states, worker)
 
     # -- update, delete, complete -----------------------------------------------------
     def update(self, task_id: str, body: Any) -> Task:
