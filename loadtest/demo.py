@@ -28,8 +28,7 @@ def choose_speedup(span_s: float, replay_s: float) -> float:
     return float(round(raw))
 
 
-def run_demo(scenario_path: Path, out: Path, replay_s: float, profile: str,
-             stream: TextIO) -> int:
+def run_demo(scenario_path: Path, out: Path, replay_s: float, profile: str, stream: TextIO) -> int:
     from loadtest.emulator.config import load_profile
     from loadtest.emuserver import EmulatorServer
     from loadtest.replay import ReplayOptions, run_replay
@@ -48,15 +47,27 @@ def run_demo(scenario_path: Path, out: Path, replay_s: float, profile: str,
     trace = read_trace(out / "trace.jsonl")
     span = trace.calls[-1].at_s if trace.calls else 0.0
     speedup = choose_speedup(span, replay_s)
-    print(f"== simulated {scenario.name}: {len(result.tasks)} tasks, "
-          f"{len(trace.calls)} API calls in the trace ({t_sim:.1f} s)", file=stream)
+    print(
+        f"== simulated {scenario.name}: {len(result.tasks)} tasks, "
+        f"{len(trace.calls)} API calls in the trace ({t_sim:.1f} s)",
+        file=stream,
+    )
     print(format_kpis(result.kpis), file=stream)
     config = load_profile(profile)
     with EmulatorServer(config) as url:
-        print(f"\n== emulator ({config.profile}) on {url}; replaying {span:,.0f} simulated s "
-              f"at {speedup:g}x (~{span / speedup:.0f} s) ...", file=stream, flush=True)
-        opts = ReplayOptions(trace=out / "trace.jsonl", host=url, speedup=speedup, out=out,
-                             log_path=out / "locust.log")
+        print(
+            f"\n== emulator ({config.profile}) on {url}; replaying {span:,.0f} simulated s "
+            f"at {speedup:g}x (~{span / speedup:.0f} s) ...",
+            file=stream,
+            flush=True,
+        )
+        opts = ReplayOptions(
+            trace=out / "trace.jsonl",
+            host=url,
+            speedup=speedup,
+            out=out,
+            log_path=out / "locust.log",
+        )
         t_replay = time.monotonic()
         code = run_replay(opts, stream)
         t_replay = time.monotonic() - t_replay
@@ -67,6 +78,9 @@ def run_demo(scenario_path: Path, out: Path, replay_s: float, profile: str,
     for line in summary_lines(read_results(results_path)):
         print(line, file=stream)
     total = time.monotonic() - t_start
-    print(f"\n== wrote {out}/ (sim tables, kpis.json, trace.jsonl, results.json, "
-          f"locust_report.html, locust_*.csv) in {total:.1f} s", file=stream)
+    print(
+        f"\n== wrote {out}/ (sim tables, kpis.json, trace.jsonl, results.json, "
+        f"locust_report.html, locust_*.csv) in {total:.1f} s",
+        file=stream,
+    )
     return 0 if code in (0, 3) else code

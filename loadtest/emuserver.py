@@ -28,8 +28,9 @@ class EmulatorServer:
         self._sock.bind(("127.0.0.1", 0))
         self.port: int = self._sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        cfg = uvicorn.Config(self._app, log_level="warning", access_log=False,
-                             lifespan="on", timeout_keep_alive=30)
+        cfg = uvicorn.Config(
+            self._app, log_level="warning", access_log=False, lifespan="on", timeout_keep_alive=30
+        )
         self._server = uvicorn.Server(cfg)
         self._thread = threading.Thread(target=self._serve, name="emulator", daemon=True)
 
@@ -53,6 +54,7 @@ class EmulatorServer:
     def __enter__(self) -> str:
         return self.start()
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -32,11 +32,23 @@ from loadtest.wire import (
 )
 
 #: Ops that create server objects: never blindly re-sent after a lost answer.
-CREATES = frozenset({"task.create", "task.batch", "task.batch_async", "team.create",
-                     "worker.create", "order.track"})
+CREATES = frozenset(
+    {"task.create", "task.batch", "task.batch_async", "team.create", "worker.create", "order.track"}
+)
 #: Async batch job states that are not final (the emulator's and the SDK mocks' words).
-PENDING_STATES = frozenset({"pending", "processing", "queued", "running", "inprogress",
-                            "in_progress", "started", "created", "validating"})
+PENDING_STATES = frozenset(
+    {
+        "pending",
+        "processing",
+        "queued",
+        "running",
+        "inprogress",
+        "in_progress",
+        "started",
+        "created",
+        "validating",
+    }
+)
 FLOW_BATCH = "onfleet.batch"
 FLOW_ASYNC = "onfleet.batch_async"
 
@@ -90,7 +102,7 @@ class Executor:
     run_id: str
     wall_t0_ms: int
     speedup: float = 1.0
-    policy: RetryPolicy = RetryPolicy()
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
     ids: IdMap = field(default_factory=IdMap)
     lookup_remote: bool = False
     phones: dict[int, str] = field(default_factory=dict)
@@ -107,8 +119,7 @@ class Executor:
         except Exception as exc:  # a bug or a malformed answer must not stop the replay
             self.recorder.count("failed")
             self.recorder.count("exceptions")
-            self.errors.append(f"call {ready.call.id} {ready.call.op}: "
-                               f"{type(exc).__name__}: {exc}")
+            self.errors.append(f"call {ready.call.id} {ready.call.op}: {type(exc).__name__}: {exc}")
             return False
 
     def _execute(self, ready: Ready) -> bool:
@@ -159,8 +170,9 @@ class Executor:
     # -- HTTP with retries ------------------------------------------------------------------
     def _get(self, provider: str, path: str, name: str) -> HttpResult:
         url = self.targets.base(provider) + path
-        return self.transport.send("GET", url, self.targets.headers(provider), None, name,
-                                   self.policy.timeout_s)
+        return self.transport.send(
+            "GET", url, self.targets.headers(provider), None, name, self.policy.timeout_s
+        )
 
     def _once(self, ready: Ready, method: str, path: str, body: bytes | None) -> HttpResult:
         call = ready.call
@@ -168,11 +180,13 @@ class Executor:
         batchy = call.op in ("task.batch", "task.batch_async")
         timeout = self.policy.batch_timeout_s if batchy else self.policy.timeout_s
         t0 = self.clock.now()
-        res = self.transport.send(method, url, self.targets.headers(call.provider), body,
-                                  call.name, timeout)
+        res = self.transport.send(
+            method, url, self.targets.headers(call.provider), body, call.name, timeout
+        )
         t1 = self.clock.now()
-        self.recorder.request(call.name, t0, (t1 - t0) * 1000.0,
-                              (t1 - ready.intended_s) * 1000.0, res.ok)
+        self.recorder.request(
+            call.name, t0, (t1 - t0) * 1000.0, (t1 - ready.intended_s) * 1000.0, res.ok
+        )
         return res
 
     def _send_call(self, ready: Ready, path: str, body: Any) -> bool:
@@ -227,28 +241,26 @@ class Executor:
                     self.recorder.count("recovered")
                     return True, body
                 return False, body
-            missing = [t for t in body["tasks"]
-                       if f"task:{_meta_task(t)}" not in found]
+            missing = [t for t in body["tasks"] if f"task:{_meta_task(t)}" not in found]
             if not missing:
                 self.recorder.count("recovered")
-                self.recorder.flow(FLOW_BATCH, self.clock.now() - started, 0, len(found), 0,
-                                   True)
+                self.recorder.flow(FLOW_BATCH, self.clock.now() - started, 0, len(found), 0, True)
                 return True, body
             return False, {**body, "tasks": missing}
         if call.op in ("worker.create", "team.create"):
             kind, _, num = call.defines.partition(":")
             key = self.phones.get(int(num)) if kind == "worker" else self.teams.get(int(num))
-            sid = find_worker_or_team(self._get, kind, key) if key else None
-            if sid:
-                self.ids.set(call.defines, sid)
+            found_id = find_worker_or_team(self._get, kind, key) if key else None
+            if found_id:
+                self.ids.set(call.defines, found_id)
                 self.recorder.count("recovered")
                 return True, body
             return False, body
         if call.op == "task.complete" or call.op == "driver.start":
             want = 3 if call.op == "task.complete" else 2
-            sid = self.ids.get(f"task:{call.tasks[0]}") if call.tasks else None
-            if sid:
-                res = self._get("onfleet", f"/api/v2/tasks/{sid}", "GET /api/v2/tasks/{taskId}")
+            task_id = self.ids.get(f"task:{call.tasks[0]}") if call.tasks else None
+            if task_id:
+                res = self._get("onfleet", f"/api/v2/tasks/{task_id}", "GET /api/v2/tasks/{taskId}")
                 if res.ok and orjson.loads(res.body).get("state", -1) >= want:
                     self.recorder.count("recovered")
                     return True, body
@@ -265,8 +277,9 @@ class Executor:
             tasks = data.get("tasks", []) if isinstance(data, dict) else []
             errors = data.get("errors", []) if isinstance(data, dict) else []
             self.ids.map_tasks(tasks, self.run_id)
-            self.recorder.flow(FLOW_BATCH, self.clock.now() - started, 0, len(tasks),
-                               len(errors), True)
+            self.recorder.flow(
+                FLOW_BATCH, self.clock.now() - started, 0, len(tasks), len(errors), True
+            )
             self.recorder.count("tasks_errored", len(errors))
             return True
         if call.defines and isinstance(data, dict):
@@ -280,7 +293,7 @@ class Executor:
     def _poll(self, ready: Ready, path: str) -> bool:
         """Poll an async batch job until it is final; record the flow."""
         call = ready.call
-        job_ref = call.params.get("jobId", "")[len("$ref:"):]
+        job_ref = call.params.get("jobId", "")[len("$ref:") :]
         t_submit = self.job_start_s.pop(job_ref, ready.intended_s)
         interval = max(call.poll_s / self.speedup, self.policy.min_poll_s)
         deadline = self.clock.now() + self.policy.poll_budget_s
@@ -297,8 +310,9 @@ class Executor:
                     created = int(data.get("tasksCreated", len(new)))
                     errored = int(data.get("tasksErrored", 0))
                     self.recorder.count("tasks_errored", errored)
-                    self.recorder.flow(FLOW_ASYNC, self.clock.now() - t_submit, polls,
-                                       created, errored, True)
+                    self.recorder.flow(
+                        FLOW_ASYNC, self.clock.now() - t_submit, polls, created, errored, True
+                    )
                     return True
                 wait = interval
             elif res.status == 429 or res.status >= 500 or res.status == 0:
@@ -308,8 +322,9 @@ class Executor:
             if self.clock.now() + wait > deadline:
                 break
             self.sleep(wait)
-        self.recorder.flow(FLOW_ASYNC, self.clock.now() - t_submit, polls, 0,
-                           len(call.tasks), False)
+        self.recorder.flow(
+            FLOW_ASYNC, self.clock.now() - t_submit, polls, 0, len(call.tasks), False
+        )
         return False
 
 

@@ -29,18 +29,27 @@ class Outcome:
     path: Path
 
 
-def finalize(agg: Aggregate, info: RunInfo, targets: Targets, out_dir: Path,
-             duration_s: float, cpu_peak_pct: float, thresholds: Path | None = None,
-             since_ms: int = 0, do_reconcile: bool = True,
-             stream: TextIO = sys.stdout) -> Outcome:
+def finalize(
+    agg: Aggregate,
+    info: RunInfo,
+    targets: Targets,
+    out_dir: Path,
+    duration_s: float,
+    cpu_peak_pct: float,
+    thresholds: Path | None = None,
+    since_ms: int = 0,
+    do_reconcile: bool = True,
+    stream: TextIO = sys.stdout,
+) -> Outcome:
     """Everything after the last call: see the module docstring."""
     recon: Reconciliation | None = None
     if do_reconcile:
         transport = HttpxTransport()
 
         def get(provider: str, path: str, name: str) -> HttpResult:
-            return transport.send("GET", targets.base(provider) + path,
-                                  targets.headers(provider), None, name, 30.0)
+            return transport.send(
+                "GET", targets.base(provider) + path, targets.headers(provider), None, name, 30.0
+            )
 
         try:
             recon = reconcile(get, info.run_id, set(agg.rec.expected_tasks), since_ms)

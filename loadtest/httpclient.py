@@ -17,11 +17,17 @@ class HttpxTransport:
     def __init__(self, timeout_s: float = 30.0) -> None:
         self._client = httpx.Client(timeout=timeout_s)
 
-    def send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
-             name: str, timeout_s: float) -> HttpResult:
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        name: str,
+        timeout_s: float,
+    ) -> HttpResult:
         try:
-            r = self._client.request(method, url, headers=headers, content=body,
-                                     timeout=timeout_s)
+            r = self._client.request(method, url, headers=headers, content=body, timeout=timeout_s)
         except httpx.TimeoutException as exc:
             return HttpResult(0, {}, b"", error=f"timeout: {exc}", timed_out=True)
         except httpx.HTTPError as exc:

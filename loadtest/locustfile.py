@@ -33,8 +33,12 @@ from loadtest.stats import Aggregate, Recorder
 from loadtest.wire import HttpResult, Targets
 
 log = logging.getLogger("fleetsim.replay")
-MSG_PLAN, MSG_FLUSH, MSG_FINAL, MSG_DONE = ("fleetsim_plan", "fleetsim_flush",
-                                            "fleetsim_final", "fleetsim_done")
+MSG_PLAN, MSG_FLUSH, MSG_FINAL, MSG_DONE = (
+    "fleetsim_plan",
+    "fleetsim_flush",
+    "fleetsim_final",
+    "fleetsim_done",
+)
 
 
 class _State:
@@ -55,7 +59,6 @@ class _State:
 S = _State()
 
 
-@events.init_command_line_parser.add_listener
 def _options(parser: Any) -> None:
     parser.add_argument("--trace", default="", help="trace.jsonl (or a run directory)")
     parser.add_argument("--speedup", type=float, default=1.0, help="simulated s per real s")
@@ -63,24 +66,44 @@ def _options(parser: Any) -> None:
         parser.add_argument(f"--{p}-url", default="", help=f"{p} base URL (default --host)")
     parser.add_argument("--fleetsim-out", default="results/replay", help="results directory")
     parser.add_argument("--thresholds", default="", help="thresholds TOML")
-    parser.add_argument("--max-lag-ms", type=float, default=250.0,
-                        help="schedule lag p99 above which the run is invalid")
+    parser.add_argument(
+        "--max-lag-ms",
+        type=float,
+        default=250.0,
+        help="schedule lag p99 above which the run is invalid",
+    )
     parser.add_argument("--skip-ops", default="", help="comma-separated op globs to skip")
-    parser.add_argument("--start-delay", type=float, default=1.0,
-                        help="seconds between test start and the shared time origin")
-    parser.add_argument("--replay-run-time", type=float, default=0.0,
-                        help="stop sending after this many seconds (0: the trace's length)")
+    parser.add_argument(
+        "--start-delay",
+        type=float,
+        default=1.0,
+        help="seconds between test start and the shared time origin",
+    )
+    parser.add_argument(
+        "--replay-run-time",
+        type=float,
+        default=0.0,
+        help="stop sending after this many seconds (0: the trace's length)",
+    )
+
+
+def _opts(env: Environment) -> Any:
+    """Parsed options (Locust types them as optional; a running test always has them)."""
+    return env.parsed_options
+
+
+def _runner(env: Environment) -> Any:
+    return env.runner
 
 
 def _targets(env: Environment) -> Targets:
-    o = env.parsed_options
+    o = _opts(env)
     over = {p: getattr(o, f"{p}_url", "") for p in ("onfleet", "hypertrack", "nash", "deftship")}
     return Targets.build(env.host or "", {k: v for k, v in over.items() if v})
 
 
-@events.init.add_listener
 def _init(environment: Environment, **_: Any) -> None:
-    runner = environment.runner
+    runner = _runner(environment)
     if isinstance(runner, WorkerRunner):
         runner.register_message(MSG_PLAN, _on_plan)
         runner.register_message(MSG_FLUSH, _on_flush, concurrent=True)
@@ -89,12 +112,11 @@ def _init(environment: Environment, **_: Any) -> None:
         runner.register_message(MSG_DONE, _on_done)
 
 
-@events.test_start.add_listener
 def _test_start(environment: Environment, **_: Any) -> None:
-    runner = environment.runner
+    runner = _runner(environment)
     if isinstance(runner, WorkerRunner):
         return
-    o = environment.parsed_options
+    o = _opts(environment)
     if not o.trace:
         log.error("--trace is required (a trace.jsonl written by `fleetsim simulate`)")
         environment.process_exit_code = 2
@@ -103,12 +125,17 @@ def _test_start(environment: Environment, **_: Any) -> None:
     global S
     S = _State()
     trace = load_trace(o.trace)
-    run_time = o.replay_run_time or (trace.calls[-1].at_s / o.speedup + 120.0
-                                     if trace.calls else 10.0)
-    base = ReplayPlan(trace=o.trace, speedup=o.speedup,
-                      run_id=f"{trace.header.scenario}-{secrets.token_hex(4)}",
-                      t0_epoch=time.time() + o.start_delay, run_time_s=run_time,
-                      skip_ops=tuple(x for x in o.skip_ops.split(",") if x))
+    run_time = o.replay_run_time or (
+        trace.calls[-1].at_s / o.speedup + 120.0 if trace.calls else 10.0
+    )
+    base = ReplayPlan(
+        trace=o.trace,
+        speedup=o.speedup,
+        run_id=f"{trace.header.scenario}-{secrets.token_hex(4)}",
+        t0_epoch=time.time() + o.start_delay,
+        run_time_s=run_time,
+        skip_ops=tuple(x for x in o.skip_ops.split(",") if x),
+    )
     if isinstance(runner, MasterRunner):
         clients = sorted(runner.clients.keys())
         for i, cid in enumerate(clients):
@@ -135,7 +162,7 @@ def _on_flush(environment: Environment, msg: Any, **_: Any) -> None:
     data = S.recorder.drain()
     cpu = S.run.cpu_peak_pct if S.run else 0.0
     index = S.plan.index if S.plan else -1
-    environment.runner.send_message(MSG_FINAL, {"index": index, "data": data, "cpu": cpu})
+    _runner(environment).send_message(MSG_FINAL, {"index": index, "data": data, "cpu": cpu})
 
 
 def _on_final(environment: Environment, msg: Any, **_: Any) -> None:
@@ -151,34 +178,30 @@ def _on_done(environment: Environment, msg: Any, **_: Any) -> None:
 
 
 def _end(environment: Environment) -> None:
-    runner = environment.runner
-    headless = bool(getattr(environment.parsed_options, "headless", False))
+    runner = _runner(environment)
+    headless = bool(getattr(_opts(environment), "headless", False))
     gevent.spawn_later(0.2, runner.quit if headless else runner.stop)
 
 
-@events.report_to_master.add_listener
 def _report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     data["fleetsim"] = S.recorder.drain()
 
 
-@events.worker_report.add_listener
 def _worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
     if "fleetsim" in data:
         S.agg.merge(data["fleetsim"])
 
 
-@events.test_stopping.add_listener
 def _stopping(environment: Environment, **_: Any) -> None:
     _collect_and_finalize(environment)
 
 
-@events.quitting.add_listener
 def _quitting(environment: Environment, **_: Any) -> None:
     _collect_and_finalize(environment)  # Ctrl-C: quitting comes before the runner stops
 
 
 def _collect_and_finalize(environment: Environment) -> None:
-    runner = environment.runner
+    runner = _runner(environment)
     if isinstance(runner, WorkerRunner) or S.finalized or S.plan is None:
         return
     S.finalized = True
@@ -188,21 +211,31 @@ def _collect_and_finalize(environment: Environment) -> None:
         while len(S.finals) < S.plan.parts and time.monotonic() < deadline:
             gevent.sleep(0.05)
         if len(S.finals) < S.plan.parts:
-            log.error("only %d of %d workers sent their final samples", len(S.finals),
-                      S.plan.parts)
+            log.error("only %d of %d workers sent their final samples", len(S.finals), S.plan.parts)
     else:
         if S.run is not None:
             S.run.stop()
             S.cpu_peak = S.run.cpu_peak_pct
         S.agg.merge(S.recorder.drain())
-    o = environment.parsed_options
+    o = _opts(environment)
     trace = load_trace(S.plan.trace)
     planned = len(select_calls(trace, dataclasses.replace(S.plan, parts=1, index=0)))
-    info = RunInfo(target=environment.host or "", speedup=S.plan.speedup, run_id=S.plan.run_id,
-                   planned=planned, max_lag_p99_ms=o.max_lag_ms, processes=S.plan.parts)
+    info = RunInfo(
+        target=environment.host or "",
+        speedup=S.plan.speedup,
+        run_id=S.plan.run_id,
+        planned=planned,
+        max_lag_p99_ms=o.max_lag_ms,
+        processes=S.plan.parts,
+    )
     duration = max(0.0, min(time.time() - S.plan.t0_epoch, S.plan.run_time_s))
     outcome = finalize(
-        S.agg, info, _targets(environment), Path(o.fleetsim_out), duration, S.cpu_peak,
+        S.agg,
+        info,
+        _targets(environment),
+        Path(o.fleetsim_out),
+        duration,
+        S.cpu_peak,
         thresholds=Path(o.thresholds) if o.thresholds else None,
         since_ms=int(S.plan.t0_epoch * 1000) - 60_000,
         do_reconcile=bool(S.agg.rec.expected_tasks),
@@ -216,18 +249,30 @@ class LocustTransport:
     def __init__(self, client: Any) -> None:
         self.client = client
 
-    def send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
-             name: str, timeout_s: float) -> HttpResult:
-        with self.client.request(method, url, data=body, headers=headers, name=name,
-                                 catch_response=True) as resp:
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        name: str,
+        timeout_s: float,
+    ) -> HttpResult:
+        with self.client.request(
+            method, url, data=body, headers=headers, name=name, catch_response=True
+        ) as resp:
             status = int(resp.status_code or 0)
             if 200 <= status < 300:
                 resp.success()
             else:
                 resp.failure(f"HTTP {status}" if status else f"no response: {resp.error!r}")
-            return HttpResult(status, _headers(resp.headers), resp.content or b"",
-                              error="" if status else repr(resp.error),
-                              timed_out=status == 0 and "timeout" in repr(resp.error).lower())
+            return HttpResult(
+                status,
+                _headers(resp.headers),
+                resp.content or b"",
+                error="" if status else repr(resp.error),
+                timed_out=status == 0 and "timeout" in repr(resp.error).lower(),
+            )
 
 
 def _headers(raw: Any) -> dict[str, str]:
@@ -260,12 +305,24 @@ class TraceReplayUser(FastHttpUser):
         if S.plan is None:
             log.error("no replay plan arrived from the master within 60 s")
             return
-        S.run = PartitionRun(S.plan, LocustTransport(self.client), _targets(self.environment),
-                             S.recorder)
+        S.run = PartitionRun(
+            S.plan, LocustTransport(self.client), _targets(self.environment), S.recorder
+        )
         S.run.run()
-        runner = self.environment.runner
+        runner = _runner(self.environment)
         if isinstance(runner, WorkerRunner):
             runner.send_message(MSG_DONE, {"index": S.plan.index})
         elif not S.run.stopping:
             _end(self.environment)
         gevent.sleep(3600)
+
+
+# Locust's event hooks (registered here rather than by decorators, which are untyped).
+_hooks: Any = events
+_hooks.init_command_line_parser.add_listener(_options)
+_hooks.init.add_listener(_init)
+_hooks.test_start.add_listener(_test_start)
+_hooks.report_to_master.add_listener(_report)
+_hooks.worker_report.add_listener(_worker_report)
+_hooks.test_stopping.add_listener(_stopping)
+_hooks.quitting.add_listener(_quitting)

@@ -55,8 +55,9 @@ def _get_json(get: Getter, path: str, name: str, sleep: Callable[[float], None])
     raise RuntimeError(f"{name}: no answer after retries")
 
 
-def iter_tasks(get: Getter, since_ms: int,
-               sleep: Callable[[float], None] = time.sleep) -> Iterator[dict[str, Any]]:
+def iter_tasks(
+    get: Getter, since_ms: int, sleep: Callable[[float], None] = time.sleep
+) -> Iterator[dict[str, Any]]:
     """Every task the target lists from ``since_ms`` on, following ``lastId``."""
     last: str | None = None
     for _ in range(MAX_PAGES):
@@ -69,8 +70,9 @@ def iter_tasks(get: Getter, since_ms: int,
             return
 
 
-def count_run_tasks(get: Getter, run_id: str, since_ms: int,
-                    sleep: Callable[[float], None] = time.sleep) -> tuple[dict[int, int], int]:
+def count_run_tasks(
+    get: Getter, run_id: str, since_ms: int, sleep: Callable[[float], None] = time.sleep
+) -> tuple[dict[int, int], int]:
     """How many server tasks carry each simulator task id of this run; and tasks listed."""
     counts: dict[int, int] = {}
     listed = 0
@@ -84,8 +86,13 @@ def count_run_tasks(get: Getter, run_id: str, since_ms: int,
     return counts, listed
 
 
-def find_created_tasks(get: Getter, run_id: str, wanted: set[int], since_ms: int,
-                       sleep: Callable[[float], None] = time.sleep) -> dict[str, str]:
+def find_created_tasks(
+    get: Getter,
+    run_id: str,
+    wanted: set[int],
+    since_ms: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, str]:
     """Server ids of the ``wanted`` simulator tasks this run already created."""
     found: dict[str, str] = {}
     for t in iter_tasks(get, since_ms, sleep):
@@ -111,8 +118,13 @@ def find_worker_or_team(get: Getter, kind: str, key: str) -> str | None:
     return None
 
 
-def reconcile(get: Getter, run_id: str, expected: set[int], since_ms: int,
-              sleep: Callable[[float], None] = time.sleep) -> Reconciliation:
+def reconcile(
+    get: Getter,
+    run_id: str,
+    expected: set[int],
+    since_ms: int,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Reconciliation:
     """Compare what the replay sent creates for with what the target holds."""
     try:
         counts, listed = count_run_tasks(get, run_id, since_ms, sleep)

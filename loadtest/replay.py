@@ -30,8 +30,9 @@ HARD_STOP_GRACE_S = 30.0
 
 def parse_duration(text: str) -> float:
     """``90``, ``90s``, ``2m``, ``1h30m`` to seconds."""
-    m = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*",
-                     text)
+    m = re.fullmatch(
+        r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text
+    )
     if not text.strip() or m is None:
         raise UserError(f"--run-time {text!r}: use seconds or a duration like 90s, 2m, 1h30m")
     h, mi, s = (float(x) if x else 0.0 for x in m.groups())
@@ -77,15 +78,41 @@ def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
     users = opts.users or opts.processes
     run_time = opts.run_time_s or (trace_span_s / opts.speedup + 120.0)
     cmd = [
-        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
-        "--host", opts.host, "--users", str(users), "--spawn-rate", str(users),
-        "--run-time", f"{int(run_time + opts.start_delay_s + HARD_STOP_GRACE_S)}s",
-        "--stop-timeout", "5",
-        "--trace", str(opts.trace), "--speedup", repr(opts.speedup),
-        "--replay-run-time", repr(run_time), "--fleetsim-out", str(opts.out),
-        "--max-lag-ms", repr(opts.max_lag_ms), "--start-delay", repr(opts.start_delay_s),
-        "--csv", str(opts.out / "locust"), "--html", str(opts.out / "locust_report.html"),
-        "--only-summary", "--loglevel", "WARNING",
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "--host",
+        opts.host,
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(users),
+        "--run-time",
+        f"{int(run_time + opts.start_delay_s + HARD_STOP_GRACE_S)}s",
+        "--stop-timeout",
+        "5",
+        "--trace",
+        str(opts.trace),
+        "--speedup",
+        repr(opts.speedup),
+        "--replay-run-time",
+        repr(run_time),
+        "--fleetsim-out",
+        str(opts.out),
+        "--max-lag-ms",
+        repr(opts.max_lag_ms),
+        "--start-delay",
+        repr(opts.start_delay_s),
+        "--csv",
+        str(opts.out / "locust"),
+        "--html",
+        str(opts.out / "locust_report.html"),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
     ]
     if opts.thresholds:
         cmd += ["--thresholds", str(opts.thresholds)]
@@ -108,8 +135,12 @@ def run_replay(opts: ReplayOptions, stream: TextIO = sys.stdout) -> int:
     span = trace.calls[-1].at_s if trace.calls else 0.0
     opts.out.mkdir(parents=True, exist_ok=True)
     cmd = locust_command(opts, span)
-    print(f"replaying {len(trace.calls)} calls at {opts.speedup:g}x against {opts.host} "
-          f"({opts.processes} process(es))", file=stream, flush=True)
+    print(
+        f"replaying {len(trace.calls)} calls at {opts.speedup:g}x against {opts.host} "
+        f"({opts.processes} process(es))",
+        file=stream,
+        flush=True,
+    )
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     try:
@@ -117,8 +148,9 @@ def run_replay(opts: ReplayOptions, stream: TextIO = sys.stdout) -> int:
             proc = subprocess.run(cmd, env=env, check=False)
         else:
             with opts.log_path.open("wb") as log:
-                proc = subprocess.run(cmd, env=env, check=False, stdout=log,
-                                      stderr=subprocess.STDOUT)
+                proc = subprocess.run(
+                    cmd, env=env, check=False, stdout=log, stderr=subprocess.STDOUT
+                )
     except KeyboardInterrupt:
         return 130
     return proc.returncode
@@ -128,7 +160,7 @@ def _show(value: JsonValue) -> JsonValue:
     """A body for display: placeholders shown as ``<task:12>``, long lists shortened."""
     if isinstance(value, str):
         if value.startswith(REF_PREFIX):
-            return f"<{value[len(REF_PREFIX):]}>"
+            return f"<{value[len(REF_PREFIX) :]}>"
         return "<run-id>" if value == RUN_PLACEHOLDER else value
     if isinstance(value, list):
         shown = [_show(v) for v in value[:3]]
@@ -144,10 +176,12 @@ def dry_run(opts: ReplayOptions, first: int, stream: TextIO = sys.stdout) -> int
     targets = Targets.build(opts.host, opts.provider_urls)
     import fnmatch
 
-    calls = [c for c in trace.calls
-             if not any(fnmatch.fnmatch(c.op, p) for p in opts.skip_ops)]
-    print(f"dry run: {len(calls)} calls; showing the first {min(first, len(calls))} "
-          f"(nothing is sent)", file=stream)
+    calls = [c for c in trace.calls if not any(fnmatch.fnmatch(c.op, p) for p in opts.skip_ops)]
+    print(
+        f"dry run: {len(calls)} calls; showing the first {min(first, len(calls))} "
+        f"(nothing is sent)",
+        file=stream,
+    )
     for c in calls[:first]:
         path = c.path
         for k, v in c.params.items():

@@ -39,14 +39,21 @@ def validity(agg: Aggregate, info: RunInfo, cpu_peak_pct: float) -> list[str]:
         reasons.append(f"load generator CPU reached {cpu_peak_pct:.0f}% (> {CPU_LIMIT_PCT:.0f}%)")
     lag = agg.lag()
     if lag["p99"] > info.max_lag_p99_ms:
-        reasons.append(f"schedule lag p99 {lag['p99']:.0f} ms exceeds the bound "
-                       f"{info.max_lag_p99_ms:.0f} ms")
+        reasons.append(
+            f"schedule lag p99 {lag['p99']:.0f} ms exceeds the bound {info.max_lag_p99_ms:.0f} ms"
+        )
     return reasons
 
 
-def build_results(agg: Aggregate, info: RunInfo, reasons: list[str],
-                  recon: Reconciliation | None, checks: list[Check],
-                  duration_s: float, cpu_peak_pct: float) -> dict[str, Any]:
+def build_results(
+    agg: Aggregate,
+    info: RunInfo,
+    reasons: list[str],
+    recon: Reconciliation | None,
+    checks: list[Check],
+    duration_s: float,
+    cpu_peak_pct: float,
+) -> dict[str, Any]:
     c = agg.rec.counters
     return {
         "version": RESULTS_VERSION,
@@ -57,12 +64,18 @@ def build_results(agg: Aggregate, info: RunInfo, reasons: list[str],
         "duration_s": round(duration_s, 3),
         "run_id": info.run_id,
         "processes": info.processes,
-        "calls": {"planned": info.planned, "sent": c.get("sent", 0), "ok": c.get("ok", 0),
-                  "failed": c.get("failed", 0), "skipped": c.get("skipped", 0),
-                  "retries": c.get("retries", 0),
-                  "checked_before_retry": c.get("checked_before_retry", 0),
-                  "recovered": c.get("recovered", 0), "exceptions": c.get("exceptions", 0),
-                  "unresolved": c.get("unresolved", 0)},
+        "calls": {
+            "planned": info.planned,
+            "sent": c.get("sent", 0),
+            "ok": c.get("ok", 0),
+            "failed": c.get("failed", 0),
+            "skipped": c.get("skipped", 0),
+            "retries": c.get("retries", 0),
+            "checked_before_retry": c.get("checked_before_retry", 0),
+            "recovered": c.get("recovered", 0),
+            "exceptions": c.get("exceptions", 0),
+            "unresolved": c.get("unresolved", 0),
+        },
         "endpoints": agg.endpoints(duration_s),
         "flows": agg.flow_stats(),
         "schedule_lag_ms": agg.lag(),
@@ -98,33 +111,48 @@ def summary_lines(r: Mapping[str, Any]) -> list[str]:
     calls = r["calls"]
     dur = r["duration_s"]
     rate = calls["sent"] / dur if dur else 0.0
-    out.append(f"target {r['target']}  speedup {r['speedup']:g}x  duration {dur:.1f} s  "
-               f"processes {r.get('processes', 1)}")
-    out.append(f"calls: planned {calls['planned']}, sent {calls['sent']}, ok {calls['ok']}, "
-               f"failed {calls['failed']}, skipped {calls['skipped']}, retries "
-               f"{calls['retries']}  ({rate:.1f} calls/s)")
+    out.append(
+        f"target {r['target']}  speedup {r['speedup']:g}x  duration {dur:.1f} s  "
+        f"processes {r.get('processes', 1)}"
+    )
+    out.append(
+        f"calls: planned {calls['planned']}, sent {calls['sent']}, ok {calls['ok']}, "
+        f"failed {calls['failed']}, skipped {calls['skipped']}, retries "
+        f"{calls['retries']}  ({rate:.1f} calls/s)"
+    )
     tp = r.get("throughput") or []
     if tp:
         peak = max(tp, key=lambda row: row["rps"])
         errs = sum(row["errors_per_s"] for row in tp)
-        out.append(f"throughput: mean {rate:.1f} req/s, peak {peak['rps']:.0f} req/s at "
-                   f"t={peak['t_s']} s, {errs:.0f} error responses")
+        out.append(
+            f"throughput: mean {rate:.1f} req/s, peak {peak['rps']:.0f} req/s at "
+            f"t={peak['t_s']} s, {errs:.0f} error responses"
+        )
     lag = r["schedule_lag_ms"]
-    out.append(f"schedule lag: p50 {lag['p50']:.2f} ms  p99 {lag['p99']:.2f} ms  "
-               f"max {lag['max']:.2f} ms")
-    out.append(f"{'endpoint':<44} {'count':>7} {'err':>5} {'rps':>7} {'p50 ms':>8} "
-               f"{'p99 ms':>8} {'p99 corr':>9}")
+    out.append(
+        f"schedule lag: p50 {lag['p50']:.2f} ms  p99 {lag['p99']:.2f} ms  max {lag['max']:.2f} ms"
+    )
+    out.append(
+        f"{'endpoint':<44} {'count':>7} {'err':>5} {'rps':>7} {'p50 ms':>8} "
+        f"{'p99 ms':>8} {'p99 corr':>9}"
+    )
     for e in r["endpoints"]:
-        out.append(f"{e['name']:<44} {e['count']:>7} {e['errors']:>5} {e['rps']:>7.1f} "
-                   f"{e['p50_ms']:>8.1f} {e['p99_ms']:>8.1f} {e['p99_corrected_ms']:>9.1f}")
+        out.append(
+            f"{e['name']:<44} {e['count']:>7} {e['errors']:>5} {e['rps']:>7.1f} "
+            f"{e['p50_ms']:>8.1f} {e['p99_ms']:>8.1f} {e['p99_corrected_ms']:>9.1f}"
+        )
     for f in r["flows"]:
-        out.append(f"flow {f['name']}: {f['count']} jobs, p50 {f['p50_s']:.3f} s, p95 "
-                   f"{f['p95_s']:.3f} s, p99 {f['p99_s']:.3f} s, max {f['max_s']:.3f} s, "
-                   f"polls/job {f['polls_per_job']:.1f}, tasks created "
-                   f"{f['tasks_created']}, errored {f['tasks_errored']}")
+        out.append(
+            f"flow {f['name']}: {f['count']} jobs, p50 {f['p50_s']:.3f} s, p95 "
+            f"{f['p95_s']:.3f} s, p99 {f['p99_s']:.3f} s, max {f['max_s']:.3f} s, "
+            f"polls/job {f['polls_per_job']:.1f}, tasks created "
+            f"{f['tasks_created']}, errored {f['tasks_errored']}"
+        )
     rec = r.get("reconciliation")
     if rec:
-        out.append(f"reconciliation: expected {rec['expected']}, created {rec['created']}, "
-                   f"missing {rec['missing']}, duplicated {rec['duplicated']}"
-                   + (f"  (error: {rec['error']})" if rec.get("error") else ""))
+        out.append(
+            f"reconciliation: expected {rec['expected']}, created {rec['created']}, "
+            f"missing {rec['missing']}, duplicated {rec['duplicated']}"
+            + (f"  (error: {rec['error']})" if rec.get("error") else "")
+        )
     return out

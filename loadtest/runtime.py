@@ -48,8 +48,7 @@ def load_trace(path: str) -> Trace:
 
 
 def select_calls(trace: Trace, plan: ReplayPlan) -> list[TraceCall]:
-    calls = [c for c in trace.calls
-             if not any(fnmatch.fnmatch(c.op, pat) for pat in plan.skip_ops)]
+    calls = [c for c in trace.calls if not any(fnmatch.fnmatch(c.op, pat) for pat in plan.skip_ops)]
     return partition(calls, plan.parts, plan.index)
 
 
@@ -75,7 +74,7 @@ class PartitionRun:
     transport: Transport
     targets: Targets
     recorder: Recorder
-    policy: RetryPolicy = RetryPolicy()
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
     pool: gevent.pool.Pool = field(default_factory=lambda: gevent.pool.Pool(MAX_IN_FLIGHT))
     stopping: bool = False
     finished: bool = False
@@ -88,11 +87,18 @@ class PartitionRun:
         self.recorder.count("planned", len(calls))
         clock = GeventClock(self.plan.t0_epoch)
         executor = Executor(
-            transport=self.transport, targets=self.targets, clock=clock, sleep=gevent.sleep,
-            recorder=self.recorder, run_id=self.plan.run_id,
-            wall_t0_ms=int(self.plan.t0_epoch * 1000), speedup=self.plan.speedup,
-            policy=self.policy, lookup_remote=self.plan.parts > 1,
-            phones=_phones(trace), teams=_teams(trace),
+            transport=self.transport,
+            targets=self.targets,
+            clock=clock,
+            sleep=gevent.sleep,
+            recorder=self.recorder,
+            run_id=self.plan.run_id,
+            wall_t0_ms=int(self.plan.t0_epoch * 1000),
+            speedup=self.plan.speedup,
+            policy=self.policy,
+            lookup_remote=self.plan.parts > 1,
+            phones=_phones(trace),
+            teams=_teams(trace),
         )
         sched = Schedule(calls, self.plan.speedup)
         sampler = gevent.spawn(self._sample_cpu)
@@ -100,8 +106,14 @@ class PartitionRun:
         stop_at = self.plan.run_time_s
         try:
             self.stats = run_open_model(
-                sched, _StoppableClock(clock, self), self.pool.spawn, executor.execute,
-                stop_at_s=stop_at, idle=lambda: len(self.pool) == 0, on_skip=executor.skip)
+                sched,
+                _StoppableClock(clock, self),
+                self.pool.spawn,
+                executor.execute,
+                stop_at_s=stop_at,
+                idle=lambda: len(self.pool) == 0,
+                on_skip=executor.skip,
+            )
         finally:
             sampler.kill(block=False)
             self.finished = True
@@ -138,8 +150,11 @@ class _StoppableClock:
 
 
 def _phones(trace: Trace) -> dict[int, str]:
-    return {c.worker: str(c.body.get("phone")) for c in trace.calls
-            if c.op == "worker.create" and isinstance(c.body, dict)}
+    return {
+        c.worker: str(c.body.get("phone"))
+        for c in trace.calls
+        if c.op == "worker.create" and isinstance(c.body, dict)
+    }
 
 
 def _teams(trace: Trace) -> dict[int, str]:

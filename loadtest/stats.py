@@ -59,8 +59,9 @@ class Recorder:
     def lag(self, ms: float) -> None:
         self.lag_ms.append(ms)
 
-    def flow(self, name: str, duration_s: float, polls: int, created: int, errored: int,
-             ok: bool) -> None:
+    def flow(
+        self, name: str, duration_s: float, polls: int, created: int, errored: int, ok: bool
+    ) -> None:
         self.flows.append((name, duration_s, polls, created, errored, ok))
 
     def count(self, key: str, n: int = 1) -> None:
@@ -69,9 +70,14 @@ class Recorder:
     def drain(self) -> dict[str, Any]:
         """The samples so far as plain JSON-able data, and forget them."""
         out: dict[str, Any] = {
-            "req_name": self.req_name, "req_t": self.req_t, "req_ms": self.req_ms,
-            "req_corr_ms": self.req_corr_ms, "req_ok": self.req_ok, "lag_ms": self.lag_ms,
-            "flows": [list(f) for f in self.flows], "counters": self.counters,
+            "req_name": self.req_name,
+            "req_t": self.req_t,
+            "req_ms": self.req_ms,
+            "req_corr_ms": self.req_corr_ms,
+            "req_ok": self.req_ok,
+            "lag_ms": self.lag_ms,
+            "flows": [list(f) for f in self.flows],
+            "counters": self.counters,
             "expected_tasks": self.expected_tasks,
         }
         self.req_name, self.req_t, self.req_ms = [], [], []
@@ -94,7 +100,10 @@ class Aggregate:
         r.req_corr_ms.extend(delta["req_corr_ms"])
         r.req_ok.extend(delta["req_ok"])
         r.lag_ms.extend(delta["lag_ms"])
-        r.flows.extend(tuple(f) for f in delta["flows"])  # type: ignore[misc]
+        r.flows.extend(
+            (str(f[0]), float(f[1]), int(f[2]), int(f[3]), int(f[4]), bool(f[5]))
+            for f in delta["flows"]
+        )
         for k, v in delta["counters"].items():
             r.count(k, int(v))
         r.expected_tasks.extend(delta["expected_tasks"])
@@ -113,15 +122,20 @@ class Aggregate:
             sel = names == name
             m, c = ms[sel], corr[sel]
             count = int(sel.sum())
-            out.append({
-                "name": name,
-                "count": count,
-                "errors": int((~ok[sel]).sum()),
-                "rps": round(count / duration_s, 3) if duration_s > 0 else 0.0,
-                "p50_ms": percentile(m, 50), "p95_ms": percentile(m, 95),
-                "p99_ms": percentile(m, 99), "max_ms": float(m.max()) if count else 0.0,
-                "p50_corrected_ms": percentile(c, 50), "p99_corrected_ms": percentile(c, 99),
-            })
+            out.append(
+                {
+                    "name": name,
+                    "count": count,
+                    "errors": int((~ok[sel]).sum()),
+                    "rps": round(count / duration_s, 3) if duration_s > 0 else 0.0,
+                    "p50_ms": percentile(m, 50),
+                    "p95_ms": percentile(m, 95),
+                    "p99_ms": percentile(m, 99),
+                    "max_ms": float(m.max()) if count else 0.0,
+                    "p50_corrected_ms": percentile(c, 50),
+                    "p99_corrected_ms": percentile(c, 99),
+                }
+            )
         return out
 
     def flow_stats(self) -> list[dict[str, Any]]:
@@ -129,21 +143,29 @@ class Aggregate:
         for name in sorted({f[0] for f in self.rec.flows}):
             rows = [f for f in self.rec.flows if f[0] == name]
             d = [f[1] for f in rows]
-            out.append({
-                "name": name, "count": len(rows),
-                "p50_s": percentile(d, 50), "p95_s": percentile(d, 95),
-                "p99_s": percentile(d, 99), "max_s": max(d),
-                "polls_per_job": round(sum(f[2] for f in rows) / len(rows), 3),
-                "tasks_created": sum(f[3] for f in rows),
-                "tasks_errored": sum(f[4] for f in rows),
-                "failed": sum(1 for f in rows if not f[5]),
-            })
+            out.append(
+                {
+                    "name": name,
+                    "count": len(rows),
+                    "p50_s": percentile(d, 50),
+                    "p95_s": percentile(d, 95),
+                    "p99_s": percentile(d, 99),
+                    "max_s": max(d),
+                    "polls_per_job": round(sum(f[2] for f in rows) / len(rows), 3),
+                    "tasks_created": sum(f[3] for f in rows),
+                    "tasks_errored": sum(f[4] for f in rows),
+                    "failed": sum(1 for f in rows if not f[5]),
+                }
+            )
         return out
 
     def lag(self) -> dict[str, float]:
         lag = self.rec.lag_ms
-        return {"p50": percentile(lag, 50), "p99": percentile(lag, 99),
-                "max": max(lag, default=0.0)}
+        return {
+            "p50": percentile(lag, 50),
+            "p99": percentile(lag, 99),
+            "max": max(lag, default=0.0),
+        }
 
     def throughput(self) -> list[dict[str, Any]]:
         """Requests and errors per second of the run, one row per whole second."""
@@ -155,5 +177,6 @@ class Aggregate:
         n = int(sec.max()) + 1
         total = np.bincount(sec, minlength=n)
         errs = np.bincount(sec[~ok], minlength=n)
-        return [{"t_s": i, "rps": float(total[i]), "errors_per_s": float(errs[i])}
-                for i in range(n)]
+        return [
+            {"t_s": i, "rps": float(total[i]), "errors_per_s": float(errs[i])} for i in range(n)
+        ]

@@ -58,8 +58,11 @@ def format_summary(trace: Trace, s: TraceSummary) -> str:
     lines += [f"  {ep:<52} {n:>8}" for ep, n in s.by_endpoint.items()]
     if s.batch_sizes:
         b = sorted(s.batch_sizes)
-        lines += ["", f"batches: {len(b)}, sizes min {b[0]} / median {b[len(b) // 2]} / "
-                      f"max {b[-1]}, total tasks {sum(b)}"]
+        lines += [
+            "",
+            f"batches: {len(b)}, sizes min {b[0]} / median {b[len(b) // 2]} / "
+            f"max {b[-1]}, total tasks {sum(b)}",
+        ]
     else:
         lines += ["", "batches: none (single creates)"]
     return "\n".join(lines)

@@ -40,8 +40,13 @@ class Check:
     passed: bool
 
     def to_json(self) -> dict[str, Any]:
-        return {"scope": self.scope, "metric": self.metric, "limit": self.limit,
-                "actual": self.actual, "passed": self.passed}
+        return {
+            "scope": self.scope,
+            "metric": self.metric,
+            "limit": self.limit,
+            "actual": self.actual,
+            "passed": self.passed,
+        }
 
 
 def _limits(table: Any, where: str, allowed: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
@@ -62,19 +67,24 @@ def parse_thresholds(data: Mapping[str, Any], source: str = "thresholds") -> lis
     known = {"endpoints", "flows", "schedule_lag"}
     extra = set(data) - known
     if extra:
-        raise UserError(f"{source}: unknown table(s) {sorted(extra)}; allowed: "
-                        f"{', '.join(sorted(known))}")
+        raise UserError(
+            f"{source}: unknown table(s) {sorted(extra)}; allowed: {', '.join(sorted(known))}"
+        )
     out: list[Limit] = []
     for kind, key in (("endpoint", "endpoints"), ("flow", "flows")):
         section = data.get(key, {})
         if not isinstance(section, dict):
             raise UserError(f"{source}: [{key}] must be a table of tables")
         for scope, table in section.items():
-            out.append(Limit(kind, scope, _limits(table, f"{source}: {key}.{scope!r}",
-                                                  METRICS)))
+            out.append(Limit(kind, scope, _limits(table, f"{source}: {key}.{scope!r}", METRICS)))
     if "schedule_lag" in data:
-        out.append(Limit("schedule_lag", "schedule_lag",
-                         _limits(data["schedule_lag"], f"{source}: schedule_lag", LAG_METRICS)))
+        out.append(
+            Limit(
+                "schedule_lag",
+                "schedule_lag",
+                _limits(data["schedule_lag"], f"{source}: schedule_lag", LAG_METRICS),
+            )
+        )
     return out
 
 
@@ -131,9 +141,16 @@ def evaluate(results: Mapping[str, Any], limits: list[Limit]) -> list[Check]:
 
 def format_table(checks: list[Check]) -> str:
     head = ("scope", "metric", "limit", "actual", "result")
-    rows = [(c.scope, c.metric, f"{c.limit:g}",
-             "no samples" if c.actual is None else f"{c.actual:g}",
-             "ok" if c.passed else "FAIL") for c in checks]
+    rows = [
+        (
+            c.scope,
+            c.metric,
+            f"{c.limit:g}",
+            "no samples" if c.actual is None else f"{c.actual:g}",
+            "ok" if c.passed else "FAIL",
+        )
+        for c in checks
+    ]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths, strict=True)) for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
@@ -143,9 +160,11 @@ def format_table(checks: list[Check]) -> str:
 def write_junit(checks: list[Check], path: Path, suite: str = "fleetsim.replay") -> None:
     """A JUnit XML report: one test case per check, a failure element per violation."""
     fails = sum(1 for c in checks if not c.passed)
-    lines = ['<?xml version="1.0" encoding="UTF-8"?>',
-             f'<testsuites><testsuite name={quoteattr(suite)} tests="{len(checks)}" '
-             f'failures="{fails}" errors="0">']
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        f'<testsuites><testsuite name={quoteattr(suite)} tests="{len(checks)}" '
+        f'failures="{fails}" errors="0">',
+    ]
     for c in checks:
         name = quoteattr(f"{c.scope} {c.metric}")
         lines.append(f"  <testcase classname={quoteattr(suite)} name={name}>")

@@ -56,8 +56,7 @@ def metadata(kind: str, n: int) -> list[dict[str, Any]]:
     """Onfleet metadata carrying the simulator reference and the replay's run id."""
     return [
         {"name": f"fleetsim_{kind}", "type": "number", "value": n, "visibility": ["api"]},
-        {"name": "fleetsim_run", "type": "string", "value": RUN_PLACEHOLDER,
-         "visibility": ["api"]},
+        {"name": "fleetsim_run", "type": "string", "value": RUN_PLACEHOLDER, "visibility": ["api"]},
     ]
 
 
@@ -105,8 +104,21 @@ class _Builder:
         at = max([at_s, *(self.drafts[d].at_s for d in dep_list)])
         aft = sorted({a for a in after if a is not None and a not in dep_list})
         self.drafts.append(
-            _Draft(at, provider, op, method, path, params or {}, body, tasks, worker,
-                   dep_list, aft, poll_s, defines)
+            _Draft(
+                at,
+                provider,
+                op,
+                method,
+                path,
+                params or {},
+                body,
+                tasks,
+                worker,
+                dep_list,
+                aft,
+                poll_s,
+                defines,
+            )
         )
         return len(self.drafts) - 1
 
@@ -142,15 +154,17 @@ def _task_body(row: Any, start_ms: int, dep_refs: list[str]) -> dict[str, Any]:
         quantity=float(row.quantity),
         service_min=round(float(row.service_s) / 60.0, 3),
         dependencies=dep_refs or None,
-        recipient=None if bool(row.is_pickup) else (f"Customer {int(row.order_id)}",
-                                                    _phone(int(row.order_id))),
+        recipient=None
+        if bool(row.is_pickup)
+        else (f"Customer {int(row.order_id)}", _phone(int(row.order_id))),
     )
     body["metadata"] = metadata("task", tid)
     return body
 
 
-def build_trace(result: Any, options: TraceOptions | None = None) -> tuple[TraceHeader,
-                                                                            list[TraceCall]]:
+def build_trace(
+    result: Any, options: TraceOptions | None = None
+) -> tuple[TraceHeader, list[TraceCall]]:
     """The header and calls for one simulated day (``result``: SimResult or RunData)."""
     opts = options or TraceOptions()
     meta: dict[str, Any] = dict(result.meta)
@@ -165,9 +179,14 @@ def build_trace(result: Any, options: TraceOptions | None = None) -> tuple[Trace
     team_names = sorted({str(t) for t in workers["team"]})
     team_call = {}
     for i, name in enumerate(team_names):
-        team_call[name] = b.add(0.0, "team.create", "POST", f"{API}/teams",
-                                body={"name": name, "metadata": metadata("team", i)},
-                                defines=f"team:{i}")
+        team_call[name] = b.add(
+            0.0,
+            "team.create",
+            "POST",
+            f"{API}/teams",
+            body={"name": name, "metadata": metadata("team", i)},
+            defines=f"team:{i}",
+        )
     team_idx = {name: i for i, name in enumerate(team_names)}
     worker_create: dict[int, int] = {}
     worker_last: dict[int, int] = {}
@@ -181,8 +200,16 @@ def build_trace(result: Any, options: TraceOptions | None = None) -> tuple[Trace
             "capacity": float(w.capacity),
             "metadata": metadata("worker", wid),
         }
-        c = b.add(0.0, "worker.create", "POST", f"{API}/workers", body=body, worker=wid,
-                  deps=[team_call[str(w.team)]], defines=f"worker:{wid}")
+        c = b.add(
+            0.0,
+            "worker.create",
+            "POST",
+            f"{API}/workers",
+            body=body,
+            worker=wid,
+            deps=[team_call[str(w.team)]],
+            defines=f"worker:{wid}",
+        )
         worker_create[wid] = worker_last[wid] = c
 
     # -- task creation in the scenario's submission mode ---------------------------------
@@ -207,33 +234,70 @@ def build_trace(result: Any, options: TraceOptions | None = None) -> tuple[Trace
         sent = _f(s.sent_s)
         mode = str(s.mode)
         if mode == "single":
-            made = [b.add(sent, "task.create", "POST", f"{API}/tasks", body=bodies[0],
-                          tasks=(ids[0],), deps=dep_calls, defines=f"task:{ids[0]}")]
+            made = [
+                b.add(
+                    sent,
+                    "task.create",
+                    "POST",
+                    f"{API}/tasks",
+                    body=bodies[0],
+                    tasks=(ids[0],),
+                    deps=dep_calls,
+                    defines=f"task:{ids[0]}",
+                )
+            ]
             done = made[0]
         elif mode == "batch":
-            done = b.add(sent, "task.batch", "POST", f"{API}/tasks/batch",
-                         body=onfleet.batch_body(bodies), tasks=tuple(ids), deps=dep_calls)
+            done = b.add(
+                sent,
+                "task.batch",
+                "POST",
+                f"{API}/tasks/batch",
+                body=onfleet.batch_body(bodies),
+                tasks=tuple(ids),
+                deps=dep_calls,
+            )
         elif mode == "batch-async":
-            sub = b.add(sent, "task.batch_async", "POST", f"{API}/tasks/batch-async",
-                        body=onfleet.batch_body(bodies), tasks=tuple(ids), deps=dep_calls,
-                        defines=f"job:{int(s.submission_id)}")
-            done = b.add(_f(s.acked_s), "task.batch_status", "GET",
-                         f"{API}/tasks/batch/{{jobId}}",
-                         params={"jobId": ref("job", int(s.submission_id))},
-                         tasks=tuple(ids), deps=[sub], poll_s=opts.poll_s)
+            sub = b.add(
+                sent,
+                "task.batch_async",
+                "POST",
+                f"{API}/tasks/batch-async",
+                body=onfleet.batch_body(bodies),
+                tasks=tuple(ids),
+                deps=dep_calls,
+                defines=f"job:{int(s.submission_id)}",
+            )
+            done = b.add(
+                _f(s.acked_s),
+                "task.batch_status",
+                "GET",
+                f"{API}/tasks/batch/{{jobId}}",
+                params={"jobId": ref("job", int(s.submission_id))},
+                tasks=tuple(ids),
+                deps=[sub],
+                poll_s=opts.poll_s,
+            )
         else:
-            raise UserError(f"submissions: unknown mode {mode!r} in submission "
-                            f"{int(s.submission_id)}")
+            raise UserError(
+                f"submissions: unknown mode {mode!r} in submission {int(s.submission_id)}"
+            )
         for tid in ids:
             creator[tid] = task_last[tid] = done
     for tid, deps in deferred:
         have = [d for d in deps if d in creator]
         if tid not in creator or not have:
             continue
-        c = b.add(0.0, "task.set_dependencies", "PUT", f"{API}/tasks/{{taskId}}",
-                  params={"taskId": ref("task", tid)},
-                  body={"dependencies": [ref("task", d) for d in have]}, tasks=(tid,),
-                  deps=[task_last[tid], *(creator[d] for d in have)])
+        c = b.add(
+            0.0,
+            "task.set_dependencies",
+            "PUT",
+            f"{API}/tasks/{{taskId}}",
+            params={"taskId": ref("task", tid)},
+            body={"dependencies": [ref("task", d) for d in have]},
+            tasks=(tid,),
+            deps=[task_last[tid], *(creator[d] for d in have)],
+        )
         task_last[tid] = c
 
     # -- the day: assignment, driver app, completion ------------------------------------
@@ -249,60 +313,112 @@ def build_trace(result: Any, options: TraceOptions | None = None) -> tuple[Trace
             body = {"onDuty": str(detail) == "on"}
             if not (math.isnan(lat) or math.isnan(lon)):
                 body["location"] = [float(lon), float(lat)]
-            worker_last[wid] = b.add(t, "driver.duty", "POST", f"{CTL}/workers/{{workerId}}/duty",
-                                     params={"workerId": ref("worker", wid)}, body=body,
-                                     worker=wid, deps=[worker_last[wid]],
-                                     after=[worker_task.get(wid)])
+            worker_last[wid] = b.add(
+                t,
+                "driver.duty",
+                "POST",
+                f"{CTL}/workers/{{workerId}}/duty",
+                params={"workerId": ref("worker", wid)},
+                body=body,
+                worker=wid,
+                deps=[worker_last[wid]],
+                after=[worker_task.get(wid)],
+            )
         elif tid not in creator:
             continue
         elif kind == "taskAssigned" and wid in worker_create:
             task_last[tid] = b.add(
-                t, "task.assign", "PUT", f"{API}/tasks/{{taskId}}",
+                t,
+                "task.assign",
+                "PUT",
+                f"{API}/tasks/{{taskId}}",
                 params={"taskId": ref("task", tid)},
                 body={"container": {"type": "WORKER", "worker": ref("worker", wid)}},
-                tasks=(tid,), worker=wid, deps=[task_last[tid]], after=[worker_create[wid]])
+                tasks=(tid,),
+                worker=wid,
+                deps=[task_last[tid]],
+                after=[worker_create[wid]],
+            )
         elif kind == "taskUnassigned":
             task_last[tid] = b.add(
-                t, "task.unassign", "PUT", f"{API}/tasks/{{taskId}}",
-                params={"taskId": ref("task", tid)}, body={"container": {"type": "ORGANIZATION"}},
-                tasks=(tid,), deps=[task_last[tid]])
+                t,
+                "task.unassign",
+                "PUT",
+                f"{API}/tasks/{{taskId}}",
+                params={"taskId": ref("task", tid)},
+                body={"container": {"type": "ORGANIZATION"}},
+                tasks=(tid,),
+                deps=[task_last[tid]],
+            )
         elif kind == "taskStarted" and opts.driver_app and wid in worker_create:
             row = tasks.loc[tid]
             pre = [completion.get(d) for d in _split(row.dependencies)]
             task_last[tid] = b.add(
-                t, "driver.start", "POST", f"{CTL}/tasks/{{taskId}}/start",
+                t,
+                "driver.start",
+                "POST",
+                f"{CTL}/tasks/{{taskId}}/start",
                 params={"taskId": ref("task", tid)},
-                tasks=(tid,), worker=wid, deps=[task_last[tid], *pre],
-                after=[worker_create[wid], worker_last[wid], worker_task.get(wid)])
+                tasks=(tid,),
+                worker=wid,
+                deps=[task_last[tid], *pre],
+                after=[worker_create[wid], worker_last[wid], worker_task.get(wid)],
+            )
             worker_task[wid] = task_last[tid]
             if ht and not bool(row.is_pickup):
                 task_last[tid] = b.add(
-                    t, "order.track", "POST", "/orders/track", provider="hypertrack",
-                    body=_ht_track(row, wid, start_ms), tasks=(tid,), worker=wid,
-                    deps=[task_last[tid]])
+                    t,
+                    "order.track",
+                    "POST",
+                    "/orders/track",
+                    provider="hypertrack",
+                    body=_ht_track(row, wid, start_ms),
+                    tasks=(tid,),
+                    worker=wid,
+                    deps=[task_last[tid]],
+                )
         elif kind == "taskArrival" and opts.driver_app and wid in worker_create:
             if not (math.isnan(lat) or math.isnan(lon)):
                 worker_last[wid] = b.add(
-                    t, "driver.move", "POST", f"{CTL}/workers/{{workerId}}/location",
+                    t,
+                    "driver.move",
+                    "POST",
+                    f"{CTL}/workers/{{workerId}}/location",
                     params={"workerId": ref("worker", wid)},
-                    body={"location": [float(lon), float(lat)]}, worker=wid,
-                    deps=[worker_last[wid]])
+                    body={"location": [float(lon), float(lat)]},
+                    worker=wid,
+                    deps=[worker_last[wid]],
+                )
         elif kind in ("taskCompleted", "taskFailed"):
             ok = kind == "taskCompleted"
             notes = "delivered" if ok else f"failed: {detail or 'NONE'}"
-            c = b.add(t, "task.complete", "POST", f"{API}/tasks/{{taskId}}/complete",
-                      params={"taskId": ref("task", tid)},
-                      body=onfleet.complete_body(ok, notes), tasks=(tid,), worker=wid,
-                      deps=[task_last[tid]])
+            c = b.add(
+                t,
+                "task.complete",
+                "POST",
+                f"{API}/tasks/{{taskId}}/complete",
+                params={"taskId": ref("task", tid)},
+                body=onfleet.complete_body(ok, notes),
+                tasks=(tid,),
+                worker=wid,
+                deps=[task_last[tid]],
+            )
             completion[tid] = task_last[tid] = c
             if wid >= 0:
                 worker_task[wid] = c
             if ht and opts.driver_app and not bool(tasks.loc[tid].is_pickup):
                 task_last[tid] = b.add(
-                    t, "order.complete" if ok else "order.cancel", "POST",
+                    t,
+                    "order.complete" if ok else "order.cancel",
+                    "POST",
                     "/orders/{orderHandle}/complete" if ok else "/orders/{orderHandle}/cancel",
-                    provider="hypertrack", params={"orderHandle": f"fleetsim-{tid}"},
-                    body={}, tasks=(tid,), worker=wid, deps=[task_last[tid]])
+                    provider="hypertrack",
+                    params={"orderHandle": f"fleetsim-{tid}"},
+                    body={},
+                    tasks=(tid,),
+                    worker=wid,
+                    deps=[task_last[tid]],
+                )
 
     calls = _finish(b)
     header = TraceHeader(
@@ -330,14 +446,17 @@ def _ht_track(row: Any, wid: int, start_ms: int) -> dict[str, Any]:
     return {
         "worker_handle": f"fleetsim-worker-{wid}",
         "track_mode": "on_shift",
-        "orders": [{
-            "order_handle": f"fleetsim-{tid}",
-            "type": "drop",
-            "destination": {"geometry": {"type": "Point",
-                                         "coordinates": [float(row.lon), float(row.lat)]},
-                            "radius": 50},
-            "metadata": {"fleetsim_task": tid, "fleetsim_run": RUN_PLACEHOLDER},
-        }],
+        "orders": [
+            {
+                "order_handle": f"fleetsim-{tid}",
+                "type": "drop",
+                "destination": {
+                    "geometry": {"type": "Point", "coordinates": [float(row.lon), float(row.lat)]},
+                    "radius": 50,
+                },
+                "metadata": {"fleetsim_task": tid, "fleetsim_run": RUN_PLACEHOLDER},
+            }
+        ],
     }
 
 
@@ -362,11 +481,23 @@ def _finish(b: _Builder) -> list[TraceCall]:
     for old in order:
         d = b.drafts[old]
         i = new_id[old]
-        calls.append(TraceCall(
-            id=i, at_s=d.at_s, provider=d.provider, op=d.op, method=d.method, path=d.path,
-            params=d.params, body=d.body, tasks=d.tasks, worker=d.worker,
-            deps=tuple(sorted(new_id[x] for x in d.deps)),
-            after=tuple(sorted(new_id[x] for x in d.after)),
-            family=find(i), poll_s=d.poll_s, defines=d.defines,
-        ))
+        calls.append(
+            TraceCall(
+                id=i,
+                at_s=d.at_s,
+                provider=d.provider,
+                op=d.op,
+                method=d.method,
+                path=d.path,
+                params=d.params,
+                body=d.body,
+                tasks=d.tasks,
+                worker=d.worker,
+                deps=tuple(sorted(new_id[x] for x in d.deps)),
+                after=tuple(sorted(new_id[x] for x in d.after)),
+                family=find(i),
+                poll_s=d.poll_s,
+                defines=d.defines,
+            )
+        )
     return calls

@@ -55,8 +55,15 @@ class HttpResult:
 class Transport(Protocol):
     """Sends one request; ``name`` is the stable endpoint name for the tool's own stats."""
 
-    def send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
-             name: str, timeout_s: float) -> HttpResult: ...
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        name: str,
+        timeout_s: float,
+    ) -> HttpResult: ...
 
 
 def is_loopback(url: str) -> bool:
@@ -72,22 +79,37 @@ class Targets:
     auth: Mapping[str, Mapping[str, str]]
 
     @classmethod
-    def build(cls, host: str, overrides: Mapping[str, str] | None = None,
-              env: Mapping[str, str] | None = None) -> Targets:
+    def build(
+        cls,
+        host: str,
+        overrides: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Targets:
         environ = os.environ if env is None else env
         bases = {p: (overrides or {}).get(p) or host for p in PROVIDERS}
         bases = {p: u.rstrip("/") for p, u in bases.items()}
         auth: dict[str, dict[str, str]] = {}
         key = environ.get("ONFLEET_API_KEY") or (
-            LOOPBACK_DEMO_KEY if is_loopback(bases["onfleet"]) else "")
+            LOOPBACK_DEMO_KEY if is_loopback(bases["onfleet"]) else ""
+        )
         auth["onfleet"] = _basic(key, "") if key else {}
-        ht_id, ht_secret = environ.get("HYPERTRACK_ACCOUNT_ID"), environ.get(
-            "HYPERTRACK_SECRET_KEY")
-        auth["hypertrack"] = (_basic(ht_id, ht_secret) if ht_id and ht_secret
-                              else auth["onfleet"] if is_loopback(bases["hypertrack"]) else {})
+        ht_id, ht_secret = (
+            environ.get("HYPERTRACK_ACCOUNT_ID"),
+            environ.get("HYPERTRACK_SECRET_KEY"),
+        )
+        auth["hypertrack"] = (
+            _basic(ht_id, ht_secret)
+            if ht_id and ht_secret
+            else auth["onfleet"]
+            if is_loopback(bases["hypertrack"])
+            else {}
+        )
         nash = environ.get("NASH_API_KEY")
-        auth["nash"] = ({"Authorization": f"Bearer {nash}",
-                         "Nash-Org-Id": environ.get("NASH_ORG_ID", "")} if nash else {})
+        auth["nash"] = (
+            {"Authorization": f"Bearer {nash}", "Nash-Org-Id": environ.get("NASH_ORG_ID", "")}
+            if nash
+            else {}
+        )
         deft = environ.get("DEFTSHIP_API_TOKEN")
         auth["deftship"] = {"Authorization": f"Bearer {deft}"} if deft else {}
         return cls(bases=bases, auth=auth)

@@ -36,11 +36,27 @@ print(float(a[max(0, int(np.ceil(0.99 * len(a))) - 1)]))
 
 
 def _trace(path: Path, n: int) -> None:
-    header = TraceHeader(scenario="bench-lag", seed=0, start_epoch_ms=0,
-                         duration_s=n / RATE, providers=("onfleet",), submission_mode="none",
-                         counts={"calls": n})
-    calls = (TraceCall(id=i, at_s=i / RATE, provider="onfleet", op="auth.test", method="GET",
-                       path="/api/v2/auth/test", family=i) for i in range(n))
+    header = TraceHeader(
+        scenario="bench-lag",
+        seed=0,
+        start_epoch_ms=0,
+        duration_s=n / RATE,
+        providers=("onfleet",),
+        submission_mode="none",
+        counts={"calls": n},
+    )
+    calls = (
+        TraceCall(
+            id=i,
+            at_s=i / RATE,
+            provider="onfleet",
+            op="auth.test",
+            method="GET",
+            path="/api/v2/auth/test",
+            family=i,
+        )
+        for i in range(n)
+    )
     dump_trace(header, calls, path)
 
 
@@ -58,29 +74,51 @@ def bench_lag(ctx: BenchContext) -> list[BenchResult]:
     _trace(trace, n)
     out = work / "out"
     with EmulatorServer(fast()) as url:
-        opts = ReplayOptions(trace=trace, host=url, speedup=1.0, out=out,
-                             run_time_s=seconds + 5.0, max_lag_ms=1e9,
-                             log_path=work / "locust.log", start_delay_s=2.0)
+        opts = ReplayOptions(
+            trace=trace,
+            host=url,
+            speedup=1.0,
+            out=out,
+            run_time_s=seconds + 5.0,
+            max_lag_ms=1e9,
+            log_path=work / "locust.log",
+            start_delay_s=2.0,
+        )
         with open(work / "stdout.txt", "w") as stream:
             code = run_replay(opts, stream)
     res = read_results(out / "results.json")
     lag = res["schedule_lag_ms"]
     rows = [r for r in res["throughput"] if r["t_s"] < seconds]
     achieved = sum(r["rps"] for r in rows) / max(1, len(rows))
-    base = subprocess.run([sys.executable, "-c", _BASELINE, str(RATE), str(n)],
-                          capture_output=True, text=True, check=True, timeout=120)
+    base = subprocess.run(
+        [sys.executable, "-c", _BASELINE, str(RATE), str(n)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     base_p99 = float(base.stdout.strip())
     p99 = float(lag["p99"])
     return [
         BenchResult(
-            name="replay.lag", value=p99, unit="ms p99 lag", baseline=base_p99,
-            ratio=p99 / base_p99 if base_p99 > 0 else None, target=f"<= {TARGET_P99_MS:g}",
+            name="replay.lag",
+            value=p99,
+            unit="ms p99 lag",
+            baseline=base_p99,
+            ratio=p99 / base_p99 if base_p99 > 0 else None,
+            target=f"<= {TARGET_P99_MS:g}",
             met=p99 <= TARGET_P99_MS and achieved >= 0.95 * RATE,
             note="baseline: bare gevent sleep loop on the same schedule",
-            extra={"achieved_rps": round(achieved, 1), "target_rps": RATE,
-                   "lag_p50_ms": lag["p50"], "lag_max_ms": lag["max"],
-                   "calls_sent": res["calls"]["sent"], "calls_failed": res["calls"]["failed"],
-                   "seconds": seconds, "exit_code": code},
+            extra={
+                "achieved_rps": round(achieved, 1),
+                "target_rps": RATE,
+                "lag_p50_ms": lag["p50"],
+                "lag_max_ms": lag["max"],
+                "calls_sent": res["calls"]["sent"],
+                "calls_failed": res["calls"]["failed"],
+                "seconds": seconds,
+                "exit_code": code,
+            },
         )
     ]
 

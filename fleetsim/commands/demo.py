@@ -20,11 +20,19 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "demo", help="simulate the default scenario and replay it against the emulator"
     )
-    p.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO,
-                   help=f"scenario to simulate (default {DEFAULT_SCENARIO})")
+    p.add_argument(
+        "--scenario",
+        type=Path,
+        default=DEFAULT_SCENARIO,
+        help=f"scenario to simulate (default {DEFAULT_SCENARIO})",
+    )
     p.add_argument("--out", type=Path, default=Path("results/demo"), help="output directory")
-    p.add_argument("--replay-s", type=float, default=45.0,
-                   help="target wall time of the replay in seconds (default 45)")
+    p.add_argument(
+        "--replay-s",
+        type=float,
+        default=45.0,
+        help="target wall time of the replay in seconds (default 45)",
+    )
     p.add_argument("--profile", default="fast", help="emulator profile (default fast)")
     p.set_defaults(func=_run)
 
@@ -33,4 +41,3 @@ def _run(args: argparse.Namespace) -> int:
     from loadtest.demo import run_demo
 
     return run_demo(args.scenario, args.out, args.replay_s, args.profile, sys.stdout)
-

@@ -13,39 +13,67 @@ def register(sub: Any) -> None:
     )
     p.add_argument("trace", type=Path, help="trace.jsonl (or the run directory holding it)")
     p.add_argument("--host", required=True, help="base URL, e.g. http://127.0.0.1:8080")
-    p.add_argument("--speedup", type=float, default=1.0,
-                   help="simulated seconds per real second (default 1)")
+    p.add_argument(
+        "--speedup", type=float, default=1.0, help="simulated seconds per real second (default 1)"
+    )
     p.add_argument("--users", type=int, help="Locust users (default: one per process)")
     p.add_argument("--run-time", help="stop sending after this long (90s, 2m, 1h30m)")
-    p.add_argument("--out", type=Path, default=Path("results/replay"),
-                   help="results directory (results.json, Locust CSV/HTML, junit.xml)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results/replay"),
+        help="results directory (results.json, Locust CSV/HTML, junit.xml)",
+    )
     p.add_argument("--thresholds", type=Path, help="thresholds TOML (exit 1 on violation)")
     p.add_argument("--processes", type=int, default=1, help="Locust worker processes")
-    p.add_argument("--dry-run", nargs="?", type=int, const=20, default=None, metavar="N",
-                   help="print the first N requests (default 20), credentials masked; "
-                        "send nothing")
+    p.add_argument(
+        "--dry-run",
+        nargs="?",
+        type=int,
+        const=20,
+        default=None,
+        metavar="N",
+        help="print the first N requests (default 20), credentials masked; send nothing",
+    )
     for prov in ("onfleet", "hypertrack", "nash", "deftship"):
         p.add_argument(f"--{prov}-url", help=f"{prov} base URL (default --host)")
-    p.add_argument("--skip-ops", default="",
-                   help="comma-separated op globs not to send, e.g. 'driver.*' for a real API")
-    p.add_argument("--max-lag-ms", type=float, default=250.0,
-                   help="schedule lag p99 above which the run is marked invalid")
+    p.add_argument(
+        "--skip-ops",
+        default="",
+        help="comma-separated op globs not to send, e.g. 'driver.*' for a real API",
+    )
+    p.add_argument(
+        "--max-lag-ms",
+        type=float,
+        default=250.0,
+        help="schedule lag p99 above which the run is marked invalid",
+    )
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from loadtest.replay import ReplayOptions, dry_run, parse_duration, run_replay
 
-    urls = {prov: getattr(args, f"{prov}_url") for prov in
-            ("onfleet", "hypertrack", "nash", "deftship") if getattr(args, f"{prov}_url")}
+    urls = {
+        prov: getattr(args, f"{prov}_url")
+        for prov in ("onfleet", "hypertrack", "nash", "deftship")
+        if getattr(args, f"{prov}_url")
+    }
     trace: Path = args.trace
     if trace.is_dir():
         trace = trace / "trace.jsonl"
     opts = ReplayOptions(
-        trace=trace, host=args.host, speedup=args.speedup, users=args.users,
-        run_time_s=parse_duration(args.run_time) if args.run_time else None, out=args.out,
-        thresholds=args.thresholds, processes=args.processes, provider_urls=urls,
-        skip_ops=tuple(x for x in args.skip_ops.split(",") if x), max_lag_ms=args.max_lag_ms,
+        trace=trace,
+        host=args.host,
+        speedup=args.speedup,
+        users=args.users,
+        run_time_s=parse_duration(args.run_time) if args.run_time else None,
+        out=args.out,
+        thresholds=args.thresholds,
+        processes=args.processes,
+        provider_urls=urls,
+        skip_ops=tuple(x for x in args.skip_ops.split(",") if x),
+        max_lag_ms=args.max_lag_ms,
     )
     if args.dry_run is not None:
         return dry_run(opts, args.dry_run)

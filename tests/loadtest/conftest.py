@@ -19,10 +19,9 @@ def day() -> FakeResult:
 @pytest.fixture(scope="session")
 def tiny_traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """trace.jsonl of the tiny scenario in each submission mode."""
+    from loadtest.trace import write_trace
     from sim.run import simulate
     from sim.scenario import load_scenario
-
-    from loadtest.trace import write_trace
 
     root = tmp_path_factory.mktemp("tiny")
     out = {}

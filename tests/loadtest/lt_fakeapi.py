@@ -56,8 +56,15 @@ class FakeOnfleet:
     def _id(self) -> str:
         return f"id{next(self.seq):022d}"
 
-    def send(self, method: str, url: str, headers: dict[str, str], body: bytes | None,
-             name: str, timeout_s: float) -> HttpResult:
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        name: str,
+        timeout_s: float,
+    ) -> HttpResult:
         self.clock.t += self.latency_s
         path = url.split("://", 1)[-1].split("/", 1)[1]
         path = "/" + path
@@ -105,8 +112,13 @@ class FakeOnfleet:
                 return 200, {"status": "processing", "newTasks": []}
             if not job["new"]:
                 job["new"] = [self._task(b) for b in job["bodies"]]
-            return 200, {"status": "completed", "tasksCreated": len(job["new"]),
-                         "tasksErrored": 0, "newTasks": job["new"], "errors": []}
+            return 200, {
+                "status": "completed",
+                "tasksCreated": len(job["new"]),
+                "tasksErrored": 0,
+                "newTasks": job["new"],
+                "errors": [],
+            }
         if method == "GET" and p == f"{api}/tasks/all":
             return 200, {"tasks": list(self.tasks.values())}
         if p.startswith(f"{api}/tasks/"):

@@ -19,12 +19,23 @@ from loadtest import locustfile
 def main() -> int:
     host, trace, out, speedup = sys.argv[1:5]
     opts = argparse.Namespace(
-        trace=trace, speedup=float(speedup), onfleet_url="", hypertrack_url="", nash_url="",
-        deftship_url="", fleetsim_out=out, thresholds="", max_lag_ms=250.0, skip_ops="",
-        start_delay=0.5, replay_run_time=0.0, headless=True,
+        trace=trace,
+        speedup=float(speedup),
+        onfleet_url="",
+        hypertrack_url="",
+        nash_url="",
+        deftship_url="",
+        fleetsim_out=out,
+        thresholds="",
+        max_lag_ms=250.0,
+        skip_ops="",
+        start_delay=0.5,
+        replay_run_time=0.0,
+        headless=True,
     )
-    env = Environment(user_classes=[locustfile.TraceReplayUser], events=events, host=host,
-                      parsed_options=opts)
+    env = Environment(
+        user_classes=[locustfile.TraceReplayUser], events=events, host=host, parsed_options=opts
+    )
     runner = env.create_local_runner()
     events.init.fire(environment=env, runner=runner, web_ui=None)
     runner.start(1, spawn_rate=1)

@@ -17,15 +17,27 @@ from loadtest.wire import Targets
 HOST = "http://127.0.0.1:9"
 
 
-def replay(mode: str, api: FakeOnfleet | None = None, clock: FakeClock | None = None,
-           faults: list[Fault] = ()) -> tuple[FakeOnfleet, Executor, Recorder]:
+def replay(
+    mode: str,
+    api: FakeOnfleet | None = None,
+    clock: FakeClock | None = None,
+    faults: list[Fault] = (),
+) -> tuple[FakeOnfleet, Executor, Recorder]:
     clock = clock or FakeClock()
     api = api or FakeOnfleet(clock)
     api.faults.extend(faults)
     rec = Recorder()
-    ex = Executor(transport=api, targets=Targets.build(HOST, env={}), clock=clock,
-                  sleep=clock.sleep, recorder=rec, run_id="run-1", wall_t0_ms=0,
-                  speedup=10.0, policy=RetryPolicy())
+    ex = Executor(
+        transport=api,
+        targets=Targets.build(HOST, env={}),
+        clock=clock,
+        sleep=clock.sleep,
+        recorder=rec,
+        run_id="run-1",
+        wall_t0_ms=0,
+        speedup=10.0,
+        policy=RetryPolicy(),
+    )
     _, calls = build_trace(make_day(mode))
     sched = Schedule(calls, 10.0)
     run_open_model(sched, clock, lambda fn: fn(), ex.execute, stop_at_s=1e9, on_skip=ex.skip)
@@ -44,8 +56,9 @@ def test_server_ids_replace_sim_references_everywhere() -> None:
     drop = next(t for t in api.tasks.values() if t["pickupTask"] is False)
     assert all(d in ids for d in drop["dependencies"])
     # The run id was substituted into the metadata.
-    assert {m["value"] for t in api.tasks.values() for m in t["metadata"]
-            if m["name"] == "fleetsim_run"} == {"run-1"}
+    assert {
+        m["value"] for t in api.tasks.values() for m in t["metadata"] if m["name"] == "fleetsim_run"
+    } == {"run-1"}
     assert rec.counters.get("failed", 0) == 0
 
 
@@ -57,8 +70,9 @@ def test_requests_are_named_by_template() -> None:
 
 
 def test_429_is_retried_after_retry_after() -> None:
-    api, _, rec = replay("single", faults=[
-        Fault("POST", "/api/v2/tasks", 429, headers={"Retry-After": "0.7"})])
+    api, _, rec = replay(
+        "single", faults=[Fault("POST", "/api/v2/tasks", 429, headers={"Retry-After": "0.7"})]
+    )
     assert rec.counters["retries"] == 1
     assert len(api.tasks) == 6
     assert rec.counters.get("failed", 0) == 0
@@ -67,12 +81,17 @@ def test_429_is_retried_after_retry_after() -> None:
 def test_lost_create_answer_is_checked_not_duplicated() -> None:
     clock = FakeClock()
     # The server creates the task but the answer is a 503: a blind retry would duplicate.
-    api, _, rec = replay("single", clock=clock,
-                         faults=[Fault("POST", "/api/v2/tasks", 503, apply=True)])
+    api, _, rec = replay(
+        "single", clock=clock, faults=[Fault("POST", "/api/v2/tasks", 503, apply=True)]
+    )
     assert rec.counters["checked_before_retry"] == 1 and rec.counters["recovered"] == 1
     assert len(api.tasks) == 6
-    r = reconcile(lambda p, path, n: api.send("GET", HOST + path, {}, None, n, 1.0),
-                  "run-1", set(rec.expected_tasks), 0)
+    r = reconcile(
+        lambda p, path, n: api.send("GET", HOST + path, {}, None, n, 1.0),
+        "run-1",
+        set(rec.expected_tasks),
+        0,
+    )
     assert (r.expected, r.created, r.missing, r.duplicated) == (6, 6, 0, 0)
 
 
@@ -83,10 +102,10 @@ def test_5xx_before_applying_is_resent_once_checked() -> None:
 
 
 def test_idempotent_calls_retry_5xx_and_failures_skip_dependents() -> None:
-    api, _, rec = replay("single", faults=[Fault("PUT", "/api/v2/tasks/", 502)])
+    _, _, rec = replay("single", faults=[Fault("PUT", "/api/v2/tasks/", 502)])
     assert rec.counters["retries"] == 1 and rec.counters.get("failed", 0) == 0
     # A 400 is not retried; everything that depends on it is skipped.
-    api, _, rec = replay("single", faults=[Fault("PUT", "/api/v2/tasks/", 400)])
+    _api, _, rec = replay("single", faults=[Fault("PUT", "/api/v2/tasks/", 400)])
     assert rec.counters["failed"] == 1
     assert rec.counters["skipped"] >= 2  # that task's start and complete
 

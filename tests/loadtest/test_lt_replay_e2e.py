@@ -18,101 +18,169 @@ import orjson
 import pytest
 
 from loadtest.results import read_results
+from loadtest.trace import read_trace
 
 HERE = Path(__file__).parent
 pytestmark = pytest.mark.slow
 
 
-def fleetsim(*args: str, env: dict[str, str] | None = None,
-             timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "fleetsim.cli", *args], capture_output=True,
-                          text=True, timeout=timeout, env=env)
+def fleetsim(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fleetsim.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
 
 
-def check_clean(res: dict[str, object], planned_min: int = 100) -> None:
+def check_clean(res: dict[str, object], trace: Path) -> None:
     calls = res["calls"]
     recon = res["reconciliation"]
+    head = read_trace(trace).header
     assert isinstance(calls, dict) and isinstance(recon, dict)
-    assert calls["planned"] >= planned_min
-    assert recon["expected"] == 67 and recon["missing"] == 0 and recon["duplicated"] == 0
+    assert calls["planned"] == head.counts["calls"]
+    assert recon["expected"] == head.counts["tasks"]
+    assert recon["missing"] == 0 and recon["duplicated"] == 0
     assert res["valid"] is True
 
 
-def test_local_runner_replays_the_tiny_day(tmp_path: Path, emulator: str,
-                                           tiny_traces: dict[str, Path]) -> None:
+def test_local_runner_replays_the_tiny_day(
+    tmp_path: Path, emulator: str, tiny_traces: dict[str, Path]
+) -> None:
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, str(HERE / "lt_local_runner.py"), emulator,
-         str(tiny_traces["batch-async"]), str(out), "1000"],
-        capture_output=True, text=True, timeout=180)
+        [
+            sys.executable,
+            str(HERE / "lt_local_runner.py"),
+            emulator,
+            str(tiny_traces["batch-async"]),
+            str(out),
+            "1000",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     res = read_results(out / "results.json")
-    check_clean(res)
+    check_clean(res, tiny_traces["batch-async"])
     calls = res["calls"]
     assert calls["sent"] == calls["planned"] and calls["failed"] == 0
     (flow,) = res["flows"]
-    assert flow["name"] == "onfleet.batch_async" and flow["tasks_created"] == 67
+    assert flow["name"] == "onfleet.batch_async"
+    assert flow["tasks_created"] == res["reconciliation"]["expected"]
     assert flow["polls_per_job"] >= 1
     names = {e["name"] for e in res["endpoints"]}
     assert "GET /api/v2/tasks/batch/{jobId}" in names
     assert not any("~" in n or "*" in n.split("/")[-1] for n in names)
 
 
-def test_replay_cli_with_two_processes(tmp_path: Path, emulator: str,
-                                       tiny_traces: dict[str, Path]) -> None:
+def test_replay_cli_with_two_processes(
+    tmp_path: Path, emulator: str, tiny_traces: dict[str, Path]
+) -> None:
     out = tmp_path / "out"
-    proc = fleetsim("replay", str(tiny_traces["batch"]), "--host", emulator, "--speedup",
-                    "1000", "--processes", "2", "--out", str(out))
+    proc = fleetsim(
+        "replay",
+        str(tiny_traces["batch"]),
+        "--host",
+        emulator,
+        "--speedup",
+        "1000",
+        "--processes",
+        "2",
+        "--out",
+        str(out),
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = read_results(out / "results.json")
-    check_clean(res)
+    check_clean(res, tiny_traces["batch"])
     assert res["processes"] == 2
     calls = res["calls"]
     # Every call was accounted for: sent, or skipped after a failed dependency.
     assert calls["sent"] + calls["skipped"] == calls["planned"]
     (flow,) = res["flows"]
-    assert flow["name"] == "onfleet.batch" and flow["tasks_created"] == 67
+    assert flow["name"] == "onfleet.batch"
+    assert flow["tasks_created"] == res["reconciliation"]["expected"]
     assert (out / "locust_stats.csv").is_file() and (out / "locust_report.html").is_file()
 
 
-def test_faults_are_retried_and_nothing_is_lost(tmp_path: Path,
-                                                tiny_traces: dict[str, Path]) -> None:
+def test_faults_are_retried_and_nothing_is_lost(
+    tmp_path: Path, tiny_traces: dict[str, Path]
+) -> None:
     from loadtest.emulator.config import FaultConfig, fast
     from loadtest.emuserver import EmulatorServer
 
     cfg = dataclasses.replace(fast(), faults=FaultConfig(error_rate=0.08), seed=3)
     out = tmp_path / "out"
     with EmulatorServer(cfg) as url:
-        proc = fleetsim("replay", str(tiny_traces["single"]), "--host", url, "--speedup",
-                        "1000", "--out", str(out))
+        proc = fleetsim(
+            "replay",
+            str(tiny_traces["single"]),
+            "--host",
+            url,
+            "--speedup",
+            "1000",
+            "--out",
+            str(out),
+        )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = read_results(out / "results.json")
-    check_clean(res)
+    check_clean(res, tiny_traces["single"])
     calls = res["calls"]
     assert calls["retries"] > 0 and calls["checked_before_retry"] > 0
     assert any(e["errors"] > 0 for e in res["endpoints"])  # the injected 503s were seen
 
 
-def test_thresholds_gate_the_exit_code(tmp_path: Path, emulator: str,
-                                       tiny_traces: dict[str, Path]) -> None:
+def test_thresholds_gate_the_exit_code(
+    tmp_path: Path, emulator: str, tiny_traces: dict[str, Path]
+) -> None:
     th = tmp_path / "th.toml"
-    th.write_text('[endpoints."POST /api/v2/tasks/batch"]\np99_ms = 0.001\n'
-                  '[schedule_lag]\nmax_ms = 100000\n')
+    th.write_text(
+        '[endpoints."POST /api/v2/tasks/batch"]\np99_ms = 0.001\n[schedule_lag]\nmax_ms = 100000\n'
+    )
     out = tmp_path / "out"
-    proc = fleetsim("replay", str(tiny_traces["batch"]), "--host", emulator, "--speedup",
-                    "2000", "--out", str(out), "--thresholds", str(th))
+    proc = fleetsim(
+        "replay",
+        str(tiny_traces["batch"]),
+        "--host",
+        emulator,
+        "--speedup",
+        "2000",
+        "--out",
+        str(out),
+        "--thresholds",
+        str(th),
+    )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "THRESHOLDS VIOLATED" in proc.stdout
     assert (out / "junit.xml").read_text().count("<failure") == 1
 
 
-def test_ctrl_c_still_writes_results(tmp_path: Path, emulator: str,
-                                     tiny_traces: dict[str, Path]) -> None:
+def test_ctrl_c_still_writes_results(
+    tmp_path: Path, emulator: str, tiny_traces: dict[str, Path]
+) -> None:
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fleetsim.cli", "replay", str(tiny_traces["single"]),
-         "--host", emulator, "--speedup", "100", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "fleetsim.cli",
+            "replay",
+            str(tiny_traces["single"]),
+            "--host",
+            emulator,
+            "--speedup",
+            "100",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     time.sleep(8)
     os.killpg(proc.pid, signal.SIGINT)
     proc.communicate(timeout=60)

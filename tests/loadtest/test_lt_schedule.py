@@ -16,8 +16,9 @@ from loadtest.tracegen import build_trace
 
 
 def call(i: int, at: float, deps: tuple[int, ...] = (), family: int = 0) -> TraceCall:
-    return TraceCall(id=i, at_s=at, provider="onfleet", op="x", method="GET", path="/x",
-                     deps=deps, family=family)
+    return TraceCall(
+        id=i, at_s=at, provider="onfleet", op="x", method="GET", path="/x", deps=deps, family=family
+    )
 
 
 class Deferred:
@@ -99,8 +100,14 @@ def test_a_failed_dependency_skips_its_dependents_transitively() -> None:
         sent.append(r.call.id)
         return r.call.id != 0
 
-    stats = run_open_model(Schedule(calls, 1.0), clock, lambda fn: fn(), execute,
-                           stop_at_s=99.0, on_skip=lambda r: skipped.append(r.call.id))
+    stats = run_open_model(
+        Schedule(calls, 1.0),
+        clock,
+        lambda fn: fn(),
+        execute,
+        stop_at_s=99.0,
+        on_skip=lambda r: skipped.append(r.call.id),
+    )
     assert sent == [0, 3] and skipped == [1, 2] and stats.skipped == 2
 
 
@@ -108,8 +115,13 @@ def test_run_stops_at_its_run_time() -> None:
     clock = FakeClock()
     calls = [call(i, float(i)) for i in range(100)]
     sent: list[int] = []
-    stats = run_open_model(Schedule(calls, 1.0), clock, lambda fn: fn(),
-                           lambda r: sent.append(r.call.id) or True, stop_at_s=10.0)
+    stats = run_open_model(
+        Schedule(calls, 1.0),
+        clock,
+        lambda fn: fn(),
+        lambda r: sent.append(r.call.id) or True,
+        stop_at_s=10.0,
+    )
     assert sent == list(range(10)) and stats.stopped_early
     assert clock.t == pytest.approx(10.0)
 

@@ -20,10 +20,13 @@ def test_nearest_rank_percentiles_are_exact() -> None:
     assert percentile([1234.5, 1.0], 99) == 1234.5
 
 
-@given(st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=300),
-       st.floats(min_value=0.1, max_value=100))
+@given(
+    st.lists(st.floats(min_value=0, max_value=1e6), min_size=1, max_size=300),
+    st.floats(min_value=0.1, max_value=100),
+)
 def test_percentile_is_an_observed_value_with_q_percent_at_or_below(
-        xs: list[float], q: float) -> None:
+    xs: list[float], q: float
+) -> None:
     p = percentile(xs, q)
     assert p in xs
     assert np.mean(np.asarray(xs) <= p) >= q / 100 - 1e-9
@@ -43,7 +46,13 @@ def test_aggregate_merges_processes_and_summarises() -> None:
     assert a.drain()["req_name"] == []  # drained
     x, y = agg.endpoints(duration_s=2.0)
     assert (x["name"], x["count"], x["errors"], x["p50_ms"], x["p99_ms"], x["max_ms"]) == (
-        "GET /x", 100, 1, 50.0, 99.0, 100.0)
+        "GET /x",
+        100,
+        1,
+        50.0,
+        99.0,
+        100.0,
+    )
     assert x["p99_corrected_ms"] == 109.0 and x["rps"] == 50.0
     assert y["count"] == 1
     (flow,) = agg.flow_stats()

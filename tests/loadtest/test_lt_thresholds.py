@@ -21,29 +21,56 @@ EXAMPLE = Path(__file__).parents[2] / "loadtest" / "thresholds.example.toml"
 def results(p99: float = 120.0, errors: int = 0, flow_s: float = 2.0) -> dict[str, object]:
     return {
         "duration_s": 10.0,
-        "endpoints": [{"name": "POST /api/v2/tasks", "count": 100, "errors": errors,
-                       "rps": 10.0, "p50_ms": 20.0, "p95_ms": 80.0, "p99_ms": p99,
-                       "max_ms": 300.0}],
-        "flows": [{"name": "onfleet.batch", "count": 4, "failed": 0, "p50_s": 1.0,
-                   "p95_s": flow_s, "p99_s": flow_s, "max_s": flow_s}],
+        "endpoints": [
+            {
+                "name": "POST /api/v2/tasks",
+                "count": 100,
+                "errors": errors,
+                "rps": 10.0,
+                "p50_ms": 20.0,
+                "p95_ms": 80.0,
+                "p99_ms": p99,
+                "max_ms": 300.0,
+            }
+        ],
+        "flows": [
+            {
+                "name": "onfleet.batch",
+                "count": 4,
+                "failed": 0,
+                "p50_s": 1.0,
+                "p95_s": flow_s,
+                "p99_s": flow_s,
+                "max_s": flow_s,
+            }
+        ],
         "schedule_lag_ms": {"p50": 0.5, "p99": 4.0, "max": 20.0},
     }
 
 
 def test_example_file_parses_and_a_good_run_passes() -> None:
     limits = load_thresholds(EXAMPLE)
-    checks = evaluate(results(), [lim for lim in limits if lim.scope in
-                                  ("*", "POST /api/v2/tasks", "onfleet.batch", "schedule_lag")])
+    checks = evaluate(
+        results(),
+        [
+            lim
+            for lim in limits
+            if lim.scope in ("*", "POST /api/v2/tasks", "onfleet.batch", "schedule_lag")
+        ],
+    )
     assert checks and all(c.passed for c in checks)
 
 
 def test_violations_are_reported_per_metric() -> None:
-    limits = parse_thresholds({
-        "endpoints": {"POST /api/v2/tasks": {"p99_ms": 100, "max_error_ratio": 0.01,
-                                             "min_rps": 20}},
-        "flows": {"onfleet.batch": {"p95_ms": 1500}},
-        "schedule_lag": {"p99_ms": 1},
-    })
+    limits = parse_thresholds(
+        {
+            "endpoints": {
+                "POST /api/v2/tasks": {"p99_ms": 100, "max_error_ratio": 0.01, "min_rps": 20}
+            },
+            "flows": {"onfleet.batch": {"p95_ms": 1500}},
+            "schedule_lag": {"p99_ms": 1},
+        }
+    )
     checks = {(c.scope, c.metric): c for c in evaluate(results(errors=5), limits)}
     assert not checks[("POST /api/v2/tasks", "p99_ms")].passed
     assert checks[("POST /api/v2/tasks", "max_error_ratio")].actual == 0.05
@@ -58,12 +85,15 @@ def test_an_endpoint_with_no_samples_fails() -> None:
     assert not check.passed and check.actual is None
 
 
-@pytest.mark.parametrize("data, match", [
-    ({"endpoint": {}}, "unknown table"),
-    ({"endpoints": {"X": {"p90_ms": 1}}}, "unknown limit"),
-    ({"endpoints": {"X": {"p99_ms": "fast"}}}, "must be a number"),
-    ({"schedule_lag": {"min_rps": 1}}, "unknown limit"),
-])
+@pytest.mark.parametrize(
+    "data, match",
+    [
+        ({"endpoint": {}}, "unknown table"),
+        ({"endpoints": {"X": {"p90_ms": 1}}}, "unknown limit"),
+        ({"endpoints": {"X": {"p99_ms": "fast"}}}, "must be a number"),
+        ({"schedule_lag": {"min_rps": 1}}, "unknown limit"),
+    ],
+)
 def test_bad_files_name_the_field(data: dict[str, object], match: str) -> None:
     with pytest.raises(UserError, match=match):
         parse_thresholds(data)
@@ -85,9 +115,17 @@ def test_finalize_exit_codes_table_and_junit(tmp_path: Path, latency: float, cod
     th = tmp_path / "th.toml"
     th.write_text('[endpoints."POST /api/v2/tasks"]\np99_ms = 500\n')
     out = io.StringIO()
-    outcome = finalize(_agg(latency), RunInfo("http://127.0.0.1:1", 10.0, "r", 50),
-                       Targets.build("http://127.0.0.1:1", env={}), tmp_path / "res", 5.0,
-                       10.0, thresholds=th, do_reconcile=False, stream=out)
+    outcome = finalize(
+        _agg(latency),
+        RunInfo("http://127.0.0.1:1", 10.0, "r", 50),
+        Targets.build("http://127.0.0.1:1", env={}),
+        tmp_path / "res",
+        5.0,
+        10.0,
+        thresholds=th,
+        do_reconcile=False,
+        stream=out,
+    )
     assert outcome.exit_code == code
     assert outcome.results["thresholds"][0]["passed"] is (code == 0)
     text = out.getvalue()
@@ -99,9 +137,16 @@ def test_finalize_exit_codes_table_and_junit(tmp_path: Path, latency: float, cod
 
 def test_saturated_generator_marks_the_run_invalid(tmp_path: Path) -> None:
     out = io.StringIO()
-    outcome = finalize(_agg(10.0, lag_ms=400.0), RunInfo("http://127.0.0.1:1", 10.0, "r", 50),
-                       Targets.build("http://127.0.0.1:1", env={}), tmp_path, 5.0,
-                       cpu_peak_pct=97.0, do_reconcile=False, stream=out)
+    outcome = finalize(
+        _agg(10.0, lag_ms=400.0),
+        RunInfo("http://127.0.0.1:1", 10.0, "r", 50),
+        Targets.build("http://127.0.0.1:1", env={}),
+        tmp_path,
+        5.0,
+        cpu_peak_pct=97.0,
+        do_reconcile=False,
+        stream=out,
+    )
     assert outcome.exit_code == EXIT_INVALID
     assert outcome.results["valid"] is False
     assert len(outcome.results["invalid_reasons"]) == 2

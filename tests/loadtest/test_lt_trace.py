@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import orjson
 import pytest
+from lt_fakes import FakeResult, make_day
 
 from loadtest.summary import format_summary, summarize
 from loadtest.trace import call_to_json, iter_refs, read_trace, write_trace
 from loadtest.tracegen import TraceOptions, build_trace
 from sim.errors import UserError
-
-from lt_fakes import FakeResult, make_day
 
 
 @pytest.mark.parametrize("mode", ["single", "batch", "batch-async"])
@@ -53,7 +53,7 @@ def test_task_lifecycle_is_a_chain(day: FakeResult) -> None:
     task1 = [c for c in calls if 1 in c.tasks]
     ops = [c.op for c in task1]
     assert ops == ["task.create", "task.assign", "driver.start", "task.complete"]
-    for prev, nxt in zip(task1, task1[1:], strict=False):
+    for prev, nxt in itertools.pairwise(task1):
         assert prev.id in nxt.deps
     # The dropoff (task 1) starts only after its pickup (task 0) completed.
     start1 = task1[2]
