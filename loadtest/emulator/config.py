@@ -153,6 +153,8 @@ def realistic() -> EmulatorConfig:
 
 
 PROFILES = {"fast": fast, "realistic": realistic}
+# Fields whose default may be None (unlimited); a TOML value must be a positive integer.
+_OPTIONAL_INTS = frozenset({"onfleet_per_s", "nash_per_s", "container_cap"})
 
 
 def _merge(obj: Any, data: dict[str, Any], path: str) -> Any:
@@ -181,19 +183,17 @@ def _merge(obj: Any, data: dict[str, Any], path: str) -> Any:
                 raise UserError(f"profile: {where} must be a list, got {value!r}")
             changes[key] = tuple(value)
         else:
-            ok = (
-                isinstance(value, type(cur))
-                or (isinstance(cur, float) and isinstance(value, int))
-                or (cur is None and isinstance(value, int | float | str))
-                or (key in ("onfleet_per_s", "nash_per_s", "container_cap") and value is None)
-            )
-            if isinstance(value, bool) and not isinstance(cur, bool):
-                ok = False
-            if not ok:
-                raise UserError(
-                    f"profile: {where} = {value!r} has the wrong type; expected "
-                    f"{type(cur).__name__}"
+            if key in _OPTIONAL_INTS:
+                ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
+            else:
+                ok = isinstance(value, type(cur)) or (
+                    isinstance(cur, float) and isinstance(value, int)
                 )
+                if isinstance(value, bool) and not isinstance(cur, bool):
+                    ok = False
+            if not ok:
+                want = "a positive integer" if key in _OPTIONAL_INTS else type(cur).__name__
+                raise UserError(f"profile: {where} = {value!r} has the wrong type; expected {want}")
             changes[key] = float(value) if isinstance(cur, float) else value
     return dataclasses.replace(obj, **changes)
 
