@@ -17,25 +17,45 @@ def register(sub: Any) -> None:
     )
     p.add_argument("scenario", type=Path, help="scenario TOML file")
     p.add_argument(
-        "--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=V1,V2",
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=V1,V2",
         help="a swept parameter and its values, e.g. --set fleet.workers=60,80,100 "
         "(repeatable; the grid is every combination)",
     )
-    p.add_argument("--seeds", type=int, default=10,
-                   help="replications per variant; seeds are the scenario's seed + 0..N-1")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=10,
+        help="replications per variant; seeds are the scenario's seed + 0..N-1",
+    )
     p.add_argument("--out", type=Path, help="output directory (default results/sweep-<name>/)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 "
-                   "(default: a local cluster)")
-    p.add_argument("--workers", type=int,
-                   help="local cluster size in processes (default: CPU count)")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)",
+    )
+    p.add_argument(
+        "--workers", type=int, help="local cluster size in processes (default: CPU count)"
+    )
     p.add_argument("--serial", action="store_true", help="run in this process, without Dask")
-    p.add_argument("--target", metavar="KPI>=VALUE",
-                   help='find the smallest fleet meeting it, e.g. --target "on_time_pct>=95"')
-    p.add_argument("--fleet-range", metavar="LO:HI",
-                   help="fleet sizes the --target search may try (default 1 to 8× the largest)")
-    p.add_argument("--resume", action="store_true",
-                   help="skip runs that a previous, interrupted sweep into --out finished")
+    p.add_argument(
+        "--target",
+        metavar="KPI>=VALUE",
+        help='find the smallest fleet meeting it, e.g. --target "on_time_pct>=95"',
+    )
+    p.add_argument(
+        "--fleet-range",
+        metavar="LO:HI",
+        help="fleet sizes the --target search may try (default 1 to 8× the largest)",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip runs that a previous, interrupted sweep into --out finished",
+    )
     p.add_argument("--no-report", action="store_true", help="skip report.html and its plots")
     p.set_defaults(func=_run)
 

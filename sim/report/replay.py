@@ -218,7 +218,8 @@ def _grouped_bars(ax: Any, names: list[str], series: list[tuple[str, list[float]
         ax.bar_label(bars, labels=[f"{v:,.1f}" for v in vals], fontsize=7, padding=2)
     ax.set_yticks(y, names)
     ax.invert_yaxis()
-    ax.legend(loc="lower right")
+    ax.margins(x=0.1)  # room for the value labels
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 _PCT_COLOURS = ("#9ecae1", "#4292c6", "#08519c", "#252525")

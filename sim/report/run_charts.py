@@ -232,7 +232,7 @@ def time_distributions(tasks: pd.DataFrame) -> Chart:
             _percentile_lines(ax, values, sc)
             ax.set_xlabel(f"{what}, from task creation ({sc.unit})")
             ax.set_ylabel("tasks (count)")
-            ax.legend(loc="upper right")
+            ax.legend(loc="best")
         axes[0].set_title("Time to assign", fontsize=10)
         axes[1].set_title("Time to complete (successful)", fontsize=10)
         ax = axes[2]
@@ -247,7 +247,7 @@ def time_distributions(tasks: pd.DataFrame) -> Chart:
                 sc(slack[late]), bins=bins, color=PALETTE["unassigned"], alpha=0.8, label="late"
             )
             ax.axvline(0, color="#333333", lw=1)
-            ax.set_xlabel(f"completeBefore − completion ({sc.unit}); < 0 is late")
+            ax.set_xlabel(f"window end − completion ({sc.unit}); < 0 late")
             ax.legend(loc="upper left")
         else:
             ax.text(0.5, 0.5, "no time windows", ha="center", transform=ax.transAxes)
@@ -273,7 +273,7 @@ def destinations_map(tasks: pd.DataFrame, events: pd.DataFrame, workers: pd.Data
     legs = starts.merge(arrivals, on="task_id", suffixes=("_from", "_to"))
     lat0 = float(tasks["lat"].mean())
     with style():
-        fig = new_figure(8.0, 7.0)
+        fig = new_figure(9.5, 6.2)
         ax = fig.add_subplot()
         if len(legs):
             segs = np.stack(
@@ -353,6 +353,7 @@ def submission_timeline(
             n = g["n_tasks"].to_numpy(dtype=float)
             top.hlines(n, sent, avail, lw=2, alpha=0.7, color=colour)
             top.scatter(sent, n, s=12, label=f"{mode} ({len(g)} calls)", zorder=3, color=colour)
+        top.set_ylim(0, float(submissions["n_tasks"].max()) * 1.15 + 0.5)
         top.yaxis.set_major_locator(MaxNLocator(integer=True))
         top.set_ylabel("tasks per call (count)")
         top.legend(loc="upper right")

@@ -93,7 +93,7 @@ def kpi_table(kpis: Mapping[str, float | int]) -> str:
 
 
 def _subtitle(meta: Mapping[str, Any], run_dir: Path) -> list[str]:
-    lines = [f"Run directory: {run_dir}"]
+    lines = [f"Run directory: {run_dir.name}"]
     parts = [f"scenario {meta.get('scenario', '?')}", f"seed {meta.get('seed', '?')}"]
     start = meta.get("start_epoch_ms")
     if isinstance(start, int | float):
@@ -108,6 +108,10 @@ def _subtitle(meta: Mapping[str, Any], run_dir: Path) -> list[str]:
     if isinstance(h, str):
         lines.append(f"scenario hash {h[:23]}…")
     return lines
+
+
+def _count(x: float) -> int | float:
+    return int(x) if math.isfinite(x) and x == int(x) else x
 
 
 def replay_sections(path: Path) -> tuple[list[Section], list[Chart]]:
@@ -141,7 +145,7 @@ def replay_sections(path: Path) -> tuple[list[Section], list[Chart]]:
     blocks += [paragraph(f"results.json: {p}") for p in r.problems]
     blocks += [figure_html(c) for c in charts[:1]]
     ep_rows: list[list[Cell]] = [
-        [e.name, e.count, e.errors, e.rps, e.p50_ms, e.p95_ms, e.p99_ms, e.max_ms]
+        [e.name, _count(e.count), _count(e.errors), e.rps, e.p50_ms, e.p95_ms, e.p99_ms, e.max_ms]
         for e in r.endpoints
     ]
     latency = [figure_html(charts[1])]

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +46,7 @@ from sim.sweep.runner import (
     simulate_kpis,
 )
 from sim.sweep.stats import Interval, mean_ci
-from sim.sweep.store import RunJournal, rows_frame, write_table
+from sim.sweep.store import RunJournal, kpi_names, rows_frame, write_table
 from sim.sweep.summary import summarise, write_summary
 from sim.sweep.target import FleetSearch, SearchResult, Target, parse_target
 
@@ -169,7 +169,9 @@ class _Session:
         self.rows[row.run_id] = row
         self.bar.update(1)
         if row.error:
-            self.bar.write(f"run {row.run_id} (seed {row.seed}) failed: {row.error}", file=sys.stderr)
+            self.bar.write(
+                f"run {row.run_id} (seed {row.seed}) failed: {row.error}", file=sys.stderr
+            )
 
     def interval(self, specs: Sequence[RunSpec], kpi: str) -> Interval:
         return mean_ci([self.rows[s.run_id].kpi(kpi) for s in specs])
@@ -235,6 +237,7 @@ def run_sweep(
             session.run(plan_runs(src.key, variants, seeds))
             searches: list[tuple[Variant, SearchResult]] = []
             if target is not None:
+                _check_kpi(target, session.rows.values())
                 searches = _search(session, variants, seeds, target, config, src)
     finally:
         bar.close()
@@ -257,6 +260,16 @@ def run_sweep(
 
         result.files.append(write_sweep_report(out_dir))
     return result
+
+
+def _check_kpi(target: Target, rows: Iterable[RunRow]) -> None:
+    """A target naming a KPI the runs do not report is a typo, not an unmeetable target."""
+    known = kpi_names(r for r in rows if r.ok)
+    if known and target.kpi not in known:
+        raise UserError(
+            f"--target {target}: unknown KPI {target.kpi!r}; known: {', '.join(known)} "
+            "(the grid's runs are kept: fix the target and add --resume)"
+        )
 
 
 def _search(

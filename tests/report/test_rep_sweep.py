@@ -131,6 +131,13 @@ def test_target_search_with_fake_kpi(tmp_path: Path) -> None:
     assert "smallest fleet meeting on_time_pct&gt;=60: 13 workers" in html
 
 
+def test_target_with_unknown_kpi_is_a_user_error(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, sets=("fleet.workers=4,8",), target="on_tme_pct>=60")
+    with pytest.raises(UserError, match="unknown KPI 'on_tme_pct'; known: on_time_pct"):
+        run_sweep(cfg, source=FakeSource(), fn=fake_kpis)
+    assert len((tmp_path / "sw" / "runs.jsonl").read_text().splitlines()) == 8
+
+
 def test_common_random_numbers_same_demand_across_variants() -> None:
     source = FileScenarios(TINY)
     seeds = replication_seeds(source.base_seed, 2)
