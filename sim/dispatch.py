@@ -193,6 +193,23 @@ class FleetSnapshot:
         return mask
 
 
+def _eligible_at(
+    snap: FleetSnapshot, rows: npt.NDArray[np.intp], task: TaskPoint, opts: AutoAssignOptions
+) -> npt.NDArray[np.bool_]:
+    """:meth:`FleetSnapshot.eligible` for a few rows only (the k-d tree's shortlist)."""
+    ok = snap.on_duty[rows]
+    if opts.team is not None:
+        ok &= snap.team_mask(opts.team)[rows]
+    if opts.max_assigned_task_count is not None:
+        ok &= snap.assigned_count[rows] < opts.max_assigned_task_count
+    if task.quantity > 0:
+        ok &= snap.free_capacity[rows] >= task.quantity
+    if opts.excluded_worker_ids:
+        ids = snap.ids
+        ok &= np.array([ids[int(r)] not in opts.excluded_worker_ids for r in rows])
+    return ok
+
+
 def _query_xyz(task: TaskPoint) -> tuple[FloatArray, float]:
     x, y, z = ecef_point(task.lat, task.lon)
     return np.array((x, y, z)), x * x + y * y + z * z
@@ -243,15 +260,16 @@ def _scan(
 
 
 def _tree_nearest(
-    snap: FleetSnapshot, task: TaskPoint, mask: npt.NDArray[np.bool_]
+    snap: FleetSnapshot, task: TaskPoint, opts: AutoAssignOptions
 ) -> WorkerKey | None:
     tree = snap.kdtree()
-    q, _ = _query_xyz(task)
+    x, y, z = ecef_point(task.lat, task.lon)
+    q = (x, y, z)
     n = len(snap)
-    k = min(8, n)
+    k = min(4, n)
     while True:
         dist, idx = tree.query(q, k=k)
-        ok = mask[idx]
+        ok = _eligible_at(snap, idx, task, opts)
         if ok.any():
             first = int(np.argmax(ok))
             upper = geodesic_upper_bound_m(float(dist[first]))
@@ -264,7 +282,7 @@ def _tree_nearest(
             return None
         if k * 8 >= n:
             # Mostly ineligible neighbours: a full vector scan is cheaper than more rounds.
-            return _scan(snap, task, mask, use_end=False)
+            return _scan(snap, task, snap.eligible(task, opts), use_end=False)
         k = min(k * 8, n)
 
 
@@ -280,12 +298,9 @@ def choose_worker(
     """
     if len(snap) == 0:
         return None
-    mask = snap.eligible(task, opts)
-    if opts.mode == "distance":
-        if use_tree and len(snap) >= KDTREE_MIN_WORKERS:
-            return _tree_nearest(snap, task, mask)
-        return _scan(snap, task, mask, use_end=False)
-    return _scan(snap, task, mask, use_end=True)
+    if opts.mode == "distance" and use_tree and len(snap) >= KDTREE_MIN_WORKERS:
+        return _tree_nearest(snap, task, opts)
+    return _scan(snap, task, snap.eligible(task, opts), use_end=opts.mode == "load")
 
 
 def choose_worker_bruteforce(
