@@ -17,6 +17,32 @@ STATE_ASSIGNED = 1
 STATE_ACTIVE = 2
 STATE_COMPLETED = 3
 
+# Constant parts of the task JSON, shared by every task (never mutated: the JSON form is
+# only serialised or shallow-copied), which saves building them per task per response.
+_EMPTY: list[Any] = []
+_OPEN_COMPLETION: dict[str, Any] = {
+    "failureNotes": "",
+    "successNotes": "",
+    "failureReason": "NONE",
+    "events": _EMPTY,
+    "actions": _EMPTY,
+    "time": None,
+    "signatureUploadId": None,
+    "photoUploadId": None,
+    "photoUploadIds": None,
+    "firstLocation": _EMPTY,
+    "lastLocation": _EMPTY,
+    "unavailableAttachments": _EMPTY,
+}
+_NO_OVERRIDES: dict[str, Any] = {
+    "recipientName": None,
+    "recipientNotes": None,
+    "recipientSkipSMSNotifications": None,
+    "useMerchantForProxy": None,
+}
+_NO_QUANTITIES = {"quantityA": 0, "quantityB": 0, "quantityC": 0}
+_IDENTITY: dict[str, Any] = {"failedScanCount": 0, "checksum": None}
+
 
 @dataclass(slots=True)
 class Task:
@@ -59,23 +85,18 @@ class Task:
     def to_json(self) -> dict[str, Any]:
         ct = self.container_type
         success = self.success
-        cd: dict[str, Any] = {
-            "failureNotes": self.completion_notes if success is False else "",
-            "successNotes": self.completion_notes if success else "",
-            "failureReason": "NONE" if success is not False else "FAILED",
-            "events": [],
-            "actions": [],
-            "time": self.time_completed,
-            "signatureUploadId": None,
-            "photoUploadId": None,
-            "photoUploadIds": None,
-            "firstLocation": [],
-            "lastLocation": [],
-            "unavailableAttachments": [],
-        }
-        if success is not None:
-            cd["success"] = success
-            cd["notes"] = self.completion_notes
+        if success is None:
+            cd = _OPEN_COMPLETION
+        else:
+            cd = {
+                **_OPEN_COMPLETION,
+                "failureNotes": "" if success else self.completion_notes,
+                "successNotes": self.completion_notes if success else "",
+                "failureReason": "NONE" if success else "FAILED",
+                "time": self.time_completed,
+                "success": success,
+                "notes": self.completion_notes,
+            }
         return {
             "id": self.id,
             "timeCreated": self.time_created,
@@ -94,19 +115,13 @@ class Task:
             "pickupTask": self.pickup,
             "notes": self.notes,
             "completionDetails": cd,
-            "feedback": [],
+            "feedback": _EMPTY,
             "metadata": self.metadata,
-            "overrides": self.overrides
-            or {
-                "recipientName": None,
-                "recipientNotes": None,
-                "recipientSkipSMSNotifications": None,
-                "useMerchantForProxy": None,
-            },
+            "overrides": self.overrides or _NO_OVERRIDES,
             "quantity": self.quantity,
-            "additionalQuantities": {"quantityA": 0, "quantityB": 0, "quantityC": 0},
+            "additionalQuantities": _NO_QUANTITIES,
             "serviceTime": self.service_time,
-            "identity": {"failedScanCount": 0, "checksum": None},
+            "identity": _IDENTITY,
             "appearance": {"triangleColor": self.triangle_color},
             "scanOnlyRequiredBarcodes": self.scan_only_required,
             "container": {"type": ct, ct.lower(): self.container_id},
