@@ -262,22 +262,26 @@ def _scan(
 def _tree_nearest(
     snap: FleetSnapshot, task: TaskPoint, opts: AutoAssignOptions
 ) -> WorkerKey | None:
+    # Plain-Python bookkeeping on the k returned rows: for k <= 64 it beats numpy's
+    # per-call overhead, which matters at ~10 µs per decision.
     tree = snap.kdtree()
-    x, y, z = ecef_point(task.lat, task.lon)
-    q = (x, y, z)
     n = len(snap)
     k = min(4, n)
+    q = ecef_point(task.lat, task.lon)
     while True:
         dist, idx = tree.query(q, k=k)
-        ok = _eligible_at(snap, idx, task, opts)
-        if ok.any():
-            first = int(np.argmax(ok))
-            upper = geodesic_upper_bound_m(float(dist[first]))
-            upper = upper * (1 + _REL_MARGIN) + _ABS_MARGIN_M
+        dl: list[float] = dist.tolist()
+        il: list[int] = idx.tolist()
+        ok: list[bool] = _eligible_at(snap, idx, task, opts).tolist()
+        first = next((j for j in range(k) if ok[j]), -1)
+        if first >= 0:
+            upper = geodesic_upper_bound_m(dl[first]) * (1 + _REL_MARGIN) + _ABS_MARGIN_M
             # All contenders are inside the k returned when the k-th is beyond the bound.
-            if dist[-1] > upper or k == n:
-                sel = ok & (dist <= upper)
-                return _confirm(snap, task, np.sort(idx[sel]), None, False)
+            if dl[-1] > upper or k == n:
+                rows = sorted(il[j] for j in range(k) if ok[j] and dl[j] <= upper)
+                if len(rows) == 1:
+                    return snap.ids[rows[0]]
+                return _confirm(snap, task, np.array(rows, dtype=np.intp), None, False)
         elif k == n:
             return None
         if k * 8 >= n:
