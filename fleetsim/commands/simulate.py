@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sim.errors import UserError
 from sim.kpis import format_kpis
 from sim.output import write_outputs
 from sim.run import simulate
@@ -26,6 +28,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     p.add_argument("--no-trace", action="store_true", help="skip writing trace.jsonl")
+    p.add_argument("--report", action="store_true", help="also write report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no KPI table")
     p.set_defaults(func=_run)
 
@@ -33,14 +36,21 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, args.overrides)
     if args.seed is not None and args.seed < 0:
-        from sim.errors import UserError
-
         raise UserError(f"--seed {args.seed}: must be a non-negative integer")
     progress = sys.stderr.isatty() and not args.quiet
     result = simulate(scenario, seed=args.seed, progress=progress)
     out = args.out or Path("results") / scenario.name
-    write_outputs(result, out, fmt=args.format)
+    extra: list[Callable[[Path], None]] = []
+    if not args.no_trace:
+        from loadtest.trace import write_trace
+
+        extra.append(lambda d: write_trace(result, d / "trace.jsonl"))
+    write_outputs(result, out, fmt=args.format, extra=extra)
     if not args.quiet:
         print(format_kpis(result.kpis))
+    if args.report:
+        from sim.report import write_report
+
+        print(f"wrote {write_report(out)}")
     print(f"wrote {out}/")
     return 0
