@@ -112,7 +112,9 @@ def format_table(rows: list[BenchResult]) -> str:
         for r in rows
     ]
     widths = [max(len(str(c)) for c in col) for col in zip(head, *body, strict=False)]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)) for row in
-             [head, *body]]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+        for row in [head, *body]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

@@ -165,7 +165,7 @@ class _Builder:
             pick_ids.append(tid)
         for j, (lat, lon, service) in enumerate(dropoffs):
             tid = len(self.tasks)
-            if kind == MANY_TO_MANY or kind == MANY_TO_ONE:
+            if kind in (MANY_TO_MANY, MANY_TO_ONE):
                 deps = tuple(pick_ids)
             elif pick_ids:
                 deps = (pick_ids[min(j, len(pick_ids) - 1)],)

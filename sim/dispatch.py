@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -79,6 +79,10 @@ class WorkerView:
     end_lon: float | None = None
 
 
+def _id_key(w: WorkerView) -> Any:
+    return w.id  # ids of one fleet share a type (int or str), so they order
+
+
 @dataclass(slots=True)
 class FleetSnapshot:
     """Columnar view of the fleet, rows sorted by worker id.
@@ -107,7 +111,7 @@ class FleetSnapshot:
 
     @classmethod
     def build(cls, workers: Sequence[WorkerView]) -> FleetSnapshot:
-        rows = sorted(workers, key=lambda w: w.id)  # type: ignore[no-any-return]
+        rows = sorted(workers, key=_id_key)
         n = len(rows)
         lat = np.array([w.lat for w in rows], dtype=np.float64)
         lon = np.array([w.lon for w in rows], dtype=np.float64)

@@ -7,13 +7,12 @@ The run owns its randomness: one seed, one child stream per purpose.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from collections.abc import Generator
+from dataclasses import dataclass, field
 from typing import Any
 
-import simpy
-
 import pandas as pd
+import simpy
 
 from sim import __version__
 from sim.demand import Order, build_demand, make_streams
@@ -40,9 +39,7 @@ class SimResult:
     sim_events: int = 0
 
 
-def _ticker(
-    env: simpy.Environment, bar: Any, step_s: float
-) -> Generator[simpy.Event, Any, None]:
+def _ticker(env: simpy.Environment, bar: Any, step_s: float) -> Generator[simpy.Event, Any, None]:
     while True:
         bar.n = round(env.now / 3600.0, 2)
         bar.refresh()
@@ -57,8 +54,13 @@ def _run_until_done(model: Model, horizon_s: float, progress: bool) -> None:
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=round(horizon_s / 3600.0, 2), unit="sim-h", file=sys.stderr,
-                   desc=model.scenario.name, leave=False)
+        bar = tqdm(
+            total=round(horizon_s / 3600.0, 2),
+            unit="sim-h",
+            file=sys.stderr,
+            desc=model.scenario.name,
+            leave=False,
+        )
         env.process(_ticker(env, bar, max(horizon_s / 200.0, 1.0)))
     env.run(until=stop)
     if bar is not None:

@@ -6,6 +6,7 @@ Built once, at the end of a run, column by column.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ from sim.tasks import Task
 
 
 def tasks_frame(tasks: Sequence[Task]) -> pd.DataFrame:
-    def col(name: str, dtype: type | str) -> np.ndarray:  # type: ignore[type-arg]
+    def col(name: str, dtype: type | str) -> np.ndarray:
         return np.array([getattr(t, name) for t in tasks], dtype=dtype)
 
     completed = col("completed_s", np.float64)
@@ -57,11 +58,11 @@ def tasks_frame(tasks: Sequence[Task]) -> pd.DataFrame:
 
 
 def workers_frame(workers: Sequence[Worker]) -> pd.DataFrame:
-    def col(name: str, dtype: type) -> np.ndarray:  # type: ignore[type-arg]
+    def col(name: str, dtype: type) -> np.ndarray:
         return np.array([getattr(w, name) for w in workers], dtype=dtype)
 
-    def text(name: str) -> pd.arrays.StringArray:
-        return pd.array([getattr(w, name) for w in workers], dtype="string")  # type: ignore[return-value]
+    def text(name: str) -> Any:
+        return pd.array([getattr(w, name) for w in workers], dtype="string")
 
     return pd.DataFrame(
         {

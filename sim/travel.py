@@ -40,7 +40,7 @@ class GeodesicTravel:
     def speed_factor(self, t_s: float) -> float:
         if not self.profile:
             return 1.0
-        hour = int(math.floor(self.start_hour + t_s / 3600.0)) % 24
+        hour = math.floor(self.start_hour + t_s / 3600.0) % 24
         return self.profile[hour]
 
     def leg(

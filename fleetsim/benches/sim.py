@@ -88,16 +88,37 @@ def bench_day(ctx: BenchContext) -> list[BenchResult]:
     bare = bare_simpy_rate(500_000 if not ctx.quick else 100_000)
     rate = events / wall
     mem_mb = peak_kb / 1024.0
-    extra: dict[str, float | int | str] = {"tasks": n_tasks, "events_logged": n_log,
-                                           "simpy_events": events}
+    extra: dict[str, float | int | str] = {
+        "tasks": n_tasks,
+        "events_logged": n_log,
+        "simpy_events": events,
+    }
     return [
-        BenchResult("sim.day.wall", wall, "s", target="<= 10", met=wall <= 10.0,
-                    note=f"{n_tasks:,} tasks, 1,000 workers" if not ctx.quick else "quick",
-                    extra=extra),
-        BenchResult("sim.day.events_per_s", rate, "events/s", baseline=bare,
-                    ratio=rate / bare, note="baseline: bare SimPy timeout loop"),
-        BenchResult("sim.day.peak_memory", mem_mb, "MB", target="<= 1024",
-                    met=mem_mb <= 1024.0, note="peak RSS of the child process"),
+        BenchResult(
+            "sim.day.wall",
+            wall,
+            "s",
+            target="<= 10",
+            met=wall <= 10.0,
+            note=f"{n_tasks:,} tasks, 1,000 workers" if not ctx.quick else "quick",
+            extra=extra,
+        ),
+        BenchResult(
+            "sim.day.events_per_s",
+            rate,
+            "events/s",
+            baseline=bare,
+            ratio=rate / bare,
+            note="baseline: bare SimPy timeout loop",
+        ),
+        BenchResult(
+            "sim.day.peak_memory",
+            mem_mb,
+            "MB",
+            target="<= 1024",
+            met=mem_mb <= 1024.0,
+            note="peak RSS of the child process",
+        ),
     ]
 
 
@@ -107,14 +128,20 @@ def bench_nearest(ctx: BenchContext) -> list[BenchResult]:
     n_check = 200 if ctx.quick else 1_000
     rng = np.random.default_rng(2026)
     views = [
-        WorkerView(id=i, lat=float(40.75 + rng.uniform(-0.15, 0.15)),
-                   lon=float(-73.98 + rng.uniform(-0.2, 0.2)), on_duty=bool(rng.random() < 0.9))
+        WorkerView(
+            id=i,
+            lat=float(40.75 + rng.uniform(-0.15, 0.15)),
+            lon=float(-73.98 + rng.uniform(-0.2, 0.2)),
+            on_duty=bool(rng.random() < 0.9),
+        )
         for i in range(n_workers)
     ]
     snap = FleetSnapshot.build(views)
     opts = AutoAssignOptions(mode="distance")
-    tasks = [TaskPoint(float(40.75 + rng.uniform(-0.15, 0.15)),
-                       float(-73.98 + rng.uniform(-0.2, 0.2))) for _ in range(n_queries)]
+    tasks = [
+        TaskPoint(float(40.75 + rng.uniform(-0.15, 0.15)), float(-73.98 + rng.uniform(-0.2, 0.2)))
+        for _ in range(n_queries)
+    ]
     t0 = time.perf_counter()
     snap.kdtree()
     build_ms = (time.perf_counter() - t0) * 1e3
@@ -128,8 +155,12 @@ def bench_nearest(ctx: BenchContext) -> list[BenchResult]:
     same = fast[:n_check] == brute
     return [
         BenchResult(
-            "sim.nearest", fast_us, "us/decision", baseline=brute_us,
-            ratio=fast_us / brute_us, target="<= 20, identical",
+            "sim.nearest",
+            fast_us,
+            "us/decision",
+            baseline=brute_us,
+            ratio=fast_us / brute_us,
+            target="<= 20, identical",
             met=fast_us <= 20.0 and same,
             note=f"10,000 workers; identical choices on {n_check}: {same}",
             extra={"tree_build_ms": round(build_ms, 2), "queries": n_queries},

@@ -14,9 +14,7 @@ def register(sub: Any) -> None:
         "bench", help="run the benchmarks and write results/bench/bench.json"
     )
     p.add_argument("--out", type=Path, default=Path("results/bench"), help="output directory")
-    p.add_argument(
-        "--only", action="append", metavar="PATTERN", help="glob over benchmark names"
-    )
+    p.add_argument("--only", action="append", metavar="PATTERN", help="glob over benchmark names")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     p.set_defaults(func=_run)
 

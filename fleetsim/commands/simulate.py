@@ -23,7 +23,11 @@ def register(sub: Any) -> None:
     p.add_argument("--out", type=Path, help="output directory (default results/<name>/)")
     p.add_argument("--seed", type=int, help="override the scenario's seed")
     p.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
         help="override a scenario field, e.g. --set fleet.workers=80 (repeatable)",
     )
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet")

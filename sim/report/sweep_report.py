@@ -168,6 +168,27 @@ def search_chart(meta: SweepMeta, target: Target) -> Chart:
         )
 
 
+def search_table(meta: SweepMeta, target: Target) -> str:
+    """Every point the searches ran: fleet size, interval, and whether it met the target."""
+    rows: list[list[Cell]] = []
+    for s in meta.searches:
+        where = ", ".join(f"{k}={v}" for k, v in s.variant.items()) or "scenario"
+        for p in sorted(s.points, key=lambda p: p.fleet):
+            ci = (
+                "–"
+                if p.mean is None
+                else (
+                    f"{p.mean:,.2f}"
+                    if p.low is None or p.high is None
+                    else f"{p.mean:,.2f} [{p.low:,.2f}, {p.high:,.2f}]"
+                )
+            )
+            badge = Badge("meets", "pass") if p.met else Badge("no", "fail")
+            rows.append([where, p.fleet, ci, p.n, badge])
+    headers = ("variant", "fleet (workers)", f"{target.kpi} mean [95% CI]", "runs", str(target))
+    return table_html(headers, rows, scroll=len(rows) > 12)
+
+
 def _unit(kpi: str) -> str:
     note = KPI_NOTES.get(kpi, "")
     return note[note.rfind("(") + 1 : -1] if note.endswith(")") else "value"
@@ -228,6 +249,7 @@ def build_sweep_report(out_dir: Path) -> tuple[str, list[Chart]]:
             c = search_chart(meta, target)
             charts.append(c)
             blocks.append(figure_html(c))
+            blocks.append(search_table(meta, target))
         sections.append(Section("Answer", tuple(blocks)))
     sections.append(
         Section(

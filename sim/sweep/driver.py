@@ -46,7 +46,7 @@ from sim.sweep.runner import (
     simulate_kpis,
 )
 from sim.sweep.stats import Interval, mean_ci
-from sim.sweep.store import RunJournal, kpi_names, rows_frame, write_table
+from sim.sweep.store import RunJournal, clear_outputs, kpi_names, rows_frame, write_table
 from sim.sweep.summary import summarise, write_summary
 from sim.sweep.target import FleetSearch, SearchResult, Target, parse_target
 
@@ -122,21 +122,12 @@ class SweepResult:
 class _Session:
     """The running state of one sweep: variants loaded once, rows by run id, the journal."""
 
-    def __init__(
-        self,
-        source: ScenarioSource,
-        fn: SimFn,
-        executor: Executor,
-        journal: RunJournal,
-        bar: tqdm[Any],
-    ) -> None:
-        self.source, self.fn, self.executor, self.journal, self.bar = (
-            source,
-            fn,
-            executor,
-            journal,
-            bar,
-        )
+    executor: Executor
+    journal: RunJournal
+    bar: tqdm[Any]
+
+    def __init__(self, source: ScenarioSource, fn: SimFn) -> None:
+        self.source, self.fn = source, fn
         self.scenarios: dict[Variant, Any] = {}
         self.rows: dict[str, RunRow] = {}
         self.order: list[str] = []
@@ -222,26 +213,27 @@ def run_sweep(
         if base_fleet is not None:
             variants = [v.with_value(FLEET, base_fleet) for v in variants]
 
-    journal = RunJournal(out_dir, resume=config.resume)
-    show = sys.stderr.isatty() if config.progress is None else config.progress
-    bar: tqdm[Any] = tqdm(total=0, unit="run", desc="sweep", disable=not show, file=sys.stderr)
+    session = _Session(src, fn)
+    for v in variants:  # validate every variant before any run starts
+        session.scenario(v)
     ex_cm: AbstractContextManager[Executor] = (
         nullcontext(executor) if executor is not None else _executor(config)
     )
-    try:
-        session = _Session(src, fn, SerialExecutor(), journal, bar)
-        for v in variants:  # validate every variant before any run starts
-            session.scenario(v)
-        with ex_cm as ex:
-            session.executor = ex
+    show = sys.stderr.isatty() if config.progress is None else config.progress
+    searches: list[tuple[Variant, SearchResult]] = []
+    with ex_cm as ex:  # connect first: a bad --scheduler leaves the output alone
+        clear_outputs(out_dir)  # a stale table must not pass for this sweep's
+        session.executor = ex
+        session.journal = RunJournal(out_dir, resume=config.resume)
+        session.bar = tqdm(total=0, unit="run", desc="sweep", disable=not show, file=sys.stderr)
+        try:
             session.run(plan_runs(src.key, variants, seeds))
-            searches: list[tuple[Variant, SearchResult]] = []
             if target is not None:
                 _check_kpi(target, session.rows.values())
                 searches = _search(session, variants, seeds, target, config, src)
-    finally:
-        bar.close()
-        journal.close()
+        finally:
+            session.bar.close()
+            session.journal.close()
 
     rows = [session.rows[r] for r in session.order]
     param_paths = [p.path for p in params]

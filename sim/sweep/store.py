@@ -121,6 +121,14 @@ def _uniform(col: pd.Series) -> pd.Series:
     return col.map(lambda v: None if v is None else str(v)).astype("string")
 
 
+def clear_outputs(out_dir: Path) -> None:
+    """Remove a previous sweep's finished-looking outputs (the journal stays for --resume)."""
+    for name in (PARQUET, SUMMARY, META, "report.html"):
+        (out_dir / name).unlink(missing_ok=True)
+    for png in out_dir.glob("sweep-*.png"):
+        png.unlink()
+
+
 def write_table(df: pd.DataFrame, out_dir: Path) -> Path:
     path = out_dir / PARQUET
     tmp = path.with_suffix(".parquet.tmp")

@@ -21,4 +21,3 @@ def make_scenario(**sections: dict[str, Any]) -> Scenario:
     for key, value in sections.items():
         raw[key] = {**raw.get(key, {}), **value}
     return parse_scenario(raw)
-

@@ -3,12 +3,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from simkit import make_scenario
 
 from sim.demand import arrival_times, build_demand, make_streams, sample_service
 from sim.errors import ScenarioError
 from sim.run import simulate
 from sim.scenario import Service
-from simkit import make_scenario
 
 
 def test_poisson_arrivals_have_the_right_rate() -> None:
@@ -40,16 +40,22 @@ def test_service_distributions_have_their_moments(spec: Service, mean: float, sd
 
 
 def test_empirical_service_draws_only_given_values() -> None:
-    x = sample_service(np.random.default_rng(0), Service(kind="empirical",
-                                                        values_s=[10, 20]), 1000)
+    x = sample_service(np.random.default_rng(0), Service(kind="empirical", values_s=[10, 20]), 1000)
     assert set(np.unique(x)) == {10.0, 20.0}
 
 
 def test_batch_patterns_build_dependencies() -> None:
-    sc = make_scenario(demand={"mix": {"pickup_dropoff": 0, "single_pickup_multi_dropoff": 1,
-                                       "multi_pickup_single_dropoff": 1,
-                                       "multi_pickup_multi_dropoff": 1},
-                               "rate_per_h": 200})
+    sc = make_scenario(
+        demand={
+            "mix": {
+                "pickup_dropoff": 0,
+                "single_pickup_multi_dropoff": 1,
+                "multi_pickup_single_dropoff": 1,
+                "multi_pickup_multi_dropoff": 1,
+            },
+            "rate_per_h": 200,
+        }
+    )
     tasks, orders = build_demand(sc, make_streams(1))
     by_id = {t.id: t for t in tasks}
     kinds_seen = set()
@@ -90,7 +96,8 @@ def _csv_scenario(tmp_path: Path, body: str) -> None:
 
 def test_csv_orders_are_read(tmp_path: Path) -> None:
     (tmp_path / "orders.csv").write_text(
-        CSV_HEAD + "60,40.75,-73.98,40.76,-73.97,1800,90\n10,,,40.74,-73.99,,\n")
+        CSV_HEAD + "60,40.75,-73.98,40.76,-73.97,1800,90\n10,,,40.74,-73.99,,\n"
+    )
     sc = make_scenario(demand={"source": "csv", "csv": str(tmp_path / "orders.csv")})
     tasks, orders = build_demand(sc, make_streams(0))
     assert [o.ordered_s for o in orders] == [10.0, 60.0]  # sorted by creation

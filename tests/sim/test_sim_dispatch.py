@@ -63,8 +63,15 @@ def test_load_mode_adds_the_route_and_measures_from_its_end() -> None:
     snap = FleetSnapshot.build(
         [
             # Near the task but with a long route ending far away.
-            WorkerView(id=1, lat=40.0, lon=-74.0, on_duty=True, route_m=5000.0,
-                       end_lat=40.05, end_lon=-74.0),
+            WorkerView(
+                id=1,
+                lat=40.0,
+                lon=-74.0,
+                on_duty=True,
+                route_m=5000.0,
+                end_lat=40.05,
+                end_lon=-74.0,
+            ),
             WorkerView(id=2, lat=40.02, lon=-74.0, on_duty=True),
         ]
     )
@@ -76,8 +83,15 @@ def test_load_mode_adds_the_route_and_measures_from_its_end() -> None:
 def test_filters_team_count_capacity_and_exclusions() -> None:
     snap = FleetSnapshot.build(
         [
-            WorkerView(id=1, lat=40.0, lon=-74.0, on_duty=True, teams=frozenset({"x"}),
-                       assigned_count=3, free_capacity=1.0),
+            WorkerView(
+                id=1,
+                lat=40.0,
+                lon=-74.0,
+                on_duty=True,
+                teams=frozenset({"x"}),
+                assigned_count=3,
+                free_capacity=1.0,
+            ),
             WorkerView(id=2, lat=40.1, lon=-74.0, on_duty=True, teams=frozenset({"y"})),
         ]
     )
@@ -111,19 +125,23 @@ def test_matches_bruteforce_exact_scan(
     rng = np.random.default_rng(seed + 1)
     opts = AutoAssignOptions(mode=mode, team=team, max_assigned_task_count=max_count)  # type: ignore[arg-type]
     for _ in range(20):
-        task = TaskPoint(float(40.75 + rng.uniform(-0.06, 0.06)),
-                         float(-73.98 + rng.uniform(-0.06, 0.06)), qty)
+        task = TaskPoint(
+            float(40.75 + rng.uniform(-0.06, 0.06)), float(-73.98 + rng.uniform(-0.06, 0.06)), qty
+        )
         assert choose_worker(snap, task, opts) == choose_worker_bruteforce(snap, task, opts)
 
 
 def test_near_ties_are_resolved_exactly() -> None:
     # Workers on a tiny ring around the task: distances differ by millimetres.
-    views = [WorkerView(id=i, lat=40.0 + 1e-4 * np.cos(i), lon=-74.0 + 1e-4 * np.sin(i),
-                        on_duty=True) for i in range(50)]
+    views = [
+        WorkerView(id=i, lat=40.0 + 1e-4 * np.cos(i), lon=-74.0 + 1e-4 * np.sin(i), on_duty=True)
+        for i in range(50)
+    ]
     snap = FleetSnapshot.build(views)
     task = TaskPoint(40.0, -74.0)
     assert choose_worker(snap, task, AutoAssignOptions()) == choose_worker_bruteforce(
-        snap, task, AutoAssignOptions())
+        snap, task, AutoAssignOptions()
+    )
 
 
 def test_kdtree_path_agrees_with_bruteforce_and_sees_moves() -> None:
@@ -131,10 +149,12 @@ def test_kdtree_path_agrees_with_bruteforce_and_sees_moves() -> None:
     rng = np.random.default_rng(9)
     opts = AutoAssignOptions(max_assigned_task_count=3)
     for _ in range(200):
-        task = TaskPoint(float(40.75 + rng.uniform(-0.2, 0.2)),
-                         float(-73.98 + rng.uniform(-0.2, 0.2)))
+        task = TaskPoint(
+            float(40.75 + rng.uniform(-0.2, 0.2)), float(-73.98 + rng.uniform(-0.2, 0.2))
+        )
         assert choose_worker(snap, task, opts, use_tree=True) == choose_worker_bruteforce(
-            snap, task, opts)
+            snap, task, opts
+        )
     # Moving a worker onto the task must invalidate the cached tree.
     target = TaskPoint(40.9, -73.5)
     i = int(np.flatnonzero(snap.on_duty & (snap.assigned_count < 3))[0])
@@ -152,8 +172,9 @@ def test_queue_pool_rules() -> None:
 
 @pytest.mark.parametrize("mode", ["distance", "load"])
 def test_in_place_updates_change_the_answer(mode: str) -> None:
-    snap = FleetSnapshot.build([WorkerView(id=i, lat=40.0 + i * 0.01, lon=-74.0, on_duty=True)
-                                for i in range(3)])
+    snap = FleetSnapshot.build(
+        [WorkerView(id=i, lat=40.0 + i * 0.01, lon=-74.0, on_duty=True) for i in range(3)]
+    )
     task = TaskPoint(40.02, -74.0)
     opts = AutoAssignOptions(mode=mode)  # type: ignore[arg-type]
     assert choose_worker(snap, task, opts) == 2

@@ -54,8 +54,14 @@ def test_run_directory_round_trips_and_records_provenance(tmp_path: Path) -> Non
     assert run.meta["version"] == "0.1.0"
     assert (out / "scenario.toml").is_file()
     kinds = set(run.events["kind"])
-    assert {"taskCreated", "taskAssigned", "taskStarted", "taskArrival", "taskCompleted",
-            "workerDuty"} <= kinds
+    assert {
+        "taskCreated",
+        "taskAssigned",
+        "taskStarted",
+        "taskArrival",
+        "taskCompleted",
+        "workerDuty",
+    } <= kinds
 
 
 def test_kpis_are_consistent_with_the_tables() -> None:
@@ -73,8 +79,22 @@ def test_kpis_are_consistent_with_the_tables() -> None:
 def test_cli_simulate_writes_outputs_and_prints_kpis(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["simulate", str(TINY), "--out", str(tmp_path / "o"), "--set",
-                 "fleet.workers=5", "--format", "csv", "--no-trace"]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                str(TINY),
+                "--out",
+                str(tmp_path / "o"),
+                "--set",
+                "fleet.workers=5",
+                "--format",
+                "csv",
+                "--no-trace",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "on_time_pct" in out and "tasks_created" in out
     assert (tmp_path / "o" / "tasks.csv").is_file()
@@ -98,7 +118,9 @@ def test_cli_bad_input_exits_2_with_one_message_and_no_output(
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-m", "fleetsim.cli", "simulate", str(TINY), "--out", str(out), *args],
-        capture_output=True, text=True, cwd=REPO,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert proc.returncode == 2
     assert message in proc.stderr
@@ -111,9 +133,22 @@ def test_cli_bad_csv_row_names_the_line(tmp_path: Path) -> None:
     csv = tmp_path / "orders.csv"
     csv.write_text("created_s,dropoff_lat,dropoff_lon\n10,40.7,-73.9\n20,north,-73.9\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "fleetsim.cli", "simulate", str(TINY), "--out",
-         str(tmp_path / "o"), "--set", "demand.source=csv", "--set", f"demand.csv='{csv}'"],
-        capture_output=True, text=True, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "fleetsim.cli",
+            "simulate",
+            str(TINY),
+            "--out",
+            str(tmp_path / "o"),
+            "--set",
+            "demand.source=csv",
+            "--set",
+            f"demand.csv='{csv}'",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert proc.returncode == 2
     assert "line 3: dropoff_lat = 'north': expected a number" in proc.stderr

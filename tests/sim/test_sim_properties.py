@@ -30,8 +30,13 @@ scenarios = st.fixed_dictionaries(
 
 
 def _run(p: dict) -> SimResult:  # type: ignore[type-arg]
-    names = ["dropoff", "pickup_dropoff", "single_pickup_multi_dropoff",
-             "multi_pickup_single_dropoff", "multi_pickup_multi_dropoff"]
+    names = [
+        "dropoff",
+        "pickup_dropoff",
+        "single_pickup_multi_dropoff",
+        "multi_pickup_single_dropoff",
+        "multi_pickup_multi_dropoff",
+    ]
     dispatch = {"policy": p["policy"], "consider_dependencies": p["deps"], "redispatch_s": 30}
     if p["max_count"] is not None:
         dispatch["max_assigned_task_count"] = p["max_count"]
@@ -40,8 +45,12 @@ def _run(p: dict) -> SimResult:  # type: ignore[type-arg]
         window["complete_after_min"] = p["after"]
     sc = make_scenario(
         fleet={"workers": p["workers"], "shift_end_h": p["shift_end"], "capacity": p["capacity"]},
-        demand={"rate_per_h": p["rate"], "mix": dict(zip(names, p["mix"], strict=True)),
-                "window": window, "service": {"kind": "exponential", "mean_s": 90}},
+        demand={
+            "rate_per_h": p["rate"],
+            "mix": dict(zip(names, p["mix"], strict=True)),
+            "window": window,
+            "service": {"kind": "exponential", "mean_s": 90},
+        },
         dispatch=dispatch,
         submission={"mode": p["mode"], "flush_s": 120, "async_tasks_per_s": 5},
         failures={"probability": p["fail"]},
@@ -106,9 +115,21 @@ def test_model_invariants_hold(p: dict) -> None:  # type: ignore[type-arg]
 
 
 def test_the_invariant_checker_catches_a_teleport_and_a_double_start() -> None:
-    p = {"workers": 2, "rate": 60.0, "mix": [1, 1, 0, 0, 0], "policy": "distance",
-         "mode": "single", "fail": 0.0, "shift_end": 2.0, "travel": "geodesic",
-         "capacity": 10.0, "max_count": None, "deps": True, "after": None, "seed": 3}
+    p = {
+        "workers": 2,
+        "rate": 60.0,
+        "mix": [1, 1, 0, 0, 0],
+        "policy": "distance",
+        "mode": "single",
+        "fail": 0.0,
+        "shift_end": 2.0,
+        "travel": "geodesic",
+        "capacity": 10.0,
+        "max_count": None,
+        "deps": True,
+        "after": None,
+        "seed": 3,
+    }
     r = _run(p)
     check_invariants(r)
     ev = r.events.copy()
@@ -117,11 +138,13 @@ def test_the_invariant_checker_catches_a_teleport_and_a_double_start() -> None:
     import pytest
 
     with pytest.raises(AssertionError):
-        check_invariants(SimResult(r.scenario, r.seed, r.tasks, ev, r.workers,
-                                   r.submissions, r.kpis))
+        check_invariants(
+            SimResult(r.scenario, r.seed, r.tasks, ev, r.workers, r.submissions, r.kpis)
+        )
     ev = r.events.copy()
     j = ev.index[ev["kind"] == "taskCompleted"][0]
     ev.loc[j, "kind"] = "taskArrival"
     with pytest.raises(AssertionError):
-        check_invariants(SimResult(r.scenario, r.seed, r.tasks, ev, r.workers,
-                                   r.submissions, r.kpis))
+        check_invariants(
+            SimResult(r.scenario, r.seed, r.tasks, ev, r.workers, r.submissions, r.kpis)
+        )

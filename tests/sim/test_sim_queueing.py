@@ -27,8 +27,11 @@ def test_mmc_waiting_time_matches_erlang_c(c: int, lam_per_h: float, mean_s: flo
         scenario={"duration_h": hours, "drain_h": 5.0},
         fleet={"workers": c, "shift_end_h": hours + 5.0, "capacity": 1e9},
         travel={"model": "none"},
-        demand={"rate_per_h": lam_per_h, "mix": {"dropoff": 1, "pickup_dropoff": 0},
-                "service": {"kind": "exponential", "mean_s": mean_s}},
+        demand={
+            "rate_per_h": lam_per_h,
+            "mix": {"dropoff": 1, "pickup_dropoff": 0},
+            "service": {"kind": "exponential", "mean_s": mean_s},
+        },
         dispatch={"policy": "queue", "queue_rule": "oldest"},
         submission={"mode": "single", "rate_limit_rps": 0, "api_delay_s": 0},
     )

@@ -1,10 +1,10 @@
 from pathlib import Path
 
 import pytest
+from simkit import REPO, make_scenario
 
 from sim.errors import ScenarioError
 from sim.scenario import apply_overrides, dump_scenario_toml, load_scenario, parse_scenario
-from simkit import REPO, make_scenario
 
 
 @pytest.mark.parametrize("name", ["lunch-rush", "parcel-morning", "grocery-batches", "tiny"])
@@ -56,11 +56,15 @@ def test_batch_size_capped_at_500() -> None:
 
 
 def test_overrides_parse_toml_values_and_bare_words() -> None:
-    raw = apply_overrides({}, ["fleet.workers=80", "dispatch.policy=load",
-                               "demand.mix={dropoff=1}"])
-    assert raw == {"fleet": {"workers": 80}, "dispatch": {"policy": "load"},
-                   "demand": {"mix": {"dropoff": 1}}}
-    with pytest.raises(ScenarioError, match="expected section.key=value"):
+    raw = apply_overrides(
+        {}, ["fleet.workers=80", "dispatch.policy=load", "demand.mix={dropoff=1}"]
+    )
+    assert raw == {
+        "fleet": {"workers": 80},
+        "dispatch": {"policy": "load"},
+        "demand": {"mix": {"dropoff": 1}},
+    }
+    with pytest.raises(ScenarioError, match=r"expected section\.key=value"):
         apply_overrides({}, ["fleet.workers"])
 
 
@@ -95,6 +99,7 @@ def test_rate_profile_must_cover_the_duration() -> None:
 
 
 def test_parse_accepts_a_valid_mapping() -> None:
-    sc = parse_scenario({"scenario": {"name": "x"}, "region": {"center": [1, 2]},
-                         "fleet": {"workers": 1}})
+    sc = parse_scenario(
+        {"scenario": {"name": "x"}, "region": {"center": [1, 2]}, "fleet": {"workers": 1}}
+    )
     assert sc.dispatch.policy == "distance"

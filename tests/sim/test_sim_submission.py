@@ -11,8 +11,7 @@ def _orders(times: list[float], per: int = 1) -> list[Order]:
 
 def test_single_mode_one_call_per_task_rate_limited() -> None:
     orders = _orders([0.0] * 50, per=2)
-    calls = plan_submissions(orders, Submission(mode="single", rate_limit_rps=20,
-                                                api_delay_s=0.1))
+    calls = plan_submissions(orders, Submission(mode="single", rate_limit_rps=20, api_delay_s=0.1))
     assert len(calls) == 100
     sent = np.array([c.sent_s for c in calls])
     assert np.allclose(np.diff(sent), 0.05)  # 20 requests/s
@@ -30,17 +29,19 @@ def test_batches_flush_at_500_without_splitting_orders() -> None:
 
 
 def test_batches_flush_on_the_timer() -> None:
-    calls = plan_submissions(_orders([1.0, 2.0, 70.0]), Submission(mode="batch", flush_s=60,
-                                                                   api_delay_s=0.0,
-                                                                   batch_delay_per_task_s=0.5))
+    calls = plan_submissions(
+        _orders([1.0, 2.0, 70.0]),
+        Submission(mode="batch", flush_s=60, api_delay_s=0.0, batch_delay_per_task_s=0.5),
+    )
     assert [(c.sent_s, c.task_ids) for c in calls] == [(60.0, (0, 1)), (120.0, (2,))]
     assert calls[0].acked_s == 61.0  # latency grows with the batch size
 
 
 def test_async_jobs_create_tasks_progressively_one_job_at_a_time() -> None:
-    calls = plan_submissions(_orders([0.0] * 6), Submission(mode="batch-async", batch_size=3,
-                                                            api_delay_s=0.0,
-                                                            async_tasks_per_s=1.0))
+    calls = plan_submissions(
+        _orders([0.0] * 6),
+        Submission(mode="batch-async", batch_size=3, api_delay_s=0.0, async_tasks_per_s=1.0),
+    )
     assert [c.job_id != "" for c in calls] == [True, True]
     assert calls[0].created_s == (1.0, 2.0, 3.0)
     # The second job waits for the first to finish.
