@@ -252,7 +252,14 @@ class Model:
             for t in unit:
                 self.assign(w, t)
             task = w.next_task()
-        if task is None and self.policy == "queue" and w.id not in self.idle_ids:
+        # Only an empty-handed worker counts as idle: one waiting on a dependency of a
+        # task it holds would be woken for new work it cannot pull.
+        if (
+            task is None
+            and self.policy == "queue"
+            and not w.container
+            and w.id not in self.idle_ids
+        ):
             self.idle.append(w)
             self.idle_ids.add(w.id)
         return task
