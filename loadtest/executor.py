@@ -33,8 +33,22 @@ from loadtest.wire import (
 
 #: Ops that create server objects: never blindly re-sent after a lost answer.
 CREATES = frozenset(
-    {"task.create", "task.batch", "task.batch_async", "team.create", "worker.create", "order.track"}
+    {
+        "task.create",
+        "task.batch",
+        "task.batch_async",
+        "team.create",
+        "worker.create",
+        "order.track",
+        "nash.batch_job",
+        "deftship.batch_create",
+    }
 )
+#: Creates with no way to look them up afterwards (Deftship lists no batches): a lost
+#: answer is reported as a failure rather than risking a duplicate.
+UNCHECKABLE_CREATES = frozenset({"deftship.batch_create"})
+#: Creates the provider deduplicates itself (Nash: ``externalIdentifier``): safe to resend.
+IDEMPOTENT_CREATES = frozenset({"nash.batch_job"})
 #: Async batch job states that are not final (the emulator's and the SDK mocks' words).
 PENDING_STATES = frozenset(
     {
@@ -51,6 +65,12 @@ PENDING_STATES = frozenset(
 )
 FLOW_BATCH = "onfleet.batch"
 FLOW_ASYNC = "onfleet.batch_async"
+#: Polling ops and the flow each one closes.
+POLL_FLOWS = {
+    "task.batch_status": FLOW_ASYNC,
+    "deftship.wait_ready": "deftship.validate",
+    "deftship.wait_shipped": "deftship.ship",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +128,7 @@ class Executor:
     phones: dict[int, str] = field(default_factory=dict)
     teams: dict[int, str] = field(default_factory=dict)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
-    job_start_s: dict[str, float] = field(default_factory=dict)
+    call_start: dict[int, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
 
     # -- entry point -------------------------------------------------------------------------
@@ -131,7 +151,7 @@ class Executor:
         path, body = "", None
         for _ in range(4):  # at most a few references from other processes to look up
             try:
-                path = resolve_path(call, self.ids)
+                path = resolve_path(call, self.ids, self.run_id)
                 body = resolve_value(call.body, self.ids, self.run_id)
                 break
             except Unresolved as exc:
@@ -141,7 +161,7 @@ class Executor:
                 self.recorder.request(call.name, self.clock.now(), 0.0, 0.0, False)
                 self.recorder.count("failed")
                 return False
-        if call.op == "task.batch_status":
+        if call.op in POLL_FLOWS:
             ok = self._poll(ready, path)
         else:
             ok = self._send_call(ready, path, body)
@@ -204,8 +224,15 @@ class Executor:
                 wait = retry_after_s(res)
                 wait = self.policy.backoff(attempt, self.rng) if wait is None else wait
             elif res.status >= 500 or res.status in (0, 408, 412):
-                if res.status == 412 or call.method in ("GET", "PUT", "DELETE"):
+                if (
+                    res.status == 412
+                    or call.method in ("GET", "PUT", "DELETE")
+                    or (call.op in IDEMPOTENT_CREATES)
+                ):
                     wait = self.policy.backoff(attempt, self.rng)
+                elif call.op in UNCHECKABLE_CREATES:
+                    self.recorder.count("unsafe_not_retried")
+                    return self._fail(ready, res, started)
                 else:
                     # The request may have been applied: check before sending it again.
                     self.recorder.count("checked_before_retry")
@@ -273,6 +300,7 @@ class Executor:
         call = ready.call
         op = call.op
         data: Any = orjson.loads(res.body) if res.body else None
+        self.call_start[call.id] = started  # a later poll measures its flow from here
         if op == "task.batch":
             tasks = data.get("tasks", []) if isinstance(data, dict) else []
             errors = data.get("errors", []) if isinstance(data, dict) else []
@@ -283,37 +311,35 @@ class Executor:
             self.recorder.count("tasks_errored", len(errors))
             return True
         if call.defines and isinstance(data, dict):
-            sid = data.get("jobId") if op == "task.batch_async" else data.get("id")
-            if isinstance(sid, str):
-                self.ids.set(call.defines, sid)
-            if op == "task.batch_async":
-                self.job_start_s[call.defines] = started
+            inner = data.get("data") if isinstance(data.get("data"), dict) else {}
+            sid = data.get("jobId") or data.get("id") or inner.get("id")
+            if isinstance(sid, str | int) and not isinstance(sid, bool):
+                self.ids.set(call.defines, str(sid))
         return True
 
     def _poll(self, ready: Ready, path: str) -> bool:
-        """Poll an async batch job until it is final; record the flow."""
+        """Poll a job until it is final; record the flow from the call that started it."""
         call = ready.call
-        job_ref = call.params.get("jobId", "")[len("$ref:") :]
-        t_submit = self.job_start_s.pop(job_ref, ready.intended_s)
+        t_submit = (
+            self.call_start.pop(call.deps[0], ready.intended_s) if call.deps else (ready.intended_s)
+        )
         interval = max(call.poll_s / self.speedup, self.policy.min_poll_s)
         deadline = self.clock.now() + self.policy.poll_budget_s
         polls = 0
+        flow = POLL_FLOWS.get(call.op, call.op)
         while True:
             polls += 1
             res = self._once(ready, "GET", path, None)
             if res.ok:
-                data = orjson.loads(res.body)
-                status = str(data.get("status", "")).lower()
-                if status not in PENDING_STATES:
-                    new = [*data.get("newTasks", []), *data.get("newTasksWithWarnings", [])]
-                    self.ids.map_tasks(new, self.run_id)
-                    created = int(data.get("tasksCreated", len(new)))
-                    errored = int(data.get("tasksErrored", 0))
+                verdict = self._poll_verdict(call, orjson.loads(res.body))
+                if verdict is not None:
+                    ok, created, errored = verdict
                     self.recorder.count("tasks_errored", errored)
+                    self.call_start[call.id] = self.clock.now()
                     self.recorder.flow(
-                        FLOW_ASYNC, self.clock.now() - t_submit, polls, created, errored, True
+                        flow, self.clock.now() - t_submit, polls, created, errored, ok
                     )
-                    return True
+                    return ok
                 wait = interval
             elif res.status == 429 or res.status >= 500 or res.status == 0:
                 wait = retry_after_s(res) or max(interval, self.policy.base_s)
@@ -322,10 +348,33 @@ class Executor:
             if self.clock.now() + wait > deadline:
                 break
             self.sleep(wait)
-        self.recorder.flow(
-            FLOW_ASYNC, self.clock.now() - t_submit, polls, 0, len(call.tasks), False
-        )
+        self.recorder.flow(flow, self.clock.now() - t_submit, polls, 0, len(call.tasks), False)
         return False
+
+    def _poll_verdict(self, call: TraceCall, data: Any) -> tuple[bool, int, int] | None:
+        """None while the job runs; else (succeeded, items created, items errored)."""
+        if call.op == "task.batch_status":
+            if str(data.get("status", "")).lower() in PENDING_STATES:
+                return None
+            new = [*data.get("newTasks", []), *data.get("newTasksWithWarnings", [])]
+            self.ids.map_tasks(new, self.run_id)
+            return True, int(data.get("tasksCreated", len(new))), int(data.get("tasksErrored", 0))
+        inner = data.get("data") if isinstance(data, dict) else None
+        status = str(inner.get("status", "")) if isinstance(inner, dict) else ""
+        counts = inner.get("results") or {} if isinstance(inner, dict) else {}
+        if call.op == "deftship.wait_ready" and status in ("ready", "invalid", "completed"):
+            return (
+                status != "invalid",
+                int(counts.get("valid_count", 0)),
+                int(counts.get("invalid_count", 0)),
+            )
+        if call.op == "deftship.wait_shipped" and status in ("completed", "invalid"):
+            return (
+                status == "completed",
+                int(counts.get("completed_count", 0)),
+                int(counts.get("failed_count", 0)),
+            )
+        return None
 
 
 def _meta_task(task_body: Any) -> int:

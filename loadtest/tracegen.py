@@ -2,8 +2,9 @@
 
 Concepts held here: :class:`TraceOptions` (which providers a trace speaks), the per-call
 dependency rules (a task's calls form a chain; a dropoff starts only after its pickups
-complete; a worker's driver-app calls form a chain after its creation) and dependency
-families (connected components over ``deps``, the unit a distributed replay partitions).
+complete; a worker's driver-app calls form a chain after its creation; a worker's next
+start comes after its last completion).  Drafting and numbering is in
+:mod:`loadtest.tracebuild`; the partner providers in :mod:`loadtest.tracegen_partners`.
 
 Request bodies come from :mod:`loadtest.providers` so the emulator and the trace agree.
 """
@@ -11,17 +12,27 @@ Request bodies come from :mod:`loadtest.providers` so the emulator and the trace
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from loadtest.providers import onfleet
-from loadtest.trace import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall, TraceHeader
+from loadtest.trace import RUN_PLACEHOLDER, TraceCall, TraceHeader
+from loadtest.tracebuild import (
+    Builder,
+    as_float,
+    epoch_ms,
+    finish,
+    metadata,
+    phone,
+    ref,
+    split_ids,
+)
+from loadtest.tracegen_partners import add_deftship, add_nash
 from sim.errors import UserError
 
 API = onfleet.BASE_PATH
 CTL = onfleet.CONTROL_PATH
-KNOWN_PROVIDERS = ("onfleet", "hypertrack")
+KNOWN_PROVIDERS = ("onfleet", "hypertrack", "nash", "deftship")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,100 +59,6 @@ class TraceOptions:
             )
 
 
-def ref(kind: str, n: int) -> str:
-    return f"{REF_PREFIX}{kind}:{n}"
-
-
-def metadata(kind: str, n: int) -> list[dict[str, Any]]:
-    """Onfleet metadata carrying the simulator reference and the replay's run id."""
-    return [
-        {"name": f"fleetsim_{kind}", "type": "number", "value": n, "visibility": ["api"]},
-        {"name": "fleetsim_run", "type": "string", "value": RUN_PLACEHOLDER, "visibility": ["api"]},
-    ]
-
-
-@dataclass(slots=True)
-class _Draft:
-    at_s: float
-    provider: str
-    op: str
-    method: str
-    path: str
-    params: dict[str, str]
-    body: JsonValue
-    tasks: tuple[int, ...]
-    worker: int
-    deps: list[int]
-    after: list[int]
-    poll_s: float = 0.0
-    defines: str = ""
-
-
-@dataclass(slots=True)
-class _Builder:
-    drafts: list[_Draft] = field(default_factory=list)
-
-    def add(
-        self,
-        at_s: float,
-        op: str,
-        method: str,
-        path: str,
-        *,
-        provider: str = "onfleet",
-        params: dict[str, str] | None = None,
-        body: JsonValue = None,
-        tasks: tuple[int, ...] = (),
-        worker: int = -1,
-        deps: Iterable[int | None] = (),
-        after: Iterable[int | None] = (),
-        poll_s: float = 0.0,
-        defines: str = "",
-    ) -> int:
-        dep_list = sorted({d for d in deps if d is not None})
-        # A call never runs before what it waits for, even where the simulator's clock
-        # put them at the same instant.
-        at = max([at_s, *(self.drafts[d].at_s for d in dep_list)])
-        aft = sorted({a for a in after if a is not None and a not in dep_list})
-        self.drafts.append(
-            _Draft(
-                at,
-                provider,
-                op,
-                method,
-                path,
-                params or {},
-                body,
-                tasks,
-                worker,
-                dep_list,
-                aft,
-                poll_s,
-                defines,
-            )
-        )
-        return len(self.drafts) - 1
-
-
-def _f(x: Any) -> float:
-    v = float(x)
-    return v
-
-
-def _ms(start_ms: int, s: Any) -> int | None:
-    v = float(s)
-    return None if math.isnan(v) else start_ms + round(v * 1000)
-
-
-def _split(s: Any) -> list[int]:
-    text = "" if s is None or (isinstance(s, float) and math.isnan(s)) else str(s)
-    return [int(x) for x in text.split(";") if x.strip()]
-
-
-def _phone(n: int) -> str:
-    return f"+1415{5550000 + n % 10000:07d}"
-
-
 def _task_body(row: Any, start_ms: int, dep_refs: list[str]) -> dict[str, Any]:
     tid = int(row.task_id)
     body = onfleet.task_body(
@@ -149,14 +66,14 @@ def _task_body(row: Any, start_ms: int, dep_refs: list[str]) -> dict[str, Any]:
         float(row.lon),
         notes=f"fleetsim order {int(row.order_id)} task {tid}",
         pickup=bool(row.is_pickup),
-        complete_after_ms=_ms(start_ms, row.complete_after_s),
-        complete_before_ms=_ms(start_ms, row.complete_before_s),
+        complete_after_ms=epoch_ms(start_ms, row.complete_after_s),
+        complete_before_ms=epoch_ms(start_ms, row.complete_before_s),
         quantity=float(row.quantity),
         service_min=round(float(row.service_s) / 60.0, 3),
         dependencies=dep_refs or None,
         recipient=None
         if bool(row.is_pickup)
-        else (f"Customer {int(row.order_id)}", _phone(int(row.order_id))),
+        else (f"Customer {int(row.order_id)}", phone(int(row.order_id))),
     )
     body["metadata"] = metadata("task", tid)
     return body
@@ -173,7 +90,7 @@ def build_trace(
     workers = result.workers.sort_values("worker_id")
     subs = result.submissions.sort_values(["sent_s", "submission_id"])
     events = result.events
-    b = _Builder()
+    b = Builder()
 
     # -- setup: teams, then workers ------------------------------------------------------
     team_names = sorted({str(t) for t in workers["team"]})
@@ -217,21 +134,21 @@ def build_trace(
     task_last: dict[int, int] = {}
     deferred: list[tuple[int, list[int]]] = []  # dependencies set after creation
     for s in subs.itertuples(index=False):
-        ids = _split(s.task_ids)
+        ids = split_ids(s.task_ids)
         if not ids:
             continue
         bodies = []
         dep_calls: list[int] = []
         for tid in ids:
             row = tasks.loc[tid]
-            deps = _split(row.dependencies)
+            deps = split_ids(row.dependencies)
             known = [d for d in deps if d in creator]
             if len(known) < len(deps):
                 deferred.append((tid, deps))
                 known = []
             dep_calls.extend(creator[d] for d in known)
             bodies.append(_task_body(row, start_ms, [ref("task", d) for d in known]))
-        sent = _f(s.sent_s)
+        sent = as_float(s.sent_s)
         mode = str(s.mode)
         if mode == "single":
             made = [
@@ -269,7 +186,7 @@ def build_trace(
                 defines=f"job:{int(s.submission_id)}",
             )
             done = b.add(
-                _f(s.acked_s),
+                as_float(s.acked_s),
                 "task.batch_status",
                 "GET",
                 f"{API}/tasks/batch/{{jobId}}",
@@ -352,7 +269,7 @@ def build_trace(
             )
         elif kind == "taskStarted" and opts.driver_app and wid in worker_create:
             row = tasks.loc[tid]
-            pre = [completion.get(d) for d in _split(row.dependencies)]
+            pre = [completion.get(d) for d in split_ids(row.dependencies)]
             task_last[tid] = b.add(
                 t,
                 "driver.start",
@@ -413,14 +330,18 @@ def build_trace(
                     "POST",
                     "/orders/{orderHandle}/complete" if ok else "/orders/{orderHandle}/cancel",
                     provider="hypertrack",
-                    params={"orderHandle": f"fleetsim-{tid}"},
+                    params={"orderHandle": f"fleetsim-{RUN_PLACEHOLDER}-{tid}"},
                     body={},
                     tasks=(tid,),
                     worker=wid,
                     deps=[task_last[tid]],
                 )
 
-    calls = _finish(b)
+    if "nash" in opts.providers:
+        add_nash(b, subs, tasks)
+    if "deftship" in opts.providers:
+        add_deftship(b, subs, tasks)
+    calls = finish(b)
     header = TraceHeader(
         scenario=str(meta.get("scenario", "")),
         seed=int(meta.get("seed", 0)),
@@ -448,7 +369,7 @@ def _ht_track(row: Any, wid: int, start_ms: int) -> dict[str, Any]:
         "track_mode": "on_shift",
         "orders": [
             {
-                "order_handle": f"fleetsim-{tid}",
+                "order_handle": f"fleetsim-{RUN_PLACEHOLDER}-{tid}",
                 "type": "drop",
                 "destination": {
                     "geometry": {"type": "Point", "coordinates": [float(row.lon), float(row.lat)]},
@@ -458,46 +379,3 @@ def _ht_track(row: Any, wid: int, start_ms: int) -> dict[str, Any]:
             }
         ],
     }
-
-
-def _finish(b: _Builder) -> list[TraceCall]:
-    """Number the drafts in send order and compute dependency families."""
-    order = sorted(range(len(b.drafts)), key=lambda i: (b.drafts[i].at_s, i))
-    new_id = {old: new for new, old in enumerate(order)}
-    parent = list(range(len(order)))
-
-    def find(x: int) -> int:
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
-
-    for old, d in enumerate(b.drafts):
-        for dep in d.deps:
-            ra, rb = find(new_id[old]), find(new_id[dep])
-            if ra != rb:
-                parent[max(ra, rb)] = min(ra, rb)
-    calls = []
-    for old in order:
-        d = b.drafts[old]
-        i = new_id[old]
-        calls.append(
-            TraceCall(
-                id=i,
-                at_s=d.at_s,
-                provider=d.provider,
-                op=d.op,
-                method=d.method,
-                path=d.path,
-                params=d.params,
-                body=d.body,
-                tasks=d.tasks,
-                worker=d.worker,
-                deps=tuple(sorted(new_id[x] for x in d.deps)),
-                after=tuple(sorted(new_id[x] for x in d.after)),
-                family=find(i),
-                poll_s=d.poll_s,
-                defines=d.defines,
-            )
-        )
-    return calls

@@ -100,7 +100,7 @@ class Targets:
         auth["hypertrack"] = (
             _basic(ht_id, ht_secret)
             if ht_id and ht_secret
-            else auth["onfleet"]
+            else _basic("fleetsim", LOOPBACK_DEMO_KEY)
             if is_loopback(bases["hypertrack"])
             else {}
         )
@@ -108,10 +108,12 @@ class Targets:
         auth["nash"] = (
             {"Authorization": f"Bearer {nash}", "Nash-Org-Id": environ.get("NASH_ORG_ID", "")}
             if nash
-            else {}
+            else _loopback_bearer(bases["nash"])
         )
         deft = environ.get("DEFTSHIP_API_TOKEN")
-        auth["deftship"] = {"Authorization": f"Bearer {deft}"} if deft else {}
+        auth["deftship"] = (
+            {"Authorization": f"Bearer {deft}"} if deft else _loopback_bearer(bases["deftship"])
+        )
         return cls(bases=bases, auth=auth)
 
     def base(self, provider: str) -> str:
@@ -121,6 +123,10 @@ class Targets:
         h = {"Content-Type": "application/json", "Accept": "application/json"}
         h.update(self.auth.get(provider, {}))
         return h
+
+
+def _loopback_bearer(base: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {LOOPBACK_DEMO_KEY}"} if is_loopback(base) else {}
 
 
 def _basic(user: str, password: str) -> dict[str, str]:
@@ -196,7 +202,7 @@ def resolve_value(value: JsonValue, ids: IdMap, run_id: str) -> JsonValue:
             if got is None:
                 raise Unresolved(ref)
             return got
-        return run_id if value == RUN_PLACEHOLDER else value
+        return value.replace(RUN_PLACEHOLDER, run_id) if "$" in value else value
     if isinstance(value, list):
         return [resolve_value(v, ids, run_id) for v in value]
     if isinstance(value, dict):
@@ -204,7 +210,7 @@ def resolve_value(value: JsonValue, ids: IdMap, run_id: str) -> JsonValue:
     return value
 
 
-def resolve_path(call: TraceCall, ids: IdMap) -> str:
+def resolve_path(call: TraceCall, ids: IdMap, run_id: str = "") -> str:
     """The call's path with every ``{name}`` filled from the id map."""
     if not call.params:
         return call.path
@@ -216,5 +222,5 @@ def resolve_path(call: TraceCall, ids: IdMap) -> str:
                 raise Unresolved(v[len(REF_PREFIX) :])
             vals[k] = quote(got, safe="~*")
         else:
-            vals[k] = quote(v, safe="~*")
+            vals[k] = quote(v.replace(RUN_PLACEHOLDER, run_id), safe="~*")
     return call.path.format(**vals)

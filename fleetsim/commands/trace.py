@@ -1,4 +1,8 @@
-"""``fleetsim trace RUN_DIR``: summarize a run's trace.jsonl (calls, peak rate, batches)."""
+"""``fleetsim trace RUN_DIR``: summarize a run's trace.jsonl (calls, peak rate, batches).
+
+With ``--write`` it first (re)writes the trace from the run's tables, choosing the
+providers and whether the emulator-only driver-app calls are included.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +16,39 @@ def register(sub: Any) -> None:
         "trace", help="summarize a trace: calls by operation, peak rate, batch sizes"
     )
     p.add_argument("run", type=Path, help="run directory (or a trace.jsonl file)")
+    p.add_argument(
+        "--write", action="store_true", help="(re)write RUN/trace.jsonl from the run's tables first"
+    )
+    p.add_argument(
+        "--providers",
+        default="onfleet",
+        help="with --write: comma list from onfleet, hypertrack, nash, deftship",
+    )
+    p.add_argument(
+        "--no-driver-app",
+        action="store_true",
+        help="with --write: leave out the emulator-only driver-app calls",
+    )
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from loadtest.summary import format_summary, summarize
-    from loadtest.trace import read_trace
+    from loadtest.trace import read_trace, write_trace
+    from loadtest.tracegen import TraceOptions
+    from sim.errors import UserError
 
     path: Path = args.run
+    if args.write:
+        if not path.is_dir():
+            raise UserError(f"--write needs a run directory, got {path}")
+        from sim.output import read_run
+
+        opts = TraceOptions(
+            providers=tuple(p.strip() for p in args.providers.split(",") if p.strip()),
+            driver_app=not args.no_driver_app,
+        )
+        write_trace(read_run(path), path / "trace.jsonl", opts)
     if path.is_dir():
         path = path / "trace.jsonl"
     trace = read_trace(path)

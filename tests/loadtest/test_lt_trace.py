@@ -100,9 +100,24 @@ def test_families_split_independent_orders() -> None:
             assert next(x for x in calls if x.id == d).family == c.family
 
 
-def test_hypertrack_is_selectable_and_unknown_providers_are_refused() -> None:
-    _, calls = build_trace(make_day(), TraceOptions(providers=("onfleet", "hypertrack")))
-    assert {c.provider for c in calls} == {"onfleet", "hypertrack"}
+def test_partner_providers_are_selectable_and_unknown_ones_refused() -> None:
+    opts = TraceOptions(providers=("onfleet", "hypertrack", "nash", "deftship"))
+    _, calls = build_trace(make_day("batch"), opts)
+    assert {c.provider for c in calls} == {"onfleet", "hypertrack", "nash", "deftship"}
+    ops = [c.op for c in calls if c.provider == "deftship"]
+    assert ops == [
+        "deftship.batch_create",
+        "deftship.wait_ready",
+        "deftship.ship",
+        "deftship.wait_shipped",
+    ]
+    (job,) = [c for c in calls if c.op == "nash.batch_job"]
+    assert len(job.body["packages"]) == 3  # one per order with a pickup and a dropoff
+    assert "$run" in job.body["externalIdentifier"]  # idempotent per replay
+    ht = [c.op for c in calls if c.provider == "hypertrack"]
+    assert ht.count("order.track") == 3 and ht.count("order.complete") == 2
+    with pytest.raises(UserError, match="providers"):
+        TraceOptions(providers=("doordash",))
     with pytest.raises(UserError, match="providers"):
         TraceOptions(providers=("nash",))
 

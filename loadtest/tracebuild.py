@@ -1,0 +1,153 @@
+"""Building trace calls: drafts, send order and dependency families.
+
+Concepts held here: :class:`Builder` (calls drafted in any order, then numbered in send
+order by :func:`finish`), dependency families (connected components over ``deps``, the
+unit a distributed replay partitions), placeholders (:func:`ref`, :func:`metadata`) and
+the small converters the writers share.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loadtest.trace import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall
+
+
+def ref(kind: str, n: int) -> str:
+    return f"{REF_PREFIX}{kind}:{n}"
+
+
+def metadata(kind: str, n: int) -> list[dict[str, Any]]:
+    """Onfleet metadata carrying the simulator reference and the replay's run id."""
+    return [
+        {"name": f"fleetsim_{kind}", "type": "number", "value": n, "visibility": ["api"]},
+        {"name": "fleetsim_run", "type": "string", "value": RUN_PLACEHOLDER, "visibility": ["api"]},
+    ]
+
+
+@dataclass(slots=True)
+class Draft:
+    at_s: float
+    provider: str
+    op: str
+    method: str
+    path: str
+    params: dict[str, str]
+    body: JsonValue
+    tasks: tuple[int, ...]
+    worker: int
+    deps: list[int]
+    after: list[int]
+    poll_s: float = 0.0
+    defines: str = ""
+
+
+@dataclass(slots=True)
+class Builder:
+    drafts: list[Draft] = field(default_factory=list)
+
+    def add(
+        self,
+        at_s: float,
+        op: str,
+        method: str,
+        path: str,
+        *,
+        provider: str = "onfleet",
+        params: dict[str, str] | None = None,
+        body: JsonValue = None,
+        tasks: tuple[int, ...] = (),
+        worker: int = -1,
+        deps: Iterable[int | None] = (),
+        after: Iterable[int | None] = (),
+        poll_s: float = 0.0,
+        defines: str = "",
+    ) -> int:
+        dep_list = sorted({d for d in deps if d is not None})
+        # A call never runs before what it waits for, even where the simulator's clock
+        # put them at the same instant.
+        at = max([at_s, *(self.drafts[d].at_s for d in dep_list)])
+        aft = sorted({a for a in after if a is not None and a not in dep_list})
+        self.drafts.append(
+            Draft(
+                at,
+                provider,
+                op,
+                method,
+                path,
+                params or {},
+                body,
+                tasks,
+                worker,
+                dep_list,
+                aft,
+                poll_s,
+                defines,
+            )
+        )
+        return len(self.drafts) - 1
+
+
+def as_float(x: Any) -> float:
+    v = float(x)
+    return v
+
+
+def epoch_ms(start_ms: int, s: Any) -> int | None:
+    v = float(s)
+    return None if math.isnan(v) else start_ms + round(v * 1000)
+
+
+def split_ids(s: Any) -> list[int]:
+    text = "" if s is None or (isinstance(s, float) and math.isnan(s)) else str(s)
+    return [int(x) for x in text.split(";") if x.strip()]
+
+
+def phone(n: int) -> str:
+    return f"+1415{5550000 + n % 10000:07d}"
+
+
+def finish(b: Builder) -> list[TraceCall]:
+    """Number the drafts in send order and compute dependency families."""
+    order = sorted(range(len(b.drafts)), key=lambda i: (b.drafts[i].at_s, i))
+    new_id = {old: new for new, old in enumerate(order)}
+    parent = list(range(len(order)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for old, d in enumerate(b.drafts):
+        for dep in d.deps:
+            ra, rb = find(new_id[old]), find(new_id[dep])
+            if ra != rb:
+                parent[max(ra, rb)] = min(ra, rb)
+    calls = []
+    for old in order:
+        d = b.drafts[old]
+        i = new_id[old]
+        calls.append(
+            TraceCall(
+                id=i,
+                at_s=d.at_s,
+                provider=d.provider,
+                op=d.op,
+                method=d.method,
+                path=d.path,
+                params=d.params,
+                body=d.body,
+                tasks=d.tasks,
+                worker=d.worker,
+                deps=tuple(sorted(new_id[x] for x in d.deps)),
+                after=tuple(sorted(new_id[x] for x in d.after)),
+                family=find(i),
+                poll_s=d.poll_s,
+                defines=d.defines,
+            )
+        )
+    return calls
