@@ -311,8 +311,10 @@ class Executor:
             self.recorder.count("tasks_errored", len(errors))
             return True
         if call.defines and isinstance(data, dict):
-            inner = data.get("data") if isinstance(data.get("data"), dict) else {}
-            sid = data.get("jobId") or data.get("id") or inner.get("id")
+            inner = data.get("data")
+            sid = data.get("jobId") or data.get("id")
+            if sid is None and isinstance(inner, dict):
+                sid = inner.get("id")
             if isinstance(sid, str | int) and not isinstance(sid, bool):
                 self.ids.set(call.defines, str(sid))
         return True
