@@ -11,7 +11,7 @@ An unparsed address that does not start with a house number geocodes with a warn
 
 from __future__ import annotations
 
-import hashlib
+import zlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,6 +21,7 @@ import numpy as np
 from loadtest.emulator.config import RegionConfig
 from sim.geo import offset_points
 
+_SALT = 0x5EED_F1EE
 WARN_NO_NUMBER = "Address geocoded without a house number; position is approximate."
 
 
@@ -83,14 +84,14 @@ class Geocoder:
         n = len(texts)
         if n == 0:
             return [], []
-        u = np.empty((n, 2), dtype=np.float64)
-        for i, t in enumerate(texts):
-            d = hashlib.blake2b(" ".join(t.lower().split()).encode(), digest_size=8).digest()
-            u[i, 0] = int.from_bytes(d[:4], "little") / 4294967296.0
-            u[i, 1] = int.from_bytes(d[4:], "little") / 4294967296.0
+        # Two independent CRC-32s of the normalised text: deterministic across processes
+        # (unlike hash()) and far cheaper than a cryptographic hash per address.
+        keys = [" ".join(t.lower().split()).encode() for t in texts]
+        u = np.array([(zlib.crc32(k), zlib.crc32(k, _SALT)) for k in keys], dtype=np.float64)
+        u *= 1.0 / 4294967296.0
         r = self.region
         lat, lon = offset_points(r.lat, r.lon, u[:, 0] * 360.0, r.radius_m * np.sqrt(u[:, 1]))
-        return [round(float(x), 7) for x in lat], [round(float(x), 7) for x in lon]
+        return np.round(lat, 7).tolist(), np.round(lon, 7).tolist()
 
 
 def valid_location(loc: object) -> tuple[float, float] | None:

@@ -57,8 +57,11 @@ class OnfleetState(FleetOps):
         self.created_ms: list[int] = []  # parallel to order, non-decreasing
         self.completed: list[Task] = []  # completion order
         self.org_container: dict[str, None] = {}
-        self.destinations: dict[str, dict[str, Any]] = {}
-        self.recipients: dict[str, dict[str, Any]] = {}
+        # Destination and recipient ids -> their JSON, indexed lazily (only when a request
+        # refers to one by id), so creating a task does not pay for two more dict inserts.
+        self._destinations: dict[str, dict[str, Any]] = {}
+        self._recipients: dict[str, dict[str, Any]] = {}
+        self._indexed_upto = 0
         self.workers: dict[str, Worker] = {}
         self.teams: dict[str, Team] = {}
         self.state_counts = [0, 0, 0, 0]
@@ -103,10 +106,23 @@ class OnfleetState(FleetOps):
             return
         self.tasks[t.id] = t
         self.by_short[t.short_id] = t
-        self.destinations[t.destination["id"]] = t.destination
-        for r in t.recipients:
-            self.recipients[r["id"]] = r
         self.state_counts[t.state] += 1
+
+    def _catch_up(self) -> None:
+        for t in self.order[self._indexed_upto :]:
+            self._destinations[t.destination["id"]] = t.destination
+            for r in t.recipients:
+                self._recipients[r["id"]] = r
+        self._indexed_upto = len(self.order)
+
+    def find_destination(self, dest_id: str) -> dict[str, Any] | None:
+        """A destination created with an earlier task, by id (deleted tasks' included)."""
+        self._catch_up()
+        return self._destinations.get(dest_id)
+
+    def find_recipient(self, rec_id: str) -> dict[str, Any] | None:
+        self._catch_up()
+        return self._recipients.get(rec_id)
 
     def save_task(self, t: Task) -> None:
         if self.rt.store.durable:
@@ -231,7 +247,7 @@ class OnfleetState(FleetOps):
         recipients: list[dict[str, Any]] = []
         for r in s.recipients:
             if "id" in r:
-                known = self.recipients.get(r["id"])
+                known = self.find_recipient(r["id"])
                 if known is None:
                     raise bad(f"recipient {r['id']} does not exist")
                 recipients.append(known)
@@ -251,7 +267,7 @@ class OnfleetState(FleetOps):
             )
         warned = False
         if s.dest_id is not None:
-            dest = self.destinations.get(s.dest_id)
+            dest = self.find_destination(s.dest_id)
             if dest is None:
                 raise bad(f"destination {s.dest_id} does not exist")
             lon, lat = dest["location"]
