@@ -35,7 +35,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--scheduler",
         metavar="ADDRESS",
-        help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)",
+        help="an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster); "
+        "its workers need fleetsim installed",
     )
     p.add_argument(
         "--workers", type=int, help="local cluster size in processes (default: CPU count)"

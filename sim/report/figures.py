@@ -77,7 +77,14 @@ def new_figure(width_in: float = 9.0, height_in: float = 4.0) -> Figure:
 def render(fig: Figure) -> bytes:
     """PNG bytes of ``fig``, byte-identical for identical content (no software/date tags)."""
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None})
+    fig.savefig(
+        buf,
+        format="png",
+        dpi=DPI,
+        metadata={"Software": None},
+        bbox_inches="tight",
+        pad_inches=0.08,
+    )
     return buf.getvalue()
 
 

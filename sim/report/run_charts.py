@@ -272,9 +272,23 @@ def destinations_map(tasks: pd.DataFrame, events: pd.DataFrame, workers: pd.Data
     arrivals = events[events["kind"] == "taskArrival"].drop_duplicates("task_id", keep="last")
     legs = starts.merge(arrivals, on="task_id", suffixes=("_from", "_to"))
     lat0 = float(tasks["lat"].mean())
+    big = len(tasks) >= 2000
     with style():
-        fig = new_figure(9.5, 6.2)
-        ax = fig.add_subplot()
+        fig = new_figure(10.5, 5.8)
+        left, right = fig.subplots(1, 2, sharex=True, sharey=True)
+        size = 2 if big else 12
+        drop = tasks[~tasks["is_pickup"].astype(bool)]
+        pick = tasks[tasks["is_pickup"].astype(bool)]
+        left.scatter(drop["lon"], drop["lat"], s=size, color=PALETTE["active"], label="dropoff")
+        left.scatter(
+            pick["lon"],
+            pick["lat"],
+            s=size * 1.6,
+            marker="^",
+            color=PALETTE["assigned"],
+            label="pickup",
+        )
+        left.set_title(f"Destinations ({len(tasks):,} tasks)", fontsize=10)
         if len(legs):
             segs = np.stack(
                 [
@@ -283,50 +297,32 @@ def destinations_map(tasks: pd.DataFrame, events: pd.DataFrame, workers: pd.Data
                 ],
                 axis=1,
             )
+            # Colour by worker (20 colours, cycled); fade as legs multiply so density shows.
             colours = legs["worker_id_to"].to_numpy() % 20
-            alpha = 0.5 if len(legs) < 500 else max(0.08, 60.0 / len(legs))
-            lc = LineCollection(
-                list(segs),
-                cmap="tab20",
-                linewidths=0.8,
-                alpha=alpha,
-                label="worker track (departure → destination)",
-            )
+            alpha = 0.6 if len(legs) < 500 else max(0.05, 300.0 / len(legs))
+            lc = LineCollection(list(segs), cmap="tab20", linewidths=0.7, alpha=alpha)
             lc.set_array(colours.astype(float))
             lc.set_clim(0, 19)
-            ax.add_collection(lc)
-        size = 10 if len(tasks) < 2000 else 2
-        drop = tasks[~tasks["is_pickup"].astype(bool)]
-        pick = tasks[tasks["is_pickup"].astype(bool)]
-        ax.scatter(
-            drop["lon"], drop["lat"], s=size, color=PALETTE["active"], label="dropoff", zorder=3
-        )
-        ax.scatter(
-            pick["lon"],
-            pick["lat"],
-            s=size * 1.6,
-            marker="^",
-            color=PALETTE["assigned"],
-            label="pickup",
-            zorder=3,
-        )
-        if not workers.empty:
-            ax.scatter(
-                workers["start_lon"],
-                workers["start_lat"],
-                s=18,
-                marker="x",
-                color="#222222",
-                label="worker start",
-                zorder=4,
-            )
-        # Equirectangular with the right aspect: a degree of longitude is cos(lat) as long.
-        ax.set_aspect(1.0 / max(math.cos(math.radians(lat0)), 1e-3))
-        ax.autoscale_view()
-        ax.set_xlabel("longitude (°)")
-        ax.set_ylabel("latitude (°)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=1.5)
-        ax.set_title(title)
+            right.add_collection(lc)
+        right.set_title(f"Worker tracks, departure → destination ({len(legs):,} legs)", fontsize=10)
+        for ax in (left, right):
+            if not workers.empty:
+                ax.scatter(
+                    workers["start_lon"],
+                    workers["start_lat"],
+                    s=14,
+                    marker="x",
+                    color="#222222",
+                    label="worker start",
+                    zorder=4,
+                )
+            # Equirectangular with the right aspect: a degree of longitude is cos(lat) long.
+            ax.set_aspect(1.0 / max(math.cos(math.radians(lat0)), 1e-3))
+            ax.autoscale_view()
+            ax.set_xlabel("longitude (°)")
+        left.set_ylabel("latitude (°)")
+        left.legend(loc="lower left", markerscale=2.0 if big else 1.2, framealpha=0.8, frameon=True)
+        fig.suptitle(title, fontweight="bold")
         return chart(
             "map",
             title,
