@@ -221,3 +221,12 @@ def test_unknown_ids_and_wrong_methods(
                 assert j["message"] == "Batch not found."
         else:
             assert set(j) == {"detail", "message"}
+
+
+def test_driver_app_is_not_rate_limited() -> None:
+    with make_client(rate_limit=RateLimitConfig(onfleet_per_s=2, window_s=60.0)) as client:
+        client.headers.update(onfleet_auth())
+        for _ in range(5):
+            r = client.post("/emulator/v1/workers/nobody/location", json={"location": [1, 2]})
+            assert r.status_code == 404
+        assert client.get("/api/v2/auth/test").status_code == 200

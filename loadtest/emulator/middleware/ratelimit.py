@@ -4,6 +4,8 @@ Every Onfleet response carries ``X-RateLimit-Limit`` and ``X-RateLimit-Remaining
 ``Remaining`` is the budget the request found, counting itself, so an admitted request
 always shows at least 1 (pyonfleet divides by it) and only a 429 shows 0.  With no limit
 configured (the fast profile) nothing is counted and the headers report a nominal budget.
+The emulator-only driver routes (``/emulator/v1``) are not counted: they stand in for the
+drivers' phones, whose traffic is not the organisation's API budget.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ class RateLimitMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path in OPEN_PATHS:
+        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith("/emulator/"):
+            # The driver app stands in for phones, not for the organisation's API calls.
             await self.app(scope, receive, send)
             return
         provider = provider_for(path)

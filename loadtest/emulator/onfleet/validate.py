@@ -21,6 +21,9 @@ from loadtest.providers.onfleet import (
     MSG_INVALID_VALUES,
 )
 
+_OVERRIDE_KEYS = frozenset(
+    ("recipientName", "recipientNotes", "recipientSkipSMSNotifications", "useMerchantForProxy")
+)
 _CONTAINER_TYPES = ("ORGANIZATION", "TEAM", "WORKER")
 _OVERRIDES = (
     "recipientName",
@@ -41,6 +44,8 @@ def normalise_phone(raw: Any) -> str:
         raise bad(f"Invalid phone number: {raw!r}", E_PHONE)
     if raw[:1] == "+" and raw[1:].isdigit() and 8 <= len(raw) - 1 <= 15:
         return raw  # already E.164: the common case, no rebuilding
+    if len(raw) == 10 and raw.isdigit() and raw[0] not in "01":
+        return "+1" + raw  # a bare US number
     plus = raw.strip().startswith("+")
     digits = "".join(c for c in raw if c.isdigit())
     if plus and 8 <= len(digits) <= 15:
@@ -232,7 +237,7 @@ def parse_task(body: Any) -> TaskSpec:
     if auto is not None and container is not None:
         raise bad("autoAssign and container cannot both be given")
     overrides = None
-    if any(k in body for k in _OVERRIDES):
+    if not _OVERRIDE_KEYS.isdisjoint(body):
         overrides = {k: body.get(k) for k in _OVERRIDES}
         for k in ("recipientName", "recipientNotes"):
             if overrides[k] is not None and not isinstance(overrides[k], str):
