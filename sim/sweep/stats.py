@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _st  # type: ignore[import-untyped]
+from scipy import stats as _st
 
 CONFIDENCE = 0.95
 
