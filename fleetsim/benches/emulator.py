@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from fleetsim.bench import BenchContext, BenchResult
 
@@ -53,6 +54,11 @@ class _Server:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server did not start: see {log}")
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the server process has used so far."""
+        t = psutil.Process(self.proc.pid).cpu_times()
+        return float(t.user + t.system)
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -170,10 +176,16 @@ def _seconds(ctx: BenchContext) -> int:
 def bench_create(ctx: BenchContext) -> list[BenchResult]:
     s = _seconds(ctx)
     with _echo(ctx.workdir) as echo:
+        c0 = echo.cpu_s()
         base = _locust("EchoUser", echo.url, 32, s, ctx.workdir, "echo")
+        echo_cpu = echo.cpu_s() - c0
     with _emulator(ctx.workdir) as emu:
+        c0 = emu.cpu_s()
         got = _locust("CreateUser", emu.url, 32, s, ctx.workdir, "create")
+        emu_cpu = emu.cpu_s() - c0
     ratio = got.rps / base.rps if base.rps else 0.0
+    echo_us = echo_cpu * 1e6 / base.count if base.count else 0.0
+    create_us = emu_cpu * 1e6 / got.count if got.count else 0.0
     return [
         BenchResult(
             name="emulator.create",
@@ -183,13 +195,17 @@ def bench_create(ctx: BenchContext) -> list[BenchResult]:
             ratio=ratio,
             target=">= 0.5",
             met=ratio >= 0.5 and got.failures == 0,
-            note="baseline: echo app on the same stack, same Locust load (32 users)",
+            note="baseline: echo app on the same stack, same Locust load (32 users); "
+            "cpu ratio = echo server CPU per request / create server CPU per request",
             extra={
                 "p50_ms": got.p50_ms,
                 "p99_ms": got.p99_ms,
                 "failures": got.failures,
                 "echo_p50_ms": base.p50_ms,
                 "requests": got.count,
+                "server_cpu_us_per_create": round(create_us, 1),
+                "server_cpu_us_per_echo": round(echo_us, 1),
+                "cpu_ratio": round(echo_us / create_us, 3) if create_us else 0.0,
             },
         )
     ]
@@ -200,8 +216,12 @@ def bench_batch500(ctx: BenchContext) -> list[BenchResult]:
     with _echo(ctx.workdir) as echo:
         base = _locust("EchoBatchUser", echo.url, 4, s, ctx.workdir, "echo500")
     with _emulator(ctx.workdir) as emu:
+        cpu0 = emu.cpu_s()
         got = _locust("BatchUser", emu.url, 4, s, ctx.workdir, "batch500")
+        cpu_s = emu.cpu_s() - cpu0
     tasks_s = got.rps * 500
+    # Server CPU per task: the figure that survives a shared, noisy machine.
+    cpu_us = cpu_s * 1e6 / (got.count * 500) if got.count else 0.0
     return [
         BenchResult(
             name="emulator.batch500",
@@ -217,6 +237,8 @@ def bench_batch500(ctx: BenchContext) -> list[BenchResult]:
                 "batch_p99_ms": got.p99_ms,
                 "batches": got.count,
                 "failures": got.failures,
+                "server_cpu_us_per_task": round(cpu_us, 2),
+                "tasks_per_server_cpu_s": round(1e6 / cpu_us) if cpu_us else 0,
             },
         )
     ]

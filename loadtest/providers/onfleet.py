@@ -223,9 +223,7 @@ def task_body(
     """A POST /tasks body.  With ``address`` the server geocodes; otherwise the
     ``location`` skips geocoding (the maintainers' advice for batch speed)."""
     dest: dict[str, Any] = (
-        {"address": {"unparsed": address}}
-        if address is not None
-        else {"location": [lon, lat], "address": {"unparsed": f"{lat:.6f},{lon:.6f}"}}
+        {"address": {"unparsed": address}} if address is not None else {"location": [lon, lat]}
     )
     body: dict[str, Any] = {"destination": dest, "pickupTask": pickup, "notes": notes}
     if recipient is not None:
