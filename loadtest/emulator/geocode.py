@@ -11,8 +11,8 @@ An unparsed address that does not start with a house number geocodes with a warn
 
 from __future__ import annotations
 
-import zlib
 import math
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
