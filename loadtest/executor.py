@@ -241,6 +241,11 @@ class Executor:
                         return True
                     payload = orjson.dumps(body)
                     wait = retry_after_s(res) or self.policy.backoff(attempt, self.rng)
+            elif res.status == 400 and call.op == "driver.start" and self.lookup_remote:
+                # Split over processes, this worker's previous task may be finishing in
+                # another process (an ``after`` edge not waited for): try again shortly.
+                self.recorder.count("ordering_retries")
+                wait = self.policy.backoff(attempt, self.rng)
             else:
                 return self._fail(ready, res, started)
             if self.clock.now() + wait > deadline:

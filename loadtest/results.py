@@ -75,6 +75,7 @@ def build_results(
             "recovered": c.get("recovered", 0),
             "exceptions": c.get("exceptions", 0),
             "unresolved": c.get("unresolved", 0),
+            "ordering_retries": c.get("ordering_retries", 0),
         },
         "endpoints": agg.endpoints(duration_s),
         "flows": agg.flow_stats(),
