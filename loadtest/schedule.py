@@ -52,8 +52,9 @@ class Ready:
 class Schedule:
     """Due times and dependency bookkeeping for one partition's calls.
 
-    ``after`` references to calls in the same partition are waited for like ``deps``;
-    those in other partitions are left to the id resolver.
+    ``after`` references to calls in the same partition are waited for like ``deps``, but
+    their failure does not skip the call; those in other partitions are left to the id
+    resolver.
     """
 
     def __init__(self, calls: Sequence[TraceCall], speedup: float) -> None:
@@ -63,13 +64,18 @@ class Schedule:
         self._calls = sorted(calls, key=lambda c: (c.at_s, c.id))
         local = {c.id for c in self._calls}
         self._waiting_on: dict[int, int] = {}
-        self._dependents: dict[int, list[int]] = {}
+        # (dependent, hard): only a failed hard dependency (``deps``) skips the dependent;
+        # ``after`` only orders.
+        self._dependents: dict[int, list[tuple[int, bool]]] = {}
         self._by_id = {c.id: c for c in self._calls}
         for c in self._calls:
-            need = {d for d in (*c.deps, *c.after) if d in local}
-            self._waiting_on[c.id] = len(need)
-            for d in need:
-                self._dependents.setdefault(d, []).append(c.id)
+            hard = {d for d in c.deps if d in local}
+            soft = {d for d in c.after if d in local} - hard
+            self._waiting_on[c.id] = len(hard) + len(soft)
+            for d in hard:
+                self._dependents.setdefault(d, []).append((c.id, True))
+            for d in soft:
+                self._dependents.setdefault(d, []).append((c.id, False))
         self._cursor = 0
         self._released: set[int] = set()
         self._failed_dep: set[int] = set()
@@ -105,8 +111,8 @@ class Schedule:
             raise ValueError(f"call {call_id} finished twice")
         self._done.add(call_id)
         out: list[Ready] = []
-        for d in self._dependents.get(call_id, ()):
-            if not ok:
+        for d, hard in self._dependents.get(call_id, ()):
+            if not ok and hard:
                 self._failed_dep.add(d)
             self._waiting_on[d] -= 1
             if self._waiting_on[d] == 0 and d in self._released:
