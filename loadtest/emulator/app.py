@@ -114,15 +114,16 @@ def _routes(emu: Emulator) -> list[BaseRoute]:
             }
         )
 
+    # The router tries routes in order: the hot Onfleet routes go first.
     return [
-        Route("/", root, methods=["GET"]),
-        Route("/healthz", root, methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
         *emu.onfleet.routes(),
         *emu.nash.routes(),
         *emu.deftship.routes(),
         *emu.hypertrack.routes(),
+        Route("/", root, methods=["GET"]),
+        Route("/healthz", root, methods=["GET"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
 
 

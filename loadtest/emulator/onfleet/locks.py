@@ -9,10 +9,23 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from loadtest.emulator.errors import ApiError
 from loadtest.providers.onfleet import E_PRECONDITION
+
+
+class _NoLock:
+    """The lock when no hold time is configured: nothing to wait for."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+_NO_LOCK = _NoLock()
 
 
 class ContainerLocks:
@@ -21,12 +34,14 @@ class ContainerLocks:
         self.wait_s = wait_ms / 1000.0
         self._locks: dict[str, asyncio.Lock] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
+    def hold(self, key: str) -> AbstractAsyncContextManager[None]:
         """Hold ``key``'s lock for the write (plus the configured hold time)."""
         if self.hold_s <= 0:
-            yield
-            return
+            return _NO_LOCK
+        return self._hold(key)
+
+    @asynccontextmanager
+    async def _hold(self, key: str) -> AsyncIterator[None]:
         lock = self._locks.setdefault(key, asyncio.Lock())
         try:
             await asyncio.wait_for(lock.acquire(), self.wait_s)

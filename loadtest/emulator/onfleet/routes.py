@@ -240,7 +240,6 @@ class OnfleetApi:
     def routes(self) -> list[BaseRoute]:
         b, c = BASE_PATH, CONTROL_PATH
         return [
-            Route(f"{b}/auth/test", self.auth_test, methods=["GET"]),
             Route(f"{b}/tasks", self.create_task, methods=["POST"]),
             Route(f"{b}/tasks/batch", self.create_batch, methods=["POST"]),
             Route(f"{b}/tasks/batch-async", self.create_batch_async, methods=["POST"]),
@@ -251,6 +250,7 @@ class OnfleetApi:
             Route(f"{b}/tasks/{{taskId}}", self.update_task, methods=["PUT"]),
             Route(f"{b}/tasks/{{taskId}}", self.delete_task, methods=["DELETE"]),
             Route(f"{b}/tasks/{{taskId}}/complete", self.complete_task, methods=["POST"]),
+            Route(f"{b}/auth/test", self.auth_test, methods=["GET"]),
             Route(f"{b}/workers", self.create_worker, methods=["POST"]),
             Route(f"{b}/workers", self.list_workers, methods=["GET"]),
             Route(f"{b}/workers/{{workerId}}", self.get_worker, methods=["GET"]),
