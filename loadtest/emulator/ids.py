@@ -12,9 +12,8 @@ which matters on the single-create path); each start of a durable emulator uses 
 from __future__ import annotations
 
 import base64
-import uuid
-
 import random
+import uuid
 
 _TRANSLATE = bytes.maketrans(b"+/", b"~*")
 
