@@ -34,7 +34,7 @@ header h1 { margin: 0 0 4px; font-size: 22px; }
 header p { margin: 2px 0; opacity: .9; font-size: 13px; }
 nav { background: #fff; border-bottom: 1px solid #dde1e6; padding: 8px 28px; font-size: 13px; }
 nav a { margin-right: 14px; color: #1f3a5f; text-decoration: none; }
-main { max-width: 1120px; margin: 0 auto; padding: 12px 24px 40px; }
+main { max-width: 1200px; margin: 0 auto; padding: 12px 24px 40px; }
 section { background: #fff; border: 1px solid #dde1e6; border-radius: 8px;
           padding: 14px 20px; margin: 16px 0; }
 section h2 { margin: 0 0 10px; font-size: 18px; color: #1f3a5f; }
@@ -48,6 +48,7 @@ th, td { padding: 4px 10px; border-bottom: 1px solid #e6e9ec; text-align: right;
 th { background: #f0f2f5; position: sticky; top: 0; }
 th:first-child, td:first-child { text-align: left; }
 td.text { text-align: left; }
+td { white-space: nowrap; } td.text { white-space: normal; }
 tr:nth-child(even) td { background: #fafbfc; }
 .wide { overflow-x: auto; }
 .scroll { max-height: 420px; overflow: auto; }

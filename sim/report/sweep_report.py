@@ -38,13 +38,7 @@ from sim.sweep.target import Target
 
 REPORT = "report.html"
 # The KPIs shown in the variants table (all of them are plotted).
-HEADLINE = (
-    "on_time_pct",
-    "time_to_assign_p90_s",
-    "time_to_complete_p90_s",
-    "utilisation_pct",
-    "tasks_per_worker_hour",
-)
+HEADLINE = ("on_time_pct", "time_to_complete_p90_s", "utilisation_pct", "tasks_per_worker_hour")
 
 
 def _label(params: Sequence[str], values: Sequence[Any]) -> str:
@@ -71,7 +65,7 @@ def _plot_against(
     categories = list(dict.fromkeys(summary[param].astype(str)))
     for i, (key, g) in enumerate(groups):
         values = key if isinstance(key, tuple) else (key,)
-        label = _label(others, values)
+        label = _label(others, values) if others else None  # one series needs no legend
         mean = g[f"{kpi}_mean"].to_numpy(dtype=float)
         low = g[f"{kpi}_ci_low"].to_numpy(dtype=float)
         high = g[f"{kpi}_ci_high"].to_numpy(dtype=float)
@@ -198,9 +192,10 @@ def _interval(row: pd.Series, kpi: str) -> str:
     mean, lo, hi = (float(row[f"{kpi}_{s}"]) for s in ("mean", "ci_low", "ci_high"))
     if math.isnan(mean):
         return "–"
+    d = 0 if abs(mean) >= 100 else 1  # compact: the interval matters more than decimals
     if math.isnan(lo):
-        return f"{mean:,.1f}"
-    return f"{mean:,.1f} [{lo:,.1f}, {hi:,.1f}]"
+        return f"{mean:,.{d}f}"
+    return f"{mean:,.{d}f} [{lo:,.{d}f}, {hi:,.{d}f}]"
 
 
 def variants_table(
@@ -209,7 +204,7 @@ def variants_table(
     shown = [k for k in HEADLINE if k in kpis] or list(kpis[:5])
     if target is not None and target.kpi in kpis and target.kpi not in shown:
         shown.insert(0, target.kpi)
-    headers = [*params, "runs", "failed", *[f"{k} mean [95% CI]" for k in shown]]
+    headers = [*params, "runs", "failed", *[f"{k}, mean [95% CI]" for k in shown]]
     if target is not None:
         headers.append(f"meets {target}")
     rows: list[list[Cell]] = []
