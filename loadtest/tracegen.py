@@ -86,7 +86,8 @@ def build_trace(
     opts = options or TraceOptions()
     meta: dict[str, Any] = dict(result.meta)
     start_ms = int(meta["start_epoch_ms"])
-    tasks = result.tasks.set_index("task_id", drop=False).sort_index()
+    # Plain records by id: pandas row lookups would dominate the writer's time.
+    tasks = {int(r.task_id): r for r in result.tasks.itertuples(index=False)}
     workers = result.workers.sort_values("worker_id")
     subs = result.submissions.sort_values(["sent_s", "submission_id"])
     events = result.events
@@ -140,7 +141,7 @@ def build_trace(
         bodies = []
         dep_calls: list[int] = []
         for tid in ids:
-            row = tasks.loc[tid]
+            row = tasks[tid]
             deps = split_ids(row.dependencies)
             known = [d for d in deps if d in creator]
             if len(known) < len(deps):
@@ -268,7 +269,7 @@ def build_trace(
                 deps=[task_last[tid]],
             )
         elif kind == "taskStarted" and opts.driver_app and wid in worker_create:
-            row = tasks.loc[tid]
+            row = tasks[tid]
             pre = [completion.get(d) for d in split_ids(row.dependencies)]
             task_last[tid] = b.add(
                 t,
@@ -323,7 +324,7 @@ def build_trace(
             completion[tid] = task_last[tid] = c
             if wid >= 0:
                 worker_task[wid] = c
-            if ht and opts.driver_app and not bool(tasks.loc[tid].is_pickup):
+            if ht and opts.driver_app and not bool(tasks[tid].is_pickup):
                 task_last[tid] = b.add(
                     t,
                     "order.complete" if ok else "order.cancel",

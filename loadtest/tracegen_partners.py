@@ -28,7 +28,7 @@ POLL_S = 2.0
 def add_nash(b: Builder, subs: Any, tasks: Any) -> None:
     """One Nash batch job per submission with at least two complete orders."""
     for s in subs.itertuples(index=False):
-        rows = [tasks.loc[t] for t in split_ids(s.task_ids)]
+        rows = [tasks[t] for t in split_ids(s.task_ids)]
         by_order: dict[int, dict[bool, Any]] = {}
         for r in rows:
             by_order.setdefault(int(r.order_id), {})[bool(r.is_pickup)] = r
@@ -76,7 +76,7 @@ def add_nash(b: Builder, subs: Any, tasks: Any) -> None:
 def add_deftship(b: Builder, subs: Any, tasks: Any) -> None:
     """One Deftship batch per submission with dropoffs: create, validate, ship."""
     for s in subs.itertuples(index=False):
-        drops = [tasks.loc[t] for t in split_ids(s.task_ids)]
+        drops = [tasks[t] for t in split_ids(s.task_ids)]
         drops = [r for r in drops if not bool(r.is_pickup)]
         if not drops:
             continue
