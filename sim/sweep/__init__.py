@@ -2,6 +2,19 @@
 Dask, summarised with confidence intervals, and searched for the smallest fleet that meets
 a service-level target.
 
+A sweep directory holds:
+
+* ``runs.jsonl`` -- the journal, one finished run per line (what ``--resume`` reads);
+* ``sweep.parquet`` -- one row per run: ``run_id`` (stable hash of scenario content,
+  parameters and seed), ``phase`` (``grid`` or ``search``), one column per parameter
+  (dotted names such as ``fleet.workers``), ``seed``, one column per KPI (NaN for a failed
+  run), ``error`` ("" on success) and ``elapsed_s``;
+* ``summary.csv`` -- one row per variant: the parameters, ``n_runs``, ``n_failed`` and for
+  every KPI ``<kpi>_mean``, ``<kpi>_ci_low``, ``<kpi>_ci_high`` (95%, Student t), plus
+  ``meets_target`` with ``--target``;
+* ``sweep.json`` -- the grid, seeds, target and each fleet-size search with its points;
+* ``report.html`` and ``sweep-*.png`` -- the comparison (see :mod:`sim.report`).
+
 Modules: :mod:`~sim.sweep.grid` (grid and run ids), :mod:`~sim.sweep.runner` (one run,
 executors, clusters), :mod:`~sim.sweep.stats` (Student-t intervals),
 :mod:`~sim.sweep.target` (targets and bisection), :mod:`~sim.sweep.store` (journal and

@@ -225,7 +225,9 @@ def run_sweep(
         clear_outputs(out_dir)  # a stale table must not pass for this sweep's
         session.executor = ex
         session.journal = RunJournal(out_dir, resume=config.resume)
-        session.bar = tqdm(total=0, unit="run", desc="sweep", disable=not show, file=sys.stderr)
+        session.bar = tqdm(
+            total=0, unit="run", desc="sweep", disable=not show, file=sys.stderr, delay=0.3
+        )
         try:
             session.run(plan_runs(src.key, variants, seeds))
             if target is not None:
