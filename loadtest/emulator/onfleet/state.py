@@ -35,7 +35,7 @@ from loadtest.providers.onfleet import (
     MSG_INVALID_VALUES,
 )
 
-FREEZE_AFTER = 50  # tasks created in one call before the records are frozen (see below)
+FREEZE_AFTER = 200  # tasks created since the last gc.freeze() before the next one
 _EMPTY_OVERRIDES_KEYS = (
     "recipientName",
     "recipientNotes",
@@ -66,6 +66,7 @@ class OnfleetState(FleetOps):
         self.teams: dict[str, Team] = {}
         self.state_counts = [0, 0, 0, 0]
         self._last_ms = 0
+        self._unfrozen = 0
         self._restore()
 
     # -- persistence -------------------------------------------------------------------
@@ -217,10 +218,12 @@ class OnfleetState(FleetOps):
                 continue
             results[i] = task
             warnings[i] = warned
-        if pending >= FREEZE_AFTER:
+        self._unfrozen += pending
+        if self._unfrozen >= FREEZE_AFTER:
             # Tasks live until the process ends: move them out of the collector's view so
             # later collections do not rescan hundreds of thousands of records.
             gc.freeze()
+            self._unfrozen = 0
         return results, warnings
 
     def _materialise(
