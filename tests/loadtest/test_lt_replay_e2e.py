@@ -187,3 +187,29 @@ def test_ctrl_c_still_writes_results(
     calls = res["calls"]
     assert 0 < calls["sent"] < calls["planned"]
     assert res["reconciliation"]["duplicated"] == 0
+
+
+def test_realistic_profile_rate_limits_and_faults_lose_nothing(
+    tmp_path: Path, tiny_traces: dict[str, Path]
+) -> None:
+    from loadtest.emulator.config import realistic
+    from loadtest.emuserver import EmulatorServer
+
+    out = tmp_path / "out"
+    with EmulatorServer(realistic()) as url:
+        proc = fleetsim(
+            "replay",
+            str(tiny_traces["batch-async"]),
+            "--host",
+            url,
+            "--speedup",
+            "600",
+            "--out",
+            str(out),
+        )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = read_results(out / "results.json")
+    check_clean(res, tiny_traces["batch-async"])
+    calls = res["calls"]
+    assert calls["sent"] == calls["planned"] and calls["failed"] == 0
+    assert calls["retries"] > 0  # the 20 req/s limit answers 429 to the opening burst
