@@ -207,3 +207,20 @@ def test_realistic_latency_never_blocks_other_requests(tmp_path: Path) -> None:
         assert codes.count(429) >= 1  # more than 20 requests/s: the limit bites
     finally:
         p.stop()
+
+
+def test_tasks_created_before_the_client_gives_up_stay_created(tmp_path: Path) -> None:
+    prof = tmp_path / "slowbatch.toml"
+    prof.write_text("[latency]\nbatch_per_task_ms = 4.0\n")  # 100 tasks: +0.4 s
+    p = EmulatorProcess("--profile", str(prof), "--api-key", KEY)
+    try:
+        body = {"tasks": [{"destination": {"location": [-122.4, 37.7]}}] * 100}
+        with httpx.Client(base_url=p.url, headers=onfleet_auth()) as c:
+            with pytest.raises(httpx.TimeoutException):
+                c.post("/api/v2/tasks/batch", json=body, timeout=0.15)
+            time.sleep(0.5)
+            page = c.get("/api/v2/tasks/all?from=0").json()
+            more = c.get(f"/api/v2/tasks/all?from=0&lastId={page['lastId']}").json()
+            assert len(page["tasks"]) + len(more["tasks"]) == 100
+    finally:
+        p.stop()
