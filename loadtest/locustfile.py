@@ -30,7 +30,8 @@ from loadtest.finalize import finalize
 from loadtest.results import RunInfo
 from loadtest.runtime import PartitionRun, ReplayPlan, load_trace, select_calls
 from loadtest.stats import Aggregate, Recorder
-from loadtest.wire import HttpResult, Targets
+from loadtest.wire import HttpResult, Targets, redact_url
+from sim.errors import UserError
 
 log = logging.getLogger("fleetsim.replay")
 MSG_PLAN, MSG_FLUSH, MSG_FINAL, MSG_DONE = (
@@ -124,7 +125,13 @@ def _test_start(environment: Environment, **_: Any) -> None:
         return
     global S
     S = _State()
-    trace = load_trace(o.trace)
+    try:
+        trace = load_trace(o.trace)
+    except UserError as exc:
+        log.error("%s", exc)
+        environment.process_exit_code = 2
+        gevent.spawn_later(0.1, runner.quit)
+        return
     run_time = o.replay_run_time or (
         trace.calls[-1].at_s / o.speedup + 120.0 if trace.calls else 10.0
     )
@@ -221,7 +228,7 @@ def _collect_and_finalize(environment: Environment) -> None:
     trace = load_trace(S.plan.trace)
     planned = len(select_calls(trace, dataclasses.replace(S.plan, parts=1, index=0)))
     info = RunInfo(
-        target=environment.host or "",
+        target=redact_url(environment.host or ""),
         speedup=S.plan.speedup,
         run_id=S.plan.run_id,
         planned=planned,
@@ -295,24 +302,27 @@ class TraceReplayUser(FastHttpUser):
 
     @task
     def replay(self) -> None:
-        if S.claimed:
-            gevent.sleep(3600)
-            return
-        S.claimed = True
         deadline = time.monotonic() + 60.0
         while S.plan is None and time.monotonic() < deadline:
             gevent.sleep(0.05)
-        if S.plan is None:
+        state = S  # the plan's state; a claim is checked and made without yielding
+        if state.plan is None:
             log.error("no replay plan arrived from the master within 60 s")
+            gevent.sleep(3600)
             return
-        S.run = PartitionRun(
-            S.plan, LocustTransport(self.client), _targets(self.environment), S.recorder
+        if state.claimed:
+            gevent.sleep(3600)
+            return
+        state.claimed = True
+        plan = state.plan
+        state.run = PartitionRun(
+            plan, LocustTransport(self.client), _targets(self.environment), state.recorder
         )
-        S.run.run()
+        state.run.run()
         runner = _runner(self.environment)
         if isinstance(runner, WorkerRunner):
-            runner.send_message(MSG_DONE, {"index": S.plan.index})
-        elif not S.run.stopping:
+            runner.send_message(MSG_DONE, {"index": plan.index})
+        elif not state.run.stopping:
             _end(self.environment)
         gevent.sleep(3600)
 

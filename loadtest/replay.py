@@ -21,7 +21,7 @@ import orjson
 
 import loadtest
 from loadtest.trace import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, read_trace
-from loadtest.wire import Targets, mask_headers
+from loadtest.wire import Targets, mask_headers, redact_url
 from sim.errors import UserError
 
 LOCUSTFILE = Path(loadtest.__file__).parent / "locustfile.py"
@@ -136,7 +136,7 @@ def run_replay(opts: ReplayOptions, stream: TextIO = sys.stdout) -> int:
     opts.out.mkdir(parents=True, exist_ok=True)
     cmd = locust_command(opts, span)
     print(
-        f"replaying {len(trace.calls)} calls at {opts.speedup:g}x against {opts.host} "
+        f"replaying {len(trace.calls)} calls at {opts.speedup:g}x against {redact_url(opts.host)} "
         f"({opts.processes} process(es))",
         file=stream,
         flush=True,
@@ -188,7 +188,7 @@ def dry_run(opts: ReplayOptions, first: int, stream: TextIO = sys.stdout) -> int
             path = path.replace("{" + k + "}", str(_show(v)))
         t = c.at_s / opts.speedup
         print(f"\n#{c.id} at +{t:.3f}s  [{c.op}]  deps {list(c.deps)}", file=stream)
-        print(f"{c.method} {targets.base(c.provider)}{path}", file=stream)
+        print(f"{c.method} {redact_url(targets.base(c.provider))}{path}", file=stream)
         for k, v in mask_headers(targets.headers(c.provider)).items():
             print(f"{k}: {v}", file=stream)
         if c.body is not None:

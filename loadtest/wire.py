@@ -66,6 +66,16 @@ class Transport(Protocol):
     ) -> HttpResult: ...
 
 
+def redact_url(url: str) -> str:
+    """``url`` without any ``user:password@`` part (results never carry credentials)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=netloc).geturl()
+
+
 def is_loopback(url: str) -> bool:
     host = urlsplit(url).hostname or ""
     return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")

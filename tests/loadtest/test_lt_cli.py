@@ -59,7 +59,7 @@ def test_dry_run_masks_credentials_and_sends_nothing(
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "super-secret-key-123" not in out
+    assert "super-secret-key-123" not in out and "url-secret" not in out
     import base64
 
     assert base64.b64encode(b"super-secret-key-123:").decode() not in out
