@@ -67,6 +67,18 @@ class OnfleetState(FleetOps):
         self.state_counts = [0, 0, 0, 0]
         self._last_ms = 0
         self._unfrozen = 0
+        self._cap = rt.config.container_cap
+        g = rt.config.region
+        # The address of a destination given only by its location (no reverse geocoding).
+        self._region_address = {
+            "apartment": "",
+            "state": g.state,
+            "postalCode": "",
+            "number": "",
+            "street": "",
+            "city": g.city,
+            "country": g.country,
+        }
         self._restore()
 
     # -- persistence -------------------------------------------------------------------
@@ -246,7 +258,8 @@ class OnfleetState(FleetOps):
             raise bad(f"container team {cid} does not exist")
         if ct == "ORGANIZATION":
             cid = self.org
-        self.check_cap(ct, cid)
+        if self._cap is not None:
+            self.check_cap(ct, cid)
         recipients: list[dict[str, Any]] = []
         for r in s.recipients:
             if "id" in r:
@@ -281,16 +294,7 @@ class OnfleetState(FleetOps):
                 assert point is not None
                 lat, lon = point
             if addr is None:
-                g = self.rt.geocoder.region
-                structured = {
-                    "apartment": "",
-                    "state": g.state,
-                    "postalCode": "",
-                    "number": "",
-                    "street": "",
-                    "city": g.city,
-                    "country": g.country,
-                }
+                structured = self._region_address  # shared, never mutated
             else:
                 structured, has_number = addr
                 warned = not has_number

@@ -209,73 +209,80 @@ def _container(raw: Any) -> tuple[str, str] | None:
 
 
 def parse_task(body: Any) -> TaskSpec:
-    """Check one task body; raise :class:`ApiError` (400) naming the first problem."""
+    """Check one task body; raise :class:`ApiError` (400) naming the first problem.
+
+    Optional fields are only inspected when present: most bodies carry a handful of keys,
+    and this runs once per task of every batch.
+    """
     if not isinstance(body, dict):
         raise bad("a task must be a JSON object", E_WRONG_TYPES)
-    if "destination" not in body or body["destination"] is None:
+    get = body.get
+    raw_dest = get("destination")
+    if raw_dest is None:
         raise bad("destination is required")
-    dest_id, point, addr, dest_notes = _destination(body["destination"])
-    notes = body.get("notes") or ""
+    dest_id, point, addr, dest_notes = _destination(raw_dest)
+    notes = get("notes") or ""
     if not isinstance(notes, str):
         raise bad("notes must be a string", E_WRONG_TYPES)
     if len(notes) > MAX_NOTES:
         raise bad(f"notes is {len(notes)} characters; at most {MAX_NOTES:,} are allowed")
-    pickup = body.get("pickupTask", False)
+    pickup = get("pickupTask")
     if pickup is None:
         pickup = False
-    if not isinstance(pickup, bool):
+    elif not isinstance(pickup, bool):
         raise bad("pickupTask must be a boolean", E_WRONG_TYPES)
-    after = _opt_time(body, "completeAfter")
-    before = _opt_time(body, "completeBefore")
+    after = _opt_time(body, "completeAfter") if "completeAfter" in body else None
+    before = _opt_time(body, "completeBefore") if "completeBefore" in body else None
     if after is not None and before is not None and after >= before:
         raise bad("completeAfter must be before completeBefore", E_TIME_CONSTRAINTS)
-    deps = body.get("dependencies") or []
-    if not isinstance(deps, list) or not all(isinstance(x, str) for x in deps):
+    deps = get("dependencies") or []
+    if deps and (not isinstance(deps, list) or not all(isinstance(x, str) for x in deps)):
         raise bad("dependencies must be an array of task ids", E_WRONG_TYPES)
-    auto = _auto_assign(body.get("autoAssign"))
-    container = _container(body.get("container"))
+    auto = _auto_assign(get("autoAssign")) if "autoAssign" in body else None
+    container = _container(get("container")) if "container" in body else None
     if auto is not None and container is not None:
         raise bad("autoAssign and container cannot both be given")
     overrides = None
     if not _OVERRIDE_KEYS.isdisjoint(body):
-        overrides = {k: body.get(k) for k in _OVERRIDES}
+        overrides = {k: get(k) for k in _OVERRIDES}
         for k in ("recipientName", "recipientNotes"):
             if overrides[k] is not None and not isinstance(overrides[k], str):
                 raise bad(f"{k} must be a string", E_WRONG_TYPES)
         for k in ("recipientSkipSMSNotifications", "useMerchantForProxy"):
             if overrides[k] is not None and not isinstance(overrides[k], bool):
                 raise bad(f"{k} must be a boolean", E_WRONG_TYPES)
-    metadata = body.get("metadata") or []
+    metadata = get("metadata") or []
     if not isinstance(metadata, list):
         raise bad("metadata must be an array", E_WRONG_TYPES)
     color = None
-    app = body.get("appearance")
+    app = get("appearance")
     if app is not None:
         color = app.get("triangleColor") if isinstance(app, dict) else -1
         if (color is not None and color not in (0, 1, 2)) or isinstance(color, bool):
             raise bad("appearance.triangleColor must be 0, 1 or 2")
-    scan = body.get("scanOnlyRequiredBarcodes", False)
+    scan = get("scanOnlyRequiredBarcodes", False)
     if not isinstance(scan, bool):
         raise bad("scanOnlyRequiredBarcodes must be a boolean", E_WRONG_TYPES)
+    raw_recipients = get("recipients")
     return TaskSpec(
-        dest_id=dest_id,
-        location=point,
-        address=addr,
-        dest_notes=dest_notes,
-        recipients=_recipients(body.get("recipients")),
-        notes=notes,
-        pickup=pickup,
-        complete_after=after,
-        complete_before=before,
-        dependencies=deps,
-        quantity=_opt_num(body, "quantity"),
-        service_time=_opt_num(body, "serviceTime"),
-        auto_assign=auto,
-        container=container,
-        overrides=overrides,
-        metadata=metadata,
-        merchant=_opt_str(body, "merchant"),
-        executor=_opt_str(body, "executor"),
-        triangle_color=color,
-        scan_only_required=scan,
+        dest_id,
+        point,
+        addr,
+        dest_notes,
+        _recipients(raw_recipients) if raw_recipients is not None else [],
+        notes,
+        pickup,
+        after,
+        before,
+        deps,
+        _opt_num(body, "quantity") if "quantity" in body else 0,
+        _opt_num(body, "serviceTime") if "serviceTime" in body else 0,
+        auto,
+        container,
+        overrides,
+        metadata,
+        _opt_str(body, "merchant") if "merchant" in body else None,
+        _opt_str(body, "executor") if "executor" in body else None,
+        color,
+        scan,
     )
