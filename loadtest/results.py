@@ -149,6 +149,8 @@ def summary_lines(r: Mapping[str, Any]) -> list[str]:
             f"polls/job {f['polls_per_job']:.1f}, tasks created "
             f"{f['tasks_created']}, errored {f['tasks_errored']}"
         )
+    if not r["flows"]:
+        out.append("batch flows: none (this trace creates its tasks one call at a time)")
     rec = r.get("reconciliation")
     if rec:
         out.append(
