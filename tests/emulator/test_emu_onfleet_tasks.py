@@ -159,3 +159,33 @@ def test_list_requires_from_and_pages_by_64(client: TestClient) -> None:
     assert client.get(f"{T}/all?from=abc").status_code == 400
     future = client.get(f"{T}/all?from=99999999999999").json()
     assert future == {"tasks": []}
+
+
+def test_update_recipients_container_and_geocoded_destination(client: TestClient) -> None:
+    t = create(client)
+    team = client.post("/api/v2/teams", json={"name": "T"}).json()["id"]
+    w = client.post(
+        "/api/v2/workers", json={"name": "W", "phone": "4155550190", "teams": [team]}
+    ).json()["id"]
+    r = client.put(
+        f"{T}/{t['id']}",
+        json={
+            "recipients": [{"name": "Zed", "phone": "(415) 555-0111"}],
+            "destination": {"address": {"unparsed": "5 Pine St, San Francisco, CA, USA"}},
+            "container": {"type": "WORKER", "worker": w},
+        },
+    )
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["recipients"][0]["phone"] == "+14155550111"
+    assert got["destination"]["address"]["street"] == "Pine St"
+    assert got["state"] == 1 and got["worker"] == w
+    same = client.post(
+        T, json={"destination": {"address": {"unparsed": "5 Pine St, San Francisco, CA, USA"}}}
+    ).json()
+    assert same["destination"]["location"] == got["destination"]["location"]
+    bad = client.put(f"{T}/{t['id']}", json={"destination": {"address": {"unparsed": "1 Nowhere"}}})
+    assert bad.status_code == 400 and bad.json()["message"]["error"] == 1011
+    back = client.put(f"{T}/{t['id']}", json={"container": {"type": "ORGANIZATION"}})
+    assert back.json()["state"] == 0 and back.json()["worker"] is None
+    assert client.get(f"{T}/all?from=0").json()["tasks"][0]["id"] == t["id"]

@@ -26,12 +26,12 @@ from loadtest.emulator.onfleet.model import (
     Team,
     Worker,
 )
+from loadtest.emulator.onfleet.update import update_task
 from loadtest.emulator.onfleet.validate import TaskSpec, bad, parse_task
 from loadtest.emulator.runtime import Runtime, now_ms
 from loadtest.providers.onfleet import (
     CAUSE_GEOCODING,
     E_GEOCODING,
-    E_UPDATE_MISSING,
     MSG_INVALID_VALUES,
 )
 
@@ -165,6 +165,30 @@ class OnfleetState(FleetOps):
                 out.append(exc)
         return out
 
+    def prepare_address(self, addr: dict[str, Any]) -> tuple[dict[str, str], bool, str] | ApiError:
+        """(structured address, geocodes cleanly, text to geocode), or the geocoding error."""
+        geo = self.rt.geocoder
+        unparsed = addr.get("unparsed")
+        if unparsed:
+            fields, clean = geo.parse_unparsed(unparsed)
+            text = unparsed
+            structured = fields.as_dict()
+        else:
+            clean = True
+            structured = {
+                "apartment": addr.get("apartment") or "",
+                "state": addr.get("state") or "",
+                "postalCode": addr.get("postalCode") or "",
+                "number": addr.get("number") or "",
+                "street": addr.get("street") or "",
+                "city": addr.get("city") or "",
+                "country": addr.get("country") or geo.region.country,
+            }
+            text = " ".join(v for v in structured.values() if v)
+        if geo.fails(text):
+            return ApiError(400, MSG_INVALID_VALUES, error=E_GEOCODING, cause=CAUSE_GEOCODING)
+        return structured, clean, text
+
     def create_many(
         self, specs: list[TaskSpec | ApiError], *, single: bool = False
     ) -> tuple[list[Task | ApiError], list[bool]]:
@@ -179,33 +203,12 @@ class OnfleetState(FleetOps):
             results.append(s if isinstance(s, ApiError) else _PENDING)
             if isinstance(s, ApiError) or s.dest_id is not None or s.address is None:
                 continue
-            addr = s.address
-            unparsed = addr.get("unparsed")
-            if unparsed:
-                fields, has_number = geo.parse_unparsed(unparsed)
-                text = unparsed
-                structured = fields.as_dict()
-            else:
-                has_number = bool(addr.get("number"))
-                structured = {
-                    "apartment": addr.get("apartment") or "",
-                    "state": addr.get("state") or "",
-                    "postalCode": addr.get("postalCode") or "",
-                    "number": addr.get("number") or "",
-                    "street": addr.get("street") or "",
-                    "city": addr.get("city") or "",
-                    "country": addr.get("country") or geo.region.country,
-                }
-                text = " ".join(str(v) for v in structured.values() if v)
-            if geo.fails(text):
-                results[i] = ApiError(
-                    400,
-                    MSG_INVALID_VALUES,
-                    error=E_GEOCODING,
-                    cause=CAUSE_GEOCODING,
-                )
+            prep = self.prepare_address(s.address)
+            if isinstance(prep, ApiError):
+                results[i] = prep
                 continue
-            parsed[i] = (structured, has_number or unparsed is None)
+            structured, no_warning, text = prep
+            parsed[i] = (structured, no_warning)
             if s.location is None:
                 texts.append(text)
                 slots.append(i)
@@ -260,57 +263,8 @@ class OnfleetState(FleetOps):
             cid = self.org
         if self._cap is not None:
             self.check_cap(ct, cid)
-        recipients: list[dict[str, Any]] = []
-        for r in s.recipients:
-            if "id" in r:
-                known = self.find_recipient(r["id"])
-                if known is None:
-                    raise bad(f"recipient {r['id']} does not exist")
-                recipients.append(known)
-                continue
-            recipients.append(
-                {
-                    "id": next_id(),
-                    "timeCreated": now,
-                    "timeLastModified": now,
-                    "name": r["name"],
-                    "phone": r["phone"],
-                    "notes": r["notes"],
-                    "organization": self.org,
-                    "skipSMSNotifications": r["skip"],
-                    "metadata": [],
-                }
-            )
-        warned = False
-        if s.dest_id is not None:
-            dest = self.find_destination(s.dest_id)
-            if dest is None:
-                raise bad(f"destination {s.dest_id} does not exist")
-            lon, lat = dest["location"]
-        else:
-            if s.location is not None:
-                lat, lon = s.location
-            else:
-                assert point is not None
-                lat, lon = point
-            if addr is None:
-                structured = self._region_address  # shared, never mutated
-            else:
-                structured, has_number = addr
-                warned = not has_number
-            did = next_id()
-            dest = {
-                "id": did,
-                "timeCreated": now,
-                "timeLastModified": now,
-                "location": [lon, lat],
-                "address": structured,
-                "notes": s.dest_notes,
-                "metadata": [],
-                "googlePlaceId": "emu" + did,
-                "warnings": [WARN_NO_NUMBER] if warned else [],
-                "useGPS": False,
-            }
+        recipients = self.recipients_json(s, now, next_id)
+        dest, lat, lon, warned = self.destination_json(s, now, addr, point, next_id)
         short = next_short()
         task = Task(
             id=next_id(),
@@ -353,6 +307,75 @@ class OnfleetState(FleetOps):
         self.save_task(task)
         return task, warned
 
+    def recipients_json(
+        self, s: TaskSpec, now: int, next_id: Callable[[], str]
+    ) -> list[dict[str, Any]]:
+        """The task's recipients: known ones by id, new ones created."""
+        recipients: list[dict[str, Any]] = []
+        for r in s.recipients:
+            if "id" in r:
+                known = self.find_recipient(r["id"])
+                if known is None:
+                    raise bad(f"recipient {r['id']} does not exist")
+                recipients.append(known)
+                continue
+            recipients.append(
+                {
+                    "id": next_id(),
+                    "timeCreated": now,
+                    "timeLastModified": now,
+                    "name": r["name"],
+                    "phone": r["phone"],
+                    "notes": r["notes"],
+                    "organization": self.org,
+                    "skipSMSNotifications": r["skip"],
+                    "metadata": [],
+                }
+            )
+        return recipients
+
+    def destination_json(
+        self,
+        s: TaskSpec,
+        now: int,
+        addr: tuple[dict[str, str], bool] | None,
+        point: tuple[float, float] | None,
+        next_id: Callable[[], str],
+    ) -> tuple[dict[str, Any], float, float, bool]:
+        """(destination JSON, lat, lon, has a geocoding warning): a known destination by id,
+        or a new one at ``location`` or at the geocoded ``point``."""
+        if s.dest_id is not None:
+            dest = self.find_destination(s.dest_id)
+            if dest is None:
+                raise bad(f"destination {s.dest_id} does not exist")
+            lon, lat = dest["location"]
+            return dest, lat, lon, False
+        if s.location is not None:
+            lat, lon = s.location
+        else:
+            assert point is not None
+            lat, lon = point
+        warned = False
+        if addr is None:
+            structured = self._region_address  # shared, never mutated
+        else:
+            structured, clean = addr
+            warned = not clean
+        did = next_id()
+        dest = {
+            "id": did,
+            "timeCreated": now,
+            "timeLastModified": now,
+            "location": [lon, lat],
+            "address": structured,
+            "notes": s.dest_notes,
+            "metadata": [],
+            "googlePlaceId": "emu" + did,
+            "warnings": [WARN_NO_NUMBER] if warned else [],
+            "useGPS": False,
+        }
+        return dest, lat, lon, warned
+
     # -- lookup ------------------------------------------------------------------------
     def get(self, task_id: str) -> Task:
         t = self.tasks.get(task_id)
@@ -379,87 +402,8 @@ class OnfleetState(FleetOps):
 
     # -- update, delete, complete -----------------------------------------------------
     def update(self, task_id: str, body: Any) -> Task:
-        t = self.tasks.get(task_id)
-        if t is None:
-            raise ApiError(
-                404,
-                "The resource to update does not exist.",
-                error=E_UPDATE_MISSING,
-                cause=f"task {task_id}",
-            )
-        if not isinstance(body, dict):
-            raise bad("the body must be a JSON object", 1005)
-        if not body:
-            raise ApiError(400, "The update changes nothing.", error=1002)
-        if t.state == STATE_COMPLETED:
-            raise bad("a completed task cannot be updated")
-        merged = t.to_json()
-        merged.update(body)
-        if "destination" not in body:
-            merged["destination"] = {"location": t.destination["location"]}
-        merged.pop("autoAssign", None)
-        container = body.get("container")
-        merged.pop("container", None)
-        merged["recipients"] = body.get("recipients", [])
-        if "recipients" not in body:
-            merged["recipients"] = None
-        spec = parse_task(merged)
-        for dep in spec.dependencies:
-            if dep not in self.tasks or dep == t.id:
-                raise bad(f"dependency {dep} does not exist")
-        if "destination" in body:
-            (res,), _ = self.create_many_dest_only(spec)
-            t.destination, t.lat, t.lon = res
-        if "recipients" in body:
-            tmp, _ = self._materialise_recipients(spec)
-            t.recipients = tmp
-        t.notes = spec.notes
-        t.pickup = spec.pickup
-        t.complete_after, t.complete_before = spec.complete_after, spec.complete_before
-        t.dependencies = spec.dependencies
-        t.quantity, t.service_time = spec.quantity, spec.service_time
-        t.metadata = spec.metadata
-        if spec.overrides is not None:
-            t.overrides = spec.overrides
-        if container is not None:
-            from loadtest.emulator.onfleet.validate import _container
-
-            target = _container(container)
-            assert target is not None
-            self.move_to_container(t, *target)
-        t.time_last_modified = now_ms()
-        self.save_task(t)
-        return t
-
-    def create_many_dest_only(
-        self, spec: TaskSpec
-    ) -> tuple[list[tuple[dict[str, Any], float, float]], None]:
-        """A fresh destination for an update (same geocoding as creation)."""
-        results, _ = self.create_many([spec])
-        r = results[0]
-        if isinstance(r, ApiError):
-            raise r
-        # The throw-away task only carried the destination; undo its creation.
-        self._discard(r)
-        return [(r.destination, r.lat, r.lon)], None
-
-    def _materialise_recipients(self, spec: TaskSpec) -> tuple[list[dict[str, Any]], None]:
-        results, _ = self.create_many([spec])
-        r = results[0]
-        if isinstance(r, ApiError):
-            raise r
-        self._discard(r)
-        return r.recipients, None
-
-    def _discard(self, t: Task) -> None:
-        self.order.pop()
-        self.created_ms.pop()
-        del self.tasks[t.id]
-        del self.by_short[t.short_id]
-        self.org_container.pop(t.id, None)
-        self.state_counts[t.state] -= 1
-        if self.rt.store.durable:
-            self.rt.store.delete("task", t.id)
+        """PUT /tasks/{id} (see :func:`update.update_task`)."""
+        return update_task(self, task_id, body)
 
     def delete(self, task_id: str) -> None:
         t = self.get(task_id)

@@ -196,7 +196,7 @@ def _auto_assign(raw: Any) -> dict[str, Any] | None:
     return {"mode": raw["mode"], "team": team, "max": mx, "deps": deps, "excl": excl}
 
 
-def _container(raw: Any) -> tuple[str, str] | None:
+def parse_container(raw: Any) -> tuple[str, str] | None:
     if raw is None:
         return None
     if not isinstance(raw, dict) or raw.get("type") not in _CONTAINER_TYPES:
@@ -239,7 +239,7 @@ def parse_task(body: Any) -> TaskSpec:
     if deps and (not isinstance(deps, list) or not all(isinstance(x, str) for x in deps)):
         raise bad("dependencies must be an array of task ids", E_WRONG_TYPES)
     auto = _auto_assign(get("autoAssign")) if "autoAssign" in body else None
-    container = _container(get("container")) if "container" in body else None
+    container = parse_container(get("container")) if "container" in body else None
     if auto is not None and container is not None:
         raise bad("autoAssign and container cannot both be given")
     overrides = None
