@@ -224,3 +224,45 @@ def test_tasks_created_before_the_client_gives_up_stay_created(tmp_path: Path) -
             assert len(page["tasks"]) + len(more["tasks"]) == 100
     finally:
         p.stop()
+
+
+def test_async_job_resumes_after_kill9_without_duplicates(tmp_path: Path) -> None:
+    prof = tmp_path / "slowjob.toml"
+    prof.write_text("async_tasks_per_s = 400.0\n")  # 300 tasks: ~0.75 s
+    db = tmp_path / "jobs.db"
+    args = ("--profile", str(prof), "--db", str(db), "--api-key", KEY)
+    p = EmulatorProcess(*args)
+    try:
+        with httpx.Client(base_url=p.url, headers=onfleet_auth(), timeout=10) as c:
+            tasks = [
+                {"destination": {"location": [-122.4, 37.7]}, "notes": str(i)} for i in range(300)
+            ]
+            job = c.post("/api/v2/tasks/batch-async", json={"tasks": tasks}).json()
+            time.sleep(0.3)
+            mid = c.get(f"/api/v2/tasks/batch/{job['jobId']}").json()
+        p.kill9()
+    finally:
+        p.stop()
+    assert mid["status"] == "processing" and 0 < mid["tasksCreated"] < 300
+    q = EmulatorProcess(*args)
+    try:
+        with httpx.Client(base_url=q.url, headers=onfleet_auth(), timeout=10) as c:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                j = c.get(f"/api/v2/tasks/batch/{job['jobId']}").json()
+                if j["status"] == "completed":
+                    break
+                time.sleep(0.05)
+            assert j["status"] == "completed"
+            assert j["tasksReceived"] == j["tasksCreated"] == 300
+            notes = []
+            last = None
+            while True:
+                page = c.get("/api/v2/tasks/all?from=0" + (f"&lastId={last}" if last else ""))
+                notes += [t["notes"] for t in page.json()["tasks"]]
+                last = page.json().get("lastId")
+                if not last:
+                    break
+            assert sorted(notes, key=int) == [str(i) for i in range(300)]  # each exactly once
+    finally:
+        q.stop()
