@@ -213,3 +213,28 @@ def test_realistic_profile_rate_limits_and_faults_lose_nothing(
     calls = res["calls"]
     assert calls["sent"] == calls["planned"] and calls["failed"] == 0
     assert calls["retries"] > 0  # the 20 req/s limit answers 429 to the opening burst
+
+
+def test_run_ends_by_itself_at_its_run_time(
+    tmp_path: Path, emulator: str, tiny_traces: dict[str, Path]
+) -> None:
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    proc = fleetsim(
+        "replay",
+        str(tiny_traces["single"]),
+        "--host",
+        emulator,
+        "--speedup",
+        "100",
+        "--run-time",
+        "6s",
+        "--out",
+        str(out),
+    )
+    elapsed = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    res = read_results(out / "results.json")
+    assert 0 < res["calls"]["sent"] < res["calls"]["planned"]
+    assert res["duration_s"] <= 6.0
+    assert elapsed < 40  # the trace alone would take ~80 s at this speedup
