@@ -162,6 +162,29 @@ def test_deftship_lifecycle_and_paginator() -> None:
         assert client.post("/api/batches", json=too_many, headers=NASH).status_code == 422
 
 
+def test_deftship_item_failing_at_shipping() -> None:
+    with make_client() as client:
+        to = deftship.address("Ann", "1 Main St", "Austin", "78701", "TX")
+        items = [
+            deftship.shipment_body(to, reference="ok"),
+            deftship.shipment_body(to, reference="FAIL-me"),
+        ]
+        bid = client.post("/api/batches", json=deftship.batch_body(items), headers=NASH).json()[
+            "data"
+        ]["id"]
+        wait_status(client, bid, "ready")
+        assert client.post(f"/api/batches/{bid}/ship", headers=NASH).status_code == 200
+        done = wait_status(client, bid, "completed")
+        assert done["results"]["completed_count"] == 1
+        assert done["results"]["failed_count"] == 1
+        failed = client.get(f"/api/batches/{bid}?status=failed", headers=NASH).json()
+        assert failed["data"]["items"]["data"][0]["errors"]
+        r = client.put(
+            f"/api/batches/{bid}/add-items", json={"batch_shipments": items}, headers=NASH
+        )
+        assert r.status_code == 409
+
+
 def test_hypertrack_lifecycle(client: TestClient) -> None:
     h = ht_auth()
     first = {
