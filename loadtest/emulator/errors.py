@@ -112,11 +112,10 @@ def error_body(provider: Provider, exc: ApiError, client_ip: str = "127.0.0.1") 
         }
         if exc.detail is not None:
             err["details"] = exc.detail
-        phrase = (
-            HTTPStatus(s).phrase.upper().replace(" ", "_")
-            if s in HTTPStatus._value2member_map_
-            else "ERROR"
-        )
+        try:
+            phrase = HTTPStatus(s).phrase.upper().replace(" ", "_")
+        except ValueError:
+            phrase = "ERROR"
         return [{"error": err, "response_status": f"{s} {phrase}", "RequestID": request_id()}]
     if provider == "deftship":
         body: dict[str, Any] = {"success": False, "message": exc.message}

@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest.providers.onfleet import CONTROL_PATH  # noqa: F401 - re-exported for routes
-
 STATE_UNASSIGNED = 0
 STATE_ASSIGNED = 1
 STATE_ACTIVE = 2

@@ -265,6 +265,3 @@ class OnfleetApi:
             Route(f"{c}/workers/{{workerId}}/location", self.driver_move, methods=["POST"]),
             Route(f"{c}/tasks/{{taskId}}/start", self.driver_start, methods=["POST"]),
         ]
-
-
-__all__ = ["OnfleetApi", "parse_task"]

@@ -19,7 +19,6 @@ from loadtest.emulator.onfleet.fleet import FleetOps
 from loadtest.emulator.onfleet.listing import list_page
 from loadtest.emulator.onfleet.model import (
     STATE_ACTIVE,
-    STATE_ASSIGNED,
     STATE_COMPLETED,
     STATE_UNASSIGNED,
     Task,
@@ -446,4 +445,3 @@ class OnfleetState(FleetOps):
 
 
 _PENDING: Any = object()
-__all__ = ["STATE_ASSIGNED", "OnfleetState"]
