@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import gc
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -69,26 +70,42 @@ def _run(args: argparse.Namespace) -> int:
         app = create_app(cfg)
     except Exception as exc:  # a bad --db file: say so without a traceback
         raise UserError(f"cannot start the emulator: {exc}") from exc
-    where = f"http://{args.host}:{args.port}"
+    # Bind here so the printed address is the real one (also for --port 0).
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        sock.close()
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from exc
+    port = sock.getsockname()[1]
+    where = f"http://{args.host}:{port}"
     print(
         f"fleetsim emulator ({cfg.profile}) on {where}; OpenAPI at {where}/openapi.json",
         file=sys.stderr,
+        flush=True,
     )
     if not cfg.api_keys:
         print(f"no API key configured: accepting the demo key {DEMO_API_KEY}", file=sys.stderr)
     else:
         print(f"accepting {len(cfg.api_keys)} configured API key(s)", file=sys.stderr)
+    sys.stderr.flush()
     # The state is hundreds of thousands of long-lived records: collect the young generation
     # less often (the default 700 makes a 500-task batch trigger several collections).
     gc.set_threshold(100_000, 50, 1000)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        http="httptools",
-        loop="uvloop",
-        log_level=args.log_level,
-        access_log=False,
-        lifespan="on",
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            http="httptools",
+            loop="uvloop",
+            log_level=args.log_level,
+            access_log=False,
+            lifespan="on",
+        )
     )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
     return 0

@@ -126,3 +126,14 @@ def test_same_seed_same_ids() -> None:
 
     assert ids() == ids()
     assert KEY
+
+
+def test_port_in_use_is_a_user_error(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["emulate", "--port", str(port)]) == 2
+    assert "cannot listen" in capsys.readouterr().err
