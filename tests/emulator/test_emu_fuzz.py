@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from emu_helpers import KEY, bearer, ht_auth, onfleet_auth
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from loadtest.emulator.app import create_app
 from loadtest.emulator.config import EmulatorConfig
@@ -55,3 +56,134 @@ def test_no_5xx_and_provider_error_shapes(case: Any) -> None:
     assert response.status_code < 500, (case.method, case.formatted_path, response.text)
     if response.status_code >= 400:
         assert shape_ok(case.path, response.json()), response.text
+
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+task_keys = st.sampled_from(
+    [
+        "destination",
+        "recipients",
+        "notes",
+        "completeAfter",
+        "completeBefore",
+        "autoAssign",
+        "container",
+        "dependencies",
+        "quantity",
+        "serviceTime",
+        "pickupTask",
+        "appearance",
+        "metadata",
+        "recipientName",
+        "merchant",
+    ]
+)
+task_like = st.dictionaries(task_keys, json_values, max_size=6) | json_values
+dest_like = st.fixed_dictionaries(
+    {
+        "destination": st.one_of(
+            json_values,
+            st.fixed_dictionaries(
+                {
+                    "address": st.dictionaries(
+                        st.sampled_from(["unparsed", "street", "city", "number"]),
+                        json_values,
+                        max_size=3,
+                    )
+                }
+            ),
+            st.fixed_dictionaries({"location": st.lists(json_values, max_size=3)}),
+        )
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(bodies=st.lists(task_like | dest_like, min_size=1, max_size=5))
+def test_any_json_task_body_is_created_or_refused_never_crashes(bodies: list[Any]) -> None:
+    from loadtest.emulator.errors import ApiError
+    from loadtest.emulator.onfleet.model import Task
+    from loadtest.emulator.onfleet.state import OnfleetState
+    from loadtest.emulator.runtime import Runtime
+
+    state = OnfleetState(Runtime(EmulatorConfig()))
+    results, _ = state.create_many(state.parse_many(bodies))
+    for r in results:
+        assert isinstance(r, Task | ApiError)
+        if isinstance(r, ApiError):
+            assert 400 <= r.status < 500 and isinstance(r.error, int)
+
+
+WRITE_ROUTES = [
+    ("POST", "/api/v2/tasks"),
+    ("POST", "/api/v2/tasks/batch"),
+    ("POST", "/api/v2/workers"),
+    ("POST", "/api/v2/teams"),
+    ("POST", "/v1/batch_job"),
+    ("POST", "/api/batches"),
+    ("POST", "/orders/track"),
+]
+nested = st.fixed_dictionaries(
+    {},
+    optional={
+        "tasks": st.lists(task_like | dest_like, max_size=3),
+        "packages": st.lists(
+            st.dictionaries(
+                st.sampled_from(
+                    [
+                        "packageDeliveryMode",
+                        "pickupAddress",
+                        "dropoffAddress",
+                        "pickupLatitude",
+                        "pickupLongitude",
+                        "dropoffPhoneNumber",
+                        "packagePickupStartTime",
+                    ]
+                ),
+                json_values,
+                max_size=5,
+            ),
+            max_size=3,
+        ),
+        "batch_shipments": st.lists(json_values, max_size=3),
+        "shipper_id": json_values,
+        "service": json_values,
+        "orders": st.lists(
+            st.dictionaries(
+                st.sampled_from(["order_handle", "type", "destination", "radius", "metadata"]),
+                json_values,
+                max_size=4,
+            ),
+            max_size=3,
+        ),
+        "worker_handle": json_values,
+        "name": json_values,
+        "phone": json_values,
+        "teams": json_values,
+    },
+)
+
+
+@pytest.mark.parametrize(("method", "path"), WRITE_ROUTES)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=nested | json_values)
+def test_any_json_body_on_write_routes_is_4xx_or_2xx(method: str, path: str, body: Any) -> None:
+    from emu_helpers import TestClient
+
+    with TestClient(APP, raise_server_exceptions=True) as client:
+        r = client.request(method, path, json=body, headers=auth_for(path))
+    assert r.status_code < 500, r.text
+    if r.status_code >= 400:
+        assert shape_ok(path, r.json()), r.text
