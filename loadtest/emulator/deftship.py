@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -82,25 +83,98 @@ def item_errors(s: Any) -> dict[str, list[str]] | None:
     return errs or None
 
 
+@dataclass(slots=True)
+class Item:
+    """One shipment of a batch and its validation/shipping outcome."""
+
+    id: str
+    shipment: Any  # the shipment body as sent (validated asynchronously)
+    status: str = "validating"
+    errors: dict[str, list[str]] | None = None
+    tracking_number: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        order = (
+            None if self.tracking_number is None else {"main_tracking_number": self.tracking_number}
+        )
+        return {
+            "id": self.id,
+            "status": self.status,
+            "errors": self.errors,
+            "shipment_order": order,
+        }
+
+    def to_record(self) -> dict[str, Any]:
+        return {**self.to_json(), "shipment": self.shipment}
+
+    @classmethod
+    def from_record(cls, d: dict[str, Any]) -> Item:
+        order = d["shipment_order"]
+        return cls(
+            d["id"],
+            d["shipment"],
+            d["status"],
+            d["errors"],
+            None if order is None else order["main_tracking_number"],
+        )
+
+
+@dataclass(slots=True)
+class Batch:
+    """A shipment batch.  ``gen`` counts validations, so a superseded one is ignored."""
+
+    id: str
+    service: str
+    shipper_id: str
+    items: list[Item] = field(default_factory=list)
+    status: str = "validating"
+    labels: list[str] | None = None  # present once shipping has started
+    gen: int = 0
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "service": self.service,
+            "shipper_id": self.shipper_id,
+            "items": [i.to_record() for i in self.items],
+            "status": self.status,
+            "labels": self.labels,
+            "gen": self.gen,
+        }
+
+    @classmethod
+    def from_record(cls, d: dict[str, Any]) -> Batch:
+        return cls(
+            d["id"],
+            d["service"],
+            d["shipper_id"],
+            [Item.from_record(i) for i in d["items"]],
+            d["status"],
+            d["labels"],
+            d["gen"],
+        )
+
+
 class DeftshipApi:
     """Deftship batches in memory (persisted through the runtime's store)."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.batches: dict[str, dict[str, Any]] = {}
+        self.batches: dict[str, Batch] = {}
         self._running: set[asyncio.Task[None]] = set()
-        for b in rt.store.load("deftship-batch"):
-            self.batches[b["id"]] = b
+        for d in rt.store.load("deftship-batch"):
+            b = Batch.from_record(d)
+            self.batches[b.id] = b
 
     def status_counts(self) -> dict[str, int]:
-        return dict(Counter(b["status"] for b in self.batches.values()))
+        return dict(Counter(b.status for b in self.batches.values()))
 
     def item_counts(self) -> dict[str, int]:
-        return dict(Counter(i["status"] for b in self.batches.values() for i in b["items"]))
+        return dict(Counter(i.status for b in self.batches.values() for i in b.items))
 
-    def _save(self, b: dict[str, Any]) -> None:
+    def _save(self, b: Batch) -> None:
         if self.rt.store.durable:
-            self.rt.store.put("deftship-batch", b["id"], b)
+            self.rt.store.put("deftship-batch", b.id, b.to_record())
         self.rt.commit()
 
     # -- background work --------------------------------------------------------------
@@ -111,9 +185,9 @@ class DeftshipApi:
 
     def resume(self) -> None:
         for b in self.batches.values():
-            if b["status"] == "validating":
-                self._spawn(self._validate(b, b["gen"]))
-            elif b["status"] == "processing":
+            if b.status == "validating":
+                self._spawn(self._validate(b, b.gen))
+            elif b.status == "processing":
                 self._spawn(self._ship(b))
 
     async def close(self) -> None:
@@ -123,60 +197,60 @@ class DeftshipApi:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
 
-    def _start_validation(self, b: dict[str, Any]) -> None:
-        b["status"] = "validating"
-        b["gen"] += 1
+    def _start_validation(self, b: Batch) -> None:
+        b.status = "validating"
+        b.gen += 1
+        for item in b.items:
+            if item.status in ("valid", "invalid"):
+                item.status = "validating"
         self._save(b)
-        self._spawn(self._validate(b, b["gen"]))
+        self._spawn(self._validate(b, b.gen))
 
-    async def _validate(self, b: dict[str, Any], gen: int) -> None:
+    async def _validate(self, b: Batch, gen: int) -> None:
         await asyncio.sleep(self.rt.config.deftship_validate_s)
-        if b["gen"] != gen or b["status"] != "validating":
+        if b.gen != gen or b.status != "validating":
             return  # superseded by a later add/remove
-        for item in b["items"]:
-            errs = item_errors(item["shipment"])
-            item["status"] = "invalid" if errs else "valid"
-            item["errors"] = errs
-        b["status"] = "invalid" if any(i["status"] == "invalid" for i in b["items"]) else "ready"
+        for item in b.items:
+            errs = item_errors(item.shipment)
+            item.status = "invalid" if errs else "valid"
+            item.errors = errs
+        b.status = "invalid" if any(i.status == "invalid" for i in b.items) else "ready"
         self._save(b)
 
-    async def _ship(self, b: dict[str, Any]) -> None:
+    async def _ship(self, b: Batch) -> None:
         rate = self.rt.config.deftship_ship_items_per_s
-        for item in b["items"]:
-            if item["status"] != "valid":
+        for item in b.items:
+            if item.status != "valid":
                 continue
-            ref = " ".join(
-                str(p.get("reference_1") or "")
-                for p in item["shipment"].get("package_list", [])
-                if isinstance(p, dict)
+            parcels = (
+                item.shipment.get("package_list", []) if isinstance(item.shipment, dict) else []
             )
+            ref = " ".join(str(p.get("reference_1") or "") for p in parcels if isinstance(p, dict))
             if "FAIL" in ref:
-                item["status"] = "failed"
-                item["errors"] = {"shipment": ["The carrier refused the label (simulated)."]}
+                item.status = "failed"
+                item.errors = {"shipment": ["The carrier refused the label (simulated)."]}
             else:
-                item["status"] = "completed"
-                item["shipment_order"] = {
-                    "main_tracking_number": "94001118992" + self.rt.ids.digits(11)
-                }
-            done = sum(1 for i in b["items"] if i["status"] in ("completed", "failed"))
+                item.status = "completed"
+                item.tracking_number = "94001118992" + self.rt.ids.digits(11)
+            done = sum(1 for i in b.items if i.status in ("completed", "failed"))
             groups = (done + LABEL_GROUP - 1) // LABEL_GROUP
-            b["labels"] = [
-                f"https://labels.fleetsim.invalid/batches/batch-{b['id']}-{k + 1}.pdf"
+            b.labels = [
+                f"https://labels.fleetsim.invalid/batches/batch-{b.id}-{k + 1}.pdf"
                 for k in range(groups)
             ]
             self._save(b)
             await asyncio.sleep(1.0 / rate if rate > 0 else 0)
-        b["status"] = "completed"
+        b.status = "completed"
         self._save(b)
 
     # -- routes -----------------------------------------------------------------------
-    def _get(self, batch_id: str) -> dict[str, Any]:
+    def _get(self, batch_id: str) -> Batch:
         b = self.batches.get(batch_id)
         if b is None:
             raise ApiError(404, MSG_NOT_FOUND)
         return b
 
-    def _items(self, shipments: Any, room: int) -> list[dict[str, Any]]:
+    def _items(self, shipments: Any, room: int) -> list[Item]:
         if not isinstance(shipments, list) or not shipments:
             raise _v422(
                 "The batch shipments field is required.",
@@ -187,16 +261,7 @@ class DeftshipApi:
                 f"A batch holds at most {MAX_ITEMS} items.",
                 {"batch_shipments": [f"The batch may not have more than {MAX_ITEMS} items."]},
             )
-        return [
-            {
-                "id": self.rt.ids.uuid(),
-                "status": "validating",
-                "errors": None,
-                "shipment_order": None,
-                "shipment": s,
-            }
-            for s in shipments
-        ]
+        return [Item(self.rt.ids.uuid(), s) for s in shipments]
 
     async def create(self, request: Request) -> Response:
         body = await read_json(request, "deftship")
@@ -206,23 +271,17 @@ class DeftshipApi:
         shipper = body.get("shipper_id")
         if isinstance(shipper, bool) or not isinstance(shipper, int):
             errs["shipper_id"] = ["The shipper id must be an integer."]
-        if not isinstance(body.get("service"), str) or not body.get("service"):
+        service = body.get("service")
+        if not isinstance(service, str) or not service:
             errs["service"] = ["The service field is required."]
         if errs:
             raise _v422("The given data was invalid.", errs)
+        assert isinstance(service, str)
         items = self._items(body.get("batch_shipments"), MAX_ITEMS)
         bid = self.rt.ids.digits(8)
         while bid in self.batches:
             bid = self.rt.ids.digits(8)
-        b = {
-            "id": bid,
-            "status": "validating",
-            "default_service": body["service"],
-            "default_shipper_id": str(shipper),
-            "items": items,
-            "labels": None,
-            "gen": 0,
-        }
+        b = Batch(bid, service, str(shipper), items)
         self.batches[bid] = b
         self._start_validation(b)
         return ok(
@@ -231,8 +290,8 @@ class DeftshipApi:
                 "data": {
                     "id": bid,
                     "status": "validating",
-                    "default_service": b["default_service"],
-                    "default_shipper_id": b["default_shipper_id"],
+                    "default_service": b.service,
+                    "default_shipper_id": b.shipper_id,
                 },
             }
         )
@@ -240,17 +299,17 @@ class DeftshipApi:
     async def add_items(self, request: Request) -> Response:
         b = self._get(request.path_params["batchId"])
         body = await read_json(request, "deftship")
-        if b["status"] in _BUSY:
+        if b.status in _BUSY:
             raise ApiError(409, MSG_BEING_PROCESSED)
         shipments = body.get("batch_shipments") if isinstance(body, dict) else None
-        b["items"].extend(self._items(shipments, MAX_ITEMS - len(b["items"])))
+        b.items.extend(self._items(shipments, MAX_ITEMS - len(b.items)))
         self._start_validation(b)
         return ok({"success": True, "data": self._summary(b)})
 
     async def remove_items(self, request: Request) -> Response:
         b = self._get(request.path_params["batchId"])
         body = await read_json(request, "deftship")
-        if b["status"] in _BUSY:
+        if b.status in _BUSY:
             raise ApiError(409, MSG_BEING_PROCESSED)
         ids = body.get("batch_shipment_ids") if isinstance(body, dict) else None
         if not isinstance(ids, list) or not ids or not all(isinstance(x, str) for x in ids):
@@ -260,7 +319,7 @@ class DeftshipApi:
             )
         if len(ids) > MAX_REMOVE_IDS:
             raise _v422(f"At most {MAX_REMOVE_IDS} ids can be removed at once.")
-        known = {i["id"] for i in b["items"]}
+        known = {i.id for i in b.items}
         unknown = [x for x in ids if x not in known]
         if unknown:
             raise _v422(
@@ -268,36 +327,36 @@ class DeftshipApi:
                 {"batch_shipment_ids": [f"Unknown item {x}." for x in unknown[:20]]},
             )
         drop = set(ids)
-        b["items"] = [i for i in b["items"] if i["id"] not in drop]
+        b.items = [i for i in b.items if i.id not in drop]
         self._start_validation(b)
         return ok({"success": True, "data": self._summary(b)})
 
     async def ship(self, request: Request) -> Response:
         b = self._get(request.path_params["batchId"])
-        if b["status"] == "invalid":
-            bad = [i["id"] for i in b["items"] if i["status"] == "invalid"]
+        if b.status == "invalid":
+            bad = [i.id for i in b.items if i.status == "invalid"]
             raise ApiError(
                 422,
                 "The batch has invalid items; remove or fix them first.",
                 data={"invalid_order_ids": bad},
             )
-        if b["status"] != "ready":
+        if b.status != "ready":
             raise ApiError(409, MSG_NOT_READY)
-        b["status"] = "processing"
-        b["labels"] = []
+        b.status = "processing"
+        b.labels = []
         self._save(b)
         self._spawn(self._ship(b))
         return ok({"success": True, "data": self._summary(b)})
 
-    def _summary(self, b: dict[str, Any]) -> dict[str, Any]:
-        c = Counter(i["status"] for i in b["items"])
-        total = len(b["items"])
+    def _summary(self, b: Batch) -> dict[str, Any]:
+        c = Counter(i.status for i in b.items)
+        total = len(b.items)
         done = c["completed"] + c["failed"]
         return {
-            "id": b["id"],
-            "status": b["status"],
-            "default_service": b["default_service"],
-            "default_shipper_id": b["default_shipper_id"],
+            "id": b.id,
+            "status": b.status,
+            "default_service": b.service,
+            "default_shipper_id": b.shipper_id,
             "results": {
                 "total_count": total,
                 "valid_count": c["valid"] + c["completed"] + c["failed"],
@@ -318,24 +377,16 @@ class DeftshipApi:
                 "The selected status is invalid.",
                 {"status": ["Allowed: valid, invalid, completed, failed."]},
             )
-        items = [i for i in b["items"] if status is None or i["status"] == status]
-        path = f"{request.base_url}".rstrip("/") + f"{BASE_PATH}/{b['id']}"
+        items = [i for i in b.items if status is None or i.status == status]
+        path = f"{request.base_url}".rstrip("/") + f"{BASE_PATH}/{b.id}"
         last_page = max(1, (len(items) + PER_PAGE - 1) // PER_PAGE)
         chunk = items[(page - 1) * PER_PAGE : page * PER_PAGE]
         data = self._summary(b)
-        if b["labels"] is not None:
-            data["labels"] = b["labels"]
+        if b.labels is not None:
+            data["labels"] = b.labels
         data["items"] = {
             "current_page": page,
-            "data": [
-                {
-                    "id": i["id"],
-                    "status": i["status"],
-                    "errors": i["errors"],
-                    "shipment_order": i["shipment_order"],
-                }
-                for i in chunk
-            ],
+            "data": [i.to_json() for i in chunk],
             "first_page_url": f"{path}?page=1",
             "from": (page - 1) * PER_PAGE + 1 if chunk else None,
             "next_page_url": f"{path}?page={page + 1}" if page < last_page else None,
