@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,23 +50,132 @@ def _v422(location: str, field: str, msg: str) -> ApiError:
     return ApiError(422, "Validation error", detail={location: {field: [msg]}})
 
 
+@dataclass(slots=True)
+class Order:
+    """One fulfillment attempt of an order.  ``destination`` and ``timeline`` entries are
+    JSON-shaped value objects (they are only ever appended to and sent)."""
+
+    handle: str
+    attempt: int
+    kind: str  # pick | drop
+    type_index: int
+    destination: dict[str, Any]
+    worker: str
+    route: str
+    mode: str
+    group: str | None
+    scheduled_at: str | None
+    service_time_s: int
+    metadata: dict[str, Any]
+    device_id: str
+    created_at: str
+    region: dict[str, str]
+    status: str = "ongoing"
+    completed_at: str | None = None
+    cancelled_at: str | None = None
+    disabled_at: str | None = None
+    enabled_at: str | None = None
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.handle}#{self.attempt}"
+
+    def to_json(self) -> dict[str, Any]:
+        share = hashlib.blake2b(self.key.encode(), digest_size=8).hexdigest()
+        now = self.created_at
+        return {
+            "order_handle": self.handle,
+            "fulfillment_attempt": self.attempt,
+            "status": self.status,
+            "destination": self.destination,
+            "ops_group_handle": self.group,
+            "track_mode": self.mode,
+            "plan_mode": "manual",
+            "risk_status": False,
+            "risks": dict.fromkeys(_RISKS, "green"),
+            "scheduled_at": self.scheduled_at,
+            "started_at": now,
+            "type": self.kind,
+            "type_index": self.type_index,
+            "expected_service_time": self.service_time_s,
+            "actual_service_time": 0,
+            "tracked_service_time": 0,
+            "capacity_used": 1,
+            "metadata": self.metadata,
+            "region": self.region,
+            "share_url": f"https://trck.at/{share[:10]}",
+            "completed_at": self.completed_at,
+            "cancelled_at": self.cancelled_at,
+            "disabled_at": self.disabled_at,
+            "enabled_at": self.enabled_at,
+            "device_id": self.device_id,
+            "worker_handle": self.worker,
+            "created_at": now,
+            "assigned_at": now,
+            "route_handle": self.route,
+            "planned_at": now,
+            "plan_id": None,
+            "distance": 0,
+            "duration": 0,
+            "tracking_rate": 0,
+            "polyline": {"type": "LineString", "coordinates": []},
+            "start_location": None,
+            "end_location": {
+                "type": "Point",
+                "coordinates": self.destination["geometry"]["coordinates"],
+            },
+            "visited_destination": False,
+            "completed_at_destination": False,
+            "deviation_from_destination": 0,
+            "timeline": self.timeline,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Order:
+        return cls(
+            handle=d["order_handle"],
+            attempt=d["fulfillment_attempt"],
+            kind=d["type"],
+            type_index=d["type_index"],
+            destination=d["destination"],
+            worker=d["worker_handle"],
+            route=d["route_handle"],
+            mode=d["track_mode"],
+            group=d["ops_group_handle"],
+            scheduled_at=d["scheduled_at"],
+            service_time_s=d["expected_service_time"],
+            metadata=d["metadata"],
+            device_id=d["device_id"],
+            created_at=d["created_at"],
+            region=d["region"],
+            status=d["status"],
+            completed_at=d["completed_at"],
+            cancelled_at=d["cancelled_at"],
+            disabled_at=d["disabled_at"],
+            enabled_at=d["enabled_at"],
+            timeline=d["timeline"],
+        )
+
+
 class HyperTrackApi:
     """HyperTrack orders: every attempt of every handle (persisted via the store)."""
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.orders: dict[str, list[dict[str, Any]]] = {}
-        for o in rt.store.load("ht-order"):
-            self.orders.setdefault(o["order_handle"], []).append(o)
+        self.orders: dict[str, list[Order]] = {}
+        for d in rt.store.load("ht-order"):
+            o = Order.from_json(d)
+            self.orders.setdefault(o.handle, []).append(o)
         for attempts in self.orders.values():
-            attempts.sort(key=lambda o: o["fulfillment_attempt"])
+            attempts.sort(key=lambda o: o.attempt)
 
     def status_counts(self) -> dict[str, int]:
-        return dict(Counter(a[-1]["status"] for a in self.orders.values()))
+        return dict(Counter(a[-1].status for a in self.orders.values()))
 
-    def _save(self, o: dict[str, Any]) -> None:
+    def _save(self, o: Order) -> None:
         if self.rt.store.durable:
-            self.rt.store.put("ht-order", f"{o['order_handle']}#{o['fulfillment_attempt']}", o)
+            self.rt.store.put("ht-order", o.key, o.to_json())
 
     def _order_in(self, raw: Any, i: int) -> dict[str, Any]:
         loc = f"orders.{i}"
@@ -149,7 +259,7 @@ class HyperTrackApi:
         seen: set[str] = set()
         for s in specs:
             prior = self.orders.get(s["handle"])
-            if s["handle"] in seen or (prior and prior[-1]["status"] not in _FINAL):
+            if s["handle"] in seen or (prior and prior[-1].status not in _FINAL):
                 raise ApiError(
                     409,
                     f"Order {s['handle']} already exists and is active",
@@ -167,7 +277,7 @@ class HyperTrackApi:
             o = self._new_order(s, worker, mode, group, route, now, attempt, index)
             self.orders.setdefault(s["handle"], []).append(o)
             self._save(o)
-            out.append(o)
+            out.append(o.to_json())
         self.rt.commit()
         return ok(
             {
@@ -190,60 +300,26 @@ class HyperTrackApi:
         now: str,
         attempt: int,
         index: int,
-    ) -> dict[str, Any]:
+    ) -> Order:
         handle = s["handle"]
-        share = hashlib.blake2b(f"{handle}#{attempt}".encode(), digest_size=8).hexdigest()
-        lon, lat = s["geometry"]["coordinates"]
-        return {
-            "order_handle": handle,
-            "fulfillment_attempt": attempt,
-            "status": "ongoing",
-            "destination": {
-                "geometry": s["geometry"],
-                "address": s["address"],
-                "radius": s["radius"],
-            },
-            "ops_group_handle": group,
-            "track_mode": mode,
-            "plan_mode": "manual",
-            "risk_status": False,
-            "risks": dict.fromkeys(_RISKS, "green"),
-            "scheduled_at": s["scheduled_at"],
-            "started_at": now,
-            "type": s["type"],
-            "type_index": index,
-            "expected_service_time": s["est"],
-            "actual_service_time": 0,
-            "tracked_service_time": 0,
-            "capacity_used": 1,
-            "metadata": s["metadata"],
-            "region": {
-                "country": self.rt.config.region.country,
-                "city": self.rt.config.region.city,
-                "state": self.rt.config.region.state,
-            },
-            "share_url": f"https://trck.at/{share[:10]}",
-            "completed_at": None,
-            "cancelled_at": None,
-            "disabled_at": None,
-            "enabled_at": None,
-            "device_id": self.rt.ids.uuid().upper(),
-            "worker_handle": worker,
-            "created_at": now,
-            "assigned_at": now,
-            "route_handle": route,
-            "planned_at": now,
-            "plan_id": None,
-            "distance": 0,
-            "duration": 0,
-            "tracking_rate": 0,
-            "polyline": {"type": "LineString", "coordinates": []},
-            "start_location": None,
-            "end_location": {"type": "Point", "coordinates": [lon, lat]},
-            "visited_destination": False,
-            "completed_at_destination": False,
-            "deviation_from_destination": 0,
-            "timeline": [
+        region = self.rt.config.region
+        return Order(
+            handle=handle,
+            attempt=attempt,
+            kind=s["type"],
+            type_index=index,
+            destination={"geometry": s["geometry"], "address": s["address"], "radius": s["radius"]},
+            worker=worker,
+            route=route,
+            mode=mode,
+            group=group,
+            scheduled_at=s["scheduled_at"],
+            service_time_s=s["est"],
+            metadata=s["metadata"],
+            device_id=self.rt.ids.uuid().upper(),
+            created_at=now,
+            region={"country": region.country, "city": region.city, "state": region.state},
+            timeline=[
                 {
                     "type": "order_created",
                     "recorded_at": now,
@@ -266,11 +342,11 @@ class HyperTrackApi:
                     "fulfillment_attempt": attempt,
                 },
             ],
-        }
+        )
 
-    def _select(self, request: Request) -> dict[str, Any]:
+    def _select(self, request: Request) -> Order:
         handle: str = request.path_params["handle"]
-        attempts: list[dict[str, Any]] = self.orders.get(handle) or []
+        attempts = self.orders.get(handle) or []
         if not attempts:
             raise ApiError(404, f"Order {handle} not found")
         q = request.query_params
@@ -280,14 +356,13 @@ class HyperTrackApi:
         index = int_param(q.get("type_index"), "type_index", "hypertrack")
         attempt = int_param(q.get("fulfillment_attempt"), "fulfillment_attempt", "hypertrack")
         for o in reversed(attempts):
-            if attempt is not None and o["fulfillment_attempt"] != attempt:
+            if attempt is not None and o.attempt != attempt:
                 continue
-            if kind is not None and o["type"] != kind:
+            if kind is not None and o.kind != kind:
                 continue
-            if index is not None and o["type_index"] != index:
+            if index is not None and o.type_index != index:
                 continue
-            found: dict[str, Any] = o
-            return found
+            return o
         raise ApiError(
             404,
             f"Order {handle} has no attempt matching the given type, "
@@ -295,7 +370,7 @@ class HyperTrackApi:
         )
 
     async def get_order(self, request: Request) -> Response:
-        return ok(self._select(request))
+        return ok(self._select(request).to_json())
 
     async def _act(self, request: Request, action: str) -> Response:
         o = self._select(request)
@@ -305,12 +380,12 @@ class HyperTrackApi:
         meta = body.get("metadata")
         if meta is not None and not isinstance(meta, dict):
             raise _v422("body", "metadata", "must be an object")
-        status, now, handle = o["status"], iso_ms(), o["order_handle"]
+        status, now, handle = o.status, iso_ms(), o.handle
         entry: dict[str, Any] = {
             "recorded_at": now,
             "order_handle": handle,
-            "route_handle": o["route_handle"],
-            "fulfillment_attempt": o["fulfillment_attempt"],
+            "route_handle": o.route,
+            "fulfillment_attempt": o.attempt,
         }
         if action in ("complete", "cancel"):
             if status in _FINAL:
@@ -318,10 +393,10 @@ class HyperTrackApi:
                     409, f"Order {handle} is already {status}", detail={"status": status}
                 )
             if action == "complete":
-                o["status"], o["completed_at"] = "completed", now
-                entry.update(type="order_completed", order_type=o["type"])
+                o.status, o.completed_at = "completed", now
+                entry.update(type="order_completed", order_type=o.kind)
             else:
-                o["status"], o["cancelled_at"] = "cancelled", now
+                o.status, o.cancelled_at = "cancelled", now
                 entry["type"] = "order_cancelled"
         elif action == "disable":
             if status in _FINAL or status == "disabled":
@@ -330,21 +405,21 @@ class HyperTrackApi:
                     f"Order {handle} is {status} and cannot be disabled",
                     detail={"status": status},
                 )
-            o["status"], o["disabled_at"] = "disabled", now
+            o.status, o.disabled_at = "disabled", now
             entry["type"] = "order_disabled"
         else:
             if status != "disabled":
                 raise ApiError(
                     409, f"Order {handle} is {status}, not disabled", detail={"status": status}
                 )
-            o["status"], o["enabled_at"] = "ongoing", now
+            o.status, o.enabled_at = "ongoing", now
             entry["type"] = "order_enabled"
         if meta:
-            o["metadata"] = {**o["metadata"], **meta}
-        o["timeline"].append(entry)
+            o.metadata = {**o.metadata, **meta}
+        o.timeline.append(entry)
         self._save(o)
         self.rt.commit()
-        return ok(o)
+        return ok(o.to_json())
 
     async def complete(self, request: Request) -> Response:
         return await self._act(request, "complete")
