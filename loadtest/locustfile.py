@@ -34,6 +34,12 @@ from loadtest.wire import HttpResult, Targets, redact_url
 from sim.errors import UserError
 
 log = logging.getLogger("fleetsim.replay")
+#: Samples travel as our own messages, which the master accepts from any worker (Locust
+#: drops stats reports from a worker it has marked missing under load).
+MSG_DATA = "fleetsim_data"
+REPORT_EVERY_S = 2.0
+#: This process's samples; never replaced, so a state reset cannot strand any.
+RECORDER = Recorder()
 MSG_PLAN, MSG_FLUSH, MSG_FINAL, MSG_DONE = (
     "fleetsim_plan",
     "fleetsim_flush",
@@ -49,7 +55,8 @@ class _State:
         self.plan: ReplayPlan | None = None
         self.run: PartitionRun | None = None
         self.claimed = False
-        self.recorder = Recorder()
+        self.recorder = RECORDER
+        self.reporter: Any = None
         self.agg = Aggregate()
         self.cpu_peak = 0.0
         self.finals: set[int] = set()
@@ -110,6 +117,7 @@ def _init(environment: Environment, **_: Any) -> None:
         runner.register_message(MSG_FLUSH, _on_flush, concurrent=True)
     elif isinstance(runner, MasterRunner):
         runner.register_message(MSG_FINAL, _on_final)
+        runner.register_message(MSG_DATA, _on_data)
         runner.register_message(MSG_DONE, _on_done)
 
 
@@ -125,6 +133,7 @@ def _test_start(environment: Environment, **_: Any) -> None:
         return
     global S
     S = _State()
+    RECORDER.drain()  # a new test starts from no samples
     try:
         trace = load_trace(o.trace)
     except UserError as exc:
@@ -157,19 +166,38 @@ def _parts(runner: Any) -> int:
 
 def _on_plan(environment: Environment, msg: Any, **_: Any) -> None:
     global S
+    if S.reporter is not None:
+        S.reporter.kill(block=False)
     S = _State()
+    RECORDER.drain()  # a new test starts from no samples
     d = dict(msg.data)
     d["skip_ops"] = tuple(d["skip_ops"])
     S.plan = ReplayPlan(**d)
+    S.reporter = gevent.spawn(_ship_samples, environment, S.plan.index)
+
+
+def _ship_samples(environment: Environment, index: int) -> None:
+    """Worker: send the samples gathered so far to the master, every few seconds."""
+    while True:
+        gevent.sleep(REPORT_EVERY_S)
+        data = RECORDER.drain()
+        if data["req_name"] or data["lag_ms"] or data["flows"] or data["counters"]:
+            _runner(environment).send_message(MSG_DATA, {"index": index, "data": data})
 
 
 def _on_flush(environment: Environment, msg: Any, **_: Any) -> None:
+    if S.reporter is not None:
+        S.reporter.kill(block=False)
     if S.run is not None:
         S.run.stop()
-    data = S.recorder.drain()
+    data = RECORDER.drain()
     cpu = S.run.cpu_peak_pct if S.run else 0.0
     index = S.plan.index if S.plan else -1
     _runner(environment).send_message(MSG_FINAL, {"index": index, "data": data, "cpu": cpu})
+
+
+def _on_data(environment: Environment, msg: Any, **_: Any) -> None:
+    S.agg.merge(msg.data["data"])
 
 
 def _on_final(environment: Environment, msg: Any, **_: Any) -> None:
@@ -188,15 +216,6 @@ def _end(environment: Environment) -> None:
     runner = _runner(environment)
     headless = bool(getattr(_opts(environment), "headless", False))
     gevent.spawn_later(0.2, runner.quit if headless else runner.stop)
-
-
-def _report(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    data["fleetsim"] = S.recorder.drain()
-
-
-def _worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
-    if "fleetsim" in data:
-        S.agg.merge(data["fleetsim"])
 
 
 def _stopping(environment: Environment, **_: Any) -> None:
@@ -223,7 +242,7 @@ def _collect_and_finalize(environment: Environment) -> None:
         if S.run is not None:
             S.run.stop()
             S.cpu_peak = S.run.cpu_peak_pct
-        S.agg.merge(S.recorder.drain())
+        S.agg.merge(RECORDER.drain())
     o = _opts(environment)
     trace = load_trace(S.plan.trace)
     planned = len(select_calls(trace, dataclasses.replace(S.plan, parts=1, index=0)))
@@ -332,7 +351,5 @@ _hooks: Any = events
 _hooks.init_command_line_parser.add_listener(_options)
 _hooks.init.add_listener(_init)
 _hooks.test_start.add_listener(_test_start)
-_hooks.report_to_master.add_listener(_report)
-_hooks.worker_report.add_listener(_worker_report)
 _hooks.test_stopping.add_listener(_stopping)
 _hooks.quitting.add_listener(_quitting)

@@ -96,7 +96,10 @@ def test_replay_cli_with_two_processes(
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = read_results(out / "results.json")
-    check_clean(res, tiny_traces["batch"])
+    try:
+        check_clean(res, tiny_traces["batch"])
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}") from exc
     assert res["processes"] == 2
     calls = res["calls"]
     assert calls["sent"] == calls["planned"] and calls["failed"] == 0
