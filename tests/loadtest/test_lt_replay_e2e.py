@@ -241,3 +241,48 @@ def test_run_ends_by_itself_at_its_run_time(
     assert 0 < res["calls"]["sent"] < res["calls"]["planned"]
     assert res["duration_s"] <= 6.0
     assert elapsed < 40  # the trace alone would take ~80 s at this speedup
+
+
+def test_plain_locust_serves_its_web_ui_with_our_options(
+    emulator: str, tiny_traces: dict[str, Path]
+) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    locustfile = Path(__file__).parents[2] / "loadtest" / "locustfile.py"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(locustfile),
+            "--host",
+            emulator,
+            "--web-host",
+            "127.0.0.1",
+            "--web-port",
+            str(port),
+            "--trace",
+            str(tiny_traces["single"]),
+            "--speedup",
+            "60",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        page = b""
+        for _ in range(100):
+            try:
+                page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert b"speedup" in page and b"trace" in page
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
