@@ -32,6 +32,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     p.add_argument("--no-trace", action="store_true", help="skip writing trace.jsonl")
+    p.add_argument(
+        "--trace-providers",
+        default="onfleet",
+        metavar="LIST",
+        help="providers in the trace, comma-separated: onfleet plus any of hypertrack, "
+        "nash, deftship (default onfleet)",
+    )
     p.add_argument("--report", action="store_true", help="also write report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no KPI table")
     p.set_defaults(func=_run)
@@ -41,14 +48,18 @@ def _run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, args.overrides)
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed {args.seed}: must be a non-negative integer")
-    progress = sys.stderr.isatty() and not args.quiet
-    result = simulate(scenario, seed=args.seed, progress=progress)
-    out = args.out or Path("results") / scenario.name
     extra: list[Callable[[Path], None]] = []
     if not args.no_trace:
         from loadtest.trace import write_trace
+        from loadtest.tracegen import TraceOptions
 
-        extra.append(lambda d: write_trace(result, d / "trace.jsonl"))
+        providers = tuple(p.strip() for p in args.trace_providers.split(",") if p.strip())
+        # Built before the run, so a typo in the provider list costs no simulation.
+        options = TraceOptions(providers=providers, poll_s=scenario.submission.poll_s)
+        extra.append(lambda d: write_trace(result, d / "trace.jsonl", options))
+    progress = sys.stderr.isatty() and not args.quiet
+    result = simulate(scenario, seed=args.seed, progress=progress)
+    out = args.out or Path("results") / scenario.name
     write_outputs(result, out, fmt=args.format, extra=extra)
     if not args.quiet:
         print(format_kpis(result.kpis))
