@@ -30,7 +30,7 @@ from loadtest.finalize import finalize
 from loadtest.results import RunInfo
 from loadtest.runtime import PartitionRun, ReplayPlan, load_trace, select_calls
 from loadtest.stats import Aggregate, Recorder
-from loadtest.wire import HttpResult, Targets, redact_url
+from loadtest.wire import HttpResult, Targets, effective_skip_ops, redact_url
 from sim.errors import UserError
 
 log = logging.getLogger("fleetsim.replay")
@@ -150,7 +150,9 @@ def _test_start(environment: Environment, **_: Any) -> None:
         run_id=f"{trace.header.scenario}-{secrets.token_hex(4)}",
         t0_epoch=time.time() + o.start_delay,
         run_time_s=run_time,
-        skip_ops=tuple(x for x in o.skip_ops.split(",") if x),
+        skip_ops=effective_skip_ops(
+            tuple(x for x in o.skip_ops.split(",") if x), _targets(environment).base("onfleet")
+        ),
     )
     if isinstance(runner, MasterRunner):
         clients = sorted(runner.clients.keys())

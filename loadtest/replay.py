@@ -21,7 +21,7 @@ import orjson
 
 import loadtest
 from loadtest.trace import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, read_trace
-from loadtest.wire import Targets, mask_headers, redact_url
+from loadtest.wire import Targets, effective_skip_ops, mask_headers, redact_url
 from sim.errors import UserError
 
 LOCUSTFILE = Path(loadtest.__file__).parent / "locustfile.py"
@@ -176,7 +176,8 @@ def dry_run(opts: ReplayOptions, first: int, stream: TextIO = sys.stdout) -> int
     targets = Targets.build(opts.host, opts.provider_urls)
     import fnmatch
 
-    calls = [c for c in trace.calls if not any(fnmatch.fnmatch(c.op, p) for p in opts.skip_ops)]
+    skips = effective_skip_ops(opts.skip_ops, targets.base("onfleet"))
+    calls = [c for c in trace.calls if not any(fnmatch.fnmatch(c.op, p) for p in skips)]
     print(
         f"dry run: {len(calls)} calls; showing the first {min(first, len(calls))} "
         f"(nothing is sent)",

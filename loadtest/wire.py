@@ -81,6 +81,21 @@ def is_loopback(url: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
 
+#: Calls only the emulator understands (what a driver's phone does on a real platform).
+EMULATOR_ONLY_OPS = ("driver.*",)
+
+
+def effective_skip_ops(skip_ops: tuple[str, ...], onfleet_base: str) -> tuple[str, ...]:
+    """The ops to skip: the user's, plus the emulator-only ones unless the target is local.
+
+    The driver-app control routes exist only on the emulator, so they are never sent to a
+    target off this machine, whatever the flags say.
+    """
+    if is_loopback(onfleet_base):
+        return skip_ops
+    return tuple(dict.fromkeys((*skip_ops, *EMULATOR_ONLY_OPS)))
+
+
 @dataclass(frozen=True, slots=True)
 class Targets:
     """Base URL and auth headers per provider (the emulator serves all on one host)."""
