@@ -83,6 +83,10 @@ class NashApi:
                     code="INVALID_PHONE_NUMBER",
                 )
         addr = pkg.get(side + "Address")
+        if addr is not None and not isinstance(addr, str):
+            # It becomes part of the stop's key (a set member when inferring the batch
+            # type), so anything but a string is refused here, before it is hashed.
+            raise _v422(f"{where}Address must be a string (one address line)")
         lat, lng = pkg.get(side + "Latitude"), pkg.get(side + "Longitude")
         if lat is not None or lng is not None:
             point = valid_location([lng, lat])

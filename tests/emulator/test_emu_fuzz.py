@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from emu_helpers import KEY, bearer, ht_auth, onfleet_auth
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from loadtest.emulator.app import create_app
@@ -187,3 +187,51 @@ def test_any_json_body_on_write_routes_is_4xx_or_2xx(method: str, path: str, bod
     assert r.status_code < 500, r.text
     if r.status_code >= 400:
         assert shape_ok(path, r.json()), r.text
+
+
+# Nash packages that pass the cheap checks (mode, coordinates) so the address, name and
+# phone values reach the stop key and the batch-type inference: any JSON there is a 422
+# or a 200, never a 500 (an object Address with coordinates once crashed the set of keys).
+nash_side_values = json_values | st.sampled_from(["1 Main St", "2 Elm St", "+15555555555"])
+nash_package = st.fixed_dictionaries(
+    {
+        "packageDeliveryMode": st.sampled_from(["now", "scheduled"]),
+        "pickupLatitude": st.just(37.7),
+        "pickupLongitude": st.just(-122.4),
+    },
+    optional={
+        "pickupAddress": nash_side_values,
+        "dropoffAddress": nash_side_values,
+        "dropoffLatitude": st.just(37.8),
+        "dropoffLongitude": st.just(-122.3),
+        "pickupPhoneNumber": nash_side_values,
+        "dropoffFirstName": nash_side_values,
+    },
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(packages=st.lists(nash_package, min_size=2, max_size=3))
+@example(
+    packages=[
+        {
+            "packageDeliveryMode": "now",
+            "pickupAddress": {"a": 1},
+            "pickupLatitude": 37.7,
+            "pickupLongitude": -122.4,
+            "dropoffAddress": "2 Elm St",
+        }
+    ]
+    * 2
+)
+def test_emu_nash_package_values_are_4xx_or_2xx(packages: list[dict[str, Any]]) -> None:
+    from emu_helpers import TestClient
+
+    with TestClient(APP, raise_server_exceptions=True) as client:
+        r = client.post("/v1/batch_job", json={"packages": packages}, headers=bearer())
+    assert r.status_code in (200, 422), r.text
+    if r.status_code == 422:
+        assert shape_ok("/v1/batch_job", r.json()), r.text
+        assert r.headers["X-REQUEST-ID"] == r.json()[0]["RequestID"]
