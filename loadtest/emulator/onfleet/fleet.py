@@ -95,8 +95,9 @@ class FleetOps:
             self.set_state(t, STATE_ASSIGNED)
         self.save_worker(w)
 
-    def move_to_container(self, t: Task, ct: str, cid: str) -> None:
-        """Move a not-yet-started task (0 -> 1 to a worker, 1 -> 0 back)."""
+    def check_move(self, t: Task, ct: str, cid: str) -> tuple[str, str]:
+        """Raise the 400 that moving ``t`` to (ct, cid) would get; change nothing.
+        Returns the target with the organisation's id filled in."""
         if t.state in (STATE_ACTIVE, STATE_COMPLETED):
             raise bad(f"task {t.id} is in state {t.state}; only tasks not started move")
         if ct == "WORKER" and cid not in self.workers:
@@ -107,6 +108,11 @@ class FleetOps:
             cid = self.org
         if (ct, cid) != (t.container_type, t.container_id):
             self.check_cap(ct, cid)
+        return ct, cid
+
+    def move_to_container(self, t: Task, ct: str, cid: str) -> None:
+        """Move a not-yet-started task (0 -> 1 to a worker, 1 -> 0 back)."""
+        ct, cid = self.check_move(t, ct, cid)
         self.remove_from_container(t)
         if ct == "WORKER":
             self.put_in_worker(t, self.workers[cid])

@@ -43,11 +43,14 @@ def update_task(st: OnfleetState, task_id: str, body: Any) -> Task:
     merged["recipients"] = body.get("recipients") if "recipients" in body else None
     spec = parse_task(merged)
     target = parse_container(body.get("container"))
-    for dep in spec.dependencies:
-        if dep not in st.tasks or dep == t.id:
-            raise bad(f"dependency {dep} does not exist")
+    # Every check and every new value first; the task changes only when all succeed, so a
+    # 400 leaves it (and the SQLite copy) exactly as it was.
+    check_dependencies(st, t.id, spec.dependencies)
+    if target is not None:
+        target = st.check_move(t, *target)
     now = now_ms()
     next_id = iter(st.rt.ids.onfleet_many(2)).__next__
+    new_dest: tuple[dict[str, Any], float, float, bool] | None = None
     if "destination" in body:
         addr = None
         point = None
@@ -60,9 +63,13 @@ def update_task(st: OnfleetState, task_id: str, body: Any) -> Task:
             if spec.location is None:
                 lats, lons = st.rt.geocoder.locate([text])
                 point = (lats[0], lons[0])
-        t.destination, t.lat, t.lon, _ = st.destination_json(spec, now, addr, point, next_id)
-    if "recipients" in body:
-        t.recipients = st.recipients_json(spec, now, next_id)
+        new_dest = st.destination_json(spec, now, addr, point, next_id)
+    new_recipients = st.recipients_json(spec, now, next_id) if "recipients" in body else None
+    # -- assign (nothing below raises) -------------------------------------------------
+    if new_dest is not None:
+        t.destination, t.lat, t.lon, _ = new_dest
+    if new_recipients is not None:
+        t.recipients = new_recipients
     t.notes = spec.notes
     t.pickup = spec.pickup
     t.complete_after, t.complete_before = spec.complete_after, spec.complete_before
@@ -76,3 +83,33 @@ def update_task(st: OnfleetState, task_id: str, body: Any) -> Task:
     t.time_last_modified = now
     st.save_task(t)
     return t
+
+
+def check_dependencies(st: OnfleetState, task_id: str, deps: list[str]) -> None:
+    """400 / 1000 unless every dependency exists and none leads back to ``task_id``.
+
+    Only a PUT can close a cycle (a new task has no dependants), so the walk starts from
+    the new dependencies and follows the stored ones; a cycle would mean none of its tasks
+    could ever start.
+    """
+    for dep in deps:
+        if dep == task_id:
+            raise bad(f"task {task_id} cannot depend on itself")
+        if dep not in st.tasks:
+            raise bad(f"dependency {dep} does not exist")
+    parent: dict[str, str] = {dep: task_id for dep in deps}  # how the walk reached each task
+    stack = list(parent)
+    while stack:
+        dep_task = st.tasks.get(stack.pop())
+        if dep_task is None:
+            continue
+        for nxt in dep_task.dependencies:
+            if nxt == task_id:
+                chain = [dep_task.id]
+                while chain[-1] != task_id:
+                    chain.append(parent[chain[-1]])
+                path = " -> ".join([task_id, *reversed(chain[:-1]), task_id])
+                raise bad(f"dependencies would form a cycle ({path}); no task in it could start")
+            if nxt not in parent:
+                parent[nxt] = dep_task.id
+                stack.append(nxt)
