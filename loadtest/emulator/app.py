@@ -28,6 +28,7 @@ from loadtest.emulator.http import ok
 from loadtest.emulator.hypertrack import HyperTrackApi
 from loadtest.emulator.middleware.auth import AuthMiddleware
 from loadtest.emulator.middleware.bodylimit import BodyLimitMiddleware
+from loadtest.emulator.middleware.catchall import CatchAllMiddleware, internal_error
 from loadtest.emulator.middleware.faults import FaultMiddleware
 from loadtest.emulator.middleware.latency import LatencyMiddleware
 from loadtest.emulator.middleware.metrics import MetricsMiddleware
@@ -129,8 +130,7 @@ def _routes(emu: Emulator) -> list[BaseRoute]:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    ip = request.client.host if request.client else "127.0.0.1"
-    return error_response(provider_for(request.url.path), exc, ip)
+    return error_response(provider_for(request.url.path), exc, _ip(request))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -152,13 +152,17 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         )
     else:
         err = ApiError(exc.status_code, str(exc.detail))
-    return error_response(provider, err)
+    return error_response(provider, err, _ip(request))
+
+
+def _ip(request: Request) -> str:
+    return request.client.host if request.client else "127.0.0.1"
 
 
 async def _bug(request: Request, exc: Exception) -> Response:
-    # A 5xx is a bug; answer in the provider's shape anyway (the server logs the trace).
-    err = ApiError(500, "Internal error in the emulator.", error=2500, cause=type(exc).__name__)
-    return error_response(provider_for(request.url.path), err)
+    # Only reached by an exception outside CatchAllMiddleware (in the metrics or rate-limit
+    # middleware); a 5xx is a bug: answer in the provider's shape (the server logs the trace).
+    return error_response(provider_for(request.url.path), internal_error(exc), _ip(request))
 
 
 def create_app(config: EmulatorConfig | None = None) -> Starlette:
@@ -192,6 +196,8 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
             window_s=cfg.rate_limit.window_s,
         )
     )
+    # Inside the rate limiter, so even a 500 for an unexpected exception carries its headers.
+    middleware.append(Middleware(CatchAllMiddleware))
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes))
     middleware.append(Middleware(AuthMiddleware, keys=cfg.keys))
     if cfg.faults.error_rate > 0 or cfg.faults.slow_rate > 0:

@@ -91,23 +91,29 @@ class ApiError(Exception):
         self.headers = headers or {}
 
 
-def error_body(provider: Provider, exc: ApiError, client_ip: str = "127.0.0.1") -> Any:
-    """The JSON body ``provider`` sends for ``exc``."""
+def error_body(
+    provider: Provider, exc: ApiError, client_ip: str = "127.0.0.1", rid: str | None = None
+) -> Any:
+    """The JSON body ``provider`` sends for ``exc``; ``rid`` is the request id to report
+    (a new one when not given)."""
     s = exc.status
+    fallback = s >= 500
     if provider in ("onfleet", "emulator"):
         return {
-            "code": exc.code or _ONFLEET_CODE.get(s, "InvalidContent"),
+            "code": exc.code
+            or _ONFLEET_CODE.get(s, "InternalServerError" if fallback else "InvalidContent"),
             "message": {
                 "error": exc.error if exc.error is not None else 1000,
                 "message": exc.message,
                 "cause": exc.cause,
-                "request": request_id(),
+                "request": rid or request_id(),
                 "remoteAddress": client_ip,
             },
         }
     if provider == "nash":
         err: dict[str, Any] = {
-            "code": exc.code or _NASH_CODE.get(s, "VALIDATION_ERRORS"),
+            "code": exc.code
+            or _NASH_CODE.get(s, "INTERNAL_SERVER_ERROR" if fallback else "VALIDATION_ERRORS"),
             "message": exc.message,
         }
         if exc.detail is not None:
@@ -116,7 +122,9 @@ def error_body(provider: Provider, exc: ApiError, client_ip: str = "127.0.0.1") 
             phrase = HTTPStatus(s).phrase.upper().replace(" ", "_")
         except ValueError:
             phrase = "ERROR"
-        return [{"error": err, "response_status": f"{s} {phrase}", "RequestID": request_id()}]
+        return [
+            {"error": err, "response_status": f"{s} {phrase}", "RequestID": rid or request_id()}
+        ]
     if provider == "deftship":
         body: dict[str, Any] = {"success": False, "message": exc.message}
         if exc.data is not None:
@@ -127,10 +135,13 @@ def error_body(provider: Provider, exc: ApiError, client_ip: str = "127.0.0.1") 
 
 def error_response(provider: Provider, exc: ApiError, client_ip: str = "127.0.0.1") -> Response:
     headers = dict(exc.headers)
+    rid = None
     if provider == "nash":
-        headers.setdefault("X-REQUEST-ID", request_id())
+        # One id for the header and the body's RequestID (API-NOTES §2: "the ID is also
+        # sent in the X-REQUEST-ID header").
+        rid = headers.setdefault("X-REQUEST-ID", request_id())
     return Response(
-        orjson.dumps(error_body(provider, exc, client_ip)),
+        orjson.dumps(error_body(provider, exc, client_ip, rid)),
         status_code=exc.status,
         media_type=JSON,
         headers=headers,

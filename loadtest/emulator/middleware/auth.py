@@ -15,7 +15,7 @@ import binascii
 import hmac
 
 from loadtest.emulator.errors import ApiError, error_response, provider_for
-from loadtest.emulator.middleware import OPEN_PATHS, ASGIApp, Receive, Scope, Send
+from loadtest.emulator.middleware import OPEN_PATHS, ASGIApp, Receive, Scope, Send, client_ip
 from loadtest.providers.onfleet import E_KEY_INVALID
 
 
@@ -92,6 +92,8 @@ class AuthMiddleware:
             if len(self._ok) < 4096:
                 self._ok[cache_key] = verdict
         if not verdict:
-            await error_response(provider, self._reject(provider))(scope, receive, send)
+            await error_response(provider, self._reject(provider), client_ip(scope))(
+                scope, receive, send
+            )
             return
         await self.app(scope, receive, send)

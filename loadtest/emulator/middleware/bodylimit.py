@@ -7,7 +7,7 @@ a Content-Length are capped as well.
 from __future__ import annotations
 
 from loadtest.emulator.errors import ApiError, error_response, provider_for
-from loadtest.emulator.middleware import ASGIApp, Message, Receive, Scope, Send
+from loadtest.emulator.middleware import ASGIApp, Message, Receive, Scope, Send, client_ip
 from loadtest.providers.onfleet import E_FILE_TOO_LARGE
 
 
@@ -17,12 +17,13 @@ class BodyLimitMiddleware:
         self.max_bytes = max_bytes
 
     def _too_large(self, scope: Scope) -> ApiError:
+        # No ``code``: each provider's own table names the 413 (Onfleet ``PayloadTooLarge``,
+        # Nash ``VALIDATION_ERRORS``).
         mib = self.max_bytes / (1024 * 1024)
         return ApiError(
             413,
             f"The request body is larger than the {mib:g} MiB limit.",
             error=E_FILE_TOO_LARGE,
-            code="PayloadTooLarge",
             cause="Split the request (for tasks: at most 500 per batch).",
         )
 
@@ -38,7 +39,9 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = 0
                 if declared > self.max_bytes:
-                    await error_response(provider, self._too_large(scope))(scope, receive, send)
+                    await error_response(provider, self._too_large(scope), client_ip(scope))(
+                        scope, receive, send
+                    )
                     return
         chunks: list[bytes] = []
         size = 0
@@ -50,7 +53,9 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await error_response(provider, self._too_large(scope))(scope, receive, send)
+                await error_response(provider, self._too_large(scope), client_ip(scope))(
+                    scope, receive, send
+                )
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)

@@ -14,7 +14,7 @@ import numpy as np
 
 from loadtest.emulator.config import FaultConfig
 from loadtest.emulator.errors import ApiError, error_response, provider_for
-from loadtest.emulator.middleware import OPEN_PATHS, ASGIApp, Receive, Scope, Send
+from loadtest.emulator.middleware import OPEN_PATHS, ASGIApp, Receive, Scope, Send, client_ip
 from loadtest.providers.onfleet import E_INTERNAL
 
 
@@ -40,7 +40,7 @@ class FaultMiddleware:
                 error=E_INTERNAL,
                 cause="fleetsim emulator fault injection",
             )
-            await error_response(provider_for(path), exc)(scope, receive, send)
+            await error_response(provider_for(path), exc, client_ip(scope))(scope, receive, send)
             return
         if u < self.cfg.error_rate + self.cfg.slow_rate:
             self.injected_slow += 1

@@ -14,7 +14,15 @@ import time
 from collections import deque
 
 from loadtest.emulator.errors import ApiError, error_response, provider_for
-from loadtest.emulator.middleware import OPEN_PATHS, ASGIApp, Message, Receive, Scope, Send
+from loadtest.emulator.middleware import (
+    OPEN_PATHS,
+    ASGIApp,
+    Message,
+    Receive,
+    Scope,
+    Send,
+    client_ip,
+)
 from loadtest.providers.onfleet import E_RATE_LIMIT, MSG_RATE_LIMIT
 
 NOMINAL_BUDGET = 1_000_000
@@ -85,7 +93,7 @@ class RateLimitMiddleware:
                             "Retry-After": "1",
                         },
                     )
-                    await error_response("onfleet", exc)(scope, receive, send)
+                    await error_response("onfleet", exc, client_ip(scope))(scope, receive, send)
                     return
 
             async def send_with_headers(message: Message) -> None:
@@ -102,6 +110,6 @@ class RateLimitMiddleware:
                 code="TOO_MANY_REQUESTS",
                 headers={"Retry-After": "1"},
             )
-            await error_response("nash", exc)(scope, receive, send)
+            await error_response("nash", exc, client_ip(scope))(scope, receive, send)
             return
         await self.app(scope, receive, send)
