@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +158,67 @@ PROFILES = {"fast": fast, "realistic": realistic}
 _OPTIONAL_INTS = frozenset({"onfleet_per_s", "nash_per_s", "container_cap"})
 
 
+def _between(lo: float, hi: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: lo <= v <= hi), f"a number from {lo:g} to {hi:g}"
+
+
+_NON_NEGATIVE = (lambda v: v >= 0, "a finite number >= 0")
+_POSITIVE = (lambda v: v > 0, "a finite number > 0")
+# Value ranges of the scalar fields, by (dataclass, field).  A value out of range would
+# silently change behaviour (window_s = 0 disables the rate limit) or crash at start.
+_RANGES: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
+    ("EmulatorConfig", "seed"): (lambda v: v >= 0, "an integer >= 0"),
+    ("EmulatorConfig", "max_body_bytes"): (lambda v: v > 0, "an integer > 0 (bytes)"),
+    ("EmulatorConfig", "container_lock_hold_ms"): _NON_NEGATIVE,
+    ("EmulatorConfig", "container_lock_wait_ms"): _NON_NEGATIVE,
+    ("EmulatorConfig", "async_tasks_per_s"): _NON_NEGATIVE,
+    ("EmulatorConfig", "deftship_validate_s"): _NON_NEGATIVE,
+    ("EmulatorConfig", "deftship_ship_items_per_s"): _NON_NEGATIVE,
+    ("RouteLatency", "median_ms"): _NON_NEGATIVE,
+    ("RouteLatency", "p99_ms"): _NON_NEGATIVE,
+    ("LatencyConfig", "batch_per_task_ms"): _NON_NEGATIVE,
+    ("FaultConfig", "error_rate"): _between(0.0, 1.0),
+    ("FaultConfig", "slow_rate"): _between(0.0, 1.0),
+    ("FaultConfig", "error_status"): (lambda v: 500 <= v <= 599, "an HTTP 5xx status (500-599)"),
+    ("FaultConfig", "slow_ms"): _NON_NEGATIVE,
+    ("RateLimitConfig", "window_s"): _POSITIVE,
+    ("RegionConfig", "lat"): _between(-90.0, 90.0),
+    ("RegionConfig", "lon"): _between(-180.0, 180.0),
+    ("RegionConfig", "radius_m"): _POSITIVE,
+}
+
+
+def _check_range(obj: Any, key: str, value: Any, where: str) -> None:
+    rule = _RANGES.get((type(obj).__name__, key))
+    if rule is None:
+        return
+    test, allowed = rule
+    finite = not isinstance(value, float) or math.isfinite(value)
+    if not (finite and test(value)):
+        raise UserError(f"profile: {where} = {value!r} is out of range; allowed: {allowed}")
+
+
+def _check_tuple(value: list[Any], where: str) -> tuple[str, ...]:
+    """Every list field (keys, failing markers, Nash providers) holds non-empty strings."""
+    for i, item in enumerate(value):
+        if not isinstance(item, str) or not item:
+            raise UserError(
+                f"profile: {where}[{i}] = {item!r} is not allowed; "
+                f"{where} must be a list of non-empty strings"
+            )
+    return tuple(value)
+
+
+def _check_whole(obj: Any, path: str) -> None:
+    """Rules that involve two fields of one table.  (A p99 at or below the median is
+    allowed: it means a constant latency, see :attr:`RouteLatency.sigma`.)"""
+    if isinstance(obj, FaultConfig) and obj.error_rate + obj.slow_rate > 1.0:
+        raise UserError(
+            f"profile: {path}error_rate + {path}slow_rate = "
+            f"{obj.error_rate + obj.slow_rate:g}; allowed: at most 1"
+        )
+
+
 def _merge(obj: Any, data: dict[str, Any], path: str) -> Any:
     """A copy of dataclass ``obj`` with ``data`` applied; errors name the field path."""
     names = {f.name: f for f in dataclasses.fields(obj)}
@@ -181,7 +243,7 @@ def _merge(obj: Any, data: dict[str, Any], path: str) -> Any:
         elif isinstance(cur, tuple):
             if not isinstance(value, list):
                 raise UserError(f"profile: {where} must be a list, got {value!r}")
-            changes[key] = tuple(value)
+            changes[key] = _check_tuple(value, where)
         else:
             if key in _OPTIONAL_INTS:
                 ok = isinstance(value, int) and not isinstance(value, bool) and value > 0
@@ -194,8 +256,11 @@ def _merge(obj: Any, data: dict[str, Any], path: str) -> Any:
             if not ok:
                 want = "a positive integer" if key in _OPTIONAL_INTS else type(cur).__name__
                 raise UserError(f"profile: {where} = {value!r} has the wrong type; expected {want}")
+            _check_range(obj, key, value, where)
             changes[key] = float(value) if isinstance(cur, float) else value
-    return dataclasses.replace(obj, **changes)
+    merged = dataclasses.replace(obj, **changes)
+    _check_whole(merged, path)
+    return merged
 
 
 def load_profile(spec: str) -> EmulatorConfig:
