@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -48,7 +48,7 @@ from sim.sweep.runner import (
 from sim.sweep.stats import Interval, mean_ci
 from sim.sweep.store import RunJournal, clear_outputs, kpi_names, rows_frame, write_table
 from sim.sweep.summary import summarise, write_summary
-from sim.sweep.target import FleetSearch, SearchResult, Target, parse_target
+from sim.sweep.target import KPI_NAMES, FleetSearch, SearchResult, Target, parse_target
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +146,9 @@ class _Session:
             self.order.append(spec.run_id)
             earlier = self.journal.finished(spec.run_id)
             if earlier is not None:
-                self.rows[spec.run_id] = earlier
+                # The row is this sweep's now: a variant an earlier search ran and this grid
+                # asks for is a grid row (the report keeps phase == "grid").
+                self.rows[spec.run_id] = replace(earlier, phase=spec.phase)
                 continue
             todo.append((spec, self.scenario(spec.variant)))
         if self.bar.total is None:
@@ -177,7 +179,8 @@ def _executor(config: SweepConfig) -> Iterator[Executor]:
     if config.scheduler:
         cm = connect(config.scheduler)
     else:
-        cm = local_cluster(config.workers or os.cpu_count() or 1)
+        n = config.workers if config.workers is not None else os.cpu_count() or 1
+        cm = local_cluster(n)
     with cm as client:
         yield DaskExecutor(client)
 
@@ -189,9 +192,13 @@ def run_sweep(
     executor: Executor | None = None,
 ) -> SweepResult:
     """Run a sweep end to end and write its outputs (see the module docstring)."""
+    if config.workers is not None and config.workers < 1:
+        raise UserError(f"--workers {config.workers}: need at least 1 (omit it for one per CPU)")
     params = parse_sets(config.sets)
     variants = expand_grid(params)
-    target = parse_target(config.target) if config.target else None
+    # Check the KPI name now: a typo found after the grid ran would already have cost the
+    # runs and cleared the previous sweep's outputs.
+    target = parse_target(config.target, known_kpis=KPI_NAMES) if config.target else None
     if target is not None and config.seeds < 2:
         raise UserError(
             f"--seeds {config.seeds}: --target needs at least 2 replications for an interval"
