@@ -16,7 +16,8 @@ A sweep directory holds:
 * ``report.html`` and ``sweep-*.png`` -- the comparison (see :mod:`sim.report`).
 
 Modules: :mod:`~sim.sweep.grid` (grid and run ids), :mod:`~sim.sweep.runner` (one run,
-executors, clusters), :mod:`~sim.sweep.stats` (Student-t intervals),
+executors, clusters), :mod:`~sim.sweep.worker_setup` (local workers leave Ctrl-C to the
+main process), :mod:`~sim.sweep.stats` (Student-t intervals),
 :mod:`~sim.sweep.target` (targets and bisection), :mod:`~sim.sweep.store` (journal and
 table), :mod:`~sim.sweep.summary` (``summary.csv``), :mod:`~sim.sweep.meta`
 (``sweep.json``), :mod:`~sim.sweep.driver` (:func:`run_sweep`).

@@ -10,8 +10,8 @@ Concepts held here:
   call ``on_row`` as each finishes), in-process or on a Dask cluster.  Comparing the two
   is how the tests check that distribution changes nothing.
 * :func:`local_cluster` / :func:`connect` -- a ``LocalCluster`` of processes with one
-  thread each (the simulator is pure Python: threads would fight over the GIL), or a
-  client of an existing cluster.
+  thread each (the simulator is pure Python: threads would fight over the GIL) whose
+  workers ignore Ctrl-C, or a client of an existing cluster at a checked address.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import re
 import time
 import traceback
 import uuid
@@ -171,28 +172,76 @@ class DaskExecutor:
             self.client.cancel(list(scattered.values()))
 
 
+WORKER_PRELOAD = "sim.sweep.worker_setup"
+"""Imported by every local worker: it ignores SIGINT, so Ctrl-C is the main process's."""
+
+_ADDRESS_RE = re.compile(
+    r"^(?:(?:tcp|tls|ws|wss|ucx)://)?(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]+):(\d+)/?$"
+)
+
+
+@contextmanager
+def _quiet_distributed() -> Iterator[None]:
+    """Mute distributed's loggers in this process while a cluster shuts down: workers that
+    leave mid-task make the scheduler log errors that say nothing about the sweep."""
+    loggers = [logging.getLogger(n) for n in ("distributed", "tornado", "asyncio")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
+
+
 @contextmanager
 def local_cluster(n_workers: int) -> Iterator[Any]:
-    """A client on a fresh ``LocalCluster``: ``n_workers`` processes, one thread each."""
-    dist: Any = importlib.import_module("distributed")
+    """A client on a fresh ``LocalCluster``: ``n_workers`` processes, one thread each.
+
+    Workers ignore SIGINT (:mod:`sim.sweep.worker_setup`); Ctrl-C interrupts this process,
+    which cancels the runs and closes the cluster quietly.  The scheduler's HTTP server
+    (Dask always starts one) listens on a free loopback port, not 8787, so two sweeps at
+    once do not warn about a port in use; the dashboard itself is off.
+    """
     if n_workers < 1:
         raise UserError(f"--workers {n_workers}: need at least 1")
-    with (
-        dist.LocalCluster(
-            n_workers=n_workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        dist.Client(cluster) as client,
-    ):
-        yield client
+    dist: Any = importlib.import_module("distributed")
+    cluster = dist.LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.ERROR,
+        preload=[WORKER_PRELOAD],
+    )
+    try:
+        client = dist.Client(cluster)
+        try:
+            yield client
+        finally:
+            with _quiet_distributed():
+                client.close()
+    finally:
+        with _quiet_distributed():
+            cluster.close()
+
+
+def check_address(address: str) -> None:
+    """A scheduler address must look like ``tcp://host:port`` (the scheme is optional)."""
+    m = _ADDRESS_RE.match(address.strip())
+    if m is None or not 0 < int(m.group(2)) < 65536:
+        raise UserError(
+            f"--scheduler {address!r}: not a scheduler address; expected tcp://host:port, "
+            "e.g. tcp://10.0.0.5:8786"
+        )
 
 
 @contextmanager
 def connect(address: str) -> Iterator[Any]:
     """A client of the existing cluster at ``address`` (``tcp://host:8786``)."""
+    check_address(address)
     dist: Any = importlib.import_module("distributed")
     try:
         client = dist.Client(address, timeout="10s")
@@ -200,6 +249,11 @@ def connect(address: str) -> Iterator[Any]:
         raise UserError(
             f"--scheduler {address!r}: cannot reach a Dask scheduler there ({exc}); "
             "start one with `dask scheduler` or omit --scheduler for a local cluster"
+        ) from None
+    except (ValueError, TypeError, AssertionError) as exc:  # an address Dask cannot parse
+        raise UserError(
+            f"--scheduler {address!r}: not a scheduler address ({exc}); "
+            "expected tcp://host:port, e.g. tcp://10.0.0.5:8786"
         ) from None
     with client:
         yield client
