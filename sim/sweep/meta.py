@@ -8,10 +8,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
+from sim.errors import UserError
 from sim.sweep.grid import Param, ParamValue, Variant
 from sim.sweep.runner import RunRow
 from sim.sweep.stats import Interval
@@ -123,18 +124,29 @@ def _search_meta(variant: Variant, r: SearchResult) -> SearchMeta:
 
 def write_meta(meta: SweepMeta, out_dir: Path) -> Path:
     path = out_dir / META
-    path.write_bytes(orjson.dumps(asdict(meta), option=orjson.OPT_INDENT_2))
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_bytes(orjson.dumps(asdict(meta), option=orjson.OPT_INDENT_2))
+    tmp.replace(path)  # never a half-written sweep.json that looks finished
     return path
 
 
 def read_meta(out_dir: Path) -> SweepMeta:
-    """Read ``sweep.json`` back into records."""
-    d: dict[str, Any] = orjson.loads((out_dir / META).read_bytes())
-    searches = [
-        SearchMeta(
-            **{k: v for k, v in s.items() if k != "points"},
-            points=[SearchPointMeta(**p) for p in s["points"]],
-        )
-        for s in d.get("searches", [])
-    ]
-    return SweepMeta(**{**d, "searches": searches})
+    """Read ``sweep.json`` back into records; a damaged file is a :class:`UserError`."""
+    path = out_dir / META
+    try:
+        d = orjson.loads(path.read_bytes())
+        if not isinstance(d, dict):
+            raise TypeError(f"expected an object, got {type(d).__name__}")
+        searches = [
+            SearchMeta(
+                **{k: v for k, v in s.items() if k != "points"},
+                points=[SearchPointMeta(**p) for p in s["points"]],
+            )
+            for s in d.get("searches", [])
+        ]
+        return SweepMeta(**{**d, "searches": searches})
+    except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError) as exc:
+        raise UserError(
+            f"{path}: not a readable sweep.json ({exc}); run the sweep again "
+            "(add --resume to reuse its finished runs)"
+        ) from None
