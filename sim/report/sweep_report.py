@@ -49,6 +49,14 @@ def _is_numeric(s: pd.Series) -> bool:
     return bool(pd.api.types.is_numeric_dtype(s)) and not pd.api.types.is_bool_dtype(s)
 
 
+def _whole_numbers(s: pd.Series) -> bool:
+    """Integer-typed, or floats that are all whole numbers (a fleet size read back as 60.0)."""
+    if pd.api.types.is_integer_dtype(s):
+        return True
+    values = pd.to_numeric(s, errors="coerce").dropna().to_numpy(dtype=float)
+    return bool(values.size) and bool(np.all(values == np.round(values)))
+
+
 def _plot_against(
     ax: Axes,
     summary: pd.DataFrame,
@@ -84,7 +92,7 @@ def _plot_against(
             )
     if not numeric:
         ax.set_xticks(range(len(categories)), categories)
-    elif pd.api.types.is_integer_dtype(summary[param]):
+    elif _whole_numbers(summary[param]):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if target is not None and target.kpi == kpi:
         ax.axhline(target.limit, color="#c62828", ls="--", lw=1, label=f"target {target}")
@@ -115,8 +123,10 @@ def kpi_charts(
                 chart(
                     f"kpi-{kpi}",
                     title,
-                    f"{note[:1].upper()}{note[1:]}; where bands do not overlap, the variants "
-                    "really differ — overlapping bands need more seeds to tell apart.",
+                    f"{note[:1].upper()}{note[1:]}. Compare the means with their 95% "
+                    "intervals: bands far apart point to a real difference, but overlapping "
+                    "bands do not show there is none — every variant ran the same seeds, so "
+                    "per-seed paired differences are sharper than these bands.",
                     fig,
                 )
             )
@@ -150,6 +160,7 @@ def search_chart(meta: SweepMeta, target: Target) -> Chart:
                 ax.axvline(s.fleet, color=colour, ls=":", lw=1.2)
         ax.axhline(target.limit, color="#c62828", ls="--", lw=1, label=f"target {target}")
         ax.set_xlabel("fleet size (workers)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel(f"{target.kpi} ({_unit(target.kpi)})")
         ax.legend(loc="best")
         return chart(
