@@ -30,6 +30,7 @@ from loadtest.finalize import finalize
 from loadtest.results import RunInfo
 from loadtest.runtime import PartitionRun, ReplayPlan, load_trace, select_calls
 from loadtest.stats import Aggregate, Recorder
+from loadtest.thresholds import load_thresholds
 from loadtest.wire import HttpResult, Targets, effective_skip_ops, redact_url
 from sim.errors import UserError
 
@@ -136,6 +137,8 @@ def _test_start(environment: Environment, **_: Any) -> None:
     RECORDER.drain()  # a new test starts from no samples
     try:
         trace = load_trace(o.trace)
+        if o.thresholds:  # a bad file stops the test here, before anything is sent
+            load_thresholds(Path(o.thresholds))
     except UserError as exc:
         log.error("%s", exc)
         environment.process_exit_code = 2

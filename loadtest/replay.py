@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,12 +23,17 @@ from typing import TextIO
 import orjson
 
 import loadtest
+from loadtest.thresholds import load_thresholds
 from loadtest.trace import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, read_trace
 from loadtest.wire import Targets, effective_skip_ops, mask_headers, redact_url
 from sim.errors import UserError
 
 LOCUSTFILE = Path(loadtest.__file__).parent / "locustfile.py"
 HARD_STOP_GRACE_S = 30.0
+#: After Ctrl-C the Locust child stops, reconciles and writes its results; it gets this
+#: long before it is terminated (reconciliation's own retries stop after 30 s).
+INTERRUPT_GRACE_S = 90.0
+EXIT_INTERRUPTED = 130
 
 
 def parse_duration(text: str) -> float:
@@ -69,8 +77,10 @@ class ReplayOptions:
             raise UserError(f"--users {self.users}: must be >= 1")
         if not re.match(r"^https?://", self.host):
             raise UserError(f"--host {self.host!r}: must be an http(s) URL")
-        if self.thresholds is not None and not self.thresholds.is_file():
-            raise UserError(f"--thresholds {self.thresholds}: no such file")
+        if self.thresholds is not None:
+            if not self.thresholds.is_file():
+                raise UserError(f"--thresholds {self.thresholds}: no such file")
+            load_thresholds(self.thresholds)  # a bad file stops here, before anything is sent
 
 
 def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
@@ -128,13 +138,16 @@ def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
 def run_replay(opts: ReplayOptions, stream: TextIO = sys.stdout) -> int:
     """Run the replay in a Locust child process; return its exit code.
 
-    0: passed; 1: thresholds violated; 3: the run is invalid (generator saturated);
-    2: bad input.  Ctrl-C reaches the child too, which still writes its results.
+    0: passed; 1: thresholds violated; 3: the run is invalid; 2: bad input; 130:
+    interrupted.  Ctrl-C reaches the child from the terminal's process group; this process
+    defers it and waits (bounded) while the child stops, reconciles and writes its results.
     """
     trace = read_trace(opts.trace)
     span = trace.calls[-1].at_s if trace.calls else 0.0
     opts.out.mkdir(parents=True, exist_ok=True)
     cmd = locust_command(opts, span)
+    run_time = opts.run_time_s or (span / opts.speedup + 120.0)
+    limit_s = run_time + opts.start_delay_s + HARD_STOP_GRACE_S + INTERRUPT_GRACE_S
     print(
         f"replaying {len(trace.calls)} calls at {opts.speedup:g}x against {redact_url(opts.host)} "
         f"({opts.processes} process(es))",
@@ -143,17 +156,56 @@ def run_replay(opts: ReplayOptions, stream: TextIO = sys.stdout) -> int:
     )
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    interrupted: list[float] = []
+    started_wall = time.time()
+
+    def on_sigint(signum: int, frame: object) -> None:
+        if not interrupted:
+            interrupted.append(time.monotonic())
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if main else None
     try:
         if opts.log_path is None:
-            proc = subprocess.run(cmd, env=env, check=False)
+            code = _wait_child(subprocess.Popen(cmd, env=env), limit_s, interrupted)
         else:
             with opts.log_path.open("wb") as log:
-                proc = subprocess.run(
-                    cmd, env=env, check=False, stdout=log, stderr=subprocess.STDOUT
-                )
-    except KeyboardInterrupt:
-        return 130
-    return proc.returncode
+                child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+                code = _wait_child(child, limit_s, interrupted)
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        results = opts.out / "results.json"
+        written = results.is_file() and results.stat().st_mtime >= started_wall
+        print(
+            f"interrupted; results {'written to ' + str(results) if written else 'not written'}",
+            file=stream,
+        )
+        return EXIT_INTERRUPTED
+    return code
+
+
+def _wait_child(child: subprocess.Popen[bytes], limit_s: float, interrupted: list[float]) -> int:
+    """Wait for the Locust child: at most ``limit_s`` in all, and at most
+    INTERRUPT_GRACE_S after a Ctrl-C; then terminate it (and kill it if it must)."""
+    started = time.monotonic()
+    while True:
+        try:
+            return child.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            pass
+        now = time.monotonic()
+        late = now - started > limit_s
+        if interrupted and now - interrupted[0] > INTERRUPT_GRACE_S:
+            late = True
+        if late:
+            child.terminate()
+            try:
+                return child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                return child.wait()
 
 
 def _show(value: JsonValue) -> JsonValue:
