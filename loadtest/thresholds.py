@@ -4,7 +4,8 @@ Concepts held here: :class:`Limit` (one scope's limits, validated once from TOML
 :func:`load_thresholds`, :func:`evaluate` (results.json data to :class:`Check` rows),
 :func:`format_table` and :func:`write_junit`.  The file format is shown in
 ``loadtest/thresholds.example.toml``: tables ``[endpoints."<name>"]`` (``"*"`` for every
-endpoint), ``[flows."<name>"]`` and ``[schedule_lag]``.
+endpoint), ``[flows."<name>"]`` and ``[schedule_lag]``.  An endpoint or flow with no
+samples is skipped unless its table says ``required = true``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class Limit:
     kind: str  # endpoint | flow | schedule_lag
     scope: str
     limits: tuple[tuple[str, float], ...]
+    #: With no samples for the scope: a failure when required, else a skip.
+    required: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class Check:
     limit: float
     actual: float | None
     passed: bool
+    skipped: bool = False  # no samples, and the limit is not required
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,7 +50,12 @@ class Check:
             "limit": self.limit,
             "actual": self.actual,
             "passed": self.passed,
+            "skipped": self.skipped,
         }
+
+    @property
+    def result(self) -> str:
+        return "skipped (no samples)" if self.skipped else "ok" if self.passed else "FAIL"
 
 
 def _limits(table: Any, where: str, allowed: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
@@ -54,6 +63,10 @@ def _limits(table: Any, where: str, allowed: tuple[str, ...]) -> tuple[tuple[str
         raise UserError(f"{where} must be a table")
     out = []
     for k, v in table.items():
+        if k == "required" and allowed is METRICS:
+            if not isinstance(v, bool):
+                raise UserError(f"{where}.required = {v!r}: must be true or false")
+            continue
         if k not in allowed:
             raise UserError(f"{where}.{k}: unknown limit; allowed: {', '.join(allowed)}")
         if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
@@ -76,7 +89,9 @@ def parse_thresholds(data: Mapping[str, Any], source: str = "thresholds") -> lis
         if not isinstance(section, dict):
             raise UserError(f"{source}: [{key}] must be a table of tables")
         for scope, table in section.items():
-            out.append(Limit(kind, scope, _limits(table, f"{source}: {key}.{scope!r}", METRICS)))
+            where = f"{source}: {key}.{scope!r}"
+            limits = _limits(table, where, METRICS)
+            out.append(Limit(kind, scope, limits, bool(table.get("required", False))))
     if "schedule_lag" in data:
         out.append(
             Limit(
@@ -113,7 +128,9 @@ def _actual(metric: str, row: Mapping[str, Any], duration_s: float, flow: bool) 
 
 
 def evaluate(results: Mapping[str, Any], limits: list[Limit]) -> list[Check]:
-    """One check per (scope, metric); a scope with no samples fails every limit."""
+    """One check per (scope, metric).  A scope with no samples is skipped (a trace uses
+    one submission mode, so most batch limits have nothing to judge), unless its table
+    says ``required = true``: then it fails every limit."""
     checks: list[Check] = []
     duration = float(results.get("duration_s", 0.0))
     endpoints = {e["name"]: e for e in results.get("endpoints", [])}
@@ -131,7 +148,8 @@ def evaluate(results: Mapping[str, Any], limits: list[Limit]) -> list[Check]:
             row = table.get(scope)
             for metric, limit in lim.limits:
                 if row is None or not row.get("count"):
-                    checks.append(Check(scope, metric, limit, None, False))
+                    skip = not lim.required
+                    checks.append(Check(scope, metric, limit, None, skip, skipped=skip))
                     continue
                 actual = _actual(metric, row, duration, lim.kind == "flow")
                 ok = actual >= limit if metric == "min_rps" else actual <= limit
@@ -147,7 +165,7 @@ def format_table(checks: list[Check]) -> str:
             c.metric,
             f"{c.limit:g}",
             "no samples" if c.actual is None else f"{c.actual:g}",
-            "ok" if c.passed else "FAIL",
+            c.result,
         )
         for c in checks
     ]
@@ -160,15 +178,18 @@ def format_table(checks: list[Check]) -> str:
 def write_junit(checks: list[Check], path: Path, suite: str = "fleetsim.replay") -> None:
     """A JUnit XML report: one test case per check, a failure element per violation."""
     fails = sum(1 for c in checks if not c.passed)
+    skips = sum(1 for c in checks if c.skipped)
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<testsuites><testsuite name={quoteattr(suite)} tests="{len(checks)}" '
-        f'failures="{fails}" errors="0">',
+        f'failures="{fails}" errors="0" skipped="{skips}">',
     ]
     for c in checks:
         name = quoteattr(f"{c.scope} {c.metric}")
         lines.append(f"  <testcase classname={quoteattr(suite)} name={name}>")
-        if not c.passed:
+        if c.skipped:
+            lines.append('    <skipped message="no samples"/>')
+        elif not c.passed:
             actual = "no samples" if c.actual is None else f"{c.actual:g}"
             msg = quoteattr(f"{c.metric} = {actual}, limit {c.limit:g}")
             lines.append(f"    <failure message={msg}/>")
