@@ -14,12 +14,17 @@ from loadtest.httpclient import HttpxTransport
 from loadtest.reconcile import Reconciliation, reconcile
 from loadtest.results import RunInfo, build_results, summary_lines, validity, write_results
 from loadtest.stats import Aggregate
-from loadtest.thresholds import evaluate, format_table, load_thresholds, write_junit
+from loadtest.thresholds import Limit, evaluate, format_table, load_thresholds, write_junit
 from loadtest.wire import HttpResult, Targets
+from sim.errors import UserError
 
-#: Exit codes: thresholds violated; run invalid (the generator could not keep up).
+#: Exit codes: thresholds violated; bad input (e.g. the thresholds file); run invalid
+#: (the generator could not keep up, the target never answered, or reconciliation failed).
 EXIT_THRESHOLDS = 1
+EXIT_BAD_INPUT = 2
 EXIT_INVALID = 3
+#: Reconciliation's retries stop after this long, so a dead target cannot stretch a run.
+RECONCILE_BUDGET_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +46,17 @@ def finalize(
     do_reconcile: bool = True,
     stream: TextIO = sys.stdout,
 ) -> Outcome:
-    """Everything after the last call: see the module docstring."""
+    """Everything after the last call: see the module docstring.
+
+    ``results.json`` is always written; a thresholds file that does not load (normally
+    caught before the run starts) is reported in one line and exits 2."""
+    limits: list[Limit] = []
+    bad_thresholds = ""
+    if thresholds:
+        try:
+            limits = load_thresholds(thresholds)
+        except UserError as exc:
+            bad_thresholds = str(exc)
     recon: Reconciliation | None = None
     if do_reconcile:
         transport = HttpxTransport()
@@ -52,11 +67,16 @@ def finalize(
             )
 
         try:
-            recon = reconcile(get, info.run_id, set(agg.rec.expected_tasks), since_ms)
+            recon = reconcile(
+                get,
+                info.run_id,
+                set(agg.rec.expected_tasks),
+                since_ms,
+                budget_s=RECONCILE_BUDGET_S,
+            )
         finally:
             transport.close()
-    reasons = validity(agg, info, cpu_peak_pct)
-    limits = load_thresholds(thresholds) if thresholds else []
+    reasons = validity(agg, info, cpu_peak_pct, recon)
     results = build_results(agg, info, reasons, recon, [], duration_s, cpu_peak_pct)
     checks = evaluate(results, limits)
     results["thresholds"] = [c.to_json() for c in checks]
@@ -73,5 +93,8 @@ def finalize(
             code = EXIT_THRESHOLDS
     if reasons and code == 0:
         code = EXIT_INVALID
+    if bad_thresholds:
+        print(f"error: {bad_thresholds}", file=stream)
+        code = EXIT_BAD_INPUT
     print(f"wrote {path}", file=stream)
     return Outcome(results, code, path)

@@ -29,11 +29,16 @@ class Reconciliation:
     """Tasks the replay meant to create versus what the target holds for this run."""
 
     expected: int
-    created: int
-    missing: int
-    duplicated: int
+    #: None when reconciliation could not run (``error`` says why): unknown, not 0.
+    created: int | None
+    missing: int | None
+    duplicated: int | None
     listed: int = 0
     error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -42,27 +47,59 @@ class Reconciliation:
         return out
 
 
-def _get_json(get: Getter, path: str, name: str, sleep: Callable[[float], None]) -> Any:
+class ListingError(RuntimeError):
+    """The target's task list could not be read; ``status`` is the last HTTP status
+    (0: no answer)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def describe_failure(status: int, detail: str) -> str:
+    """One line for why the target could not be asked."""
+    if status in (401, 403):
+        return f"unauthorised: check ONFLEET_API_KEY (HTTP {status})"
+    if status == 0:
+        return f"target unreachable: {detail}"
+    return detail
+
+
+def _get_json(
+    get: Getter, path: str, name: str, sleep: Callable[[float], None], deadline: float
+) -> Any:
+    res: HttpResult | None = None
     for attempt in range(8):
         res = get("onfleet", path, name)
         if res.ok:
             return orjson.loads(res.body) if res.body else None
         if res.status in (0, 429) or res.status >= 500:
             ra = res.header("Retry-After")
-            sleep(float(ra) if ra else 0.1 * 2**attempt)
+            wait = float(ra) if ra else 0.1 * 2**attempt
+            if time.monotonic() + wait > deadline:
+                break
+            sleep(wait)
             continue
-        raise RuntimeError(f"{name}: HTTP {res.status}: {res.body[:200]!r}")
-    raise RuntimeError(f"{name}: no answer after retries")
+        raise ListingError(f"{name}: HTTP {res.status}: {res.body[:200]!r}", res.status)
+    status = res.status if res is not None else 0
+    why = (res.error or f"HTTP {status}") if res is not None else "not sent"
+    raise ListingError(f"{name}: no answer after retries ({why})", status)
 
 
 def iter_tasks(
-    get: Getter, since_ms: int, sleep: Callable[[float], None] = time.sleep
+    get: Getter,
+    since_ms: int,
+    sleep: Callable[[float], None] = time.sleep,
+    budget_s: float = 60.0,
 ) -> Iterator[dict[str, Any]]:
-    """Every task the target lists from ``since_ms`` on, following ``lastId``."""
+    """Every task the target lists from ``since_ms`` on, following ``lastId``.
+
+    Retries of one page stop once ``budget_s`` (for the whole listing) is spent."""
+    deadline = time.monotonic() + budget_s
     last: str | None = None
     for _ in range(MAX_PAGES):
         q = f"{API}/tasks/all?from={since_ms}" + (f"&lastId={last}" if last else "")
-        page = _get_json(get, q, f"GET {API}/tasks/all", sleep)
+        page = _get_json(get, q, f"GET {API}/tasks/all", sleep, deadline)
         tasks = page.get("tasks", []) if isinstance(page, dict) else []
         yield from (t for t in tasks if isinstance(t, dict))
         last = page.get("lastId") if isinstance(page, dict) else None
@@ -71,12 +108,16 @@ def iter_tasks(
 
 
 def count_run_tasks(
-    get: Getter, run_id: str, since_ms: int, sleep: Callable[[float], None] = time.sleep
+    get: Getter,
+    run_id: str,
+    since_ms: int,
+    sleep: Callable[[float], None] = time.sleep,
+    budget_s: float = 60.0,
 ) -> tuple[dict[int, int], int]:
     """How many server tasks carry each simulator task id of this run; and tasks listed."""
     counts: dict[int, int] = {}
     listed = 0
-    for t in iter_tasks(get, since_ms, sleep):
+    for t in iter_tasks(get, since_ms, sleep, budget_s):
         listed += 1
         if meta_value(t, "fleetsim_run") != run_id:
             continue
@@ -92,10 +133,12 @@ def find_created_tasks(
     wanted: set[int],
     since_ms: int,
     sleep: Callable[[float], None] = time.sleep,
+    budget_s: float = 60.0,
 ) -> dict[str, str]:
-    """Server ids of the ``wanted`` simulator tasks this run already created."""
+    """Server ids of the ``wanted`` simulator tasks this run already created (raises
+    :class:`ListingError` when the target cannot be listed)."""
     found: dict[str, str] = {}
-    for t in iter_tasks(get, since_ms, sleep):
+    for t in iter_tasks(get, since_ms, sleep, budget_s):
         if meta_value(t, "fleetsim_run") != run_id:
             continue
         n = meta_value(t, "fleetsim_task")
@@ -124,12 +167,19 @@ def reconcile(
     expected: set[int],
     since_ms: int,
     sleep: Callable[[float], None] = time.sleep,
+    budget_s: float = 60.0,
 ) -> Reconciliation:
-    """Compare what the replay sent creates for with what the target holds."""
+    """Compare what the replay sent creates for with what the target holds.
+
+    When the target cannot be listed, created/missing/duplicated are None (unknown) and
+    ``error`` says why in one line; retries stop after ``budget_s``."""
     try:
-        counts, listed = count_run_tasks(get, run_id, since_ms, sleep)
-    except RuntimeError as exc:
-        return Reconciliation(len(expected), 0, 0, 0, error=str(exc))
+        counts, listed = count_run_tasks(get, run_id, since_ms, sleep, budget_s)
+    except ListingError as exc:
+        why = describe_failure(exc.status, str(exc))
+        return Reconciliation(len(expected), None, None, None, error=why)
+    except (RuntimeError, ValueError, AttributeError) as exc:  # a malformed answer
+        return Reconciliation(len(expected), None, None, None, error=f"{type(exc).__name__}: {exc}")
     created = sum(1 for t in expected if counts.get(t, 0) > 0)
     duplicated = sum(c - 1 for c in counts.values() if c > 1)
     return Reconciliation(

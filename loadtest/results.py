@@ -32,9 +32,28 @@ class RunInfo:
     processes: int = 1
 
 
-def validity(agg: Aggregate, info: RunInfo, cpu_peak_pct: float) -> list[str]:
-    """Why the run cannot be trusted (empty when it can)."""
+def validity(
+    agg: Aggregate,
+    info: RunInfo,
+    cpu_peak_pct: float,
+    recon: Reconciliation | None = None,
+) -> list[str]:
+    """Why the run cannot be trusted (empty when it can): the generator saturated, no
+    call succeeded (target unreachable, bad credentials), or reconciliation failed."""
     reasons = []
+    c = agg.rec.counters
+    if c.get("sent", 0) > 0 and c.get("ok", 0) == 0:
+        if c.get("unauthorised", 0):
+            reasons.append("unauthorised: check ONFLEET_API_KEY (every call failed; 401/403)")
+        elif c.get("no_response", 0):
+            reasons.append(
+                f"target unreachable: no call got an answer from {info.target} "
+                f"({c['no_response']} attempts)"
+            )
+        else:
+            reasons.append(f"no call succeeded ({c.get('failed', 0)} failed)")
+    if recon is not None and recon.error:
+        reasons.append(f"reconciliation could not run: {recon.error}")
     if cpu_peak_pct > CPU_LIMIT_PCT:
         reasons.append(f"load generator CPU reached {cpu_peak_pct:.0f}% (> {CPU_LIMIT_PCT:.0f}%)")
     lag = agg.lag()
@@ -75,6 +94,8 @@ def build_results(
             "recovered": c.get("recovered", 0),
             "exceptions": c.get("exceptions", 0),
             "unresolved": c.get("unresolved", 0),
+            "lost_not_resent": c.get("lost_not_resent", 0),
+            "workers_reused": c.get("workers_reused", 0),
             "ordering_retries": c.get("ordering_retries", 0),
         },
         "endpoints": agg.endpoints(duration_s),
@@ -106,7 +127,7 @@ def summary_lines(r: Mapping[str, Any]) -> list[str]:
     out = []
     if not r["valid"]:
         bar = "!" * 72
-        out += [bar, "RUN INVALID: the load generator could not keep the schedule:"]
+        out += [bar, "RUN INVALID: its numbers cannot be trusted:"]
         out += [f"  - {why}" for why in r["invalid_reasons"]]
         out += [bar]
     calls = r["calls"]
@@ -118,8 +139,8 @@ def summary_lines(r: Mapping[str, Any]) -> list[str]:
     )
     out.append(
         f"calls: planned {calls['planned']}, sent {calls['sent']}, ok {calls['ok']}, "
-        f"failed {calls['failed']}, skipped {calls['skipped']}, retries "
-        f"{calls['retries']}  ({rate:.1f} calls/s)"
+        f"failed {calls['failed']}, skipped {calls['skipped']}, unresolved "
+        f"{calls.get('unresolved', 0)}, retries {calls['retries']}  ({rate:.1f} calls/s)"
     )
     tp = r.get("throughput") or []
     if tp:
@@ -153,9 +174,14 @@ def summary_lines(r: Mapping[str, Any]) -> list[str]:
         out.append("batch flows: none (this trace creates its tasks one call at a time)")
     rec = r.get("reconciliation")
     if rec:
-        out.append(
-            f"reconciliation: expected {rec['expected']}, created {rec['created']}, "
-            f"missing {rec['missing']}, duplicated {rec['duplicated']}"
-            + (f"  (error: {rec['error']})" if rec.get("error") else "")
-        )
+        if rec.get("error"):
+            out.append(
+                f"reconciliation: expected {rec['expected']}, created/missing/duplicated "
+                f"unknown  (error: {rec['error']})"
+            )
+        else:
+            out.append(
+                f"reconciliation: expected {rec['expected']}, created {rec['created']}, "
+                f"missing {rec['missing']}, duplicated {rec['duplicated']}"
+            )
     return out

@@ -35,7 +35,9 @@ class Recorder:
     """One process's raw samples since the last :meth:`drain`.
 
     Requests: name, send time relative to t0 (s), measured latency (ms), latency from the
-    intended send (ms), success.  Lags: one per call at its first send (ms).
+    intended send (ms), success, and whether a failed attempt was retried (a retried
+    attempt is counted in ``retried``, not in the endpoint's ``errors``).
+    Lags: one per call at its first send (ms).
     Flows: name, duration (s), polls, tasks created, tasks errored, success.
     """
 
@@ -44,17 +46,27 @@ class Recorder:
     req_ms: list[float] = field(default_factory=list)
     req_corr_ms: list[float] = field(default_factory=list)
     req_ok: list[bool] = field(default_factory=list)
+    req_retried: list[bool] = field(default_factory=list)
     lag_ms: list[float] = field(default_factory=list)
     flows: list[tuple[str, float, int, int, int, bool]] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     expected_tasks: list[int] = field(default_factory=list)
 
-    def request(self, name: str, t_s: float, ms: float, corrected_ms: float, ok: bool) -> None:
+    def request(
+        self,
+        name: str,
+        t_s: float,
+        ms: float,
+        corrected_ms: float,
+        ok: bool,
+        retried: bool = False,
+    ) -> None:
         self.req_name.append(name)
         self.req_t.append(t_s)
         self.req_ms.append(ms)
         self.req_corr_ms.append(corrected_ms)
         self.req_ok.append(ok)
+        self.req_retried.append(retried)
 
     def lag(self, ms: float) -> None:
         self.lag_ms.append(ms)
@@ -75,6 +87,7 @@ class Recorder:
             "req_ms": self.req_ms,
             "req_corr_ms": self.req_corr_ms,
             "req_ok": self.req_ok,
+            "req_retried": self.req_retried,
             "lag_ms": self.lag_ms,
             "flows": [list(f) for f in self.flows],
             "counters": self.counters,
@@ -82,6 +95,7 @@ class Recorder:
         }
         self.req_name, self.req_t, self.req_ms = [], [], []
         self.req_corr_ms, self.req_ok, self.lag_ms = [], [], []
+        self.req_retried = []
         self.flows, self.counters, self.expected_tasks = [], {}, []
         return out
 
@@ -99,6 +113,7 @@ class Aggregate:
         r.req_ms.extend(delta["req_ms"])
         r.req_corr_ms.extend(delta["req_corr_ms"])
         r.req_ok.extend(delta["req_ok"])
+        r.req_retried.extend(delta.get("req_retried") or [False] * len(delta["req_ok"]))
         r.lag_ms.extend(delta["lag_ms"])
         r.flows.extend(
             (str(f[0]), float(f[1]), int(f[2]), int(f[3]), int(f[4]), bool(f[5]))
@@ -117,6 +132,7 @@ class Aggregate:
         ms = np.asarray(r.req_ms, dtype=float)
         corr = np.asarray(r.req_corr_ms, dtype=float)
         ok = np.asarray(r.req_ok, dtype=bool)
+        retried = np.asarray(r.req_retried, dtype=bool)
         out = []
         for name in sorted(set(r.req_name)):
             sel = names == name
@@ -126,7 +142,10 @@ class Aggregate:
                 {
                     "name": name,
                     "count": count,
-                    "errors": int((~ok[sel]).sum()),
+                    # Errors are attempts that failed for good; a failed attempt that
+                    # was retried is counted in ``retried`` instead.
+                    "errors": int((~ok[sel] & ~retried[sel]).sum()),
+                    "retried": int(retried[sel].sum()),
                     "rps": round(count / duration_s, 3) if duration_s > 0 else 0.0,
                     "p50_ms": percentile(m, 50),
                     "p95_ms": percentile(m, 95),
