@@ -10,6 +10,7 @@ the clock and sleep are injected.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,7 +46,7 @@ CREATES = frozenset(
     }
 )
 #: Creates with no way to look them up afterwards (Deftship lists no batches): a lost
-#: answer is reported as a failure rather than risking a duplicate.
+#: answer is reported as a failure (``lost_not_resent``) rather than risking a duplicate.
 UNCHECKABLE_CREATES = frozenset({"deftship.batch_create"})
 #: Creates the provider deduplicates itself (Nash: ``externalIdentifier``): safe to resend.
 IDEMPOTENT_CREATES = frozenset({"nash.batch_job"})
@@ -63,6 +64,8 @@ PENDING_STATES = frozenset(
         "validating",
     }
 )
+#: Async batch job states that are final and mean the job itself failed.
+FAILED_STATES = frozenset({"failed", "error", "errored", "cancelled", "canceled", "aborted"})
 FLOW_BATCH = "onfleet.batch"
 FLOW_ASYNC = "onfleet.batch_async"
 #: Polling ops and the flow each one closes.
@@ -71,6 +74,29 @@ POLL_FLOWS = {
     "deftship.wait_ready": "deftship.validate",
     "deftship.wait_shipped": "deftship.ship",
 }
+#: Ops that open a flow: a failed submit is a failed flow (its poll is never sent).
+SUBMIT_FLOWS = {
+    "task.batch": FLOW_BATCH,
+    "task.batch_async": FLOW_ASYNC,
+    "deftship.batch_create": "deftship.validate",
+}
+#: Server id given to an async job whose submit answer was lost but whose tasks were all
+#: found: its status poll is not sent, the flow is recorded as recovered.
+RECOVERED_JOB = "fleetsim-recovered-job"
+
+
+def run_phone(phone: str, run_id: str) -> str:
+    """A worker phone unique to this replay (E.164, 15 digits).
+
+    The trace carries the simulator's phones, the same in every replay; a target refuses a
+    second worker with a phone it already has.  The last 7 digits (which tell a run's
+    workers apart) are kept after ``+1`` and 7 digits derived from the run id.
+    """
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    if not run_id or len(digits) < 7:
+        return phone
+    tag = int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big") % 10**7
+    return f"+1{tag:07d}{digits[-7:]}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +111,10 @@ class RetryPolicy:
     batch_timeout_s: float = 60.0
     min_poll_s: float = 0.1
     poll_budget_s: float = 120.0
+    #: A lost async-batch answer is checked this long after the send (plus
+    #: ``async_settle_per_task_s`` per task), once the job could have finished.
+    async_settle_s: float = 5.0
+    async_settle_per_task_s: float = 0.005
 
     def backoff(self, attempt: int, rng: random.Random) -> float:
         return float(min(self.max_backoff_s, self.base_s * 2**attempt) * (0.5 + rng.random()))
@@ -144,10 +174,7 @@ class Executor:
 
     def _execute(self, ready: Ready) -> bool:
         call = ready.call
-        self.recorder.lag((self.clock.now() - ready.intended_s) * 1000.0)
-        self.recorder.count("sent")
-        if call.op in CREATES and call.provider == "onfleet":
-            self.recorder.expected_tasks.extend(call.tasks)
+        lag_ms = (self.clock.now() - ready.intended_s) * 1000.0
         path, body = "", None
         for _ in range(4):  # at most a few references from other processes to look up
             try:
@@ -157,11 +184,18 @@ class Executor:
             except Unresolved as exc:
                 if self.lookup_remote and self._lookup(str(exc.args[0])):
                     continue
+                # Never sent: no latency sample, not counted as sent, only as unresolved.
                 self.recorder.count("unresolved")
-                self.recorder.request(call.name, self.clock.now(), 0.0, 0.0, False)
-                self.recorder.count("failed")
                 return False
-        if call.op in POLL_FLOWS:
+        self.recorder.lag(lag_ms)
+        self.recorder.count("sent")
+        if call.op in CREATES and call.provider == "onfleet":
+            self.recorder.expected_tasks.extend(call.tasks)
+        if call.op == "worker.create" and isinstance(body, dict) and "phone" in body:
+            body["phone"] = run_phone(str(body["phone"]), self.run_id)
+        if call.op in POLL_FLOWS and RECOVERED_JOB in path:
+            ok = True  # the job's tasks were found after its answer was lost
+        elif call.op in POLL_FLOWS:
             ok = self._poll(ready, path)
         else:
             ok = self._send_call(ready, path, body)
@@ -178,7 +212,7 @@ class Executor:
         if kind not in ("worker", "team"):
             return False
         deadline = self.clock.now() + self.policy.budget_s
-        key = self.phones.get(int(num)) if kind == "worker" else self.teams.get(int(num))
+        key = self._key(kind, int(num))
         while key is not None and self.clock.now() < deadline:
             found = find_worker_or_team(self._get, kind, key)
             if found:
@@ -187,6 +221,13 @@ class Executor:
             self.sleep(0.2)
         return False
 
+    def _key(self, kind: str, num: int) -> str | None:
+        """What a worker (its phone, as this run sends it) or a team (name) is found by."""
+        if kind == "worker":
+            phone = self.phones.get(num)
+            return run_phone(phone, self.run_id) if phone else None
+        return self.teams.get(num)
+
     # -- HTTP with retries ------------------------------------------------------------------
     def _get(self, provider: str, path: str, name: str) -> HttpResult:
         url = self.targets.base(provider) + path
@@ -194,7 +235,11 @@ class Executor:
             "GET", url, self.targets.headers(provider), None, name, self.policy.timeout_s
         )
 
-    def _once(self, ready: Ready, method: str, path: str, body: bytes | None) -> HttpResult:
+    def _once(
+        self, ready: Ready, method: str, path: str, body: bytes | None
+    ) -> tuple[HttpResult, tuple[float, float]]:
+        """One attempt; the sample is recorded by the caller (:meth:`_sample`) once it
+        knows whether a failed attempt will be retried."""
         call = ready.call
         url = self.targets.base(call.provider) + path
         batchy = call.op in ("task.batch", "task.batch_async")
@@ -203,11 +248,25 @@ class Executor:
         res = self.transport.send(
             method, url, self.targets.headers(call.provider), body, call.name, timeout
         )
-        t1 = self.clock.now()
+        if res.status == 0:
+            self.recorder.count("no_response")
+        elif res.status in (401, 403):
+            self.recorder.count("unauthorised")
+        return res, (t0, self.clock.now())
+
+    def _sample(
+        self, ready: Ready, res: HttpResult, times: tuple[float, float], retried: bool = False
+    ) -> None:
+        """Record one attempt; a failed attempt that is retried is not an endpoint error."""
+        t0, t1 = times
         self.recorder.request(
-            call.name, t0, (t1 - t0) * 1000.0, (t1 - ready.intended_s) * 1000.0, res.ok
+            ready.call.name,
+            t0,
+            (t1 - t0) * 1000.0,
+            (t1 - ready.intended_s) * 1000.0,
+            res.ok,
+            retried=retried and not res.ok,
         )
-        return res
 
     def _send_call(self, ready: Ready, path: str, body: Any) -> bool:
         call = ready.call
@@ -216,8 +275,9 @@ class Executor:
         payload = None if body is None else orjson.dumps(body)
         res: HttpResult | None = None
         for attempt in range(self.policy.max_attempts):
-            res = self._once(ready, call.method, path, payload)
+            res, times = self._once(ready, call.method, path, payload)
             if res.ok:
+                self._sample(ready, res, times)
                 return self._handle(ready, res, started)
             wait: float | None
             if res.status == 429:
@@ -231,14 +291,21 @@ class Executor:
                 ):
                     wait = self.policy.backoff(attempt, self.rng)
                 elif call.op in UNCHECKABLE_CREATES:
-                    self.recorder.count("unsafe_not_retried")
+                    # No way to look it up: report it rather than risk a duplicate.
+                    self.recorder.count("lost_not_resent")
+                    self._sample(ready, res, times)
                     return self._fail(ready, res, started)
                 else:
                     # The request may have been applied: check before sending it again.
                     self.recorder.count("checked_before_retry")
-                    done, body = self._check_applied(call, body, started)
-                    if done:
+                    verdict, body = self._check_applied(call, body, started)
+                    if verdict is True:
+                        self._sample(ready, res, times, retried=True)
                         return True
+                    if verdict is None:  # cannot tell: never resend blindly
+                        self.recorder.count("lost_not_resent")
+                        self._sample(ready, res, times)
+                        return self._fail(ready, res, started)
                     payload = orjson.dumps(body)
                     wait = retry_after_s(res) or self.policy.backoff(attempt, self.rng)
             elif res.status == 400 and call.op == "driver.start" and self.lookup_remote:
@@ -246,26 +313,69 @@ class Executor:
                 # another process (an ``after`` edge not waited for): try again shortly.
                 self.recorder.count("ordering_retries")
                 wait = self.policy.backoff(attempt, self.rng)
+            elif res.status == 409 and call.op == "order.track" and attempt > 0:
+                # A resend after a lost answer: HyperTrack says the order exists.
+                self._sample(ready, res, times, retried=True)
+                self.recorder.count("recovered")
+                return True
+            elif res.status == 400 and call.op == "worker.create" and self._known_worker(call):
+                # The phone is taken (e.g. by an earlier replay with the same run id):
+                # use that worker rather than fail everything assigned to it.
+                self._sample(ready, res, times, retried=True)
+                self.recorder.count("workers_reused")
+                return True
             else:
+                self._sample(ready, res, times)
                 return self._fail(ready, res, started)
-            if self.clock.now() + wait > deadline:
+            last = attempt == self.policy.max_attempts - 1
+            if last or self.clock.now() + wait > deadline:
+                self._sample(ready, res, times)
                 break
+            self._sample(ready, res, times, retried=True)
             self.recorder.count("retries")
             self.sleep(wait)
         return self._fail(ready, res, started)
 
+    def _known_worker(self, call: TraceCall) -> bool:
+        """After a 400 to a worker create: map the worker that already has its phone."""
+        kind, _, num = call.defines.partition(":")
+        key = self._key(kind, int(num)) if kind == "worker" and num.isdigit() else None
+        found = find_worker_or_team(self._get, "worker", key) if key else None
+        if found:
+            self.ids.set(call.defines, found)
+        return found is not None
+
     def _fail(self, ready: Ready, res: HttpResult | None, started: float) -> bool:
-        if ready.call.op == "task.batch":
+        """A call that finally failed; a failed submit is a failed flow with every task
+        errored (its poll, if any, is skipped, so it is counted here once)."""
+        flow = SUBMIT_FLOWS.get(ready.call.op)
+        if flow is not None:
             n = len(ready.call.tasks)
-            self.recorder.flow(FLOW_BATCH, self.clock.now() - started, 0, 0, n, False)
+            self.recorder.flow(flow, self.clock.now() - started, 0, 0, n, False)
+            self.recorder.count("tasks_errored", n)
         return False
 
     # -- the create check ---------------------------------------------------------------------
-    def _check_applied(self, call: TraceCall, body: Any, started: float) -> tuple[bool, Any]:
-        """(True, _) if a lost request took effect; else (False, the body to resend)."""
+    def _check_applied(self, call: TraceCall, body: Any, started: float) -> tuple[bool | None, Any]:
+        """(True, _) if a lost request took effect; (False, the body to resend) if it did
+        not; (None, _) if that cannot be told (the call is then failed, never resent)."""
         since_ms = self.wall_t0_ms + int(started * 1000) - 5000
+        if call.op == "task.batch_async":
+            return self._check_async_batch(call, body, started, since_ms), body
+        if call.op == "order.track":
+            handle = _order_handle(body)
+            if handle is None:
+                return None, body
+            res = self._get("hypertrack", f"/orders/{handle}", "GET /orders/{orderHandle}")
+            if res.ok:
+                self.recorder.count("recovered")
+                return True, body
+            return (False, body) if res.status == 404 else (None, body)
         if call.op in ("task.create", "task.batch"):
-            found = find_created_tasks(self._get, self.run_id, set(call.tasks), since_ms)
+            try:
+                found = self._find_tasks(set(call.tasks), since_ms)
+            except RuntimeError:
+                return None, body  # cannot list: do not risk a duplicate
             for ref, sid in found.items():
                 self.ids.set(ref, sid)
             if call.op == "task.create":
@@ -281,7 +391,7 @@ class Executor:
             return False, {**body, "tasks": missing}
         if call.op in ("worker.create", "team.create"):
             kind, _, num = call.defines.partition(":")
-            key = self.phones.get(int(num)) if kind == "worker" else self.teams.get(int(num))
+            key = self._key(kind, int(num))
             found_id = find_worker_or_team(self._get, kind, key) if key else None
             if found_id:
                 self.ids.set(call.defines, found_id)
@@ -299,6 +409,38 @@ class Executor:
             return False, body
         # Driver-app duty and move set absolute state, so repeating them is harmless.
         return False, body
+
+    def _find_tasks(self, wanted: set[int], since_ms: int) -> dict[str, str]:
+        return find_created_tasks(
+            self._get, self.run_id, wanted, since_ms, self.sleep, self.policy.budget_s
+        )
+
+    def _check_async_batch(
+        self, call: TraceCall, body: Any, started: float, since_ms: int
+    ) -> bool | None:
+        """A lost async-batch answer: once the job could have finished, list this run's
+        tasks.  All there: recovered (the poll is not sent).  None there: not applied,
+        resend.  Some there: the job ran (or still runs): never resend, fail."""
+        wanted = {_meta_task(t) for t in body.get("tasks", [])} if isinstance(body, dict) else set()
+        if not wanted:
+            return None
+        settle = self.policy.async_settle_s + self.policy.async_settle_per_task_s * len(wanted)
+        self.sleep(max(0.0, started + settle - self.clock.now()))
+        try:
+            found = self._find_tasks(wanted, since_ms)
+        except RuntimeError:
+            return None
+        if not found:
+            return False
+        for ref, sid in found.items():
+            self.ids.set(ref, sid)
+        if len(found) < len(wanted):
+            return None
+        self.recorder.count("recovered")
+        if call.defines:
+            self.ids.set(call.defines, RECOVERED_JOB)
+        self.recorder.flow(FLOW_ASYNC, self.clock.now() - started, 0, len(found), 0, True)
+        return True
 
     # -- responses ------------------------------------------------------------------------------
     def _handle(self, ready: Ready, res: HttpResult, started: float) -> bool:
@@ -336,7 +478,8 @@ class Executor:
         flow = POLL_FLOWS.get(call.op, call.op)
         while True:
             polls += 1
-            res = self._once(ready, "GET", path, None)
+            res, times = self._once(ready, "GET", path, None)
+            self._sample(ready, res, times, retried=not res.ok and _transient(res))
             if res.ok:
                 verdict = self._poll_verdict(call, orjson.loads(res.body))
                 if verdict is not None:
@@ -348,7 +491,7 @@ class Executor:
                     )
                     return ok
                 wait = interval
-            elif res.status == 429 or res.status >= 500 or res.status == 0:
+            elif _transient(res):
                 wait = retry_after_s(res) or max(interval, self.policy.base_s)
             else:
                 break
@@ -356,16 +499,22 @@ class Executor:
                 break
             self.sleep(wait)
         self.recorder.flow(flow, self.clock.now() - t_submit, polls, 0, len(call.tasks), False)
+        self.recorder.count("tasks_errored", len(call.tasks))
         return False
 
     def _poll_verdict(self, call: TraceCall, data: Any) -> tuple[bool, int, int] | None:
         """None while the job runs; else (succeeded, items created, items errored)."""
         if call.op == "task.batch_status":
-            if str(data.get("status", "")).lower() in PENDING_STATES:
+            status = str(data.get("status", "")).lower()
+            if status in PENDING_STATES:
                 return None
             new = [*data.get("newTasks", []), *data.get("newTasksWithWarnings", [])]
             self.ids.map_tasks(new, self.run_id)
-            return True, int(data.get("tasksCreated", len(new))), int(data.get("tasksErrored", 0))
+            created = int(data.get("tasksCreated", len(new)))
+            if status in FAILED_STATES:  # final, and the job itself failed
+                errored = max(int(data.get("tasksErrored", 0)), len(call.tasks) - created)
+                return False, created, errored
+            return True, created, int(data.get("tasksErrored", 0))
         inner = data.get("data") if isinstance(data, dict) else None
         status = str(inner.get("status", "")) if isinstance(inner, dict) else ""
         counts = inner.get("results") or {} if isinstance(inner, dict) else {}
@@ -382,6 +531,17 @@ class Executor:
                 int(counts.get("failed_count", 0)),
             )
         return None
+
+
+def _transient(res: HttpResult) -> bool:
+    return res.status == 429 or res.status >= 500 or res.status == 0
+
+
+def _order_handle(body: Any) -> str | None:
+    orders = body.get("orders") if isinstance(body, dict) else None
+    first = orders[0] if isinstance(orders, list) and orders else None
+    handle = first.get("order_handle") if isinstance(first, dict) else None
+    return handle if isinstance(handle, str) else None
 
 
 def _meta_task(task_body: Any) -> int:
