@@ -51,6 +51,7 @@ class FakeOnfleet:
     faults: list[Fault] = field(default_factory=list)
     log: list[tuple[str, str, str]] = field(default_factory=list)
     job_polls_pending: int = 2
+    job_final_status: str = "completed"
     seq: itertools.count = field(default_factory=itertools.count)
 
     def _id(self) -> str:
@@ -103,17 +104,19 @@ class FakeOnfleet:
             return 200, {"tasks": [self._task(b) for b in data["tasks"]], "errors": []}
         if method == "POST" and p == f"{api}/tasks/batch-async":
             jid = self._id()
-            self.jobs[jid] = {"bodies": data["tasks"], "polls": 0, "new": []}
+            # The job's tasks exist at once (listable); its status says so after polls.
+            new = (
+                [] if self.job_final_status == "failed" else [self._task(b) for b in data["tasks"]]
+            )
+            self.jobs[jid] = {"bodies": data["tasks"], "polls": 0, "new": new}
             return 200, {"jobId": jid, "status": "pending"}
         if method == "GET" and p.startswith(f"{api}/tasks/batch/"):
             job = self.jobs[p.rsplit("/", 1)[1]]
             job["polls"] += 1
             if job["polls"] <= self.job_polls_pending:
                 return 200, {"status": "processing", "newTasks": []}
-            if not job["new"]:
-                job["new"] = [self._task(b) for b in job["bodies"]]
             return 200, {
-                "status": "completed",
+                "status": self.job_final_status,
                 "tasksCreated": len(job["new"]),
                 "tasksErrored": 0,
                 "newTasks": job["new"],

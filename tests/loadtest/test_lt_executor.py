@@ -128,3 +128,85 @@ def test_flows_for_sync_and_async_batches() -> None:
     (flow,) = agg.flow_stats()
     assert flow["name"] == FLOW_BATCH and flow["tasks_created"] == 6
     assert flow["polls_per_job"] == 0
+
+
+def _agg(rec: Recorder) -> Aggregate:
+    agg = Aggregate()
+    agg.merge(rec.drain())
+    return agg
+
+
+def test_lt_lost_async_batch_answer_is_checked_not_resent() -> None:
+    # The job was created but its answer was lost: resending would create a second job.
+    api, _, rec = replay(
+        "batch-async", faults=[Fault("POST", "/api/v2/tasks/batch-async", 503, apply=True)]
+    )
+    assert len(api.jobs) == 1 and len(api.tasks) == 6
+    assert rec.counters["recovered"] == 1 and rec.counters.get("failed", 0) == 0
+    agg = _agg(rec)
+    (flow,) = agg.flow_stats()
+    assert flow["name"] == FLOW_ASYNC and flow["tasks_created"] == 6 and flow["failed"] == 0
+    # Not applied: nothing is listed after the settle time, so it is sent again once.
+    api, _, rec = replay("batch-async", faults=[Fault("POST", "/api/v2/tasks/batch-async", 503)])
+    assert len(api.jobs) == 1 and len(api.tasks) == 6 and rec.counters.get("failed", 0) == 0
+
+
+def test_lt_failed_async_submit_is_a_failed_flow_and_gates() -> None:
+    from loadtest.thresholds import evaluate, parse_thresholds
+
+    _, _, rec = replay("batch-async", faults=[Fault("POST", "/api/v2/tasks/batch-async", 400)])
+    assert rec.counters["tasks_errored"] == 6
+    agg = _agg(rec)
+    (flow,) = agg.flow_stats()
+    assert (flow["name"], flow["count"], flow["failed"], flow["tasks_errored"]) == (
+        FLOW_ASYNC,
+        1,
+        1,
+        6,
+    )
+    results = {"duration_s": 1.0, "flows": agg.flow_stats(), "endpoints": []}
+    limits = parse_thresholds({"flows": {FLOW_ASYNC: {"max_error_ratio": 0.0}}})
+    (check,) = evaluate(results, limits)
+    assert not check.passed
+
+
+def test_lt_async_job_that_fails_is_not_done() -> None:
+    clock = FakeClock()
+    api = FakeOnfleet(clock, job_final_status="failed")
+    _, _, rec = replay("batch-async", api=api, clock=clock)
+    (flow,) = _agg(rec).flow_stats()
+    assert flow["failed"] == 1 and flow["tasks_errored"] == 6
+
+
+def test_lt_unresolved_calls_are_not_samples_or_sent() -> None:
+    from loadtest.schedule import Ready
+
+    clock = FakeClock()
+    api = FakeOnfleet(clock)
+    rec = Recorder()
+    ex = Executor(api, Targets.build(HOST, env={}), clock, clock.sleep, rec, "run-1", 0)
+    _, calls = build_trace(make_day("single"))
+    complete = next(c for c in calls if c.op == "task.complete")
+    assert ex.execute(Ready(complete, 0.0)) is False
+    assert rec.req_name == [] and rec.lag_ms == [] and api.log == []
+    assert rec.counters == {"unresolved": 1}
+
+
+def test_lt_retried_attempt_is_not_an_endpoint_error() -> None:
+    _, _, rec = replay(
+        "single", faults=[Fault("POST", "/api/v2/tasks", 429, headers={"Retry-After": "0.1"})]
+    )
+    (row,) = [e for e in _agg(rec).endpoints(1.0) if e["name"] == "POST /api/v2/tasks"]
+    assert row["errors"] == 0 and row["retried"] == 1
+
+
+def test_lt_worker_phones_are_unique_per_run() -> None:
+    from loadtest.executor import run_phone
+
+    a, b = run_phone("+15550000003", "tiny-aaaa"), run_phone("+15550000003", "tiny-bbbb")
+    assert a != b and a.endswith("0000003") and b.endswith("0000003")
+    assert all(p.startswith("+") and p[1:].isdigit() and 10 <= len(p) - 1 <= 15 for p in (a, b))
+    assert run_phone("+15550000004", "tiny-aaaa") != a
+    api, _ex, _ = replay("single")
+    phones = {w["phone"] for w in api.workers.values()}
+    assert phones == {run_phone(p, "run-1") for p in ("+14155550100", "+14155550101")}

@@ -11,7 +11,7 @@ import pytest
 from loadtest.finalize import EXIT_INVALID, EXIT_THRESHOLDS, finalize
 from loadtest.results import RunInfo
 from loadtest.stats import Aggregate, Recorder
-from loadtest.thresholds import evaluate, load_thresholds, parse_thresholds
+from loadtest.thresholds import evaluate, format_table, load_thresholds, parse_thresholds
 from loadtest.wire import Targets
 from sim.errors import UserError
 
@@ -79,10 +79,103 @@ def test_violations_are_reported_per_metric() -> None:
     assert not checks[("schedule_lag", "p99_ms")].passed
 
 
-def test_an_endpoint_with_no_samples_fails() -> None:
+def test_lt_no_samples_is_a_skip_unless_required() -> None:
     limits = parse_thresholds({"endpoints": {"GET /nothing": {"p99_ms": 10}}})
     (check,) = evaluate(results(), limits)
-    assert not check.passed and check.actual is None
+    assert check.passed and check.skipped and check.actual is None
+    assert "skipped (no samples)" in format_table([check])
+    limits = parse_thresholds({"flows": {"x": {"p99_ms": 10, "required": True}}})
+    (check,) = evaluate(results(), limits)
+    assert not check.passed and not check.skipped
+
+
+def test_lt_example_passes_a_healthy_run_of_one_submission_mode() -> None:
+    # A trace uses one submission mode: the other modes' endpoints and flows are absent.
+    data = results()
+    data["flows"] = []
+    checks = evaluate(data, load_thresholds(EXAMPLE))
+    assert checks and all(c.passed for c in checks)
+    assert any(c.skipped for c in checks)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [('[endpoints."*"]\nmax_error = 1\n', "unknown limit"), ("[schedule_lag\n", "invalid TOML")],
+)
+def test_lt_bad_thresholds_exit_2_before_sending(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, match: str
+) -> None:
+    from lt_fakes import make_day
+
+    from fleetsim.cli import main
+    from loadtest.trace import write_trace
+
+    th = tmp_path / "th.toml"
+    th.write_text(text)
+    write_trace(make_day(), tmp_path / "trace.jsonl")
+    # Nothing listens on port 9; a replay that started would fail differently.
+    code = main(["replay", str(tmp_path), "--host", "http://127.0.0.1:9", "--thresholds", str(th)])
+    err = capsys.readouterr().err
+    assert code == 2 and match in err and "Traceback" not in err
+    assert not (tmp_path / "results" / "replay").exists()
+
+
+def test_lt_finalize_reports_a_bad_thresholds_file_and_keeps_results(tmp_path: Path) -> None:
+    th = tmp_path / "th.toml"
+    th.write_text('[endpoints."*"]\nmax_error = 1\n')
+    out = io.StringIO()
+    outcome = finalize(
+        _agg(10.0),
+        RunInfo("http://127.0.0.1:1", 10.0, "r", 50),
+        Targets.build("http://127.0.0.1:1", env={}),
+        tmp_path / "res",
+        5.0,
+        10.0,
+        thresholds=th,
+        do_reconcile=False,
+        stream=out,
+    )
+    assert outcome.exit_code == 2 and "unknown limit" in out.getvalue()
+    assert (tmp_path / "res" / "results.json").is_file()
+
+
+def test_lt_unreachable_target_is_an_invalid_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import loadtest.finalize as fin
+
+    monkeypatch.setattr(fin, "RECONCILE_BUDGET_S", 0.5)
+    r = Recorder()
+    r.count("sent", 5)
+    r.count("failed", 5)
+    r.count("no_response", 5)
+    r.expected_tasks.extend([1, 2])
+    agg = Aggregate()
+    agg.merge(r.drain())
+    out = io.StringIO()
+    outcome = finalize(
+        agg,
+        RunInfo("http://127.0.0.1:9", 10.0, "r", 5),
+        Targets.build("http://127.0.0.1:9", env={}),
+        tmp_path,
+        5.0,
+        10.0,
+        stream=out,
+    )
+    assert outcome.exit_code == EXIT_INVALID and outcome.results["valid"] is False
+    rec = outcome.results["reconciliation"]
+    assert rec["missing"] is None and rec["duplicated"] is None and rec["error"]
+    assert rec["error"].startswith("target unreachable")
+    assert any(w.startswith("target unreachable") for w in outcome.results["invalid_reasons"])
+    assert "unknown" in out.getvalue()
+
+
+def test_lt_unauthorised_reconciliation_is_one_line() -> None:
+    from loadtest.reconcile import reconcile
+    from loadtest.wire import HttpResult
+
+    rec = reconcile(lambda p, path, n: HttpResult(401, {}, b"{}"), "r", {1}, 0)
+    assert rec.missing is None and rec.error.startswith("unauthorised: check ONFLEET_API_KEY")
 
 
 @pytest.mark.parametrize(
@@ -105,6 +198,7 @@ def _agg(latency_ms: float, lag_ms: float = 1.0) -> Aggregate:
         r.request("POST /api/v2/tasks", i * 0.1, latency_ms, latency_ms, True)
         r.lag(lag_ms)
     r.count("sent", 50)
+    r.count("ok", 50)
     agg = Aggregate()
     agg.merge(r.drain())
     return agg
