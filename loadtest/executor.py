@@ -1,8 +1,9 @@
 """Sending one trace call: placeholders, retries, safe creates, id mapping and flows.
 
-Concepts held here: :class:`RetryPolicy` (429 always; 5xx and lost responses only where
-repeating is harmless), the create check (a create whose answer was lost is looked up on
-the target before it is sent again, so nothing is silently duplicated), and
+Concepts held here: retrying (429 always; 5xx and lost responses only where repeating
+is harmless, per :mod:`loadtest.callpolicy`), the create check (a create whose answer was
+lost is looked up on the target before it is sent again, so nothing is silently
+duplicated), and
 :class:`Executor`, which turns a :class:`loadtest.schedule.Ready` call into HTTP through a
 :class:`loadtest.wire.Transport` and records samples and flows.  No Locust, no gevent:
 the clock and sleep are injected.
@@ -10,7 +11,6 @@ the clock and sleep are injected.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +18,24 @@ from typing import Any
 
 import orjson
 
+from loadtest.callpolicy import (
+    CREATES,
+    FAILED_STATES,
+    FLOW_ASYNC,
+    FLOW_BATCH,
+    IDEMPOTENT_CREATES,
+    PENDING_STATES,
+    POLL_FLOWS,
+    RECOVERED_JOB,
+    SUBMIT_FLOWS,
+    UNCHECKABLE_CREATES,
+    RetryPolicy,
+    meta_task,
+    order_handle,
+    retry_after_s,
+    run_phone,
+    transient,
+)
 from loadtest.reconcile import find_created_tasks, find_worker_or_team
 from loadtest.schedule import Clock, Ready
 from loadtest.stats import Recorder
@@ -31,113 +49,6 @@ from loadtest.wire import (
     resolve_path,
     resolve_value,
 )
-
-#: Ops that create server objects: never blindly re-sent after a lost answer.
-CREATES = frozenset(
-    {
-        "task.create",
-        "task.batch",
-        "task.batch_async",
-        "team.create",
-        "worker.create",
-        "order.track",
-        "nash.batch_job",
-        "deftship.batch_create",
-    }
-)
-#: Creates with no way to look them up afterwards (Deftship lists no batches): a lost
-#: answer is reported as a failure (``lost_not_resent``) rather than risking a duplicate.
-UNCHECKABLE_CREATES = frozenset({"deftship.batch_create"})
-#: Creates the provider deduplicates itself (Nash: ``externalIdentifier``): safe to resend.
-IDEMPOTENT_CREATES = frozenset({"nash.batch_job"})
-#: Async batch job states that are not final (the emulator's and the SDK mocks' words).
-PENDING_STATES = frozenset(
-    {
-        "pending",
-        "processing",
-        "queued",
-        "running",
-        "inprogress",
-        "in_progress",
-        "started",
-        "created",
-        "validating",
-    }
-)
-#: Async batch job states that are final and mean the job itself failed.
-FAILED_STATES = frozenset({"failed", "error", "errored", "cancelled", "canceled", "aborted"})
-FLOW_BATCH = "onfleet.batch"
-FLOW_ASYNC = "onfleet.batch_async"
-#: Polling ops and the flow each one closes.
-POLL_FLOWS = {
-    "task.batch_status": FLOW_ASYNC,
-    "deftship.wait_ready": "deftship.validate",
-    "deftship.wait_shipped": "deftship.ship",
-}
-#: Ops that open a flow: a failed submit is a failed flow (its poll is never sent).
-SUBMIT_FLOWS = {
-    "task.batch": FLOW_BATCH,
-    "task.batch_async": FLOW_ASYNC,
-    "deftship.batch_create": "deftship.validate",
-}
-#: Server id given to an async job whose submit answer was lost but whose tasks were all
-#: found: its status poll is not sent, the flow is recorded as recovered.
-RECOVERED_JOB = "fleetsim-recovered-job"
-
-
-def run_phone(phone: str, run_id: str) -> str:
-    """A worker phone unique to this replay (E.164, 15 digits).
-
-    The trace carries the simulator's phones, the same in every replay; a target refuses a
-    second worker with a phone it already has.  The last 7 digits (which tell a run's
-    workers apart) are kept after ``+1`` and 7 digits derived from the run id.
-    """
-    digits = "".join(ch for ch in phone if ch.isdigit())
-    if not run_id or len(digits) < 7:
-        return phone
-    tag = int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big") % 10**7
-    return f"+1{tag:07d}{digits[-7:]}"
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounded retries with exponential backoff and jitter."""
-
-    max_attempts: int = 6
-    base_s: float = 0.1
-    max_backoff_s: float = 5.0
-    budget_s: float = 30.0
-    timeout_s: float = 15.0
-    batch_timeout_s: float = 60.0
-    min_poll_s: float = 0.1
-    poll_budget_s: float = 120.0
-    #: A lost async-batch answer is checked this long after the send (plus
-    #: ``async_settle_per_task_s`` per task), once the job could have finished.
-    async_settle_s: float = 5.0
-    async_settle_per_task_s: float = 0.005
-
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        return float(min(self.max_backoff_s, self.base_s * 2**attempt) * (0.5 + rng.random()))
-
-
-def retry_after_s(res: HttpResult) -> float | None:
-    """Seconds to wait from ``Retry-After`` or the rate-limit headers (None: not said)."""
-    ra = res.header("Retry-After")
-    if ra:
-        try:
-            return max(0.0, float(ra))
-        except ValueError:
-            return None
-    remaining = res.header("X-RateLimit-Remaining")
-    limit = res.header("X-RateLimit-Limit")
-    if remaining is not None and limit:
-        try:
-            if int(remaining) <= 0:
-                # A rolling one-second window: one slot frees every 1/limit seconds.
-                return 1.0 / max(1, int(limit))
-        except ValueError:
-            return None
-    return None
 
 
 @dataclass(slots=True)
@@ -363,7 +274,7 @@ class Executor:
         if call.op == "task.batch_async":
             return self._check_async_batch(call, body, started, since_ms), body
         if call.op == "order.track":
-            handle = _order_handle(body)
+            handle = order_handle(body)
             if handle is None:
                 return None, body
             res = self._get("hypertrack", f"/orders/{handle}", "GET /orders/{orderHandle}")
@@ -383,7 +294,7 @@ class Executor:
                     self.recorder.count("recovered")
                     return True, body
                 return False, body
-            missing = [t for t in body["tasks"] if f"task:{_meta_task(t)}" not in found]
+            missing = [t for t in body["tasks"] if f"task:{meta_task(t)}" not in found]
             if not missing:
                 self.recorder.count("recovered")
                 self.recorder.flow(FLOW_BATCH, self.clock.now() - started, 0, len(found), 0, True)
@@ -421,7 +332,7 @@ class Executor:
         """A lost async-batch answer: once the job could have finished, list this run's
         tasks.  All there: recovered (the poll is not sent).  None there: not applied,
         resend.  Some there: the job ran (or still runs): never resend, fail."""
-        wanted = {_meta_task(t) for t in body.get("tasks", [])} if isinstance(body, dict) else set()
+        wanted = {meta_task(t) for t in body.get("tasks", [])} if isinstance(body, dict) else set()
         if not wanted:
             return None
         settle = self.policy.async_settle_s + self.policy.async_settle_per_task_s * len(wanted)
@@ -479,7 +390,7 @@ class Executor:
         while True:
             polls += 1
             res, times = self._once(ready, "GET", path, None)
-            self._sample(ready, res, times, retried=not res.ok and _transient(res))
+            self._sample(ready, res, times, retried=not res.ok and transient(res))
             if res.ok:
                 verdict = self._poll_verdict(call, orjson.loads(res.body))
                 if verdict is not None:
@@ -491,7 +402,7 @@ class Executor:
                     )
                     return ok
                 wait = interval
-            elif _transient(res):
+            elif transient(res):
                 wait = retry_after_s(res) or max(interval, self.policy.base_s)
             else:
                 break
@@ -531,21 +442,3 @@ class Executor:
                 int(counts.get("failed_count", 0)),
             )
         return None
-
-
-def _transient(res: HttpResult) -> bool:
-    return res.status == 429 or res.status >= 500 or res.status == 0
-
-
-def _order_handle(body: Any) -> str | None:
-    orders = body.get("orders") if isinstance(body, dict) else None
-    first = orders[0] if isinstance(orders, list) and orders else None
-    handle = first.get("order_handle") if isinstance(first, dict) else None
-    return handle if isinstance(handle, str) else None
-
-
-def _meta_task(task_body: Any) -> int:
-    for m in task_body.get("metadata", []) if isinstance(task_body, dict) else []:
-        if isinstance(m, dict) and m.get("name") == "fleetsim_task":
-            return int(m["value"])
-    return -1

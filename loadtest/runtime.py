@@ -19,7 +19,8 @@ import gevent
 import gevent.pool
 import psutil
 
-from loadtest.executor import Executor, RetryPolicy
+from loadtest.callpolicy import RetryPolicy
+from loadtest.executor import Executor
 from loadtest.schedule import LoopStats, Schedule, partition, run_open_model
 from loadtest.stats import Recorder
 from loadtest.trace import Trace, TraceCall, read_trace

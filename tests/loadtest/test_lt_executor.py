@@ -7,7 +7,8 @@ from collections import Counter
 from lt_fakeapi import FakeClock, FakeOnfleet, Fault
 from lt_fakes import make_day
 
-from loadtest.executor import FLOW_ASYNC, FLOW_BATCH, Executor, RetryPolicy
+from loadtest.callpolicy import FLOW_ASYNC, FLOW_BATCH, RetryPolicy
+from loadtest.executor import Executor
 from loadtest.reconcile import reconcile
 from loadtest.schedule import Schedule, run_open_model
 from loadtest.stats import Aggregate, Recorder
@@ -201,7 +202,7 @@ def test_lt_retried_attempt_is_not_an_endpoint_error() -> None:
 
 
 def test_lt_worker_phones_are_unique_per_run() -> None:
-    from loadtest.executor import run_phone
+    from loadtest.callpolicy import run_phone
 
     a, b = run_phone("+15550000003", "tiny-aaaa"), run_phone("+15550000003", "tiny-bbbb")
     assert a != b and a.endswith("0000003") and b.endswith("0000003")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtest.executor import retry_after_s
+from loadtest.callpolicy import retry_after_s
 from loadtest.trace import TraceCall
 from loadtest.wire import (
     HttpResult,
