@@ -27,7 +27,7 @@ import psutil
 
 from fleetsim.bench import BenchContext, BenchResult
 
-_LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "emulator" / "bench_locust.py"
+_LOCUSTFILE = Path(__file__).resolve().parent / "fixtures" / "locust_users.py"
 
 
 def _free_port() -> int:
@@ -99,7 +99,7 @@ def _echo(work: Path) -> _Server:
         "-m",
         "uvicorn",
         "--factory",
-        "loadtest.emulator.echo:create_echo_app",
+        "fleetsim.benches.fixtures.echo:create_echo_app",
         "--host",
         "127.0.0.1",
         "--port",

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from fleetsim.bench import BenchContext, BenchResult
-from loadtest.trace import TraceCall, TraceHeader, dump_trace
+from loadtest.trace.format import TraceCall, TraceHeader, dump_trace
 
 RATE = 1000.0
 TARGET_P99_MS = 10.0
@@ -62,9 +62,9 @@ def _trace(path: Path, n: int) -> None:
 
 def bench_lag(ctx: BenchContext) -> list[BenchResult]:
     from loadtest.emulator.config import fast
-    from loadtest.emuserver import EmulatorServer
-    from loadtest.replay import ReplayOptions, run_replay
-    from loadtest.results import read_results
+    from loadtest.emulator.serve import EmulatorServer
+    from loadtest.replay.launch import ReplayOptions, run_replay
+    from loadtest.replay.results import read_results
 
     seconds = 3 if ctx.quick else 10
     n = int(RATE * seconds)

@@ -38,6 +38,6 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from loadtest.demo import run_demo
+    from fleetsim.pipeline import run_demo
 
     return run_demo(args.scenario, args.out, args.replay_s, args.profile, sys.stdout)

@@ -52,7 +52,7 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from loadtest.replay import ReplayOptions, dry_run, parse_duration, run_replay
+    from loadtest.replay.launch import ReplayOptions, dry_run, parse_duration, run_replay
 
     urls = {
         prov: getattr(args, f"{prov}_url")

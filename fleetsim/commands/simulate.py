@@ -50,8 +50,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--seed {args.seed}: must be a non-negative integer")
     extra: list[Callable[[Path], None]] = []
     if not args.no_trace:
-        from loadtest.trace import write_trace
-        from loadtest.tracegen import TraceOptions
+        from loadtest.trace.onfleet import TraceOptions, write_trace
 
         providers = tuple(p.strip() for p in args.trace_providers.split(",") if p.strip())
         # Built before the run, so a typo in the provider list costs no simulation.

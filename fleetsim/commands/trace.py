@@ -33,9 +33,9 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from loadtest.summary import format_summary, summarize
-    from loadtest.trace import read_trace, write_trace
-    from loadtest.tracegen import TraceOptions
+    from loadtest.trace.format import read_trace
+    from loadtest.trace.onfleet import TraceOptions, write_trace
+    from loadtest.trace.summary import format_summary, summarize
     from sim.errors import UserError
 
     path: Path = args.run

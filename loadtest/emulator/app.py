@@ -22,10 +22,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from loadtest.emulator.config import EmulatorConfig
-from loadtest.emulator.deftship import DeftshipApi
+from loadtest.emulator.deftship.routes import DeftshipApi
 from loadtest.emulator.errors import ApiError, error_response, provider_for
 from loadtest.emulator.http import ok
-from loadtest.emulator.hypertrack import HyperTrackApi
+from loadtest.emulator.hypertrack.routes import HyperTrackApi
 from loadtest.emulator.middleware.auth import AuthMiddleware
 from loadtest.emulator.middleware.bodylimit import BodyLimitMiddleware
 from loadtest.emulator.middleware.catchall import CatchAllMiddleware, internal_error
@@ -33,11 +33,11 @@ from loadtest.emulator.middleware.faults import FaultMiddleware
 from loadtest.emulator.middleware.latency import LatencyMiddleware
 from loadtest.emulator.middleware.metrics import MetricsMiddleware
 from loadtest.emulator.middleware.ratelimit import RateLimitMiddleware
-from loadtest.emulator.nash import NashApi
+from loadtest.emulator.nash.routes import NashApi
 from loadtest.emulator.onfleet.routes import OnfleetApi
 from loadtest.emulator.onfleet.state import OnfleetState
 from loadtest.emulator.openapi import build_openapi
-from loadtest.emulator.runtime import Runtime
+from loadtest.emulator.services import Runtime
 
 
 @dataclass

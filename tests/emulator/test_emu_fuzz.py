@@ -114,7 +114,7 @@ def test_any_json_task_body_is_created_or_refused_never_crashes(bodies: list[Any
     from loadtest.emulator.errors import ApiError
     from loadtest.emulator.onfleet.model import Task
     from loadtest.emulator.onfleet.state import OnfleetState
-    from loadtest.emulator.runtime import Runtime
+    from loadtest.emulator.services import Runtime
 
     state = OnfleetState(Runtime(EmulatorConfig()))
     results, _ = state.create_many(state.parse_many(bodies))

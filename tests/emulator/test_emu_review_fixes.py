@@ -16,7 +16,7 @@ from emu_helpers import KEY, TestClient, bearer, make_client, onfleet_auth
 from fleetsim.cli import main
 from loadtest.emulator.app import create_app
 from loadtest.emulator.config import EmulatorConfig, RateLimitConfig, load_profile
-from loadtest.emulator.nash import NashApi
+from loadtest.emulator.nash.routes import NashApi
 from loadtest.emulator.onfleet.state import OnfleetState
 from sim.errors import UserError
 

@@ -19,7 +19,7 @@ def day() -> FakeResult:
 @pytest.fixture(scope="session")
 def tiny_traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """trace.jsonl of the tiny scenario in each submission mode."""
-    from loadtest.trace import write_trace
+    from loadtest.trace.onfleet import write_trace
     from sim.run import simulate
     from sim.scenario import load_scenario
 
@@ -37,7 +37,7 @@ def tiny_traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def emulator() -> Iterator[str]:
     """The emulator (fast profile) on a free loopback port, served from a thread."""
     from loadtest.emulator.config import fast
-    from loadtest.emuserver import EmulatorServer
+    from loadtest.emulator.serve import EmulatorServer
 
     with EmulatorServer(fast()) as url:
         yield url

@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 
-from loadtest.wire import HttpResult
+from loadtest.replay.wire import HttpResult
 
 
 @dataclass

@@ -13,7 +13,7 @@ import gevent
 from locust import events
 from locust.env import Environment
 
-from loadtest import locustfile
+from loadtest.replay import locustfile
 
 
 def main() -> int:

@@ -8,7 +8,7 @@ import pytest
 from lt_fakes import make_day
 
 from fleetsim.cli import main
-from loadtest.trace import write_trace
+from loadtest.trace.onfleet import write_trace
 
 
 def test_trace_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,6 +1,6 @@
 """Emulator-only driver-app calls never go to a target off this machine."""
 
-from loadtest.wire import effective_skip_ops
+from loadtest.replay.wire import effective_skip_ops
 
 
 def test_driver_calls_are_skipped_for_remote_targets() -> None:

@@ -7,13 +7,13 @@ from collections import Counter
 from lt_fakeapi import FakeClock, FakeOnfleet, Fault
 from lt_fakes import make_day
 
-from loadtest.callpolicy import FLOW_ASYNC, FLOW_BATCH, RetryPolicy
-from loadtest.executor import Executor
-from loadtest.reconcile import reconcile
-from loadtest.schedule import Schedule, run_open_model
-from loadtest.stats import Aggregate, Recorder
-from loadtest.tracegen import build_trace
-from loadtest.wire import Targets
+from loadtest.replay.executor import Executor
+from loadtest.replay.policy import FLOW_ASYNC, FLOW_BATCH, RetryPolicy
+from loadtest.replay.reconcile import reconcile
+from loadtest.replay.schedule import Schedule, run_open_model
+from loadtest.replay.stats import Aggregate, Recorder
+from loadtest.replay.wire import Targets
+from loadtest.trace.onfleet import build_trace
 
 HOST = "http://127.0.0.1:9"
 
@@ -153,7 +153,7 @@ def test_lt_lost_async_batch_answer_is_checked_not_resent() -> None:
 
 
 def test_lt_failed_async_submit_is_a_failed_flow_and_gates() -> None:
-    from loadtest.thresholds import evaluate, parse_thresholds
+    from loadtest.replay.thresholds import evaluate, parse_thresholds
 
     _, _, rec = replay("batch-async", faults=[Fault("POST", "/api/v2/tasks/batch-async", 400)])
     assert rec.counters["tasks_errored"] == 6
@@ -180,7 +180,7 @@ def test_lt_async_job_that_fails_is_not_done() -> None:
 
 
 def test_lt_unresolved_calls_are_not_samples_or_sent() -> None:
-    from loadtest.schedule import Ready
+    from loadtest.replay.schedule import Ready
 
     clock = FakeClock()
     api = FakeOnfleet(clock)
@@ -202,7 +202,7 @@ def test_lt_retried_attempt_is_not_an_endpoint_error() -> None:
 
 
 def test_lt_worker_phones_are_unique_per_run() -> None:
-    from loadtest.callpolicy import run_phone
+    from loadtest.replay.policy import run_phone
 
     a, b = run_phone("+15550000003", "tiny-aaaa"), run_phone("+15550000003", "tiny-bbbb")
     assert a != b and a.endswith("0000003") and b.endswith("0000003")

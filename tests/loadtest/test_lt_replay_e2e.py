@@ -17,8 +17,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from loadtest.results import read_results
-from loadtest.trace import read_trace
+from loadtest.replay.results import read_results
+from loadtest.trace.format import read_trace
 
 HERE = Path(__file__).parent
 pytestmark = pytest.mark.slow
@@ -113,7 +113,7 @@ def test_faults_are_retried_and_nothing_is_lost(
     tmp_path: Path, tiny_traces: dict[str, Path]
 ) -> None:
     from loadtest.emulator.config import FaultConfig, fast
-    from loadtest.emuserver import EmulatorServer
+    from loadtest.emulator.serve import EmulatorServer
 
     cfg = dataclasses.replace(fast(), faults=FaultConfig(error_rate=0.08), seed=3)
     out = tmp_path / "out"
@@ -165,7 +165,7 @@ def test_thresholds_gate_the_exit_code(
 
 def test_ctrl_c_still_writes_results(tmp_path: Path, tiny_traces: dict[str, Path]) -> None:
     from loadtest.emulator.config import LatencyConfig, RouteLatency, fast
-    from loadtest.emuserver import EmulatorServer
+    from loadtest.emulator.serve import EmulatorServer
 
     # A slow reconciliation (every task listing takes ~1.5 s): the results are written
     # only if the parent waits for its Locust child after Ctrl-C instead of killing it.
@@ -209,13 +209,13 @@ def test_ctrl_c_still_writes_results(tmp_path: Path, tiny_traces: dict[str, Path
 def test_lt_second_replay_against_the_same_emulator(
     emulator: str, tiny_traces: dict[str, Path]
 ) -> None:
-    from loadtest.executor import Executor
-    from loadtest.httpclient import HttpxTransport
-    from loadtest.reconcile import reconcile
-    from loadtest.runtime import _phones, _teams
-    from loadtest.schedule import Schedule, run_open_model
-    from loadtest.stats import Recorder
-    from loadtest.wire import HttpResult, Targets
+    from loadtest.replay.executor import Executor
+    from loadtest.replay.partition import _phones, _teams
+    from loadtest.replay.reconcile import reconcile
+    from loadtest.replay.schedule import Schedule, run_open_model
+    from loadtest.replay.stats import Recorder
+    from loadtest.replay.transports import HttpxTransport
+    from loadtest.replay.wire import HttpResult, Targets
 
     class Clock:
         def __init__(self) -> None:
@@ -268,7 +268,7 @@ def test_realistic_profile_rate_limits_and_faults_lose_nothing(
     tmp_path: Path, tiny_traces: dict[str, Path]
 ) -> None:
     from loadtest.emulator.config import realistic
-    from loadtest.emuserver import EmulatorServer
+    from loadtest.emulator.serve import EmulatorServer
 
     out = tmp_path / "out"
     with EmulatorServer(realistic()) as url:

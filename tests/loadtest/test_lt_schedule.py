@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 from lt_fakeapi import FakeClock
 from lt_fakes import make_day
 
-from loadtest.schedule import Ready, Schedule, partition, run_open_model
-from loadtest.trace import TraceCall
-from loadtest.tracegen import build_trace
+from loadtest.replay.schedule import Ready, Schedule, partition, run_open_model
+from loadtest.trace.format import TraceCall
+from loadtest.trace.onfleet import build_trace
 
 
 def call(i: int, at: float, deps: tuple[int, ...] = (), family: int = 0) -> TraceCall:

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loadtest.stats import Aggregate, Recorder, percentile
+from loadtest.replay.stats import Aggregate, Recorder, percentile
 
 
 def test_nearest_rank_percentiles_are_exact() -> None:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.finalize import EXIT_INVALID, EXIT_THRESHOLDS, finalize
-from loadtest.results import RunInfo
-from loadtest.stats import Aggregate, Recorder
-from loadtest.thresholds import evaluate, format_table, load_thresholds, parse_thresholds
-from loadtest.wire import Targets
+from loadtest.replay.finalize import EXIT_INVALID, EXIT_THRESHOLDS, finalize
+from loadtest.replay.results import RunInfo
+from loadtest.replay.stats import Aggregate, Recorder
+from loadtest.replay.thresholds import evaluate, format_table, load_thresholds, parse_thresholds
+from loadtest.replay.wire import Targets
 from sim.errors import UserError
 
 EXAMPLE = Path(__file__).parents[2] / "loadtest" / "thresholds.example.toml"
@@ -108,7 +108,7 @@ def test_lt_bad_thresholds_exit_2_before_sending(
     from lt_fakes import make_day
 
     from fleetsim.cli import main
-    from loadtest.trace import write_trace
+    from loadtest.trace.onfleet import write_trace
 
     th = tmp_path / "th.toml"
     th.write_text(text)
@@ -142,7 +142,7 @@ def test_lt_finalize_reports_a_bad_thresholds_file_and_keeps_results(tmp_path: P
 def test_lt_unreachable_target_is_an_invalid_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import loadtest.finalize as fin
+    import loadtest.replay.finalize as fin
 
     monkeypatch.setattr(fin, "RECONCILE_BUDGET_S", 0.5)
     r = Recorder()
@@ -171,8 +171,8 @@ def test_lt_unreachable_target_is_an_invalid_run(
 
 
 def test_lt_unauthorised_reconciliation_is_one_line() -> None:
-    from loadtest.reconcile import reconcile
-    from loadtest.wire import HttpResult
+    from loadtest.replay.reconcile import reconcile
+    from loadtest.replay.wire import HttpResult
 
     rec = reconcile(lambda p, path, n: HttpResult(401, {}, b"{}"), "r", {1}, 0)
     assert rec.missing is None and rec.error.startswith("unauthorised: check ONFLEET_API_KEY")

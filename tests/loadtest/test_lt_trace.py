@@ -9,9 +9,9 @@ import orjson
 import pytest
 from lt_fakes import FakeResult, make_day
 
-from loadtest.summary import format_summary, summarize
-from loadtest.trace import call_to_json, iter_refs, read_trace, write_trace
-from loadtest.tracegen import TraceOptions, build_trace
+from loadtest.trace.format import call_to_json, iter_refs, read_trace
+from loadtest.trace.onfleet import TraceOptions, build_trace, write_trace
+from loadtest.trace.summary import format_summary, summarize
 from sim.errors import UserError
 
 

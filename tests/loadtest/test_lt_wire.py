@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loadtest.callpolicy import retry_after_s
-from loadtest.trace import TraceCall
-from loadtest.wire import (
+from loadtest.replay.policy import retry_after_s
+from loadtest.replay.wire import (
     HttpResult,
     IdMap,
     Targets,
@@ -16,6 +15,7 @@ from loadtest.wire import (
     resolve_path,
     resolve_value,
 )
+from loadtest.trace.format import TraceCall
 
 
 def test_retry_after_then_rate_limit_headers() -> None:

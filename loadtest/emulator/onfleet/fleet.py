@@ -23,7 +23,7 @@ from loadtest.emulator.onfleet.model import (
     Worker,
 )
 from loadtest.emulator.onfleet.validate import bad, normalise_phone
-from loadtest.emulator.runtime import Runtime, now_ms
+from loadtest.emulator.services import Runtime, now_ms
 from sim.dispatch import AutoAssignOptions, FleetSnapshot, TaskPoint, WorkerView, choose_worker
 from sim.geo import geodesic_m
 

@@ -17,7 +17,7 @@ from typing import Any
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.onfleet.model import Task
 from loadtest.emulator.onfleet.state import OnfleetState
-from loadtest.emulator.runtime import now_ms
+from loadtest.emulator.services import now_ms
 from loadtest.providers.onfleet import E_GEOCODING, E_INVALID_VALUES
 
 CHUNK = 50

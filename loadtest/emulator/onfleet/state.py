@@ -27,7 +27,7 @@ from loadtest.emulator.onfleet.model import (
 )
 from loadtest.emulator.onfleet.update import update_task
 from loadtest.emulator.onfleet.validate import TaskSpec, bad, parse_task
-from loadtest.emulator.runtime import Runtime, now_ms
+from loadtest.emulator.services import Runtime, now_ms
 from loadtest.providers.onfleet import (
     CAUSE_GEOCODING,
     E_GEOCODING,

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.onfleet.model import STATE_COMPLETED, Task
 from loadtest.emulator.onfleet.validate import bad, parse_container, parse_task
-from loadtest.emulator.runtime import now_ms
+from loadtest.emulator.services import now_ms
 from loadtest.providers.onfleet import E_UPDATE_MISSING
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from loadtest.trace import Trace
+from loadtest.trace.format import Trace
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ Concepts held here: :class:`TraceOptions` (which providers a trace speaks), the 
 dependency rules (a task's calls form a chain; a dropoff starts only after its pickups
 complete; a worker's driver-app calls form a chain after its creation; a worker's next
 start comes after its last completion).  Drafting and numbering is in
-:mod:`loadtest.tracebuild`; the partner providers in :mod:`loadtest.tracegen_partners`.
+:mod:`loadtest.trace.build`; the partner providers in :mod:`loadtest.trace.partners`.
 
 Request bodies come from :mod:`loadtest.providers` so the emulator and the trace agree.
 """
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from loadtest.providers import onfleet
-from loadtest.trace import RUN_PLACEHOLDER, TraceCall, TraceHeader
-from loadtest.tracebuild import (
+from loadtest.trace.build import (
     Builder,
     as_float,
     epoch_ms,
@@ -27,7 +27,8 @@ from loadtest.tracebuild import (
     ref,
     split_ids,
 )
-from loadtest.tracegen_partners import add_deftship, add_nash
+from loadtest.trace.format import RUN_PLACEHOLDER, TraceCall, TraceHeader, dump_trace
+from loadtest.trace.partners import add_deftship, add_nash
 from sim.errors import UserError
 
 API = onfleet.BASE_PATH
@@ -380,3 +381,12 @@ def _ht_track(row: Any, wid: int, start_ms: int) -> dict[str, Any]:
             }
         ],
     }
+
+
+def write_trace(result: Any, path: Path, options: TraceOptions | None = None) -> None:
+    """Write ``trace.jsonl`` for a simulated day (``result`` is a ``SimResult`` or ``RunData``).
+
+    ``options`` picks the providers (Onfleet by default) and polling; see :class:`TraceOptions`.
+    """
+    header, calls = build_trace(result, options)
+    dump_trace(header, calls, path)

@@ -2,7 +2,7 @@
 checked or safely resent after a lost answer, which open or close a flow, which job
 states are final, and how long to back off.
 
-Pure data and small functions, shared by :mod:`loadtest.executor` and its tests.
+Pure data and small functions, shared by :mod:`loadtest.replay.executor` and its tests.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from loadtest.wire import HttpResult
+from loadtest.replay.wire import HttpResult
 
 #: Ops that create server objects: never blindly re-sent after a lost answer.
 CREATES = frozenset(

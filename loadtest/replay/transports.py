@@ -1,4 +1,4 @@
-"""A :class:`loadtest.wire.Transport` over httpx, for tests, reconciliation and dry runs.
+"""A :class:`loadtest.replay.wire.Transport` over httpx, for tests, reconciliation and dry runs.
 
 Inside a replay the Locust client carries the traffic (so Locust's own reports see it);
 this one is for everything around it.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 
-from loadtest.wire import HttpResult
+from loadtest.replay.wire import HttpResult
 
 
 class HttpxTransport:

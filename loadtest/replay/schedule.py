@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from loadtest.trace import TraceCall
+from loadtest.trace.format import TraceCall
 
 
 def partition(calls: Sequence[TraceCall], parts: int, index: int) -> list[TraceCall]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
-from loadtest.trace import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall
+from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall
 
 #: Environment variables holding credentials, per provider.
 CREDENTIAL_ENV = {

@@ -1,11 +1,11 @@
 """Sending one trace call: placeholders, retries, safe creates, id mapping and flows.
 
 Concepts held here: retrying (429 always; 5xx and lost responses only where repeating
-is harmless, per :mod:`loadtest.callpolicy`), the create check (a create whose answer was
+is harmless, per :mod:`loadtest.replay.policy`), the create check (a create whose answer was
 lost is looked up on the target before it is sent again, so nothing is silently
 duplicated), and
-:class:`Executor`, which turns a :class:`loadtest.schedule.Ready` call into HTTP through a
-:class:`loadtest.wire.Transport` and records samples and flows.  No Locust, no gevent:
+:class:`Executor`, which turns a :class:`loadtest.replay.schedule.Ready` call into HTTP through a
+:class:`loadtest.replay.wire.Transport` and records samples and flows.  No Locust, no gevent:
 the clock and sleep are injected.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from loadtest.callpolicy import (
+from loadtest.replay.policy import (
     CREATES,
     FAILED_STATES,
     FLOW_ASYNC,
@@ -36,11 +36,10 @@ from loadtest.callpolicy import (
     run_phone,
     transient,
 )
-from loadtest.reconcile import find_created_tasks, find_worker_or_team
-from loadtest.schedule import Clock, Ready
-from loadtest.stats import Recorder
-from loadtest.trace import TraceCall
-from loadtest.wire import (
+from loadtest.replay.reconcile import find_created_tasks, find_worker_or_team
+from loadtest.replay.schedule import Clock, Ready
+from loadtest.replay.stats import Recorder
+from loadtest.replay.wire import (
     HttpResult,
     IdMap,
     Targets,
@@ -49,6 +48,7 @@ from loadtest.wire import (
     resolve_path,
     resolve_value,
 )
+from loadtest.trace.format import TraceCall
 
 
 @dataclass(slots=True)

@@ -23,9 +23,9 @@ from typing import TextIO
 import orjson
 
 import loadtest
-from loadtest.thresholds import load_thresholds
-from loadtest.trace import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, read_trace
-from loadtest.wire import Targets, effective_skip_ops, mask_headers, redact_url
+from loadtest.replay.thresholds import load_thresholds
+from loadtest.replay.wire import Targets, effective_skip_ops, mask_headers, redact_url
+from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, read_trace
 from sim.errors import UserError
 
 LOCUSTFILE = Path(loadtest.__file__).parent / "locustfile.py"

@@ -2,7 +2,7 @@
 
 Concepts held here: :class:`ReplayPlan` (what a process replays: its partition, the
 shared time origin, the run id), :class:`GeventClock` and :class:`PartitionRun` (the
-open-model loop of :mod:`loadtest.schedule` with gevent greenlets, CPU sampling and a stop
+open-model loop of :mod:`loadtest.replay.schedule` with gevent greenlets, CPU sampling and a stop
 switch).  Imports gevent but never Locust, and is never imported by the simulator or
 the emulator.
 """
@@ -19,12 +19,12 @@ import gevent
 import gevent.pool
 import psutil
 
-from loadtest.callpolicy import RetryPolicy
-from loadtest.executor import Executor
-from loadtest.schedule import LoopStats, Schedule, partition, run_open_model
-from loadtest.stats import Recorder
-from loadtest.trace import Trace, TraceCall, read_trace
-from loadtest.wire import Targets, Transport
+from loadtest.replay.executor import Executor
+from loadtest.replay.policy import RetryPolicy
+from loadtest.replay.schedule import LoopStats, Schedule, partition, run_open_model
+from loadtest.replay.stats import Recorder
+from loadtest.replay.wire import Targets, Transport
+from loadtest.trace.format import Trace, TraceCall, read_trace
 
 MAX_IN_FLIGHT = 5000
 

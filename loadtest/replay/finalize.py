@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from loadtest.httpclient import HttpxTransport
-from loadtest.reconcile import Reconciliation, reconcile
-from loadtest.results import RunInfo, build_results, summary_lines, validity, write_results
-from loadtest.stats import Aggregate
-from loadtest.thresholds import Limit, evaluate, format_table, load_thresholds, write_junit
-from loadtest.wire import HttpResult, Targets
+from loadtest.replay.reconcile import Reconciliation, reconcile
+from loadtest.replay.results import RunInfo, build_results, summary_lines, validity, write_results
+from loadtest.replay.stats import Aggregate
+from loadtest.replay.thresholds import Limit, evaluate, format_table, load_thresholds, write_junit
+from loadtest.replay.transports import HttpxTransport
+from loadtest.replay.wire import HttpResult, Targets
 from sim.errors import UserError
 
 #: Exit codes: thresholds violated; bad input (e.g. the thresholds file); run invalid

@@ -1,9 +1,9 @@
 """The trace: one simulated day as the API calls a platform client would make.
 
-Concepts held here: the versioned trace header, the trace call record, writing
-``trace.jsonl`` from a :class:`sim.run.SimResult` (:func:`write_trace`) and reading it back
-with validation (:func:`read_trace`).  Turning simulator tables into calls lives in
-:mod:`loadtest.tracegen`; the format is documented in ``loadtest/TRACE.md``.
+Concepts held here: the versioned trace header, the trace call record, dumping them to
+``trace.jsonl`` and reading the file back with validation (:func:`read_trace`).  Turning
+simulator tables into calls (and :func:`~loadtest.trace.onfleet.write_trace`) lives in
+:mod:`loadtest.trace.onfleet`; the format is documented in ``loadtest/TRACE.md``.
 
 Placeholders inside bodies and path parameters are strings resolved at send time:
 ``"$ref:task:12"`` is the server id of simulator task 12 (also ``worker:N``, ``team:N``,
@@ -15,14 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from sim.errors import UserError
-
-if TYPE_CHECKING:
-    from loadtest.tracegen import TraceOptions
 
 #: Bump when a reader of the old format would misread the new one.
 TRACE_FORMAT = "fleetsim-trace"
@@ -147,18 +144,6 @@ def dump_trace(header: TraceHeader, calls: Iterable[TraceCall], path: Path) -> N
             f.write(orjson.dumps(call_to_json(c)) + b"\n")
     # Rename last so a half-written trace never looks finished.
     tmp.replace(path)
-
-
-def write_trace(result: Any, path: Path, options: TraceOptions | None = None) -> None:
-    """Write ``trace.jsonl`` for a simulated day (``result`` is a ``SimResult`` or ``RunData``).
-
-    ``options`` picks the providers (Onfleet by default) and polling; see
-    :class:`loadtest.tracegen.TraceOptions`.
-    """
-    from loadtest.tracegen import build_trace
-
-    header, calls = build_trace(result, options)
-    dump_trace(header, calls, path)
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Trace calls for the partner providers a scenario may also use: Nash and Deftship.
 
 The simulator has no per-provider selection yet, so the trace writer adds these when
-:class:`loadtest.tracegen.TraceOptions` names them, mirroring each merchant submission:
+:class:`loadtest.trace.onfleet.TraceOptions` names them, mirroring each merchant submission:
 
 * Nash (``nash``): a ``POST /v1/batch_job`` with one package per order of the submission
   that has both a pickup and a dropoff (a batch needs at least two), then
@@ -18,8 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from loadtest.providers import deftship, nash
-from loadtest.trace import RUN_PLACEHOLDER
-from loadtest.tracebuild import Builder, as_float, phone, ref, split_ids
+from loadtest.trace.build import Builder, as_float, phone, ref, split_ids
+from loadtest.trace.format import RUN_PLACEHOLDER
 
 #: Deftship's validation and shipping are asynchronous; these polls wait for them.
 POLL_S = 2.0

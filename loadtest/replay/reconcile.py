@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from loadtest.wire import HttpResult, meta_value
+from loadtest.replay.wire import HttpResult, meta_value
 
 #: ``get(provider, path, name) -> HttpResult``.
 Getter = Callable[[str, str, str], HttpResult]

@@ -11,8 +11,9 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from loadtest.results import read_results, summary_lines
-from loadtest.trace import read_trace, write_trace
+from loadtest.replay.results import read_results, summary_lines
+from loadtest.trace.format import read_trace
+from loadtest.trace.onfleet import write_trace
 from sim.errors import UserError
 
 #: The replay should not go faster than this (simulated s per real s) on a busy machine.
@@ -30,8 +31,8 @@ def choose_speedup(span_s: float, replay_s: float) -> float:
 
 def run_demo(scenario_path: Path, out: Path, replay_s: float, profile: str, stream: TextIO) -> int:
     from loadtest.emulator.config import load_profile
-    from loadtest.emuserver import EmulatorServer
-    from loadtest.replay import ReplayOptions, run_replay
+    from loadtest.emulator.serve import EmulatorServer
+    from loadtest.replay.launch import ReplayOptions, run_replay
     from sim.kpis import format_kpis
     from sim.output import write_outputs
     from sim.run import simulate

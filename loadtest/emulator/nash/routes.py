@@ -23,7 +23,7 @@ from starlette.routing import BaseRoute, Route
 from loadtest.emulator.errors import ApiError, not_found
 from loadtest.emulator.geocode import valid_location
 from loadtest.emulator.http import ok, read_json
-from loadtest.emulator.runtime import Runtime
+from loadtest.emulator.services import Runtime
 from loadtest.providers.nash import BASE_PATH, MAX_INSTRUCTIONS, MAX_NAME
 from sim.geo import geodesic_m
 

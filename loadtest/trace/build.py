@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest.trace import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall
+from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall
 
 
 def ref(kind: str, n: int) -> str:

@@ -14,9 +14,9 @@ from typing import Any
 
 import orjson
 
-from loadtest.reconcile import Reconciliation
-from loadtest.stats import Aggregate
-from loadtest.thresholds import Check
+from loadtest.replay.reconcile import Reconciliation
+from loadtest.replay.stats import Aggregate
+from loadtest.replay.thresholds import Check
 
 RESULTS_VERSION = 1
 CPU_LIMIT_PCT = 90.0

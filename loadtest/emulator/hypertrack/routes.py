@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Route
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.geocode import valid_location
 from loadtest.emulator.http import int_param, ok, read_json
-from loadtest.emulator.runtime import Runtime
+from loadtest.emulator.services import Runtime
 from loadtest.providers.hypertrack import BASE_PATH, TRACK_MODES
 
 _FINAL = ("completed", "cancelled")

@@ -1,0 +1,1 @@
+"""The Deftship emulator: batch shipments, validated and shipped in the background."""

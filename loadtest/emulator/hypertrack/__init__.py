@@ -1,0 +1,1 @@
+"""The HyperTrack emulator: orders with a lifecycle, tracked by their drivers."""

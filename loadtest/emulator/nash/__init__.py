@@ -1,0 +1,1 @@
+"""The Nash emulator: batch jobs, tracked and cancelled."""
