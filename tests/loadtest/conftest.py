@@ -1,4 +1,4 @@
-"""Fixtures for the load-test suite."""
+"""Fixtures for the load-test packages: traces of the tiny scenario and a served emulator."""
 
 from __future__ import annotations
 
@@ -6,14 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lt_fakes import FakeResult, make_day
 
-SCENARIOS = Path(__file__).parents[2] / "scenarios"
+from tests.fixtures.scenarios import REPO
 
-
-@pytest.fixture
-def day() -> FakeResult:
-    return make_day()
+SCENARIOS = REPO / "scenarios"
 
 
 @pytest.fixture(scope="session")
