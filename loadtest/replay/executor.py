@@ -48,7 +48,9 @@ from loadtest.replay.wire import (
     resolve_path,
     resolve_value,
 )
+from loadtest.trace import ops
 from loadtest.trace.format import TraceCall
+from loadtest.trace.ops import OPS
 
 
 @dataclass(slots=True)
@@ -102,7 +104,7 @@ class Executor:
         self.recorder.count("sent")
         if call.op in CREATES and call.provider == "onfleet":
             self.recorder.expected_tasks.extend(call.tasks)
-        if call.op == "worker.create" and isinstance(body, dict) and "phone" in body:
+        if call.op == ops.WORKER_CREATE.name and isinstance(body, dict) and "phone" in body:
             body["phone"] = run_phone(str(body["phone"]), self.run_id)
         if call.op in POLL_FLOWS and RECOVERED_JOB in path:
             ok = True  # the job's tasks were found after its answer was lost
@@ -153,7 +155,8 @@ class Executor:
         knows whether a failed attempt will be retried."""
         call = ready.call
         url = self.targets.base(call.provider) + path
-        batchy = call.op in ("task.batch", "task.batch_async")
+        spec = OPS.get(call.op)
+        batchy = spec is not None and spec.batch
         timeout = self.policy.batch_timeout_s if batchy else self.policy.timeout_s
         t0 = self.clock.now()
         res = self.transport.send(
@@ -219,17 +222,19 @@ class Executor:
                         return self._fail(ready, res, started)
                     payload = orjson.dumps(body)
                     wait = retry_after_s(res) or self.policy.backoff(attempt, self.rng)
-            elif res.status == 400 and call.op == "driver.start" and self.lookup_remote:
+            elif res.status == 400 and call.op == ops.DRIVER_START.name and self.lookup_remote:
                 # Split over processes, this worker's previous task may be finishing in
                 # another process (an ``after`` edge not waited for): try again shortly.
                 self.recorder.count("ordering_retries")
                 wait = self.policy.backoff(attempt, self.rng)
-            elif res.status == 409 and call.op == "order.track" and attempt > 0:
+            elif res.status == 409 and call.op == ops.ORDER_TRACK.name and attempt > 0:
                 # A resend after a lost answer: HyperTrack says the order exists.
                 self._sample(ready, res, times, retried=True)
                 self.recorder.count("recovered")
                 return True
-            elif res.status == 400 and call.op == "worker.create" and self._known_worker(call):
+            elif (
+                res.status == 400 and call.op == ops.WORKER_CREATE.name and self._known_worker(call)
+            ):
                 # The phone is taken (e.g. by an earlier replay with the same run id):
                 # use that worker rather than fail everything assigned to it.
                 self._sample(ready, res, times, retried=True)
@@ -271,25 +276,29 @@ class Executor:
         """(True, _) if a lost request took effect; (False, the body to resend) if it did
         not; (None, _) if that cannot be told (the call is then failed, never resent)."""
         since_ms = self.wall_t0_ms + int(started * 1000) - 5000
-        if call.op == "task.batch_async":
+        if call.op == ops.TASK_BATCH_ASYNC.name:
             return self._check_async_batch(call, body, started, since_ms), body
-        if call.op == "order.track":
+        if call.op == ops.ORDER_TRACK.name:
             handle = order_handle(body)
             if handle is None:
                 return None, body
-            res = self._get("hypertrack", f"/orders/{handle}", "GET /orders/{orderHandle}")
+            res = self._get(
+                ops.ORDER_GET.provider,
+                ops.ORDER_GET.path.replace("{orderHandle}", handle),
+                f"{ops.ORDER_GET.method} {ops.ORDER_GET.path}",
+            )
             if res.ok:
                 self.recorder.count("recovered")
                 return True, body
             return (False, body) if res.status == 404 else (None, body)
-        if call.op in ("task.create", "task.batch"):
+        if call.op in (ops.TASK_CREATE.name, ops.TASK_BATCH.name):
             try:
                 found = self._find_tasks(set(call.tasks), since_ms)
             except RuntimeError:
                 return None, body  # cannot list: do not risk a duplicate
             for ref, sid in found.items():
                 self.ids.set(ref, sid)
-            if call.op == "task.create":
+            if call.op == ops.TASK_CREATE.name:
                 if found:
                     self.recorder.count("recovered")
                     return True, body
@@ -300,7 +309,7 @@ class Executor:
                 self.recorder.flow(FLOW_BATCH, self.clock.now() - started, 0, len(found), 0, True)
                 return True, body
             return False, {**body, "tasks": missing}
-        if call.op in ("worker.create", "team.create"):
+        if call.op in (ops.WORKER_CREATE.name, ops.TEAM_CREATE.name):
             kind, _, num = call.defines.partition(":")
             key = self._key(kind, int(num))
             found_id = find_worker_or_team(self._get, kind, key) if key else None
@@ -309,11 +318,15 @@ class Executor:
                 self.recorder.count("recovered")
                 return True, body
             return False, body
-        if call.op == "task.complete" or call.op == "driver.start":
-            want = 3 if call.op == "task.complete" else 2
+        if call.op == ops.TASK_COMPLETE.name or call.op == ops.DRIVER_START.name:
+            want = 3 if call.op == ops.TASK_COMPLETE.name else 2
             task_id = self.ids.get(f"task:{call.tasks[0]}") if call.tasks else None
             if task_id:
-                res = self._get("onfleet", f"/api/v2/tasks/{task_id}", "GET /api/v2/tasks/{taskId}")
+                res = self._get(
+                    ops.TASK_GET.provider,
+                    ops.TASK_GET.path.replace("{taskId}", task_id),
+                    f"{ops.TASK_GET.method} {ops.TASK_GET.path}",
+                )
                 if res.ok and orjson.loads(res.body).get("state", -1) >= want:
                     self.recorder.count("recovered")
                     return True, body
@@ -359,7 +372,7 @@ class Executor:
         op = call.op
         data: Any = orjson.loads(res.body) if res.body else None
         self.call_start[call.id] = started  # a later poll measures its flow from here
-        if op == "task.batch":
+        if op == ops.TASK_BATCH.name:
             tasks = data.get("tasks", []) if isinstance(data, dict) else []
             errors = data.get("errors", []) if isinstance(data, dict) else []
             self.ids.map_tasks(tasks, self.run_id)
@@ -415,7 +428,7 @@ class Executor:
 
     def _poll_verdict(self, call: TraceCall, data: Any) -> tuple[bool, int, int] | None:
         """None while the job runs; else (succeeded, items created, items errored)."""
-        if call.op == "task.batch_status":
+        if call.op == ops.TASK_BATCH_STATUS.name:
             status = str(data.get("status", "")).lower()
             if status in PENDING_STATES:
                 return None
@@ -429,13 +442,13 @@ class Executor:
         inner = data.get("data") if isinstance(data, dict) else None
         status = str(inner.get("status", "")) if isinstance(inner, dict) else ""
         counts = inner.get("results") or {} if isinstance(inner, dict) else {}
-        if call.op == "deftship.wait_ready" and status in ("ready", "invalid", "completed"):
+        if call.op == ops.DEFTSHIP_WAIT_READY.name and status in ("ready", "invalid", "completed"):
             return (
                 status != "invalid",
                 int(counts.get("valid_count", 0)),
                 int(counts.get("invalid_count", 0)),
             )
-        if call.op == "deftship.wait_shipped" and status in ("completed", "invalid"):
+        if call.op == ops.DEFTSHIP_WAIT_SHIPPED.name and status in ("completed", "invalid"):
             return (
                 status == "completed",
                 int(counts.get("completed_count", 0)),

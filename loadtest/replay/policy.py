@@ -2,7 +2,8 @@
 checked or safely resent after a lost answer, which open or close a flow, which job
 states are final, and how long to back off.
 
-Pure data and small functions, shared by :mod:`loadtest.replay.executor` and its tests.
+The op sets are derived from the registry in :mod:`loadtest.trace.ops`.  Pure data and
+small functions, shared by :mod:`loadtest.replay.executor` and its tests.
 """
 
 from __future__ import annotations
@@ -13,25 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtest.replay.wire import HttpResult
+from loadtest.trace.ops import FLOW_ASYNC as FLOW_ASYNC
+from loadtest.trace.ops import FLOW_BATCH as FLOW_BATCH
+from loadtest.trace.ops import OPS
 
 #: Ops that create server objects: never blindly re-sent after a lost answer.
-CREATES = frozenset(
-    {
-        "task.create",
-        "task.batch",
-        "task.batch_async",
-        "team.create",
-        "worker.create",
-        "order.track",
-        "nash.batch_job",
-        "deftship.batch_create",
-    }
-)
+CREATES = frozenset(n for n, s in OPS.items() if s.creates)
 #: Creates with no way to look them up afterwards (Deftship lists no batches): a lost
 #: answer is reported as a failure (``lost_not_resent``) rather than risking a duplicate.
-UNCHECKABLE_CREATES = frozenset({"deftship.batch_create"})
+UNCHECKABLE_CREATES = frozenset(n for n, s in OPS.items() if s.creates and s.lost == "fail")
 #: Creates the provider deduplicates itself (Nash: ``externalIdentifier``): safe to resend.
-IDEMPOTENT_CREATES = frozenset({"nash.batch_job"})
+IDEMPOTENT_CREATES = frozenset(n for n, s in OPS.items() if s.lost == "idempotent")
 #: Async batch job states that are not final (the emulator's and the SDK mocks' words).
 PENDING_STATES = frozenset(
     {
@@ -48,20 +41,10 @@ PENDING_STATES = frozenset(
 )
 #: Async batch job states that are final and mean the job itself failed.
 FAILED_STATES = frozenset({"failed", "error", "errored", "cancelled", "canceled", "aborted"})
-FLOW_BATCH = "onfleet.batch"
-FLOW_ASYNC = "onfleet.batch_async"
 #: Polling ops and the flow each one closes.
-POLL_FLOWS = {
-    "task.batch_status": FLOW_ASYNC,
-    "deftship.wait_ready": "deftship.validate",
-    "deftship.wait_shipped": "deftship.ship",
-}
+POLL_FLOWS = {n: s.closes for n, s in OPS.items() if s.closes}
 #: Ops that open a flow: a failed submit is a failed flow (its poll is never sent).
-SUBMIT_FLOWS = {
-    "task.batch": FLOW_BATCH,
-    "task.batch_async": FLOW_ASYNC,
-    "deftship.batch_create": "deftship.validate",
-}
+SUBMIT_FLOWS = {n: s.opens for n, s in OPS.items() if s.opens}
 #: Server id given to an async job whose submit answer was lost but whose tasks were all
 #: found: its status poll is not sent, the flow is recorded as recovered.
 RECOVERED_JOB = "fleetsim-recovered-job"

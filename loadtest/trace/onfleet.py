@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.providers import onfleet
+from loadtest.trace import ops
 from loadtest.trace.build import (
     Builder,
-    as_float,
     epoch_ms,
     finish,
     metadata,
@@ -31,8 +31,6 @@ from loadtest.trace.format import RUN_PLACEHOLDER, TraceCall, TraceHeader, dump_
 from loadtest.trace.partners import add_deftship, add_nash
 from sim.errors import UserError
 
-API = onfleet.BASE_PATH
-CTL = onfleet.CONTROL_PATH
 KNOWN_PROVIDERS = ("onfleet", "hypertrack", "nash", "deftship")
 
 
@@ -100,9 +98,7 @@ def build_trace(
     for i, name in enumerate(team_names):
         team_call[name] = b.add(
             0.0,
-            "team.create",
-            "POST",
-            f"{API}/teams",
+            ops.TEAM_CREATE,
             body={"name": name, "metadata": metadata("team", i)},
             defines=f"team:{i}",
         )
@@ -121,9 +117,7 @@ def build_trace(
         }
         c = b.add(
             0.0,
-            "worker.create",
-            "POST",
-            f"{API}/workers",
+            ops.WORKER_CREATE,
             body=body,
             worker=wid,
             deps=[team_call[str(w.team)]],
@@ -150,15 +144,13 @@ def build_trace(
                 known = []
             dep_calls.extend(creator[d] for d in known)
             bodies.append(_task_body(row, start_ms, [ref("task", d) for d in known]))
-        sent = as_float(s.sent_s)
+        sent = float(s.sent_s)
         mode = str(s.mode)
         if mode == "single":
             made = [
                 b.add(
                     sent,
-                    "task.create",
-                    "POST",
-                    f"{API}/tasks",
+                    ops.TASK_CREATE,
                     body=bodies[0],
                     tasks=(ids[0],),
                     deps=dep_calls,
@@ -169,9 +161,7 @@ def build_trace(
         elif mode == "batch":
             done = b.add(
                 sent,
-                "task.batch",
-                "POST",
-                f"{API}/tasks/batch",
+                ops.TASK_BATCH,
                 body=onfleet.batch_body(bodies),
                 tasks=tuple(ids),
                 deps=dep_calls,
@@ -179,19 +169,15 @@ def build_trace(
         elif mode == "batch-async":
             sub = b.add(
                 sent,
-                "task.batch_async",
-                "POST",
-                f"{API}/tasks/batch-async",
+                ops.TASK_BATCH_ASYNC,
                 body=onfleet.batch_body(bodies),
                 tasks=tuple(ids),
                 deps=dep_calls,
                 defines=f"job:{int(s.submission_id)}",
             )
             done = b.add(
-                as_float(s.acked_s),
-                "task.batch_status",
-                "GET",
-                f"{API}/tasks/batch/{{jobId}}",
+                float(s.acked_s),
+                ops.TASK_BATCH_STATUS,
                 params={"jobId": ref("job", int(s.submission_id))},
                 tasks=tuple(ids),
                 deps=[sub],
@@ -209,9 +195,7 @@ def build_trace(
             continue
         c = b.add(
             0.0,
-            "task.set_dependencies",
-            "PUT",
-            f"{API}/tasks/{{taskId}}",
+            ops.TASK_SET_DEPENDENCIES,
             params={"taskId": ref("task", tid)},
             body={"dependencies": [ref("task", d) for d in have]},
             tasks=(tid,),
@@ -234,9 +218,7 @@ def build_trace(
                 body["location"] = [float(lon), float(lat)]
             worker_last[wid] = b.add(
                 t,
-                "driver.duty",
-                "POST",
-                f"{CTL}/workers/{{workerId}}/duty",
+                ops.DRIVER_DUTY,
                 params={"workerId": ref("worker", wid)},
                 body=body,
                 worker=wid,
@@ -248,9 +230,7 @@ def build_trace(
         elif kind == "taskAssigned" and wid in worker_create:
             task_last[tid] = b.add(
                 t,
-                "task.assign",
-                "PUT",
-                f"{API}/tasks/{{taskId}}",
+                ops.TASK_ASSIGN,
                 params={"taskId": ref("task", tid)},
                 body={"container": {"type": "WORKER", "worker": ref("worker", wid)}},
                 tasks=(tid,),
@@ -261,9 +241,7 @@ def build_trace(
         elif kind == "taskUnassigned":
             task_last[tid] = b.add(
                 t,
-                "task.unassign",
-                "PUT",
-                f"{API}/tasks/{{taskId}}",
+                ops.TASK_UNASSIGN,
                 params={"taskId": ref("task", tid)},
                 body={"container": {"type": "ORGANIZATION"}},
                 tasks=(tid,),
@@ -274,9 +252,7 @@ def build_trace(
             pre = [completion.get(d) for d in split_ids(row.dependencies)]
             task_last[tid] = b.add(
                 t,
-                "driver.start",
-                "POST",
-                f"{CTL}/tasks/{{taskId}}/start",
+                ops.DRIVER_START,
                 params={"taskId": ref("task", tid)},
                 tasks=(tid,),
                 worker=wid,
@@ -287,10 +263,7 @@ def build_trace(
             if ht and not bool(row.is_pickup):
                 task_last[tid] = b.add(
                     t,
-                    "order.track",
-                    "POST",
-                    "/orders/track",
-                    provider="hypertrack",
+                    ops.ORDER_TRACK,
                     body=_ht_track(row, wid, start_ms),
                     tasks=(tid,),
                     worker=wid,
@@ -300,9 +273,7 @@ def build_trace(
             if not (math.isnan(lat) or math.isnan(lon)):
                 worker_last[wid] = b.add(
                     t,
-                    "driver.move",
-                    "POST",
-                    f"{CTL}/workers/{{workerId}}/location",
+                    ops.DRIVER_MOVE,
                     params={"workerId": ref("worker", wid)},
                     body={"location": [float(lon), float(lat)]},
                     worker=wid,
@@ -313,9 +284,7 @@ def build_trace(
             notes = "delivered" if ok else f"failed: {detail or 'NONE'}"
             c = b.add(
                 t,
-                "task.complete",
-                "POST",
-                f"{API}/tasks/{{taskId}}/complete",
+                ops.TASK_COMPLETE,
                 params={"taskId": ref("task", tid)},
                 body=onfleet.complete_body(ok, notes),
                 tasks=(tid,),
@@ -328,10 +297,7 @@ def build_trace(
             if ht and opts.driver_app and not bool(tasks[tid].is_pickup):
                 task_last[tid] = b.add(
                     t,
-                    "order.complete" if ok else "order.cancel",
-                    "POST",
-                    "/orders/{orderHandle}/complete" if ok else "/orders/{orderHandle}/cancel",
-                    provider="hypertrack",
+                    ops.ORDER_COMPLETE if ok else ops.ORDER_CANCEL,
                     params={"orderHandle": f"fleetsim-{RUN_PLACEHOLDER}-{tid}"},
                     body={},
                     tasks=(tid,),

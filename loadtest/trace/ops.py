@@ -87,7 +87,9 @@ TASK_BATCH_ASYNC = OpSpec(
 TASK_BATCH_STATUS = OpSpec(
     "task.batch_status", "onfleet", "GET", f"{_API}/tasks/batch/{{jobId}}", closes=FLOW_ASYNC
 )
-TASK_SET_DEPENDENCIES = OpSpec("task.set_dependencies", "onfleet", "PUT", f"{_API}/tasks/{{taskId}}")
+TASK_SET_DEPENDENCIES = OpSpec(
+    "task.set_dependencies", "onfleet", "PUT", f"{_API}/tasks/{{taskId}}"
+)
 TASK_ASSIGN = OpSpec("task.assign", "onfleet", "PUT", f"{_API}/tasks/{{taskId}}")
 TASK_UNASSIGN = OpSpec("task.unassign", "onfleet", "PUT", f"{_API}/tasks/{{taskId}}")
 TASK_COMPLETE = OpSpec(
@@ -148,7 +150,9 @@ DEFTSHIP_WAIT_READY = OpSpec(
     f"{deftship.BASE_PATH}/{{batchId}}",
     closes=FLOW_DEFTSHIP_VALIDATE,
 )
-DEFTSHIP_SHIP = OpSpec("deftship.ship", "deftship", "POST", f"{deftship.BASE_PATH}/{{batchId}}/ship")
+DEFTSHIP_SHIP = OpSpec(
+    "deftship.ship", "deftship", "POST", f"{deftship.BASE_PATH}/{{batchId}}/ship"
+)
 DEFTSHIP_WAIT_SHIPPED = OpSpec(
     "deftship.wait_shipped",
     "deftship",
