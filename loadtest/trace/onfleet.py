@@ -27,9 +27,16 @@ from loadtest.trace.build import (
     ref,
     split_ids,
 )
-from loadtest.trace.format import RUN_PLACEHOLDER, TraceCall, TraceHeader, dump_trace
+from loadtest.trace.format import (
+    DEFAULT_POLL_S,
+    RUN_PLACEHOLDER,
+    TraceCall,
+    TraceHeader,
+    dump_trace,
+)
 from loadtest.trace.partners import add_deftship, add_nash
 from sim.errors import UserError
+from sim.scenario import Scenario, load_scenario
 
 KNOWN_PROVIDERS = ("onfleet", "hypertrack", "nash", "deftship")
 
@@ -47,7 +54,7 @@ class TraceOptions:
 
     providers: tuple[str, ...] = ("onfleet",)
     driver_app: bool = True
-    poll_s: float = 2.0
+    poll_s: float = DEFAULT_POLL_S
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.providers if p not in KNOWN_PROVIDERS]
@@ -326,6 +333,7 @@ def build_trace(
             "families": len({c.family for c in calls}),
         },
         scenario_hash=str(meta.get("scenario_hash", "")),
+        poll_s=opts.poll_s,
     )
     return header, calls
 
@@ -347,6 +355,26 @@ def _ht_track(row: Any, wid: int, start_ms: int) -> dict[str, Any]:
             }
         ],
     }
+
+
+def scenario_options(
+    scenario: Scenario, providers: tuple[str, ...] = ("onfleet",), driver_app: bool = True
+) -> TraceOptions:
+    """The trace options a scenario implies (its submission poll interval)."""
+    return TraceOptions(
+        providers=providers, driver_app=driver_app, poll_s=scenario.submission.poll_s
+    )
+
+
+def run_options(
+    run_dir: Path, providers: tuple[str, ...] = ("onfleet",), driver_app: bool = True
+) -> TraceOptions:
+    """The trace options of a run directory: from its ``scenario.toml`` (written with the
+    run), so a rewrite gives the trace ``fleetsim simulate`` wrote; defaults without one."""
+    path = Path(run_dir) / "scenario.toml"
+    if not path.is_file():
+        return TraceOptions(providers=providers, driver_app=driver_app)
+    return scenario_options(load_scenario(path), providers, driver_app)
 
 
 def write_trace(result: Any, path: Path, options: TraceOptions | None = None) -> None:
