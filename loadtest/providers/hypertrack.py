@@ -82,5 +82,15 @@ def track_body(
     return {"worker_handle": worker, "track_mode": track_mode, "orders": orders}
 
 
-def basic_header(account_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{account_id}:{secret}".encode()).decode()
+def auth_headers(account_id: str, secret: str) -> dict[str, str]:
+    """Request headers for HyperTrack: Basic ``AccountID:SecretKey``."""
+    token = base64.b64encode(f"{account_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def order_handle(body: Any) -> str | None:
+    """The handle of the first order of a ``POST /orders/track`` body."""
+    orders = body.get("orders") if isinstance(body, dict) else None
+    first = orders[0] if isinstance(orders, list) and orders else None
+    handle = first.get("order_handle") if isinstance(first, dict) else None
+    return handle if isinstance(handle, str) else None

@@ -1,6 +1,5 @@
 """What the replay knows about each kind of call: which ops create objects, which can be
-checked or safely resent after a lost answer, which open or close a flow, which job
-states are final, and how long to back off.
+checked or safely resent after a lost answer, which open or close a flow, and how long to back off.
 
 The op sets are derived from the registry in :mod:`loadtest.trace.ops`.  Pure data and
 small functions, shared by :mod:`loadtest.replay.executor` and its tests.
@@ -25,22 +24,6 @@ CREATES = frozenset(n for n, s in OPS.items() if s.creates)
 UNCHECKABLE_CREATES = frozenset(n for n, s in OPS.items() if s.creates and s.lost == "fail")
 #: Creates the provider deduplicates itself (Nash: ``externalIdentifier``): safe to resend.
 IDEMPOTENT_CREATES = frozenset(n for n, s in OPS.items() if s.lost == "idempotent")
-#: Async batch job states that are not final (the emulator's and the SDK mocks' words).
-PENDING_STATES = frozenset(
-    {
-        "pending",
-        "processing",
-        "queued",
-        "running",
-        "inprogress",
-        "in_progress",
-        "started",
-        "created",
-        "validating",
-    }
-)
-#: Async batch job states that are final and mean the job itself failed.
-FAILED_STATES = frozenset({"failed", "error", "errored", "cancelled", "canceled", "aborted"})
 #: Polling ops and the flow each one closes.
 POLL_FLOWS = {n: s.closes for n, s in OPS.items() if s.closes}
 #: Ops that open a flow: a failed submit is a failed flow (its poll is never sent).
@@ -107,13 +90,6 @@ def retry_after_s(res: HttpResult) -> float | None:
 
 def transient(res: HttpResult) -> bool:
     return res.status == 429 or res.status >= 500 or res.status == 0
-
-
-def order_handle(body: Any) -> str | None:
-    orders = body.get("orders") if isinstance(body, dict) else None
-    first = orders[0] if isinstance(orders, list) and orders else None
-    handle = first.get("order_handle") if isinstance(first, dict) else None
-    return handle if isinstance(handle, str) else None
 
 
 def meta_task(task_body: Any) -> int:
