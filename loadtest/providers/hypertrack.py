@@ -63,17 +63,24 @@ class OrderAction(BaseModel):
 
 
 def order_body(
-    handle: str, lat: float, lon: float, kind: Literal["pick", "drop"] = "drop", address: str = ""
+    handle: str,
+    lat: float,
+    lon: float,
+    kind: Literal["pick", "drop"] = "drop",
+    address: str | None = "",
+    radius_m: int = 100,
+    metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
-        "order_handle": handle,
-        "type": kind,
-        "destination": {
-            "geometry": {"type": "Point", "coordinates": [lon, lat]},
-            "address": address,
-            "radius": 100,
-        },
-    }
+    """One order of a track request; ``address=None`` leaves the address out (the
+    coordinates alone place it), ``radius_m`` is the geofence of its destination."""
+    destination: dict[str, Any] = {"geometry": {"type": "Point", "coordinates": [lon, lat]}}
+    if address is not None:
+        destination["address"] = address
+    destination["radius"] = radius_m
+    body: dict[str, Any] = {"order_handle": handle, "type": kind, "destination": destination}
+    if metadata is not None:
+        body["metadata"] = metadata
+    return body
 
 
 def track_body(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loadtest.providers import onfleet
+from loadtest.providers import hypertrack, onfleet
 from loadtest.trace import ops
 from loadtest.trace.build import (
     Builder,
@@ -338,23 +338,22 @@ def build_trace(
     return header, calls
 
 
+#: Geofence radius (metres) of a traced HyperTrack order's destination.
+HT_RADIUS_M = 50
+
+
 def _ht_track(row: Any, wid: int, start_ms: int) -> dict[str, Any]:
     tid = int(row.task_id)
-    return {
-        "worker_handle": f"fleetsim-worker-{wid}",
-        "track_mode": "on_shift",
-        "orders": [
-            {
-                "order_handle": f"fleetsim-{RUN_PLACEHOLDER}-{tid}",
-                "type": "drop",
-                "destination": {
-                    "geometry": {"type": "Point", "coordinates": [float(row.lon), float(row.lat)]},
-                    "radius": 50,
-                },
-                "metadata": {"fleetsim_task": tid, "fleetsim_run": RUN_PLACEHOLDER},
-            }
-        ],
-    }
+    order = hypertrack.order_body(
+        f"fleetsim-{RUN_PLACEHOLDER}-{tid}",
+        float(row.lat),
+        float(row.lon),
+        "drop",
+        address=None,
+        radius_m=HT_RADIUS_M,
+        metadata={"fleetsim_task": tid, "fleetsim_run": RUN_PLACEHOLDER},
+    )
+    return hypertrack.track_body(f"fleetsim-worker-{wid}", [order], "on_shift")
 
 
 def scenario_options(
