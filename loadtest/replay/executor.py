@@ -27,13 +27,11 @@ from loadtest.replay.policy import (
     RECOVERED_JOB,
     SUBMIT_FLOWS,
     UNCHECKABLE_CREATES,
-    RetryPolicy,
-    retry_after_s,
     run_phone,
-    transient,
 )
 from loadtest.replay.reconcile import find_created_tasks, find_worker_or_team
 from loadtest.replay.recovery import check_applied
+from loadtest.replay.retry import RetryPolicy, retry_after_s, transient
 from loadtest.replay.schedule import Clock, Ready
 from loadtest.replay.stats import Recorder
 from loadtest.replay.wire import (

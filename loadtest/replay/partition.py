@@ -20,7 +20,7 @@ import gevent.pool
 import psutil
 
 from loadtest.replay.executor import Executor
-from loadtest.replay.policy import RetryPolicy
+from loadtest.replay.retry import RetryPolicy
 from loadtest.replay.schedule import LoopStats, Schedule, partition, run_open_model
 from loadtest.replay.stats import Recorder
 from loadtest.replay.wire import Targets, Transport

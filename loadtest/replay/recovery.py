@@ -17,8 +17,9 @@ from typing import Any, Protocol
 import orjson
 
 from loadtest.providers import hypertrack, onfleet
-from loadtest.replay.policy import FLOW_ASYNC, FLOW_BATCH, RECOVERED_JOB, RetryPolicy, meta_task
+from loadtest.replay.policy import FLOW_ASYNC, FLOW_BATCH, RECOVERED_JOB, meta_task
 from loadtest.replay.reconcile import find_worker_or_team
+from loadtest.replay.retry import RetryPolicy
 from loadtest.replay.schedule import Clock
 from loadtest.replay.stats import Recorder
 from loadtest.replay.wire import HttpResult, IdMap

@@ -7,8 +7,9 @@ from typing import Any
 
 import orjson
 
-from loadtest.replay.policy import RECOVERED_JOB, RetryPolicy
+from loadtest.replay.policy import RECOVERED_JOB
 from loadtest.replay.recovery import CHECKS, check_applied
+from loadtest.replay.retry import RetryPolicy
 from loadtest.replay.wire import HttpResult, IdMap
 from loadtest.trace import ops
 from loadtest.trace.format import TraceCall
