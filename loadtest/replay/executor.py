@@ -1,12 +1,13 @@
 """Sending one trace call: placeholders, retries, safe creates, id mapping and flows.
 
 Concepts held here: retrying (429 always; 5xx and lost responses only where repeating
-is harmless, per :mod:`loadtest.replay.policy`), the create check (a create whose answer was
-lost is looked up on the target before it is sent again, so nothing is silently
-duplicated), and
-:class:`Executor`, which turns a :class:`loadtest.replay.schedule.Ready` call into HTTP through a
-:class:`loadtest.replay.wire.Transport` and records samples and flows.  No Locust, no gevent:
-the clock and sleep are injected.
+is harmless, per each op's rule in :mod:`loadtest.trace.ops` and the backoff of
+:mod:`loadtest.replay.retry`), the create check (a create whose answer was lost is looked
+up on the target before it is sent again, by the checkers of
+:mod:`loadtest.replay.recovery`, so nothing is silently duplicated), and :class:`Executor`,
+which turns a :class:`loadtest.replay.schedule.Ready` call into HTTP through a
+:class:`loadtest.replay.wire.Transport` and records samples and flows.  Answers are read by
+the providers' pure readers.  No Locust, no gevent: the clock and sleep are injected.
 """
 
 from __future__ import annotations
