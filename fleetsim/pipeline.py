@@ -13,7 +13,7 @@ from typing import TextIO
 
 from loadtest.replay.results import read_results, summary_lines
 from loadtest.trace.format import read_trace
-from loadtest.trace.onfleet import write_trace
+from loadtest.trace.onfleet import scenario_options, write_trace
 from sim.errors import UserError
 
 #: The replay should not go faster than this (simulated s per real s) on a busy machine.
@@ -43,7 +43,8 @@ def run_demo(scenario_path: Path, out: Path, replay_s: float, profile: str, stre
     t_start = time.monotonic()
     scenario = load_scenario(scenario_path, [])
     result = simulate(scenario)
-    write_outputs(result, out, extra=[lambda d: write_trace(result, d / "trace.jsonl")])
+    options = scenario_options(scenario)  # the same trace `fleetsim simulate` writes
+    write_outputs(result, out, extra=[lambda d: write_trace(result, d / "trace.jsonl", options)])
     t_sim = time.monotonic() - t_start
     trace = read_trace(out / "trace.jsonl")
     span = trace.calls[-1].at_s if trace.calls else 0.0

@@ -50,11 +50,11 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError(f"--seed {args.seed}: must be a non-negative integer")
     extra: list[Callable[[Path], None]] = []
     if not args.no_trace:
-        from loadtest.trace.onfleet import TraceOptions, write_trace
+        from loadtest.trace.onfleet import scenario_options, write_trace
 
         providers = tuple(p.strip() for p in args.trace_providers.split(",") if p.strip())
         # Built before the run, so a typo in the provider list costs no simulation.
-        options = TraceOptions(providers=providers, poll_s=scenario.submission.poll_s)
+        options = scenario_options(scenario, providers)
         extra.append(lambda d: write_trace(result, d / "trace.jsonl", options))
     progress = sys.stderr.isatty() and not args.quiet
     result = simulate(scenario, seed=args.seed, progress=progress)

@@ -34,7 +34,7 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from loadtest.trace.format import read_trace
-    from loadtest.trace.onfleet import TraceOptions, write_trace
+    from loadtest.trace.onfleet import run_options, write_trace
     from loadtest.trace.summary import format_summary, summarize
     from sim.errors import UserError
 
@@ -44,7 +44,9 @@ def _run(args: argparse.Namespace) -> int:
             raise UserError(f"--write needs a run directory, got {path}")
         from sim.output import read_run
 
-        opts = TraceOptions(
+        # The run's own scenario gives the options simulate used (its poll interval).
+        opts = run_options(
+            path,
             providers=tuple(p.strip() for p in args.providers.split(",") if p.strip()),
             driver_app=not args.no_driver_app,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -101,3 +102,40 @@ def batch_body(
     shipments: list[dict[str, Any]], shipper_id: int = 99999999, service: str = "USPS-3"
 ) -> dict[str, Any]:
     return {"shipper_id": shipper_id, "service": service, "batch_shipments": shipments}
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    """Request headers for a Deftship API token (Bearer)."""
+    return {"Authorization": f"Bearer {token}"}
+
+
+# -- reading answers (pure functions over decoded JSON) ---------------------------------
+#: Batch statuses at which validation has ended, and at which shipping has ended
+#: (subsets of :data:`BATCH_STATUSES`).
+VALIDATED = ("ready", "invalid", "completed")
+SHIPPED = ("completed", "invalid")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStatus:
+    """``GET /api/batches/{id}``: the batch status and its per-item counts."""
+
+    status: str
+    valid_count: int = 0
+    invalid_count: int = 0
+    completed_count: int = 0
+    failed_count: int = 0
+
+
+def batch_status(data: Any) -> BatchStatus:
+    inner = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(inner, dict):
+        return BatchStatus("")
+    counts = inner.get("results") or {}
+    return BatchStatus(
+        str(inner.get("status", "")),
+        int(counts.get("valid_count", 0)),
+        int(counts.get("invalid_count", 0)),
+        int(counts.get("completed_count", 0)),
+        int(counts.get("failed_count", 0)),
+    )

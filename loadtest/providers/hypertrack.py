@@ -63,17 +63,24 @@ class OrderAction(BaseModel):
 
 
 def order_body(
-    handle: str, lat: float, lon: float, kind: Literal["pick", "drop"] = "drop", address: str = ""
+    handle: str,
+    lat: float,
+    lon: float,
+    kind: Literal["pick", "drop"] = "drop",
+    address: str | None = "",
+    radius_m: int = 100,
+    metadata: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
-        "order_handle": handle,
-        "type": kind,
-        "destination": {
-            "geometry": {"type": "Point", "coordinates": [lon, lat]},
-            "address": address,
-            "radius": 100,
-        },
-    }
+    """One order of a track request; ``address=None`` leaves the address out (the
+    coordinates alone place it), ``radius_m`` is the geofence of its destination."""
+    destination: dict[str, Any] = {"geometry": {"type": "Point", "coordinates": [lon, lat]}}
+    if address is not None:
+        destination["address"] = address
+    destination["radius"] = radius_m
+    body: dict[str, Any] = {"order_handle": handle, "type": kind, "destination": destination}
+    if metadata is not None:
+        body["metadata"] = metadata
+    return body
 
 
 def track_body(
@@ -82,5 +89,15 @@ def track_body(
     return {"worker_handle": worker, "track_mode": track_mode, "orders": orders}
 
 
-def basic_header(account_id: str, secret: str) -> str:
-    return "Basic " + base64.b64encode(f"{account_id}:{secret}".encode()).decode()
+def auth_headers(account_id: str, secret: str) -> dict[str, str]:
+    """Request headers for HyperTrack: Basic ``AccountID:SecretKey``."""
+    token = base64.b64encode(f"{account_id}:{secret}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def order_handle(body: Any) -> str | None:
+    """The handle of the first order of a ``POST /orders/track`` body."""
+    orders = body.get("orders") if isinstance(body, dict) else None
+    first = orders[0] if isinstance(orders, list) and orders else None
+    handle = first.get("order_handle") if isinstance(first, dict) else None
+    return handle if isinstance(handle, str) else None

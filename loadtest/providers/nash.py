@@ -91,5 +91,9 @@ def batch_job_body(
     return body
 
 
-def bearer_header(api_key: str) -> str:
-    return f"Bearer {api_key}"
+def auth_headers(api_key: str, org_id: str | None = None) -> dict[str, str]:
+    """Request headers for a Nash key (Bearer) and, when given, the organisation."""
+    h = {"Authorization": f"Bearer {api_key}"}
+    if org_id is not None:
+        h["Nash-Org-Id"] = org_id
+    return h

@@ -9,6 +9,8 @@ than the whole budget of the 500-task batch path.
 
 from __future__ import annotations
 
+import base64
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -256,8 +258,89 @@ def complete_body(success: bool = True, notes: str | None = None) -> dict[str, A
     return {"completionDetails": details}
 
 
-def basic_auth_header(api_key: str) -> str:
-    """``Authorization`` value for an Onfleet key (key as user, empty password)."""
-    import base64
+def auth_headers(api_key: str) -> dict[str, str]:
+    """Request headers for an Onfleet key: Basic, the key as user, an empty password."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()}
 
-    return "Basic " + base64.b64encode(f"{api_key}:".encode()).decode()
+
+# -- reading answers (pure functions over decoded JSON) ---------------------------------
+#: Task ``state`` values (Onfleet: 0 unassigned, 1 assigned, 2 active, 3 completed).
+TASK_ACTIVE = 2
+TASK_COMPLETED = 3
+#: Async batch job states that are not final (the emulator's and the SDK mocks' words).
+JOB_PENDING = frozenset(
+    {
+        "pending",
+        "processing",
+        "queued",
+        "running",
+        "inprogress",
+        "in_progress",
+        "started",
+        "created",
+        "validating",
+    }
+)
+#: Async batch job states that are final and mean the job itself failed.
+JOB_FAILED = frozenset({"failed", "error", "errored", "cancelled", "canceled", "aborted"})
+
+
+@dataclass(frozen=True, slots=True)
+class BatchAnswer:
+    """A synchronous ``POST /tasks/batch`` answer: the tasks made and the per-task errors."""
+
+    tasks: list[Any]
+    errors: list[Any]
+
+
+def batch_answer(data: Any) -> BatchAnswer:
+    if not isinstance(data, dict):
+        return BatchAnswer([], [])
+    return BatchAnswer(list(data.get("tasks", [])), list(data.get("errors", [])))
+
+
+@dataclass(frozen=True, slots=True)
+class JobStatus:
+    """An async batch job's status: ``final`` once it stops changing; ``failed`` when the
+    job itself failed; the tasks it made (``new_tasks``) and the counts it reports."""
+
+    final: bool
+    failed: bool = False
+    new_tasks: tuple[Any, ...] = ()
+    created: int = 0
+    errored: int = 0
+
+
+def job_status(data: Any) -> JobStatus:
+    """Read ``GET /tasks/batch/{jobId}``."""
+    status = str(data.get("status", "")).lower() if isinstance(data, dict) else ""
+    if status in JOB_PENDING or not isinstance(data, dict):
+        return JobStatus(final=False)
+    new = (*data.get("newTasks", []), *data.get("newTasksWithWarnings", []))
+    return JobStatus(
+        final=True,
+        failed=status in JOB_FAILED,
+        new_tasks=new,
+        created=int(data.get("tasksCreated", len(new))),
+        errored=int(data.get("tasksErrored", 0)),
+    )
+
+
+def task_state(data: Any) -> int:
+    """A task's ``state`` (-1 if the answer has none)."""
+    state = data.get("state", -1) if isinstance(data, dict) else -1
+    return state if isinstance(state, int) and not isinstance(state, bool) else -1
+
+
+def created_id(data: Any) -> str | None:
+    """The server id an answer gives the object it made: ``jobId`` (async batch), ``id``
+    (team, worker, task, Nash job) or ``data.id`` (Deftship batch)."""
+    if not isinstance(data, dict):
+        return None
+    sid = data.get("jobId") or data.get("id")
+    inner = data.get("data")
+    if sid is None and isinstance(inner, dict):
+        sid = inner.get("id")
+    if isinstance(sid, str | int) and not isinstance(sid, bool):
+        return str(sid)
+    return None

@@ -1,12 +1,13 @@
 """Sending one trace call: placeholders, retries, safe creates, id mapping and flows.
 
 Concepts held here: retrying (429 always; 5xx and lost responses only where repeating
-is harmless, per :mod:`loadtest.replay.policy`), the create check (a create whose answer was
-lost is looked up on the target before it is sent again, so nothing is silently
-duplicated), and
-:class:`Executor`, which turns a :class:`loadtest.replay.schedule.Ready` call into HTTP through a
-:class:`loadtest.replay.wire.Transport` and records samples and flows.  No Locust, no gevent:
-the clock and sleep are injected.
+is harmless, per each op's rule in :mod:`loadtest.trace.ops` and the backoff of
+:mod:`loadtest.replay.retry`), the create check (a create whose answer was lost is looked
+up on the target before it is sent again, by the checkers of
+:mod:`loadtest.replay.recovery`, so nothing is silently duplicated), and :class:`Executor`,
+which turns a :class:`loadtest.replay.schedule.Ready` call into HTTP through a
+:class:`loadtest.replay.wire.Transport` and records samples and flows.  Answers are read by
+the providers' pure readers.  No Locust, no gevent: the clock and sleep are injected.
 """
 
 from __future__ import annotations
@@ -18,25 +19,20 @@ from typing import Any
 
 import orjson
 
+from loadtest.providers import deftship, onfleet
 from loadtest.replay.policy import (
     CREATES,
-    FAILED_STATES,
-    FLOW_ASYNC,
     FLOW_BATCH,
     IDEMPOTENT_CREATES,
-    PENDING_STATES,
     POLL_FLOWS,
     RECOVERED_JOB,
     SUBMIT_FLOWS,
     UNCHECKABLE_CREATES,
-    RetryPolicy,
-    meta_task,
-    order_handle,
-    retry_after_s,
     run_phone,
-    transient,
 )
 from loadtest.replay.reconcile import find_created_tasks, find_worker_or_team
+from loadtest.replay.recovery import check_applied
+from loadtest.replay.retry import RetryPolicy, retry_after_s, transient
 from loadtest.replay.schedule import Clock, Ready
 from loadtest.replay.stats import Recorder
 from loadtest.replay.wire import (
@@ -48,7 +44,9 @@ from loadtest.replay.wire import (
     resolve_path,
     resolve_value,
 )
+from loadtest.trace import ops
 from loadtest.trace.format import TraceCall
+from loadtest.trace.ops import OPS
 
 
 @dataclass(slots=True)
@@ -102,7 +100,7 @@ class Executor:
         self.recorder.count("sent")
         if call.op in CREATES and call.provider == "onfleet":
             self.recorder.expected_tasks.extend(call.tasks)
-        if call.op == "worker.create" and isinstance(body, dict) and "phone" in body:
+        if call.op == ops.WORKER_CREATE.name and isinstance(body, dict) and "phone" in body:
             body["phone"] = run_phone(str(body["phone"]), self.run_id)
         if call.op in POLL_FLOWS and RECOVERED_JOB in path:
             ok = True  # the job's tasks were found after its answer was lost
@@ -123,16 +121,16 @@ class Executor:
         if kind not in ("worker", "team"):
             return False
         deadline = self.clock.now() + self.policy.budget_s
-        key = self._key(kind, int(num))
+        key = self.key(kind, int(num))
         while key is not None and self.clock.now() < deadline:
-            found = find_worker_or_team(self._get, kind, key)
+            found = find_worker_or_team(self.get, kind, key)
             if found:
                 self.ids.set(ref, found)
                 return True
             self.sleep(0.2)
         return False
 
-    def _key(self, kind: str, num: int) -> str | None:
+    def key(self, kind: str, num: int) -> str | None:
         """What a worker (its phone, as this run sends it) or a team (name) is found by."""
         if kind == "worker":
             phone = self.phones.get(num)
@@ -140,7 +138,7 @@ class Executor:
         return self.teams.get(num)
 
     # -- HTTP with retries ------------------------------------------------------------------
-    def _get(self, provider: str, path: str, name: str) -> HttpResult:
+    def get(self, provider: str, path: str, name: str) -> HttpResult:
         url = self.targets.base(provider) + path
         return self.transport.send(
             "GET", url, self.targets.headers(provider), None, name, self.policy.timeout_s
@@ -153,7 +151,8 @@ class Executor:
         knows whether a failed attempt will be retried."""
         call = ready.call
         url = self.targets.base(call.provider) + path
-        batchy = call.op in ("task.batch", "task.batch_async")
+        spec = OPS.get(call.op)
+        batchy = spec is not None and spec.batch
         timeout = self.policy.batch_timeout_s if batchy else self.policy.timeout_s
         t0 = self.clock.now()
         res = self.transport.send(
@@ -209,7 +208,7 @@ class Executor:
                 else:
                     # The request may have been applied: check before sending it again.
                     self.recorder.count("checked_before_retry")
-                    verdict, body = self._check_applied(call, body, started)
+                    verdict, body = check_applied(self, call, body, started, self.wall_t0_ms)
                     if verdict is True:
                         self._sample(ready, res, times, retried=True)
                         return True
@@ -219,17 +218,19 @@ class Executor:
                         return self._fail(ready, res, started)
                     payload = orjson.dumps(body)
                     wait = retry_after_s(res) or self.policy.backoff(attempt, self.rng)
-            elif res.status == 400 and call.op == "driver.start" and self.lookup_remote:
+            elif res.status == 400 and call.op == ops.DRIVER_START.name and self.lookup_remote:
                 # Split over processes, this worker's previous task may be finishing in
                 # another process (an ``after`` edge not waited for): try again shortly.
                 self.recorder.count("ordering_retries")
                 wait = self.policy.backoff(attempt, self.rng)
-            elif res.status == 409 and call.op == "order.track" and attempt > 0:
+            elif res.status == 409 and call.op == ops.ORDER_TRACK.name and attempt > 0:
                 # A resend after a lost answer: HyperTrack says the order exists.
                 self._sample(ready, res, times, retried=True)
                 self.recorder.count("recovered")
                 return True
-            elif res.status == 400 and call.op == "worker.create" and self._known_worker(call):
+            elif (
+                res.status == 400 and call.op == ops.WORKER_CREATE.name and self._known_worker(call)
+            ):
                 # The phone is taken (e.g. by an earlier replay with the same run id):
                 # use that worker rather than fail everything assigned to it.
                 self._sample(ready, res, times, retried=True)
@@ -250,8 +251,8 @@ class Executor:
     def _known_worker(self, call: TraceCall) -> bool:
         """After a 400 to a worker create: map the worker that already has its phone."""
         kind, _, num = call.defines.partition(":")
-        key = self._key(kind, int(num)) if kind == "worker" and num.isdigit() else None
-        found = find_worker_or_team(self._get, "worker", key) if key else None
+        key = self.key(kind, int(num)) if kind == "worker" and num.isdigit() else None
+        found = find_worker_or_team(self.get, "worker", key) if key else None
         if found:
             self.ids.set(call.defines, found)
         return found is not None
@@ -266,92 +267,11 @@ class Executor:
             self.recorder.count("tasks_errored", n)
         return False
 
-    # -- the create check ---------------------------------------------------------------------
-    def _check_applied(self, call: TraceCall, body: Any, started: float) -> tuple[bool | None, Any]:
-        """(True, _) if a lost request took effect; (False, the body to resend) if it did
-        not; (None, _) if that cannot be told (the call is then failed, never resent)."""
-        since_ms = self.wall_t0_ms + int(started * 1000) - 5000
-        if call.op == "task.batch_async":
-            return self._check_async_batch(call, body, started, since_ms), body
-        if call.op == "order.track":
-            handle = order_handle(body)
-            if handle is None:
-                return None, body
-            res = self._get("hypertrack", f"/orders/{handle}", "GET /orders/{orderHandle}")
-            if res.ok:
-                self.recorder.count("recovered")
-                return True, body
-            return (False, body) if res.status == 404 else (None, body)
-        if call.op in ("task.create", "task.batch"):
-            try:
-                found = self._find_tasks(set(call.tasks), since_ms)
-            except RuntimeError:
-                return None, body  # cannot list: do not risk a duplicate
-            for ref, sid in found.items():
-                self.ids.set(ref, sid)
-            if call.op == "task.create":
-                if found:
-                    self.recorder.count("recovered")
-                    return True, body
-                return False, body
-            missing = [t for t in body["tasks"] if f"task:{meta_task(t)}" not in found]
-            if not missing:
-                self.recorder.count("recovered")
-                self.recorder.flow(FLOW_BATCH, self.clock.now() - started, 0, len(found), 0, True)
-                return True, body
-            return False, {**body, "tasks": missing}
-        if call.op in ("worker.create", "team.create"):
-            kind, _, num = call.defines.partition(":")
-            key = self._key(kind, int(num))
-            found_id = find_worker_or_team(self._get, kind, key) if key else None
-            if found_id:
-                self.ids.set(call.defines, found_id)
-                self.recorder.count("recovered")
-                return True, body
-            return False, body
-        if call.op == "task.complete" or call.op == "driver.start":
-            want = 3 if call.op == "task.complete" else 2
-            task_id = self.ids.get(f"task:{call.tasks[0]}") if call.tasks else None
-            if task_id:
-                res = self._get("onfleet", f"/api/v2/tasks/{task_id}", "GET /api/v2/tasks/{taskId}")
-                if res.ok and orjson.loads(res.body).get("state", -1) >= want:
-                    self.recorder.count("recovered")
-                    return True, body
-            return False, body
-        # Driver-app duty and move set absolute state, so repeating them is harmless.
-        return False, body
-
-    def _find_tasks(self, wanted: set[int], since_ms: int) -> dict[str, str]:
+    # -- look-ups (also what :mod:`loadtest.replay.recovery` checks through) ---------------
+    def find_tasks(self, wanted: set[int], since_ms: int) -> dict[str, str]:
         return find_created_tasks(
-            self._get, self.run_id, wanted, since_ms, self.sleep, self.policy.budget_s
+            self.get, self.run_id, wanted, since_ms, self.sleep, self.policy.budget_s
         )
-
-    def _check_async_batch(
-        self, call: TraceCall, body: Any, started: float, since_ms: int
-    ) -> bool | None:
-        """A lost async-batch answer: once the job could have finished, list this run's
-        tasks.  All there: recovered (the poll is not sent).  None there: not applied,
-        resend.  Some there: the job ran (or still runs): never resend, fail."""
-        wanted = {meta_task(t) for t in body.get("tasks", [])} if isinstance(body, dict) else set()
-        if not wanted:
-            return None
-        settle = self.policy.async_settle_s + self.policy.async_settle_per_task_s * len(wanted)
-        self.sleep(max(0.0, started + settle - self.clock.now()))
-        try:
-            found = self._find_tasks(wanted, since_ms)
-        except RuntimeError:
-            return None
-        if not found:
-            return False
-        for ref, sid in found.items():
-            self.ids.set(ref, sid)
-        if len(found) < len(wanted):
-            return None
-        self.recorder.count("recovered")
-        if call.defines:
-            self.ids.set(call.defines, RECOVERED_JOB)
-        self.recorder.flow(FLOW_ASYNC, self.clock.now() - started, 0, len(found), 0, True)
-        return True
 
     # -- responses ------------------------------------------------------------------------------
     def _handle(self, ready: Ready, res: HttpResult, started: float) -> bool:
@@ -359,22 +279,23 @@ class Executor:
         op = call.op
         data: Any = orjson.loads(res.body) if res.body else None
         self.call_start[call.id] = started  # a later poll measures its flow from here
-        if op == "task.batch":
-            tasks = data.get("tasks", []) if isinstance(data, dict) else []
-            errors = data.get("errors", []) if isinstance(data, dict) else []
-            self.ids.map_tasks(tasks, self.run_id)
+        if op == ops.TASK_BATCH.name:
+            answer = onfleet.batch_answer(data)
+            self.ids.map_tasks(answer.tasks, self.run_id)
             self.recorder.flow(
-                FLOW_BATCH, self.clock.now() - started, 0, len(tasks), len(errors), True
+                FLOW_BATCH,
+                self.clock.now() - started,
+                0,
+                len(answer.tasks),
+                len(answer.errors),
+                True,
             )
-            self.recorder.count("tasks_errored", len(errors))
+            self.recorder.count("tasks_errored", len(answer.errors))
             return True
-        if call.defines and isinstance(data, dict):
-            inner = data.get("data")
-            sid = data.get("jobId") or data.get("id")
-            if sid is None and isinstance(inner, dict):
-                sid = inner.get("id")
-            if isinstance(sid, str | int) and not isinstance(sid, bool):
-                self.ids.set(call.defines, str(sid))
+        if call.defines:
+            sid = onfleet.created_id(data)
+            if sid is not None:
+                self.ids.set(call.defines, sid)
         return True
 
     def _poll(self, ready: Ready, path: str) -> bool:
@@ -415,30 +336,17 @@ class Executor:
 
     def _poll_verdict(self, call: TraceCall, data: Any) -> tuple[bool, int, int] | None:
         """None while the job runs; else (succeeded, items created, items errored)."""
-        if call.op == "task.batch_status":
-            status = str(data.get("status", "")).lower()
-            if status in PENDING_STATES:
+        if call.op == ops.TASK_BATCH_STATUS.name:
+            job = onfleet.job_status(data)
+            if not job.final:
                 return None
-            new = [*data.get("newTasks", []), *data.get("newTasksWithWarnings", [])]
-            self.ids.map_tasks(new, self.run_id)
-            created = int(data.get("tasksCreated", len(new)))
-            if status in FAILED_STATES:  # final, and the job itself failed
-                errored = max(int(data.get("tasksErrored", 0)), len(call.tasks) - created)
-                return False, created, errored
-            return True, created, int(data.get("tasksErrored", 0))
-        inner = data.get("data") if isinstance(data, dict) else None
-        status = str(inner.get("status", "")) if isinstance(inner, dict) else ""
-        counts = inner.get("results") or {} if isinstance(inner, dict) else {}
-        if call.op == "deftship.wait_ready" and status in ("ready", "invalid", "completed"):
-            return (
-                status != "invalid",
-                int(counts.get("valid_count", 0)),
-                int(counts.get("invalid_count", 0)),
-            )
-        if call.op == "deftship.wait_shipped" and status in ("completed", "invalid"):
-            return (
-                status == "completed",
-                int(counts.get("completed_count", 0)),
-                int(counts.get("failed_count", 0)),
-            )
+            self.ids.map_tasks(list(job.new_tasks), self.run_id)
+            if job.failed:  # final, and the job itself failed
+                return False, job.created, max(job.errored, len(call.tasks) - job.created)
+            return True, job.created, job.errored
+        batch = deftship.batch_status(data)
+        if call.op == ops.DEFTSHIP_WAIT_READY.name and batch.status in deftship.VALIDATED:
+            return batch.status != "invalid", batch.valid_count, batch.invalid_count
+        if call.op == ops.DEFTSHIP_WAIT_SHIPPED.name and batch.status in deftship.SHIPPED:
+            return batch.status == "completed", batch.completed_count, batch.failed_count
         return None

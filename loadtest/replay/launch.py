@@ -135,13 +135,16 @@ def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
     return cmd
 
 
-def run_replay(opts: ReplayOptions, stream: TextIO = sys.stdout) -> int:
+def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     """Run the replay in a Locust child process; return its exit code.
 
     0: passed; 1: thresholds violated; 3: the run is invalid; 2: bad input; 130:
     interrupted.  Ctrl-C reaches the child from the terminal's process group; this process
     defers it and waits (bounded) while the child stops, reconciles and writes its results.
     """
+    # Looked up per call, not bound at import: a default of ``sys.stdout`` would keep
+    # whatever stream was current then (a closed capture, in tests).
+    stream = sys.stdout if stream is None else stream
     trace = read_trace(opts.trace)
     span = trace.calls[-1].at_s if trace.calls else 0.0
     opts.out.mkdir(parents=True, exist_ok=True)
@@ -222,8 +225,9 @@ def _show(value: JsonValue) -> JsonValue:
     return value
 
 
-def dry_run(opts: ReplayOptions, first: int, stream: TextIO = sys.stdout) -> int:
+def dry_run(opts: ReplayOptions, first: int, stream: TextIO | None = None) -> int:
     """Print the first ``first`` requests (credentials masked); send nothing."""
+    stream = sys.stdout if stream is None else stream
     trace = read_trace(opts.trace)
     targets = Targets.build(opts.host, opts.provider_urls)
     import fnmatch

@@ -20,10 +20,11 @@ import gevent.pool
 import psutil
 
 from loadtest.replay.executor import Executor
-from loadtest.replay.policy import RetryPolicy
+from loadtest.replay.retry import RetryPolicy
 from loadtest.replay.schedule import LoopStats, Schedule, partition, run_open_model
 from loadtest.replay.stats import Recorder
 from loadtest.replay.wire import Targets, Transport
+from loadtest.trace import ops
 from loadtest.trace.format import Trace, TraceCall, read_trace
 
 MAX_IN_FLIGHT = 5000
@@ -154,13 +155,13 @@ def _phones(trace: Trace) -> dict[int, str]:
     return {
         c.worker: str(c.body.get("phone"))
         for c in trace.calls
-        if c.op == "worker.create" and isinstance(c.body, dict)
+        if c.op == ops.WORKER_CREATE.name and isinstance(c.body, dict)
     }
 
 
 def _teams(trace: Trace) -> dict[int, str]:
     out = {}
     for c in trace.calls:
-        if c.op == "team.create" and c.defines.startswith("team:"):
+        if c.op == ops.TEAM_CREATE.name and c.defines.startswith("team:"):
             out[int(c.defines.split(":")[1])] = str(c.body.get("name"))
     return out

@@ -1,67 +1,31 @@
 """What the replay knows about each kind of call: which ops create objects, which can be
-checked or safely resent after a lost answer, which open or close a flow, which job
-states are final, and how long to back off.
+checked or safely resent after a lost answer, and which open or close a flow (retries and
+backoff are in :mod:`loadtest.replay.retry`).
 
-Pure data and small functions, shared by :mod:`loadtest.replay.executor` and its tests.
+The op sets are derived from the registry in :mod:`loadtest.trace.ops`.  Pure data and
+small functions, shared by :mod:`loadtest.replay.executor` and its tests.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
-from dataclasses import dataclass
 from typing import Any
 
-from loadtest.replay.wire import HttpResult
+from loadtest.trace.ops import FLOW_ASYNC as FLOW_ASYNC
+from loadtest.trace.ops import FLOW_BATCH as FLOW_BATCH
+from loadtest.trace.ops import OPS
 
 #: Ops that create server objects: never blindly re-sent after a lost answer.
-CREATES = frozenset(
-    {
-        "task.create",
-        "task.batch",
-        "task.batch_async",
-        "team.create",
-        "worker.create",
-        "order.track",
-        "nash.batch_job",
-        "deftship.batch_create",
-    }
-)
+CREATES = frozenset(n for n, s in OPS.items() if s.creates)
 #: Creates with no way to look them up afterwards (Deftship lists no batches): a lost
 #: answer is reported as a failure (``lost_not_resent``) rather than risking a duplicate.
-UNCHECKABLE_CREATES = frozenset({"deftship.batch_create"})
+UNCHECKABLE_CREATES = frozenset(n for n, s in OPS.items() if s.creates and s.lost == "fail")
 #: Creates the provider deduplicates itself (Nash: ``externalIdentifier``): safe to resend.
-IDEMPOTENT_CREATES = frozenset({"nash.batch_job"})
-#: Async batch job states that are not final (the emulator's and the SDK mocks' words).
-PENDING_STATES = frozenset(
-    {
-        "pending",
-        "processing",
-        "queued",
-        "running",
-        "inprogress",
-        "in_progress",
-        "started",
-        "created",
-        "validating",
-    }
-)
-#: Async batch job states that are final and mean the job itself failed.
-FAILED_STATES = frozenset({"failed", "error", "errored", "cancelled", "canceled", "aborted"})
-FLOW_BATCH = "onfleet.batch"
-FLOW_ASYNC = "onfleet.batch_async"
+IDEMPOTENT_CREATES = frozenset(n for n, s in OPS.items() if s.lost == "idempotent")
 #: Polling ops and the flow each one closes.
-POLL_FLOWS = {
-    "task.batch_status": FLOW_ASYNC,
-    "deftship.wait_ready": "deftship.validate",
-    "deftship.wait_shipped": "deftship.ship",
-}
+POLL_FLOWS = {n: s.closes for n, s in OPS.items() if s.closes}
 #: Ops that open a flow: a failed submit is a failed flow (its poll is never sent).
-SUBMIT_FLOWS = {
-    "task.batch": FLOW_BATCH,
-    "task.batch_async": FLOW_ASYNC,
-    "deftship.batch_create": "deftship.validate",
-}
+SUBMIT_FLOWS = {n: s.opens for n, s in OPS.items() if s.opens}
 #: Server id given to an async job whose submit answer was lost but whose tasks were all
 #: found: its status poll is not sent, the flow is recorded as recovered.
 RECOVERED_JOB = "fleetsim-recovered-job"
@@ -79,58 +43,6 @@ def run_phone(phone: str, run_id: str) -> str:
         return phone
     tag = int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big") % 10**7
     return f"+1{tag:07d}{digits[-7:]}"
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Bounded retries with exponential backoff and jitter."""
-
-    max_attempts: int = 6
-    base_s: float = 0.1
-    max_backoff_s: float = 5.0
-    budget_s: float = 30.0
-    timeout_s: float = 15.0
-    batch_timeout_s: float = 60.0
-    min_poll_s: float = 0.1
-    poll_budget_s: float = 120.0
-    #: A lost async-batch answer is checked this long after the send (plus
-    #: ``async_settle_per_task_s`` per task), once the job could have finished.
-    async_settle_s: float = 5.0
-    async_settle_per_task_s: float = 0.005
-
-    def backoff(self, attempt: int, rng: random.Random) -> float:
-        return float(min(self.max_backoff_s, self.base_s * 2**attempt) * (0.5 + rng.random()))
-
-
-def retry_after_s(res: HttpResult) -> float | None:
-    """Seconds to wait from ``Retry-After`` or the rate-limit headers (None: not said)."""
-    ra = res.header("Retry-After")
-    if ra:
-        try:
-            return max(0.0, float(ra))
-        except ValueError:
-            return None
-    remaining = res.header("X-RateLimit-Remaining")
-    limit = res.header("X-RateLimit-Limit")
-    if remaining is not None and limit:
-        try:
-            if int(remaining) <= 0:
-                # A rolling one-second window: one slot frees every 1/limit seconds.
-                return 1.0 / max(1, int(limit))
-        except ValueError:
-            return None
-    return None
-
-
-def transient(res: HttpResult) -> bool:
-    return res.status == 429 or res.status >= 500 or res.status == 0
-
-
-def order_handle(body: Any) -> str | None:
-    orders = body.get("orders") if isinstance(body, dict) else None
-    first = orders[0] if isinstance(orders, list) and orders else None
-    handle = first.get("order_handle") if isinstance(first, dict) else None
-    return handle if isinstance(handle, str) else None
 
 
 def meta_task(task_body: Any) -> int:

@@ -16,11 +16,12 @@ from typing import Any
 
 import orjson
 
+from loadtest.providers import onfleet
 from loadtest.replay.wire import HttpResult, meta_value
 
 #: ``get(provider, path, name) -> HttpResult``.
 Getter = Callable[[str, str, str], HttpResult]
-API = "/api/v2"
+API = onfleet.BASE_PATH
 MAX_PAGES = 100_000
 
 

@@ -9,13 +9,13 @@ placeholders of a call into a concrete URL and body.
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
+from loadtest.providers import deftship, hypertrack, nash, onfleet
 from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall
 
 #: Environment variables holding credentials, per provider.
@@ -117,27 +117,33 @@ class Targets:
         key = environ.get("ONFLEET_API_KEY") or (
             LOOPBACK_DEMO_KEY if is_loopback(bases["onfleet"]) else ""
         )
-        auth["onfleet"] = _basic(key, "") if key else {}
+        auth["onfleet"] = onfleet.auth_headers(key) if key else {}
         ht_id, ht_secret = (
             environ.get("HYPERTRACK_ACCOUNT_ID"),
             environ.get("HYPERTRACK_SECRET_KEY"),
         )
         auth["hypertrack"] = (
-            _basic(ht_id, ht_secret)
+            hypertrack.auth_headers(ht_id, ht_secret)
             if ht_id and ht_secret
-            else _basic("fleetsim", LOOPBACK_DEMO_KEY)
+            else hypertrack.auth_headers("fleetsim", LOOPBACK_DEMO_KEY)
             if is_loopback(bases["hypertrack"])
             else {}
         )
-        nash = environ.get("NASH_API_KEY")
+        nash_key = environ.get("NASH_API_KEY")
         auth["nash"] = (
-            {"Authorization": f"Bearer {nash}", "Nash-Org-Id": environ.get("NASH_ORG_ID", "")}
-            if nash
-            else _loopback_bearer(bases["nash"])
+            nash.auth_headers(nash_key, environ.get("NASH_ORG_ID", ""))
+            if nash_key
+            else nash.auth_headers(LOOPBACK_DEMO_KEY)
+            if is_loopback(bases["nash"])
+            else {}
         )
         deft = environ.get("DEFTSHIP_API_TOKEN")
         auth["deftship"] = (
-            {"Authorization": f"Bearer {deft}"} if deft else _loopback_bearer(bases["deftship"])
+            deftship.auth_headers(deft)
+            if deft
+            else deftship.auth_headers(LOOPBACK_DEMO_KEY)
+            if is_loopback(bases["deftship"])
+            else {}
         )
         return cls(bases=bases, auth=auth)
 
@@ -148,15 +154,6 @@ class Targets:
         h = {"Content-Type": "application/json", "Accept": "application/json"}
         h.update(self.auth.get(provider, {}))
         return h
-
-
-def _loopback_bearer(base: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {LOOPBACK_DEMO_KEY}"} if is_loopback(base) else {}
-
-
-def _basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
 
 
 def mask_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall
+from loadtest.trace.ops import OpSpec
 
 
 def ref(kind: str, n: int) -> str:
@@ -52,11 +53,8 @@ class Builder:
     def add(
         self,
         at_s: float,
-        op: str,
-        method: str,
-        path: str,
+        spec: OpSpec,
         *,
-        provider: str = "onfleet",
         params: dict[str, str] | None = None,
         body: JsonValue = None,
         tasks: tuple[int, ...] = (),
@@ -74,10 +72,10 @@ class Builder:
         self.drafts.append(
             Draft(
                 at,
-                provider,
-                op,
-                method,
-                path,
+                spec.provider,
+                spec.name,
+                spec.method,
+                spec.path,
                 params or {},
                 body,
                 tasks,
@@ -89,11 +87,6 @@ class Builder:
             )
         )
         return len(self.drafts) - 1
-
-
-def as_float(x: Any) -> float:
-    v = float(x)
-    return v
 
 
 def epoch_ms(start_ms: int, s: Any) -> int | None:

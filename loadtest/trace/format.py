@@ -28,6 +28,10 @@ TRACE_VERSION = 1
 JsonValue = Any
 """A decoded JSON value (the trace carries request bodies verbatim)."""
 
+#: Simulated seconds between async batch status polls when a trace does not say
+#: (traces written before the header recorded ``poll_s``).
+DEFAULT_POLL_S = 2.0
+
 REF_PREFIX = "$ref:"
 RUN_PLACEHOLDER = "$run"
 
@@ -45,6 +49,9 @@ class TraceHeader:
     counts: dict[str, int]
     scenario_hash: str = ""
     version: int = TRACE_VERSION
+    #: The writer's async batch poll interval (simulated seconds), so a rewrite of the
+    #: trace from the run's tables can use the same one.
+    poll_s: float = DEFAULT_POLL_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +110,7 @@ def header_to_json(h: TraceHeader) -> dict[str, JsonValue]:
         "providers": list(h.providers),
         "submission_mode": h.submission_mode,
         "counts": h.counts,
+        "poll_s": h.poll_s,
     }
 
 
@@ -187,7 +195,15 @@ def parse_header(obj: JsonValue, where: str) -> TraceHeader:
         counts={str(k): int(v) for k, v in counts.items()},
         scenario_hash=str(obj.get("scenario_hash", "")),
         version=version,
+        poll_s=_poll_s(obj.get("poll_s", DEFAULT_POLL_S), where),
     )
+
+
+def _poll_s(val: JsonValue, where: str) -> float:
+    """The header's ``poll_s`` (absent in older traces: the old default)."""
+    if isinstance(val, bool) or not isinstance(val, int | float) or not val > 0:
+        raise UserError(f"{where}: field 'poll_s' = {val!r} must be a positive number")
+    return float(val)
 
 
 def parse_call(obj: JsonValue, where: str) -> TraceCall:

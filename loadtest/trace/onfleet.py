@@ -12,14 +12,14 @@ Request bodies come from :mod:`loadtest.providers` so the emulator and the trace
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loadtest.providers import onfleet
+from loadtest.providers import hypertrack, onfleet
+from loadtest.trace import ops
 from loadtest.trace.build import (
     Builder,
-    as_float,
     epoch_ms,
     finish,
     metadata,
@@ -27,12 +27,17 @@ from loadtest.trace.build import (
     ref,
     split_ids,
 )
-from loadtest.trace.format import RUN_PLACEHOLDER, TraceCall, TraceHeader, dump_trace
+from loadtest.trace.format import (
+    DEFAULT_POLL_S,
+    RUN_PLACEHOLDER,
+    TraceCall,
+    TraceHeader,
+    dump_trace,
+)
 from loadtest.trace.partners import add_deftship, add_nash
 from sim.errors import UserError
+from sim.scenario import Scenario, load_scenario
 
-API = onfleet.BASE_PATH
-CTL = onfleet.CONTROL_PATH
 KNOWN_PROVIDERS = ("onfleet", "hypertrack", "nash", "deftship")
 
 
@@ -49,7 +54,7 @@ class TraceOptions:
 
     providers: tuple[str, ...] = ("onfleet",)
     driver_app: bool = True
-    poll_s: float = 2.0
+    poll_s: float = DEFAULT_POLL_S
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.providers if p not in KNOWN_PROVIDERS]
@@ -80,36 +85,60 @@ def _task_body(row: Any, start_ms: int, dep_refs: list[str]) -> dict[str, Any]:
     return body
 
 
-def build_trace(
-    result: Any, options: TraceOptions | None = None
-) -> tuple[TraceHeader, list[TraceCall]]:
-    """The header and calls for one simulated day (``result``: SimResult or RunData)."""
-    opts = options or TraceOptions()
-    meta: dict[str, Any] = dict(result.meta)
-    start_ms = int(meta["start_epoch_ms"])
-    # Plain records by id: pandas row lookups would dominate the writer's time.
-    tasks = {int(r.task_id): r for r in result.tasks.itertuples(index=False)}
-    workers = result.workers.sort_values("worker_id")
-    subs = result.submissions.sort_values(["sent_s", "submission_id"])
-    events = result.events
-    b = Builder()
+@dataclass(slots=True)
+class DayState:
+    """What the stages of :func:`build_trace` share: the day's tables, the builder, and
+    the call after which each simulator object is known on the target."""
 
-    # -- setup: teams, then workers ------------------------------------------------------
-    team_names = sorted({str(t) for t in workers["team"]})
-    team_call = {}
-    for i, name in enumerate(team_names):
-        team_call[name] = b.add(
+    opts: TraceOptions
+    meta: dict[str, Any]
+    start_ms: int
+    tasks: dict[int, Any]
+    workers: Any
+    subs: Any
+    events: Any
+    b: Builder = field(default_factory=Builder)
+    team_names: list[str] = field(default_factory=list)
+    team_call: dict[str, int] = field(default_factory=dict)
+    worker_create: dict[int, int] = field(default_factory=dict)
+    worker_last: dict[int, int] = field(default_factory=dict)
+    #: task -> call after which its server id is known
+    creator: dict[int, int] = field(default_factory=dict)
+    task_last: dict[int, int] = field(default_factory=dict)
+    #: (task, its dependencies) set after creation
+    deferred: list[tuple[int, list[int]]] = field(default_factory=list)
+    completion: dict[int, int] = field(default_factory=dict)
+    worker_task: dict[int, int] = field(default_factory=dict)
+
+
+def day_state(result: Any, opts: TraceOptions) -> DayState:
+    """The stages' starting state for a result (``SimResult`` or ``RunData``)."""
+    meta: dict[str, Any] = dict(result.meta)
+    return DayState(
+        opts=opts,
+        meta=meta,
+        start_ms=int(meta["start_epoch_ms"]),
+        # Plain records by id: pandas row lookups would dominate the writer's time.
+        tasks={int(r.task_id): r for r in result.tasks.itertuples(index=False)},
+        workers=result.workers.sort_values("worker_id"),
+        subs=result.submissions.sort_values(["sent_s", "submission_id"]),
+        events=result.events,
+    )
+
+
+def add_setup(st: DayState) -> None:
+    """Teams, then workers (each after its team), all at the start of the day."""
+    b = st.b
+    st.team_names = sorted({str(t) for t in st.workers["team"]})
+    for i, name in enumerate(st.team_names):
+        st.team_call[name] = b.add(
             0.0,
-            "team.create",
-            "POST",
-            f"{API}/teams",
+            ops.TEAM_CREATE,
             body={"name": name, "metadata": metadata("team", i)},
             defines=f"team:{i}",
         )
-    team_idx = {name: i for i, name in enumerate(team_names)}
-    worker_create: dict[int, int] = {}
-    worker_last: dict[int, int] = {}
-    for w in workers.itertuples(index=False):
+    team_idx = {name: i for i, name in enumerate(st.team_names)}
+    for w in st.workers.itertuples(index=False):
         wid = int(w.worker_id)
         body = {
             "name": str(w.name),
@@ -121,122 +150,135 @@ def build_trace(
         }
         c = b.add(
             0.0,
-            "worker.create",
-            "POST",
-            f"{API}/workers",
+            ops.WORKER_CREATE,
             body=body,
             worker=wid,
-            deps=[team_call[str(w.team)]],
+            deps=[st.team_call[str(w.team)]],
             defines=f"worker:{wid}",
         )
-        worker_create[wid] = worker_last[wid] = c
+        st.worker_create[wid] = st.worker_last[wid] = c
 
-    # -- task creation in the scenario's submission mode ---------------------------------
-    creator: dict[int, int] = {}  # task -> call after which its server id is known
-    task_last: dict[int, int] = {}
-    deferred: list[tuple[int, list[int]]] = []  # dependencies set after creation
-    for s in subs.itertuples(index=False):
+
+def _create_single(
+    st: DayState, s: Any, ids: list[int], bodies: list[dict[str, Any]], deps: list[int]
+) -> int:
+    return st.b.add(
+        float(s.sent_s),
+        ops.TASK_CREATE,
+        body=bodies[0],
+        tasks=(ids[0],),
+        deps=deps,
+        defines=f"task:{ids[0]}",
+    )
+
+
+def _create_batch(
+    st: DayState, s: Any, ids: list[int], bodies: list[dict[str, Any]], deps: list[int]
+) -> int:
+    return st.b.add(
+        float(s.sent_s),
+        ops.TASK_BATCH,
+        body=onfleet.batch_body(bodies),
+        tasks=tuple(ids),
+        deps=deps,
+    )
+
+
+def _create_batch_async(
+    st: DayState, s: Any, ids: list[int], bodies: list[dict[str, Any]], deps: list[int]
+) -> int:
+    sub = st.b.add(
+        float(s.sent_s),
+        ops.TASK_BATCH_ASYNC,
+        body=onfleet.batch_body(bodies),
+        tasks=tuple(ids),
+        deps=deps,
+        defines=f"job:{int(s.submission_id)}",
+    )
+    return st.b.add(
+        float(s.acked_s),
+        ops.TASK_BATCH_STATUS,
+        params={"jobId": ref("job", int(s.submission_id))},
+        tasks=tuple(ids),
+        deps=[sub],
+        poll_s=st.opts.poll_s,
+    )
+
+
+#: Task creation per submission mode: the calls of one submission, returning the call
+#: after which its tasks' server ids are known.
+CREATORS = {
+    "single": _create_single,
+    "batch": _create_batch,
+    "batch-async": _create_batch_async,
+}
+
+
+def add_creation(st: DayState) -> None:
+    """Each submission's tasks, created in the scenario's submission mode; dependencies
+    on tasks not created yet are set afterwards (:func:`add_deferred_dependencies`)."""
+    for s in st.subs.itertuples(index=False):
         ids = split_ids(s.task_ids)
         if not ids:
             continue
         bodies = []
         dep_calls: list[int] = []
         for tid in ids:
-            row = tasks[tid]
+            row = st.tasks[tid]
             deps = split_ids(row.dependencies)
-            known = [d for d in deps if d in creator]
+            known = [d for d in deps if d in st.creator]
             if len(known) < len(deps):
-                deferred.append((tid, deps))
+                st.deferred.append((tid, deps))
                 known = []
-            dep_calls.extend(creator[d] for d in known)
-            bodies.append(_task_body(row, start_ms, [ref("task", d) for d in known]))
-        sent = as_float(s.sent_s)
+            dep_calls.extend(st.creator[d] for d in known)
+            bodies.append(_task_body(row, st.start_ms, [ref("task", d) for d in known]))
         mode = str(s.mode)
-        if mode == "single":
-            made = [
-                b.add(
-                    sent,
-                    "task.create",
-                    "POST",
-                    f"{API}/tasks",
-                    body=bodies[0],
-                    tasks=(ids[0],),
-                    deps=dep_calls,
-                    defines=f"task:{ids[0]}",
-                )
-            ]
-            done = made[0]
-        elif mode == "batch":
-            done = b.add(
-                sent,
-                "task.batch",
-                "POST",
-                f"{API}/tasks/batch",
-                body=onfleet.batch_body(bodies),
-                tasks=tuple(ids),
-                deps=dep_calls,
-            )
-        elif mode == "batch-async":
-            sub = b.add(
-                sent,
-                "task.batch_async",
-                "POST",
-                f"{API}/tasks/batch-async",
-                body=onfleet.batch_body(bodies),
-                tasks=tuple(ids),
-                deps=dep_calls,
-                defines=f"job:{int(s.submission_id)}",
-            )
-            done = b.add(
-                as_float(s.acked_s),
-                "task.batch_status",
-                "GET",
-                f"{API}/tasks/batch/{{jobId}}",
-                params={"jobId": ref("job", int(s.submission_id))},
-                tasks=tuple(ids),
-                deps=[sub],
-                poll_s=opts.poll_s,
-            )
-        else:
+        create = CREATORS.get(mode)
+        if create is None:
             raise UserError(
                 f"submissions: unknown mode {mode!r} in submission {int(s.submission_id)}"
             )
+        done = create(st, s, ids, bodies, dep_calls)
         for tid in ids:
-            creator[tid] = task_last[tid] = done
-    for tid, deps in deferred:
-        have = [d for d in deps if d in creator]
-        if tid not in creator or not have:
+            st.creator[tid] = st.task_last[tid] = done
+
+
+def add_deferred_dependencies(st: DayState) -> None:
+    """Dependencies on tasks created later, set once both sides exist."""
+    for tid, deps in st.deferred:
+        have = [d for d in deps if d in st.creator]
+        if tid not in st.creator or not have:
             continue
-        c = b.add(
+        c = st.b.add(
             0.0,
-            "task.set_dependencies",
-            "PUT",
-            f"{API}/tasks/{{taskId}}",
+            ops.TASK_SET_DEPENDENCIES,
             params={"taskId": ref("task", tid)},
             body={"dependencies": [ref("task", d) for d in have]},
             tasks=(tid,),
-            deps=[task_last[tid], *(creator[d] for d in have)],
+            deps=[st.task_last[tid], *(st.creator[d] for d in have)],
         )
-        task_last[tid] = c
+        st.task_last[tid] = c
 
-    # -- the day: assignment, driver app, completion ------------------------------------
-    completion: dict[int, int] = {}
-    worker_task: dict[int, int] = {}
+
+def add_day_events(st: DayState) -> None:
+    """The day: assignment, the driver app (duty, start, moves), completion, and the
+    HyperTrack mirror of each delivery."""
+    b, opts, tasks = st.b, st.opts, st.tasks
+    creator, task_last, completion = st.creator, st.task_last, st.completion
+    worker_create, worker_last, worker_task = st.worker_create, st.worker_last, st.worker_task
     # A worker has one active task: its next start waits for its last completion.  That
     # ordering joins families, so it is an ``after`` (kept within a process only).
     ht = "hypertrack" in opts.providers
     cols = ["time_s", "kind", "task_id", "worker_id", "lat", "lon", "detail"]
-    for t, kind, tid, wid, lat, lon, detail in events[cols].itertuples(index=False):
+    for t, kind, tid, wid, lat, lon, detail in st.events[cols].itertuples(index=False):
         t, tid, wid = float(t), int(tid), int(wid)
         if kind == "workerDuty" and opts.driver_app and wid in worker_create:
-            body = {"onDuty": str(detail) == "on"}
+            body: dict[str, Any] = {"onDuty": str(detail) == "on"}
             if not (math.isnan(lat) or math.isnan(lon)):
                 body["location"] = [float(lon), float(lat)]
             worker_last[wid] = b.add(
                 t,
-                "driver.duty",
-                "POST",
-                f"{CTL}/workers/{{workerId}}/duty",
+                ops.DRIVER_DUTY,
                 params={"workerId": ref("worker", wid)},
                 body=body,
                 worker=wid,
@@ -248,9 +290,7 @@ def build_trace(
         elif kind == "taskAssigned" and wid in worker_create:
             task_last[tid] = b.add(
                 t,
-                "task.assign",
-                "PUT",
-                f"{API}/tasks/{{taskId}}",
+                ops.TASK_ASSIGN,
                 params={"taskId": ref("task", tid)},
                 body={"container": {"type": "WORKER", "worker": ref("worker", wid)}},
                 tasks=(tid,),
@@ -261,9 +301,7 @@ def build_trace(
         elif kind == "taskUnassigned":
             task_last[tid] = b.add(
                 t,
-                "task.unassign",
-                "PUT",
-                f"{API}/tasks/{{taskId}}",
+                ops.TASK_UNASSIGN,
                 params={"taskId": ref("task", tid)},
                 body={"container": {"type": "ORGANIZATION"}},
                 tasks=(tid,),
@@ -274,9 +312,7 @@ def build_trace(
             pre = [completion.get(d) for d in split_ids(row.dependencies)]
             task_last[tid] = b.add(
                 t,
-                "driver.start",
-                "POST",
-                f"{CTL}/tasks/{{taskId}}/start",
+                ops.DRIVER_START,
                 params={"taskId": ref("task", tid)},
                 tasks=(tid,),
                 worker=wid,
@@ -287,11 +323,8 @@ def build_trace(
             if ht and not bool(row.is_pickup):
                 task_last[tid] = b.add(
                     t,
-                    "order.track",
-                    "POST",
-                    "/orders/track",
-                    provider="hypertrack",
-                    body=_ht_track(row, wid, start_ms),
+                    ops.ORDER_TRACK,
+                    body=_ht_track(row, wid),
                     tasks=(tid,),
                     worker=wid,
                     deps=[task_last[tid]],
@@ -300,9 +333,7 @@ def build_trace(
             if not (math.isnan(lat) or math.isnan(lon)):
                 worker_last[wid] = b.add(
                     t,
-                    "driver.move",
-                    "POST",
-                    f"{CTL}/workers/{{workerId}}/location",
+                    ops.DRIVER_MOVE,
                     params={"workerId": ref("worker", wid)},
                     body={"location": [float(lon), float(lat)]},
                     worker=wid,
@@ -313,9 +344,7 @@ def build_trace(
             notes = "delivered" if ok else f"failed: {detail or 'NONE'}"
             c = b.add(
                 t,
-                "task.complete",
-                "POST",
-                f"{API}/tasks/{{taskId}}/complete",
+                ops.TASK_COMPLETE,
                 params={"taskId": ref("task", tid)},
                 body=onfleet.complete_body(ok, notes),
                 tasks=(tid,),
@@ -328,10 +357,7 @@ def build_trace(
             if ht and opts.driver_app and not bool(tasks[tid].is_pickup):
                 task_last[tid] = b.add(
                     t,
-                    "order.complete" if ok else "order.cancel",
-                    "POST",
-                    "/orders/{orderHandle}/complete" if ok else "/orders/{orderHandle}/cancel",
-                    provider="hypertrack",
+                    ops.ORDER_COMPLETE if ok else ops.ORDER_CANCEL,
                     params={"orderHandle": f"fleetsim-{RUN_PLACEHOLDER}-{tid}"},
                     body={},
                     tasks=(tid,),
@@ -339,48 +365,87 @@ def build_trace(
                     deps=[task_last[tid]],
                 )
 
-    if "nash" in opts.providers:
-        add_nash(b, subs, tasks)
-    if "deftship" in opts.providers:
-        add_deftship(b, subs, tasks)
-    calls = finish(b)
-    header = TraceHeader(
+
+def add_partners(st: DayState) -> None:
+    """The partner providers' mirror of each submission (:mod:`loadtest.trace.partners`)."""
+    if "nash" in st.opts.providers:
+        add_nash(st.b, st.subs, st.tasks)
+    if "deftship" in st.opts.providers:
+        add_deftship(st.b, st.subs, st.tasks)
+
+
+def trace_header(st: DayState, calls: list[TraceCall]) -> TraceHeader:
+    meta = st.meta
+    return TraceHeader(
         scenario=str(meta.get("scenario", "")),
         seed=int(meta.get("seed", 0)),
-        start_epoch_ms=start_ms,
+        start_epoch_ms=st.start_ms,
         duration_s=float(meta.get("duration_s", max((c.at_s for c in calls), default=0.0))),
-        providers=opts.providers,
-        submission_mode=",".join(sorted({str(m) for m in subs["mode"]})) or "single",
+        providers=st.opts.providers,
+        submission_mode=",".join(sorted({str(m) for m in st.subs["mode"]})) or "single",
         counts={
             "calls": len(calls),
-            "tasks": len(creator),
-            "workers": len(worker_create),
-            "teams": len(team_names),
-            "submissions": len(subs),
+            "tasks": len(st.creator),
+            "workers": len(st.worker_create),
+            "teams": len(st.team_names),
+            "submissions": len(st.subs),
             "families": len({c.family for c in calls}),
         },
         scenario_hash=str(meta.get("scenario_hash", "")),
+        poll_s=st.opts.poll_s,
     )
-    return header, calls
 
 
-def _ht_track(row: Any, wid: int, start_ms: int) -> dict[str, Any]:
+def build_trace(
+    result: Any, options: TraceOptions | None = None
+) -> tuple[TraceHeader, list[TraceCall]]:
+    """The header and calls for one simulated day (``result``: SimResult or RunData)."""
+    st = day_state(result, options or TraceOptions())
+    add_setup(st)
+    add_creation(st)
+    add_deferred_dependencies(st)
+    add_day_events(st)
+    add_partners(st)
+    calls = finish(st.b)
+    return trace_header(st, calls), calls
+
+
+#: Geofence radius (metres) of a traced HyperTrack order's destination.
+HT_RADIUS_M = 50
+
+
+def _ht_track(row: Any, wid: int) -> dict[str, Any]:
     tid = int(row.task_id)
-    return {
-        "worker_handle": f"fleetsim-worker-{wid}",
-        "track_mode": "on_shift",
-        "orders": [
-            {
-                "order_handle": f"fleetsim-{RUN_PLACEHOLDER}-{tid}",
-                "type": "drop",
-                "destination": {
-                    "geometry": {"type": "Point", "coordinates": [float(row.lon), float(row.lat)]},
-                    "radius": 50,
-                },
-                "metadata": {"fleetsim_task": tid, "fleetsim_run": RUN_PLACEHOLDER},
-            }
-        ],
-    }
+    order = hypertrack.order_body(
+        f"fleetsim-{RUN_PLACEHOLDER}-{tid}",
+        float(row.lat),
+        float(row.lon),
+        "drop",
+        address=None,
+        radius_m=HT_RADIUS_M,
+        metadata={"fleetsim_task": tid, "fleetsim_run": RUN_PLACEHOLDER},
+    )
+    return hypertrack.track_body(f"fleetsim-worker-{wid}", [order], "on_shift")
+
+
+def scenario_options(
+    scenario: Scenario, providers: tuple[str, ...] = ("onfleet",), driver_app: bool = True
+) -> TraceOptions:
+    """The trace options a scenario implies (its submission poll interval)."""
+    return TraceOptions(
+        providers=providers, driver_app=driver_app, poll_s=scenario.submission.poll_s
+    )
+
+
+def run_options(
+    run_dir: Path, providers: tuple[str, ...] = ("onfleet",), driver_app: bool = True
+) -> TraceOptions:
+    """The trace options of a run directory: from its ``scenario.toml`` (written with the
+    run), so a rewrite gives the trace ``fleetsim simulate`` wrote; defaults without one."""
+    path = Path(run_dir) / "scenario.toml"
+    if not path.is_file():
+        return TraceOptions(providers=providers, driver_app=driver_app)
+    return scenario_options(load_scenario(path), providers, driver_app)
 
 
 def write_trace(result: Any, path: Path, options: TraceOptions | None = None) -> None:

@@ -18,7 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 from loadtest.providers import deftship, nash
-from loadtest.trace.build import Builder, as_float, phone, ref, split_ids
+from loadtest.trace import ops
+from loadtest.trace.build import Builder, phone, ref, split_ids
 from loadtest.trace.format import RUN_PLACEHOLDER
 
 #: Deftship's validation and shipping are asynchronous; these polls wait for them.
@@ -52,21 +53,15 @@ def add_nash(b: Builder, subs: Any, tasks: Any) -> None:
         sid = int(s.submission_id)
         body = nash.batch_job_body(packages, external_id=f"fleetsim-{RUN_PLACEHOLDER}-{sid}")
         create = b.add(
-            as_float(s.sent_s),
-            "nash.batch_job",
-            "POST",
-            f"{nash.BASE_PATH}/batch_job",
-            provider="nash",
+            float(s.sent_s),
+            ops.NASH_BATCH_JOB,
             body=body,
             tasks=tuple(tids),
             defines=f"nashjob:{sid}",
         )
         b.add(
-            as_float(s.acked_s),
-            "nash.job_get",
-            "GET",
-            f"{nash.BASE_PATH}/jobs/{{jobId}}",
-            provider="nash",
+            float(s.acked_s),
+            ops.NASH_JOB_GET,
             params={"jobId": ref("nashjob", sid)},
             tasks=tuple(tids),
             deps=[create],
@@ -95,24 +90,18 @@ def add_deftship(b: Builder, subs: Any, tasks: Any) -> None:
             for r in drops[: deftship.MAX_ITEMS]
         ]
         tids = tuple(int(r.task_id) for r in drops[: deftship.MAX_ITEMS])
-        t = as_float(s.sent_s)
+        t = float(s.sent_s)
         batch = ref("deftbatch", sid)
         create = b.add(
             t,
-            "deftship.batch_create",
-            "POST",
-            deftship.BASE_PATH,
-            provider="deftship",
+            ops.DEFTSHIP_BATCH_CREATE,
             body=deftship.batch_body(shipments),
             tasks=tids,
             defines=f"deftbatch:{sid}",
         )
         ready = b.add(
             t,
-            "deftship.wait_ready",
-            "GET",
-            f"{deftship.BASE_PATH}/{{batchId}}",
-            provider="deftship",
+            ops.DEFTSHIP_WAIT_READY,
             params={"batchId": batch},
             tasks=tids,
             deps=[create],
@@ -120,10 +109,7 @@ def add_deftship(b: Builder, subs: Any, tasks: Any) -> None:
         )
         ship = b.add(
             t,
-            "deftship.ship",
-            "POST",
-            f"{deftship.BASE_PATH}/{{batchId}}/ship",
-            provider="deftship",
+            ops.DEFTSHIP_SHIP,
             params={"batchId": batch},
             body={},
             tasks=tids,
@@ -131,10 +117,7 @@ def add_deftship(b: Builder, subs: Any, tasks: Any) -> None:
         )
         b.add(
             t,
-            "deftship.wait_shipped",
-            "GET",
-            f"{deftship.BASE_PATH}/{{batchId}}",
-            provider="deftship",
+            ops.DEFTSHIP_WAIT_SHIPPED,
             params={"batchId": batch},
             tasks=tids,
             deps=[ship],

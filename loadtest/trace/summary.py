@@ -6,6 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from loadtest.trace.format import Trace
+from loadtest.trace.ops import OPS
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,7 @@ def summarize(trace: Trace) -> TraceSummary:
     per_s = Counter(int(c.at_s) for c in calls)
     per_min = Counter(int(c.at_s // 60) for c in calls)
     peak_s, peak = max(per_s.items(), key=lambda kv: (kv[1], -kv[0]), default=(0, 0))
-    sizes = [len(c.tasks) for c in calls if c.op in ("task.batch", "task.batch_async")]
+    sizes = [len(c.tasks) for c in calls if (spec := OPS.get(c.op)) is not None and spec.batch]
     return TraceSummary(
         calls=len(calls),
         by_op=dict(sorted(Counter(c.op for c in calls).items())),

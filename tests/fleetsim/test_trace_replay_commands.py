@@ -42,6 +42,27 @@ def test_trace_write_from_run_tables(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "driver." not in out and "task.create" in out
 
 
+def test_trace_write_reproduces_simulate_trace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``trace --write`` on a run rewrites the very trace ``simulate`` wrote, poll
+    interval included (a non-default one: the old rewrite fell back to 2.0)."""
+    from loadtest.trace.format import read_trace
+
+    run = tmp_path / "run"
+    args = ["simulate", str(SCENARIOS / "tiny.toml"), "--out", str(run), "--quiet"]
+    args += ["--set", "submission.mode=batch-async", "--set", "submission.poll_s=3.5"]
+    assert main(args) == 0
+    written = (run / "trace.jsonl").read_bytes()
+    header = read_trace(run / "trace.jsonl").header
+    assert header.poll_s == 3.5
+    assert {c.poll_s for c in read_trace(run / "trace.jsonl").calls if c.poll_s} == {3.5}
+    (run / "trace.jsonl").unlink()
+    assert main(["trace", str(run), "--write"]) == 0
+    capsys.readouterr()
+    assert (run / "trace.jsonl").read_bytes() == written
+
+
 def test_bad_trace_is_one_line_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "trace.jsonl").write_text('{"format": "nope"}\n')
     assert main(["trace", str(tmp_path)]) == 2

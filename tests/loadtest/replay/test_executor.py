@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 from loadtest.replay.executor import Executor
-from loadtest.replay.policy import FLOW_ASYNC, FLOW_BATCH, RetryPolicy
+from loadtest.replay.policy import FLOW_ASYNC, FLOW_BATCH
 from loadtest.replay.reconcile import reconcile
+from loadtest.replay.retry import RetryPolicy
 from loadtest.replay.schedule import Schedule, run_open_model
 from loadtest.replay.stats import Aggregate, Recorder
 from loadtest.replay.wire import Targets

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loadtest.replay.policy import retry_after_s
+from loadtest.replay.retry import retry_after_s
 from loadtest.replay.wire import (
     HttpResult,
     IdMap,
