@@ -48,7 +48,7 @@ from sim.sweep.runner import (
 from sim.sweep.stats import Interval, mean_ci
 from sim.sweep.store import RunJournal, clear_outputs, kpi_names, rows_frame, write_table
 from sim.sweep.summary import summarise, write_summary
-from sim.sweep.target import KPI_NAMES, FleetSearch, SearchResult, Target, parse_target
+from sim.sweep.target import FleetSearch, SearchResult, Target, parse_target
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +198,7 @@ def run_sweep(
     variants = expand_grid(params)
     # Check the KPI name now: a typo found after the grid ran would already have cost the
     # runs and cleared the previous sweep's outputs.
-    target = parse_target(config.target, known_kpis=KPI_NAMES) if config.target else None
+    target = parse_target(config.target) if config.target else None
     if target is not None and config.seeds < 2:
         raise UserError(
             f"--seeds {config.seeds}: --target needs at least 2 replications for an interval"
