@@ -24,7 +24,7 @@ import numpy as np
 import simpy
 
 from sim import events as ev
-from sim.demand import Order, Streams
+from sim.demand import Order
 from sim.dispatch import (
     AutoAssignOptions,
     FleetSnapshot,
@@ -35,6 +35,7 @@ from sim.dispatch import (
 )
 from sim.fleet import Worker, build_fleet, worker
 from sim.geo import geodesic_m
+from sim.rng import Streams
 from sim.scenario import Scenario
 from sim.submission import PlannedCall
 from sim.tasks import ACTIVE, ASSIGNED, COMPLETED, UNASSIGNED, Task
@@ -279,7 +280,7 @@ class Model:
             w.empty_distance_m += dist
         return dist, dur
 
-    def arrive(self, w: Worker, t: Task, dist: float) -> None:
+    def arrive(self, w: Worker, t: Task) -> None:
         now = self.env.now
         t.arrived_s = now
         w.lat, w.lon = t.lat, t.lon
@@ -300,6 +301,11 @@ class Model:
             detail = ""
         else:
             w.tasks_failed += 1
+            # The reason reuses the failure draw instead of drawing again: a failed task has
+            # draw < fail_p, and its low-order digits are as uniform as the draw itself, so the
+            # reasons come out evenly without another random number.  A draw made here would
+            # follow completion order, which changes with the fleet and the policy, and so
+            # break common random numbers; the failure draw was made per task at demand time.
             t.failure_reason = self.reasons[int(t.failure_draw * 1e9) % len(self.reasons)]
             kind = ev.TASK_FAILED
             detail = t.failure_reason

@@ -15,9 +15,10 @@ import pandas as pd
 import simpy
 
 from sim import __version__
-from sim.demand import Order, build_demand, make_streams
+from sim.demand import Order, build_demand
 from sim.kpis import Kpis, compute_kpis
 from sim.model import Model
+from sim.rng import make_streams
 from sim.scenario import Scenario
 from sim.submission import PlannedCall, plan_submissions
 from sim.tables import submissions_frame, tasks_frame, workers_frame
