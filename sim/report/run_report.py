@@ -43,7 +43,11 @@ class RunLike(Protocol):
     workers: pd.DataFrame
     submissions: pd.DataFrame
     kpis: dict[str, float | int]
-    meta: dict[str, Any]
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        """The run's identity (``sim.run_meta.RunMeta``, or any mapping with its keys)."""
+        ...
 
 
 def run_charts(run: RunLike) -> list[Chart]:
