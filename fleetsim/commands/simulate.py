@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fleetsim.commands.options import add_set_option
+from fleetsim.options import add_set_option
 from sim.errors import UserError
 from sim.kpis import format_kpis
 from sim.output import write_outputs

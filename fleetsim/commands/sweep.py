@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from fleetsim.commands.options import add_set_option
+from fleetsim.options import add_set_option
 from sim.errors import UserError
 
 

@@ -1,4 +1,5 @@
-"""Command-line options that more than one command shares."""
+"""Command-line options that more than one command shares (not a command: ``fleetsim.commands``
+holds only subcommand modules)."""
 
 from __future__ import annotations
 
