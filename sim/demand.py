@@ -1,10 +1,9 @@
 """Demand: the merchant's orders and the tasks they become.
 
-Concepts held here: the run's random streams (one child generator per purpose, so that
-changing the fleet or the policy leaves the demand unchanged -- common random numbers),
-Poisson arrivals at a constant rate or an hourly profile, order kinds (dropoff only,
-pickup→dropoff, and Nash's three batch patterns), places (uniform in the region or around
-hotspots), service-time distributions, and reading real order history from a CSV.
+Concepts held here: Poisson arrivals at a constant rate or an hourly profile, order kinds
+(dropoff only, pickup→dropoff, and Nash's three batch patterns), places (uniform in the
+region or around hotspots), service-time distributions, and turning real order history
+(read by ``sim.history``) into tasks.  The random streams live in ``sim.rng``.
 
 Windows: ``complete_after`` applies to an order's first stops (its pickups, or the dropoff
 of a dropoff-only order: the goods are ready then); ``complete_before`` applies to the
@@ -13,55 +12,18 @@ dropoffs (the promise made to the customer).
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Final
 
 import numpy as np
 
-from sim.errors import ScenarioError
-from sim.geo import FloatArray, around_hotspots, uniform_in_disk, validate_lat_lon
+from sim.geo import FloatArray, around_hotspots, uniform_in_disk
+from sim.history import read_history
+from sim.rng import Streams
 from sim.scenario import Places, Scenario, Service
 from sim.tasks import Task
 
-# Fixed stream ids: adding a stream never shifts the others.
-_STREAM_IDS: Final = {
-    "arrivals": 1,
-    "kinds": 2,
-    "places": 3,
-    "service": 4,
-    "failures": 5,
-    "fleet": 6,
-}
-
 DROPOFF, PICKUP_DROPOFF, ONE_TO_MANY, MANY_TO_ONE, MANY_TO_MANY = range(5)
-KIND_NAMES: Final = (
-    "dropoff",
-    "pickup_dropoff",
-    "single_pickup_multi_dropoff",
-    "multi_pickup_single_dropoff",
-    "multi_pickup_multi_dropoff",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Streams:
-    """One generator per purpose, all children of the run's seed."""
-
-    arrivals: np.random.Generator
-    kinds: np.random.Generator
-    places: np.random.Generator
-    service: np.random.Generator
-    failures: np.random.Generator
-    fleet: np.random.Generator
-
-
-def make_streams(seed: int) -> Streams:
-    return Streams(
-        **{name: np.random.default_rng([seed, sid]) for name, sid in _STREAM_IDS.items()}
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,153 +207,26 @@ def generate_orders(scenario: Scenario, streams: Streams) -> tuple[list[Task], l
     return b.finish()
 
 
-# --- CSV order history -------------------------------------------------------------------
-
-_CSV_REQUIRED: Final = ("dropoff_lat", "dropoff_lon")
-_CSV_KNOWN: Final = frozenset(
-    {
-        "created_s",
-        "created_at",
-        "pickup_lat",
-        "pickup_lon",
-        "dropoff_lat",
-        "dropoff_lon",
-        "complete_after_s",
-        "complete_after_at",
-        "complete_before_s",
-        "complete_before_at",
-        "service_s",
-        "pickup_service_s",
-        "order_id",
-    }
-)
-
-
-class _Row:
-    def __init__(self, path: str, line: int, row: dict[str, str], start_s: float) -> None:
-        self.where = f"{path} line {line}"
-        self.row = row
-        self.start_s = start_s
-
-    def _err(self, col: str, value: str, allowed: str) -> ScenarioError:
-        return ScenarioError(f"{self.where}: {col} = {value!r}: {allowed}")
-
-    def num(self, col: str, *, required: bool = False) -> float:
-        value = (self.row.get(col) or "").strip()
-        if not value:
-            if required:
-                raise self._err(col, value, "a number is required")
-            return math.nan
-        try:
-            x = float(value)
-        except ValueError:
-            raise self._err(col, value, "expected a number") from None
-        if not math.isfinite(x):
-            raise self._err(col, value, "expected a finite number")
-        return x
-
-    def time(self, base: str, *, required: bool = False) -> float:
-        """Seconds from the scenario start, from ``<base>_s`` or ISO ``<base>_at``."""
-        at = (self.row.get(f"{base}_at") or "").strip()
-        if at:
-            try:
-                dt = datetime.fromisoformat(at.replace("Z", "+00:00"))
-            except ValueError:
-                raise self._err(f"{base}_at", at, "expected an ISO-8601 timestamp") from None
-            if dt.tzinfo is None:
-                raise self._err(f"{base}_at", at, "needs a UTC offset, e.g. 2026-01-05T11:00Z")
-            return dt.timestamp() - self.start_s
-        x = self.num(f"{base}_s")
-        if math.isnan(x) and required:
-            raise self._err(f"{base}_s", "", f"{base}_s or {base}_at is required")
-        return x
-
-    def point(self, side: str, *, required: bool) -> tuple[float, float] | None:
-        lat = self.num(f"{side}_lat", required=required)
-        lon = self.num(f"{side}_lon", required=required)
-        if math.isnan(lat) and math.isnan(lon):
-            return None
-        if math.isnan(lat) or math.isnan(lon):
-            raise ScenarioError(
-                f"{self.where}: {side}_lat and {side}_lon go together; give both or neither"
-            )
-        reason = validate_lat_lon(lat, lon)
-        if reason:
-            raise ScenarioError(f"{self.where}: {side}: {reason}")
-        return lat, lon
-
-
 def read_orders_csv(scenario: Scenario, streams: Streams) -> tuple[list[Task], list[Order]]:
     """Orders from a CSV of real order history (see scenarios/README.md for the columns)."""
-    path = scenario.csv_path()
-    start_s = scenario.scenario.start.timestamp()
-    try:
-        fh = path.open(newline="", encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(f"demand.csv: cannot open {str(path)!r}: {exc.strerror}") from None
-    rows: list[
-        tuple[
-            float, int, tuple[float, float] | None, tuple[float, float], float, float, float, float
-        ]
-    ] = []
-    with fh:
-        reader = csv.DictReader(fh)
-        header = reader.fieldnames or []
-        missing = [c for c in _CSV_REQUIRED if c not in header]
-        if missing or not ({"created_s", "created_at"} & set(header)):
-            need = [*missing] + (
-                [] if {"created_s", "created_at"} & set(header) else ["created_s or created_at"]
-            )
-            raise ScenarioError(
-                f"{path} line 1: missing column(s) {', '.join(need)}; header is {header!r}"
-            )
-        unknown = sorted(set(header) - _CSV_KNOWN)
-        if unknown:
-            raise ScenarioError(
-                f"{path} line 1: unknown column(s) {', '.join(unknown)}; "
-                f"allowed: {', '.join(sorted(_CSV_KNOWN))}"
-            )
-        try:
-            for line, raw in enumerate(reader, start=2):
-                r = _Row(str(path), line, raw, start_s)
-                created = r.time("created", required=True)
-                if created < 0:
-                    raise r._err(
-                        "created", str(created), "is before the scenario start (scenario.start)"
-                    )
-                pick = r.point("pickup", required=False)
-                drop = r.point("dropoff", required=True)
-                assert drop is not None
-                after, before = r.time("complete_after"), r.time("complete_before")
-                if not math.isnan(after) and not math.isnan(before) and before <= after:
-                    raise ScenarioError(f"{r.where}: complete_before must be after complete_after")
-                rows.append(
-                    (
-                        created,
-                        line,
-                        pick,
-                        drop,
-                        after,
-                        before,
-                        r.num("service_s"),
-                        r.num("pickup_service_s"),
-                    )
-                )
-        except csv.Error as exc:
-            raise ScenarioError(f"{path} line {reader.line_num}: unreadable CSV: {exc}") from None
-    if not rows:
-        raise ScenarioError(f"{path}: no orders (only a header)")
-    rows.sort(key=lambda x: (x[0], x[1]))
+    rows = read_history(scenario.csv_path(), scenario.scenario.start.timestamp())
     d = scenario.demand
     svc = sample_service(streams.service, d.service, len(rows))
     psvc = sample_service(streams.service, d.pickup_service or d.service, len(rows))
     b = _Builder(scenario, streams)
-    for i, (created, _, pick, drop, after, before, s, ps) in enumerate(rows):
-        s = float(svc[i]) if math.isnan(s) else s
-        ps = float(psvc[i]) if math.isnan(ps) else ps
-        pickups = [(pick[0], pick[1], ps)] if pick else []
-        kind = PICKUP_DROPOFF if pick else DROPOFF
-        b.add_order(created, kind, pickups, [(drop[0], drop[1], s)], after, before)
+    for i, r in enumerate(rows):
+        s = float(svc[i]) if math.isnan(r.service_s) else r.service_s
+        ps = float(psvc[i]) if math.isnan(r.pickup_service_s) else r.pickup_service_s
+        pickups = [(r.pickup[0], r.pickup[1], ps)] if r.pickup else []
+        kind = PICKUP_DROPOFF if r.pickup else DROPOFF
+        b.add_order(
+            r.created_s,
+            kind,
+            pickups,
+            [(r.dropoff[0], r.dropoff[1], s)],
+            r.complete_after_s,
+            r.complete_before_s,
+        )
     return b.finish()
 
 

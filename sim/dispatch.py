@@ -14,12 +14,15 @@ Concepts held here:
 * :func:`choose_worker_bruteforce` -- that brute-force reference, for tests and benchmarks.
 * :func:`choose_from_pool` -- the ``queue`` policy: a free worker takes the oldest waiting
   task, or the one it can reach first.
+* :func:`route_length_m` -- the planned route length that the ``load`` mode ranks by.
+
+The strategies that apply these policies during a run live in :mod:`sim.dispatchers`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -27,7 +30,14 @@ import numpy as np
 import numpy.typing as npt
 from scipy.spatial import cKDTree
 
-from sim.geo import FloatArray, ecef, ecef_point, geodesic_many_m, geodesic_upper_bound_m
+from sim.geo import (
+    FloatArray,
+    ecef,
+    ecef_point,
+    geodesic_m,
+    geodesic_many_m,
+    geodesic_upper_bound_m,
+)
 
 WorkerKey = Hashable
 AssignMode = Literal["distance", "load"]
@@ -77,6 +87,23 @@ class WorkerView:
     route_m: float = 0.0
     end_lat: float | None = None
     end_lon: float | None = None
+
+
+def route_length_m(
+    lat: float, lon: float, stops: Iterable[tuple[float, float]]
+) -> tuple[float, float, float]:
+    """A worker's planned route for the ``load`` mode: from its location through ``stops``
+    (its active task, then its assigned tasks, as ``(lat, lon)``) in order.
+
+    Returns the route's length in metres and where it ends (the location when there are no
+    stops), as :meth:`FleetSnapshot.set_route` takes them.  The simulator and the emulator's
+    autoAssign both call this, so both rank workers by the same number.
+    """
+    total = 0.0
+    for s_lat, s_lon in stops:
+        total += geodesic_m(lat, lon, s_lat, s_lon)
+        lat, lon = s_lat, s_lon
+    return total, lat, lon
 
 
 def _id_key(w: WorkerView) -> Any:

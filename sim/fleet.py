@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import simpy
 
-from sim.demand import Streams
 from sim.geo import uniform_in_disk
+from sim.rng import Streams
 from sim.scenario import Scenario
 from sim.tasks import Task, WorkerId
 
@@ -148,10 +148,10 @@ def worker(env: simpy.Environment, w: Worker, m: Model) -> Generator[simpy.Event
             yield w.wake
             w.wake = None
             continue
-        dist, travel_s = m.start_task(w, task)
+        _, travel_s = m.start_task(w, task)
         if travel_s > 0:
             yield env.timeout(travel_s)
-        m.arrive(w, task, dist)
+        m.arrive(w, task)
         wait = task.complete_after_s - env.now
         if wait > 0:  # NaN compares False: no window, no wait
             yield env.timeout(wait)

@@ -31,9 +31,6 @@ _E2: Final = WGS84_F * (2 - WGS84_F)
 # Smallest radius of curvature of the WGS84 ellipsoid (meridian at the equator, b^2/a).
 # No curve on the surface bends more sharply than this, which gives the chord bound.
 RHO_MIN_M: Final = WGS84_B * WGS84_B / WGS84_A
-# Mean earth radius, used only for sampling offsets (never for reported distances).
-MEAN_RADIUS_M: Final = 6_371_008.8
-
 _GEOD: Final = Geod(ellps="WGS84")
 
 

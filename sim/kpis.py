@@ -9,16 +9,70 @@ Definitions (all over tasks the platform created):
 * ``utilisation_pct`` -- time travelling or serving over time on duty, fleet-wide;
 * ``empty_km`` -- kilometres driven towards a pickup with nothing on board;
 * ``tasks_per_worker_hour`` -- successful completions per on-duty hour.
+
+``KPIS`` is the one registry of these names, their units and meanings: the run report's
+KPI table, the sweep's ``--target`` check and the sweep report's headline all read it, so a
+new KPI is added here once.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
 Kpis = dict[str, float | int]
+
+
+@dataclass(frozen=True, slots=True)
+class KpiSpec:
+    """One KPI: its ``kpis.json`` key, unit, one-line meaning and which direction is better."""
+
+    name: str
+    unit: str
+    meaning: str
+    better: Literal["higher", "lower"]
+
+    @property
+    def note(self) -> str:
+        """The meaning with its unit, as the reports show it."""
+        return f"{self.meaning} ({self.unit})" if self.unit else self.meaning
+
+
+KPIS: tuple[KpiSpec, ...] = (
+    KpiSpec("tasks_created", "count", "tasks the platform created", "higher"),
+    KpiSpec("tasks_completed", "count", "completed successfully", "higher"),
+    KpiSpec("tasks_failed", "count", "completed as failed", "lower"),
+    KpiSpec("tasks_open", "count", "still open at the end of the run", "lower"),
+    KpiSpec(
+        "on_time_pct", "%", "created tasks completed successfully within their window", "higher"
+    ),
+    KpiSpec("time_to_assign_p50_s", "s", "median time from creation to first assignment", "lower"),
+    KpiSpec("time_to_assign_p90_s", "s", "90th percentile time to assign", "lower"),
+    KpiSpec("time_to_assign_p99_s", "s", "99th percentile time to assign", "lower"),
+    KpiSpec("time_to_complete_p50_s", "s", "median time from creation to completion", "lower"),
+    KpiSpec("time_to_complete_p90_s", "s", "90th percentile time to complete", "lower"),
+    KpiSpec("time_to_complete_p99_s", "s", "99th percentile time to complete", "lower"),
+    KpiSpec("utilisation_pct", "%", "time travelling or serving over time on duty", "higher"),
+    KpiSpec("km_driven", "km", "distance driven by the whole fleet", "lower"),
+    KpiSpec("empty_km", "km", "distance driven towards a pickup with nothing on board", "lower"),
+    KpiSpec("tasks_per_worker_hour", "", "successful completions per on-duty hour", "higher"),
+    KpiSpec("workers", "count", "fleet size", "lower"),
+)
+"""Every KPI in ``kpis.json`` order (``compute_kpis`` emits exactly these keys, in this order)."""
+
+KPI_BY_NAME: dict[str, KpiSpec] = {spec.name: spec for spec in KPIS}
+KPI_NAMES: tuple[str, ...] = tuple(spec.name for spec in KPIS)
+HEADLINE: tuple[str, ...] = (
+    "on_time_pct",
+    "time_to_complete_p90_s",
+    "utilisation_pct",
+    "tasks_per_worker_hour",
+)
+"""The KPIs a summary leads with (the sweep report's table)."""
 
 
 def _pct(values: pd.Series, q: float) -> float:
@@ -54,6 +108,8 @@ def compute_kpis(tasks: pd.DataFrame, workers: pd.DataFrame) -> Kpis:
         "tasks_per_worker_hour": ok / (on_duty_s / 3600.0) if on_duty_s > 0 else math.nan,
         "workers": len(workers),
     }
+    # The registry fixes the order of kpis.json; a key here without a spec (or the reverse)
+    # is a programming error that the tests catch, so no runtime reordering is paid for.
     return {key: (round(v, 6) if isinstance(v, float) else v) for key, v in k.items()}
 
 

@@ -4,9 +4,10 @@
 snapshot and the event log.  Three kinds of process run in it:
 
 * :func:`intake` replays the merchant's planned API calls: tasks come into existence at
-  their creation time and are dispatched (autoAssign for ``distance``/``load``, the
-  central pool for ``queue``, nothing for ``none``);
-* :func:`redispatch` retries tasks nobody could take, every ``dispatch.redispatch_s``;
+  their creation time and go to the run's dispatcher (:mod:`sim.dispatchers`: autoAssign
+  for ``distance``/``load``, the central pool for ``queue``, nothing for ``none``);
+* the dispatcher's own processes (autoAssign retries tasks nobody could take, every
+  ``dispatch.redispatch_s``);
 * one :func:`sim.fleet.worker` process per worker.
 
 A *unit* is what dispatch hands out at once: with ``consider_dependencies`` a dependency
@@ -16,25 +17,17 @@ family (pickups first), otherwise a single task.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Generator, Sequence
 from typing import Any
 
-import numpy as np
 import simpy
 
 from sim import events as ev
-from sim.demand import Order, Streams
-from sim.dispatch import (
-    AutoAssignOptions,
-    FleetSnapshot,
-    TaskPoint,
-    WorkerView,
-    choose_from_pool,
-    choose_worker,
-)
+from sim.demand import Order
+from sim.dispatch import AutoAssignOptions, FleetSnapshot, WorkerView, route_length_m
+from sim.dispatchers import Dispatcher, make_dispatcher
 from sim.fleet import Worker, build_fleet, worker
-from sim.geo import geodesic_m
+from sim.rng import Streams
 from sim.scenario import Scenario
 from sim.submission import PlannedCall
 from sim.tasks import ACTIVE, ASSIGNED, COMPLETED, UNASSIGNED, Task
@@ -63,7 +56,6 @@ class Model:
         self.workers = build_fleet(scenario, streams)
         self.travel = travel_model(scenario)
         d = scenario.dispatch
-        self.policy = d.policy
         self.opts = AutoAssignOptions(
             mode="load" if d.policy == "load" else "distance",
             team=d.team,
@@ -86,23 +78,21 @@ class Model:
         )
         self.fail_p = scenario.failures.probability
         self.reasons = scenario.failures.reasons
-        self.pool: list[Unit] = []
-        self.pool_min_q = math.inf  # a lower bound on the pool's unit quantities
-        self.idle: deque[Worker] = deque()
-        self.idle_ids: set[int] = set()
         self.pending: dict[int, Unit] = {}
         self.open_tasks = len(tasks)
         self.intake_done = False
         #: Fires when intake is over and every task is completed: the day is done.
         self.done = self.env.event()
         self.end_s = 0.0
+        self.dispatcher: Dispatcher = make_dispatcher(self)
+        # Read once: checked on every assignment and completion.
+        self.tracks_routes = self.dispatcher.tracks_routes
 
     # -- setup ----------------------------------------------------------------------------
     def start(self) -> None:
         env = self.env
         env.process(intake(env, self))
-        if self.policy in ("distance", "load"):
-            env.process(redispatch(env, self, self.scenario.dispatch.redispatch_s))
+        self.dispatcher.start()
         for w in self.workers:
             env.process(worker(env, w, self))
 
@@ -123,15 +113,13 @@ class Model:
         return list(units.values())
 
     def create(self, call: PlannedCall, tasks: Sequence[Task]) -> None:
-        """Tasks come into existence; dispatch them as the policy says."""
+        """Tasks come into existence; the dispatcher gets each unit once it is whole."""
         now = self.env.now
         log = self.log
         for t in tasks:
             t.created_s = now
             t.submission_id = call.submission_id
             log.add(now, ev.TASK_CREATED, t.id, -1, t.lat, t.lon, call.mode)
-        if self.policy == "none":
-            return
         if self.opts.consider_dependencies:
             # A family is dispatched once all its tasks exist (async jobs create them
             # one at a time); families never span two calls.
@@ -143,71 +131,7 @@ class Model:
                     units.append(self.pending.pop(t.family_id))
         else:
             units = [[t] for t in tasks]
-        for unit in units:
-            if self.policy == "queue":
-                self.to_pool([unit])
-                self.wake_idle()
-                continue
-            ok = self.auto_assign(unit)
-            for t in unit:
-                t.did_auto_assign = ok
-            if not ok:
-                self.to_pool([unit])
-
-    def wake_idle(self) -> None:
-        """Wake the longest-idle worker that is really waiting (``queue`` policy)."""
-        while self.idle:
-            w = self.idle.popleft()
-            self.idle_ids.discard(w.id)
-            if w.wake is not None and not w.wake.triggered:
-                w.wake.succeed()
-                return
-
-    def to_pool(self, units: list[Unit], front: bool = False) -> None:
-        for unit in units:
-            self.pool_min_q = min(self.pool_min_q, unit_quantity(unit))
-        if front:
-            self.pool[0:0] = units
-        else:
-            self.pool.extend(units)
-
-    def auto_assign(self, unit: Unit) -> bool:
-        first = unit[0]
-        qty = unit_quantity(unit)
-        wid = choose_worker(self.snapshot, TaskPoint(first.lat, first.lon, qty), self.opts)
-        if wid is None:
-            return False
-        w = self.workers[int(wid)]  # type: ignore[call-overload]
-        for t in unit:
-            self.assign(w, t)
-        return True
-
-    def redispatch_pool(self) -> None:
-        """Offer waiting units again, oldest first.
-
-        Eligibility only shrinks as a unit's quantity grows (the other filters are the
-        same for every unit), so once a unit of quantity q finds nobody, no unit of
-        quantity >= q can either: those are skipped, and when q is at or below the pool's
-        smallest quantity the pass stops.  An overloaded day thus costs O(assignments)
-        per pass instead of O(pool).
-        """
-        if not self.pool or not self.snapshot.on_duty.any():
-            return
-        waiting, self.pool = self.pool, []
-        floor_q, self.pool_min_q = self.pool_min_q, math.inf
-        failed_q = math.inf
-        for i, unit in enumerate(waiting):
-            q = unit_quantity(unit)
-            if q < failed_q:
-                if self.auto_assign(unit):
-                    continue
-                failed_q = q
-                if failed_q <= floor_q:
-                    # The rest were already waiting, so floor_q still bounds them.
-                    self.pool.extend(waiting[i:])
-                    self.pool_min_q = min(self.pool_min_q, floor_q)
-                    return
-            self.to_pool([unit])
+        self.dispatcher.dispatch(units)
 
     # -- state changes -----------------------------------------------------------------
     def assign(self, w: Worker, t: Task) -> None:
@@ -223,7 +147,7 @@ class Model:
             w.load += t.quantity
             snap.free_capacity[w.id] = w.capacity - w.load
         self.log.add(now, ev.TASK_ASSIGNED, t.id, w.id, t.lat, t.lon)
-        if self.policy == "load":
+        if self.tracks_routes:
             self._update_route(w)
         w.notify()
 
@@ -237,31 +161,10 @@ class Model:
         self.log.add(self.env.now, ev.TASK_UNASSIGNED, t.id, w.id, t.lat, t.lon)
 
     def take_next(self, w: Worker) -> Task | None:
-        """The task ``w`` should start now, pulling from the pool under ``queue``."""
+        """The task ``w`` should start now: its own next one, else what the dispatcher gives."""
         task = w.next_task()
-        if task is None and self.policy == "queue" and not w.container and self.pool:
-            rule = self.scenario.dispatch.queue_rule
-            if rule == "oldest":
-                k: int | None = 0
-            else:
-                lat = np.array([u[0].lat for u in self.pool])
-                lon = np.array([u[0].lon for u in self.pool])
-                k = choose_from_pool(lat, lon, w.lat, w.lon, rule)
-            assert k is not None
-            unit = self.pool.pop(k)
-            for t in unit:
-                self.assign(w, t)
-            task = w.next_task()
-        # Only an empty-handed worker counts as idle: one waiting on a dependency of a
-        # task it holds would be woken for new work it cannot pull.
-        if (
-            task is None
-            and self.policy == "queue"
-            and not w.container
-            and w.id not in self.idle_ids
-        ):
-            self.idle.append(w)
-            self.idle_ids.add(w.id)
+        if task is None:
+            task = self.dispatcher.pull(w)
         return task
 
     def start_task(self, w: Worker, t: Task) -> tuple[float, float]:
@@ -279,7 +182,7 @@ class Model:
             w.empty_distance_m += dist
         return dist, dur
 
-    def arrive(self, w: Worker, t: Task, dist: float) -> None:
+    def arrive(self, w: Worker, t: Task) -> None:
         now = self.env.now
         t.arrived_s = now
         w.lat, w.lon = t.lat, t.lon
@@ -300,6 +203,11 @@ class Model:
             detail = ""
         else:
             w.tasks_failed += 1
+            # The reason reuses the failure draw instead of drawing again: a failed task has
+            # draw < fail_p, and its low-order digits are as uniform as the draw itself, so the
+            # reasons come out evenly without another random number.  A draw made here would
+            # follow completion order, which changes with the fleet and the policy, and so
+            # break common random numbers; the failure draw was made per task at demand time.
             t.failure_reason = self.reasons[int(t.failure_draw * 1e9) % len(self.reasons)]
             kind = ev.TASK_FAILED
             detail = t.failure_reason
@@ -317,7 +225,7 @@ class Model:
             dep.open_deps -= 1
             if dep.open_deps == 0 and dep.worker >= 0 and dep.worker != w.id:
                 self.workers[dep.worker].notify()
-        if self.policy == "load":
+        if self.tracks_routes:
             self._update_route(w)
 
     def duty_on(self, w: Worker) -> None:
@@ -326,8 +234,7 @@ class Model:
         w.on_at_s = now
         self.snapshot.set_duty(w.id, True)
         self.log.add(now, ev.WORKER_DUTY, -1, w.id, w.lat, w.lon, "on")
-        if self.policy in ("distance", "load"):
-            self.redispatch_pool()
+        self.dispatcher.worker_on(w)
 
     def duty_off(self, w: Worker) -> None:
         """Shift over: unstarted tasks go back to unassigned and are dispatched again."""
@@ -340,29 +247,18 @@ class Model:
         w.off_at_s = now
         w.on_duty_s += now - w.on_at_s
         self.snapshot.set_duty(w.id, False)
-        if w.id in self.idle_ids:
-            self.idle.remove(w)
-            self.idle_ids.discard(w.id)
+        self.dispatcher.worker_off(w)
         self.log.add(now, ev.WORKER_DUTY, -1, w.id, w.lat, w.lon, "off")
         if returned:
-            units = self.units_of(returned)
-            self.to_pool(units, front=True)  # they have waited longest
-            if self.policy == "queue":
-                for _ in units:
-                    self.wake_idle()
-            else:
-                self.redispatch_pool()
-        if self.policy == "load":
+            self.dispatcher.give_back(self.units_of(returned))
+        if self.tracks_routes:
             self._update_route(w)
 
     def _update_route(self, w: Worker) -> None:
         """Route length for the ``load`` mode: location → active task → assigned tasks."""
-        lat, lon = w.lat, w.lon
-        total = 0.0
-        stops = ([w.active] if w.active is not None else []) + w.container
-        for t in stops:
-            total += geodesic_m(lat, lon, t.lat, t.lon)
-            lat, lon = t.lat, t.lon
+        stops = [w.active] if w.active is not None else []
+        stops += w.container
+        total, lat, lon = route_length_m(w.lat, w.lon, [(t.lat, t.lon) for t in stops])
         self.snapshot.set_route(w.id, total, lat, lon)
 
     def close(self) -> None:
@@ -371,15 +267,6 @@ class Model:
         for w in self.workers:
             if w.on_duty:
                 w.on_duty_s += self.end_s - w.on_at_s
-
-
-def unit_quantity(unit: Unit) -> float:
-    """What a unit puts on a vehicle: its dropoffs' quantities (pickups free space again)."""
-    q = 0.0
-    for t in unit:
-        if not t.is_pickup:
-            q += t.quantity
-    return q
 
 
 def intake(env: simpy.Environment, m: Model) -> Generator[simpy.Event, Any, None]:
@@ -414,14 +301,3 @@ def intake(env: simpy.Environment, m: Model) -> Generator[simpy.Event, Any, None
             m.create(call, [m.tasks[call.task_ids[j]]])
     m.intake_done = True
     m.check_done()
-
-
-def redispatch(
-    env: simpy.Environment, m: Model, every_s: float
-) -> Generator[simpy.Event, Any, None]:
-    """Periodically offer unassigned tasks to the fleet again."""
-    while True:
-        yield env.timeout(every_s)
-        if m.finished():
-            return
-        m.redispatch_pool()

@@ -22,6 +22,7 @@ import pandas as pd
 from sim.errors import UserError
 from sim.kpis import Kpis
 from sim.run import SimResult
+from sim.run_meta import RunMeta
 from sim.scenario import dump_scenario_toml
 
 Format = Literal["parquet", "csv"]
@@ -35,17 +36,8 @@ _TEXT_COLUMNS = {
 
 
 def kpis_document(result: SimResult) -> dict[str, Any]:
-    m = result.meta
-    return {
-        "scenario": m["scenario"],
-        "scenario_hash": m["scenario_hash"],
-        "seed": m["seed"],
-        "version": m["version"],
-        "start_epoch_ms": m["start_epoch_ms"],
-        "duration_s": m["duration_s"],
-        "end_s": m["end_s"],
-        "kpis": result.kpis,
-    }
+    """The ``kpis.json`` document: the run's meta, then its KPIs."""
+    return {**result.meta.to_json(), "kpis": result.kpis}
 
 
 def write_outputs(
@@ -90,7 +82,7 @@ class RunData:
     workers: pd.DataFrame
     submissions: pd.DataFrame
     kpis: Kpis
-    meta: dict[str, Any]
+    meta: RunMeta
 
 
 def read_run(run_dir: Path) -> RunData:
@@ -113,5 +105,5 @@ def read_run(run_dir: Path) -> RunData:
             frames[name] = frame
         else:
             raise UserError(f"{run_dir}: missing {name}.parquet (or {name}.csv)")
-    kpis = doc.pop("kpis")
-    return RunData(path=run_dir, kpis=kpis, meta=doc, **frames)
+    meta = RunMeta.from_json(doc, where=str(kp))
+    return RunData(path=run_dir, kpis=doc["kpis"], meta=meta, **frames)

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import simpy
 
 from sim import __version__
-from sim.demand import Order, build_demand, make_streams
+from sim.demand import Order, build_demand
 from sim.kpis import Kpis, compute_kpis
 from sim.model import Model
+from sim.rng import make_streams
+from sim.run_meta import RunMeta
 from sim.scenario import Scenario
 from sim.submission import PlannedCall, plan_submissions
 from sim.tables import submissions_frame, tasks_frame, workers_frame
@@ -34,7 +36,7 @@ class SimResult:
     workers: pd.DataFrame
     submissions: pd.DataFrame
     kpis: Kpis
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: RunMeta
     #: Number of SimPy events the model processed (for the benchmark).
     sim_events: int = 0
 
@@ -88,16 +90,15 @@ def _collect(
     tasks = tasks_frame(model.tasks)
     workers = workers_frame(model.workers)
     kpis = compute_kpis(tasks, workers)
-    meta: dict[str, Any] = {
-        "scenario": scenario.name,
-        "scenario_hash": scenario.content_hash(),
-        "seed": seed,
-        "version": __version__,
-        "start_epoch_ms": scenario.start_epoch_ms,
-        "duration_s": scenario.scenario.duration_h * 3600.0,
-        "end_s": model.end_s,
-        "orders": len(orders),
-    }
+    meta = RunMeta(
+        scenario=scenario.name,
+        scenario_hash=scenario.content_hash(),
+        seed=seed,
+        version=__version__,
+        start_epoch_ms=scenario.start_epoch_ms,
+        duration_s=scenario.scenario.duration_h * 3600.0,
+        end_s=model.end_s,
+    )
     return SimResult(
         scenario=scenario,
         seed=seed,

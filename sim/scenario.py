@@ -343,11 +343,28 @@ def format_validation_error(source: str, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def _parse_value(text: str) -> Any:
+def parse_set_value(text: str) -> Any:
+    """A ``--set`` value as TOML reads it (``60`` -> int, ``0.5`` -> float, ``true`` -> bool,
+    ``[1, 2]`` -> list); anything TOML rejects, such as a bare word like ``load``, stays a
+    string.  The one parser behind ``simulate --set`` and the sweep's ``--set`` values."""
+    text = text.strip()
     try:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text  # a bare word, e.g. policy=load
+
+
+def set_field(raw: dict[str, Any], path: str, value: Any, item: str | None = None) -> None:
+    """Set the dotted ``path`` of a raw scenario mapping to ``value`` (tables are created);
+    errors name the ``--set`` item (``item``, default ``path=value``)."""
+    parts = path.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ScenarioError(f"--set {item or f'{path}={value}'!r}: {part} is not a table")
+        node = nxt
+    node[parts[-1]] = value
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -356,14 +373,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ScenarioError(f"--set {item!r}: expected section.key=value")
-        parts = key.strip().split(".")
-        node = raw
-        for part in parts[:-1]:
-            nxt = node.setdefault(part, {})
-            if not isinstance(nxt, dict):
-                raise ScenarioError(f"--set {item!r}: {part} is not a table")
-            node = nxt
-        node[parts[-1]] = _parse_value(value.strip())
+        set_field(raw, key, parse_set_value(value), item)
     return raw
 
 
@@ -379,8 +389,8 @@ def parse_scenario(
         raise ScenarioError(format_validation_error(source, exc)) from None
 
 
-def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scenario:
-    """Read, override and validate a scenario TOML file."""
+def read_scenario_file(path: Path | str) -> dict[str, Any]:
+    """The raw mapping of a scenario TOML file, before overrides and validation."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -394,7 +404,13 @@ def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scena
         raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
     if "base_dir" in raw:
         raise ScenarioError(f"{path}: base_dir: unknown key")
-    raw = apply_overrides(raw, list(overrides or []))
+    return raw
+
+
+def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scenario:
+    """Read, override and validate a scenario TOML file."""
+    path = Path(path)
+    raw = apply_overrides(read_scenario_file(path), list(overrides or []))
     return parse_scenario(raw, source=str(path), base_dir=path.parent)
 
 

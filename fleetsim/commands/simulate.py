@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fleetsim.options import add_set_option
 from sim.errors import UserError
 from sim.kpis import format_kpis
 from sim.output import write_outputs
@@ -22,14 +23,7 @@ def register(sub: Any) -> None:
     p.add_argument("scenario", type=Path, help="scenario TOML file (see scenarios/)")
     p.add_argument("--out", type=Path, help="output directory (default results/<name>/)")
     p.add_argument("--seed", type=int, help="override the scenario's seed")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=VALUE",
-        help="override a scenario field, e.g. --set fleet.workers=80 (repeatable)",
-    )
+    add_set_option(p, dest="overrides")
     p.add_argument("--format", choices=("parquet", "csv"), default="parquet")
     p.add_argument("--no-trace", action="store_true", help="skip writing trace.jsonl")
     p.add_argument(

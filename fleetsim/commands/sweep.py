@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from fleetsim.options import add_set_option
 from sim.errors import UserError
 
 
@@ -16,15 +17,7 @@ def register(sub: Any) -> None:
         help="run a scenario's variants × seeds on Dask; summary with 95%% CIs and a report",
     )
     p.add_argument("scenario", type=Path, help="scenario TOML file")
-    p.add_argument(
-        "--set",
-        dest="sets",
-        action="append",
-        default=[],
-        metavar="SECTION.KEY=V1,V2",
-        help="a swept parameter and its values, e.g. --set fleet.workers=60,80,100 "
-        "(repeatable; the grid is every combination)",
-    )
+    add_set_option(p, dest="sets", sweep=True)
     p.add_argument(
         "--seeds",
         type=int,

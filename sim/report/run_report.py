@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from sim.kpis import KPIS
 from sim.report import replay as rp
 from sim.report.figures import Chart, time_axis
 from sim.report.html import Badge, Cell, Section, esc, figure_html, page_html, paragraph, table_html
@@ -30,25 +31,8 @@ from sim.report.run_charts import (
 REPORT = "report.html"
 RESULTS = "results.json"
 
-# What each KPI means, with its unit, for the KPI table (definitions in sim/kpis.py).
-KPI_NOTES: dict[str, str] = {
-    "tasks_created": "tasks the platform created (count)",
-    "tasks_completed": "completed successfully (count)",
-    "tasks_failed": "completed as failed (count)",
-    "tasks_open": "still open at the end of the run (count)",
-    "on_time_pct": "created tasks completed successfully within their window (%)",
-    "time_to_assign_p50_s": "median time from creation to first assignment (s)",
-    "time_to_assign_p90_s": "90th percentile time to assign (s)",
-    "time_to_assign_p99_s": "99th percentile time to assign (s)",
-    "time_to_complete_p50_s": "median time from creation to completion (s)",
-    "time_to_complete_p90_s": "90th percentile time to complete (s)",
-    "time_to_complete_p99_s": "99th percentile time to complete (s)",
-    "utilisation_pct": "time travelling or serving over time on duty (%)",
-    "km_driven": "distance driven by the whole fleet (km)",
-    "empty_km": "distance driven towards a pickup with nothing on board (km)",
-    "tasks_per_worker_hour": "successful completions per on-duty hour",
-    "workers": "fleet size (count)",
-}
+KPI_NOTES: dict[str, str] = {spec.name: spec.note for spec in KPIS}
+"""Each KPI's meaning and unit for the KPI table (from the registry, ``sim.kpis.KPIS``)."""
 
 
 class RunLike(Protocol):
@@ -59,7 +43,11 @@ class RunLike(Protocol):
     workers: pd.DataFrame
     submissions: pd.DataFrame
     kpis: dict[str, float | int]
-    meta: dict[str, Any]
+
+    @property
+    def meta(self) -> Mapping[str, Any]:
+        """The run's identity (``sim.run_meta.RunMeta``, or any mapping with its keys)."""
+        ...
 
 
 def run_charts(run: RunLike) -> list[Chart]:

@@ -20,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from sim.errors import UserError
+from sim.kpis import HEADLINE, KPI_BY_NAME
 from sim.report.figures import Chart, chart, new_figure, style
 from sim.report.html import (
     Badge,
@@ -30,15 +31,12 @@ from sim.report.html import (
     paragraph,
     table_html,
 )
-from sim.report.run_report import KPI_NOTES
 from sim.sweep.meta import SweepMeta, read_meta
 from sim.sweep.store import META, PARQUET
 from sim.sweep.summary import kpi_columns, summarise
 from sim.sweep.target import Target
 
 REPORT = "report.html"
-# The KPIs shown in the variants table (all of them are plotted).
-HEADLINE = ("on_time_pct", "time_to_complete_p90_s", "utilisation_pct", "tasks_per_worker_hour")
 
 
 def _label(params: Sequence[str], values: Sequence[Any]) -> str:
@@ -107,7 +105,7 @@ def kpi_charts(
     if not params:
         return charts
     for kpi in kpis:
-        note = KPI_NOTES.get(kpi, kpi)
+        note = KPI_BY_NAME[kpi].note if kpi in KPI_BY_NAME else kpi
         unit = note[note.rfind("(") + 1 : -1] if note.endswith(")") else "value"
         title = f"{kpi} against the swept parameters"
         with style():
@@ -195,7 +193,7 @@ def search_table(meta: SweepMeta, target: Target) -> str:
 
 
 def _unit(kpi: str) -> str:
-    note = KPI_NOTES.get(kpi, "")
+    note = KPI_BY_NAME[kpi].note if kpi in KPI_BY_NAME else ""
     return note[note.rfind("(") + 1 : -1] if note.endswith(")") else "value"
 
 
@@ -212,6 +210,7 @@ def _interval(row: pd.Series, kpi: str) -> str:
 def variants_table(
     summary: pd.DataFrame, params: Sequence[str], kpis: Sequence[str], target: Target | None
 ) -> str:
+    # The registry's headline KPIs go in the variants table (all of them are plotted).
     shown = [k for k in HEADLINE if k in kpis] or list(kpis[:5])
     if target is not None and target.kpi in kpis and target.kpi not in shown:
         shown.insert(0, target.kpi)

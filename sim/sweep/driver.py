@@ -3,8 +3,8 @@
 Concepts held here:
 
 * :class:`SweepConfig` -- what ``fleetsim sweep`` asks for, as one record.
-* :class:`ScenarioSource` -- where variants come from: :class:`FileScenarios` validates
-  each variant of a scenario file once, in this process (bad ``--set`` values fail
+* :class:`ScenarioSource` -- where variants come from: :class:`FileScenarios` reads a
+  scenario file once and validates each variant once, in this process (bad ``--set`` values fail
   before any run starts); tests plug in sources with known answers.
 * :func:`run_sweep` -- plan the runs, skip those a previous attempt finished
   (``--resume``), run the rest on Dask (or serially), journal each row as it lands, run
@@ -14,6 +14,7 @@ Concepts held here:
 
 from __future__ import annotations
 
+import copy
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -48,7 +49,7 @@ from sim.sweep.runner import (
 from sim.sweep.stats import Interval, mean_ci
 from sim.sweep.store import RunJournal, clear_outputs, kpi_names, rows_frame, write_table
 from sim.sweep.summary import summarise, write_summary
-from sim.sweep.target import KPI_NAMES, FleetSearch, SearchResult, Target, parse_target
+from sim.sweep.target import FleetSearch, SearchResult, Target, parse_target
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,22 +83,32 @@ class ScenarioSource(Protocol):
 
 
 class FileScenarios:
-    """Variants of a scenario file, loaded with ``sim.scenario.load_scenario``."""
+    """Variants of a scenario file: the file is read once, and each variant's typed values
+    are set on a copy of its raw mapping, then validated (``sim.scenario.parse_scenario``)."""
 
     def __init__(self, path: Path) -> None:
-        from sim.scenario import load_scenario
+        from sim.scenario import parse_scenario, read_scenario_file
 
         if not path.is_file():
             raise UserError(f"scenario {str(path)!r}: no such file")
         self.path = path
-        self._load = load_scenario
-        base = load_scenario(path)
+        self._parse = parse_scenario
+        self._raw = read_scenario_file(path)
+        base = self._validate(copy.deepcopy(self._raw))
         self.name = base.name
         self.key = base.content_hash()
         self.base_seed = base.scenario.seed
 
+    def _validate(self, raw: dict[str, Any]) -> Any:
+        return self._parse(raw, source=str(self.path), base_dir=self.path.parent)
+
     def load(self, variant: Variant) -> Any:
-        return self._load(self.path, overrides=variant.overrides)
+        from sim.scenario import set_field
+
+        raw = copy.deepcopy(self._raw)
+        for (path, value), item in zip(variant.settings, variant.overrides, strict=True):
+            set_field(raw, path, value, item)
+        return self._validate(raw)
 
     def fleet_size(self, scenario: Any) -> int | None:
         fleet = getattr(scenario, "fleet", None)
@@ -198,7 +209,7 @@ def run_sweep(
     variants = expand_grid(params)
     # Check the KPI name now: a typo found after the grid ran would already have cost the
     # runs and cleared the previous sweep's outputs.
-    target = parse_target(config.target, known_kpis=KPI_NAMES) if config.target else None
+    target = parse_target(config.target) if config.target else None
     if target is not None and config.seeds < 2:
         raise UserError(
             f"--seeds {config.seeds}: --target needs at least 2 replications for an interval"

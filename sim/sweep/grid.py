@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sim.errors import UserError
+from sim.scenario import parse_set_value
 
 ParamValue = int | float | bool | str
 RunId = str
@@ -47,6 +48,16 @@ class Variant:
         """The scenario overrides that realise this variant (``section.key=value``)."""
         raws = self.raw or tuple(_toml_literal(v) for _, v in self.items)
         return [f"{path}={raw}" for (path, _), raw in zip(self.items, raws, strict=True)]
+
+    @property
+    def settings(self) -> list[tuple[str, Any]]:
+        """``(path, typed value)`` to set on the raw scenario mapping: the swept values as
+        parsed, except arrays and tables (kept as text in ``items``), parsed from ``raw``."""
+        raws = self.raw or tuple(_toml_literal(v) for _, v in self.items)
+        return [
+            (path, parse_set_value(text) if isinstance(value, str) else value)
+            for (path, value), text in zip(self.items, raws, strict=True)
+        ]
 
     @property
     def params(self) -> dict[str, ParamValue]:
@@ -84,16 +95,12 @@ class RunSpec:
 
 
 def parse_value(raw: str) -> ParamValue:
-    """A value as TOML reads it (``60`` -> int, ``0.5`` -> float, ``true`` -> bool);
-    anything TOML rejects, such as a bare word like ``distance``, stays a string."""
-    text = raw.strip()
-    try:
-        value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
+    """A swept value as ``--set`` parses it (:func:`sim.scenario.parse_set_value`); arrays
+    and tables are kept as the text the user wrote, so a sweep's columns stay scalar."""
+    value = parse_set_value(raw)
     if isinstance(value, bool | int | float | str):
         return value
-    return text  # arrays and tables are passed through verbatim
+    return raw.strip()
 
 
 def _toml_literal(value: ParamValue) -> str:

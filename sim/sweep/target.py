@@ -20,30 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sim.errors import UserError
+from sim.kpis import KPI_NAMES
 from sim.sweep.stats import Interval
 
 _OPS = (">=", "<=", ">", "<")
 
-KPI_NAMES: tuple[str, ...] = (
-    "tasks_created",
-    "tasks_completed",
-    "tasks_failed",
-    "tasks_open",
-    "on_time_pct",
-    "time_to_assign_p50_s",
-    "time_to_assign_p90_s",
-    "time_to_assign_p99_s",
-    "time_to_complete_p50_s",
-    "time_to_complete_p90_s",
-    "time_to_complete_p99_s",
-    "utilisation_pct",
-    "km_driven",
-    "empty_km",
-    "tasks_per_worker_hour",
-    "workers",
-)
-"""The simulator's KPIs (``kpis.json`` in docs/CONTRACTS.md, ``sim.kpis.compute_kpis``):
-what ``--target`` may name, checked before any run so a typo costs nothing."""
 _TARGET_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(>=|<=|>|<)\s*([-+0-9.eE]+)\s*$")
 
 
@@ -79,8 +60,11 @@ class Target:
         return f"{self.kpi}{self.op}{self.limit:g}"
 
 
-def parse_target(text: str, known_kpis: tuple[str, ...] | None = None) -> Target:
-    """Parse ``KPI>=VALUE`` (or ``<=``, ``>``, ``<``); errors name the allowed forms."""
+def parse_target(text: str, known_kpis: tuple[str, ...] | None = KPI_NAMES) -> Target:
+    """Parse ``KPI>=VALUE`` (or ``<=``, ``>``, ``<``); errors name the allowed forms.
+
+    ``known_kpis`` defaults to the simulator's registry (``sim.kpis.KPIS``), checked before
+    any run so a typo costs nothing; ``None`` accepts any name."""
     m = _TARGET_RE.match(text)
     if not m:
         raise UserError(

@@ -4,8 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.demand import arrival_times, build_demand, make_streams, sample_service
+from sim.demand import arrival_times, build_demand, sample_service
 from sim.errors import ScenarioError
+from sim.rng import make_streams
 from sim.run import simulate
 from sim.scenario import Service
 from tests.fixtures.scenarios import make_scenario

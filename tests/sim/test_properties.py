@@ -1,6 +1,7 @@
 """Invariants of the model over random small scenarios (Hypothesis)."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -138,13 +139,9 @@ def test_the_invariant_checker_catches_a_teleport_and_a_double_start() -> None:
     import pytest
 
     with pytest.raises(AssertionError):
-        check_invariants(
-            SimResult(r.scenario, r.seed, r.tasks, ev, r.workers, r.submissions, r.kpis)
-        )
+        check_invariants(replace(r, events=ev))
     ev = r.events.copy()
     j = ev.index[ev["kind"] == "taskCompleted"][0]
     ev.loc[j, "kind"] = "taskArrival"
     with pytest.raises(AssertionError):
-        check_invariants(
-            SimResult(r.scenario, r.seed, r.tasks, ev, r.workers, r.submissions, r.kpis)
-        )
+        check_invariants(replace(r, events=ev))

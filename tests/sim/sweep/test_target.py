@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
-import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.errors import UserError
+from sim.kpis import KPI_NAMES
 from sim.sweep.stats import Interval, mean_ci
-from sim.sweep.target import KPI_NAMES, FleetSearch, Target, parse_target, search_fleet
+from sim.sweep.target import FleetSearch, Target, parse_target, search_fleet
 
 
 def test_parse_target() -> None:
@@ -97,6 +96,10 @@ def test_bad_range_is_a_user_error() -> None:
         FleetSearch(Target("x", ">=", 1), start=5, min_fleet=10, max_fleet=5)
 
 
-def test_kpi_names_match_the_simulators_kpis(tiny_run_dir: Path) -> None:
-    kpis = orjson.loads((tiny_run_dir / "kpis.json").read_bytes())["kpis"]
-    assert tuple(kpis) == KPI_NAMES
+def test_an_unknown_target_kpi_lists_the_registrys_names() -> None:
+    with pytest.raises(UserError, match="unknown KPI 'on_time'") as err:
+        parse_target("on_time>=95")
+    for name in KPI_NAMES:
+        assert name in str(err.value)
+    assert parse_target("empty_km<10") == Target("empty_km", "<", 10.0)
+    assert parse_target("anything>=1", known_kpis=None).kpi == "anything"

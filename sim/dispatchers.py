@@ -1,0 +1,256 @@
+"""Dispatch strategies: how the model hands out tasks under each ``dispatch.policy``.
+
+The model (:mod:`sim.model`) calls one :class:`Dispatcher` at its seams -- tasks created,
+a worker looking for work, shifts starting and ending -- instead of testing the policy name
+at each.  The choices themselves stay pure functions in :mod:`sim.dispatch`.
+
+* :class:`AutoAssign` (``distance`` and ``load``) -- the platform's autoAssign: each new
+  unit goes to the worker :func:`~sim.dispatch.choose_worker` picks; units nobody could
+  take wait and are offered again every ``dispatch.redispatch_s`` and when a shift starts.
+* :class:`Queue` (``queue``) -- a central pool that free workers pull from, oldest first or
+  nearest first, with the idle workers waiting in line for new work.
+* :class:`NoDispatch` (``none``) -- tasks are created and nobody is ever assigned.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Generator
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import simpy
+
+from sim.dispatch import TaskPoint, choose_from_pool, choose_worker
+
+if TYPE_CHECKING:
+    from sim.fleet import Worker
+    from sim.model import Model, Unit
+    from sim.tasks import Task
+
+
+class Dispatcher(Protocol):
+    """What the model asks of a dispatch strategy."""
+
+    #: Whether the snapshot's planned routes must follow every assignment and completion
+    #: (the ``load`` mode ranks by them); a flag so that other policies pay nothing.
+    tracks_routes: bool
+
+    def start(self) -> None:
+        """Start the strategy's own processes (after intake, before the workers)."""
+
+    def dispatch(self, units: list[Unit]) -> None:
+        """Units whose tasks now all exist."""
+
+    def give_back(self, units: list[Unit]) -> None:
+        """Units a worker held unstarted when its shift ended (they have waited longest)."""
+
+    def worker_on(self, w: Worker) -> None:
+        """``w``'s shift has started."""
+
+    def worker_off(self, w: Worker) -> None:
+        """``w``'s shift has ended (called before its tasks are given back)."""
+
+    def pull(self, w: Worker) -> Task | None:
+        """``w`` has nothing it can start: the task it should start now, if any."""
+
+
+def unit_quantity(unit: Unit) -> float:
+    """What a unit puts on a vehicle: its dropoffs' quantities (pickups free space again)."""
+    q = 0.0
+    for t in unit:
+        if not t.is_pickup:
+            q += t.quantity
+    return q
+
+
+class AutoAssign:
+    """``distance`` / ``load``: assign on creation, retry the units nobody could take."""
+
+    def __init__(self, m: Model) -> None:
+        self.m = m
+        self.tracks_routes = m.opts.mode == "load"
+        self.waiting: list[Unit] = []
+        self.waiting_min_q = math.inf  # a lower bound on the waiting units' quantities
+
+    def start(self) -> None:
+        m = self.m
+        m.env.process(redispatch(m.env, m, self, m.scenario.dispatch.redispatch_s))
+
+    def dispatch(self, units: list[Unit]) -> None:
+        for unit in units:
+            ok = self.auto_assign(unit)
+            for t in unit:
+                t.did_auto_assign = ok
+            if not ok:
+                self._wait([unit])
+
+    def give_back(self, units: list[Unit]) -> None:
+        self._wait(units, front=True)
+        self.redispatch()
+
+    def worker_on(self, w: Worker) -> None:
+        self.redispatch()
+
+    def worker_off(self, w: Worker) -> None:
+        pass
+
+    def pull(self, w: Worker) -> Task | None:
+        return None
+
+    def _wait(self, units: list[Unit], front: bool = False) -> None:
+        for unit in units:
+            self.waiting_min_q = min(self.waiting_min_q, unit_quantity(unit))
+        if front:
+            self.waiting[0:0] = units
+        else:
+            self.waiting.extend(units)
+
+    def auto_assign(self, unit: Unit) -> bool:
+        m = self.m
+        first = unit[0]
+        qty = unit_quantity(unit)
+        wid = choose_worker(m.snapshot, TaskPoint(first.lat, first.lon, qty), m.opts)
+        if wid is None:
+            return False
+        w = m.workers[int(wid)]  # type: ignore[call-overload]
+        for t in unit:
+            m.assign(w, t)
+        return True
+
+    def redispatch(self) -> None:
+        """Offer waiting units again, oldest first.
+
+        Eligibility only shrinks as a unit's quantity grows (the other filters are the
+        same for every unit), so once a unit of quantity q finds nobody, no unit of
+        quantity >= q can either: those are skipped, and when q is at or below the
+        smallest waiting quantity the pass stops.  An overloaded day thus costs
+        O(assignments) per pass instead of O(waiting).
+        """
+        if not self.waiting or not self.m.snapshot.on_duty.any():
+            return
+        waiting, self.waiting = self.waiting, []
+        floor_q, self.waiting_min_q = self.waiting_min_q, math.inf
+        failed_q = math.inf
+        for i, unit in enumerate(waiting):
+            q = unit_quantity(unit)
+            if q < failed_q:
+                if self.auto_assign(unit):
+                    continue
+                failed_q = q
+                if failed_q <= floor_q:
+                    # The rest were already waiting, so floor_q still bounds them.
+                    self.waiting.extend(waiting[i:])
+                    self.waiting_min_q = min(self.waiting_min_q, floor_q)
+                    return
+            self._wait([unit])
+
+
+class Queue:
+    """``queue``: a central pool; a free worker pulls the oldest or the nearest unit."""
+
+    tracks_routes = False
+
+    def __init__(self, m: Model) -> None:
+        self.m = m
+        self.rule = m.scenario.dispatch.queue_rule
+        self.pool: list[Unit] = []
+        self.idle: deque[Worker] = deque()
+        self.idle_ids: set[int] = set()
+
+    def start(self) -> None:
+        pass
+
+    def dispatch(self, units: list[Unit]) -> None:
+        for unit in units:
+            self.pool.append(unit)
+            self.wake_idle()
+
+    def give_back(self, units: list[Unit]) -> None:
+        self.pool[0:0] = units
+        for _ in units:
+            self.wake_idle()
+
+    def worker_on(self, w: Worker) -> None:
+        pass
+
+    def worker_off(self, w: Worker) -> None:
+        if w.id in self.idle_ids:
+            self.idle.remove(w)
+            self.idle_ids.discard(w.id)
+
+    def pull(self, w: Worker) -> Task | None:
+        task = None
+        if not w.container and self.pool:
+            if self.rule == "oldest":
+                k: int | None = 0
+            else:
+                lat = np.array([u[0].lat for u in self.pool])
+                lon = np.array([u[0].lon for u in self.pool])
+                k = choose_from_pool(lat, lon, w.lat, w.lon, self.rule)
+            assert k is not None
+            unit = self.pool.pop(k)
+            for t in unit:
+                self.m.assign(w, t)
+            task = w.next_task()
+        # Only an empty-handed worker counts as idle: one waiting on a dependency of a
+        # task it holds would be woken for new work it cannot pull.
+        if task is None and not w.container and w.id not in self.idle_ids:
+            self.idle.append(w)
+            self.idle_ids.add(w.id)
+        return task
+
+    def wake_idle(self) -> None:
+        """Wake the longest-idle worker that is really waiting."""
+        while self.idle:
+            w = self.idle.popleft()
+            self.idle_ids.discard(w.id)
+            if w.wake is not None and not w.wake.triggered:
+                w.wake.succeed()
+                return
+
+
+class NoDispatch:
+    """``none``: the platform never assigns; tasks stay unassigned."""
+
+    tracks_routes = False
+
+    def start(self) -> None:
+        pass
+
+    def dispatch(self, units: list[Unit]) -> None:
+        pass
+
+    def give_back(self, units: list[Unit]) -> None:
+        pass  # never reached: nobody holds a task
+
+    def worker_on(self, w: Worker) -> None:
+        pass
+
+    def worker_off(self, w: Worker) -> None:
+        pass
+
+    def pull(self, w: Worker) -> Task | None:
+        return None
+
+
+def make_dispatcher(m: Model) -> Dispatcher:
+    """The strategy for the scenario's ``dispatch.policy``."""
+    policy = m.scenario.dispatch.policy
+    if policy == "queue":
+        return Queue(m)
+    if policy == "none":
+        return NoDispatch()
+    return AutoAssign(m)
+
+
+def redispatch(
+    env: simpy.Environment, m: Model, d: AutoAssign, every_s: float
+) -> Generator[simpy.Event, Any, None]:
+    """Periodically offer the units nobody could take to the fleet again."""
+    while True:
+        yield env.timeout(every_s)
+        if m.finished():
+            return
+        d.redispatch()
