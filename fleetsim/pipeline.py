@@ -79,9 +79,9 @@ def run_demo(scenario_path: Path, out: Path, replay_s: float, profile: str, stre
     print(f"\n== replay ({t_replay:.1f} s)", file=stream)
     for line in summary_lines(read_results(results_path)):
         print(line, file=stream)
-    from sim.report import write_report
+    from fleetsim.run_page import write_run_report
 
-    report = write_report(out)  # the run's page, with the replay's results in it
+    report = write_run_report(out)  # the run's page, with the replay's results in it
     print(f"\n== report: {report}", file=stream)
     total = time.monotonic() - t_start
     print(

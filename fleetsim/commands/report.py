@@ -19,7 +19,8 @@ def register(sub: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from sim.report import write_report, write_sweep_report
+    from fleetsim.run_page import write_run_report
+    from sim.report import write_sweep_report
 
     d: Path = args.run_dir
     if not d.is_dir():
@@ -27,7 +28,7 @@ def _run(args: argparse.Namespace) -> int:
     if (d / "sweep.json").is_file():
         path = write_sweep_report(d)
     elif (d / "kpis.json").is_file():
-        path = write_report(d)
+        path = write_run_report(d)
     else:
         raise UserError(
             f"{d}: neither a run directory (no kpis.json) nor a sweep directory (no sweep.json)"

@@ -57,8 +57,8 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(format_kpis(result.kpis))
     if args.report:
-        from sim.report import write_report
+        from fleetsim.run_page import write_run_report
 
-        print(f"wrote {write_report(out)}")
+        print(f"wrote {write_run_report(out)}")
     print(f"wrote {out}/")
     return 0

@@ -3,20 +3,30 @@
 
 Modules: :mod:`~sim.report.figures` (chart records, deterministic rendering),
 :mod:`~sim.report.html` (escaped page building), :mod:`~sim.report.run_charts` (one
-run's charts), :mod:`~sim.report.replay` (load-test results), :mod:`~sim.report.run_report`
-and :mod:`~sim.report.sweep_report` (the two pages).
+run's charts), :mod:`~sim.report.run_report` and :mod:`~sim.report.sweep_report` (the two
+pages).  The run page takes extra sections from its caller: ``fleetsim`` adds the load-test
+replay's (:mod:`loadtest.replay.report`), so this package knows nothing of ``results.json``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.report.run_report import SectionProvider
 
 
-def write_report(run_dir: Path) -> Path:
-    """Write ``run_dir/report.html`` for a simulated run; return its path."""
+def write_report(run_dir: Path, extra: Sequence[SectionProvider] = ()) -> Path:
+    """Write ``run_dir/report.html`` for a simulated run; return its path.
+
+    ``extra`` section providers add sections after the run's own (see
+    :data:`sim.report.run_report.SectionProvider`).
+    """
     from sim.report.run_report import write_report as _write
 
-    return _write(run_dir)
+    return _write(run_dir, extra)
 
 
 def write_sweep_report(out_dir: Path) -> Path:

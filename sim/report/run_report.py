@@ -1,7 +1,7 @@
 """The report of one run: ``RUN_DIR/report.html`` plus its PNGs beside it.
 
 :func:`write_report` reads a run directory (``sim.output.read_run``), draws the run's
-charts, adds the load-test replay sections when ``results.json`` is there, and writes one
+charts, adds the sections its caller provides (``fleetsim`` passes the load-test replay's), and writes one
 self-contained page.  The same run always gives the same bytes (no timestamps, fixed PNG
 metadata), so reports can be diffed and cached.
 """
@@ -9,7 +9,7 @@ metadata), so reports can be diffed and cached.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,9 +17,8 @@ from typing import Any, Protocol
 import pandas as pd
 
 from sim.kpis import KPIS
-from sim.report import replay as rp
 from sim.report.figures import Chart, time_axis
-from sim.report.html import Badge, Cell, Section, esc, figure_html, page_html, paragraph, table_html
+from sim.report.html import Cell, Section, esc, figure_html, page_html, table_html
 from sim.report.run_charts import (
     destinations_map,
     submission_timeline,
@@ -29,7 +28,6 @@ from sim.report.run_charts import (
 )
 
 REPORT = "report.html"
-RESULTS = "results.json"
 
 KPI_NOTES: dict[str, str] = {spec.name: spec.note for spec in KPIS}
 """Each KPI's meaning and unit for the KPI table (from the registry, ``sim.kpis.KPIS``)."""
@@ -98,90 +96,19 @@ def _subtitle(meta: Mapping[str, Any], run_dir: Path) -> list[str]:
     return lines
 
 
-def _count(x: float) -> int | float:
-    return int(x) if math.isfinite(x) and x == int(x) else x
+#: A provider of extra sections: given the run directory, the sections and charts it adds
+#: (none when it has nothing to show).  The composition root passes the load-test replay's.
+SectionProvider = Callable[[Path], tuple[list[Section], list[Chart]]]
 
 
-def replay_sections(path: Path) -> tuple[list[Section], list[Chart]]:
-    """The load-test sections when ``results.json`` is readable (else one note)."""
-    r = rp.read_replay(path)
-    if isinstance(r, str):
-        return [Section("Load-test replay", (paragraph(r),))], []
-    charts = [
-        rp.throughput_chart(r),
-        rp.endpoints_chart(r),
-        rp.schedule_lag_chart(r),
-        rp.flows_chart(r),
-        rp.reconciliation_chart(r),
-    ]
-    valid: Cell = (
-        Badge("valid", "pass")
-        if r.valid
-        else Badge("invalid", "fail")
-        if r.valid is False
-        else "unknown"
-    )
-    overview: list[list[Cell]] = [
-        ["target", r.target or "?"],
-        ["run valid", valid],
-        ["speed-up over real time", r.speedup],
-        ["replay duration (s)", r.duration_s],
-    ]
-    overview += [[f"calls {k}", int(v)] for k, v in r.calls.items()]
-    blocks = [table_html(("replay", ""), overview)]
-    blocks += [paragraph(f"Invalid because: {why}") for why in r.invalid_reasons]
-    blocks += [paragraph(f"results.json: {p}") for p in r.problems]
-    blocks += [figure_html(c) for c in charts[:1]]
-    ep_rows: list[list[Cell]] = [
-        [e.name, _count(e.count), _count(e.errors), e.rps, e.p50_ms, e.p95_ms, e.p99_ms, e.max_ms]
-        for e in r.endpoints
-    ]
-    latency = [figure_html(charts[1])]
-    if ep_rows:
-        latency.append(
-            table_html(
-                ("endpoint", "calls", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"),
-                ep_rows,
-            )
-        )
-    flows = [figure_html(c) for c in charts[2:4]]
-    recon = [figure_html(charts[4])]
-    th_rows: list[list[Cell]] = [
-        [
-            t.scope,
-            t.metric,
-            t.limit,
-            t.actual,
-            Badge("pass", "pass") if t.passed else Badge("FAIL", "fail"),
-        ]
-        for t in r.thresholds
-    ]
-    thresholds = (
-        [table_html(("scope", "metric", "limit", "actual", "result"), th_rows)]
-        if th_rows
-        else [paragraph("results.json defines no thresholds.")]
-    )
-    if th_rows:
-        n_fail = sum(1 for t in r.thresholds if not t.passed)
-        thresholds.insert(
-            0,
-            paragraph(
-                "All thresholds passed." if n_fail == 0 else f"{n_fail} threshold(s) failed.",
-                "answer" if n_fail == 0 else "answer miss",
-            ),
-        )
-    sections = [
-        Section("Load-test replay", tuple(blocks)),
-        Section("Latency per endpoint", tuple(latency)),
-        Section("Schedule lag and batch flows", tuple(flows)),
-        Section("Reconciliation", tuple(recon)),
-        Section("Thresholds", tuple(thresholds)),
-    ]
-    return sections, charts
+def build_report(
+    run: RunLike, run_dir: Path, extra: Sequence[SectionProvider] = ()
+) -> tuple[str, list[Chart]]:
+    """The page's HTML and every chart on it (for writing the PNGs).
 
-
-def build_report(run: RunLike, run_dir: Path) -> tuple[str, list[Chart]]:
-    """The page's HTML and every chart on it (for writing the PNGs)."""
+    ``extra`` adds sections after the run's own, in order (``fleetsim`` passes the
+    load-test replay's, :func:`loadtest.replay.report.replay_sections`).
+    """
     charts = run_charts(run)
     by_name = {c.name: c for c in charts}
     sections = [
@@ -195,11 +122,10 @@ def build_report(run: RunLike, run_dir: Path) -> tuple[str, list[Chart]]:
         ),
         Section("Submissions", (figure_html(by_name["submissions"]),)),
     ]
-    results = run_dir / RESULTS
-    if results.is_file():
-        more, replay_charts = replay_sections(results)
+    for provide in extra:
+        more, more_charts = provide(run_dir)
         sections += more
-        charts += replay_charts
+        charts += more_charts
     scenario = run_dir / "scenario.toml"
     if scenario.is_file():
         text = scenario.read_text("utf-8", errors="replace")
@@ -216,13 +142,13 @@ def build_report(run: RunLike, run_dir: Path) -> tuple[str, list[Chart]]:
     return page_html(title, _subtitle(run.meta, run_dir), sections), charts
 
 
-def write_report(run_dir: Path) -> Path:
+def write_report(run_dir: Path, extra: Sequence[SectionProvider] = ()) -> Path:
     """Write ``run_dir/report.html`` (and ``report-<chart>.png`` beside it); return the path."""
     from sim.output import read_run
 
     run_dir = Path(run_dir)
     run = read_run(run_dir)
-    page, charts = build_report(run, run_dir)
+    page, charts = build_report(run, run_dir, extra)
     for c in charts:
         (run_dir / f"report-{c.name}.png").write_bytes(c.png)
     path = run_dir / REPORT

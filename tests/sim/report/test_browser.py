@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from sim.report import write_report
+from fleetsim.run_page import write_run_report
 from sim.sweep import SweepConfig, run_sweep
 from tests.fixtures.runs import RESULTS_JSON, ROOT, TINY
 
@@ -94,7 +94,7 @@ def _keep(shot: Path) -> None:
 def test_run_report_renders_in_chromium(tiny_copy: Path, tmp_path: Path) -> None:
     _chromium()
     (tiny_copy / "results.json").write_bytes(orjson.dumps(RESULTS_JSON))
-    report = write_report(tiny_copy)
+    report = write_run_report(tiny_copy)
     shot = tmp_path / "run-report.png"
     info = _check_in_browser(report, tmp_path / "profile", shot)
     assert info["errors"] == [], info["errors"]

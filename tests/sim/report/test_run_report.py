@@ -1,4 +1,5 @@
-"""The single-run report: every chart, escaping, determinism, replay sections, the CLI."""
+"""The single-run report: every chart, escaping, determinism, the CLI (replay sections:
+tests/loadtest/replay/test_report.py)."""
 
 from __future__ import annotations
 
@@ -18,13 +19,6 @@ from sim.report.run_report import run_charts
 from tests.fixtures.runs import synthetic_frames, write_run_dir
 
 RUN_CHARTS = {"tasks_by_state", "workers_utilisation", "time_distributions", "map", "submissions"}
-REPLAY_CHARTS = {
-    "replay_throughput",
-    "replay_endpoints",
-    "replay_schedule_lag",
-    "replay_flows",
-    "replay_reconciliation",
-}
 
 
 def _images(html: str) -> list[str]:
@@ -117,38 +111,14 @@ def test_duty_series_busy_never_exceeds_on_duty() -> None:
     assert (busy <= 5).all() and (busy >= 0).all() and busy.max() > 0
 
 
-def test_replay_sections_when_results_json_present(
+def test_sim_report_ignores_results_json_without_a_section_provider(
     synthetic_run_dir: Path, results_json: dict[str, Any]
 ) -> None:
+    # sim.report knows nothing of the replay: its sections come only from the caller.
     (synthetic_run_dir / "results.json").write_bytes(orjson.dumps(results_json))
     html = write_report(synthetic_run_dir).read_text()
-    assert len(_images(html)) == len(RUN_CHARTS) + len(REPLAY_CHARTS)
-    for name in REPLAY_CHARTS:
-        assert (synthetic_run_dir / f"report-{name}.png").is_file()
-    for title in ("Load-test replay", "Latency per endpoint", "Reconciliation", "Thresholds"):
-        assert title in html
-    # Text from the file is escaped, never markup.
-    assert "<script>alert" not in html
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
-    assert "1 threshold(s) failed." in html
-    assert html.count('class="badge fail">FAIL<') == 1
-    assert html.count('class="badge pass">pass<') == 1
-
-
-def test_malformed_results_json_is_reported_not_fatal(
-    synthetic_run_dir: Path, results_json: dict[str, Any]
-) -> None:
-    (synthetic_run_dir / "results.json").write_text("{not json")
-    html = write_report(synthetic_run_dir).read_text()
-    assert "results.json: cannot read" in html
-    results_json["endpoints"] = [{"name": "GET /x", "p50_ms": "fast"}, 7]
-    results_json["reconciliation"] = "none"
-    del results_json["throughput"]
-    (synthetic_run_dir / "results.json").write_bytes(orjson.dumps(results_json))
-    html = write_report(synthetic_run_dir).read_text()
-    assert "endpoints[1]: expected an object" in html
-    assert "reconciliation: expected an object" in html
-    assert "GET /x" in html
+    assert "Load-test replay" not in html
+    assert len(_images(html)) == len(RUN_CHARTS)
 
 
 def test_report_of_a_real_run_via_cli(tiny_copy: Path, capsys: pytest.CaptureFixture[str]) -> None:

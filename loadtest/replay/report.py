@@ -1,9 +1,10 @@
-"""Load-test replay results (``results.json``, schema in docs/CONTRACTS.md) for the report.
+"""The replay's sections of the run report, from ``results.json`` (schema in docs/CONTRACTS.md).
 
 Concepts held here: records for each part of the file, a defensive reader that keeps what
 it can and lists what it could not use (the file comes from another tool and another
 version), and the replay charts: throughput, per-endpoint percentiles, schedule lag,
-batch flow times and the reconciliation.  Thresholds are a table, built by the page.
+batch flow times and the reconciliation, and the sections built from them
+(:func:`replay_sections`), which ``fleetsim`` hands to the run report.
 """
 
 from __future__ import annotations
@@ -18,8 +19,12 @@ import numpy as np
 import orjson
 
 from sim.report.figures import PALETTE, Chart, chart, empty_chart, new_figure, style
+from sim.report.html import Badge, Cell, Section, figure_html, paragraph, table_html
 
 T = TypeVar("T")
+
+#: The replay's results file inside a run directory.
+RESULTS = "results.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,3 +331,90 @@ def reconciliation_chart(r: Replay) -> Chart:
             "target lost or repeated work under load.",
             fig,
         )
+
+
+def _count(x: float) -> int | float:
+    return int(x) if math.isfinite(x) and x == int(x) else x
+
+
+def replay_sections(run_dir: Path) -> tuple[list[Section], list[Chart]]:
+    """The load-test sections of a run's page: none without ``results.json``, one note when
+    it cannot be read, else the overview, latency, lag and flows, reconciliation and
+    thresholds (a section provider for :func:`sim.report.run_report.build_report`)."""
+    path = run_dir / RESULTS
+    if not path.is_file():
+        return [], []
+    r = read_replay(path)
+    if isinstance(r, str):
+        return [Section("Load-test replay", (paragraph(r),))], []
+    charts = [
+        throughput_chart(r),
+        endpoints_chart(r),
+        schedule_lag_chart(r),
+        flows_chart(r),
+        reconciliation_chart(r),
+    ]
+    valid: Cell = (
+        Badge("valid", "pass")
+        if r.valid
+        else Badge("invalid", "fail")
+        if r.valid is False
+        else "unknown"
+    )
+    overview: list[list[Cell]] = [
+        ["target", r.target or "?"],
+        ["run valid", valid],
+        ["speed-up over real time", r.speedup],
+        ["replay duration (s)", r.duration_s],
+    ]
+    overview += [[f"calls {k}", int(v)] for k, v in r.calls.items()]
+    blocks = [table_html(("replay", ""), overview)]
+    blocks += [paragraph(f"Invalid because: {why}") for why in r.invalid_reasons]
+    blocks += [paragraph(f"results.json: {p}") for p in r.problems]
+    blocks += [figure_html(c) for c in charts[:1]]
+    ep_rows: list[list[Cell]] = [
+        [e.name, _count(e.count), _count(e.errors), e.rps, e.p50_ms, e.p95_ms, e.p99_ms, e.max_ms]
+        for e in r.endpoints
+    ]
+    latency = [figure_html(charts[1])]
+    if ep_rows:
+        latency.append(
+            table_html(
+                ("endpoint", "calls", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"),
+                ep_rows,
+            )
+        )
+    flows = [figure_html(c) for c in charts[2:4]]
+    recon = [figure_html(charts[4])]
+    th_rows: list[list[Cell]] = [
+        [
+            t.scope,
+            t.metric,
+            t.limit,
+            t.actual,
+            Badge("pass", "pass") if t.passed else Badge("FAIL", "fail"),
+        ]
+        for t in r.thresholds
+    ]
+    thresholds = (
+        [table_html(("scope", "metric", "limit", "actual", "result"), th_rows)]
+        if th_rows
+        else [paragraph("results.json defines no thresholds.")]
+    )
+    if th_rows:
+        n_fail = sum(1 for t in r.thresholds if not t.passed)
+        thresholds.insert(
+            0,
+            paragraph(
+                "All thresholds passed." if n_fail == 0 else f"{n_fail} threshold(s) failed.",
+                "answer" if n_fail == 0 else "answer miss",
+            ),
+        )
+    sections = [
+        Section("Load-test replay", tuple(blocks)),
+        Section("Latency per endpoint", tuple(latency)),
+        Section("Schedule lag and batch flows", tuple(flows)),
+        Section("Reconciliation", tuple(recon)),
+        Section("Thresholds", tuple(thresholds)),
+    ]
+    return sections, charts
