@@ -2,9 +2,10 @@
 
 autoAssign is the simulator's own policy: a :class:`sim.dispatch.FleetSnapshot` of the
 on-duty workers is built per call and :func:`sim.dispatch.choose_worker` picks; the
-``load`` mode's route lengths come from :func:`sim.geo.geodesic_m` over each worker's
-location -> active task -> assigned tasks.  Containers follow API-NOTES §1.5: each task
-is in one container (organisation, team or worker), at most ``container_cap`` tasks each.
+``load`` mode's route lengths come from :func:`sim.dispatch.route_length_m` (the simulator's
+own) over each worker's location -> active task -> assigned tasks.  Containers follow
+API-NOTES §1.5: each task is in one container (organisation, team or worker), at most
+``container_cap`` tasks each.
 """
 
 from __future__ import annotations
@@ -24,8 +25,14 @@ from loadtest.emulator.onfleet.model import (
 )
 from loadtest.emulator.onfleet.validate import bad, normalise_phone
 from loadtest.emulator.services import Runtime, now_ms
-from sim.dispatch import AutoAssignOptions, FleetSnapshot, TaskPoint, WorkerView, choose_worker
-from sim.geo import geodesic_m
+from sim.dispatch import (
+    AutoAssignOptions,
+    FleetSnapshot,
+    TaskPoint,
+    WorkerView,
+    choose_worker,
+    route_length_m,
+)
 
 _VEHICLES = ("CAR", "BICYCLE", "MOTORCYCLE", "TRUCK")
 
@@ -224,16 +231,11 @@ class FleetOps:
             if not w.on_duty or w.location is None:
                 continue
             lon, lat = w.location
-            route_m, end = 0.0, (lat, lon)
             legs = ([w.active_task] if w.active_task else []) + w.tasks
-            load = 0.0
-            for tid in legs:
-                nxt = self.tasks.get(tid)
-                if nxt is None:
-                    continue
-                route_m += geodesic_m(end[0], end[1], nxt.lat, nxt.lon)
-                end = (nxt.lat, nxt.lon)
-                load += nxt.quantity
+            stops = [t for t in (self.tasks.get(tid) for tid in legs) if t is not None]
+            load = sum(t.quantity for t in stops)
+            # The same route length the simulator ranks by (one implementation).
+            route_m, end_lat, end_lon = route_length_m(lat, lon, [(t.lat, t.lon) for t in stops])
             free = math.inf if w.capacity is None else w.capacity - load
             views.append(
                 WorkerView(
@@ -245,8 +247,8 @@ class FleetOps:
                     assigned_count=len(w.tasks),
                     free_capacity=free,
                     route_m=route_m,
-                    end_lat=end[0],
-                    end_lon=end[1],
+                    end_lat=end_lat,
+                    end_lon=end_lon,
                 )
             )
         choice = choose_worker(
