@@ -2,8 +2,8 @@
 
 :func:`write_report` reads a run directory (``sim.output.read_run``), draws the run's
 charts, adds the sections its caller provides (``fleetsim`` passes the load-test
-replay's), and writes one self-contained page.  The same run always gives the same bytes (no timestamps, fixed PNG
-metadata), so reports can be diffed and cached.
+replay's), and writes one self-contained page.  The same run always gives the same
+bytes (no timestamps, fixed PNG metadata), so reports can be diffed and cached.
 """
 
 from __future__ import annotations
