@@ -103,15 +103,24 @@ def check_order_track(
     return (False, body) if res.status == 404 else (None, body)
 
 
-def check_task_create(
-    r: Replayer, call: TraceCall, body: Any, started: float, since_ms: int
-) -> Verdict:
+def _found_tasks(r: Replayer, call: TraceCall, since_ms: int) -> dict[str, str] | None:
+    """The call's tasks already on the target (their ids recorded), or None if the target
+    cannot be listed."""
     try:
         found = r.find_tasks(set(call.tasks), since_ms)
     except RuntimeError:
-        return None, body  # cannot list: do not risk a duplicate
+        return None
     for ref, sid in found.items():
         r.ids.set(ref, sid)
+    return found
+
+
+def check_task_create(
+    r: Replayer, call: TraceCall, body: Any, started: float, since_ms: int
+) -> Verdict:
+    found = _found_tasks(r, call, since_ms)
+    if found is None:
+        return None, body  # cannot list: do not risk a duplicate
     if found:
         r.recorder.count("recovered")
         return True, body
@@ -122,12 +131,9 @@ def check_task_batch(
     r: Replayer, call: TraceCall, body: Any, started: float, since_ms: int
 ) -> Verdict:
     """Resend only the tasks of the batch that are not on the target."""
-    try:
-        found = r.find_tasks(set(call.tasks), since_ms)
-    except RuntimeError:
+    found = _found_tasks(r, call, since_ms)
+    if found is None:
         return None, body  # cannot list: do not risk a duplicate
-    for ref, sid in found.items():
-        r.ids.set(ref, sid)
     missing = [t for t in body["tasks"] if f"task:{meta_task(t)}" not in found]
     if not missing:
         r.recorder.count("recovered")
