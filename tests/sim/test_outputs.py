@@ -1,6 +1,7 @@
 """Determinism, golden KPIs, output files and the command line's error behaviour."""
 
 import hashlib
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import orjson
 import pandas as pd
 import pytest
 
+import sim
 from fleetsim.cli import main
 from sim.output import read_run, write_outputs
 from sim.run import simulate
@@ -51,7 +53,8 @@ def test_run_directory_round_trips_and_records_provenance(tmp_path: Path) -> Non
     pd.testing.assert_frame_equal(run.events, r.events)
     assert run.meta["scenario"] == "tiny" and run.meta["seed"] == 7
     assert run.meta["scenario_hash"] == sc.content_hash()
-    assert run.meta["version"] == "0.1.0"
+    # the version comes from the installed distribution, i.e. pyproject.toml
+    assert run.meta["version"] == importlib.metadata.version("fleetsim") == sim.__version__
     assert (out / "scenario.toml").is_file()
     kinds = set(run.events["kind"])
     assert {
