@@ -9,7 +9,7 @@ import argparse
 def add_set_option(p: argparse.ArgumentParser, *, dest: str, sweep: bool = False) -> None:
     """``--set SECTION.KEY=VALUE`` (repeatable): a scenario field override; with ``sweep``,
     a swept parameter and its comma-separated values.  Values are parsed by
-    ``sim.scenario.parse_set_value`` in both cases."""
+    ``sim.scenario_io.parse_set_value`` in both cases."""
     p.add_argument(
         "--set",
         dest=dest,

@@ -36,7 +36,7 @@ def run_demo(scenario_path: Path, out: Path, replay_s: float, profile: str, stre
     from sim.kpis import format_kpis
     from sim.output import write_outputs
     from sim.run import simulate
-    from sim.scenario import load_scenario
+    from sim.scenario_io import load_scenario
 
     if not scenario_path.is_file():
         raise UserError(f"--scenario {scenario_path}: no such file")

@@ -23,7 +23,7 @@ from sim.errors import UserError
 from sim.kpis import Kpis
 from sim.run import SimResult
 from sim.run_meta import RunMeta
-from sim.scenario import dump_scenario_toml
+from sim.scenario_io import dump_scenario_toml
 
 Format = Literal["parquet", "csv"]
 TABLES = ("tasks", "events", "workers", "submissions")

@@ -33,7 +33,7 @@ def tiny_run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real run of scenarios/tiny.toml (simulated once per test session)."""
     from sim.output import write_outputs
     from sim.run import simulate
-    from sim.scenario import load_scenario
+    from sim.scenario_io import load_scenario
 
     out = tmp_path_factory.mktemp("tiny") / "run"
     write_outputs(simulate(load_scenario(TINY), seed=7), out)

@@ -65,7 +65,7 @@ def bare_simpy_rate(n: int) -> float:
 
 def _day_child(overrides: list[str], queue: Any) -> None:
     from sim.run import simulate
-    from sim.scenario import load_scenario
+    from sim.scenario_io import load_scenario
 
     scenario = load_scenario(REPO / "scenarios" / "tiny.toml", overrides)
     t0 = time.perf_counter()

@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from fleetsim.bench import BenchContext, BenchFn, BenchResult
-from sim.scenario import dump_scenario_toml, load_scenario
+from sim.scenario_io import dump_scenario_toml, load_scenario
 from sim.sweep import SweepConfig, run_sweep
 from sim.sweep.runner import DaskExecutor, local_cluster
 

@@ -13,7 +13,7 @@ from sim.errors import UserError
 from sim.kpis import format_kpis
 from sim.output import write_outputs
 from sim.run import simulate
-from sim.scenario import load_scenario
+from sim.scenario_io import load_scenario
 
 
 def register(sub: Any) -> None:

@@ -36,7 +36,8 @@ from loadtest.trace.format import (
 )
 from loadtest.trace.partners import add_deftship, add_nash
 from sim.errors import UserError
-from sim.scenario import Scenario, load_scenario
+from sim.scenario import Scenario
+from sim.scenario_io import load_scenario
 
 KNOWN_PROVIDERS = ("onfleet", "hypertrack", "nash", "deftship")
 

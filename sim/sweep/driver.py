@@ -84,10 +84,10 @@ class ScenarioSource(Protocol):
 
 class FileScenarios:
     """Variants of a scenario file: the file is read once, and each variant's typed values
-    are set on a copy of its raw mapping, then validated (``sim.scenario.parse_scenario``)."""
+    are set on a copy of its raw mapping, then validated (``sim.scenario_io.parse_scenario``)."""
 
     def __init__(self, path: Path) -> None:
-        from sim.scenario import parse_scenario, read_scenario_file
+        from sim.scenario_io import parse_scenario, read_scenario_file
 
         if not path.is_file():
             raise UserError(f"scenario {str(path)!r}: no such file")
@@ -103,7 +103,7 @@ class FileScenarios:
         return self._parse(raw, source=str(self.path), base_dir=self.path.parent)
 
     def load(self, variant: Variant) -> Any:
-        from sim.scenario import set_field
+        from sim.scenario_io import set_field
 
         raw = copy.deepcopy(self._raw)
         for (path, value), item in zip(variant.settings, variant.overrides, strict=True):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sim.errors import UserError
-from sim.scenario import parse_set_value
+from sim.scenario_io import parse_set_value
 
 ParamValue = int | float | bool | str
 RunId = str
@@ -95,7 +95,7 @@ class RunSpec:
 
 
 def parse_value(raw: str) -> ParamValue:
-    """A swept value as ``--set`` parses it (:func:`sim.scenario.parse_set_value`); arrays
+    """A swept value as ``--set`` parses it (:func:`sim.scenario_io.parse_set_value`); arrays
     and tables are kept as the text the user wrote, so a sweep's columns stay scalar."""
     value = parse_set_value(raw)
     if isinstance(value, bool | int | float | str):

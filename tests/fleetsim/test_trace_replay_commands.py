@@ -22,7 +22,7 @@ def test_trace_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 def test_trace_write_from_run_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sim.output import write_outputs
     from sim.run import simulate
-    from sim.scenario import load_scenario
+    from sim.scenario_io import load_scenario
 
     scenario = load_scenario(SCENARIOS / "tiny.toml", [])
     write_outputs(simulate(scenario, seed=1), tmp_path / "run")

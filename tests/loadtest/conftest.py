@@ -17,7 +17,7 @@ def tiny_traces(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """trace.jsonl of the tiny scenario in each submission mode."""
     from loadtest.trace.onfleet import write_trace
     from sim.run import simulate
-    from sim.scenario import load_scenario
+    from sim.scenario_io import load_scenario
 
     root = tmp_path_factory.mktemp("tiny")
     out = {}

@@ -15,7 +15,7 @@ import sim
 from fleetsim.cli import main
 from sim.output import read_run, write_outputs
 from sim.run import simulate
-from sim.scenario import load_scenario
+from sim.scenario_io import load_scenario
 from tests.fixtures.scenarios import REPO
 
 TINY = REPO / "scenarios" / "tiny.toml"

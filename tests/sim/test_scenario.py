@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from sim.errors import ScenarioError
-from sim.scenario import apply_overrides, dump_scenario_toml, load_scenario, parse_scenario
+from sim.scenario_io import apply_overrides, dump_scenario_toml, load_scenario, parse_scenario
 from tests.fixtures.scenarios import REPO, make_scenario
 
 

@@ -153,7 +153,7 @@ def test_summary_counts_ops_and_batches(tmp_path: Path) -> None:
 
 def test_writes_a_trace_for_the_real_tiny_scenario(tmp_path: Path) -> None:
     run = pytest.importorskip("sim.run")
-    from sim.scenario import load_scenario
+    from sim.scenario_io import load_scenario
 
     scenario = load_scenario(Path("scenarios/tiny.toml"), ["submission.mode=batch"])
     result = run.simulate(scenario, seed=7)

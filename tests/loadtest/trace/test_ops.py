@@ -25,7 +25,7 @@ from tests.fixtures.scenarios import SCENARIOS
 def all_provider_traces(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """The tiny scenario in every submission mode, with every partner provider."""
     from sim.run import simulate
-    from sim.scenario import load_scenario
+    from sim.scenario_io import load_scenario
 
     root = tmp_path_factory.mktemp("ops")
     out = []

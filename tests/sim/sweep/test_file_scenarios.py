@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sim.errors import ScenarioError
-from sim.scenario import load_scenario, parse_set_value
+from sim.scenario_io import load_scenario, parse_set_value
 from sim.sweep import FileScenarios
 from sim.sweep.grid import expand_grid, parse_sets, parse_value
 from tests.fixtures.scenarios import SCENARIOS

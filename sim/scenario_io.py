@@ -1,0 +1,169 @@
+"""Reading and writing scenario files: the edge where raw TOML becomes a :class:`Scenario`.
+
+Concepts held here: reading a scenario file, ``--set`` overrides (the one value parser,
+:func:`parse_set_value`, behind ``simulate --set`` and the sweep), validation failures
+turned into one message that names the field path, the bad value and what is allowed,
+and the effective scenario written back as TOML.  The schema itself is
+:mod:`sim.scenario`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from sim.errors import ScenarioError
+from sim.scenario import Scenario
+
+
+def _fmt_value(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    cur: Any = model
+    for part in loc[:-1]:
+        field = cur.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return []
+        ann = field.annotation
+        cur = next(
+            (
+                a
+                for a in getattr(ann, "__args__", (ann,))
+                if isinstance(a, type) and issubclass(a, BaseModel)
+            ),
+            None,
+        )
+        if cur is None:
+            return []
+    return sorted(k for k in cur.model_fields if k != "base_dir")
+
+
+def format_validation_error(source: str, err: ValidationError) -> str:
+    """One message per problem: ``source: path: got VALUE; what is allowed``."""
+    lines = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        path = ".".join(str(p) for p in loc) or "(top level)"
+        if e["type"] == "extra_forbidden":
+            allowed = _allowed_keys(Scenario, loc)
+            hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
+            lines.append(f"{source}: {path}: unknown key{hint}")
+            continue
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "missing":
+            lines.append(f"{source}: {path}: required field is missing")
+        else:
+            lines.append(f"{source}: {path}: got {_fmt_value(e.get('input'))}; {msg}")
+    return "\n".join(lines)
+
+
+def parse_set_value(text: str) -> Any:
+    """A ``--set`` value as TOML reads it (``60`` -> int, ``0.5`` -> float, ``true`` -> bool,
+    ``[1, 2]`` -> list); anything TOML rejects, such as a bare word like ``load``, stays a
+    string.  The one parser behind ``simulate --set`` and the sweep's ``--set`` values."""
+    text = text.strip()
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text  # a bare word, e.g. policy=load
+
+
+def set_field(raw: dict[str, Any], path: str, value: Any, item: str | None = None) -> None:
+    """Set the dotted ``path`` of a raw scenario mapping to ``value`` (tables are created);
+    errors name the ``--set`` item (``item``, default ``path=value``)."""
+    parts = path.strip().split(".")
+    node = raw
+    for part in parts[:-1]:
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise ScenarioError(f"--set {item or f'{path}={value}'!r}: {part} is not a table")
+        node = nxt
+    node[parts[-1]] = value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed as TOML, else strings)."""
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ScenarioError(f"--set {item!r}: expected section.key=value")
+        set_field(raw, key, parse_set_value(value), item)
+    return raw
+
+
+def parse_scenario(
+    raw: dict[str, Any], source: str = "scenario", base_dir: Path | None = None
+) -> Scenario:
+    """Validate a raw mapping into a :class:`Scenario`, or raise :class:`ScenarioError`."""
+    data = dict(raw)
+    data["base_dir"] = str(base_dir or Path("."))
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(format_validation_error(source, exc)) from None
+
+
+def read_scenario_file(path: Path | str) -> dict[str, Any]:
+    """The raw mapping of a scenario TOML file, before overrides and validation."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such scenario file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc}") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{path}: not valid TOML: {exc}") from None
+    if "base_dir" in raw:
+        raise ScenarioError(f"{path}: base_dir: unknown key")
+    return raw
+
+
+def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scenario:
+    """Read, override and validate a scenario TOML file."""
+    path = Path(path)
+    raw = apply_overrides(read_scenario_file(path), list(overrides or []))
+    return parse_scenario(raw, source=str(path), base_dir=path.parent)
+
+
+def dump_scenario_toml(scenario: Scenario) -> str:
+    """The effective scenario as TOML (written into every run directory)."""
+    data = scenario.model_dump(mode="json", exclude_none=True)
+    return _to_toml(data)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, str):
+        return orjson.dumps(v).decode()
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def _to_toml(data: dict[str, Any], prefix: str = "") -> str:
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    tables = {k: v for k, v in data.items() if isinstance(v, dict)}
+    out = []
+    if prefix and scalars:
+        out.append(f"[{prefix}]")
+    out.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
+    if scalars:
+        out.append("")
+    for k, v in tables.items():
+        out.append(_to_toml(v, f"{prefix}.{k}" if prefix else k))
+    return "\n".join(out)
