@@ -15,7 +15,7 @@ import pytest
 from tests.fixtures.runs import (
     RESULTS_JSON,
     TINY,
-    FakeResult,
+    SyntheticRun,
     make_day,
     synthetic_frames,
     write_run_dir,
@@ -59,5 +59,5 @@ def repo() -> Path:
 
 
 @pytest.fixture
-def day() -> FakeResult:
+def day() -> SyntheticRun:
     return make_day()

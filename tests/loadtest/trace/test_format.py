@@ -12,7 +12,7 @@ from loadtest.trace.format import call_to_json, iter_refs, read_trace
 from loadtest.trace.onfleet import TraceOptions, build_trace, write_trace
 from loadtest.trace.summary import format_summary, summarize
 from sim.errors import UserError
-from tests.fixtures.runs import FakeResult, make_day
+from tests.fixtures.runs import SyntheticRun, make_day
 
 
 @pytest.mark.parametrize("mode", ["single", "batch", "batch-async"])
@@ -27,7 +27,7 @@ def test_round_trip_keeps_every_call(tmp_path: Path, mode: str) -> None:
     assert back.header.counts["tasks"] == 6 and back.header.counts["workers"] == 2
 
 
-def test_header_first_then_one_call_per_line(tmp_path: Path, day: FakeResult) -> None:
+def test_header_first_then_one_call_per_line(tmp_path: Path, day: SyntheticRun) -> None:
     path = tmp_path / "trace.jsonl"
     write_trace(day, path)
     lines = path.read_bytes().splitlines()
@@ -37,7 +37,7 @@ def test_header_first_then_one_call_per_line(tmp_path: Path, day: FakeResult) ->
     assert len(lines) - 1 == head["counts"]["calls"]
 
 
-def test_calls_are_in_time_order_and_deps_come_first(day: FakeResult) -> None:
+def test_calls_are_in_time_order_and_deps_come_first(day: SyntheticRun) -> None:
     _, calls = build_trace(day)
     pos = {c.id: i for i, c in enumerate(calls)}
     assert [c.at_s for c in calls] == sorted(c.at_s for c in calls)
@@ -47,7 +47,7 @@ def test_calls_are_in_time_order_and_deps_come_first(day: FakeResult) -> None:
             assert calls[pos[d]].at_s <= c.at_s
 
 
-def test_task_lifecycle_is_a_chain(day: FakeResult) -> None:
+def test_task_lifecycle_is_a_chain(day: SyntheticRun) -> None:
     _, calls = build_trace(day)
     by_id = {c.id: c for c in calls}
     task1 = [c for c in calls if 1 in c.tasks]
@@ -64,7 +64,7 @@ def test_task_lifecycle_is_a_chain(day: FakeResult) -> None:
     assert by_id[task1[0].deps[0]].tasks == (0,)
 
 
-def test_failure_and_notes_travel(day: FakeResult) -> None:
+def test_failure_and_notes_travel(day: SyntheticRun) -> None:
     _, calls = build_trace(day)
     done = [c for c in calls if c.op == "task.complete"]
     failed = [c for c in done if not c.body["completionDetails"]["success"]]
@@ -72,7 +72,7 @@ def test_failure_and_notes_travel(day: FakeResult) -> None:
     assert "NO_ANSWER" in failed[0].body["completionDetails"]["notes"]
 
 
-def test_references_travel_in_metadata(day: FakeResult) -> None:
+def test_references_travel_in_metadata(day: SyntheticRun) -> None:
     _, calls = build_trace(day)
     create = next(c for c in calls if c.op == "task.create")
     names = {m["name"]: m["value"] for m in create.body["metadata"]}
@@ -122,7 +122,7 @@ def test_partner_providers_are_selectable_and_unknown_ones_refused() -> None:
         TraceOptions(providers=("nash",))
 
 
-def test_reader_names_file_and_line(tmp_path: Path, day: FakeResult) -> None:
+def test_reader_names_file_and_line(tmp_path: Path, day: SyntheticRun) -> None:
     path = tmp_path / "trace.jsonl"
     write_trace(day, path)
     lines = path.read_text().splitlines()

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-import pandas as pd
 import pytest
 
 from fleetsim.cli import main
@@ -53,13 +52,7 @@ def test_every_chart_has_title_caption_and_labelled_axes() -> None:
 
     figures.render = spy  # type: ignore[assignment]
     try:
-        frames = synthetic_frames()
-
-        class Run:
-            tasks, events, workers = frames["tasks"], frames["events"], frames["workers"]
-            submissions, kpis, meta = frames["submissions"], frames["kpis"], frames["meta"]
-
-        charts = run_charts(Run())  # type: ignore[arg-type]
+        charts = run_charts(synthetic_frames())
     finally:
         figures.render = original  # type: ignore[assignment]
     assert {c.name for c in charts} == RUN_CHARTS
@@ -89,24 +82,23 @@ def test_same_run_gives_same_bytes(synthetic_run_dir: Path, tmp_path: Path) -> N
 
 
 def test_state_series_counts_every_task_once() -> None:
-    frames = synthetic_frames()
+    run = synthetic_frames()
     grid = np.linspace(0, 6000, 50)
-    s = state_series(frames["events"], grid)
-    created = np.searchsorted(np.sort(frames["tasks"]["created_s"].to_numpy()), grid, "right")
+    s = state_series(run.events, grid)
+    created = np.searchsorted(np.sort(run.tasks["created_s"].to_numpy()), grid, "right")
     total = sum(s.values())
     assert np.array_equal(total, created)
     assert all((v >= 0).all() for v in s.values())
     end = {k: int(v[-1]) for k, v in s.items()}
-    t = frames["tasks"]
+    t = run.tasks
     assert end["completed"] == int(t["success"].sum())
     assert end["failed"] == int(((t["state"] == 3) & ~t["success"]).sum())
     assert end["active"] == int((t["state"] == 2).sum())
 
 
 def test_duty_series_busy_never_exceeds_on_duty() -> None:
-    frames = synthetic_frames()
     grid = np.linspace(0, 7000, 200)
-    on, busy = duty_series(frames["events"], grid)
+    on, busy = duty_series(synthetic_frames().events, grid)
     assert on[0] == 5 and on[-1] == 0
     assert (busy <= 5).all() and (busy >= 0).all() and busy.max() > 0
 
@@ -142,9 +134,8 @@ def test_cli_report_bad_directory_exits_2(
 
 def test_empty_run_still_renders(tmp_path: Path) -> None:
     frames = synthetic_frames()
-    for name in ("tasks", "events", "submissions"):
-        frames[name] = frames[name].iloc[0:0]
-    frames["workers"] = pd.DataFrame(frames["workers"]).iloc[0:0]
+    for name in ("tasks", "events", "workers", "submissions"):
+        setattr(frames, name, getattr(frames, name).iloc[0:0])
     run = write_run_dir(tmp_path / "empty", frames)
     html = write_report(run).read_text()
     assert len(_images(html)) == len(RUN_CHARTS)
