@@ -23,6 +23,7 @@ table), :mod:`~sim.sweep.summary` (``summary.csv``), :mod:`~sim.sweep.meta`
 (``sweep.json``), :mod:`~sim.sweep.driver` (:func:`run_sweep`).
 """
 
-from sim.sweep.driver import FileScenarios, SweepConfig, SweepResult, run_sweep
+from sim.sweep.config import SweepConfig
+from sim.sweep.driver import FileScenarios, SweepResult, run_sweep
 
 __all__ = ["FileScenarios", "SweepConfig", "SweepResult", "run_sweep"]

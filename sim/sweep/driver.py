@@ -2,7 +2,6 @@
 
 Concepts held here:
 
-* :class:`SweepConfig` -- what ``fleetsim sweep`` asks for, as one record.
 * :class:`ScenarioSource` -- where variants come from: :class:`FileScenarios` reads a
   scenario file once and validates each variant once, in this process (bad ``--set`` values fail
   before any run starts); tests plug in sources with known answers.
@@ -26,6 +25,7 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from sim.errors import UserError
+from sim.sweep.config import SweepConfig
 from sim.sweep.grid import (
     FLEET,
     RunSpec,
@@ -38,7 +38,7 @@ from sim.sweep.grid import (
 from sim.sweep.meta import SweepMeta, write_meta
 from sim.sweep.runner import (
     DaskExecutor,
-    Executor,
+    RunExecutor,
     RunRow,
     SerialExecutor,
     SimFn,
@@ -50,24 +50,6 @@ from sim.sweep.stats import Interval, mean_ci
 from sim.sweep.store import RunJournal, clear_outputs, kpi_names, rows_frame, write_table
 from sim.sweep.summary import summarise, write_summary
 from sim.sweep.target import FleetSearch, SearchResult, Target, parse_target
-
-
-@dataclass(frozen=True, slots=True)
-class SweepConfig:
-    """One sweep: the scenario, ``--set`` specs, replications and where/how to run."""
-
-    scenario: Path
-    sets: tuple[str, ...] = ()
-    seeds: int = 10
-    out_dir: Path | None = None
-    scheduler: str | None = None  # address of an existing Dask cluster
-    workers: int | None = None  # local cluster size (default: CPU count)
-    serial: bool = False  # run in this process (no Dask); for debugging and tests
-    target: str | None = None
-    fleet_range: tuple[int, int] | None = None
-    resume: bool = False
-    progress: bool | None = None  # None: a bar when stderr is a terminal
-    report: bool = True
 
 
 class ScenarioSource(Protocol):
@@ -133,7 +115,7 @@ class SweepResult:
 class _Session:
     """The running state of one sweep: variants loaded once, rows by run id, the journal."""
 
-    executor: Executor
+    executor: RunExecutor
     journal: RunJournal
     bar: tqdm[Any]
 
@@ -182,7 +164,7 @@ class _Session:
 
 
 @contextmanager
-def _executor(config: SweepConfig) -> Iterator[Executor]:
+def _executor(config: SweepConfig) -> Iterator[RunExecutor]:
     if config.serial:
         yield SerialExecutor()
         return
@@ -200,7 +182,7 @@ def run_sweep(
     config: SweepConfig,
     source: ScenarioSource | None = None,
     fn: SimFn = simulate_kpis,
-    executor: Executor | None = None,
+    executor: RunExecutor | None = None,
 ) -> SweepResult:
     """Run a sweep end to end and write its outputs (see the module docstring)."""
     if config.workers is not None and config.workers < 1:
@@ -234,7 +216,7 @@ def run_sweep(
     session = _Session(src, fn)
     for v in variants:  # validate every variant before any run starts
         session.scenario(v)
-    ex_cm: AbstractContextManager[Executor] = (
+    ex_cm: AbstractContextManager[RunExecutor] = (
         nullcontext(executor) if executor is not None else _executor(config)
     )
     show = sys.stderr.isatty() if config.progress is None else config.progress

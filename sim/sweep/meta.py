@@ -8,19 +8,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import orjson
 
 from sim.errors import UserError
+from sim.sweep.config import SweepConfig
 from sim.sweep.grid import Param, ParamValue, Variant
 from sim.sweep.runner import RunRow
 from sim.sweep.stats import Interval
 from sim.sweep.store import META
 from sim.sweep.target import SearchResult, Target
-
-if TYPE_CHECKING:
-    from sim.sweep.driver import SweepConfig
 
 
 def _num(x: float) -> float | None:

@@ -111,7 +111,7 @@ def simulate_kpis(scenario: Any, seed: int) -> dict[str, KpiValue]:
     return dict(simulate(scenario, seed).kpis)
 
 
-class Executor(Protocol):
+class RunExecutor(Protocol):
     """Runs jobs and reports each row as it finishes (in any order)."""
 
     def run(self, fn: SimFn, jobs: Sequence[Job], on_row: Callable[[RunRow], None]) -> None: ...
