@@ -8,7 +8,11 @@ Locust wiring itself, in a child process (importing Locust monkey-patches with g
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import gevent
@@ -32,6 +36,8 @@ from loadtest.replay.distributed import (
 from loadtest.replay.partition import ReplayPlan
 from loadtest.replay.stats import Aggregate, Recorder
 from loadtest.replay.wire import HttpResult, Targets
+from loadtest.trace.format import TraceCall, TraceHeader, dump_trace
+from tests.fixtures.scenarios import REPO
 
 PLAN = ReplayPlan(
     trace="/runs/lunch/trace.jsonl",
@@ -392,3 +398,66 @@ def test_a_worker_cannot_start_a_test_itself() -> None:
     with pytest.raises(RuntimeError, match="start_worker"):
         w0.start(PLAN)
     assert w0.collect() is None
+
+
+# -- the Locust wiring: one session per environment ---------------------------------------
+
+TWO_ENVIRONMENTS = """
+import argparse, sys
+from locust import events
+from locust.env import Environment
+from loadtest.replay import locustfile
+
+def options(trace):
+    return argparse.Namespace(
+        trace=trace, speedup=10.0, onfleet_url="", hypertrack_url="", nash_url="",
+        deftship_url="", fleetsim_out=sys.argv[2], thresholds="", max_lag_ms=250.0,
+        skip_ops="driver.*", start_delay=0.5, replay_run_time=0.0, headless=True,
+    )
+
+envs = []
+for trace in (sys.argv[1], ""):
+    env = Environment(user_classes=[locustfile.TraceReplayUser], events=events,
+                      host="http://127.0.0.1:9", parsed_options=options(trace))
+    runner = env.create_local_runner()
+    events.init.fire(environment=env, runner=runner, web_ui=None)
+    envs.append(env)
+a, b = (locustfile.session_of(e) for e in envs)
+assert a is not b and a.recorder is not b.recorder
+assert a is locustfile.session_of(envs[0])
+events.test_start.fire(environment=envs[0])
+assert a.plan is not None and b.plan is None
+assert a.plan.skip_ops == ("driver.*",) and a.plan.parts == 1
+a.recorder.count("sent", 2)
+assert b.recorder.counters == {}
+events.test_start.fire(environment=envs[1])  # no --trace: this test fails, alone
+assert envs[1].process_exit_code == 2 and envs[0].process_exit_code is None
+assert a.plan is not None and b.plan is None
+print("ok", a.role.value, a.plan.run_id)
+"""
+
+
+def test_each_locust_environment_has_its_own_session(tmp_path: Path) -> None:
+    trace = tmp_path / "trace.jsonl"
+    header = TraceHeader(
+        scenario="two-envs",
+        seed=0,
+        start_epoch_ms=0,
+        duration_s=1.0,
+        providers=("onfleet",),
+        submission_mode="none",
+        counts={"calls": 1},
+    )
+    call = TraceCall(
+        id=0, at_s=0.0, provider="onfleet", op="auth.test", method="GET", path="/api/v2/auth/test"
+    )
+    dump_trace(header, [call], trace)
+    proc = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(TWO_ENVIRONMENTS), str(trace), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.stdout.startswith("ok local two-envs-")
