@@ -345,6 +345,15 @@ def test_a_malformed_message_is_dropped_not_raised(caplog: pytest.LogCaptureFixt
 # -- one session per process, nothing shared ----------------------------------------------
 
 
+def test_a_user_waits_for_its_plan_and_gives_up_without_one() -> None:
+    _, master, (w0,) = distributed(1)
+    assert not w0.wait_for_plan(0.1)
+    gevent.spawn_later(0.1, master.start, PLAN, ["w0"])
+    assert w0.wait_for_plan(5.0)
+    assert w0.plan == dataclasses.replace(PLAN, index=0, parts=1)
+    w0.stop()
+
+
 def test_only_one_user_claims_the_partition() -> None:
     s = lone()
     assert s.claim(NoTransport(), TARGETS) is None  # no plan yet
