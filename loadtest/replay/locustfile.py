@@ -6,10 +6,13 @@ Options (also in the web UI): ``--trace FILE``, ``--speedup X``, ``--onfleet-url
 Credentials come from ``ONFLEET_API_KEY`` (and ``HYPERTRACK_*``, ``NASH_*``,
 ``DEFTSHIP_API_TOKEN``) and are never written anywhere.
 
-Thin by design: one user per process drives that process's partition of the trace with
-:class:`loadtest.replay.partition.PartitionRun`; more users than processes idle.  The master (or
-the local runner) gives every process one time origin and run id, gathers every sample
-through Locust's messages and writes ``results.json`` via :func:`loadtest.replay.finalize.finalize`.
+Concepts held here: the options, the event hooks that wire each Locust environment to its
+own :class:`loadtest.replay.distributed.ReplaySession` (kept on the environment, so two
+environments in one process share nothing), :class:`LocustTransport` and the thin
+:class:`TraceReplayUser`.  One user per process drives that process's partition of the
+trace; more users than processes idle.  The master/worker messages live in
+:mod:`loadtest.replay.distributed`; the master (or the local runner) writes
+``results.json`` via :func:`loadtest.replay.finalize.finalize`.
 """
 
 from __future__ import annotations
@@ -26,46 +29,19 @@ from locust import FastHttpUser, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadtest.replay.distributed import ReplaySession, Role
 from loadtest.replay.finalize import finalize
-from loadtest.replay.partition import PartitionRun, ReplayPlan, load_trace, select_calls
+from loadtest.replay.partition import ReplayPlan, load_trace, select_calls
 from loadtest.replay.results import RunInfo
-from loadtest.replay.stats import Aggregate, Recorder
 from loadtest.replay.thresholds import load_thresholds
 from loadtest.replay.wire import HttpResult, Targets, effective_skip_ops, redact_url
 from sim.errors import UserError
 
 log = logging.getLogger("fleetsim.replay")
-#: Samples travel as our own messages, which the master accepts from any worker (Locust
-#: drops stats reports from a worker it has marked missing under load).
-MSG_DATA = "fleetsim_data"
-REPORT_EVERY_S = 2.0
-#: This process's samples; never replaced, so a state reset cannot strand any.
-RECORDER = Recorder()
-MSG_PLAN, MSG_FLUSH, MSG_FINAL, MSG_DONE = (
-    "fleetsim_plan",
-    "fleetsim_flush",
-    "fleetsim_final",
-    "fleetsim_done",
-)
-
-
-class _State:
-    """Per-process replay state (Locust's event hooks are module-level)."""
-
-    def __init__(self) -> None:
-        self.plan: ReplayPlan | None = None
-        self.run: PartitionRun | None = None
-        self.claimed = False
-        self.recorder = RECORDER
-        self.reporter: Any = None
-        self.agg = Aggregate()
-        self.cpu_peak = 0.0
-        self.finals: set[int] = set()
-        self.done: set[int] = set()
-        self.finalized = False
-
-
-S = _State()
+#: The attribute of a Locust environment that holds its session.
+SESSION_ATTR = "fleetsim_replay_session"
+#: How long a user (a worker's, mostly) waits for its plan before giving up (s).
+PLAN_TIMEOUT_S = 60.0
 
 
 def _options(parser: Any) -> None:
@@ -111,43 +87,62 @@ def _targets(env: Environment) -> Targets:
     return Targets.build(env.host or "", {k: v for k, v in over.items() if v})
 
 
-def _init(environment: Environment, **_: Any) -> None:
+def session_of(environment: Environment) -> ReplaySession:
+    """The environment's session, made (and its messages registered) on first use."""
+    session = getattr(environment, SESSION_ATTR, None)
+    if isinstance(session, ReplaySession):
+        return session
     runner = _runner(environment)
-    if isinstance(runner, WorkerRunner):
-        runner.register_message(MSG_PLAN, _on_plan)
-        runner.register_message(MSG_FLUSH, _on_flush, concurrent=True)
-    elif isinstance(runner, MasterRunner):
-        runner.register_message(MSG_FINAL, _on_final)
-        runner.register_message(MSG_DATA, _on_data)
-        runner.register_message(MSG_DONE, _on_done)
+    role = (
+        Role.WORKER
+        if isinstance(runner, WorkerRunner)
+        else Role.MASTER
+        if isinstance(runner, MasterRunner)
+        else Role.LOCAL
+    )
+    headless = bool(getattr(environment.parsed_options, "headless", False))
+    session = ReplaySession(role, runner, headless=headless)
+    session.register()
+    setattr(environment, SESSION_ATTR, session)
+    return session
+
+
+def _init(environment: Environment, **_: Any) -> None:
+    session_of(environment)  # a worker must listen for its plan before the test starts
 
 
 def _test_start(environment: Environment, **_: Any) -> None:
-    runner = _runner(environment)
-    if isinstance(runner, WorkerRunner):
+    session = session_of(environment)
+    if session.role is Role.WORKER:
         return
+    session.reset()  # a test that fails to start leaves nothing of the last one behind
+    plan = _plan(environment)
+    if plan is None:
+        environment.process_exit_code = 2
+        gevent.spawn_later(0.1, _runner(environment).quit)
+        return
+    runner = _runner(environment)
+    workers = sorted(runner.clients.keys()) if session.role is Role.MASTER else []
+    session.start(plan, workers)
+
+
+def _plan(environment: Environment) -> ReplayPlan | None:
+    """The run's plan from the options (the master's view); None after logging bad input."""
     o = _opts(environment)
     if not o.trace:
         log.error("--trace is required (a trace.jsonl written by `fleetsim simulate`)")
-        environment.process_exit_code = 2
-        gevent.spawn_later(0.1, runner.quit)
-        return
-    global S
-    S = _State()
-    RECORDER.drain()  # a new test starts from no samples
+        return None
     try:
         trace = load_trace(o.trace)
         if o.thresholds:  # a bad file stops the test here, before anything is sent
             load_thresholds(Path(o.thresholds))
     except UserError as exc:
         log.error("%s", exc)
-        environment.process_exit_code = 2
-        gevent.spawn_later(0.1, runner.quit)
-        return
+        return None
     run_time = o.replay_run_time or (
         trace.calls[-1].at_s / o.speedup + 120.0 if trace.calls else 10.0
     )
-    base = ReplayPlan(
+    return ReplayPlan(
         trace=o.trace,
         speedup=o.speedup,
         run_id=f"{trace.header.scenario}-{secrets.token_hex(4)}",
@@ -157,70 +152,6 @@ def _test_start(environment: Environment, **_: Any) -> None:
             tuple(x for x in o.skip_ops.split(",") if x), _targets(environment).base("onfleet")
         ),
     )
-    if isinstance(runner, MasterRunner):
-        clients = sorted(runner.clients.keys())
-        for i, cid in enumerate(clients):
-            plan = dataclasses.replace(base, index=i, parts=len(clients))
-            runner.send_message(MSG_PLAN, dataclasses.asdict(plan), client_id=cid)
-    S.plan = dataclasses.replace(base, parts=max(1, _parts(runner)))
-
-
-def _parts(runner: Any) -> int:
-    return len(runner.clients) if isinstance(runner, MasterRunner) else 1
-
-
-def _on_plan(environment: Environment, msg: Any, **_: Any) -> None:
-    global S
-    if S.reporter is not None:
-        S.reporter.kill(block=False)
-    S = _State()
-    RECORDER.drain()  # a new test starts from no samples
-    d = dict(msg.data)
-    d["skip_ops"] = tuple(d["skip_ops"])
-    S.plan = ReplayPlan(**d)
-    S.reporter = gevent.spawn(_ship_samples, environment, S.plan.index)
-
-
-def _ship_samples(environment: Environment, index: int) -> None:
-    """Worker: send the samples gathered so far to the master, every few seconds."""
-    while True:
-        gevent.sleep(REPORT_EVERY_S)
-        data = RECORDER.drain()
-        if data["req_name"] or data["lag_ms"] or data["flows"] or data["counters"]:
-            _runner(environment).send_message(MSG_DATA, {"index": index, "data": data})
-
-
-def _on_flush(environment: Environment, msg: Any, **_: Any) -> None:
-    if S.reporter is not None:
-        S.reporter.kill(block=False)
-    if S.run is not None:
-        S.run.stop()
-    data = RECORDER.drain()
-    cpu = S.run.cpu_peak_pct if S.run else 0.0
-    index = S.plan.index if S.plan else -1
-    _runner(environment).send_message(MSG_FINAL, {"index": index, "data": data, "cpu": cpu})
-
-
-def _on_data(environment: Environment, msg: Any, **_: Any) -> None:
-    S.agg.merge(msg.data["data"])
-
-
-def _on_final(environment: Environment, msg: Any, **_: Any) -> None:
-    S.agg.merge(msg.data["data"])
-    S.cpu_peak = max(S.cpu_peak, float(msg.data["cpu"]))
-    S.finals.add(int(msg.data["index"]))
-
-
-def _on_done(environment: Environment, msg: Any, **_: Any) -> None:
-    S.done.add(int(msg.data["index"]))
-    if S.plan and len(S.done) >= S.plan.parts:
-        _end(environment)
-
-
-def _end(environment: Environment) -> None:
-    runner = _runner(environment)
-    headless = bool(getattr(_opts(environment), "headless", False))
-    gevent.spawn_later(0.2, runner.quit if headless else runner.stop)
 
 
 def _stopping(environment: Environment, **_: Any) -> None:
@@ -232,44 +163,32 @@ def _quitting(environment: Environment, **_: Any) -> None:
 
 
 def _collect_and_finalize(environment: Environment) -> None:
-    runner = _runner(environment)
-    if isinstance(runner, WorkerRunner) or S.finalized or S.plan is None:
+    collected = session_of(environment).collect()
+    if collected is None:
         return
-    S.finalized = True
-    if isinstance(runner, MasterRunner):
-        runner.send_message(MSG_FLUSH, {})
-        deadline = time.monotonic() + 15.0
-        while len(S.finals) < S.plan.parts and time.monotonic() < deadline:
-            gevent.sleep(0.05)
-        if len(S.finals) < S.plan.parts:
-            log.error("only %d of %d workers sent their final samples", len(S.finals), S.plan.parts)
-    else:
-        if S.run is not None:
-            S.run.stop()
-            S.cpu_peak = S.run.cpu_peak_pct
-        S.agg.merge(RECORDER.drain())
+    plan = collected.plan
     o = _opts(environment)
-    trace = load_trace(S.plan.trace)
-    planned = len(select_calls(trace, dataclasses.replace(S.plan, parts=1, index=0)))
+    trace = load_trace(plan.trace)
+    planned = len(select_calls(trace, dataclasses.replace(plan, parts=1, index=0)))
     info = RunInfo(
         target=redact_url(environment.host or ""),
-        speedup=S.plan.speedup,
-        run_id=S.plan.run_id,
+        speedup=plan.speedup,
+        run_id=plan.run_id,
         planned=planned,
         max_lag_p99_ms=o.max_lag_ms,
-        processes=S.plan.parts,
+        processes=plan.parts,
     )
-    duration = max(0.0, min(time.time() - S.plan.t0_epoch, S.plan.run_time_s))
+    duration = max(0.0, min(time.time() - plan.t0_epoch, plan.run_time_s))
     outcome = finalize(
-        S.agg,
+        collected.aggregate,
         info,
         _targets(environment),
         Path(o.fleetsim_out),
         duration,
-        S.cpu_peak,
+        collected.cpu_peak_pct,
         thresholds=Path(o.thresholds) if o.thresholds else None,
-        since_ms=int(S.plan.t0_epoch * 1000) - 60_000,
-        do_reconcile=bool(S.agg.rec.expected_tasks),
+        since_ms=int(plan.t0_epoch * 1000) - 60_000,
+        do_reconcile=bool(collected.aggregate.rec.expected_tasks),
     )
     environment.process_exit_code = outcome.exit_code
 
@@ -326,28 +245,14 @@ class TraceReplayUser(FastHttpUser):
 
     @task
     def replay(self) -> None:
-        deadline = time.monotonic() + 60.0
-        while S.plan is None and time.monotonic() < deadline:
-            gevent.sleep(0.05)
-        state = S  # the plan's state; a claim is checked and made without yielding
-        if state.plan is None:
-            log.error("no replay plan arrived from the master within 60 s")
-            gevent.sleep(3600)
-            return
-        if state.claimed:
-            gevent.sleep(3600)
-            return
-        state.claimed = True
-        plan = state.plan
-        state.run = PartitionRun(
-            plan, LocustTransport(self.client), _targets(self.environment), state.recorder
-        )
-        state.run.run()
-        runner = _runner(self.environment)
-        if isinstance(runner, WorkerRunner):
-            runner.send_message(MSG_DONE, {"index": plan.index})
-        elif not state.run.stopping:
-            _end(self.environment)
+        session = session_of(self.environment)
+        if not session.wait_for_plan(PLAN_TIMEOUT_S):
+            log.error("no replay plan arrived from the master within %g s", PLAN_TIMEOUT_S)
+        else:
+            run = session.claim(LocustTransport(self.client), _targets(self.environment))
+            if run is not None:  # None: another user drives this process's partition
+                run.run()
+                session.partition_finished(run)
         gevent.sleep(3600)
 
 

@@ -1,0 +1,435 @@
+"""The replay's master/worker protocol, and the per-process session that speaks it.
+
+Concepts held here: the message names and their typed bodies (:class:`PlanMessage`,
+:class:`SamplesMessage`, :class:`FinalMessage`, :class:`DoneMessage`); the plan's round trip
+through a message (:func:`plan_to_message`, :func:`plan_from_message`) and the checked
+reading of the others (``*_from_message``, raising :class:`ProtocolError`); a process's
+:class:`Role`; :class:`MessageBus` (the part of a Locust runner the session uses); and
+:class:`ReplaySession`, one process's replay state (the recorder, the plan, the sample
+reporter, the partition run, the merged aggregate) with the start, claim, stop and collect
+steps of a test.  :class:`Collected` is what the master (or a lone process) holds at the
+end, ready for :func:`loadtest.replay.finalize.finalize`.
+
+A test, on the wire (a lone process skips the messages)::
+
+    master                                   worker i
+    start ──────── MSG_PLAN (plan i) ───────► start_worker: reset, ship samples every 2 s
+          ◄─────── MSG_DATA (samples) ─────── ship_samples (only when there are any)
+          ◄─────── MSG_DONE (index) ───────── its partition is done; all done: the test ends
+    collect ────── MSG_FLUSH ───────────────► stop the run, drain
+          ◄─────── MSG_FINAL (samples, cpu) ─
+    merge, then finalize (waits at most FLUSH_TIMEOUT_S for every final)
+
+Samples travel as our own messages, which the master accepts from any worker (Locust drops
+stats reports from a worker it has marked missing under load).  Imports gevent but never
+Locust: the runner arrives as a :class:`MessageBus`, so the protocol is tested in-process.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, TypedDict
+
+import gevent
+
+from loadtest.replay.partition import PartitionRun, ReplayPlan
+from loadtest.replay.stats import Aggregate, Recorder
+from loadtest.replay.wire import Targets, Transport
+
+log = logging.getLogger("fleetsim.replay")
+
+MSG_PLAN = "fleetsim_plan"  # master → one worker: PlanMessage
+MSG_DATA = "fleetsim_data"  # worker → master: SamplesMessage, every REPORT_EVERY_S
+MSG_FLUSH = "fleetsim_flush"  # master → every worker: no body; answered by MSG_FINAL
+MSG_FINAL = "fleetsim_final"  # worker → master: FinalMessage, its last samples
+MSG_DONE = "fleetsim_done"  # worker → master: DoneMessage, its partition has been sent
+
+#: How often a worker ships the samples gathered so far (s).
+REPORT_EVERY_S = 2.0
+#: How long the master waits for every worker's final samples when the test stops (s).
+FLUSH_TIMEOUT_S = 15.0
+#: The pause before ending a finished test, so the last messages get out first (s).
+END_DELAY_S = 0.2
+
+
+class ProtocolError(ValueError):
+    """A message that does not have the shape this version of the protocol sends."""
+
+
+class PlanMessage(TypedDict):
+    """A :class:`ReplayPlan` on the wire; one key per field of the plan."""
+
+    trace: str
+    speedup: float
+    run_id: str
+    t0_epoch: float
+    index: int
+    parts: int
+    run_time_s: float
+    skip_ops: list[str]  # a list: Locust's msgpack has no tuples
+
+
+class SamplesMessage(TypedDict):
+    """A worker's samples since its last report."""
+
+    index: int
+    data: dict[str, Any]  # RecorderDelta
+
+
+class FinalMessage(TypedDict):
+    """A worker's last samples, and its peak CPU over the run (%)."""
+
+    index: int
+    data: dict[str, Any]  # RecorderDelta
+    cpu: float
+
+
+class DoneMessage(TypedDict):
+    """A worker has sent every call of its partition."""
+
+    index: int
+
+
+def plan_to_message(plan: ReplayPlan) -> PlanMessage:
+    return PlanMessage(
+        trace=plan.trace,
+        speedup=plan.speedup,
+        run_id=plan.run_id,
+        t0_epoch=plan.t0_epoch,
+        index=plan.index,
+        parts=plan.parts,
+        run_time_s=plan.run_time_s,
+        skip_ops=list(plan.skip_ops),
+    )
+
+
+def plan_from_message(data: object) -> ReplayPlan:
+    """The plan a :data:`MSG_PLAN` carries; :class:`ProtocolError` names what is wrong."""
+    body = _mapping(MSG_PLAN, data, PlanMessage.__required_keys__)
+    skip_ops = body["skip_ops"]
+    if not isinstance(skip_ops, list | tuple) or not all(isinstance(s, str) for s in skip_ops):
+        raise ProtocolError(f"{MSG_PLAN}: skip_ops {skip_ops!r}: expected a list of strings")
+    return ReplayPlan(
+        trace=_str(MSG_PLAN, body, "trace"),
+        speedup=_float(MSG_PLAN, body, "speedup"),
+        run_id=_str(MSG_PLAN, body, "run_id"),
+        t0_epoch=_float(MSG_PLAN, body, "t0_epoch"),
+        index=_int(MSG_PLAN, body, "index"),
+        parts=_int(MSG_PLAN, body, "parts"),
+        run_time_s=_float(MSG_PLAN, body, "run_time_s"),
+        skip_ops=tuple(skip_ops),
+    )
+
+
+def samples_from_message(data: object) -> SamplesMessage:
+    body = _mapping(MSG_DATA, data, SamplesMessage.__required_keys__)
+    return SamplesMessage(index=_int(MSG_DATA, body, "index"), data=_delta(MSG_DATA, body))
+
+
+def final_from_message(data: object) -> FinalMessage:
+    body = _mapping(MSG_FINAL, data, FinalMessage.__required_keys__)
+    return FinalMessage(
+        index=_int(MSG_FINAL, body, "index"),
+        data=_delta(MSG_FINAL, body),
+        cpu=_float(MSG_FINAL, body, "cpu"),
+    )
+
+
+def done_from_message(data: object) -> DoneMessage:
+    body = _mapping(MSG_DONE, data, DoneMessage.__required_keys__)
+    return DoneMessage(index=_int(MSG_DONE, body, "index"))
+
+
+def _mapping(msg_type: str, data: object, keys: frozenset[str]) -> Mapping[str, object]:
+    if not isinstance(data, Mapping):
+        raise ProtocolError(f"{msg_type}: expected a mapping, got {type(data).__name__}")
+    missing = sorted(keys - data.keys())
+    unknown = sorted(str(k) for k in data.keys() - keys)
+    if missing or unknown:
+        raise ProtocolError(
+            f"{msg_type}: missing {missing}, unknown {unknown}; "
+            "are the master and the workers the same version?"
+        )
+    return data
+
+
+def _delta(msg_type: str, body: Mapping[str, object]) -> dict[str, Any]:  # RecorderDelta
+    delta = body["data"]
+    if not isinstance(delta, dict):
+        raise ProtocolError(f"{msg_type}: data {delta!r}: expected the samples as a mapping")
+    return delta
+
+
+def _str(msg_type: str, body: Mapping[str, object], key: str) -> str:
+    v = body[key]
+    if not isinstance(v, str):
+        raise ProtocolError(f"{msg_type}: {key} {v!r}: expected a string")
+    return v
+
+
+def _float(msg_type: str, body: Mapping[str, object], key: str) -> float:
+    v = body[key]
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ProtocolError(f"{msg_type}: {key} {v!r}: expected a number")
+    return float(v)
+
+
+def _int(msg_type: str, body: Mapping[str, object], key: str) -> int:
+    v = body[key]
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ProtocolError(f"{msg_type}: {key} {v!r}: expected an integer")
+    return v
+
+
+class Role(enum.Enum):
+    """What a process does in a replay: a lone process does everything."""
+
+    LOCAL = "local"
+    MASTER = "master"
+    WORKER = "worker"
+
+
+class Message(Protocol):
+    """A received message (Locust's ``locust.rpc.protocol.Message``)."""
+
+    @property
+    def data(self) -> Any: ...
+
+
+class MessageBus(Protocol):
+    """The part of a Locust runner a session uses."""
+
+    def send_message(self, msg_type: str, data: Any = None, client_id: str | None = None) -> None:
+        """To the master from a worker; to ``client_id`` (or every worker) from the master."""
+
+    def register_message(
+        self, msg_type: str, listener: Callable[..., None], concurrent: bool = False
+    ) -> None:
+        """Call ``listener(environment=..., msg=...)`` for every message of ``msg_type``."""
+
+    def quit(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """Everything a run measured, gathered in one process once the test stops."""
+
+    plan: ReplayPlan
+    aggregate: Aggregate
+    cpu_peak_pct: float
+
+
+class ReplaySession:
+    """One process's replay: one per Locust environment, across the tests it runs.
+
+    The recorder lives as long as the session (a partition run keeps a reference to it, so
+    replacing it could strand samples); everything else belongs to the current test and is
+    reset by :meth:`start` (master, lone process) or :meth:`start_worker`.
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        bus: MessageBus,
+        *,
+        headless: bool,
+        report_every_s: float = REPORT_EVERY_S,
+        flush_timeout_s: float = FLUSH_TIMEOUT_S,
+    ) -> None:
+        self.role = role
+        self.bus = bus
+        self.headless = headless
+        self.report_every_s = report_every_s
+        self.flush_timeout_s = flush_timeout_s
+        self.recorder = Recorder()
+        self.reporter: gevent.Greenlet | None = None
+        self.plan: ReplayPlan | None = None
+        self.run: PartitionRun | None = None
+        self.claimed = False
+        self.aggregate = Aggregate()
+        self.cpu_peak_pct = 0.0
+        self.finals: set[int] = set()
+        self.done: set[int] = set()
+        self.collected = False
+
+    def register(self) -> None:
+        """Listen for this role's messages on the bus (once, when the process starts)."""
+        if self.role is Role.WORKER:
+            self.bus.register_message(MSG_PLAN, self._on_plan)
+            # Concurrent: the flush stops the run, which waits for calls in flight.
+            self.bus.register_message(MSG_FLUSH, self._on_flush, concurrent=True)
+        elif self.role is Role.MASTER:
+            self.bus.register_message(MSG_FINAL, self._on_final)
+            self.bus.register_message(MSG_DATA, self._on_data)
+            self.bus.register_message(MSG_DONE, self._on_done)
+
+    # -- a test's life -------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget the previous test: its plan, run, reporter and samples."""
+        if self.reporter is not None:
+            self.reporter.kill(block=False)
+        self.reporter = None
+        self.plan = None
+        self.run = None
+        self.claimed = False
+        self.aggregate = Aggregate()
+        self.cpu_peak_pct = 0.0
+        self.finals = set()
+        self.done = set()
+        self.collected = False
+        self.recorder.drain()  # a new test starts from no samples
+
+    def start(self, base: ReplayPlan, worker_ids: Sequence[str] = ()) -> ReplayPlan:
+        """Master or lone process: start a test; a master sends each worker its partition.
+
+        Returns this process's plan, whose ``parts`` is the number of partitions.
+        """
+        if self.role is Role.WORKER:
+            raise RuntimeError("a worker starts from its master's plan (start_worker)")
+        self.reset()
+        parts = len(worker_ids) if self.role is Role.MASTER else 1
+        for i, client_id in enumerate(worker_ids if self.role is Role.MASTER else ()):
+            plan = replace(base, index=i, parts=parts)
+            self.bus.send_message(MSG_PLAN, plan_to_message(plan), client_id=client_id)
+        self.plan = replace(base, index=0, parts=max(1, parts))
+        return self.plan
+
+    def start_worker(self, plan: ReplayPlan) -> None:
+        """Worker: start a test on the master's plan, and ship samples as they come."""
+        self.reset()
+        self.plan = plan
+        self.reporter = gevent.spawn(self._report_loop)
+
+    def wait_for_plan(self, timeout_s: float) -> bool:
+        """Wait (a worker, for its master's plan) until this process has a plan."""
+        deadline = time.monotonic() + timeout_s
+        while self.plan is None and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        return self.plan is not None
+
+    def claim(self, transport: Transport, targets: Targets) -> PartitionRun | None:
+        """The partition run for the one user that drives it; None for every other user.
+
+        Checks and claims without yielding, so two users never both get it.
+        """
+        if self.plan is None or self.claimed:
+            return None
+        self.claimed = True
+        self.run = PartitionRun(self.plan, transport, targets, self.recorder)
+        return self.run
+
+    def partition_finished(self, run: PartitionRun) -> None:
+        """The user has sent its whole partition: a worker tells the master; a lone
+        process ends the test (unless it is already stopping)."""
+        if self.role is Role.WORKER:
+            self.bus.send_message(MSG_DONE, DoneMessage(index=run.plan.index))
+        elif not run.stopping:
+            self.end_test()
+
+    def end_test(self) -> None:
+        """Headless: quit; with the web UI: stop, ready for the next test."""
+        gevent.spawn_later(END_DELAY_S, self.bus.quit if self.headless else self.bus.stop)
+
+    def stop(self) -> None:
+        """Stop shipping samples and stop the partition run (in-flight calls get a grace)."""
+        if self.reporter is not None:
+            self.reporter.kill(block=False)
+            self.reporter = None
+        if self.run is not None:
+            self.run.stop()
+
+    def collect(self) -> Collected | None:
+        """Master or lone process, once per test: gather every sample of the run.
+
+        None on a worker, before any test, or when this test was already collected (Locust
+        fires both ``test_stopping`` and ``quitting``).
+        """
+        if self.role is Role.WORKER or self.collected or self.plan is None:
+            return None
+        self.collected = True
+        plan = self.plan
+        if self.role is Role.MASTER:
+            self.bus.send_message(MSG_FLUSH, {})
+            deadline = time.monotonic() + self.flush_timeout_s
+            while len(self.finals) < plan.parts and time.monotonic() < deadline:
+                gevent.sleep(0.05)
+            if len(self.finals) < plan.parts:
+                log.error(
+                    "only %d of %d workers sent their final samples", len(self.finals), plan.parts
+                )
+        else:
+            self.stop()
+            if self.run is not None:
+                self.cpu_peak_pct = self.run.cpu_peak_pct
+            self.aggregate.merge(self.recorder.drain())
+        return Collected(plan, self.aggregate, self.cpu_peak_pct)
+
+    # -- worker --------------------------------------------------------------------------
+
+    def ship_samples(self) -> bool:
+        """Worker: send the samples gathered since the last report; False if there were none."""
+        data = self.recorder.drain()
+        if not (data["req_name"] or data["lag_ms"] or data["flows"] or data["counters"]):
+            return False
+        index = self.plan.index if self.plan else -1
+        self.bus.send_message(MSG_DATA, SamplesMessage(index=index, data=data))
+        return True
+
+    def _report_loop(self) -> None:
+        while True:
+            gevent.sleep(self.report_every_s)
+            self.ship_samples()
+
+    def _on_plan(self, msg: Message, **_: Any) -> None:
+        try:
+            plan = plan_from_message(msg.data)
+        except ProtocolError as exc:
+            log.error("%s", exc)
+            return
+        self.start_worker(plan)
+
+    def _on_flush(self, msg: Message, **_: Any) -> None:
+        self.stop()
+        final = FinalMessage(
+            index=self.plan.index if self.plan else -1,
+            data=self.recorder.drain(),
+            cpu=self.run.cpu_peak_pct if self.run else 0.0,
+        )
+        self.bus.send_message(MSG_FINAL, final)
+
+    # -- master --------------------------------------------------------------------------
+
+    def _on_data(self, msg: Message, **_: Any) -> None:
+        try:
+            samples = samples_from_message(msg.data)
+        except ProtocolError as exc:
+            log.error("%s", exc)
+            return
+        self.aggregate.merge(samples["data"])
+
+    def _on_final(self, msg: Message, **_: Any) -> None:
+        try:
+            final = final_from_message(msg.data)
+        except ProtocolError as exc:
+            log.error("%s", exc)
+            return
+        self.aggregate.merge(final["data"])
+        self.cpu_peak_pct = max(self.cpu_peak_pct, final["cpu"])
+        self.finals.add(final["index"])
+
+    def _on_done(self, msg: Message, **_: Any) -> None:
+        try:
+            done = done_from_message(msg.data)
+        except ProtocolError as exc:
+            log.error("%s", exc)
+            return
+        self.done.add(done["index"])
+        if self.plan is not None and len(self.done) >= self.plan.parts:
+            self.end_test()
