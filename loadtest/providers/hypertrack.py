@@ -8,16 +8,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 BASE_PATH = "/orders"
-ORDER_STATUSES = (
-    "unplanned",
-    "planned",
-    "assigned",
-    "ongoing",
-    "completed",
-    "cancelled",
-    "disabled",
-    "rescheduled",
-)
 TRACK_MODES = ("pre_shift", "on_shift", "full_shift", "on_time", "flex")
 
 

@@ -7,11 +7,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 BASE_PATH = "/v1"
-BATCH_TYPES = (
-    "SINGLE_PICKUP_MULTIPLE_DROPOFFS",
-    "MULTIPLE_PICKUPS_SINGLE_DROPOFF",
-    "MULTIPLE_PICKUPS_MULTIPLE_DROPOFFS",
-)
+RATE_LIMIT_PER_S = 20  # per organisation (API-NOTES §2)
+# A batch job's ``type``, inferred from the contacts its packages share.
+SINGLE_PICKUP = "SINGLE_PICKUP_MULTIPLE_DROPOFFS"
+SINGLE_DROPOFF = "MULTIPLE_PICKUPS_SINGLE_DROPOFF"
+MULTIPLE = "MULTIPLE_PICKUPS_MULTIPLE_DROPOFFS"
 MAX_NAME = 80
 MAX_INSTRUCTIONS = 280
 

@@ -28,6 +28,7 @@ from loadtest.emulator.http import int_param, ok, read_json
 from loadtest.emulator.services import Runtime
 from loadtest.providers.deftship import (
     BASE_PATH,
+    ITEM_STATUSES,
     LABEL_GROUP,
     MAX_ITEMS,
     MAX_REMOVE_IDS,
@@ -372,10 +373,10 @@ class DeftshipApi:
         q = request.query_params
         page = int_param(q.get("page"), "page", "deftship", minimum=1) or 1
         status = q.get("status") or None
-        if status is not None and status not in ("valid", "invalid", "completed", "failed"):
+        if status is not None and status not in ITEM_STATUSES:
             raise _v422(
                 "The selected status is invalid.",
-                {"status": ["Allowed: valid, invalid, completed, failed."]},
+                {"status": [f"Allowed: {', '.join(ITEM_STATUSES)}."]},
             )
         items = [i for i in b.items if status is None or i.status == status]
         path = f"{request.base_url}".rstrip("/") + f"{BASE_PATH}/{b.id}"

@@ -4,14 +4,7 @@ the path (:func:`loadtest.emulator.errors.provider_for`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from starlette.types import Scope
 
 # Paths with no provider behind them: no auth, no limits, no faults.
 OPEN_PATHS = frozenset({"/", "/openapi.json", "/metrics", "/healthz"})

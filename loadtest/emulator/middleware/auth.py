@@ -14,8 +14,10 @@ import base64
 import binascii
 import hmac
 
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from loadtest.emulator.errors import ApiError, error_response, provider_for
-from loadtest.emulator.middleware import OPEN_PATHS, ASGIApp, Receive, Scope, Send, client_ip
+from loadtest.emulator.middleware import OPEN_PATHS, client_ip
 from loadtest.providers.onfleet import E_KEY_INVALID
 
 

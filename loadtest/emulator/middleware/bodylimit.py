@@ -6,8 +6,10 @@ a Content-Length are capped as well.
 
 from __future__ import annotations
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from loadtest.emulator.errors import ApiError, error_response, provider_for
-from loadtest.emulator.middleware import ASGIApp, Message, Receive, Scope, Send, client_ip
+from loadtest.emulator.middleware import client_ip
 from loadtest.providers.onfleet import E_FILE_TOO_LARGE
 
 

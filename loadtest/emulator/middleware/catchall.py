@@ -9,8 +9,10 @@ a test client created with ``raise_server_exceptions=True`` still raises).
 
 from __future__ import annotations
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from loadtest.emulator.errors import ApiError, error_response, provider_for
-from loadtest.emulator.middleware import ASGIApp, Message, Receive, Scope, Send, client_ip
+from loadtest.emulator.middleware import client_ip
 from loadtest.providers.onfleet import E_INTERNAL
 
 

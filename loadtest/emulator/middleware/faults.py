@@ -11,10 +11,11 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from loadtest.emulator.config import FaultConfig
 from loadtest.emulator.errors import ApiError, error_response, provider_for
-from loadtest.emulator.middleware import OPEN_PATHS, ASGIApp, Receive, Scope, Send, client_ip
+from loadtest.emulator.middleware import OPEN_PATHS, client_ip
 from loadtest.providers.onfleet import E_INTERNAL
 
 

@@ -13,16 +13,10 @@ from __future__ import annotations
 import time
 from collections import deque
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from loadtest.emulator.errors import ApiError, error_response, provider_for
-from loadtest.emulator.middleware import (
-    OPEN_PATHS,
-    ASGIApp,
-    Message,
-    Receive,
-    Scope,
-    Send,
-    client_ip,
-)
+from loadtest.emulator.middleware import OPEN_PATHS, client_ip
 from loadtest.providers.onfleet import E_RATE_LIMIT, MSG_RATE_LIMIT
 
 NOMINAL_BUDGET = 1_000_000

@@ -24,7 +24,14 @@ from loadtest.emulator.errors import ApiError, not_found
 from loadtest.emulator.geocode import valid_location
 from loadtest.emulator.http import ok, read_json
 from loadtest.emulator.services import Runtime
-from loadtest.providers.nash import BASE_PATH, MAX_INSTRUCTIONS, MAX_NAME
+from loadtest.providers.nash import (
+    BASE_PATH,
+    MAX_INSTRUCTIONS,
+    MAX_NAME,
+    MULTIPLE,
+    SINGLE_DROPOFF,
+    SINGLE_PICKUP,
+)
 from sim.geo import geodesic_m
 
 _PROVIDER_NAMES = {
@@ -172,19 +179,19 @@ class NashApi:
     @staticmethod
     def _batch_type(sides: list[dict[str, Any]], windows: list[tuple[Any, Any]]) -> str:
         if len({s["pickup"]["key"] for s in sides}) == 1:
-            return "SINGLE_PICKUP_MULTIPLE_DROPOFFS"
+            return SINGLE_PICKUP
         if len({s["dropoff"]["key"] for s in sides}) == 1:
-            return "MULTIPLE_PICKUPS_SINGLE_DROPOFF"
+            return SINGLE_DROPOFF
         # All pickups come before all dropoffs: no pickup may open after a dropoff closes.
         starts = [w[0] for w in windows if w[0] is not None]
         ends = [w[1] for w in windows if w[1] is not None]
         if starts and ends and max(starts) >= min(ends):
             raise _v422(
-                "MULTIPLE_PICKUPS_MULTIPLE_DROPOFFS needs every pickup before every "
+                f"{MULTIPLE} needs every pickup before every "
                 "dropoff; a pickup after a dropoff (interleaving) is not allowed",
                 code="INVALID_TIME_CONSTRAINT",
             )
-        return "MULTIPLE_PICKUPS_MULTIPLE_DROPOFFS"
+        return MULTIPLE
 
     # -- creation ----------------------------------------------------------------------
     def _build(
@@ -192,10 +199,10 @@ class NashApi:
     ) -> dict[str, Any]:
         ids = self.rt.ids
         n = len(sides)
-        if kind == "SINGLE_PICKUP_MULTIPLE_DROPOFFS":
+        if kind == SINGLE_PICKUP:
             stops = [sides[0]["pickup"]] + [s["dropoff"] for s in sides]
             stop_types = ["PICKUP"] + ["DROPOFF"] * n
-        elif kind == "MULTIPLE_PICKUPS_SINGLE_DROPOFF":
+        elif kind == SINGLE_DROPOFF:
             stops = [s["pickup"] for s in sides] + [sides[0]["dropoff"]]
             stop_types = ["PICKUP"] * n + ["DROPOFF"]
         else:

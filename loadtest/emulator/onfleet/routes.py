@@ -22,23 +22,20 @@ from loadtest.emulator.onfleet.jobs import Jobs
 from loadtest.emulator.onfleet.locks import ContainerLocks
 from loadtest.emulator.onfleet.model import Task
 from loadtest.emulator.onfleet.state import OnfleetState
-from loadtest.emulator.onfleet.validate import bad, parse_task
+from loadtest.emulator.onfleet.validate import bad, batch_subcode, parse_task
 from loadtest.providers.onfleet import (
     BASE_PATH,
     CONTROL_PATH,
-    E_GEOCODING,
-    E_INVALID_VALUES,
     MAX_BATCH,
 )
 
 
 def _batch_error(exc: ApiError, body: Any) -> dict[str, Any]:
     """A sync batch error entry (``{error:{statusCode,error,message,cause}, task}``)."""
-    code = E_INVALID_VALUES if exc.error == E_GEOCODING else exc.error
     return {
         "error": {
             "statusCode": exc.status,
-            "error": code,
+            "error": batch_subcode(exc),
             "message": exc.message,
             "cause": exc.cause,
         },
@@ -87,7 +84,6 @@ class OnfleetApi:
 
     async def create_batch(self, request: Request) -> Response:
         bodies = await self._batch_bodies(request)
-        request.scope["fleetsim.batch_n"] = len(bodies)
         specs = self.state.parse_many(bodies)
         async with self.locks.hold(self.state.org):
             results, _ = self.state.create_many(specs)

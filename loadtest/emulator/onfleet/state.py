@@ -35,12 +35,6 @@ from loadtest.providers.onfleet import (
 )
 
 FREEZE_AFTER = 200  # tasks created since the last gc.freeze() before the next one
-_EMPTY_OVERRIDES_KEYS = (
-    "recipientName",
-    "recipientNotes",
-    "recipientSkipSMSNotifications",
-    "useMerchantForProxy",
-)
 
 
 class OnfleetState(FleetOps):
