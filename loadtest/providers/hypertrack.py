@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 BASE_PATH = "/orders"
 TRACK_MODES = ("pre_shift", "on_shift", "full_shift", "on_time", "flex")
+# A 422's ``message``; the per-field reasons go in ``detail`` (API-NOTES §4).
+MSG_VALIDATION = "Validation error"
 
 
 class Geometry(BaseModel):

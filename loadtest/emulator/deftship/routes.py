@@ -23,8 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from loadtest.emulator.dialect import DEFTSHIP
 from loadtest.emulator.errors import ApiError
-from loadtest.emulator.http import int_param, ok, read_json
+from loadtest.emulator.http import ok, query_int, read_json
 from loadtest.emulator.services import Runtime
 from loadtest.providers.deftship import (
     BASE_PATH,
@@ -42,10 +43,6 @@ _ADDRESS_FIELDS = ("name", "street_1", "city", "zip", "state", "country", "telep
 _PARCEL_FIELDS = ("count", "length", "width", "height", "weight")
 _TEL = re.compile(r"^\+?\d{10,15}$")
 _BUSY = ("validating", "processing", "completed")
-
-
-def _v422(message: str, errors: dict[str, list[str]] | None = None) -> ApiError:
-    return ApiError(422, message, data={"errors": errors} if errors else None)
 
 
 def _address_errors(addr: Any, prefix: str) -> dict[str, list[str]]:
@@ -253,21 +250,23 @@ class DeftshipApi:
 
     def _items(self, shipments: Any, room: int) -> list[Item]:
         if not isinstance(shipments, list) or not shipments:
-            raise _v422(
+            raise DEFTSHIP.invalid(
                 "The batch shipments field is required.",
-                {"batch_shipments": ["The batch shipments field is required."]},
+                errors={"batch_shipments": ["The batch shipments field is required."]},
             )
         if len(shipments) > room:
-            raise _v422(
+            raise DEFTSHIP.invalid(
                 f"A batch holds at most {MAX_ITEMS} items.",
-                {"batch_shipments": [f"The batch may not have more than {MAX_ITEMS} items."]},
+                errors={
+                    "batch_shipments": [f"The batch may not have more than {MAX_ITEMS} items."]
+                },
             )
         return [Item(self.rt.ids.uuid(), s) for s in shipments]
 
     async def create(self, request: Request) -> Response:
-        body = await read_json(request, "deftship")
+        body = await read_json(request)
         if not isinstance(body, dict):
-            raise _v422("The body must be a JSON object.")
+            raise DEFTSHIP.invalid("The body must be a JSON object.")
         errs: dict[str, list[str]] = {}
         shipper = body.get("shipper_id")
         if isinstance(shipper, bool) or not isinstance(shipper, int):
@@ -276,7 +275,7 @@ class DeftshipApi:
         if not isinstance(service, str) or not service:
             errs["service"] = ["The service field is required."]
         if errs:
-            raise _v422("The given data was invalid.", errs)
+            raise DEFTSHIP.invalid("The given data was invalid.", errors=errs)
         assert isinstance(service, str)
         items = self._items(body.get("batch_shipments"), MAX_ITEMS)
         bid = self.rt.ids.digits(8)
@@ -299,7 +298,7 @@ class DeftshipApi:
 
     async def add_items(self, request: Request) -> Response:
         b = self._get(request.path_params["batchId"])
-        body = await read_json(request, "deftship")
+        body = await read_json(request)
         if b.status in _BUSY:
             raise ApiError(409, MSG_BEING_PROCESSED)
         shipments = body.get("batch_shipments") if isinstance(body, dict) else None
@@ -309,23 +308,23 @@ class DeftshipApi:
 
     async def remove_items(self, request: Request) -> Response:
         b = self._get(request.path_params["batchId"])
-        body = await read_json(request, "deftship")
+        body = await read_json(request)
         if b.status in _BUSY:
             raise ApiError(409, MSG_BEING_PROCESSED)
         ids = body.get("batch_shipment_ids") if isinstance(body, dict) else None
         if not isinstance(ids, list) or not ids or not all(isinstance(x, str) for x in ids):
-            raise _v422(
+            raise DEFTSHIP.invalid(
                 "The batch shipment ids field is required.",
-                {"batch_shipment_ids": ["An array of item ids is required."]},
+                errors={"batch_shipment_ids": ["An array of item ids is required."]},
             )
         if len(ids) > MAX_REMOVE_IDS:
-            raise _v422(f"At most {MAX_REMOVE_IDS} ids can be removed at once.")
+            raise DEFTSHIP.invalid(f"At most {MAX_REMOVE_IDS} ids can be removed at once.")
         known = {i.id for i in b.items}
         unknown = [x for x in ids if x not in known]
         if unknown:
-            raise _v422(
+            raise DEFTSHIP.invalid(
                 "Some items are not in this batch.",
-                {"batch_shipment_ids": [f"Unknown item {x}." for x in unknown[:20]]},
+                errors={"batch_shipment_ids": [f"Unknown item {x}." for x in unknown[:20]]},
             )
         drop = set(ids)
         b.items = [i for i in b.items if i.id not in drop]
@@ -371,12 +370,12 @@ class DeftshipApi:
     async def get(self, request: Request) -> Response:
         b = self._get(request.path_params["batchId"])
         q = request.query_params
-        page = int_param(q.get("page"), "page", "deftship", minimum=1) or 1
+        page = query_int(request, "page", minimum=1) or 1
         status = q.get("status") or None
         if status is not None and status not in ITEM_STATUSES:
-            raise _v422(
+            raise DEFTSHIP.invalid(
                 "The selected status is invalid.",
-                {"status": [f"Allowed: {', '.join(ITEM_STATUSES)}."]},
+                errors={"status": [f"Allowed: {', '.join(ITEM_STATUSES)}."]},
             )
         items = [i for i in b.items if status is None or i.status == status]
         path = f"{request.base_url}".rstrip("/") + f"{BASE_PATH}/{b.id}"

@@ -22,9 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from loadtest.emulator.dialect import HYPERTRACK
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.geocode import valid_location
-from loadtest.emulator.http import int_param, ok, read_json
+from loadtest.emulator.http import ok, query_int, read_json
 from loadtest.emulator.services import Runtime
 from loadtest.providers.hypertrack import BASE_PATH, TRACK_MODES
 
@@ -44,10 +45,6 @@ _RISKS = (
 def iso_ms() -> str:
     """HyperTrack's timestamps: ISO-8601 with milliseconds and ``Z``."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _v422(location: str, field: str, msg: str) -> ApiError:
-    return ApiError(422, "Validation error", detail={location: {field: [msg]}})
 
 
 @dataclass(slots=True)
@@ -180,20 +177,20 @@ class HyperTrackApi:
     def _order_in(self, raw: Any, i: int) -> dict[str, Any]:
         loc = f"orders.{i}"
         if not isinstance(raw, dict):
-            raise _v422("body", loc, "must be an object")
+            raise HYPERTRACK.invalid("must be an object", loc)
         handle = raw.get("order_handle")
         if not isinstance(handle, str) or not handle.strip() or "/" in handle:
-            raise _v422("body", f"{loc}.order_handle", "field required (a non-empty string)")
+            raise HYPERTRACK.invalid("field required (a non-empty string)", f"{loc}.order_handle")
         kind = raw.get("type", "drop")
         if kind not in ("pick", "drop"):
-            raise _v422("body", f"{loc}.type", "must be pick or drop")
+            raise HYPERTRACK.invalid("must be pick or drop", f"{loc}.type")
         dest = raw.get("destination")
         if not isinstance(dest, dict):
-            raise _v422("body", f"{loc}.destination", "field required")
+            raise HYPERTRACK.invalid("field required", f"{loc}.destination")
         geom = dest.get("geometry")
         address = dest.get("address") or ""
         if not isinstance(address, str):
-            raise _v422("body", f"{loc}.destination.address", "must be a string")
+            raise HYPERTRACK.invalid("must be a string", f"{loc}.destination.address")
         if geom is not None:
             coords = geom.get("coordinates") if isinstance(geom, dict) else None
             if (
@@ -201,33 +198,35 @@ class HyperTrackApi:
                 or geom.get("type") != "Point"
                 or valid_location(coords) is None
             ):
-                raise _v422(
-                    "body",
-                    f"{loc}.destination.geometry",
-                    "must be a Point with [longitude, latitude]",
+                raise HYPERTRACK.invalid(
+                    "must be a Point with [longitude, latitude]", f"{loc}.destination.geometry"
                 )
         elif address:
             if self.rt.geocoder.fails(address):
-                raise _v422("body", f"{loc}.destination.address", "could not be geocoded")
+                raise HYPERTRACK.invalid("could not be geocoded", f"{loc}.destination.address")
             lats, lons = self.rt.geocoder.locate([address])
             geom = {"type": "Point", "coordinates": [lons[0], lats[0]]}
         elif dest.get("place_handle"):
             lats, lons = self.rt.geocoder.locate([str(dest["place_handle"])])
             geom = {"type": "Point", "coordinates": [lons[0], lats[0]]}
         else:
-            raise _v422("body", f"{loc}.destination", "geometry, address or place_handle required")
+            raise HYPERTRACK.invalid(
+                "geometry, address or place_handle required", f"{loc}.destination"
+            )
         radius = dest.get("radius", 100)
         if isinstance(radius, bool) or not isinstance(radius, int) or radius <= 0:
-            raise _v422("body", f"{loc}.destination.radius", "must be a positive integer")
+            raise HYPERTRACK.invalid("must be a positive integer", f"{loc}.destination.radius")
         est = raw.get("expected_service_time", 0)
         if isinstance(est, bool) or not isinstance(est, int) or est < 0:
-            raise _v422("body", f"{loc}.expected_service_time", "must be a non-negative integer")
+            raise HYPERTRACK.invalid(
+                "must be a non-negative integer", f"{loc}.expected_service_time"
+            )
         meta = raw.get("metadata") or {}
         if not isinstance(meta, dict):
-            raise _v422("body", f"{loc}.metadata", "must be an object")
+            raise HYPERTRACK.invalid("must be an object", f"{loc}.metadata")
         sched = raw.get("scheduled_at")
         if sched is not None and not isinstance(sched, str):
-            raise _v422("body", f"{loc}.scheduled_at", "must be an ISO-8601 string")
+            raise HYPERTRACK.invalid("must be an ISO-8601 string", f"{loc}.scheduled_at")
         return {
             "handle": handle,
             "type": kind,
@@ -240,21 +239,21 @@ class HyperTrackApi:
         }
 
     async def track(self, request: Request) -> Response:
-        body = await read_json(request, "hypertrack")
+        body = await read_json(request)
         if not isinstance(body, dict):
-            raise _v422("body", "__root__", "must be an object")
+            raise HYPERTRACK.invalid("must be an object", "__root__")
         worker = body.get("worker_handle") or body.get("device_id")
         if not isinstance(worker, str) or not worker:
-            raise _v422("body", "worker_handle", "worker_handle or device_id is required")
+            raise HYPERTRACK.invalid("worker_handle or device_id is required", "worker_handle")
         mode = body.get("track_mode", "on_shift")
         if mode not in TRACK_MODES:
-            raise _v422("body", "track_mode", f"must be one of {', '.join(TRACK_MODES)}")
+            raise HYPERTRACK.invalid(f"must be one of {', '.join(TRACK_MODES)}", "track_mode")
         group = body.get("ops_group_handle")
         if group is not None and not isinstance(group, str):
-            raise _v422("body", "ops_group_handle", "must be a string")
+            raise HYPERTRACK.invalid("must be a string", "ops_group_handle")
         raw_orders = body.get("orders")
         if not isinstance(raw_orders, list) or not raw_orders:
-            raise _v422("body", "orders", "field required (at least one order)")
+            raise HYPERTRACK.invalid("field required (at least one order)", "orders")
         specs = [self._order_in(o, i) for i, o in enumerate(raw_orders)]
         seen: set[str] = set()
         for s in specs:
@@ -348,13 +347,13 @@ class HyperTrackApi:
         handle: str = request.path_params["handle"]
         attempts = self.orders.get(handle) or []
         if not attempts:
-            raise ApiError(404, f"Order {handle} not found")
+            raise HYPERTRACK.not_found(f"Order {handle}")
         q = request.query_params
         kind = q.get("type")
         if kind is not None and kind not in ("pick", "drop"):
-            raise _v422("query", "type", "must be pick or drop")
-        index = int_param(q.get("type_index"), "type_index", "hypertrack")
-        attempt = int_param(q.get("fulfillment_attempt"), "fulfillment_attempt", "hypertrack")
+            raise HYPERTRACK.invalid("must be pick or drop", "type", location="query")
+        index = query_int(request, "type_index")
+        attempt = query_int(request, "fulfillment_attempt")
         for o in reversed(attempts):
             if attempt is not None and o.attempt != attempt:
                 continue
@@ -374,12 +373,12 @@ class HyperTrackApi:
 
     async def _act(self, request: Request, action: str) -> Response:
         o = self._select(request)
-        body = await read_json(request, "hypertrack", allow_empty=True)
+        body = await read_json(request, allow_empty=True)
         if not isinstance(body, dict):
-            raise _v422("body", "__root__", "must be an object")
+            raise HYPERTRACK.invalid("must be an object", "__root__")
         meta = body.get("metadata")
         if meta is not None and not isinstance(meta, dict):
-            raise _v422("body", "metadata", "must be an object")
+            raise HYPERTRACK.invalid("must be an object", "metadata")
         status, now, handle = o.status, iso_ms(), o.handle
         entry: dict[str, Any] = {
             "recorded_at": now,

@@ -1,13 +1,15 @@
-"""Pure-ASGI middleware, one concern per module: metrics, rate limit, body cap, auth,
-fault injection and latency.  Each answers errors in the shape of the provider that owns
-the path (:func:`loadtest.emulator.errors.provider_for`)."""
+"""Pure-ASGI middleware, one concern per module: the dialect, metrics, rate limit, body
+cap, auth, fault injection and latency.  Each answers errors in the dialect of the
+provider that owns the path, resolved once per request
+(:func:`loadtest.emulator.dialect.dialect_of`)."""
 
 from __future__ import annotations
 
 from starlette.types import Scope
 
-# Paths with no provider behind them: no auth, no limits, no faults.
-OPEN_PATHS = frozenset({"/", "/openapi.json", "/metrics", "/healthz"})
+from loadtest.emulator.dialect import OPEN_PATHS
+
+__all__ = ["OPEN_PATHS", "client_ip"]
 
 
 def client_ip(scope: Scope) -> str:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from loadtest.emulator.errors import ApiError, error_response, provider_for
+from loadtest.emulator.dialect import dialect_of
+from loadtest.emulator.errors import ApiError
 from loadtest.emulator.middleware import client_ip
 from loadtest.providers.onfleet import E_INTERNAL
 
@@ -43,7 +44,6 @@ class CatchAllMiddleware:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
             if not started:
-                provider = provider_for(scope.get("path", ""))
-                response = error_response(provider, internal_error(exc), client_ip(scope))
+                response = dialect_of(scope).response(internal_error(exc), client_ip(scope))
                 await response(scope, receive, send)
             raise
