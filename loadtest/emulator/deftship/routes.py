@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from loadtest.emulator.deftship.model import Batch, Item
+from loadtest.emulator.deftship.validate import item_errors
 from loadtest.emulator.dialect import DEFTSHIP
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.http import ok, query_int, read_json
@@ -39,118 +39,7 @@ from loadtest.providers.deftship import (
     PER_PAGE,
 )
 
-_ADDRESS_FIELDS = ("name", "street_1", "city", "zip", "state", "country", "telephone")
-_PARCEL_FIELDS = ("count", "length", "width", "height", "weight")
-_TEL = re.compile(r"^\+?\d{10,15}$")
 _BUSY = ("validating", "processing", "completed")
-
-
-def _address_errors(addr: Any, prefix: str) -> dict[str, list[str]]:
-    if not isinstance(addr, dict):
-        return {prefix: [f"The {prefix} field is required."]}
-    errs: dict[str, list[str]] = {}
-    for f in _ADDRESS_FIELDS:
-        v = addr.get(f)
-        if not isinstance(v, str) or not v.strip():
-            errs[f"{prefix}.{f}"] = [f"The {prefix}.{f} field is required."]
-    tel = addr.get("telephone")
-    if isinstance(tel, str) and tel and not _TEL.match(tel.replace("-", "").replace(" ", "")):
-        errs[f"{prefix}.telephone"] = ["The telephone must be 10 to 15 digits."]
-    if addr.get("country") not in (None, "US", "CA") and isinstance(addr.get("country"), str):
-        errs[f"{prefix}.country"] = ["Only US and CA addresses are supported."]
-    return errs
-
-
-def item_errors(s: Any) -> dict[str, list[str]] | None:
-    """Validation errors of one shipment (the item's ``errors``), or None when valid."""
-    if not isinstance(s, dict):
-        return {"shipment": ["The shipment must be an object."]}
-    errs: dict[str, list[str]] = {}
-    if s.get("from_address_id") is None:
-        errs.update(_address_errors(s.get("from_address"), "from_address"))
-    errs.update(_address_errors(s.get("to_address"), "to_address"))
-    parcels = s.get("package_list")
-    if not isinstance(parcels, list) or not parcels:
-        errs["package_list"] = ["The package_list must have at least 1 item."]
-    else:
-        for i, p in enumerate(parcels):
-            for f in _PARCEL_FIELDS:
-                v = p.get(f) if isinstance(p, dict) else None
-                if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
-                    errs[f"package_list.{i}.{f}"] = [f"The {f} must be greater than 0."]
-    return errs or None
-
-
-@dataclass(slots=True)
-class Item:
-    """One shipment of a batch and its validation/shipping outcome."""
-
-    id: str
-    shipment: Any  # the shipment body as sent (validated asynchronously)
-    status: str = "validating"
-    errors: dict[str, list[str]] | None = None
-    tracking_number: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        order = (
-            None if self.tracking_number is None else {"main_tracking_number": self.tracking_number}
-        )
-        return {
-            "id": self.id,
-            "status": self.status,
-            "errors": self.errors,
-            "shipment_order": order,
-        }
-
-    def to_record(self) -> dict[str, Any]:
-        return {**self.to_json(), "shipment": self.shipment}
-
-    @classmethod
-    def from_record(cls, d: dict[str, Any]) -> Item:
-        order = d["shipment_order"]
-        return cls(
-            d["id"],
-            d["shipment"],
-            d["status"],
-            d["errors"],
-            None if order is None else order["main_tracking_number"],
-        )
-
-
-@dataclass(slots=True)
-class Batch:
-    """A shipment batch.  ``gen`` counts validations, so a superseded one is ignored."""
-
-    id: str
-    service: str
-    shipper_id: str
-    items: list[Item] = field(default_factory=list)
-    status: str = "validating"
-    labels: list[str] | None = None  # present once shipping has started
-    gen: int = 0
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "service": self.service,
-            "shipper_id": self.shipper_id,
-            "items": [i.to_record() for i in self.items],
-            "status": self.status,
-            "labels": self.labels,
-            "gen": self.gen,
-        }
-
-    @classmethod
-    def from_record(cls, d: dict[str, Any]) -> Batch:
-        return cls(
-            d["id"],
-            d["service"],
-            d["shipper_id"],
-            [Item.from_record(i) for i in d["items"]],
-            d["status"],
-            d["labels"],
-            d["gen"],
-        )
 
 
 class DeftshipApi:
