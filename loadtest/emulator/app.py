@@ -23,12 +23,14 @@ from starlette.routing import BaseRoute, Route
 
 from loadtest.emulator.config import EmulatorConfig
 from loadtest.emulator.deftship.routes import DeftshipApi
-from loadtest.emulator.errors import ApiError, error_response, provider_for
+from loadtest.emulator.dialect import dialect_of
+from loadtest.emulator.errors import ApiError
 from loadtest.emulator.http import ok
 from loadtest.emulator.hypertrack.routes import HyperTrackApi
 from loadtest.emulator.middleware.auth import AuthMiddleware
 from loadtest.emulator.middleware.bodylimit import BodyLimitMiddleware
 from loadtest.emulator.middleware.catchall import CatchAllMiddleware, internal_error
+from loadtest.emulator.middleware.dialect import DialectMiddleware
 from loadtest.emulator.middleware.faults import FaultMiddleware
 from loadtest.emulator.middleware.latency import LatencyMiddleware
 from loadtest.emulator.middleware.metrics import MetricsMiddleware
@@ -130,29 +132,19 @@ def _routes(emu: Emulator) -> list[BaseRoute]:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(provider_for(request.url.path), exc, _ip(request))
+    return dialect_of(request.scope).response(exc, _ip(request))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    provider = provider_for(request.url.path)
+    dialect = dialect_of(request.scope)
     if exc.status_code == 405:
-        err = ApiError(
-            405,
-            f"Method {request.method} is not allowed on this route.",
-            error=1403,
-            headers=dict(exc.headers or {}),
-        )
+        err = dialect.method_not_allowed(request.method, dict(exc.headers or {}))
     elif exc.status_code == 404:
-        err = ApiError(
-            404,
-            "The requested resource does not exist.",
-            error=1402,
-            cause=f"no route {request.url.path}",
-        )
+        err = dialect.no_route(request.url.path)
     else:
         err = ApiError(exc.status_code, str(exc.detail))
-    return error_response(provider, err, _ip(request))
+    return dialect.response(err, _ip(request))
 
 
 def _ip(request: Request) -> str:
@@ -162,7 +154,7 @@ def _ip(request: Request) -> str:
 async def _bug(request: Request, exc: Exception) -> Response:
     # Only reached by an exception outside CatchAllMiddleware (in the metrics or rate-limit
     # middleware); a 5xx is a bug: answer in the provider's shape (the server logs the trace).
-    return error_response(provider_for(request.url.path), internal_error(exc), _ip(request))
+    return dialect_of(request.scope).response(internal_error(exc), _ip(request))
 
 
 def create_app(config: EmulatorConfig | None = None) -> Starlette:
@@ -187,7 +179,11 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         await emu.deftship.close()
         rt.commit()
 
-    middleware = [Middleware(MetricsMiddleware, requests=emu.requests)]
+    # Outermost: every middleware and handler inside reads the provider it resolves.
+    middleware = [
+        Middleware(DialectMiddleware),
+        Middleware(MetricsMiddleware, requests=emu.requests),
+    ]
     middleware.append(
         Middleware(
             RateLimitMiddleware,

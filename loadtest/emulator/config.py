@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest.providers import nash, onfleet
 from sim.errors import UserError
 
 DEMO_API_KEY = "fleetsim-demo-key-0000000000000000"
@@ -143,8 +144,10 @@ def realistic() -> EmulatorConfig:
             batch_per_task_ms=4.0,
         ),
         faults=FaultConfig(error_rate=0.005, slow_rate=0.005, slow_ms=3000.0),
-        rate_limit=RateLimitConfig(onfleet_per_s=20, nash_per_s=20),
-        container_cap=10_000,
+        rate_limit=RateLimitConfig(
+            onfleet_per_s=onfleet.RATE_LIMIT_PER_S, nash_per_s=nash.RATE_LIMIT_PER_S
+        ),
+        container_cap=onfleet.CONTAINER_CAP,
         container_lock_hold_ms=5.0,
         container_lock_wait_ms=200.0,
         async_tasks_per_s=200.0,

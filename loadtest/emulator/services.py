@@ -10,7 +10,7 @@ import numpy as np
 from loadtest.emulator.config import EmulatorConfig
 from loadtest.emulator.geocode import Geocoder
 from loadtest.emulator.ids import IdGen
-from loadtest.emulator.store import MemoryStore, open_store
+from loadtest.emulator.store import Store, open_store
 
 
 def now_ms() -> int:
@@ -29,7 +29,7 @@ class Runtime:
     config: EmulatorConfig
     ids: IdGen = field(init=False)
     geocoder: Geocoder = field(init=False)
-    store: MemoryStore = field(init=False)
+    store: Store = field(init=False)
     rng: np.random.Generator = field(init=False)
 
     def __post_init__(self) -> None:

@@ -7,7 +7,7 @@ a committed transaction survives ``kill -9`` of the process (the WAL is in the O
 only an OS crash could lose the last ones.  The file holds one table, ``records(kind, id,
 body)`` with JSON bodies, so ``sqlite3 emu.db "select body from records where
 kind='task'"`` shows the state.  :class:`MemoryStore` makes every call a no-op, so the
-in-memory path pays nothing.
+in-memory path pays nothing.  :class:`Store` is the protocol both keep.
 """
 
 from __future__ import annotations
@@ -15,9 +15,26 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
+
+
+class Store(Protocol):
+    """Where the providers' records are kept (see the module docstring)."""
+
+    @property
+    def durable(self) -> bool:
+        """True when a committed record survives the process."""
+        ...
+
+    def put(self, kind: str, key: str, record: Any) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def load(self, kind: str) -> Iterator[Any]: ...
+
+    def close(self) -> None: ...
 
 
 class MemoryStore:
@@ -26,12 +43,6 @@ class MemoryStore:
     durable = False
 
     def put(self, kind: str, key: str, record: Any) -> None:
-        return None
-
-    def put_many(self, kind: str, items: list[tuple[str, Any]]) -> None:
-        return None
-
-    def delete(self, kind: str, key: str) -> None:
         return None
 
     def commit(self) -> None:
@@ -44,7 +55,7 @@ class MemoryStore:
         return None
 
 
-class SqliteStore(MemoryStore):
+class SqliteStore:
     """Write-through SQLite file (see the module docstring)."""
 
     durable = True
@@ -61,7 +72,7 @@ class SqliteStore(MemoryStore):
         )
         row = self._db.execute("SELECT COALESCE(MAX(seq), 0) FROM records").fetchone()
         self._seq = int(row[0])
-        self._pending: dict[tuple[str, str], bytes | None] = {}
+        self._pending: dict[tuple[str, str], bytes] = {}
 
     def _next(self) -> int:
         self._seq += 1
@@ -70,14 +81,6 @@ class SqliteStore(MemoryStore):
     def put(self, kind: str, key: str, record: Any) -> None:
         self._pending[(kind, key)] = orjson.dumps(record)
 
-    def put_many(self, kind: str, items: list[tuple[str, Any]]) -> None:
-        p = self._pending
-        for key, record in items:
-            p[(kind, key)] = orjson.dumps(record)
-
-    def delete(self, kind: str, key: str) -> None:
-        self._pending[(kind, key)] = None
-
     def commit(self) -> None:
         if not self._pending:
             return
@@ -85,17 +88,13 @@ class SqliteStore(MemoryStore):
         cur = self._db.cursor()
         cur.execute("BEGIN")
         try:
-            ups = [(k, i, self._next(), b) for (k, i), b in pending.items() if b is not None]
-            dels = [(k, i) for (k, i), b in pending.items() if b is None]
-            if ups:
-                # Keep the first insertion's seq so loads come back in creation order.
-                cur.executemany(
-                    "INSERT INTO records(kind, id, seq, body) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(kind, id) DO UPDATE SET body = excluded.body",
-                    ups,
-                )
-            if dels:
-                cur.executemany("DELETE FROM records WHERE kind = ? AND id = ?", dels)
+            ups = [(k, i, self._next(), b) for (k, i), b in pending.items()]
+            # Keep the first insertion's seq so loads come back in creation order.
+            cur.executemany(
+                "INSERT INTO records(kind, id, seq, body) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(kind, id) DO UPDATE SET body = excluded.body",
+                ups,
+            )
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -112,9 +111,6 @@ class SqliteStore(MemoryStore):
         self._db.close()
 
 
-Store = MemoryStore
-
-
-def open_store(path: Path | None) -> MemoryStore:
+def open_store(path: Path | None) -> Store:
     """SQLite at ``path``, or memory when None."""
     return MemoryStore() if path is None else SqliteStore(path)

@@ -14,6 +14,7 @@ PER_PAGE = 100
 LABEL_GROUP = 100
 BATCH_STATUSES = ("validating", "invalid", "ready", "processing", "completed")
 ITEM_STATUSES = ("valid", "invalid", "completed", "failed")
+MSG_UNAUTHENTICATED = "Unauthenticated."
 MSG_NOT_FOUND = "Batch not found."
 MSG_BEING_PROCESSED = "Shipment batch is being processed."
 MSG_NOT_READY = "Batch is not ready to ship."

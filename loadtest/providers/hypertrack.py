@@ -8,17 +8,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 BASE_PATH = "/orders"
-ORDER_STATUSES = (
-    "unplanned",
-    "planned",
-    "assigned",
-    "ongoing",
-    "completed",
-    "cancelled",
-    "disabled",
-    "rescheduled",
-)
 TRACK_MODES = ("pre_shift", "on_shift", "full_shift", "on_time", "flex")
+# A 422's ``message``; the per-field reasons go in ``detail`` (API-NOTES §4).
+MSG_VALIDATION = "Validation error"
 
 
 class Geometry(BaseModel):

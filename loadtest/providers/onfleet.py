@@ -22,14 +22,16 @@ PAGE_SIZE = 64
 CONTAINER_CAP = 10_000
 RATE_LIMIT_PER_S = 20
 
-# Error subcodes (API-NOTES §1.2).
+# Error subcodes (API-NOTES §1.2): ``message.error`` of an error body.
 E_INVALID_VALUES = 1000
+E_NOTHING_TO_UPDATE = 1002
+E_UPDATE_MISSING = 1003
+E_NOT_UNIQUE = 1004
 E_WRONG_TYPES = 1005
 E_FILE_TOO_LARGE = 1006
 E_TIME_CONSTRAINTS = 1009
 E_PHONE = 1010
 E_GEOCODING = 1011
-E_UPDATE_MISSING = 1003
 E_KEY_INVALID = 1102
 E_NOT_FOUND = 1402  # [inf] 14xx are not stored; Onfleet answers ResourceNotFound
 E_METHOD = 1403  # [inf]
@@ -37,7 +39,23 @@ E_PRECONDITION = 1600  # [inf] container lock contention (412)
 E_RATE_LIMIT = 2300
 E_INTERNAL = 2500
 
+#: The ``code`` of an error body by HTTP status (API-NOTES §1.2; 404/405/412/413 [inf]).
+ERROR_NAMES = {
+    400: "InvalidContent",
+    401: "InvalidCredentials",
+    404: "ResourceNotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    412: "PreconditionFailed",
+    413: "PayloadTooLarge",
+    429: "TooManyRequests",
+    500: "InternalServerError",
+    502: "BadGateway",
+    503: "ServiceUnavailable",
+}
+
 MSG_INVALID_VALUES = "The values of one or more parameters are invalid."
+MSG_NOT_FOUND = "The requested resource does not exist."
 MSG_RATE_LIMIT = "You have exceeded our per-second request limit. Please slow down."
 CAUSE_GEOCODING = "Geocoding errors found. "
 

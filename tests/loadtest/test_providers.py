@@ -68,3 +68,12 @@ def test_auth_headers() -> None:
     assert nash.auth_headers("n") == {"Authorization": "Bearer n"}
     assert nash.auth_headers("n", "org") == {"Authorization": "Bearer n", "Nash-Org-Id": "org"}
     assert deftship.auth_headers("t") == {"Authorization": "Bearer t"}
+
+
+def test_error_constants_are_distinct_and_the_status_tables_use_them() -> None:
+    subcodes = {k: v for k, v in vars(onfleet).items() if k.startswith("E_")}
+    assert len(set(subcodes.values())) == len(subcodes)  # one name per subcode
+    assert onfleet.ERROR_NAMES[429] == "TooManyRequests" and onfleet.E_RATE_LIMIT == 2300
+    codes = {v for k, v in vars(nash).items() if k.startswith("E_")}
+    assert set(nash.ERROR_CODES.values()) <= codes
+    assert nash.ERROR_CODES[413] == nash.ERROR_CODES[422] == nash.E_VALIDATION

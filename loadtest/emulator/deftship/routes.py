@@ -14,20 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from loadtest.emulator.deftship.model import Batch, Item
+from loadtest.emulator.deftship.validate import item_errors
+from loadtest.emulator.dialect import DEFTSHIP
 from loadtest.emulator.errors import ApiError
-from loadtest.emulator.http import int_param, ok, read_json
+from loadtest.emulator.http import ok, query_int, read_json
 from loadtest.emulator.services import Runtime
 from loadtest.providers.deftship import (
     BASE_PATH,
+    ITEM_STATUSES,
     LABEL_GROUP,
     MAX_ITEMS,
     MAX_REMOVE_IDS,
@@ -37,122 +39,7 @@ from loadtest.providers.deftship import (
     PER_PAGE,
 )
 
-_ADDRESS_FIELDS = ("name", "street_1", "city", "zip", "state", "country", "telephone")
-_PARCEL_FIELDS = ("count", "length", "width", "height", "weight")
-_TEL = re.compile(r"^\+?\d{10,15}$")
 _BUSY = ("validating", "processing", "completed")
-
-
-def _v422(message: str, errors: dict[str, list[str]] | None = None) -> ApiError:
-    return ApiError(422, message, data={"errors": errors} if errors else None)
-
-
-def _address_errors(addr: Any, prefix: str) -> dict[str, list[str]]:
-    if not isinstance(addr, dict):
-        return {prefix: [f"The {prefix} field is required."]}
-    errs: dict[str, list[str]] = {}
-    for f in _ADDRESS_FIELDS:
-        v = addr.get(f)
-        if not isinstance(v, str) or not v.strip():
-            errs[f"{prefix}.{f}"] = [f"The {prefix}.{f} field is required."]
-    tel = addr.get("telephone")
-    if isinstance(tel, str) and tel and not _TEL.match(tel.replace("-", "").replace(" ", "")):
-        errs[f"{prefix}.telephone"] = ["The telephone must be 10 to 15 digits."]
-    if addr.get("country") not in (None, "US", "CA") and isinstance(addr.get("country"), str):
-        errs[f"{prefix}.country"] = ["Only US and CA addresses are supported."]
-    return errs
-
-
-def item_errors(s: Any) -> dict[str, list[str]] | None:
-    """Validation errors of one shipment (the item's ``errors``), or None when valid."""
-    if not isinstance(s, dict):
-        return {"shipment": ["The shipment must be an object."]}
-    errs: dict[str, list[str]] = {}
-    if s.get("from_address_id") is None:
-        errs.update(_address_errors(s.get("from_address"), "from_address"))
-    errs.update(_address_errors(s.get("to_address"), "to_address"))
-    parcels = s.get("package_list")
-    if not isinstance(parcels, list) or not parcels:
-        errs["package_list"] = ["The package_list must have at least 1 item."]
-    else:
-        for i, p in enumerate(parcels):
-            for f in _PARCEL_FIELDS:
-                v = p.get(f) if isinstance(p, dict) else None
-                if isinstance(v, bool) or not isinstance(v, int | float) or v <= 0:
-                    errs[f"package_list.{i}.{f}"] = [f"The {f} must be greater than 0."]
-    return errs or None
-
-
-@dataclass(slots=True)
-class Item:
-    """One shipment of a batch and its validation/shipping outcome."""
-
-    id: str
-    shipment: Any  # the shipment body as sent (validated asynchronously)
-    status: str = "validating"
-    errors: dict[str, list[str]] | None = None
-    tracking_number: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        order = (
-            None if self.tracking_number is None else {"main_tracking_number": self.tracking_number}
-        )
-        return {
-            "id": self.id,
-            "status": self.status,
-            "errors": self.errors,
-            "shipment_order": order,
-        }
-
-    def to_record(self) -> dict[str, Any]:
-        return {**self.to_json(), "shipment": self.shipment}
-
-    @classmethod
-    def from_record(cls, d: dict[str, Any]) -> Item:
-        order = d["shipment_order"]
-        return cls(
-            d["id"],
-            d["shipment"],
-            d["status"],
-            d["errors"],
-            None if order is None else order["main_tracking_number"],
-        )
-
-
-@dataclass(slots=True)
-class Batch:
-    """A shipment batch.  ``gen`` counts validations, so a superseded one is ignored."""
-
-    id: str
-    service: str
-    shipper_id: str
-    items: list[Item] = field(default_factory=list)
-    status: str = "validating"
-    labels: list[str] | None = None  # present once shipping has started
-    gen: int = 0
-
-    def to_record(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "service": self.service,
-            "shipper_id": self.shipper_id,
-            "items": [i.to_record() for i in self.items],
-            "status": self.status,
-            "labels": self.labels,
-            "gen": self.gen,
-        }
-
-    @classmethod
-    def from_record(cls, d: dict[str, Any]) -> Batch:
-        return cls(
-            d["id"],
-            d["service"],
-            d["shipper_id"],
-            [Item.from_record(i) for i in d["items"]],
-            d["status"],
-            d["labels"],
-            d["gen"],
-        )
 
 
 class DeftshipApi:
@@ -252,21 +139,23 @@ class DeftshipApi:
 
     def _items(self, shipments: Any, room: int) -> list[Item]:
         if not isinstance(shipments, list) or not shipments:
-            raise _v422(
+            raise DEFTSHIP.invalid(
                 "The batch shipments field is required.",
-                {"batch_shipments": ["The batch shipments field is required."]},
+                errors={"batch_shipments": ["The batch shipments field is required."]},
             )
         if len(shipments) > room:
-            raise _v422(
+            raise DEFTSHIP.invalid(
                 f"A batch holds at most {MAX_ITEMS} items.",
-                {"batch_shipments": [f"The batch may not have more than {MAX_ITEMS} items."]},
+                errors={
+                    "batch_shipments": [f"The batch may not have more than {MAX_ITEMS} items."]
+                },
             )
         return [Item(self.rt.ids.uuid(), s) for s in shipments]
 
     async def create(self, request: Request) -> Response:
-        body = await read_json(request, "deftship")
+        body = await read_json(request)
         if not isinstance(body, dict):
-            raise _v422("The body must be a JSON object.")
+            raise DEFTSHIP.invalid("The body must be a JSON object.")
         errs: dict[str, list[str]] = {}
         shipper = body.get("shipper_id")
         if isinstance(shipper, bool) or not isinstance(shipper, int):
@@ -275,7 +164,7 @@ class DeftshipApi:
         if not isinstance(service, str) or not service:
             errs["service"] = ["The service field is required."]
         if errs:
-            raise _v422("The given data was invalid.", errs)
+            raise DEFTSHIP.invalid("The given data was invalid.", errors=errs)
         assert isinstance(service, str)
         items = self._items(body.get("batch_shipments"), MAX_ITEMS)
         bid = self.rt.ids.digits(8)
@@ -298,7 +187,7 @@ class DeftshipApi:
 
     async def add_items(self, request: Request) -> Response:
         b = self._get(request.path_params["batchId"])
-        body = await read_json(request, "deftship")
+        body = await read_json(request)
         if b.status in _BUSY:
             raise ApiError(409, MSG_BEING_PROCESSED)
         shipments = body.get("batch_shipments") if isinstance(body, dict) else None
@@ -308,23 +197,23 @@ class DeftshipApi:
 
     async def remove_items(self, request: Request) -> Response:
         b = self._get(request.path_params["batchId"])
-        body = await read_json(request, "deftship")
+        body = await read_json(request)
         if b.status in _BUSY:
             raise ApiError(409, MSG_BEING_PROCESSED)
         ids = body.get("batch_shipment_ids") if isinstance(body, dict) else None
         if not isinstance(ids, list) or not ids or not all(isinstance(x, str) for x in ids):
-            raise _v422(
+            raise DEFTSHIP.invalid(
                 "The batch shipment ids field is required.",
-                {"batch_shipment_ids": ["An array of item ids is required."]},
+                errors={"batch_shipment_ids": ["An array of item ids is required."]},
             )
         if len(ids) > MAX_REMOVE_IDS:
-            raise _v422(f"At most {MAX_REMOVE_IDS} ids can be removed at once.")
+            raise DEFTSHIP.invalid(f"At most {MAX_REMOVE_IDS} ids can be removed at once.")
         known = {i.id for i in b.items}
         unknown = [x for x in ids if x not in known]
         if unknown:
-            raise _v422(
+            raise DEFTSHIP.invalid(
                 "Some items are not in this batch.",
-                {"batch_shipment_ids": [f"Unknown item {x}." for x in unknown[:20]]},
+                errors={"batch_shipment_ids": [f"Unknown item {x}." for x in unknown[:20]]},
             )
         drop = set(ids)
         b.items = [i for i in b.items if i.id not in drop]
@@ -370,12 +259,12 @@ class DeftshipApi:
     async def get(self, request: Request) -> Response:
         b = self._get(request.path_params["batchId"])
         q = request.query_params
-        page = int_param(q.get("page"), "page", "deftship", minimum=1) or 1
+        page = query_int(request, "page", minimum=1) or 1
         status = q.get("status") or None
-        if status is not None and status not in ("valid", "invalid", "completed", "failed"):
-            raise _v422(
+        if status is not None and status not in ITEM_STATUSES:
+            raise DEFTSHIP.invalid(
                 "The selected status is invalid.",
-                {"status": ["Allowed: valid, invalid, completed, failed."]},
+                errors={"status": [f"Allowed: {', '.join(ITEM_STATUSES)}."]},
             )
         items = [i for i in b.items if status is None or i.status == status]
         path = f"{request.base_url}".rstrip("/") + f"{BASE_PATH}/{b.id}"

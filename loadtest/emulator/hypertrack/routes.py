@@ -12,150 +12,20 @@ attempt, 409 for a duplicate active handle or a transition the status does not a
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from loadtest.emulator.dialect import HYPERTRACK
 from loadtest.emulator.errors import ApiError
-from loadtest.emulator.geocode import valid_location
-from loadtest.emulator.http import int_param, ok, read_json
+from loadtest.emulator.http import ok, query_int, read_json
+from loadtest.emulator.hypertrack.model import FINAL, Order, iso_ms
+from loadtest.emulator.hypertrack.validate import parse_order
 from loadtest.emulator.services import Runtime
 from loadtest.providers.hypertrack import BASE_PATH, TRACK_MODES
-
-_FINAL = ("completed", "cancelled")
-_RISKS = (
-    "is_offline",
-    "moving_away_from_destination",
-    "delayed_from_scheduled_at",
-    "deviating_from_expected_route",
-    "in_outage",
-    "moving_too_slow",
-    "delayed_from_initial_eta",
-    "in_low_battery",
-)
-
-
-def iso_ms() -> str:
-    """HyperTrack's timestamps: ISO-8601 with milliseconds and ``Z``."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _v422(location: str, field: str, msg: str) -> ApiError:
-    return ApiError(422, "Validation error", detail={location: {field: [msg]}})
-
-
-@dataclass(slots=True)
-class Order:
-    """One fulfillment attempt of an order.  ``destination`` and ``timeline`` entries are
-    JSON-shaped value objects (they are only ever appended to and sent)."""
-
-    handle: str
-    attempt: int
-    kind: str  # pick | drop
-    type_index: int
-    destination: dict[str, Any]
-    worker: str
-    route: str
-    mode: str
-    group: str | None
-    scheduled_at: str | None
-    service_time_s: int
-    metadata: dict[str, Any]
-    device_id: str
-    created_at: str
-    region: dict[str, str]
-    status: str = "ongoing"
-    completed_at: str | None = None
-    cancelled_at: str | None = None
-    disabled_at: str | None = None
-    enabled_at: str | None = None
-    timeline: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        return f"{self.handle}#{self.attempt}"
-
-    def to_json(self) -> dict[str, Any]:
-        share = hashlib.blake2b(self.key.encode(), digest_size=8).hexdigest()
-        now = self.created_at
-        return {
-            "order_handle": self.handle,
-            "fulfillment_attempt": self.attempt,
-            "status": self.status,
-            "destination": self.destination,
-            "ops_group_handle": self.group,
-            "track_mode": self.mode,
-            "plan_mode": "manual",
-            "risk_status": False,
-            "risks": dict.fromkeys(_RISKS, "green"),
-            "scheduled_at": self.scheduled_at,
-            "started_at": now,
-            "type": self.kind,
-            "type_index": self.type_index,
-            "expected_service_time": self.service_time_s,
-            "actual_service_time": 0,
-            "tracked_service_time": 0,
-            "capacity_used": 1,
-            "metadata": self.metadata,
-            "region": self.region,
-            "share_url": f"https://trck.at/{share[:10]}",
-            "completed_at": self.completed_at,
-            "cancelled_at": self.cancelled_at,
-            "disabled_at": self.disabled_at,
-            "enabled_at": self.enabled_at,
-            "device_id": self.device_id,
-            "worker_handle": self.worker,
-            "created_at": now,
-            "assigned_at": now,
-            "route_handle": self.route,
-            "planned_at": now,
-            "plan_id": None,
-            "distance": 0,
-            "duration": 0,
-            "tracking_rate": 0,
-            "polyline": {"type": "LineString", "coordinates": []},
-            "start_location": None,
-            "end_location": {
-                "type": "Point",
-                "coordinates": self.destination["geometry"]["coordinates"],
-            },
-            "visited_destination": False,
-            "completed_at_destination": False,
-            "deviation_from_destination": 0,
-            "timeline": self.timeline,
-        }
-
-    @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Order:
-        return cls(
-            handle=d["order_handle"],
-            attempt=d["fulfillment_attempt"],
-            kind=d["type"],
-            type_index=d["type_index"],
-            destination=d["destination"],
-            worker=d["worker_handle"],
-            route=d["route_handle"],
-            mode=d["track_mode"],
-            group=d["ops_group_handle"],
-            scheduled_at=d["scheduled_at"],
-            service_time_s=d["expected_service_time"],
-            metadata=d["metadata"],
-            device_id=d["device_id"],
-            created_at=d["created_at"],
-            region=d["region"],
-            status=d["status"],
-            completed_at=d["completed_at"],
-            cancelled_at=d["cancelled_at"],
-            disabled_at=d["disabled_at"],
-            enabled_at=d["enabled_at"],
-            timeline=d["timeline"],
-        )
 
 
 class HyperTrackApi:
@@ -177,89 +47,27 @@ class HyperTrackApi:
         if self.rt.store.durable:
             self.rt.store.put("ht-order", o.key, o.to_json())
 
-    def _order_in(self, raw: Any, i: int) -> dict[str, Any]:
-        loc = f"orders.{i}"
-        if not isinstance(raw, dict):
-            raise _v422("body", loc, "must be an object")
-        handle = raw.get("order_handle")
-        if not isinstance(handle, str) or not handle.strip() or "/" in handle:
-            raise _v422("body", f"{loc}.order_handle", "field required (a non-empty string)")
-        kind = raw.get("type", "drop")
-        if kind not in ("pick", "drop"):
-            raise _v422("body", f"{loc}.type", "must be pick or drop")
-        dest = raw.get("destination")
-        if not isinstance(dest, dict):
-            raise _v422("body", f"{loc}.destination", "field required")
-        geom = dest.get("geometry")
-        address = dest.get("address") or ""
-        if not isinstance(address, str):
-            raise _v422("body", f"{loc}.destination.address", "must be a string")
-        if geom is not None:
-            coords = geom.get("coordinates") if isinstance(geom, dict) else None
-            if (
-                not isinstance(geom, dict)
-                or geom.get("type") != "Point"
-                or valid_location(coords) is None
-            ):
-                raise _v422(
-                    "body",
-                    f"{loc}.destination.geometry",
-                    "must be a Point with [longitude, latitude]",
-                )
-        elif address:
-            if self.rt.geocoder.fails(address):
-                raise _v422("body", f"{loc}.destination.address", "could not be geocoded")
-            lats, lons = self.rt.geocoder.locate([address])
-            geom = {"type": "Point", "coordinates": [lons[0], lats[0]]}
-        elif dest.get("place_handle"):
-            lats, lons = self.rt.geocoder.locate([str(dest["place_handle"])])
-            geom = {"type": "Point", "coordinates": [lons[0], lats[0]]}
-        else:
-            raise _v422("body", f"{loc}.destination", "geometry, address or place_handle required")
-        radius = dest.get("radius", 100)
-        if isinstance(radius, bool) or not isinstance(radius, int) or radius <= 0:
-            raise _v422("body", f"{loc}.destination.radius", "must be a positive integer")
-        est = raw.get("expected_service_time", 0)
-        if isinstance(est, bool) or not isinstance(est, int) or est < 0:
-            raise _v422("body", f"{loc}.expected_service_time", "must be a non-negative integer")
-        meta = raw.get("metadata") or {}
-        if not isinstance(meta, dict):
-            raise _v422("body", f"{loc}.metadata", "must be an object")
-        sched = raw.get("scheduled_at")
-        if sched is not None and not isinstance(sched, str):
-            raise _v422("body", f"{loc}.scheduled_at", "must be an ISO-8601 string")
-        return {
-            "handle": handle,
-            "type": kind,
-            "geometry": geom,
-            "address": address,
-            "radius": radius,
-            "est": est,
-            "metadata": meta,
-            "scheduled_at": sched,
-        }
-
     async def track(self, request: Request) -> Response:
-        body = await read_json(request, "hypertrack")
+        body = await read_json(request)
         if not isinstance(body, dict):
-            raise _v422("body", "__root__", "must be an object")
+            raise HYPERTRACK.invalid("must be an object", "__root__")
         worker = body.get("worker_handle") or body.get("device_id")
         if not isinstance(worker, str) or not worker:
-            raise _v422("body", "worker_handle", "worker_handle or device_id is required")
+            raise HYPERTRACK.invalid("worker_handle or device_id is required", "worker_handle")
         mode = body.get("track_mode", "on_shift")
         if mode not in TRACK_MODES:
-            raise _v422("body", "track_mode", f"must be one of {', '.join(TRACK_MODES)}")
+            raise HYPERTRACK.invalid(f"must be one of {', '.join(TRACK_MODES)}", "track_mode")
         group = body.get("ops_group_handle")
         if group is not None and not isinstance(group, str):
-            raise _v422("body", "ops_group_handle", "must be a string")
+            raise HYPERTRACK.invalid("must be a string", "ops_group_handle")
         raw_orders = body.get("orders")
         if not isinstance(raw_orders, list) or not raw_orders:
-            raise _v422("body", "orders", "field required (at least one order)")
-        specs = [self._order_in(o, i) for i, o in enumerate(raw_orders)]
+            raise HYPERTRACK.invalid("field required (at least one order)", "orders")
+        specs = [parse_order(o, i, self.rt.geocoder) for i, o in enumerate(raw_orders)]
         seen: set[str] = set()
         for s in specs:
             prior = self.orders.get(s["handle"])
-            if s["handle"] in seen or (prior and prior[-1].status not in _FINAL):
+            if s["handle"] in seen or (prior and prior[-1].status not in FINAL):
                 raise ApiError(
                     409,
                     f"Order {s['handle']} already exists and is active",
@@ -348,13 +156,13 @@ class HyperTrackApi:
         handle: str = request.path_params["handle"]
         attempts = self.orders.get(handle) or []
         if not attempts:
-            raise ApiError(404, f"Order {handle} not found")
+            raise HYPERTRACK.not_found(f"Order {handle}")
         q = request.query_params
         kind = q.get("type")
         if kind is not None and kind not in ("pick", "drop"):
-            raise _v422("query", "type", "must be pick or drop")
-        index = int_param(q.get("type_index"), "type_index", "hypertrack")
-        attempt = int_param(q.get("fulfillment_attempt"), "fulfillment_attempt", "hypertrack")
+            raise HYPERTRACK.invalid("must be pick or drop", "type", location="query")
+        index = query_int(request, "type_index")
+        attempt = query_int(request, "fulfillment_attempt")
         for o in reversed(attempts):
             if attempt is not None and o.attempt != attempt:
                 continue
@@ -374,12 +182,12 @@ class HyperTrackApi:
 
     async def _act(self, request: Request, action: str) -> Response:
         o = self._select(request)
-        body = await read_json(request, "hypertrack", allow_empty=True)
+        body = await read_json(request, allow_empty=True)
         if not isinstance(body, dict):
-            raise _v422("body", "__root__", "must be an object")
+            raise HYPERTRACK.invalid("must be an object", "__root__")
         meta = body.get("metadata")
         if meta is not None and not isinstance(meta, dict):
-            raise _v422("body", "metadata", "must be an object")
+            raise HYPERTRACK.invalid("must be an object", "metadata")
         status, now, handle = o.status, iso_ms(), o.handle
         entry: dict[str, Any] = {
             "recorded_at": now,
@@ -388,7 +196,7 @@ class HyperTrackApi:
             "fulfillment_attempt": o.attempt,
         }
         if action in ("complete", "cancel"):
-            if status in _FINAL:
+            if status in FINAL:
                 raise ApiError(
                     409, f"Order {handle} is already {status}", detail={"status": status}
                 )
@@ -399,7 +207,7 @@ class HyperTrackApi:
                 o.status, o.cancelled_at = "cancelled", now
                 entry["type"] = "order_cancelled"
         elif action == "disable":
-            if status in _FINAL or status == "disabled":
+            if status in FINAL or status == "disabled":
                 raise ApiError(
                     409,
                     f"Order {handle} is {status} and cannot be disabled",

@@ -1,20 +1,15 @@
-"""Pure-ASGI middleware, one concern per module: metrics, rate limit, body cap, auth,
-fault injection and latency.  Each answers errors in the shape of the provider that owns
-the path (:func:`loadtest.emulator.errors.provider_for`)."""
+"""Pure-ASGI middleware, one concern per module: the dialect, metrics, rate limit, body
+cap, auth, fault injection and latency.  Each answers errors in the dialect of the
+provider that owns the path, resolved once per request
+(:func:`loadtest.emulator.dialect.dialect_of`)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from starlette.types import Scope
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from loadtest.emulator.dialect import OPEN_PATHS
 
-# Paths with no provider behind them: no auth, no limits, no faults.
-OPEN_PATHS = frozenset({"/", "/openapi.json", "/metrics", "/healthz"})
+__all__ = ["OPEN_PATHS", "client_ip"]
 
 
 def client_ip(scope: Scope) -> str:

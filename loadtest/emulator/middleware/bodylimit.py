@@ -6,9 +6,10 @@ a Content-Length are capped as well.
 
 from __future__ import annotations
 
-from loadtest.emulator.errors import ApiError, error_response, provider_for
-from loadtest.emulator.middleware import ASGIApp, Message, Receive, Scope, Send, client_ip
-from loadtest.providers.onfleet import E_FILE_TOO_LARGE
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from loadtest.emulator.dialect import dialect_of
+from loadtest.emulator.middleware import client_ip
 
 
 class BodyLimitMiddleware:
@@ -16,22 +17,15 @@ class BodyLimitMiddleware:
         self.app = app
         self.max_bytes = max_bytes
 
-    def _too_large(self, scope: Scope) -> ApiError:
-        # No ``code``: each provider's own table names the 413 (Onfleet ``PayloadTooLarge``,
-        # Nash ``VALIDATION_ERRORS``).
-        mib = self.max_bytes / (1024 * 1024)
-        return ApiError(
-            413,
-            f"The request body is larger than the {mib:g} MiB limit.",
-            error=E_FILE_TOO_LARGE,
-            cause="Split the request (for tasks: at most 500 per batch).",
-        )
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        dialect = dialect_of(scope)
+        response = dialect.response(dialect.too_large(self.max_bytes), client_ip(scope))
+        await response(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "DELETE", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        provider = provider_for(scope.get("path", ""))
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
@@ -39,9 +33,7 @@ class BodyLimitMiddleware:
                 except ValueError:
                     declared = 0
                 if declared > self.max_bytes:
-                    await error_response(provider, self._too_large(scope), client_ip(scope))(
-                        scope, receive, send
-                    )
+                    await self._refuse(scope, receive, send)
                     return
         chunks: list[bytes] = []
         size = 0
@@ -53,9 +45,7 @@ class BodyLimitMiddleware:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await error_response(provider, self._too_large(scope), client_ip(scope))(
-                    scope, receive, send
-                )
+                await self._refuse(scope, receive, send)
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)

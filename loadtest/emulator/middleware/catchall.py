@@ -9,8 +9,11 @@ a test client created with ``raise_server_exceptions=True`` still raises).
 
 from __future__ import annotations
 
-from loadtest.emulator.errors import ApiError, error_response, provider_for
-from loadtest.emulator.middleware import ASGIApp, Message, Receive, Scope, Send, client_ip
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from loadtest.emulator.dialect import dialect_of
+from loadtest.emulator.errors import ApiError
+from loadtest.emulator.middleware import client_ip
 from loadtest.providers.onfleet import E_INTERNAL
 
 
@@ -41,7 +44,6 @@ class CatchAllMiddleware:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
             if not started:
-                provider = provider_for(scope.get("path", ""))
-                response = error_response(provider, internal_error(exc), client_ip(scope))
+                response = dialect_of(scope).response(internal_error(exc), client_ip(scope))
                 await response(scope, receive, send)
             raise

@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from loadtest.emulator.config import FaultConfig
-from loadtest.emulator.errors import ApiError, error_response, provider_for
-from loadtest.emulator.middleware import OPEN_PATHS, ASGIApp, Receive, Scope, Send, client_ip
+from loadtest.emulator.dialect import dialect_of
+from loadtest.emulator.errors import ApiError
+from loadtest.emulator.middleware import client_ip
 from loadtest.providers.onfleet import E_INTERNAL
 
 
@@ -27,8 +29,7 @@ class FaultMiddleware:
         self.injected_slow = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith("/emulator/"):
+        if scope["type"] != "http" or not (dialect := dialect_of(scope)).faulted:
             await self.app(scope, receive, send)
             return
         u = float(self.rng.random())
@@ -40,7 +41,7 @@ class FaultMiddleware:
                 error=E_INTERNAL,
                 cause="fleetsim emulator fault injection",
             )
-            await error_response(provider_for(path), exc, client_ip(scope))(scope, receive, send)
+            await dialect.response(exc, client_ip(scope))(scope, receive, send)
             return
         if u < self.cfg.error_rate + self.cfg.slow_rate:
             self.injected_slow += 1

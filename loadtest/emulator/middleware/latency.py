@@ -12,9 +12,10 @@ import asyncio
 import math
 
 import numpy as np
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from loadtest.emulator.config import LatencyConfig
-from loadtest.emulator.middleware import OPEN_PATHS, ASGIApp, Message, Receive, Scope, Send
+from loadtest.emulator.middleware import OPEN_PATHS
 
 
 class LatencyMiddleware:

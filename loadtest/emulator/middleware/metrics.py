@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from loadtest.emulator.middleware import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class MetricsMiddleware:

@@ -13,17 +13,10 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from loadtest.emulator.errors import ApiError, error_response, provider_for
-from loadtest.emulator.middleware import (
-    OPEN_PATHS,
-    ASGIApp,
-    Message,
-    Receive,
-    Scope,
-    Send,
-    client_ip,
-)
-from loadtest.providers.onfleet import E_RATE_LIMIT, MSG_RATE_LIMIT
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from loadtest.emulator.dialect import NASH, ONFLEET, dialect_of
+from loadtest.emulator.middleware import client_ip
 
 NOMINAL_BUDGET = 1_000_000
 
@@ -58,7 +51,10 @@ class RateLimitMiddleware:
         self.app = app
         self.onfleet = RollingWindow(onfleet_per_s, window_s) if onfleet_per_s else None
         self.nash = RollingWindow(nash_per_s, window_s) if nash_per_s else None
+        # The budget per provider dialect (name); one without a limit is not counted.
+        self._windows = {ONFLEET.name: self.onfleet, NASH.name: self.nash}
         limit = onfleet_per_s or NOMINAL_BUDGET
+        self._limit = limit
         self._limit_hdr = str(limit).encode()
         self._nominal = [
             (b"x-ratelimit-limit", self._limit_hdr),
@@ -66,34 +62,23 @@ class RateLimitMiddleware:
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = scope.get("path", "")
-        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith("/emulator/"):
+        if scope["type"] != "http" or not (dialect := dialect_of(scope)).limited:
             # The driver app stands in for phones, not for the organisation's API calls.
             await self.app(scope, receive, send)
             return
-        provider = provider_for(path)
-        if provider == "onfleet":
-            if self.onfleet is None:
+        window = self._windows.get(dialect.name)
+        if dialect.rate_headers:
+            if window is None:
                 headers = self._nominal
             else:
-                left = self.onfleet.admit(time.monotonic())
+                left = window.admit(time.monotonic())
                 headers = [
                     (b"x-ratelimit-limit", self._limit_hdr),
                     (b"x-ratelimit-remaining", str(left).encode()),
                 ]
                 if left == 0:
-                    exc = ApiError(
-                        429,
-                        MSG_RATE_LIMIT,
-                        error=E_RATE_LIMIT,
-                        cause="More than the allowed requests per second.",
-                        headers={
-                            "X-RateLimit-Limit": self._limit_hdr.decode(),
-                            "X-RateLimit-Remaining": "0",
-                            "Retry-After": "1",
-                        },
-                    )
-                    await error_response("onfleet", exc, client_ip(scope))(scope, receive, send)
+                    exc = dialect.too_many_requests(self._limit)
+                    await dialect.response(exc, client_ip(scope))(scope, receive, send)
                     return
 
             async def send_with_headers(message: Message) -> None:
@@ -103,13 +88,8 @@ class RateLimitMiddleware:
 
             await self.app(scope, receive, send_with_headers)
             return
-        if provider == "nash" and self.nash is not None and self.nash.admit(time.monotonic()) == 0:
-            exc = ApiError(
-                429,
-                "Too many requests; slow down.",
-                code="TOO_MANY_REQUESTS",
-                headers={"Retry-After": "1"},
-            )
-            await error_response("nash", exc, client_ip(scope))(scope, receive, send)
+        if window is not None and window.admit(time.monotonic()) == 0:
+            exc = dialect.too_many_requests(window.limit)
+            await dialect.response(exc, client_ip(scope))(scope, receive, send)
             return
         await self.app(scope, receive, send)

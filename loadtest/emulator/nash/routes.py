@@ -20,11 +20,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from loadtest.emulator.errors import ApiError, not_found
+from loadtest.emulator.dialect import NASH
 from loadtest.emulator.geocode import valid_location
 from loadtest.emulator.http import ok, read_json
 from loadtest.emulator.services import Runtime
-from loadtest.providers.nash import BASE_PATH, MAX_INSTRUCTIONS, MAX_NAME
+from loadtest.providers.nash import (
+    BASE_PATH,
+    E_INVALID_ADDRESS,
+    E_INVALID_PHONE,
+    E_INVALID_TIME,
+    MAX_INSTRUCTIONS,
+    MAX_NAME,
+    MULTIPLE,
+    SINGLE_DROPOFF,
+    SINGLE_PICKUP,
+)
 from sim.geo import geodesic_m
 
 _PROVIDER_NAMES = {
@@ -40,10 +50,6 @@ def iso_now(offset_s: float = 0.0) -> str:
     """Nash's timestamps: ISO with microseconds and no timezone."""
     t = datetime.now(UTC) + timedelta(seconds=offset_s)
     return t.replace(tzinfo=None).isoformat(timespec="microseconds")
-
-
-def _v422(message: str, code: str = "VALIDATION_ERRORS", details: Any = None) -> ApiError:
-    return ApiError(422, message, code=code, detail=details)
 
 
 class NashApi:
@@ -70,41 +76,43 @@ class NashApi:
         for key in ("BusinessName", "FirstName", "LastName"):
             v = pkg.get(side + key)
             if v is not None and (not isinstance(v, str) or len(v) > MAX_NAME):
-                raise _v422(f"{where}{key} must be a string of at most {MAX_NAME} characters")
+                raise NASH.invalid(
+                    f"{where}{key} must be a string of at most {MAX_NAME} characters"
+                )
         instr = pkg.get(side + "Instructions")
         if instr is not None and (not isinstance(instr, str) or len(instr) > MAX_INSTRUCTIONS):
-            raise _v422(f"{where}Instructions must be at most {MAX_INSTRUCTIONS} characters")
+            raise NASH.invalid(f"{where}Instructions must be at most {MAX_INSTRUCTIONS} characters")
         phone = pkg.get(side + "PhoneNumber")
         if phone is not None:
             digits = phone[1:] if isinstance(phone, str) and phone.startswith("+") else ""
             if not (digits.isdigit() and 8 <= len(digits) <= 15):
-                raise _v422(
+                raise NASH.invalid(
                     f"{where}PhoneNumber {phone!r} is not E.164 (+15555555555)",
-                    code="INVALID_PHONE_NUMBER",
+                    code=E_INVALID_PHONE,
                 )
         addr = pkg.get(side + "Address")
         if addr is not None and not isinstance(addr, str):
             # It becomes part of the stop's key (a set member when inferring the batch
             # type), so anything but a string is refused here, before it is hashed.
-            raise _v422(f"{where}Address must be a string (one address line)")
+            raise NASH.invalid(f"{where}Address must be a string (one address line)")
         lat, lng = pkg.get(side + "Latitude"), pkg.get(side + "Longitude")
         if lat is not None or lng is not None:
             point = valid_location([lng, lat])
             if point is None:
-                raise _v422(
-                    f"{where}Latitude/Longitude are not a valid position", code="INVALID_ADDRESS"
+                raise NASH.invalid(
+                    f"{where}Latitude/Longitude are not a valid position", code=E_INVALID_ADDRESS
                 )
         elif isinstance(addr, str) and addr.strip():
             if self.rt.geocoder.fails(addr):
-                raise _v422(
-                    f"{where}Address {addr!r} could not be geocoded", code="INVALID_ADDRESS"
+                raise NASH.invalid(
+                    f"{where}Address {addr!r} could not be geocoded", code=E_INVALID_ADDRESS
                 )
             lats, lons = self.rt.geocoder.locate([addr])
             point = (lats[0], lons[0])
         else:
-            raise _v422(
+            raise NASH.invalid(
                 f"{where}Address (or {side}Latitude/{side}Longitude) is required",
-                code="INVALID_ADDRESS",
+                code=E_INVALID_ADDRESS,
             )
         name = " ".join(
             str(pkg.get(side + k) or "") for k in ("BusinessName", "FirstName", "LastName")
@@ -126,8 +134,8 @@ class NashApi:
         try:
             t = datetime.fromisoformat(str(v))
         except ValueError:
-            raise _v422(
-                f"packages[{i}].{key} is not an ISO datetime: {v!r}", code="INVALID_TIME_CONSTRAINT"
+            raise NASH.invalid(
+                f"packages[{i}].{key} is not an ISO datetime: {v!r}", code=E_INVALID_TIME
             ) from None
         return (
             t.replace(tzinfo=None) if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
@@ -135,36 +143,38 @@ class NashApi:
 
     def _validate(self, body: Any) -> tuple[list[dict[str, Any]], list[tuple[Any, Any]]]:
         if not isinstance(body, dict):
-            raise _v422("The body must be a JSON object with packages")
+            raise NASH.invalid("The body must be a JSON object with packages")
         pkgs = body.get("packages")
         if not isinstance(pkgs, list) or len(pkgs) < 2:
-            raise _v422("packages must be an array of more than one package (N > 1)")
+            raise NASH.invalid("packages must be an array of more than one package (N > 1)")
         ext = body.get("externalIdentifier")
         if ext is not None and not isinstance(ext, str):
-            raise _v422("externalIdentifier must be a string")
+            raise NASH.invalid("externalIdentifier must be a string")
         meta = body.get("jobMetadata")
         if meta is not None and not isinstance(meta, dict):
-            raise _v422("jobMetadata must be an object")
+            raise NASH.invalid("jobMetadata must be an object")
         sides = []
         windows = []
         for i, p in enumerate(pkgs):
             if not isinstance(p, dict):
-                raise _v422(f"packages[{i}] must be an object")
+                raise NASH.invalid(f"packages[{i}] must be an object")
             if p.get("packageDeliveryMode") not in ("now", "scheduled"):
-                raise _v422(f"packages[{i}].packageDeliveryMode is required: now or scheduled")
+                raise NASH.invalid(
+                    f"packages[{i}].packageDeliveryMode is required: now or scheduled"
+                )
             for k in ("packageValueCents", "tipAmountCents", "itemsCount"):
                 v = p.get(k)
                 if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                    raise _v422(f"packages[{i}].{k} must be a non-negative integer")
+                    raise NASH.invalid(f"packages[{i}].{k} must be a non-negative integer")
             sides.append(
                 {"pickup": self._side(p, "pickup", i), "dropoff": self._side(p, "dropoff", i)}
             )
             ps = self._time(p, "packagePickupStartTime", i)
             de = self._time(p, "packageDropoffEndTime", i)
             if ps is not None and de is not None and ps >= de:
-                raise _v422(
+                raise NASH.invalid(
                     f"packages[{i}]: the pickup starts after the dropoff window ends",
-                    code="INVALID_TIME_CONSTRAINT",
+                    code=E_INVALID_TIME,
                 )
             windows.append((ps, de))
         return sides, windows
@@ -172,19 +182,19 @@ class NashApi:
     @staticmethod
     def _batch_type(sides: list[dict[str, Any]], windows: list[tuple[Any, Any]]) -> str:
         if len({s["pickup"]["key"] for s in sides}) == 1:
-            return "SINGLE_PICKUP_MULTIPLE_DROPOFFS"
+            return SINGLE_PICKUP
         if len({s["dropoff"]["key"] for s in sides}) == 1:
-            return "MULTIPLE_PICKUPS_SINGLE_DROPOFF"
+            return SINGLE_DROPOFF
         # All pickups come before all dropoffs: no pickup may open after a dropoff closes.
         starts = [w[0] for w in windows if w[0] is not None]
         ends = [w[1] for w in windows if w[1] is not None]
         if starts and ends and max(starts) >= min(ends):
-            raise _v422(
-                "MULTIPLE_PICKUPS_MULTIPLE_DROPOFFS needs every pickup before every "
+            raise NASH.invalid(
+                f"{MULTIPLE} needs every pickup before every "
                 "dropoff; a pickup after a dropoff (interleaving) is not allowed",
-                code="INVALID_TIME_CONSTRAINT",
+                code=E_INVALID_TIME,
             )
-        return "MULTIPLE_PICKUPS_MULTIPLE_DROPOFFS"
+        return MULTIPLE
 
     # -- creation ----------------------------------------------------------------------
     def _build(
@@ -192,10 +202,10 @@ class NashApi:
     ) -> dict[str, Any]:
         ids = self.rt.ids
         n = len(sides)
-        if kind == "SINGLE_PICKUP_MULTIPLE_DROPOFFS":
+        if kind == SINGLE_PICKUP:
             stops = [sides[0]["pickup"]] + [s["dropoff"] for s in sides]
             stop_types = ["PICKUP"] + ["DROPOFF"] * n
-        elif kind == "MULTIPLE_PICKUPS_SINGLE_DROPOFF":
+        elif kind == SINGLE_DROPOFF:
             stops = [s["pickup"] for s in sides] + [sides[0]["dropoff"]]
             stop_types = ["PICKUP"] * n + ["DROPOFF"]
         else:
@@ -298,7 +308,7 @@ class NashApi:
         }
 
     async def create_batch_job(self, request: Request) -> Response:
-        body = await read_json(request, "nash")
+        body = await read_json(request)
         sides, windows = self._validate(body)
         ext = body.get("externalIdentifier")
         if ext and ext in self.by_external:
@@ -314,7 +324,7 @@ class NashApi:
     async def get_job(self, request: Request) -> Response:
         job = self.jobs.get(request.path_params["jobId"])
         if job is None:
-            raise not_found("nash", f"Job {request.path_params['jobId']}")
+            raise NASH.not_found(f"Job {request.path_params['jobId']}")
         return ok(job)
 
     def routes(self) -> list[BaseRoute]:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from loadtest.emulator.errors import ApiError, not_found
+from loadtest.emulator.dialect import ONFLEET
+from loadtest.emulator.errors import ApiError
 from loadtest.emulator.onfleet.model import (
     STATE_ACTIVE,
     STATE_ASSIGNED,
@@ -25,6 +26,7 @@ from loadtest.emulator.onfleet.model import (
 )
 from loadtest.emulator.onfleet.validate import bad, normalise_phone
 from loadtest.emulator.services import Runtime, now_ms
+from loadtest.providers.onfleet import E_NOT_UNIQUE, E_WRONG_TYPES
 from sim.dispatch import (
     AutoAssignOptions,
     FleetSnapshot,
@@ -139,7 +141,7 @@ class FleetOps:
         if kind == "workers":
             w = self.workers.get(cid)
             if w is None:
-                raise not_found("onfleet", f"worker {cid}")
+                raise ONFLEET.not_found(f"worker {cid}")
             return {
                 "id": w.id,
                 "timeCreated": w.time_created,
@@ -153,7 +155,7 @@ class FleetOps:
         if kind == "teams":
             team = self.teams.get(cid)
             if team is None:
-                raise not_found("onfleet", f"team {cid}")
+                raise ONFLEET.not_found(f"team {cid}")
             return {
                 "id": team.id,
                 "timeCreated": team.time_created,
@@ -165,7 +167,7 @@ class FleetOps:
                 "team": team.id,
             }
         if cid != self.org:
-            raise not_found("onfleet", f"organization {cid}")
+            raise ONFLEET.not_found(f"organization {cid}")
         return {
             "id": self.org,
             "timeCreated": 0,
@@ -180,15 +182,15 @@ class FleetOps:
         """PUT /containers/workers/{id}: replace the list, or insert at ``tasks[0]``."""
         w = self.workers.get(wid)
         if w is None:
-            raise not_found("onfleet", f"worker {wid}")
+            raise ONFLEET.not_found(f"worker {wid}")
         if not isinstance(body, dict) or not isinstance(body.get("tasks"), list):
-            raise bad("body must be {tasks: [...]}", 1005)
+            raise bad("body must be {tasks: [...]}", E_WRONG_TYPES)
         items = body["tasks"]
         index: int | None = None
         if items and isinstance(items[0], int) and not isinstance(items[0], bool):
             index, items = items[0], items[1:]
         if not all(isinstance(x, str) for x in items):
-            raise bad("tasks must be task ids (optionally after an insertion index)", 1005)
+            raise bad("tasks must be task ids (optionally after an insertion index)", E_WRONG_TYPES)
         if len(set(items)) != len(items):
             raise bad("tasks lists a task twice")
         tasks = []
@@ -277,7 +279,7 @@ class FleetOps:
     # -- teams and workers -------------------------------------------------------------
     def create_team(self, body: Any) -> Team:
         if not isinstance(body, dict):
-            raise bad("body must be a JSON object", 1005)
+            raise bad("body must be a JSON object", E_WRONG_TYPES)
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():
             raise bad("name is required")
@@ -285,11 +287,11 @@ class FleetOps:
         managers = body.get("managers") or []
         hub = body.get("hub")
         if not isinstance(workers, list) or not all(isinstance(x, str) for x in workers):
-            raise bad("workers must be an array of worker ids", 1005)
+            raise bad("workers must be an array of worker ids", E_WRONG_TYPES)
         if not isinstance(managers, list) or not all(isinstance(x, str) for x in managers):
-            raise bad("managers must be an array of ids", 1005)
+            raise bad("managers must be an array of ids", E_WRONG_TYPES)
         if hub is not None and not isinstance(hub, str):
-            raise bad("hub must be an id", 1005)
+            raise bad("hub must be an id", E_WRONG_TYPES)
         for wid in workers:
             if wid not in self.workers:
                 raise bad(f"worker {wid} does not exist")
@@ -304,14 +306,17 @@ class FleetOps:
 
     def create_worker(self, body: Any) -> Worker:
         if not isinstance(body, dict):
-            raise bad("body must be a JSON object", 1005)
+            raise bad("body must be a JSON object", E_WRONG_TYPES)
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():
             raise bad("name is required")
         phone = normalise_phone(body.get("phone"))
         if any(w.phone == phone for w in self.workers.values()):
             raise ApiError(
-                400, "A worker with this phone number already exists.", error=1004, cause=phone
+                400,
+                "A worker with this phone number already exists.",
+                error=E_NOT_UNIQUE,
+                cause=phone,
             )
         teams = body.get("teams")
         if not isinstance(teams, list) or not teams or not all(isinstance(x, str) for x in teams):
@@ -359,13 +364,13 @@ class FleetOps:
     def get_worker(self, wid: str) -> Worker:
         w = self.workers.get(wid)
         if w is None:
-            raise not_found("onfleet", f"worker {wid}")
+            raise ONFLEET.not_found(f"worker {wid}")
         return w
 
     def get_team(self, tid: str) -> Team:
         team = self.teams.get(tid)
         if team is None:
-            raise not_found("onfleet", f"team {tid}")
+            raise ONFLEET.not_found(f"team {tid}")
         return team
 
     # -- the driver app (emulator-only control route) --------------------------------

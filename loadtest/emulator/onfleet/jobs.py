@@ -17,11 +17,13 @@ from typing import Any
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.onfleet.model import Task
 from loadtest.emulator.onfleet.state import OnfleetState
+from loadtest.emulator.onfleet.validate import batch_subcode
 from loadtest.emulator.services import now_ms
-from loadtest.providers.onfleet import E_GEOCODING, E_INVALID_VALUES
 
 CHUNK = 50
-STATUSES = ("pending", "processing", "completed", "completedWithErrors")
+# The job statuses (see the module docstring), split by whether the job still runs.
+_RUNNING = ("pending", "processing")
+_FINISHED = ("completed", "completedWithErrors")
 
 
 @dataclass(slots=True)
@@ -65,10 +67,9 @@ class Job:
 
 def async_error(exc: ApiError, body: Any) -> dict[str, Any]:
     """A job error entry (``{statusCode, errorCode, message, cause, taskData}``)."""
-    code = E_INVALID_VALUES if exc.error == E_GEOCODING else exc.error
     return {
         "statusCode": exc.status,
-        "errorCode": code,
+        "errorCode": batch_subcode(exc),
         "message": exc.message,
         "cause": exc.cause,
         "taskData": body,
@@ -96,7 +97,7 @@ class Jobs:
     def resume(self) -> None:
         """Start the unfinished jobs (after a restart); needs a running loop."""
         for job in self.jobs.values():
-            if job.status in ("pending", "processing"):
+            if job.status in _RUNNING:
                 self._spawn(job)
 
     def submit(self, bodies: list[Any]) -> Job:
@@ -141,7 +142,7 @@ class Jobs:
                 await asyncio.sleep(len(chunk) / rate)
             else:
                 await asyncio.sleep(0)
-        if job.status not in ("completed", "completedWithErrors"):
+        if job.status not in _FINISHED:
             job.status = "completedWithErrors" if job.errors else "completed"
             self._save(job)
             self.state.rt.commit()

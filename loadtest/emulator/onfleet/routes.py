@@ -15,30 +15,29 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from loadtest.emulator.errors import ApiError, not_found
+from loadtest.emulator.dialect import ONFLEET
+from loadtest.emulator.errors import ApiError
 from loadtest.emulator.geocode import valid_location
-from loadtest.emulator.http import empty, int_param, ok, raw_json, read_json
+from loadtest.emulator.http import empty, ok, query_int, raw_json, read_json
 from loadtest.emulator.onfleet.jobs import Jobs
 from loadtest.emulator.onfleet.locks import ContainerLocks
 from loadtest.emulator.onfleet.model import Task
 from loadtest.emulator.onfleet.state import OnfleetState
-from loadtest.emulator.onfleet.validate import bad, parse_task
+from loadtest.emulator.onfleet.validate import bad, batch_subcode, parse_task
 from loadtest.providers.onfleet import (
     BASE_PATH,
     CONTROL_PATH,
-    E_GEOCODING,
-    E_INVALID_VALUES,
+    E_WRONG_TYPES,
     MAX_BATCH,
 )
 
 
 def _batch_error(exc: ApiError, body: Any) -> dict[str, Any]:
     """A sync batch error entry (``{error:{statusCode,error,message,cause}, task}``)."""
-    code = E_INVALID_VALUES if exc.error == E_GEOCODING else exc.error
     return {
         "error": {
             "statusCode": exc.status,
-            "error": code,
+            "error": batch_subcode(exc),
             "message": exc.message,
             "cause": exc.cause,
         },
@@ -64,7 +63,7 @@ class OnfleetApi:
         return ok({"message": f"Hello organization '{self.state.org}' hitting Onfleet from {ip}"})
 
     async def create_task(self, request: Request) -> Response:
-        body = await read_json(request, "onfleet")
+        body = await read_json(request)
         spec = parse_task(body)
         key = spec.container[1] if spec.container else self.state.org
         async with self.locks.hold(key or self.state.org):
@@ -75,10 +74,10 @@ class OnfleetApi:
         return raw_json(orjson.dumps(res.to_json()))
 
     async def _batch_bodies(self, request: Request) -> list[Any]:
-        body = await read_json(request, "onfleet")
+        body = await read_json(request)
         tasks = body.get("tasks") if isinstance(body, dict) else None
         if not isinstance(tasks, list):
-            raise bad('the body must be {"tasks": [...]}', 1005)
+            raise bad('the body must be {"tasks": [...]}', E_WRONG_TYPES)
         if not tasks:
             raise bad("tasks is empty; send 1 to 500 tasks")
         if len(tasks) > MAX_BATCH:
@@ -87,7 +86,6 @@ class OnfleetApi:
 
     async def create_batch(self, request: Request) -> Response:
         bodies = await self._batch_bodies(request)
-        request.scope["fleetsim.batch_n"] = len(bodies)
         specs = self.state.parse_many(bodies)
         async with self.locks.hold(self.state.org):
             results, _ = self.state.create_many(specs)
@@ -112,15 +110,15 @@ class OnfleetApi:
     async def batch_status(self, request: Request) -> Response:
         job = self.jobs.jobs.get(request.path_params["jobId"])
         if job is None:
-            raise not_found("onfleet", f"batch job {request.path_params['jobId']}")
+            raise ONFLEET.not_found(f"batch job {request.path_params['jobId']}")
         return ok(self.jobs.status_json(job))
 
     async def list_all(self, request: Request) -> Response:
         q = request.query_params
-        from_ms = int_param(q.get("from"), "from", "onfleet")
+        from_ms = query_int(request, "from")
         if from_ms is None:
             raise bad("from (epoch ms) is required")
-        to_ms = int_param(q.get("to"), "to", "onfleet")
+        to_ms = query_int(request, "to")
         states = None
         if q.get("state"):
             try:
@@ -145,7 +143,7 @@ class OnfleetApi:
         return raw_json(orjson.dumps(t.to_json()))
 
     async def update_task(self, request: Request) -> Response:
-        body = await read_json(request, "onfleet")
+        body = await read_json(request)
         tid = request.path_params["taskId"]
         async with self.locks.hold(self.state.org):
             t = self.state.update(tid, body)
@@ -159,20 +157,20 @@ class OnfleetApi:
 
     async def complete_task(self, request: Request) -> Response:
         self.state.get(request.path_params["taskId"])  # an unknown id is a 404 first
-        body = await read_json(request, "onfleet")
+        body = await read_json(request)
         cd = body.get("completionDetails") if isinstance(body, dict) else None
         if not isinstance(cd, dict) or not isinstance(cd.get("success"), bool):
             raise bad("completionDetails.success (a boolean) is required")
         notes = cd.get("notes") or ""
         if not isinstance(notes, str):
-            raise bad("completionDetails.notes must be a string", 1005)
+            raise bad("completionDetails.notes must be a string", E_WRONG_TYPES)
         self.state.complete(request.path_params["taskId"], cd["success"], notes)
         self._commit()
         return empty()
 
     # -- workers, teams, containers -------------------------------------------------
     async def create_worker(self, request: Request) -> Response:
-        w = self.state.create_worker(await read_json(request, "onfleet"))
+        w = self.state.create_worker(await read_json(request))
         self._commit()
         return ok(w.to_json())
 
@@ -183,7 +181,7 @@ class OnfleetApi:
         return ok(self.state.get_worker(request.path_params["workerId"]).to_json())
 
     async def create_team(self, request: Request) -> Response:
-        team = self.state.create_team(await read_json(request, "onfleet"))
+        team = self.state.create_team(await read_json(request))
         self._commit()
         return ok(team.to_json())
 
@@ -203,7 +201,7 @@ class OnfleetApi:
         return ok(self.state.container_json("organizations", request.path_params["id"]))
 
     async def put_container(self, request: Request) -> Response:
-        body = await read_json(request, "onfleet")
+        body = await read_json(request)
         wid = request.path_params["id"]
         async with self.locks.hold(wid):
             out = self.state.set_worker_container(wid, body)
@@ -212,7 +210,7 @@ class OnfleetApi:
 
     # -- the driver app --------------------------------------------------------------
     async def driver_duty(self, request: Request) -> Response:
-        body = await read_json(request, "onfleet")
+        body = await read_json(request)
         if not isinstance(body, dict) or not isinstance(body.get("onDuty"), bool):
             raise bad("onDuty (a boolean) is required")
         loc = body.get("location")
@@ -223,7 +221,7 @@ class OnfleetApi:
         return ok(w.to_json())
 
     async def driver_move(self, request: Request) -> Response:
-        body = await read_json(request, "onfleet")
+        body = await read_json(request)
         loc = body.get("location") if isinstance(body, dict) else None
         if valid_location(loc) is None:
             raise bad("location must be [longitude, latitude]")

@@ -13,7 +13,8 @@ import gc
 from collections.abc import Callable
 from typing import Any
 
-from loadtest.emulator.errors import ApiError, not_found
+from loadtest.emulator.dialect import ONFLEET
+from loadtest.emulator.errors import ApiError
 from loadtest.emulator.geocode import WARN_NO_NUMBER
 from loadtest.emulator.onfleet.fleet import FleetOps
 from loadtest.emulator.onfleet.listing import list_page
@@ -35,12 +36,6 @@ from loadtest.providers.onfleet import (
 )
 
 FREEZE_AFTER = 200  # tasks created since the last gc.freeze() before the next one
-_EMPTY_OVERRIDES_KEYS = (
-    "recipientName",
-    "recipientNotes",
-    "recipientSkipSMSNotifications",
-    "useMerchantForProxy",
-)
 
 
 class OnfleetState(FleetOps):
@@ -379,13 +374,13 @@ class OnfleetState(FleetOps):
     def get(self, task_id: str) -> Task:
         t = self.tasks.get(task_id)
         if t is None:
-            raise not_found("onfleet", f"task {task_id}")
+            raise ONFLEET.not_found(f"task {task_id}")
         return t
 
     def get_short(self, short_id: str) -> Task:
         t = self.by_short.get(short_id)
         if t is None:
-            raise not_found("onfleet", f"task shortId {short_id}")
+            raise ONFLEET.not_found(f"task shortId {short_id}")
         return t
 
     def list_tasks(

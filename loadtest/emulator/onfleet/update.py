@@ -13,7 +13,7 @@ from loadtest.emulator.errors import ApiError
 from loadtest.emulator.onfleet.model import STATE_COMPLETED, Task
 from loadtest.emulator.onfleet.validate import bad, parse_container, parse_task
 from loadtest.emulator.services import now_ms
-from loadtest.providers.onfleet import E_UPDATE_MISSING
+from loadtest.providers.onfleet import E_NOTHING_TO_UPDATE, E_UPDATE_MISSING, E_WRONG_TYPES
 
 if TYPE_CHECKING:
     from loadtest.emulator.onfleet.state import OnfleetState
@@ -29,9 +29,9 @@ def update_task(st: OnfleetState, task_id: str, body: Any) -> Task:
             cause=f"task {task_id}",
         )
     if not isinstance(body, dict):
-        raise bad("the body must be a JSON object", 1005)
+        raise bad("the body must be a JSON object", E_WRONG_TYPES)
     if not body:
-        raise ApiError(400, "The update changes nothing.", error=1002)
+        raise ApiError(400, "The update changes nothing.", error=E_NOTHING_TO_UPDATE)
     if t.state == STATE_COMPLETED:
         raise bad("a completed task cannot be updated")
     merged = t.to_json()

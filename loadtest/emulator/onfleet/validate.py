@@ -13,6 +13,7 @@ from typing import Any
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.geocode import valid_location
 from loadtest.providers.onfleet import (
+    E_GEOCODING,
     E_INVALID_VALUES,
     E_PHONE,
     E_TIME_CONSTRAINTS,
@@ -21,21 +22,26 @@ from loadtest.providers.onfleet import (
     MSG_INVALID_VALUES,
 )
 
-_OVERRIDE_KEYS = frozenset(
-    ("recipientName", "recipientNotes", "recipientSkipSMSNotifications", "useMerchantForProxy")
-)
 _CONTAINER_TYPES = ("ORGANIZATION", "TEAM", "WORKER")
+# A tuple for the order the overrides are written in, a set for the fast "any given?" test.
 _OVERRIDES = (
     "recipientName",
     "recipientNotes",
     "recipientSkipSMSNotifications",
     "useMerchantForProxy",
 )
+_OVERRIDE_KEYS = frozenset(_OVERRIDES)
 
 
 def bad(cause: str, error: int = E_INVALID_VALUES) -> ApiError:
     """A 400 InvalidContent with Onfleet's generic message and a specific cause."""
     return ApiError(400, MSG_INVALID_VALUES, error=error, cause=cause)
+
+
+def batch_subcode(exc: ApiError) -> int | None:
+    """The subcode a batch (sync or async) reports for one failed task: a geocoding
+    failure is 1011 on POST /tasks but 1000 "Geocoding errors found." in a batch."""
+    return E_INVALID_VALUES if exc.error == E_GEOCODING else exc.error
 
 
 def normalise_phone(raw: Any) -> str:
