@@ -291,7 +291,7 @@ class ServerProcess:
         health_path: str = "/healthz",
     ) -> None:
         # Open for the child's whole life (closed by stop()), hence no ``with``.
-        self._log: IO[bytes] = log.open("wb") if log else tempfile.TemporaryFile()  # noqa: SIM115
+        self._log: IO[bytes] = log.open("w+b") if log else tempfile.TemporaryFile()  # noqa: SIM115
         self._argv = list(argv)
         try:
             self.proc = subprocess.Popen(
