@@ -1,5 +1,6 @@
 """Emulator benchmarks: Locust (FastHttpUser, a subprocess) against ``fleetsim emulate``
-and against a bare echo app on the same server stack, in the same run.
+and against a bare echo app on the same server stack (``loadtest.emulator.serve``), in the
+same run.
 
 * ``emulator.create`` -- single-task creates per second; ratio to the echo app's
   requests per second (target >= 0.5).
@@ -15,104 +16,34 @@ from __future__ import annotations
 
 import csv
 import os
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psutil
 
 from fleetsim.bench import BenchContext, BenchResult
+from loadtest.emulator.serve import EmulatorProcess, ServerProcess
 
 _LOCUSTFILE = Path(__file__).resolve().parent / "fixtures" / "locust_users.py"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _emulator(work: Path) -> EmulatorProcess:
+    """The real ``fleetsim emulate`` command, as a person starts it."""
+    return EmulatorProcess("--profile", "fast", log=work / "emulator.log")
 
 
-class _Server:
-    """A server subprocess on a free loopback port, stopped on exit."""
-
-    def __init__(self, cmd: list[str], port: int, log: Path) -> None:
-        self.url = f"http://127.0.0.1:{port}"
-        self._log = log.open("wb")
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: see {log}")
-            try:
-                httpx.get(self.url + "/healthz", timeout=0.5)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not start: see {log}")
-
-    def cpu_s(self) -> float:
-        """CPU seconds (user + system) the server process has used so far."""
-        t = psutil.Process(self.proc.pid).cpu_times()
-        return float(t.user + t.system)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._log.close()
-
-    def __enter__(self) -> _Server:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def _echo(work: Path) -> ServerProcess:
+    """The echo app, served by the same :func:`loadtest.emulator.serve.serve_app` stack."""
+    argv = [sys.executable, "-m", "fleetsim.benches.fixtures.echo"]
+    return ServerProcess(argv, log=work / "echo.log")
 
 
-def _emulator(work: Path) -> _Server:
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "fleetsim.cli",
-        "emulate",
-        "--port",
-        str(port),
-        "--profile",
-        "fast",
-    ]
-    return _Server(cmd, port, work / "emulator.log")
-
-
-def _echo(work: Path) -> _Server:
-    port = _free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "--factory",
-        "fleetsim.benches.fixtures.echo:create_echo_app",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--http",
-        "httptools",
-        "--loop",
-        "uvloop",
-        "--no-access-log",
-        "--log-level",
-        "warning",
-    ]
-    return _Server(cmd, port, work / "echo.log")
+def _cpu_s(server: ServerProcess) -> float:
+    """CPU seconds (user + system) the server process has used so far."""
+    t = psutil.Process(server.pid).cpu_times()
+    return float(t.user + t.system)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,13 +107,13 @@ def _seconds(ctx: BenchContext) -> int:
 def bench_create(ctx: BenchContext) -> list[BenchResult]:
     s = _seconds(ctx)
     with _echo(ctx.workdir) as echo:
-        c0 = echo.cpu_s()
+        c0 = _cpu_s(echo)
         base = _locust("EchoUser", echo.url, 32, s, ctx.workdir, "echo")
-        echo_cpu = echo.cpu_s() - c0
+        echo_cpu = _cpu_s(echo) - c0
     with _emulator(ctx.workdir) as emu:
-        c0 = emu.cpu_s()
+        c0 = _cpu_s(emu)
         got = _locust("CreateUser", emu.url, 32, s, ctx.workdir, "create")
-        emu_cpu = emu.cpu_s() - c0
+        emu_cpu = _cpu_s(emu) - c0
     ratio = got.rps / base.rps if base.rps else 0.0
     echo_us = echo_cpu * 1e6 / base.count if base.count else 0.0
     create_us = emu_cpu * 1e6 / got.count if got.count else 0.0
@@ -216,9 +147,9 @@ def bench_batch500(ctx: BenchContext) -> list[BenchResult]:
     with _echo(ctx.workdir) as echo:
         base = _locust("EchoBatchUser", echo.url, 4, s, ctx.workdir, "echo500")
     with _emulator(ctx.workdir) as emu:
-        cpu0 = emu.cpu_s()
+        cpu0 = _cpu_s(emu)
         got = _locust("BatchUser", emu.url, 4, s, ctx.workdir, "batch500")
-        cpu_s = emu.cpu_s() - cpu0
+        cpu_s = _cpu_s(emu) - cpu0
     tasks_s = got.rps * 500
     # Server CPU per task: the figure that survives a shared, noisy machine.
     cpu_us = cpu_s * 1e6 / (got.count * 500) if got.count else 0.0

@@ -1,5 +1,5 @@
 """Fixtures for the emulator tests: an in-process client and a real ``fleetsim emulate``
-subprocess on a free loopback port (helpers live in ``emu_helpers``)."""
+subprocess on a free loopback port (helpers live in ``helpers``)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.loadtest.emulator.helpers import (
-    KEY,
-    EmulatorProcess,
-    TestClient,
-    make_client,
-    onfleet_auth,
-)
+from loadtest.emulator.serve import EmulatorProcess
+from tests.loadtest.emulator.helpers import KEY, TestClient, make_client, onfleet_auth
 
 
 @pytest.fixture

@@ -1,20 +1,15 @@
-"""Helpers shared by the emulator tests (auth headers, seeds, a subprocess server)."""
+"""Helpers shared by the emulator tests (auth headers, seeds, an in-process client).
+
+A real ``fleetsim emulate`` subprocess is :class:`loadtest.emulator.serve.EmulatorProcess`.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 with warnings.catch_warnings():
     # Starlette warns at import that its TestClient prefers httpx2; not ours to fix.
@@ -47,57 +42,6 @@ def seed(name: str) -> Any:
 def make_client(**overrides: Any) -> TestClient:
     cfg = EmulatorConfig(api_keys=(KEY,), **overrides)
     return TestClient(create_app(cfg), raise_server_exceptions=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class EmulatorProcess:
-    """A ``fleetsim emulate`` subprocess on a free loopback port."""
-
-    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "fleetsim.cli", "emulate", "--port", str(self.port), *args]
-        self.proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={**os.environ, **(env or {})},
-        )
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(self.proc.stderr.read().decode() if self.proc.stderr else "")
-            try:
-                httpx.get(self.url + "/healthz", timeout=0.5)
-                return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("emulator did not start")
-
-    def kill9(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> str:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        err = self.proc.stderr.read().decode() if self.proc.stderr else ""
-        if self.proc.stdout:
-            self.proc.stdout.close()
-        if self.proc.stderr:
-            self.proc.stderr.close()
-        return err
 
 
 def conforms(

@@ -129,10 +129,9 @@ def test_same_seed_same_ids() -> None:
 
 
 def test_port_in_use_is_a_user_error(capsys: pytest.CaptureFixture[str]) -> None:
-    import socket
+    from loadtest.emulator.serve import bind
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+    with bind() as s:
         s.listen()
         port = s.getsockname()[1]
         assert main(["emulate", "--port", str(port)]) == 2

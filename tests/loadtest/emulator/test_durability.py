@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loadtest.emulator.serve import EmulatorProcess
 from loadtest.providers import deftship, hypertrack, nash
-from tests.loadtest.emulator.helpers import KEY, EmulatorProcess, bearer, ht_auth, onfleet_auth
+from tests.loadtest.emulator.helpers import KEY, bearer, ht_auth, onfleet_auth
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -101,7 +102,7 @@ def test_kill9_and_restart_lose_nothing_acknowledged(tmp_path: Path) -> None:
         th = threading.Thread(target=_burst, args=(p.url, acked, stop))
         th.start()
         time.sleep(0.8)
-        p.kill9()  # mid-burst: some requests are in flight
+        p.kill()  # mid-burst: some requests are in flight
         stop.set()
         th.join(10)
         assert len(acked) > 20
@@ -240,7 +241,7 @@ def test_async_job_resumes_after_kill9_without_duplicates(tmp_path: Path) -> Non
             job = c.post("/api/v2/tasks/batch-async", json={"tasks": tasks}).json()
             time.sleep(0.3)
             mid = c.get(f"/api/v2/tasks/batch/{job['jobId']}").json()
-        p.kill9()
+        p.kill()
     finally:
         p.stop()
     assert mid["status"] == "processing" and 0 < mid["tasksCreated"] < 300

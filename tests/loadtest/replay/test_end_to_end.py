@@ -319,12 +319,11 @@ def test_run_ends_by_itself_at_its_run_time(
 def test_plain_locust_serves_its_web_ui_with_our_options(
     emulator: str, tiny_traces: dict[str, Path]
 ) -> None:
-    import socket
     import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    from loadtest.emulator.serve import free_port
+
+    port = free_port()
     locustfile = REPO / "loadtest" / "locustfile.py"
     proc = subprocess.Popen(
         [
