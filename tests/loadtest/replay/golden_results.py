@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest.replay.finalize import judge
 from loadtest.replay.reconcile import Reconciliation
-from loadtest.replay.results import RunInfo
+from loadtest.replay.results import ReplayResults, RunInfo, write_results
 from loadtest.replay.stats import Aggregate, Recorder
 from loadtest.replay.thresholds import Limit, parse_thresholds
 
@@ -45,6 +46,16 @@ class Case:
 
     def limits(self) -> list[Limit]:
         return parse_thresholds(self.thresholds)
+
+    def results(self) -> ReplayResults:
+        return judge(
+            self.aggregate(),
+            self.info,
+            self.recon,
+            self.duration_s,
+            self.cpu_peak_pct,
+            self.limits(),
+        )
 
 
 def _full(r: Recorder) -> None:
@@ -136,17 +147,8 @@ CASES = (
 
 def write_goldens() -> None:
     """Write every case's golden with the current writer."""
-    from loadtest.replay.results import build_results, validity, write_results
-    from loadtest.replay.thresholds import evaluate
-
     for case in CASES:
-        agg = case.aggregate()
-        reasons = validity(agg, case.info, case.cpu_peak_pct, case.recon)
-        results = build_results(
-            agg, case.info, reasons, case.recon, [], case.duration_s, case.cpu_peak_pct
-        )
-        results["thresholds"] = [c.to_json() for c in evaluate(results, case.limits())]
-        write_results(results, GOLDEN).replace(case.golden)
+        write_results(case.results(), GOLDEN).replace(case.golden)
 
 
 if __name__ == "__main__":
