@@ -8,21 +8,23 @@ target or a failed reconciliation) and :class:`ThresholdCheck`; :class:`Measurem
 the samples say, before any judgement) and :class:`ReplayResults`, the whole file, with
 :meth:`~ReplayResults.to_json` (today's bytes, key for key) and a lenient
 :meth:`~ReplayResults.from_json` (missing or odd fields read as defaults and are listed in
-``problems``; it never raises).  :func:`write_results`, :func:`read_results` (raising
-:class:`ResultsUnreadable` only for a file that is not JSON at all) and
-:func:`summary_lines` (the printed summary) work on the record.  The reconciliation record
-lives with the code that produces it, :class:`loadtest.replay.reconcile.Reconciliation`.
+``problems``; it never raises; the reading itself is :mod:`loadtest.replay.lenient`).
+:func:`write_results`, :func:`read_results` (raising :class:`ResultsUnreadable` only for a
+file that is not JSON at all) and :func:`summary_lines` (the printed summary) work on the
+record.  The reconciliation record lives with the code that produces it,
+:class:`loadtest.replay.reconcile.Reconciliation`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, astuple, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, get_args
 
 import orjson
 
+from loadtest.replay.lenient import LenientReader
 from loadtest.replay.reconcile import Reconciliation
 from sim.errors import UserError
 
@@ -282,7 +284,7 @@ class ReplayResults:
     @classmethod
     def from_json(cls, doc: object) -> ReplayResults:
         """Read a decoded ``results.json`` leniently: never raises."""
-        r = _Lenient()
+        r = LenientReader()
         top = r.obj(doc, "top level")
         if top is None:
             return cls(problems=tuple(r.problems))
@@ -404,94 +406,7 @@ def read_results(path: Path) -> ReplayResults:
     return ReplayResults.from_json(doc)
 
 
-# -- the lenient reader -----------------------------------------------------------------
-
-R = TypeVar("R", EndpointStats, FlowStats)
-
-
-class _Lenient:
-    """Reads parts of a decoded document, falling back to defaults and noting each
-    value that was there but unusable (a missing key is normal for an older file)."""
-
-    def __init__(self) -> None:
-        self.problems: list[str] = []
-
-    def _bad(self, where: str, expected: str, value: object) -> None:
-        self.problems.append(f"{where}: expected {expected}, got {value!r}"[:200])
-
-    def obj(self, value: object, where: str) -> dict[str, Any] | None:
-        if isinstance(value, dict):
-            return value
-        self.problems.append(f"{where}: expected an object")
-        return None
-
-    def list_(self, doc: Mapping[str, Any], key: str) -> list[tuple[int, Any]]:
-        value = doc.get(key, [])
-        if isinstance(value, list):
-            return list(enumerate(value))
-        self.problems.append(f"{key}: expected a list")
-        return []
-
-    def objects(self, doc: Mapping[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
-        out = []
-        for i, item in self.list_(doc, key):
-            d = self.obj(item, f"{key}[{i}]")
-            if d is not None:
-                out.append((i, d))
-        return out
-
-    def str_(self, value: object, where: str) -> str:
-        if isinstance(value, str):
-            return value
-        self._bad(where, "a string", value)
-        return str(value)
-
-    def float_(self, d: Mapping[str, Any], key: str, where: str, default: float = 0.0) -> float:
-        v = d.get(key)
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            return float(v)
-        if v is not None:
-            self._bad(where, "a number", v)
-        return default
-
-    def float_or_none(self, d: Mapping[str, Any], key: str, where: str) -> float | None:
-        v = d.get(key)
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            return float(v)
-        if v is not None:
-            self._bad(where, "a number or null", v)
-        return None
-
-    def int_(self, d: Mapping[str, Any], key: str, where: str, default: int = 0) -> int:
-        v = d.get(key)
-        if isinstance(v, int | float) and not isinstance(v, bool) and v == int(v):
-            return int(v)
-        if v is not None:
-            self._bad(where, "a whole number", v)
-        return default
-
-    def records(self, doc: Mapping[str, Any], key: str, cls: type[R]) -> tuple[R, ...]:
-        """A list of stats rows: numbers by each field's type, the name as a string."""
-        readers: dict[type, Callable[[Mapping[str, Any], str, str], Any]] = {
-            int: self.int_,
-            float: self.float_,
-        }
-        out = []
-        for i, d in self.objects(doc, key):
-            name = self.str_(d.get("name", "?"), f"{key}[{i}].name")
-            values = (
-                readers[_FIELD_TYPES[f.type]](d, f.name, f"{key}[{i}].{f.name}")
-                for f in fields(cls)[1:]
-            )
-            out.append(cls(name, *values))
-        return tuple(out)
-
-
-#: ``from __future__ import annotations`` leaves field types as strings.
-_FIELD_TYPES: dict[object, type] = {"int": int, "float": float}
-
-
-def _reconciliation(r: _Lenient, value: object) -> Reconciliation | None:
+def _reconciliation(r: LenientReader, value: object) -> Reconciliation | None:
     if value is None:
         return None
     d = r.obj(value, "reconciliation")
