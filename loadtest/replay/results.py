@@ -253,12 +253,6 @@ class ReplayResults:
     def valid(self) -> bool:
         return self.validity.valid
 
-    def endpoint(self, name: str) -> EndpointStats | None:
-        return next((e for e in self.endpoints if e.name == name), None)
-
-    def flow(self, name: str) -> FlowStats | None:
-        return next((f for f in self.flows if f.name == name), None)
-
     def to_json(self) -> dict[str, Any]:
         """The file's content, key for key as docs/CONTRACTS.md pins it."""
         recon = self.reconciliation

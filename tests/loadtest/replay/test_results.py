@@ -153,7 +153,7 @@ def test_an_older_file_reads_with_defaults_and_no_problems() -> None:
     assert r.calls == CallCounts(planned=3, sent=2, ok=1, failed=1)
     (e,) = r.endpoints
     assert (e.count, e.errors, e.retried, e.p99_corrected_ms) == (2, 1, 0, 3.5)
-    assert r.flow("onfleet.batch") == FlowStats("onfleet.batch", 1, 0.5, 0.5, 0.5, 0.5, 0.0, 20)
+    assert r.flows == (FlowStats("onfleet.batch", 1, 0.5, 0.5, 0.5, 0.5, 0.0, 20),)
     assert r.schedule_lag_ms == LagStats(0.5, 1.0, 2.0)
     assert r.reconciliation == Reconciliation(20, 20, 0, 0)
     assert r.thresholds == (ThresholdCheck("POST /api/v2/tasks", "p99_ms", 250.0, 12.0, True),)
