@@ -87,9 +87,9 @@ def bench_lag(ctx: BenchContext) -> list[BenchResult]:
         with open(work / "stdout.txt", "w") as stream:
             code = run_replay(opts, stream)
     res = read_results(out / "results.json")
-    lag = res["schedule_lag_ms"]
-    rows = [r for r in res["throughput"] if r["t_s"] < seconds]
-    achieved = sum(r["rps"] for r in rows) / max(1, len(rows))
+    lag = res.schedule_lag_ms
+    rows = [p for p in res.throughput if p.t_s < seconds]
+    achieved = sum(p.rps for p in rows) / max(1, len(rows))
     base = subprocess.run(
         [sys.executable, "-c", _BASELINE, str(RATE), str(n)],
         capture_output=True,
@@ -98,7 +98,7 @@ def bench_lag(ctx: BenchContext) -> list[BenchResult]:
         timeout=120,
     )
     base_p99 = float(base.stdout.strip())
-    p99 = float(lag["p99"])
+    p99 = lag.p99_ms
     return [
         BenchResult(
             name="replay.lag",
@@ -112,10 +112,10 @@ def bench_lag(ctx: BenchContext) -> list[BenchResult]:
             extra={
                 "achieved_rps": round(achieved, 1),
                 "target_rps": RATE,
-                "lag_p50_ms": lag["p50"],
-                "lag_max_ms": lag["max"],
-                "calls_sent": res["calls"]["sent"],
-                "calls_failed": res["calls"]["failed"],
+                "lag_p50_ms": lag.p50_ms,
+                "lag_max_ms": lag.max_ms,
+                "calls_sent": res.calls.sent,
+                "calls_failed": res.calls.failed,
                 "seconds": seconds,
                 "exit_code": code,
             },

@@ -1,17 +1,27 @@
 """The end of a replay: reconcile, judge, write ``results.json`` and JUnit, print.
 
-One function, :func:`finalize`, shared by the Locust master (or local runner) and tests.
+:func:`finalize`, shared by the Locust master (or local runner) and tests, and
+:func:`judge`, which builds the typed results once from the merged samples: measured,
+checked against the thresholds and judged valid or not.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from loadtest.replay.reconcile import Reconciliation, reconcile
-from loadtest.replay.results import RunInfo, build_results, summary_lines, validity, write_results
+from loadtest.replay.results import (
+    CallCounts,
+    ReplayResults,
+    RunInfo,
+    summary_lines,
+    validity,
+    write_results,
+)
 from loadtest.replay.stats import Aggregate
 from loadtest.replay.thresholds import Limit, evaluate, format_table, load_thresholds, write_junit
 from loadtest.replay.transports import HttpxTransport
@@ -29,9 +39,38 @@ RECONCILE_BUDGET_S = 30.0
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    results: dict[str, Any]
+    results: ReplayResults
     exit_code: int
     path: Path
+
+
+def judge(
+    agg: Aggregate,
+    info: RunInfo,
+    recon: Reconciliation | None,
+    duration_s: float,
+    cpu_peak_pct: float,
+    limits: Sequence[Limit] = (),
+) -> ReplayResults:
+    """The run's results: what the samples measure, the thresholds checked over that,
+    and whether the run can be trusted."""
+    measured = agg.summarise(duration_s)
+    return ReplayResults(
+        target=info.target,
+        validity=validity(agg.rec.counters, measured.schedule_lag_ms, info, cpu_peak_pct, recon),
+        speedup=info.speedup,
+        duration_s=measured.duration_s,
+        run_id=info.run_id,
+        processes=info.processes,
+        calls=CallCounts.from_counters(info.planned, agg.rec.counters),
+        endpoints=measured.endpoints,
+        flows=measured.flows,
+        schedule_lag_ms=measured.schedule_lag_ms,
+        throughput=measured.throughput,
+        reconciliation=recon,
+        thresholds=tuple(evaluate(measured, limits)),
+        cpu_peak_pct=round(cpu_peak_pct, 1),
+    )
 
 
 def finalize(
@@ -76,10 +115,8 @@ def finalize(
             )
         finally:
             transport.close()
-    reasons = validity(agg, info, cpu_peak_pct, recon)
-    results = build_results(agg, info, reasons, recon, [], duration_s, cpu_peak_pct)
-    checks = evaluate(results, limits)
-    results["thresholds"] = [c.to_json() for c in checks]
+    results = judge(agg, info, recon, duration_s, cpu_peak_pct, limits)
+    checks = results.thresholds
     path = write_results(results, out_dir)
     for line in summary_lines(results):
         print(line, file=stream)
@@ -91,7 +128,7 @@ def finalize(
         print(format_table(checks), file=stream)
         if failed:
             code = EXIT_THRESHOLDS
-    if reasons and code == 0:
+    if not results.valid and code == 0:
         code = EXIT_INVALID
     if bad_thresholds:
         print(f"error: {bad_thresholds}", file=stream)

@@ -1,200 +1,34 @@
 """The replay's sections of the run report, from ``results.json`` (schema in docs/CONTRACTS.md).
 
-Concepts held here: records for each part of the file, a defensive reader that keeps what
-it can and lists what it could not use (the file comes from another tool and another
-version), and the replay charts: throughput, per-endpoint percentiles, schedule lag,
-batch flow times and the reconciliation, and the sections built from them
-(:func:`replay_sections`), which ``fleetsim`` hands to the run report.
+Concepts held here: the replay charts (throughput, per-endpoint percentiles, schedule lag,
+batch flow times and the reconciliation) and the sections built from them
+(:func:`replay_sections`), which ``fleetsim`` hands to the run report.  The file is read
+with :func:`loadtest.replay.results.read_results`, leniently: what it could not use is
+listed on the page.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
-import orjson
 
+from loadtest.replay.results import ReplayResults, ResultsUnreadable, read_results
 from sim.report.figures import PALETTE, Chart, chart, empty_chart, new_figure, style
 from sim.report.html import Badge, Cell, Section, figure_html, paragraph, table_html
-
-T = TypeVar("T")
 
 #: The replay's results file inside a run directory.
 RESULTS = "results.json"
 
 
-@dataclass(frozen=True, slots=True)
-class EndpointStat:
-    name: str
-    count: float
-    errors: float
-    rps: float
-    p50_ms: float
-    p95_ms: float
-    p99_ms: float
-    max_ms: float
-
-
-@dataclass(frozen=True, slots=True)
-class FlowStat:
-    name: str
-    count: float
-    p50_s: float
-    p95_s: float
-    p99_s: float
-    max_s: float
-    polls_per_job: float
-
-
-@dataclass(frozen=True, slots=True)
-class ThresholdResult:
-    scope: str
-    metric: str
-    limit: float
-    actual: float
-    passed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Replay:
-    """What the report uses from ``results.json``; ``problems`` lists what was unusable."""
-
-    target: str
-    valid: bool | None
-    invalid_reasons: tuple[str, ...]
-    speedup: float
-    duration_s: float
-    calls: dict[str, float]
-    endpoints: tuple[EndpointStat, ...]
-    flows: tuple[FlowStat, ...]
-    schedule_lag_ms: dict[str, float]
-    throughput: tuple[tuple[float, float, float], ...]  # (t_s, rps, errors_per_s)
-    reconciliation: dict[str, float]
-    thresholds: tuple[ThresholdResult, ...]
-    problems: tuple[str, ...] = field(default=())
-
-
-def _num(d: dict[str, Any], key: str) -> float:
-    v = d.get(key)
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else math.nan
-
-
-def _str(d: dict[str, Any], key: str) -> str:
-    v = d.get(key)
-    return v if isinstance(v, str) else ""
-
-
-def _numbers(d: Any, where: str, problems: list[str]) -> dict[str, float]:
-    if d is None:
-        return {}
-    if not isinstance(d, dict):
-        problems.append(f"{where}: expected an object")
-        return {}
-    return {str(k): float(v) for k, v in d.items() if isinstance(v, int | float)}
-
-
-def _items(
-    doc: dict[str, Any], key: str, build: Callable[[dict[str, Any]], T], problems: list[str]
-) -> tuple[T, ...]:
-    raw = doc.get(key, [])
-    if not isinstance(raw, list):
-        problems.append(f"{key}: expected a list")
-        return ()
-    out: list[T] = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            problems.append(f"{key}[{i}]: expected an object")
-            continue
-        out.append(build(item))
-    return tuple(out)
-
-
-def read_replay(path: Path) -> Replay | str:
-    """The replay results at ``path``, or a one-line reason they cannot be shown."""
-    try:
-        doc = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        return f"{path.name}: cannot read ({exc})"
-    if not isinstance(doc, dict):
-        return f"{path.name}: expected a JSON object at the top level"
-    problems: list[str] = []
-    if doc.get("version") not in (1, None):
-        problems.append(f"version {doc.get('version')!r}: this report reads version 1")
-    endpoints = _items(
-        doc,
-        "endpoints",
-        lambda e: EndpointStat(
-            _str(e, "name") or "?",
-            _num(e, "count"),
-            _num(e, "errors"),
-            _num(e, "rps"),
-            _num(e, "p50_ms"),
-            _num(e, "p95_ms"),
-            _num(e, "p99_ms"),
-            _num(e, "max_ms"),
-        ),
-        problems,
-    )
-    flows = _items(
-        doc,
-        "flows",
-        lambda f: FlowStat(
-            _str(f, "name") or "?",
-            _num(f, "count"),
-            _num(f, "p50_s"),
-            _num(f, "p95_s"),
-            _num(f, "p99_s"),
-            _num(f, "max_s"),
-            _num(f, "polls_per_job"),
-        ),
-        problems,
-    )
-    throughput = _items(
-        doc,
-        "throughput",
-        lambda p: (_num(p, "t_s"), _num(p, "rps"), _num(p, "errors_per_s")),
-        problems,
-    )
-    thresholds = _items(
-        doc,
-        "thresholds",
-        lambda t: ThresholdResult(
-            _str(t, "scope"),
-            _str(t, "metric"),
-            _num(t, "limit"),
-            _num(t, "actual"),
-            t.get("passed") is True,
-        ),
-        problems,
-    )
-    reasons = doc.get("invalid_reasons", [])
-    valid = doc.get("valid")
-    return Replay(
-        target=_str(doc, "target"),
-        valid=valid if isinstance(valid, bool) else None,
-        invalid_reasons=tuple(str(r) for r in reasons) if isinstance(reasons, list) else (),
-        speedup=_num(doc, "speedup"),
-        duration_s=_num(doc, "duration_s"),
-        calls=_numbers(doc.get("calls"), "calls", problems),
-        endpoints=endpoints,
-        flows=flows,
-        schedule_lag_ms=_numbers(doc.get("schedule_lag_ms"), "schedule_lag_ms", problems),
-        throughput=tuple(p for p in throughput if math.isfinite(p[0])),
-        reconciliation=_numbers(doc.get("reconciliation"), "reconciliation", problems),
-        thresholds=thresholds,
-        problems=tuple(problems),
-    )
-
-
-def throughput_chart(r: Replay) -> Chart:
+def throughput_chart(r: ReplayResults) -> Chart:
     title = "Replay throughput over time"
     if not r.throughput:
         return empty_chart("replay_throughput", title, "results.json has no throughput series")
-    t, rps, err = (np.array(c, dtype=float) for c in zip(*r.throughput, strict=True))
+    t = np.array([p.t_s for p in r.throughput], dtype=float)
+    rps = np.array([p.rps for p in r.throughput], dtype=float)
+    err = np.array([p.errors_per_s for p in r.throughput], dtype=float)
     with style():
         fig = new_figure(9.5, 3.6)
         ax = fig.add_subplot()
@@ -230,7 +64,7 @@ def _grouped_bars(ax: Any, names: list[str], series: list[tuple[str, list[float]
 _PCT_COLOURS = ("#9ecae1", "#4292c6", "#08519c", "#252525")
 
 
-def endpoints_chart(r: Replay) -> Chart:
+def endpoints_chart(r: ReplayResults) -> Chart:
     title = "Latency per endpoint"
     if not r.endpoints:
         return empty_chart("replay_endpoints", title, "results.json lists no endpoints")
@@ -257,17 +91,16 @@ def endpoints_chart(r: Replay) -> Chart:
         )
 
 
-def schedule_lag_chart(r: Replay) -> Chart:
+def schedule_lag_chart(r: ReplayResults) -> Chart:
     title = "Schedule lag"
     lag = r.schedule_lag_ms
-    if not lag:
-        return empty_chart("replay_schedule_lag", title, "results.json has no schedule lag")
-    keys: list[str] = [k for k in ("p50", "p99", "max") if k in lag] or sorted(lag.keys())
+    keys = ["p50", "p99", "max"]
+    values = [lag.p50_ms, lag.p99_ms, lag.max_ms]
     with style():
         fig = new_figure(7.0, 2.6)
         ax = fig.add_subplot()
-        bars = ax.barh(keys, [lag[k] for k in keys], color=PALETTE["accent"])
-        ax.bar_label(bars, labels=[f"{lag[k]:,.1f}" for k in keys], padding=2, fontsize=8)
+        bars = ax.barh(keys, values, color=PALETTE["accent"])
+        ax.bar_label(bars, labels=[f"{v:,.1f}" for v in values], padding=2, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel("lag behind the planned send time (ms)")
         ax.set_ylabel("statistic")
@@ -280,7 +113,7 @@ def schedule_lag_chart(r: Replay) -> Chart:
         )
 
 
-def flows_chart(r: Replay) -> Chart:
+def flows_chart(r: ReplayResults) -> Chart:
     title = "Batch flow times"
     if not r.flows:
         return empty_chart("replay_flows", title, "results.json lists no flows")
@@ -309,18 +142,29 @@ def flows_chart(r: Replay) -> Chart:
         )
 
 
-def reconciliation_chart(r: Replay) -> Chart:
+def reconciliation_chart(r: ReplayResults) -> Chart:
     title = "Reconciliation of planned and created tasks"
     rec = r.reconciliation
-    if not rec:
+    if rec is None:
         return empty_chart("replay_reconciliation", title, "results.json has no reconciliation")
-    keys = [k for k in ("expected", "created", "missing", "duplicated") if k in rec]
-    colours = [PALETTE["active"], PALETTE["completed"], PALETTE["fail"], PALETTE["assigned"]]
+    # Unknown counts (reconciliation could not run) get no bar.
+    known = [
+        (k, float(v), colour)
+        for k, v, colour in (
+            ("expected", rec.expected, PALETTE["active"]),
+            ("created", rec.created, PALETTE["completed"]),
+            ("missing", rec.missing, PALETTE["fail"]),
+            ("duplicated", rec.duplicated, PALETTE["assigned"]),
+        )
+        if v is not None
+    ]
+    keys = [k for k, _, _ in known]
+    values = [v for _, v, _ in known]
     with style():
         fig = new_figure(7.0, 2.6)
         ax = fig.add_subplot()
-        bars = ax.barh(keys, [rec[k] for k in keys], color=colours[: len(keys)])
-        ax.bar_label(bars, labels=[f"{rec[k]:,.0f}" for k in keys], padding=2, fontsize=8)
+        bars = ax.barh(keys, values, color=[c for _, _, c in known])
+        ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], padding=2, fontsize=8)
         ax.invert_yaxis()
         ax.set_xlabel("tasks (count)")
         ax.set_ylabel("outcome")
@@ -333,10 +177,6 @@ def reconciliation_chart(r: Replay) -> Chart:
         )
 
 
-def _count(x: float) -> int | float:
-    return int(x) if math.isfinite(x) and x == int(x) else x
-
-
 def replay_sections(run_dir: Path) -> tuple[list[Section], list[Chart]]:
     """The load-test sections of a run's page: none without ``results.json``, one note when
     it cannot be read, else the overview, latency, lag and flows, reconciliation and
@@ -344,9 +184,11 @@ def replay_sections(run_dir: Path) -> tuple[list[Section], list[Chart]]:
     path = run_dir / RESULTS
     if not path.is_file():
         return [], []
-    r = read_replay(path)
-    if isinstance(r, str):
-        return [Section("Load-test replay", (paragraph(r),))], []
+    try:
+        r = read_results(path)
+    except ResultsUnreadable as exc:
+        why = f"{RESULTS}: cannot read ({exc.reason})"
+        return [Section("Load-test replay", (paragraph(why),))], []
     charts = [
         throughput_chart(r),
         endpoints_chart(r),
@@ -354,26 +196,22 @@ def replay_sections(run_dir: Path) -> tuple[list[Section], list[Chart]]:
         flows_chart(r),
         reconciliation_chart(r),
     ]
-    valid: Cell = (
-        Badge("valid", "pass")
-        if r.valid
-        else Badge("invalid", "fail")
-        if r.valid is False
-        else "unknown"
-    )
+    valid: Cell = Badge("valid", "pass") if r.valid else Badge("invalid", "fail")
     overview: list[list[Cell]] = [
         ["target", r.target or "?"],
         ["run valid", valid],
         ["speed-up over real time", r.speedup],
         ["replay duration (s)", r.duration_s],
+        ["load-generator processes", r.processes],
     ]
-    overview += [[f"calls {k}", int(v)] for k, v in r.calls.items()]
+    # Every counter, zeros included (an older file that lacks one reads it as zero).
+    overview += [[f"calls {k.replace('_', ' ')}", v] for k, v in r.calls.items()]
     blocks = [table_html(("replay", ""), overview)]
-    blocks += [paragraph(f"Invalid because: {why}") for why in r.invalid_reasons]
+    blocks += [paragraph(f"Invalid because: {why}") for why in r.validity.reasons]
     blocks += [paragraph(f"results.json: {p}") for p in r.problems]
     blocks += [figure_html(c) for c in charts[:1]]
     ep_rows: list[list[Cell]] = [
-        [e.name, _count(e.count), _count(e.errors), e.rps, e.p50_ms, e.p95_ms, e.p99_ms, e.max_ms]
+        [e.name, e.count, e.errors, e.rps, e.p50_ms, e.p95_ms, e.p99_ms, e.max_ms]
         for e in r.endpoints
     ]
     latency = [figure_html(charts[1])]

@@ -1,25 +1,58 @@
-"""``results.json``: assembling it (schema in docs/CONTRACTS.md), judging validity, printing.
+"""``results.json`` as one typed record family (schema in docs/CONTRACTS.md).
 
-Concepts held here: :class:`RunInfo` (what the run was), :func:`validity` (load-generator
-saturation: CPU above 90% or schedule lag over a bound makes the run invalid),
-:func:`build_results`, :func:`write_results` and :func:`summary_lines`.
+Concepts held here: :class:`RunInfo` (what the run was); the parts of the file,
+:class:`EndpointStats`, :class:`FlowStats`, :class:`LagStats`, :class:`ThroughputPoint`,
+:class:`CallCounts` (the replay's counters, named by :data:`CounterName`),
+:class:`Validity` (:func:`validity` judges it: load-generator saturation, an unreachable
+target or a failed reconciliation) and :class:`ThresholdCheck`; :class:`Measurements` (what
+the samples say, before any judgement) and :class:`ReplayResults`, the whole file, with
+:meth:`~ReplayResults.to_json` (today's bytes, key for key) and a lenient
+:meth:`~ReplayResults.from_json` (missing or odd fields read as defaults and are listed in
+``problems``; it never raises; the reading itself is :mod:`loadtest.replay.lenient`).
+:func:`write_results`, :func:`read_results` (raising :class:`ResultsUnreadable` only for a
+file that is not JSON at all) and :func:`summary_lines` (the printed summary) work on the
+record.  The reconciliation record lives with the code that produces it,
+:class:`loadtest.replay.reconcile.Reconciliation`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, astuple, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
 
+from loadtest.replay.lenient import LenientReader
 from loadtest.replay.reconcile import Reconciliation
-from loadtest.replay.stats import Aggregate
-from loadtest.replay.thresholds import Check
+from sim.errors import UserError
 
 RESULTS_VERSION = 1
 CPU_LIMIT_PCT = 90.0
+
+#: Every counter the replay keeps (``Recorder.count``).  Those in :class:`CallCounts` are
+#: written to ``results.json``; ``no_response`` and ``unauthorised`` only explain an
+#: invalid run, and ``tasks_errored`` is reported per flow.
+CounterName = Literal[
+    "planned",
+    "sent",
+    "ok",
+    "failed",
+    "skipped",
+    "retries",
+    "checked_before_retry",
+    "recovered",
+    "exceptions",
+    "unresolved",
+    "lost_not_resent",
+    "workers_reused",
+    "ordering_retries",
+    "no_response",
+    "unauthorised",
+    "tasks_errored",
+]
+COUNTER_NAMES: tuple[CounterName, ...] = get_args(CounterName)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,16 +65,289 @@ class RunInfo:
     processes: int = 1
 
 
+# Field order is the key order of results.json: ``to_json`` relies on it.
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointStats:
+    """One endpoint's calls: ``errors`` failed for good, ``retried`` failed and were sent
+    again; latencies as measured and corrected (from the intended send time)."""
+
+    name: str
+    count: int = 0
+    errors: int = 0
+    retried: int = 0
+    rps: float = 0.0
+    p50_ms: float = 0.0
+    p95_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+    p50_corrected_ms: float = 0.0
+    p99_corrected_ms: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class FlowStats:
+    """One batch flow (request to tasks available) over its jobs; ``failed`` jobs."""
+
+    name: str
+    count: int = 0
+    p50_s: float = 0.0
+    p95_s: float = 0.0
+    p99_s: float = 0.0
+    max_s: float = 0.0
+    polls_per_job: float = 0.0
+    tasks_created: int = 0
+    tasks_errored: int = 0
+    failed: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class LagStats:
+    """How late calls left against their planned send time (the file's keys drop ``_ms``;
+    the unit is in the section name, ``schedule_lag_ms``)."""
+
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    max_ms: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"p50": self.p50_ms, "p99": self.p99_ms, "max": self.max_ms}
+
+
+@dataclass(frozen=True, slots=True)
+class ThroughputPoint:
+    """Requests and error responses in the whole second starting at ``t_s``."""
+
+    t_s: int
+    rps: float
+    errors_per_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class CallCounts:
+    """The replay's calls: planned, sent and their outcomes, and the recovery counters."""
+
+    planned: int = 0
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retries: int = 0
+    checked_before_retry: int = 0
+    recovered: int = 0
+    exceptions: int = 0
+    unresolved: int = 0
+    lost_not_resent: int = 0
+    workers_reused: int = 0
+    ordering_retries: int = 0
+
+    @classmethod
+    def from_counters(cls, planned: int, counters: Mapping[CounterName, int]) -> CallCounts:
+        """``planned`` from the plan (every process's share), the rest from the counters."""
+        c = counters
+        return cls(
+            planned=planned,
+            sent=c.get("sent", 0),
+            ok=c.get("ok", 0),
+            failed=c.get("failed", 0),
+            skipped=c.get("skipped", 0),
+            retries=c.get("retries", 0),
+            checked_before_retry=c.get("checked_before_retry", 0),
+            recovered=c.get("recovered", 0),
+            exceptions=c.get("exceptions", 0),
+            unresolved=c.get("unresolved", 0),
+            lost_not_resent=c.get("lost_not_resent", 0),
+            workers_reused=c.get("workers_reused", 0),
+            ordering_retries=c.get("ordering_retries", 0),
+        )
+
+    def items(self) -> tuple[tuple[str, int], ...]:
+        """Every counter with its value, in file order."""
+        return tuple(zip((f.name for f in fields(self)), astuple(self), strict=True))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Validity:
+    """Whether the run's numbers can be trusted, and why not."""
+
+    valid: bool = True
+    reasons: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, reasons: list[str]) -> Validity:
+        return cls(not reasons, tuple(reasons))
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdCheck:
+    """One (scope, metric) judged against its limit; ``actual`` is None without samples."""
+
+    scope: str
+    metric: str
+    limit: float
+    actual: float | None
+    passed: bool
+    skipped: bool = False  # no samples, and the limit is not required
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def result(self) -> str:
+        return "skipped (no samples)" if self.skipped else "ok" if self.passed else "FAIL"
+
+
+@dataclass(frozen=True, slots=True)
+class Measurements:
+    """What the samples say, before any judgement: what thresholds are evaluated over.
+
+    ``duration_s`` is the run's length as ``results.json`` states it (ms resolution);
+    endpoint rates were computed from the unrounded length."""
+
+    duration_s: float
+    endpoints: tuple[EndpointStats, ...]
+    flows: tuple[FlowStats, ...]
+    schedule_lag_ms: LagStats
+    throughput: tuple[ThroughputPoint, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResults:
+    """The whole of ``results.json``.
+
+    Every field has a default so that an old or partial file still reads: missing parts
+    are zero or empty, and ``problems`` (never written) lists what could not be used."""
+
+    target: str = ""
+    validity: Validity = field(default_factory=Validity)
+    speedup: float = 0.0
+    duration_s: float = 0.0
+    run_id: str = ""
+    processes: int = 1
+    calls: CallCounts = field(default_factory=CallCounts)
+    endpoints: tuple[EndpointStats, ...] = ()
+    flows: tuple[FlowStats, ...] = ()
+    schedule_lag_ms: LagStats = field(default_factory=LagStats)
+    throughput: tuple[ThroughputPoint, ...] = ()
+    #: None when reconciliation did not run.
+    reconciliation: Reconciliation | None = None
+    thresholds: tuple[ThresholdCheck, ...] = ()
+    cpu_peak_pct: float = 0.0
+    version: int = RESULTS_VERSION
+    problems: tuple[str, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return self.validity.valid
+
+    def to_json(self) -> dict[str, Any]:
+        """The file's content, key for key as docs/CONTRACTS.md pins it."""
+        recon = self.reconciliation
+        return {
+            "version": self.version,
+            "target": self.target,
+            "valid": self.validity.valid,
+            "invalid_reasons": list(self.validity.reasons),
+            "speedup": self.speedup,
+            "duration_s": self.duration_s,
+            "run_id": self.run_id,
+            "processes": self.processes,
+            "calls": self.calls.to_json(),
+            "endpoints": [e.to_json() for e in self.endpoints],
+            "flows": [f.to_json() for f in self.flows],
+            "schedule_lag_ms": self.schedule_lag_ms.to_json(),
+            "throughput": [p.to_json() for p in self.throughput],
+            "reconciliation": recon.to_json() if recon is not None else None,
+            "thresholds": [c.to_json() for c in self.thresholds],
+            "load_generator": {"cpu_peak_pct": self.cpu_peak_pct},
+        }
+
+    @classmethod
+    def from_json(cls, doc: object) -> ReplayResults:
+        """Read a decoded ``results.json`` leniently: never raises."""
+        r = LenientReader()
+        top = r.obj(doc, "top level")
+        if top is None:
+            return cls(problems=tuple(r.problems))
+        version = r.int_(top, "version", "version", RESULTS_VERSION)
+        if version != RESULTS_VERSION:
+            r.problems.append(f"version {version}: this reader knows version {RESULTS_VERSION}")
+        reasons = tuple(
+            r.str_(x, f"invalid_reasons[{i}]") for i, x in r.list_(top, "invalid_reasons")
+        )
+        valid = top.get("valid")
+        if not isinstance(valid, bool):
+            if valid is not None:
+                r.problems.append(f"valid: expected true or false, got {valid!r}")
+            valid = not reasons  # an older file: the reasons say it
+        calls = r.obj(top.get("calls", {}), "calls") or {}
+        lag = r.obj(top.get("schedule_lag_ms", {}), "schedule_lag_ms") or {}
+        load = r.obj(top.get("load_generator", {}), "load_generator") or {}
+        return cls(
+            target=r.str_(top.get("target", ""), "target"),
+            validity=Validity(valid, reasons),
+            speedup=r.float_(top, "speedup", "speedup"),
+            duration_s=r.float_(top, "duration_s", "duration_s"),
+            run_id=r.str_(top.get("run_id", ""), "run_id"),
+            processes=r.int_(top, "processes", "processes", 1),
+            calls=CallCounts(
+                *(r.int_(calls, f.name, f"calls.{f.name}") for f in fields(CallCounts))
+            ),
+            endpoints=r.records(top, "endpoints", EndpointStats),
+            flows=r.records(top, "flows", FlowStats),
+            schedule_lag_ms=LagStats(
+                *(r.float_(lag, k, f"schedule_lag_ms.{k}") for k in ("p50", "p99", "max"))
+            ),
+            throughput=tuple(
+                ThroughputPoint(
+                    r.int_(p, "t_s", f"throughput[{i}].t_s"),
+                    r.float_(p, "rps", f"throughput[{i}].rps"),
+                    r.float_(p, "errors_per_s", f"throughput[{i}].errors_per_s"),
+                )
+                for i, p in r.objects(top, "throughput")
+            ),
+            reconciliation=_reconciliation(r, top.get("reconciliation")),
+            thresholds=tuple(
+                ThresholdCheck(
+                    r.str_(t.get("scope", ""), f"thresholds[{i}].scope"),
+                    r.str_(t.get("metric", ""), f"thresholds[{i}].metric"),
+                    r.float_(t, "limit", f"thresholds[{i}].limit"),
+                    r.float_or_none(t, "actual", f"thresholds[{i}].actual"),
+                    t.get("passed") is True,
+                    t.get("skipped") is True,
+                )
+                for i, t in r.objects(top, "thresholds")
+            ),
+            cpu_peak_pct=r.float_(load, "cpu_peak_pct", "load_generator.cpu_peak_pct"),
+            version=version,
+            problems=tuple(r.problems),
+        )
+
+
 def validity(
-    agg: Aggregate,
+    counters: Mapping[CounterName, int],
+    lag: LagStats,
     info: RunInfo,
     cpu_peak_pct: float,
     recon: Reconciliation | None = None,
-) -> list[str]:
-    """Why the run cannot be trusted (empty when it can): the generator saturated, no
+) -> Validity:
+    """Why the run cannot be trusted (none when it can): the generator saturated, no
     call succeeded (target unreachable, bad credentials), or reconciliation failed."""
     reasons = []
-    c = agg.rec.counters
+    c = counters
     if c.get("sent", 0) > 0 and c.get("ok", 0) == 0:
         if c.get("unauthorised", 0):
             reasons.append("unauthorised: check ONFLEET_API_KEY (every call failed; 401/403)")
@@ -56,132 +362,131 @@ def validity(
         reasons.append(f"reconciliation could not run: {recon.error}")
     if cpu_peak_pct > CPU_LIMIT_PCT:
         reasons.append(f"load generator CPU reached {cpu_peak_pct:.0f}% (> {CPU_LIMIT_PCT:.0f}%)")
-    lag = agg.lag()
-    if lag["p99"] > info.max_lag_p99_ms:
+    if lag.p99_ms > info.max_lag_p99_ms:
         reasons.append(
-            f"schedule lag p99 {lag['p99']:.0f} ms exceeds the bound {info.max_lag_p99_ms:.0f} ms"
+            f"schedule lag p99 {lag.p99_ms:.0f} ms exceeds the bound {info.max_lag_p99_ms:.0f} ms"
         )
-    return reasons
+    return Validity.of(reasons)
 
 
-def build_results(
-    agg: Aggregate,
-    info: RunInfo,
-    reasons: list[str],
-    recon: Reconciliation | None,
-    checks: list[Check],
-    duration_s: float,
-    cpu_peak_pct: float,
-) -> dict[str, Any]:
-    c = agg.rec.counters
-    return {
-        "version": RESULTS_VERSION,
-        "target": info.target,
-        "valid": not reasons,
-        "invalid_reasons": reasons,
-        "speedup": info.speedup,
-        "duration_s": round(duration_s, 3),
-        "run_id": info.run_id,
-        "processes": info.processes,
-        "calls": {
-            "planned": info.planned,
-            "sent": c.get("sent", 0),
-            "ok": c.get("ok", 0),
-            "failed": c.get("failed", 0),
-            "skipped": c.get("skipped", 0),
-            "retries": c.get("retries", 0),
-            "checked_before_retry": c.get("checked_before_retry", 0),
-            "recovered": c.get("recovered", 0),
-            "exceptions": c.get("exceptions", 0),
-            "unresolved": c.get("unresolved", 0),
-            "lost_not_resent": c.get("lost_not_resent", 0),
-            "workers_reused": c.get("workers_reused", 0),
-            "ordering_retries": c.get("ordering_retries", 0),
-        },
-        "endpoints": agg.endpoints(duration_s),
-        "flows": agg.flow_stats(),
-        "schedule_lag_ms": agg.lag(),
-        "throughput": agg.throughput(),
-        "reconciliation": recon.to_json() if recon else None,
-        "thresholds": [ch.to_json() for ch in checks],
-        "load_generator": {"cpu_peak_pct": round(cpu_peak_pct, 1)},
-    }
-
-
-def write_results(results: Mapping[str, Any], out_dir: Path) -> Path:
+def write_results(results: ReplayResults, out_dir: Path) -> Path:
+    """Write ``out_dir/results.json`` atomically (a reader never sees half a file)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "results.json"
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    tmp.write_bytes(orjson.dumps(results.to_json(), option=orjson.OPT_INDENT_2))
     tmp.replace(path)
     return path
 
 
-def read_results(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = orjson.loads(path.read_bytes())
-    return data
+class ResultsUnreadable(UserError):
+    """``results.json`` cannot be read at all (missing, unreadable, or not JSON)."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"{path}: cannot read ({reason})")
+        self.path = path
+        self.reason = reason
 
 
-def summary_lines(r: Mapping[str, Any]) -> list[str]:
-    """A human summary of a results.json."""
+def read_results(path: Path) -> ReplayResults:
+    """The results at ``path``, read leniently (see :meth:`ReplayResults.from_json`); a file
+    that cannot be read or is not JSON raises :class:`ResultsUnreadable`."""
+    try:
+        doc = orjson.loads(path.read_bytes())
+    except OSError as exc:
+        raise ResultsUnreadable(path, exc.strerror or str(exc)) from None
+    except orjson.JSONDecodeError as exc:
+        raise ResultsUnreadable(path, str(exc)) from None
+    return ReplayResults.from_json(doc)
+
+
+def _reconciliation(r: LenientReader, value: object) -> Reconciliation | None:
+    if value is None:
+        return None
+    d = r.obj(value, "reconciliation")
+    if d is None:
+        return None
+
+    def maybe(key: str) -> int | None:  # None: unknown (reconciliation could not run)
+        return r.int_(d, key, f"reconciliation.{key}") if d.get(key) is not None else None
+
+    return Reconciliation(
+        expected=r.int_(d, "expected", "reconciliation.expected"),
+        created=maybe("created"),
+        missing=maybe("missing"),
+        duplicated=maybe("duplicated"),
+        listed=r.int_(d, "listed", "reconciliation.listed"),
+        error=r.str_(d.get("error", ""), "reconciliation.error"),
+    )
+
+
+# -- the printed summary ---------------------------------------------------------------
+
+
+def summary_lines(r: ReplayResults) -> list[str]:
+    """A human summary of the results: every counter, the endpoints, flows and lag."""
     out = []
-    if not r["valid"]:
+    if not r.validity.valid:
         bar = "!" * 72
         out += [bar, "RUN INVALID: its numbers cannot be trusted:"]
-        out += [f"  - {why}" for why in r["invalid_reasons"]]
+        out += [f"  - {why}" for why in r.validity.reasons]
         out += [bar]
-    calls = r["calls"]
-    dur = r["duration_s"]
-    rate = calls["sent"] / dur if dur else 0.0
+    calls = r.calls
+    dur = r.duration_s
+    rate = calls.sent / dur if dur else 0.0
     out.append(
-        f"target {r['target']}  speedup {r['speedup']:g}x  duration {dur:.1f} s  "
-        f"processes {r.get('processes', 1)}"
+        f"target {r.target}  speedup {r.speedup:g}x  duration {dur:.1f} s  processes {r.processes}"
     )
     out.append(
-        f"calls: planned {calls['planned']}, sent {calls['sent']}, ok {calls['ok']}, "
-        f"failed {calls['failed']}, skipped {calls['skipped']}, unresolved "
-        f"{calls.get('unresolved', 0)}, retries {calls['retries']}  ({rate:.1f} calls/s)"
+        f"calls: planned {calls.planned}, sent {calls.sent}, ok {calls.ok}, "
+        f"failed {calls.failed}, skipped {calls.skipped}, unresolved "
+        f"{calls.unresolved}, retries {calls.retries}  ({rate:.1f} calls/s)"
     )
-    tp = r.get("throughput") or []
-    if tp:
-        peak = max(tp, key=lambda row: row["rps"])
-        errs = sum(row["errors_per_s"] for row in tp)
+    out.append(
+        f"recovery: checked before retry {calls.checked_before_retry}, recovered "
+        f"{calls.recovered}, lost not resent {calls.lost_not_resent}, exceptions "
+        f"{calls.exceptions}, workers reused {calls.workers_reused}, ordering retries "
+        f"{calls.ordering_retries}"
+    )
+    if r.throughput:
+        peak = max(r.throughput, key=lambda p: p.rps)
+        errs = sum(p.errors_per_s for p in r.throughput)
         out.append(
-            f"throughput: mean {rate:.1f} req/s, peak {peak['rps']:.0f} req/s at "
-            f"t={peak['t_s']} s, {errs:.0f} error responses"
+            f"throughput: mean {rate:.1f} req/s, peak {peak.rps:.0f} req/s at "
+            f"t={peak.t_s} s, {errs:.0f} error responses"
         )
-    lag = r["schedule_lag_ms"]
+    lag = r.schedule_lag_ms
     out.append(
-        f"schedule lag: p50 {lag['p50']:.2f} ms  p99 {lag['p99']:.2f} ms  max {lag['max']:.2f} ms"
+        f"schedule lag: p50 {lag.p50_ms:.2f} ms  p99 {lag.p99_ms:.2f} ms  max {lag.max_ms:.2f} ms"
     )
     out.append(
         f"{'endpoint':<44} {'count':>7} {'err':>5} {'rps':>7} {'p50 ms':>8} "
         f"{'p99 ms':>8} {'p99 corr':>9}"
     )
-    for e in r["endpoints"]:
+    for e in r.endpoints:
         out.append(
-            f"{e['name']:<44} {e['count']:>7} {e['errors']:>5} {e['rps']:>7.1f} "
-            f"{e['p50_ms']:>8.1f} {e['p99_ms']:>8.1f} {e['p99_corrected_ms']:>9.1f}"
+            f"{e.name:<44} {e.count:>7} {e.errors:>5} {e.rps:>7.1f} "
+            f"{e.p50_ms:>8.1f} {e.p99_ms:>8.1f} {e.p99_corrected_ms:>9.1f}"
         )
-    for f in r["flows"]:
+    for f in r.flows:
         out.append(
-            f"flow {f['name']}: {f['count']} jobs, p50 {f['p50_s']:.3f} s, p95 "
-            f"{f['p95_s']:.3f} s, p99 {f['p99_s']:.3f} s, max {f['max_s']:.3f} s, "
-            f"polls/job {f['polls_per_job']:.1f}, tasks created "
-            f"{f['tasks_created']}, errored {f['tasks_errored']}"
+            f"flow {f.name}: {f.count} jobs, p50 {f.p50_s:.3f} s, p95 "
+            f"{f.p95_s:.3f} s, p99 {f.p99_s:.3f} s, max {f.max_s:.3f} s, "
+            f"polls/job {f.polls_per_job:.1f}, tasks created "
+            f"{f.tasks_created}, errored {f.tasks_errored}"
         )
-    if not r["flows"]:
+    if not r.flows:
         out.append("batch flows: none (this trace creates its tasks one call at a time)")
-    rec = r.get("reconciliation")
-    if rec:
-        if rec.get("error"):
+    rec = r.reconciliation
+    if rec is not None:
+        if rec.error:
             out.append(
-                f"reconciliation: expected {rec['expected']}, created/missing/duplicated "
-                f"unknown  (error: {rec['error']})"
+                f"reconciliation: expected {rec.expected}, created/missing/duplicated "
+                f"unknown  (error: {rec.error})"
             )
         else:
             out.append(
-                f"reconciliation: expected {rec['expected']}, created {rec['created']}, "
-                f"missing {rec['missing']}, duplicated {rec['duplicated']}"
+                f"reconciliation: expected {rec.expected}, created {rec.created}, "
+                f"missing {rec.missing}, duplicated {rec.duplicated}"
             )
     return out

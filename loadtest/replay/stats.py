@@ -1,10 +1,13 @@
 """Exact replay statistics: every sample kept, percentiles computed from all of them.
 
 Concepts held here: :func:`percentile` (nearest rank over all samples, never Locust's
-rounded buckets), :class:`Recorder` (one process's raw samples, drained in deltas so a
-distributed replay ships them to the master), and :class:`Aggregate` (merged samples,
-turned into the ``endpoints``, ``flows``, ``schedule_lag_ms``, ``throughput`` and ``calls``
-parts of ``results.json``).
+rounded buckets), :class:`Recorder` (one process's raw samples, drained in
+:class:`RecorderDelta` pieces so a distributed replay ships them to the master, the way
+Locust ships a ``StatsEntryDict``), and :class:`Aggregate` (merged samples, summarised into
+the typed parts of ``results.json``: :class:`~loadtest.replay.results.EndpointStats`,
+:class:`~loadtest.replay.results.FlowStats`, :class:`~loadtest.replay.results.LagStats`,
+:class:`~loadtest.replay.results.ThroughputPoint`, together a
+:class:`~loadtest.replay.results.Measurements`).
 """
 
 from __future__ import annotations
@@ -12,9 +15,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
+
+from loadtest.replay.results import (
+    CounterName,
+    EndpointStats,
+    FlowStats,
+    LagStats,
+    Measurements,
+    ThroughputPoint,
+)
 
 
 def percentile(values: Sequence[float] | np.ndarray, q: float) -> float:
@@ -28,6 +40,24 @@ def percentile(values: Sequence[float] | np.ndarray, q: float) -> float:
     arr = np.sort(np.asarray(values, dtype=float))
     rank = max(1, math.ceil(q / 100.0 * n))
     return float(arr[min(rank, n) - 1])
+
+
+class RecorderDelta(TypedDict):
+    """One process's samples since its last drain: plain JSON-able lists, so the same
+    dict travels in-process and through Locust's messages (msgpack) unchanged."""
+
+    req_name: list[str]
+    req_t: list[float]
+    req_ms: list[float]
+    req_corr_ms: list[float]
+    req_ok: list[bool]
+    req_retried: list[bool]
+    lag_ms: list[float]
+    #: One array per flow: name, duration_s, polls, created, errored, ok.  Arrays rather
+    #: than tuples because that is what comes out of a message.
+    flows: list[list[Any]]
+    counters: dict[CounterName, int]
+    expected_tasks: list[int]
 
 
 @dataclass(slots=True)
@@ -49,7 +79,7 @@ class Recorder:
     req_retried: list[bool] = field(default_factory=list)
     lag_ms: list[float] = field(default_factory=list)
     flows: list[tuple[str, float, int, int, int, bool]] = field(default_factory=list)
-    counters: dict[str, int] = field(default_factory=dict)
+    counters: dict[CounterName, int] = field(default_factory=dict)
     expected_tasks: list[int] = field(default_factory=list)
 
     def request(
@@ -76,23 +106,23 @@ class Recorder:
     ) -> None:
         self.flows.append((name, duration_s, polls, created, errored, ok))
 
-    def count(self, key: str, n: int = 1) -> None:
+    def count(self, key: CounterName, n: int = 1) -> None:
         self.counters[key] = self.counters.get(key, 0) + n
 
-    def drain(self) -> dict[str, Any]:
+    def drain(self) -> RecorderDelta:
         """The samples so far as plain JSON-able data, and forget them."""
-        out: dict[str, Any] = {
-            "req_name": self.req_name,
-            "req_t": self.req_t,
-            "req_ms": self.req_ms,
-            "req_corr_ms": self.req_corr_ms,
-            "req_ok": self.req_ok,
-            "req_retried": self.req_retried,
-            "lag_ms": self.lag_ms,
-            "flows": [list(f) for f in self.flows],
-            "counters": self.counters,
-            "expected_tasks": self.expected_tasks,
-        }
+        out = RecorderDelta(
+            req_name=self.req_name,
+            req_t=self.req_t,
+            req_ms=self.req_ms,
+            req_corr_ms=self.req_corr_ms,
+            req_ok=self.req_ok,
+            req_retried=self.req_retried,
+            lag_ms=self.lag_ms,
+            flows=[list(f) for f in self.flows],
+            counters=self.counters,
+            expected_tasks=self.expected_tasks,
+        )
         self.req_name, self.req_t, self.req_ms = [], [], []
         self.req_corr_ms, self.req_ok, self.lag_ms = [], [], []
         self.req_retried = []
@@ -106,7 +136,7 @@ class Aggregate:
 
     rec: Recorder = field(default_factory=Recorder)
 
-    def merge(self, delta: dict[str, Any]) -> None:
+    def merge(self, delta: RecorderDelta) -> None:
         r = self.rec
         r.req_name.extend(delta["req_name"])
         r.req_t.extend(delta["req_t"])
@@ -126,7 +156,17 @@ class Aggregate:
     def duration_s(self) -> float:
         return max(self.rec.req_t, default=0.0)
 
-    def endpoints(self, duration_s: float) -> list[dict[str, Any]]:
+    def summarise(self, duration_s: float) -> Measurements:
+        """Everything the samples say about a run of ``duration_s`` seconds."""
+        return Measurements(
+            duration_s=round(duration_s, 3),
+            endpoints=self.endpoints(duration_s),
+            flows=self.flow_stats(),
+            schedule_lag_ms=self.lag(),
+            throughput=self.throughput(),
+        )
+
+    def endpoints(self, duration_s: float) -> tuple[EndpointStats, ...]:
         r = self.rec
         names = np.asarray(r.req_name, dtype=object)
         ms = np.asarray(r.req_ms, dtype=float)
@@ -139,63 +179,61 @@ class Aggregate:
             m, c = ms[sel], corr[sel]
             count = int(sel.sum())
             out.append(
-                {
-                    "name": name,
-                    "count": count,
+                EndpointStats(
+                    name=name,
+                    count=count,
                     # Errors are attempts that failed for good; a failed attempt that
                     # was retried is counted in ``retried`` instead.
-                    "errors": int((~ok[sel] & ~retried[sel]).sum()),
-                    "retried": int(retried[sel].sum()),
-                    "rps": round(count / duration_s, 3) if duration_s > 0 else 0.0,
-                    "p50_ms": percentile(m, 50),
-                    "p95_ms": percentile(m, 95),
-                    "p99_ms": percentile(m, 99),
-                    "max_ms": float(m.max()) if count else 0.0,
-                    "p50_corrected_ms": percentile(c, 50),
-                    "p99_corrected_ms": percentile(c, 99),
-                }
+                    errors=int((~ok[sel] & ~retried[sel]).sum()),
+                    retried=int(retried[sel].sum()),
+                    rps=round(count / duration_s, 3) if duration_s > 0 else 0.0,
+                    p50_ms=percentile(m, 50),
+                    p95_ms=percentile(m, 95),
+                    p99_ms=percentile(m, 99),
+                    max_ms=float(m.max()) if count else 0.0,
+                    p50_corrected_ms=percentile(c, 50),
+                    p99_corrected_ms=percentile(c, 99),
+                )
             )
-        return out
+        return tuple(out)
 
-    def flow_stats(self) -> list[dict[str, Any]]:
+    def flow_stats(self) -> tuple[FlowStats, ...]:
         out = []
         for name in sorted({f[0] for f in self.rec.flows}):
             rows = [f for f in self.rec.flows if f[0] == name]
             d = [f[1] for f in rows]
             out.append(
-                {
-                    "name": name,
-                    "count": len(rows),
-                    "p50_s": percentile(d, 50),
-                    "p95_s": percentile(d, 95),
-                    "p99_s": percentile(d, 99),
-                    "max_s": max(d),
-                    "polls_per_job": round(sum(f[2] for f in rows) / len(rows), 3),
-                    "tasks_created": sum(f[3] for f in rows),
-                    "tasks_errored": sum(f[4] for f in rows),
-                    "failed": sum(1 for f in rows if not f[5]),
-                }
+                FlowStats(
+                    name=name,
+                    count=len(rows),
+                    p50_s=percentile(d, 50),
+                    p95_s=percentile(d, 95),
+                    p99_s=percentile(d, 99),
+                    max_s=float(max(d)),
+                    polls_per_job=round(sum(f[2] for f in rows) / len(rows), 3),
+                    tasks_created=sum(f[3] for f in rows),
+                    tasks_errored=sum(f[4] for f in rows),
+                    failed=sum(1 for f in rows if not f[5]),
+                )
             )
-        return out
+        return tuple(out)
 
-    def lag(self) -> dict[str, float]:
+    def lag(self) -> LagStats:
         lag = self.rec.lag_ms
-        return {
-            "p50": percentile(lag, 50),
-            "p99": percentile(lag, 99),
-            "max": max(lag, default=0.0),
-        }
+        return LagStats(
+            p50_ms=percentile(lag, 50),
+            p99_ms=percentile(lag, 99),
+            max_ms=float(max(lag, default=0.0)),
+        )
 
-    def throughput(self) -> list[dict[str, Any]]:
-        """Requests and errors per second of the run, one row per whole second."""
+    def throughput(self) -> tuple[ThroughputPoint, ...]:
+        """Requests and errors per second of the run, one point per whole second."""
         if not self.rec.req_t:
-            return []
+            return ()
         t = np.asarray(self.rec.req_t, dtype=float)
         ok = np.asarray(self.rec.req_ok, dtype=bool)
         sec = np.maximum(t, 0).astype(int)
         n = int(sec.max()) + 1
         total = np.bincount(sec, minlength=n)
         errs = np.bincount(sec[~ok], minlength=n)
-        return [
-            {"t_s": i, "rps": float(total[i]), "errors_per_s": float(errs[i])} for i in range(n)
-        ]
+        return tuple(ThroughputPoint(i, float(total[i]), float(errs[i])) for i in range(n))

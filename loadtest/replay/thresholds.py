@@ -1,8 +1,11 @@
 """Pass/fail gates over a replay's results: the thresholds TOML, checks, table, JUnit XML.
 
 Concepts held here: :class:`Limit` (one scope's limits, validated once from TOML),
-:func:`load_thresholds`, :func:`evaluate` (results.json data to :class:`Check` rows),
-:func:`format_table` and :func:`write_junit`.  The file format is shown in
+:func:`load_thresholds`, the metric tables (:class:`Metric`: each limit's name, unit and how
+to read it from an endpoint's or a flow's stats; :data:`LAG_METRICS` for the schedule lag),
+:func:`evaluate` (typed results to
+:class:`~loadtest.replay.results.ThresholdCheck` rows), :func:`format_table` and
+:func:`write_junit`.  The file format is shown in
 ``loadtest/thresholds.example.toml``: tables ``[endpoints."<name>"]`` (``"*"`` for every
 endpoint), ``[flows."<name>"]`` and ``[schedule_lag]``.  An endpoint or flow with no
 samples is skipped unless its table says ``required = true``.
@@ -11,16 +14,66 @@ samples is skipped unless its table says ``required = true``.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from xml.sax.saxutils import quoteattr
 
+from loadtest.replay.results import EndpointStats, FlowStats, LagStats, ThresholdCheck
 from sim.errors import UserError
 
-METRICS = ("p95_ms", "p99_ms", "max_error_ratio", "min_rps")
-LAG_METRICS = ("p50_ms", "p99_ms", "max_ms")
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A limit an endpoint or flow table may set: its unit (that of the limit and of the
+    actual value), how to read the actual value from each kind of stats given the run's
+    duration, and whether the limit is a floor rather than a ceiling."""
+
+    unit: str
+    endpoint: Callable[[EndpointStats, float], float]
+    flow: Callable[[FlowStats, float], float]
+    at_least: bool = False
+
+
+def _ratio(part: int, whole: int) -> float:
+    return part / whole if whole else 0.0
+
+
+def _per_s(count: int, duration_s: float) -> float:
+    return count / duration_s if duration_s > 0 else 0.0
+
+
+#: Limits of ``[endpoints."…"]`` and ``[flows."…"]`` tables.  Flow times are recorded in
+#: seconds and limited in milliseconds.
+METRICS: dict[str, Metric] = {
+    "p95_ms": Metric("ms", lambda e, _: e.p95_ms, lambda f, _: f.p95_s * 1000.0),
+    "p99_ms": Metric("ms", lambda e, _: e.p99_ms, lambda f, _: f.p99_s * 1000.0),
+    "max_error_ratio": Metric(
+        "ratio", lambda e, _: _ratio(e.errors, e.count), lambda f, _: _ratio(f.failed, f.count)
+    ),
+    "min_rps": Metric("1/s", lambda e, _: e.rps, lambda f, d: _per_s(f.count, d), at_least=True),
+}
+#: Limits of the ``[schedule_lag]`` table, all in ms.
+LAG_METRICS: dict[str, Callable[[LagStats], float]] = {
+    "p50_ms": lambda lag: lag.p50_ms,
+    "p99_ms": lambda lag: lag.p99_ms,
+    "max_ms": lambda lag: lag.max_ms,
+}
+
+
+class Measured(Protocol):
+    """What thresholds judge: a whole :class:`~loadtest.replay.results.ReplayResults`, or
+    the :class:`~loadtest.replay.results.Measurements` it is built from."""
+
+    @property
+    def duration_s(self) -> float: ...
+    @property
+    def endpoints(self) -> tuple[EndpointStats, ...]: ...
+    @property
+    def flows(self) -> tuple[FlowStats, ...]: ...
+    @property
+    def schedule_lag_ms(self) -> LagStats: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,36 +87,14 @@ class Limit:
     required: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    scope: str
-    metric: str
-    limit: float
-    actual: float | None
-    passed: bool
-    skipped: bool = False  # no samples, and the limit is not required
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "scope": self.scope,
-            "metric": self.metric,
-            "limit": self.limit,
-            "actual": self.actual,
-            "passed": self.passed,
-            "skipped": self.skipped,
-        }
-
-    @property
-    def result(self) -> str:
-        return "skipped (no samples)" if self.skipped else "ok" if self.passed else "FAIL"
-
-
-def _limits(table: Any, where: str, allowed: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+def _limits(
+    table: Any, where: str, allowed: Mapping[str, object], may_require: bool
+) -> tuple[tuple[str, float], ...]:
     if not isinstance(table, dict):
         raise UserError(f"{where} must be a table")
     out = []
     for k, v in table.items():
-        if k == "required" and allowed is METRICS:
+        if k == "required" and may_require:
             if not isinstance(v, bool):
                 raise UserError(f"{where}.required = {v!r}: must be true or false")
             continue
@@ -90,14 +121,14 @@ def parse_thresholds(data: Mapping[str, Any], source: str = "thresholds") -> lis
             raise UserError(f"{source}: [{key}] must be a table of tables")
         for scope, table in section.items():
             where = f"{source}: {key}.{scope!r}"
-            limits = _limits(table, where, METRICS)
+            limits = _limits(table, where, METRICS, may_require=True)
             out.append(Limit(kind, scope, limits, bool(table.get("required", False))))
     if "schedule_lag" in data:
         out.append(
             Limit(
                 "schedule_lag",
                 "schedule_lag",
-                _limits(data["schedule_lag"], f"{source}: schedule_lag", LAG_METRICS),
+                _limits(data["schedule_lag"], f"{source}: schedule_lag", LAG_METRICS, False),
             )
         )
     return out
@@ -113,51 +144,44 @@ def load_thresholds(path: Path) -> list[Limit]:
     return parse_thresholds(data, str(path))
 
 
-def _actual(metric: str, row: Mapping[str, Any], duration_s: float, flow: bool) -> float:
-    if metric == "max_error_ratio":
-        count = float(row["count"])
-        errs = float(row.get("failed" if flow else "errors", 0))
-        return errs / count if count else 0.0
-    if metric == "min_rps":
-        if flow:
-            return float(row["count"]) / duration_s if duration_s > 0 else 0.0
-        return float(row["rps"])
-    if flow:  # flow times are seconds in results.json; limits are in ms
-        return float(row[metric.replace("_ms", "_s")]) * 1000.0
-    return float(row[metric])
-
-
-def evaluate(results: Mapping[str, Any], limits: list[Limit]) -> list[Check]:
+def evaluate(results: Measured, limits: Sequence[Limit]) -> list[ThresholdCheck]:
     """One check per (scope, metric).  A scope with no samples is skipped (a trace uses
     one submission mode, so most batch limits have nothing to judge), unless its table
     says ``required = true``: then it fails every limit."""
-    checks: list[Check] = []
-    duration = float(results.get("duration_s", 0.0))
-    endpoints = {e["name"]: e for e in results.get("endpoints", [])}
-    flows = {f["name"]: f for f in results.get("flows", [])}
+    checks: list[ThresholdCheck] = []
+    duration = results.duration_s
+    endpoints = {e.name: e for e in results.endpoints}
+    flows = {f.name: f for f in results.flows}
     for lim in limits:
         if lim.kind == "schedule_lag":
-            lag = results.get("schedule_lag_ms", {})
             for metric, limit in lim.limits:
-                actual = float(lag.get(metric.removesuffix("_ms"), 0.0))
-                checks.append(Check("schedule_lag", metric, limit, actual, actual <= limit))
+                actual = LAG_METRICS[metric](results.schedule_lag_ms)
+                checks.append(
+                    ThresholdCheck("schedule_lag", metric, limit, actual, actual <= limit)
+                )
             continue
-        table = endpoints if lim.kind == "endpoint" else flows
+        table: Mapping[str, EndpointStats | FlowStats] = (
+            endpoints if lim.kind == "endpoint" else flows
+        )
         scopes = sorted(table) if lim.scope == "*" else [lim.scope]
         for scope in scopes:
             row = table.get(scope)
             for metric, limit in lim.limits:
-                if row is None or not row.get("count"):
+                if row is None or not row.count:
                     skip = not lim.required
-                    checks.append(Check(scope, metric, limit, None, skip, skipped=skip))
+                    checks.append(ThresholdCheck(scope, metric, limit, None, skip, skipped=skip))
                     continue
-                actual = _actual(metric, row, duration, lim.kind == "flow")
-                ok = actual >= limit if metric == "min_rps" else actual <= limit
-                checks.append(Check(scope, metric, limit, round(actual, 4), ok))
+                m = METRICS[metric]
+                if isinstance(row, FlowStats):
+                    actual = m.flow(row, duration)
+                else:
+                    actual = m.endpoint(row, duration)
+                ok = actual >= limit if m.at_least else actual <= limit
+                checks.append(ThresholdCheck(scope, metric, limit, round(actual, 4), ok))
     return checks
 
 
-def format_table(checks: list[Check]) -> str:
+def format_table(checks: Sequence[ThresholdCheck]) -> str:
     head = ("scope", "metric", "limit", "actual", "result")
     rows = [
         (
@@ -175,7 +199,9 @@ def format_table(checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
-def write_junit(checks: list[Check], path: Path, suite: str = "fleetsim.replay") -> None:
+def write_junit(
+    checks: Sequence[ThresholdCheck], path: Path, suite: str = "fleetsim.replay"
+) -> None:
     """A JUnit XML report: one test case per check, a failure element per violation."""
     fails = sum(1 for c in checks if not c.passed)
     skips = sum(1 for c in checks if c.skipped)

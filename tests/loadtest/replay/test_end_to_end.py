@@ -14,10 +14,9 @@ import sys
 import time
 from pathlib import Path
 
-import orjson
 import pytest
 
-from loadtest.replay.results import read_results
+from loadtest.replay.results import ReplayResults, read_results
 from loadtest.trace.format import read_trace
 from tests.fixtures.scenarios import REPO
 
@@ -37,15 +36,14 @@ def fleetsim(
     )
 
 
-def check_clean(res: dict[str, object], trace: Path) -> None:
-    calls = res["calls"]
-    recon = res["reconciliation"]
+def check_clean(res: ReplayResults, trace: Path) -> None:
+    recon = res.reconciliation
     head = read_trace(trace).header
-    assert isinstance(calls, dict) and isinstance(recon, dict)
-    assert calls["planned"] == head.counts["calls"]
-    assert recon["expected"] == head.counts["tasks"]
-    assert recon["missing"] == 0 and recon["duplicated"] == 0
-    assert res["valid"] is True
+    assert res.problems == () and recon is not None
+    assert res.calls.planned == head.counts["calls"]
+    assert recon.expected == head.counts["tasks"]
+    assert recon.missing == 0 and recon.duplicated == 0
+    assert res.valid is True
 
 
 def test_local_runner_replays_the_tiny_day(
@@ -68,13 +66,13 @@ def test_local_runner_replays_the_tiny_day(
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     res = read_results(out / "results.json")
     check_clean(res, tiny_traces["batch-async"])
-    calls = res["calls"]
-    assert calls["sent"] == calls["planned"] and calls["failed"] == 0
-    (flow,) = res["flows"]
-    assert flow["name"] == "onfleet.batch_async"
-    assert flow["tasks_created"] == res["reconciliation"]["expected"]
-    assert flow["polls_per_job"] >= 1
-    names = {e["name"] for e in res["endpoints"]}
+    calls = res.calls
+    assert calls.sent == calls.planned and calls.failed == 0
+    (flow,) = res.flows
+    assert flow.name == "onfleet.batch_async"
+    assert res.reconciliation and flow.tasks_created == res.reconciliation.expected
+    assert flow.polls_per_job >= 1
+    names = {e.name for e in res.endpoints}
     assert "GET /api/v2/tasks/batch/{jobId}" in names
     assert not any("~" in n or "*" in n.split("/")[-1] for n in names)
 
@@ -101,12 +99,12 @@ def test_replay_cli_with_two_processes(
         check_clean(res, tiny_traces["batch"])
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}") from exc
-    assert res["processes"] == 2
-    calls = res["calls"]
-    assert calls["sent"] == calls["planned"] and calls["failed"] == 0
-    (flow,) = res["flows"]
-    assert flow["name"] == "onfleet.batch"
-    assert flow["tasks_created"] == res["reconciliation"]["expected"]
+    assert res.processes == 2
+    calls = res.calls
+    assert calls.sent == calls.planned and calls.failed == 0
+    (flow,) = res.flows
+    assert flow.name == "onfleet.batch"
+    assert res.reconciliation and flow.tasks_created == res.reconciliation.expected
     assert (out / "locust_stats.csv").is_file() and (out / "locust_report.html").is_file()
 
 
@@ -132,11 +130,11 @@ def test_faults_are_retried_and_nothing_is_lost(
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = read_results(out / "results.json")
     check_clean(res, tiny_traces["single"])
-    calls = res["calls"]
-    assert calls["retries"] > 0 and calls["checked_before_retry"] > 0
+    calls = res.calls
+    assert calls.retries > 0 and calls.checked_before_retry > 0
     # The injected 503s were seen, as retried attempts, not as errors (all succeeded).
-    assert any(e["retried"] > 0 for e in res["endpoints"])
-    assert all(e["errors"] == 0 for e in res["endpoints"])
+    assert any(e.retried > 0 for e in res.endpoints)
+    assert all(e.errors == 0 for e in res.endpoints)
 
 
 def test_thresholds_gate_the_exit_code(
@@ -201,10 +199,10 @@ def test_ctrl_c_still_writes_results(tmp_path: Path, tiny_traces: dict[str, Path
         os.killpg(proc.pid, signal.SIGINT)
         text, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, text[-3000:]
-    res = orjson.loads((out / "results.json").read_bytes())
-    calls = res["calls"]
-    assert 0 < calls["sent"] < calls["planned"]
-    assert res["reconciliation"]["duplicated"] == 0
+    res = read_results(out / "results.json")
+    assert res.problems == ()
+    assert 0 < res.calls.sent < res.calls.planned
+    assert res.reconciliation and res.reconciliation.duplicated == 0
 
 
 def test_second_replay_against_the_same_emulator(
@@ -286,9 +284,9 @@ def test_realistic_profile_rate_limits_and_faults_lose_nothing(
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = read_results(out / "results.json")
     check_clean(res, tiny_traces["batch-async"])
-    calls = res["calls"]
-    assert calls["sent"] == calls["planned"] and calls["failed"] == 0
-    assert calls["retries"] > 0  # the 20 req/s limit answers 429 to the opening burst
+    calls = res.calls
+    assert calls.sent == calls.planned and calls.failed == 0
+    assert calls.retries > 0  # the 20 req/s limit answers 429 to the opening burst
 
 
 def test_run_ends_by_itself_at_its_run_time(
@@ -311,8 +309,8 @@ def test_run_ends_by_itself_at_its_run_time(
     elapsed = time.monotonic() - t0
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     res = read_results(out / "results.json")
-    assert 0 < res["calls"]["sent"] < res["calls"]["planned"]
-    assert res["duration_s"] <= 6.0
+    assert 0 < res.calls.sent < res.calls.planned
+    assert res.duration_s <= 6.0
     assert elapsed < 40  # the trace alone would take ~80 s at this speedup
 
 

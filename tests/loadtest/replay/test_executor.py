@@ -118,17 +118,17 @@ def test_flows_for_sync_and_async_batches() -> None:
     agg = Aggregate()
     agg.merge(rec.drain())
     (flow,) = agg.flow_stats()
-    assert flow["name"] == FLOW_ASYNC and flow["count"] == 1
-    assert flow["polls_per_job"] == 4 and flow["tasks_created"] == 6
+    assert flow.name == FLOW_ASYNC and flow.count == 1
+    assert flow.polls_per_job == 4 and flow.tasks_created == 6
     # Submit sent at 5.0/10 s, first poll due at the ack 6.0/10 s; then 4 polls (0.05 s
     # each) and 3 waits of max(2.0 / 10, 0.1): 0.1 + 0.2 + 0.6 = 0.9 s.
-    assert abs(flow["max_s"] - 0.9) < 1e-6
+    assert abs(flow.max_s - 0.9) < 1e-6
     _, _, rec = replay("batch")
     agg = Aggregate()
     agg.merge(rec.drain())
     (flow,) = agg.flow_stats()
-    assert flow["name"] == FLOW_BATCH and flow["tasks_created"] == 6
-    assert flow["polls_per_job"] == 0
+    assert flow.name == FLOW_BATCH and flow.tasks_created == 6
+    assert flow.polls_per_job == 0
 
 
 def _agg(rec: Recorder) -> Aggregate:
@@ -146,26 +146,27 @@ def test_lost_async_batch_answer_is_checked_not_resent() -> None:
     assert rec.counters["recovered"] == 1 and rec.counters.get("failed", 0) == 0
     agg = _agg(rec)
     (flow,) = agg.flow_stats()
-    assert flow["name"] == FLOW_ASYNC and flow["tasks_created"] == 6 and flow["failed"] == 0
+    assert flow.name == FLOW_ASYNC and flow.tasks_created == 6 and flow.failed == 0
     # Not applied: nothing is listed after the settle time, so it is sent again once.
     api, _, rec = replay("batch-async", faults=[Fault("POST", "/api/v2/tasks/batch-async", 503)])
     assert len(api.jobs) == 1 and len(api.tasks) == 6 and rec.counters.get("failed", 0) == 0
 
 
 def test_failed_async_submit_is_a_failed_flow_and_gates() -> None:
+    from loadtest.replay.results import ReplayResults
     from loadtest.replay.thresholds import evaluate, parse_thresholds
 
     _, _, rec = replay("batch-async", faults=[Fault("POST", "/api/v2/tasks/batch-async", 400)])
     assert rec.counters["tasks_errored"] == 6
     agg = _agg(rec)
     (flow,) = agg.flow_stats()
-    assert (flow["name"], flow["count"], flow["failed"], flow["tasks_errored"]) == (
+    assert (flow.name, flow.count, flow.failed, flow.tasks_errored) == (
         FLOW_ASYNC,
         1,
         1,
         6,
     )
-    results = {"duration_s": 1.0, "flows": agg.flow_stats(), "endpoints": []}
+    results = ReplayResults(duration_s=1.0, flows=agg.flow_stats())
     limits = parse_thresholds({"flows": {FLOW_ASYNC: {"max_error_ratio": 0.0}}})
     (check,) = evaluate(results, limits)
     assert not check.passed
@@ -176,7 +177,7 @@ def test_async_job_that_fails_is_not_done() -> None:
     api = FakeOnfleet(clock, job_final_status="failed")
     _, _, rec = replay("batch-async", api=api, clock=clock)
     (flow,) = _agg(rec).flow_stats()
-    assert flow["failed"] == 1 and flow["tasks_errored"] == 6
+    assert flow.failed == 1 and flow.tasks_errored == 6
 
 
 def test_unresolved_calls_are_not_samples_or_sent() -> None:
@@ -197,8 +198,8 @@ def test_retried_attempt_is_not_an_endpoint_error() -> None:
     _, _, rec = replay(
         "single", faults=[Fault("POST", "/api/v2/tasks", 429, headers={"Retry-After": "0.1"})]
     )
-    (row,) = [e for e in _agg(rec).endpoints(1.0) if e["name"] == "POST /api/v2/tasks"]
-    assert row["errors"] == 0 and row["retried"] == 1
+    (row,) = [e for e in _agg(rec).endpoints(1.0) if e.name == "POST /api/v2/tasks"]
+    assert row.errors == 0 and row.retried == 1
 
 
 def test_worker_phones_are_unique_per_run() -> None:

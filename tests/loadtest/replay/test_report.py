@@ -64,3 +64,23 @@ def test_malformed_results_json_is_reported_not_fatal(
     assert "endpoints[1]: expected an object" in html
     assert "reconciliation: expected an object" in html
     assert "GET /x" in html
+
+
+def test_overview_lists_every_counter_and_counts_print_as_whole_numbers(
+    synthetic_run_dir: Path, results_json: dict[str, Any]
+) -> None:
+    from dataclasses import fields
+
+    from loadtest.replay.results import CallCounts
+
+    results_json["calls"] = {"planned": 1200, "sent": 1200, "ok": 1198, "failed": 2.0}
+    (synthetic_run_dir / "results.json").write_bytes(orjson.dumps(results_json))
+    sections, _ = replay_sections(synthetic_run_dir)
+    overview = "".join(sections[0].blocks)
+    for f in fields(CallCounts):
+        assert f'<td class="text">calls {f.name.replace("_", " ")}</td>' in overview
+    assert "<td>1,200</td>" in overview and "<td>2</td>" in overview  # 2.0 is a count
+    assert '<td class="text">calls ordering retries</td><td>0</td>' in overview
+    latency = "".join(sections[1].blocks)
+    # Counts are whole numbers, rates and times keep their decimals.
+    assert "<td>100</td><td>2</td><td>2.40</td><td>12.00</td>" in latency

@@ -45,7 +45,7 @@ def test_aggregate_merges_processes_and_summarises() -> None:
     agg.merge(b.drain())
     assert a.drain()["req_name"] == []  # drained
     x, y = agg.endpoints(duration_s=2.0)
-    assert (x["name"], x["count"], x["errors"], x["p50_ms"], x["p99_ms"], x["max_ms"]) == (
+    assert (x.name, x.count, x.errors, x.p50_ms, x.p99_ms, x.max_ms) == (
         "GET /x",
         100,
         1,
@@ -53,11 +53,35 @@ def test_aggregate_merges_processes_and_summarises() -> None:
         99.0,
         100.0,
     )
-    assert x["p99_corrected_ms"] == 109.0 and x["rps"] == 50.0
-    assert y["count"] == 1
+    assert x.p99_corrected_ms == 109.0 and x.rps == 50.0
+    assert y.count == 1
     (flow,) = agg.flow_stats()
-    assert flow["polls_per_job"] == 3 and flow["tasks_errored"] == 2
-    assert agg.lag()["p99"] == 9.8
+    assert flow.polls_per_job == 3 and flow.tasks_errored == 2
+    assert agg.lag().p99_ms == 9.8
     tp = agg.throughput()
-    assert [row["rps"] for row in tp] == [100.0, 1.0] and tp[0]["errors_per_s"] == 1.0
+    assert [p.rps for p in tp] == [100.0, 1.0] and tp[0].errors_per_s == 1.0
     assert agg.rec.counters["sent"] == 101
+
+
+def test_a_delta_merges_the_same_after_a_trip_through_a_message() -> None:
+    import copy
+
+    import orjson
+
+    from loadtest.replay.stats import RecorderDelta
+
+    r = Recorder()
+    r.request("GET /x", 0.5, 3.0, 4.0, ok=False, retried=True)
+    r.request("GET /x", 1.5, 5.0, 6.0, ok=True)
+    r.lag(0.25)
+    r.flow("onfleet.batch", 1.5, 2, 10, 1, False)
+    r.count("retries", 2)
+    r.expected_tasks.extend([4, 5])
+    delta = r.drain()
+    assert set(delta) == RecorderDelta.__required_keys__
+    direct, shipped = Aggregate(), Aggregate()
+    direct.merge(copy.deepcopy(delta))
+    shipped.merge(orjson.loads(orjson.dumps(delta)))  # tuples arrive as arrays
+    assert direct.summarise(2.0) == shipped.summarise(2.0)
+    assert shipped.rec.flows == [("onfleet.batch", 1.5, 2, 10, 1, False)]
+    assert shipped.rec.counters == {"retries": 2} and shipped.rec.expected_tasks == [4, 5]

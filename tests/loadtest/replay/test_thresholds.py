@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from loadtest.replay.finalize import EXIT_INVALID, EXIT_THRESHOLDS, finalize
-from loadtest.replay.results import RunInfo
+from loadtest.replay.results import EndpointStats, FlowStats, LagStats, ReplayResults, RunInfo
 from loadtest.replay.stats import Aggregate, Recorder
 from loadtest.replay.thresholds import evaluate, format_table, load_thresholds, parse_thresholds
 from loadtest.replay.wire import Targets
@@ -19,34 +20,24 @@ from tests.fixtures.scenarios import REPO
 EXAMPLE = REPO / "loadtest" / "thresholds.example.toml"
 
 
-def results(p99: float = 120.0, errors: int = 0, flow_s: float = 2.0) -> dict[str, object]:
-    return {
-        "duration_s": 10.0,
-        "endpoints": [
-            {
-                "name": "POST /api/v2/tasks",
-                "count": 100,
-                "errors": errors,
-                "rps": 10.0,
-                "p50_ms": 20.0,
-                "p95_ms": 80.0,
-                "p99_ms": p99,
-                "max_ms": 300.0,
-            }
-        ],
-        "flows": [
-            {
-                "name": "onfleet.batch",
-                "count": 4,
-                "failed": 0,
-                "p50_s": 1.0,
-                "p95_s": flow_s,
-                "p99_s": flow_s,
-                "max_s": flow_s,
-            }
-        ],
-        "schedule_lag_ms": {"p50": 0.5, "p99": 4.0, "max": 20.0},
-    }
+def results(p99: float = 120.0, errors: int = 0, flow_s: float = 2.0) -> ReplayResults:
+    return ReplayResults(
+        duration_s=10.0,
+        endpoints=(
+            EndpointStats(
+                "POST /api/v2/tasks",
+                count=100,
+                errors=errors,
+                rps=10.0,
+                p50_ms=20.0,
+                p95_ms=80.0,
+                p99_ms=p99,
+                max_ms=300.0,
+            ),
+        ),
+        flows=(FlowStats("onfleet.batch", 4, 1.0, flow_s, flow_s, flow_s),),
+        schedule_lag_ms=LagStats(0.5, 4.0, 20.0),
+    )
 
 
 def test_example_file_parses_and_a_good_run_passes() -> None:
@@ -92,8 +83,7 @@ def test_no_samples_is_a_skip_unless_required() -> None:
 
 def test_example_passes_a_healthy_run_of_one_submission_mode() -> None:
     # A trace uses one submission mode: the other modes' endpoints and flows are absent.
-    data = results()
-    data["flows"] = []
+    data = dataclasses.replace(results(), flows=())
     checks = evaluate(data, load_thresholds(EXAMPLE))
     assert checks and all(c.passed for c in checks)
     assert any(c.skipped for c in checks)
@@ -162,11 +152,11 @@ def test_unreachable_target_is_an_invalid_run(
         10.0,
         stream=out,
     )
-    assert outcome.exit_code == EXIT_INVALID and outcome.results["valid"] is False
-    rec = outcome.results["reconciliation"]
-    assert rec["missing"] is None and rec["duplicated"] is None and rec["error"]
-    assert rec["error"].startswith("target unreachable")
-    assert any(w.startswith("target unreachable") for w in outcome.results["invalid_reasons"])
+    assert outcome.exit_code == EXIT_INVALID and outcome.results.valid is False
+    rec = outcome.results.reconciliation
+    assert rec is not None and rec.missing is None and rec.duplicated is None
+    assert rec.error.startswith("target unreachable")
+    assert any(w.startswith("target unreachable") for w in outcome.results.validity.reasons)
     assert "unknown" in out.getvalue()
 
 
@@ -221,7 +211,7 @@ def test_finalize_exit_codes_table_and_junit(tmp_path: Path, latency: float, cod
         stream=out,
     )
     assert outcome.exit_code == code
-    assert outcome.results["thresholds"][0]["passed"] is (code == 0)
+    assert outcome.results.thresholds[0].passed is (code == 0)
     text = out.getvalue()
     assert ("THRESHOLDS VIOLATED" in text) is (code != 0)
     suite = ET.parse(tmp_path / "res" / "junit.xml").getroot().find("testsuite")
@@ -242,6 +232,64 @@ def test_saturated_generator_marks_the_run_invalid(tmp_path: Path) -> None:
         stream=out,
     )
     assert outcome.exit_code == EXIT_INVALID
-    assert outcome.results["valid"] is False
-    assert len(outcome.results["invalid_reasons"]) == 2
+    assert outcome.results.valid is False
+    assert len(outcome.results.validity.reasons) == 2
     assert "RUN INVALID" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "table, metric, actual",
+    [
+        ("endpoints", "p95_ms", 80.0),
+        ("endpoints", "p99_ms", 120.0),
+        ("endpoints", "max_error_ratio", 0.03),
+        ("endpoints", "min_rps", 10.0),
+        ("flows", "p95_ms", 2000.0),  # recorded in seconds, limited in ms
+        ("flows", "p99_ms", 2500.0),
+        ("flows", "max_error_ratio", 0.25),
+        ("flows", "min_rps", 0.4),  # 4 jobs over 10 s
+        ("schedule_lag", "p50_ms", 0.5),
+        ("schedule_lag", "p99_ms", 4.0),
+        ("schedule_lag", "max_ms", 20.0),
+    ],
+)
+def test_each_metric_reads_its_typed_field(table: str, metric: str, actual: float) -> None:
+    data = dataclasses.replace(
+        results(errors=3),
+        flows=(FlowStats("onfleet.batch", 4, 1.0, 2.0, 2.5, 3.0, failed=1),),
+    )
+    scope = {"endpoints": "POST /api/v2/tasks", "flows": "onfleet.batch"}.get(table)
+    spec = {metric: 1e9} if scope is None else {scope: {metric: 1e9}}
+    (check,) = evaluate(data, parse_thresholds({table: spec}))
+    assert check.actual == actual
+    floor = metric == "min_rps"
+    assert check.passed is not floor  # a huge ceiling passes, a huge floor fails
+    assert check.scope == (scope or "schedule_lag") and not check.skipped
+
+
+def test_metric_table_names_every_limit_with_its_unit() -> None:
+    from loadtest.replay.thresholds import LAG_METRICS, METRICS
+
+    assert {m: METRICS[m].unit for m in METRICS} == {
+        "p95_ms": "ms",
+        "p99_ms": "ms",
+        "max_error_ratio": "ratio",
+        "min_rps": "1/s",
+    }
+    assert set(LAG_METRICS) == {"p50_ms", "p99_ms", "max_ms"}
+
+
+def test_a_missing_scope_and_a_star_over_nothing() -> None:
+    empty = ReplayResults(duration_s=10.0)
+    assert evaluate(empty, parse_thresholds({"endpoints": {"*": {"p99_ms": 1}}})) == []
+    limits = parse_thresholds({"flows": {"gone": {"p99_ms": 1, "min_rps": 2, "required": True}}})
+    checks = evaluate(results(), limits)
+    assert [(c.scope, c.metric, c.actual, c.passed) for c in checks] == [
+        ("gone", "p99_ms", None, False),
+        ("gone", "min_rps", None, False),
+    ]
+    # A row that exists but saw no calls counts as missing too.
+    zero = dataclasses.replace(results(), endpoints=(EndpointStats("POST /api/v2/tasks"),))
+    limits = parse_thresholds({"endpoints": {"POST /api/v2/tasks": {"p99_ms": 1}}})
+    (check,) = evaluate(zero, limits)
+    assert check.skipped and check.passed and check.actual is None
