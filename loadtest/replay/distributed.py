@@ -32,12 +32,12 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict, cast
 
 import gevent
 
 from loadtest.replay.partition import PartitionRun, ReplayPlan
-from loadtest.replay.stats import Aggregate, Recorder
+from loadtest.replay.stats import Aggregate, Recorder, RecorderDelta
 from loadtest.replay.wire import Targets, Transport
 
 log = logging.getLogger("fleetsim.replay")
@@ -77,14 +77,14 @@ class SamplesMessage(TypedDict):
     """A worker's samples since its last report."""
 
     index: int
-    data: dict[str, Any]  # RecorderDelta
+    data: RecorderDelta
 
 
 class FinalMessage(TypedDict):
     """A worker's last samples, and its peak CPU over the run (%)."""
 
     index: int
-    data: dict[str, Any]  # RecorderDelta
+    data: RecorderDelta
     cpu: float
 
 
@@ -157,11 +157,19 @@ def _mapping(msg_type: str, data: object, keys: frozenset[str]) -> Mapping[str, 
     return data
 
 
-def _delta(msg_type: str, body: Mapping[str, object]) -> dict[str, Any]:  # RecorderDelta
+def _delta(msg_type: str, body: Mapping[str, object]) -> RecorderDelta:
     delta = body["data"]
     if not isinstance(delta, dict):
         raise ProtocolError(f"{msg_type}: data {delta!r}: expected the samples as a mapping")
-    return delta
+    keys = RecorderDelta.__required_keys__
+    missing = sorted(keys - delta.keys())
+    unknown = sorted(str(k) for k in delta.keys() - keys)
+    if missing or unknown:
+        raise ProtocolError(
+            f"{msg_type}: data: missing {missing}, unknown {unknown}; "
+            "are the master and the workers the same version?"
+        )
+    return cast(RecorderDelta, delta)
 
 
 def _str(msg_type: str, body: Mapping[str, object], key: str) -> str:

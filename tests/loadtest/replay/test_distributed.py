@@ -235,16 +235,22 @@ def test_a_plan_missing_a_field_is_named() -> None:
 
 
 def test_sample_messages_are_checked() -> None:
-    assert samples_from_message({"index": 1, "data": {}}) == {"index": 1, "data": {}}
-    assert final_from_message({"index": 0, "data": {}, "cpu": 12}) == {
+    delta = Recorder().drain()
+    assert samples_from_message({"index": 1, "data": delta}) == {"index": 1, "data": delta}
+    assert final_from_message({"index": 0, "data": delta, "cpu": 12}) == {
         "index": 0,
-        "data": {},
+        "data": delta,
         "cpu": 12.0,
     }
     with pytest.raises(ProtocolError, match=f"^{MSG_DATA}: data 3"):
         samples_from_message({"index": 1, "data": 3})
     with pytest.raises(ProtocolError, match=f"^{MSG_FINAL}: missing \\['cpu'\\]"):
-        final_from_message({"index": 0, "data": {}})
+        final_from_message({"index": 0, "data": delta})
+    # A delta from another version (a key missing or unknown) is named, not merged.
+    with pytest.raises(ProtocolError, match=r"data: missing \['lag_ms'\], unknown \['lag'\]"):
+        samples_from_message(
+            {"index": 1, "data": {**{k: v for k, v in delta.items() if k != "lag_ms"}, "lag": []}}
+        )
 
 
 # -- a master and its workers -------------------------------------------------------------
