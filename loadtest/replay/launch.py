@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -131,8 +132,20 @@ def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
     for provider, url in sorted(opts.provider_urls.items()):
         cmd += [f"--{provider}-url", url]
     if opts.processes > 1:
+        # Locust's master binds every interface on a fixed port (5557) by default: bind
+        # loopback, on a port of our own, so two replays on one machine never collide and
+        # nothing off this machine can join the run as a worker.
+        port = str(_free_loopback_port())
         cmd += ["--processes", str(opts.processes)]
+        cmd += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+        cmd += ["--master-host", "127.0.0.1", "--master-port", port]
     return cmd
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
