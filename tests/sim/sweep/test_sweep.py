@@ -204,11 +204,15 @@ def test_existing_cluster_via_scheduler_address(tmp_path: Path) -> None:
     from distributed import LocalCluster
 
     serial = run_sweep(SweepConfig(out_dir=tmp_path / "serial", serial=True, **_tiny_grid()))
+    # The scheduler's HTTP server on a free loopback port, as local_cluster does: Dask's
+    # default 8787 collides with any other cluster on the machine.
     with LocalCluster(
         n_workers=2,
         threads_per_worker=1,
         processes=True,
+        host="127.0.0.1",
         dashboard_address=None,
+        scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"},
         silence_logs=logging.ERROR,
     ) as cluster:
         remote = run_sweep(
