@@ -201,11 +201,11 @@ def check_window_vs_travel(sc: Scenario) -> list[ScenarioWarning]:
             "demand.window.complete_before_min",
             _num(w.complete_before_min),
             f"leaves {window_min:.1f} min{after}, but the typical trip takes "
-            f"{trip_min:.1f} min (median, at {_num(sc.fleet.speed_mps * 3.6)} km/h over "
-            f"region.radius_m = {_num(sc.region.radius_m)}), so most orders will be late",
+            f"{trip_min:.1f} min (the median between this scenario's places at "
+            f"{_num(sc.fleet.speed_mps * 3.6)} km/h), so most orders will be late",
             f"raise complete_before_min to at least "
-            f"{math.ceil(trip_min + (w.complete_after_min or 0.0))}, or shrink the region "
-            "or speed the fleet up",
+            f"{math.ceil(trip_min + (w.complete_after_min or 0.0))}, or bring the places "
+            "closer together, or speed the fleet up",
         )
     ]
 
