@@ -9,6 +9,7 @@ and the effective scenario written back as TOML.  The schema itself is
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ def _fmt_value(v: Any) -> str:
 def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     cur: Any = model
     for part in loc[:-1]:
-        field = cur.model_fields.get(part) if isinstance(part, str) else None
+        if isinstance(part, int):
+            continue  # an item of a list of tables: the list's model already stands for it
+        field = cur.model_fields.get(part)
         if field is None:
             return []
         ann = field.annotation
@@ -45,22 +48,56 @@ def _allowed_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     return sorted(k for k in cur.model_fields if k != "base_dir")
 
 
-def format_validation_error(source: str, err: ValidationError) -> str:
-    """One message per problem: ``source: path: got VALUE; what is allowed``."""
+def _did_you_mean(key: Any, allowed: list[str]) -> str:
+    """``"did you mean 'workers'? "`` for the allowed key closest to a misspelt one."""
+    close = difflib.get_close_matches(str(key), allowed, n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _source_of(
+    loc: tuple[Any, ...], source: str, overrides: dict[tuple[str, ...], str], unknown: bool
+) -> str:
+    """Where the fix goes: ``--set 'ITEM'`` when an override set this field (or the table
+    holding it, or created the ``unknown`` key); ``SOURCE with --set 'ITEM'`` for a rule
+    across a table an override changed part of; else ``source``."""
+    at = tuple(str(p) for p in loc)
+    for path, item in reversed(overrides.items()):
+        if at[: len(path)] == path or (unknown and path[: len(at)] == at):
+            return f"--set {item!r}"
+    inside = [item for path, item in overrides.items() if path[: len(at)] == at]
+    if inside:
+        return f"{source} with " + ", ".join(f"--set {item!r}" for item in inside)
+    return source
+
+
+def format_validation_error(
+    source: str, err: ValidationError, overrides: dict[tuple[str, ...], str] | None = None
+) -> str:
+    """One message per problem: ``source: path: got VALUE; what is allowed``.
+
+    ``overrides`` maps each ``--set`` path (as a tuple) to its item; a problem under one
+    of them names the override instead of ``source``.
+    """
     lines = []
     for e in err.errors():
         loc = tuple(e["loc"])
         path = ".".join(str(p) for p in loc) or "(top level)"
-        if e["type"] == "extra_forbidden":
+        unknown = e["type"] == "extra_forbidden"
+        where = _source_of(loc, source, overrides or {}, unknown)
+        if unknown:
             allowed = _allowed_keys(Scenario, loc)
-            hint = f"; allowed keys: {', '.join(allowed)}" if allowed else ""
-            lines.append(f"{source}: {path}: unknown key{hint}")
+            hint = (
+                f"; {_did_you_mean(loc[-1], allowed)}allowed keys: {', '.join(allowed)}"
+                if allowed
+                else ""
+            )
+            lines.append(f"{where}: {path}: unknown key{hint}")
             continue
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "missing":
-            lines.append(f"{source}: {path}: required field is missing")
+            lines.append(f"{where}: {path}: required field is missing")
         else:
-            lines.append(f"{source}: {path}: got {_fmt_value(e.get('input'))}; {msg}")
+            lines.append(f"{where}: {path}: got {_fmt_value(e.get('input'))}; {msg}")
     return "\n".join(lines)
 
 
@@ -88,26 +125,48 @@ def set_field(raw: dict[str, Any], path: str, value: Any, item: str | None = Non
     node[parts[-1]] = value
 
 
+def override_paths(overrides: list[str]) -> dict[tuple[str, ...], str]:
+    """Each well-formed ``--set`` item by the field path it sets (the last item wins)."""
+    paths: dict[tuple[str, ...], str] = {}
+    for item in overrides:
+        key, sep, _ = item.partition("=")
+        if sep and key.strip():
+            path = tuple(key.strip().split("."))
+            paths.pop(path, None)  # re-insert so the order stays the order of application
+            paths[path] = item
+    return paths
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``section.key=value`` overrides (values parsed as TOML, else strings)."""
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ScenarioError(f"--set {item!r}: expected section.key=value")
+        if key.strip().split(".")[0] == "base_dir":
+            raise ScenarioError(f"--set {item!r}: base_dir: unknown key")
         set_field(raw, key, parse_set_value(value), item)
     return raw
 
 
 def parse_scenario(
-    raw: dict[str, Any], source: str = "scenario", base_dir: Path | None = None
+    raw: dict[str, Any],
+    source: str = "scenario",
+    base_dir: Path | None = None,
+    overrides: list[str] | None = None,
 ) -> Scenario:
-    """Validate a raw mapping into a :class:`Scenario`, or raise :class:`ScenarioError`."""
+    """Validate a raw mapping into a :class:`Scenario`, or raise :class:`ScenarioError`.
+
+    ``overrides`` are the ``--set`` items already applied to ``raw``: problems in the
+    fields they set name them rather than ``source``.
+    """
     data = dict(raw)
     data["base_dir"] = str(base_dir or Path("."))
     try:
         return Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(format_validation_error(source, exc)) from None
+        paths = override_paths(list(overrides or []))
+        raise ScenarioError(format_validation_error(source, exc, paths)) from None
 
 
 def read_scenario_file(path: Path | str) -> dict[str, Any]:
@@ -131,8 +190,9 @@ def read_scenario_file(path: Path | str) -> dict[str, Any]:
 def load_scenario(path: Path | str, overrides: list[str] | None = None) -> Scenario:
     """Read, override and validate a scenario TOML file."""
     path = Path(path)
-    raw = apply_overrides(read_scenario_file(path), list(overrides or []))
-    return parse_scenario(raw, source=str(path), base_dir=path.parent)
+    items = list(overrides or [])
+    raw = apply_overrides(read_scenario_file(path), items)
+    return parse_scenario(raw, source=str(path), base_dir=path.parent, overrides=items)
 
 
 def dump_scenario_toml(scenario: Scenario) -> str:

@@ -1,4 +1,8 @@
-"""``fleetsim simulate``: run a scenario and write its tables, KPIs (and trace)."""
+"""``fleetsim simulate``: run a scenario and write its tables, KPIs (and trace).
+
+Before it runs it prints the scenario's warnings (:mod:`sim.scenario_checks`, the same
+as ``fleetsim validate``) on stderr, ``--quiet`` or not: they are about the result.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from sim.errors import UserError
 from sim.kpis import format_kpis
 from sim.output import write_outputs
 from sim.run import simulate
+from sim.scenario_checks import check_scenario
 from sim.scenario_io import load_scenario
 
 
@@ -42,6 +47,8 @@ def _run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, args.overrides)
     if args.seed is not None and args.seed < 0:
         raise UserError(f"--seed {args.seed}: must be a non-negative integer")
+    for w in check_scenario(scenario):
+        print(f"fleetsim simulate: warning: {args.scenario}: {w}", file=sys.stderr)
     extra: list[Callable[[Path], None]] = []
     if not args.no_trace:
         from loadtest.trace.onfleet import scenario_options, write_trace

@@ -103,3 +103,77 @@ def test_parse_accepts_a_valid_mapping() -> None:
         {"scenario": {"name": "x"}, "region": {"center": [1, 2]}, "fleet": {"workers": 1}}
     )
     assert sc.dispatch.policy == "distance"
+
+
+def test_unknown_key_suggests_the_closest_allowed_one() -> None:
+    assert "fleet.wrokers: unknown key; did you mean 'workers'?" in _err(fleet={"wrokers": 3})
+    hotspots = {"kind": "hotspots", "hotspots": [{"lat": 40.75, "lon": -73.98, "wieght": 2}]}
+    msg = _err(demand={"pickups": hotspots})
+    assert "demand.pickups.hotspots.0.wieght: unknown key; did you mean 'weight'?" in msg
+    assert "allowed keys: lat, lon, spread_m, weight" in msg
+
+
+def test_unknown_key_far_from_every_allowed_one_gets_no_guess() -> None:
+    msg = _err(fleet={"zzz": 3})
+    assert "fleet.zzz: unknown key; allowed keys:" in msg and "did you mean" not in msg
+
+
+def test_unknown_section_suggests_the_table(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text((REPO / "scenarios" / "tiny.toml").read_text() + "\n[fleeet]\nx = 1\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert str(info.value) == (
+        f"{path}: fleeet: unknown key; did you mean 'fleet'? allowed keys: demand, dispatch, "
+        "failures, fleet, region, scenario, submission, travel"
+    )
+
+
+TINY = REPO / "scenarios" / "tiny.toml"
+
+
+def _set_err(*items: str) -> str:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(TINY, list(items))
+    return str(info.value)
+
+
+def test_set_bad_value_names_the_override_not_the_file() -> None:
+    msg = _set_err("fleet.workers=abc")
+    assert msg.startswith("--set 'fleet.workers=abc': fleet.workers: got 'abc'; ")
+    assert str(TINY) not in msg
+
+
+def test_set_bad_path_names_the_override_and_suggests() -> None:
+    msg = _set_err("fleet.wrokers=3")
+    assert msg.startswith("--set 'fleet.wrokers=3': fleet.wrokers: unknown key; did you mean")
+    msg = _set_err("fleeet.workers=3")
+    assert msg.startswith("--set 'fleeet.workers=3': fleeet: unknown key; did you mean 'fleet'?")
+
+
+def test_set_inside_a_table_names_the_override_that_set_it() -> None:
+    msg = _set_err("demand.window={complete_after_min=30, complete_before_min=10}")
+    assert msg.startswith("--set 'demand.window={complete_after_min=30, complete_before_min=10}'")
+
+
+def test_set_breaking_a_rule_across_a_table_names_file_and_override() -> None:
+    msg = _set_err("fleet.workers=4", "fleet.start=hubs")
+    assert msg.startswith(f"{TINY} with --set 'fleet.workers=4', --set 'fleet.start=hubs': fleet:")
+    assert "needs at least one entry in hubs" in msg
+
+
+def test_the_last_of_two_overrides_of_a_field_is_named() -> None:
+    msg = _set_err("fleet.workers=abc", "fleet.workers=-1")
+    assert msg.startswith("--set 'fleet.workers=-1': fleet.workers: got -1")
+
+
+def test_a_file_error_stays_the_files_even_with_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text(TINY.read_text().replace("workers = 6", "workers = 0"))
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path, ["dispatch.policy=load"])
+    assert str(info.value).startswith(f"{path}: fleet.workers: got 0")
+
+
+def test_set_cannot_reach_base_dir() -> None:
+    assert _set_err("base_dir=/tmp") == "--set 'base_dir=/tmp': base_dir: unknown key"
