@@ -8,6 +8,7 @@ requests with credentials masked; nothing is sent).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -19,7 +20,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import orjson
 
@@ -34,7 +35,6 @@ HARD_STOP_GRACE_S = 30.0
 #: After Ctrl-C the Locust child stops, reconciles and writes its results; it gets this
 #: long before it is terminated (reconciliation's own retries stop after 30 s).
 INTERRUPT_GRACE_S = 90.0
-EXIT_INTERRUPTED = 130
 
 
 def parse_duration(text: str) -> float:
@@ -151,9 +151,12 @@ def _free_loopback_port() -> int:
 def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     """Run the replay in a Locust child process; return its exit code.
 
-    0: passed; 1: thresholds violated; 3: the run is invalid; 2: bad input; 130:
-    interrupted.  Ctrl-C reaches the child from the terminal's process group; this process
-    defers it and waits (bounded) while the child stops, reconciles and writes its results.
+    0: passed; 1: thresholds violated; 3: the run is invalid; 2: bad input; 130 or 143:
+    interrupted by SIGINT or SIGTERM.  The child runs in a process group of its own, so a
+    signal reaches it only through this process, exactly once, whoever sent it: Ctrl-C at
+    a terminal, or a CI runner's cancel, which signals this process alone.  The child
+    stops sending (Locust's ``--stop-timeout``), reconciles and writes its results while
+    this process waits, bounded by INTERRUPT_GRACE_S.
     """
     # Looked up per call, not bound at import: a default of ``sys.stdout`` would keep
     # whatever stream was current then (a closed capture, in tests).
@@ -172,25 +175,29 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     )
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
-    interrupted: list[float] = []
+    interrupted: list[tuple[float, int]] = []
     started_wall = time.time()
 
-    def on_sigint(signum: int, frame: object) -> None:
+    def on_signal(signum: int, frame: object) -> None:
+        # Only noted here; the wait loop forwards it, once, to the child's group.
         if not interrupted:
-            interrupted.append(time.monotonic())
+            interrupted.append((time.monotonic(), signum))
 
     main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if main else None
+    previous = (
+        {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        if main
+        else {}
+    )
     try:
         if opts.log_path is None:
-            code = _wait_child(subprocess.Popen(cmd, env=env), limit_s, interrupted)
+            code = _wait_child(_start_child(cmd, env), limit_s, interrupted)
         else:
             with opts.log_path.open("wb") as log:
-                child = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-                code = _wait_child(child, limit_s, interrupted)
+                code = _wait_child(_start_child(cmd, env, log), limit_s, interrupted)
     finally:
-        if main:
-            signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if interrupted:
         results = opts.out / "results.json"
         written = results.is_file() and results.stat().st_mtime >= started_wall
@@ -198,30 +205,66 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
             f"interrupted; results {'written to ' + str(results) if written else 'not written'}",
             file=stream,
         )
-        return EXIT_INTERRUPTED
+        return 128 + interrupted[0][1]
     return code
 
 
-def _wait_child(child: subprocess.Popen[bytes], limit_s: float, interrupted: list[float]) -> int:
-    """Wait for the Locust child: at most ``limit_s`` in all, and at most
-    INTERRUPT_GRACE_S after a Ctrl-C; then terminate it (and kill it if it must)."""
+def _start_child(
+    cmd: list[str], env: Mapping[str, str], log: BinaryIO | None = None
+) -> subprocess.Popen[bytes]:
+    # A session of its own: the terminal's Ctrl-C and a signal to this process reach the
+    # child the same way, through _wait_child, and never twice.  No stdin: Locust's
+    # keyboard listener would otherwise take over the terminal.
+    return subprocess.Popen(
+        cmd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT if log is not None else None,
+        start_new_session=True,
+    )
+
+
+def _wait_child(
+    child: subprocess.Popen[bytes], limit_s: float, interrupted: list[tuple[float, int]]
+) -> int:
+    """Wait for the Locust child: at most ``limit_s`` in all.  After a signal to this
+    process, send the child's group one SIGINT (what Locust stops cleanly on: it stops
+    sending, reconciles and writes its results) and wait at most INTERRUPT_GRACE_S more;
+    then terminate the group (and kill it if it must).  Whatever happens here, no child is
+    left running."""
     started = time.monotonic()
-    while True:
-        try:
-            return child.wait(timeout=0.2)
-        except subprocess.TimeoutExpired:
-            pass
-        now = time.monotonic()
-        late = now - started > limit_s
-        if interrupted and now - interrupted[0] > INTERRUPT_GRACE_S:
-            late = True
-        if late:
-            child.terminate()
+    forwarded = False
+    try:
+        while True:
             try:
-                return child.wait(timeout=10)
+                return child.wait(timeout=0.2)
             except subprocess.TimeoutExpired:
-                child.kill()
-                return child.wait()
+                pass
+            if interrupted and not forwarded:
+                forwarded = True
+                _signal_group(child, signal.SIGINT)
+            now = time.monotonic()
+            late = now - started > limit_s
+            if interrupted and now - interrupted[0][0] > INTERRUPT_GRACE_S:
+                late = True
+            if late:
+                break
+    finally:
+        if child.poll() is None:
+            _signal_group(child, signal.SIGTERM)
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                _signal_group(child, signal.SIGKILL)
+                child.wait()
+    return child.returncode
+
+
+def _signal_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """``sig`` to the child and the workers it forked (its process group)."""
+    with contextlib.suppress(ProcessLookupError):  # the group has already gone
+        os.killpg(child.pid, sig)
 
 
 def _show(value: JsonValue) -> JsonValue:

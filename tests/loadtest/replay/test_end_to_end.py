@@ -205,6 +205,51 @@ def test_ctrl_c_still_writes_results(tmp_path: Path, tiny_traces: dict[str, Path
     assert res.reconciliation and res.reconciliation.duplicated == 0
 
 
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_parent_alone_stops_the_child(
+    tmp_path: Path, emulator: str, tiny_traces: dict[str, Path], sig: signal.Signals
+) -> None:
+    # What a CI runner's cancel does: signal `fleetsim replay` itself, not its process
+    # group.  The Locust child must stop too (not go on loading the target), and the
+    # results are still written.
+    import psutil
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fleetsim.cli",
+            "replay",
+            str(tiny_traces["single"]),
+            "--host",
+            emulator,
+            "--speedup",
+            "100",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    assert b"replaying" in proc.stdout.readline()
+    time.sleep(6)  # Locust starts, the first calls go out (the day takes ~80 s)
+    children = psutil.Process(proc.pid).children(recursive=True)
+    assert children, "the replay runs Locust in a child process"
+    signalled = time.monotonic()
+    proc.send_signal(sig)
+    text, _ = proc.communicate(timeout=120)
+    assert time.monotonic() - signalled < 60, text[-3000:]
+    assert proc.returncode == 128 + sig, text[-3000:]
+    assert "interrupted; results written" in text.decode()
+    _gone, alive = psutil.wait_procs(children, timeout=5)
+    assert not alive, f"left running: {alive}"
+    res = read_results(out / "results.json")
+    assert res.problems == ()
+    assert 0 < res.calls.sent < res.calls.planned
+
+
 def test_second_replay_against_the_same_emulator(
     emulator: str, tiny_traces: dict[str, Path]
 ) -> None:
