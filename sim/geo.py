@@ -117,9 +117,14 @@ def offset_points(
 def uniform_in_disk(
     rng: np.random.Generator, lat0: float, lon0: float, radius_m: float, n: int
 ) -> tuple[FloatArray, FloatArray]:
-    """``n`` points uniform (by area, to first order) in a geodesic disk."""
-    u = rng.random(n)
-    bearing = rng.random(n) * 360.0
+    """``n`` points uniform (by area, to first order) in a geodesic disk.
+
+    Point ``i`` comes from the ``i``-th pair of draws, so the first ``k`` points are the
+    same whatever ``n`` is: adding a worker (or an order) moves none of the others, which
+    keeps comparisons between fleet sizes on common random numbers."""
+    draws = rng.random((n, 2))  # row i = point i: the prefix does not depend on n
+    u = draws[:, 0]
+    bearing = draws[:, 1] * 360.0
     dist = radius_m * np.sqrt(u)
     return offset_points(lat0, lon0, bearing, dist)
 
