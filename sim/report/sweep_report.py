@@ -262,7 +262,9 @@ def build_sweep_report(out_dir: Path) -> tuple[str, list[Chart]]:
             (
                 paragraph(
                     f"{len(meta.seeds)} replications per variant (seeds {meta.seeds[0]}"
-                    f"–{meta.seeds[-1]}, the same for every variant); intervals are Student t."
+                    f"–{meta.seeds[-1]}, the same for every variant); intervals are 95% "
+                    "bootstrap percentile intervals of the mean over the seeds, inside each "
+                    "KPI's range."
                 ),
                 variants_table(grid_summary, params, kpis, target),
             ),

@@ -48,7 +48,7 @@ from sim.sweep.runner import (
 )
 from sim.sweep.stats import Interval, mean_ci
 from sim.sweep.store import RunJournal, clear_outputs, kpi_names, rows_frame, write_table
-from sim.sweep.summary import summarise, write_summary
+from sim.sweep.summary import kpi_bounds, summarise, write_summary
 from sim.sweep.target import FleetSearch, SearchResult, Target, parse_target
 
 
@@ -160,7 +160,7 @@ class _Session:
             )
 
     def interval(self, specs: Sequence[RunSpec], kpi: str) -> Interval:
-        return mean_ci([self.rows[s.run_id].kpi(kpi) for s in specs])
+        return mean_ci([self.rows[s.run_id].kpi(kpi) for s in specs], bounds=kpi_bounds(kpi))
 
 
 @contextmanager

@@ -2,18 +2,21 @@
 
 One row per variant (a combination of parameter values), in the order the variants
 first appear in the run table, with ``n_runs``, ``n_failed`` and, for every KPI,
-``<kpi>_mean``, ``<kpi>_ci_low`` and ``<kpi>_ci_high`` (Student t over the successful
-replications).  With a target, ``meets_target`` says whether the conservative bound met it.
+``<kpi>_mean``, ``<kpi>_ci_low`` and ``<kpi>_ci_high`` (bootstrap percentile over the
+successful replications, inside the KPI's range: see :mod:`sim.sweep.stats`).  With a
+target, ``meets_target`` says whether the conservative bound met it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from sim.kpis import KPI_BY_NAME
 from sim.sweep.stats import mean_ci
 from sim.sweep.store import SUMMARY
 from sim.sweep.target import Target
@@ -24,6 +27,12 @@ _NOT_KPI = {"run_id", "phase", "seed", "error", "elapsed_s"}
 def kpi_columns(df: pd.DataFrame, params: Sequence[str]) -> list[str]:
     """The KPI columns of a run table (everything that is not an id, parameter or seed)."""
     return [c for c in df.columns if c not in _NOT_KPI and c not in params]
+
+
+def kpi_bounds(kpi: str) -> tuple[float, float]:
+    """The registry's range of ``kpi``; a KPI the registry does not know is unbounded."""
+    spec = KPI_BY_NAME.get(kpi)
+    return spec.bounds if spec is not None else (-math.inf, math.inf)
 
 
 def summarise(
@@ -42,7 +51,7 @@ def summarise(
         rec["n_runs"] = len(g)
         rec["n_failed"] = len(g) - len(ok)
         for k in kpis:
-            ci = mean_ci(ok[k].to_numpy(dtype=float))
+            ci = mean_ci(ok[k].to_numpy(dtype=float), bounds=kpi_bounds(k))
             rec[f"{k}_mean"] = ci.mean
             rec[f"{k}_ci_low"] = ci.low
             rec[f"{k}_ci_high"] = ci.high
