@@ -141,6 +141,13 @@ HEADLINE: tuple[str, ...] = (
 """The KPIs a summary leads with (the sweep report's table)."""
 
 
+def kpi_bounds(name: str) -> tuple[float, float]:
+    """The registry's range of KPI ``name``; a name the registry does not know (a test's
+    or a plug-in's) is unbounded."""
+    spec = KPI_BY_NAME.get(name)
+    return spec.bounds if spec is not None else (-math.inf, math.inf)
+
+
 def censored_times(start_s: np.ndarray, stop_s: np.ndarray, end_s: float) -> np.ndarray:
     """``stop - start`` per task, with a missing stop (NaN) censored at ``end_s``.
 

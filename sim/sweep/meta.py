@@ -48,6 +48,13 @@ class SearchMeta:
     n: int
     summary: str
     points: list[SearchPointMeta]
+    # The answer minus the next smaller fleet, paired per seed (None: not available).
+    neighbour_mean: float | None = None
+    neighbour_low: float | None = None
+    neighbour_high: float | None = None
+    within_noise: bool = False
+    # What caps the KPI whatever the fleet (only when no fleet met the target).
+    ceiling: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +123,11 @@ def _search_meta(variant: Variant, r: SearchResult) -> SearchMeta:
             )
             for p in r.points
         ],
+        neighbour_mean=_num(r.neighbour.mean) if r.neighbour else None,
+        neighbour_low=_num(r.neighbour.low) if r.neighbour else None,
+        neighbour_high=_num(r.neighbour.high) if r.neighbour else None,
+        within_noise=r.within_noise,
+        ceiling=r.ceiling,
     )
 
 

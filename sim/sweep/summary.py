@@ -9,14 +9,13 @@ target, ``meets_target`` says whether the conservative bound met it.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from sim.kpis import KPI_BY_NAME
+from sim.kpis import kpi_bounds
 from sim.sweep.stats import mean_ci
 from sim.sweep.store import SUMMARY
 from sim.sweep.target import Target
@@ -27,12 +26,6 @@ _NOT_KPI = {"run_id", "phase", "seed", "error", "elapsed_s"}
 def kpi_columns(df: pd.DataFrame, params: Sequence[str]) -> list[str]:
     """The KPI columns of a run table (everything that is not an id, parameter or seed)."""
     return [c for c in df.columns if c not in _NOT_KPI and c not in params]
-
-
-def kpi_bounds(kpi: str) -> tuple[float, float]:
-    """The registry's range of ``kpi``; a KPI the registry does not know is unbounded."""
-    spec = KPI_BY_NAME.get(kpi)
-    return spec.bounds if spec is not None else (-math.inf, math.inf)
 
 
 def summarise(

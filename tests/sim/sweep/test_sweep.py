@@ -337,3 +337,36 @@ def test_resumed_rows_take_this_sweeps_phase(tmp_path: Path) -> None:
     assert summary["fleet.workers"].tolist() == [8, 12]
     page, _ = build_sweep_report(second.out_dir)
     assert "fleet.workers=12" in page or ">12<" in page
+
+
+def capped_kpis(scenario: Mapping[str, Any], seed: int) -> dict[str, float]:
+    """6 of 100 tasks fail whatever the fleet, so on-time levels off at 94%."""
+    n = int(scenario["fleet.workers"])
+    on_time = 94.0 * (1.0 - 0.5 ** (n / 2.0)) - 0.1 * (seed % 2)
+    return {"tasks_created": 100.0, "tasks_failed": 6.0, "on_time_pct": on_time}
+
+
+def test_an_unreachable_target_names_its_ceiling(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, sets=("fleet.workers=4",), target="on_time_pct>=95")
+    result = run_sweep(cfg, source=FakeSource(), fn=capped_kpis)
+    ((_, search),) = result.searches
+    assert search.fleet is None and search.ceiling == pytest.approx(94.0)
+    text = search.describe()
+    assert "no fleet of 1..32 workers meets on_time_pct>=95" in text
+    assert "best reached: on_time_pct = 93.9" in text and "at 32 workers" in text
+    assert "unreachable: failed tasks (6.0% of those created) are never on time" in text
+    meta = (result.out_dir / "sweep.json").read_text()
+    assert '"ceiling": 94.0' in meta and "unreachable" in meta
+
+
+def test_the_search_answer_is_compared_with_its_neighbour(tmp_path: Path) -> None:
+    result = run_sweep(
+        _config(tmp_path, sets=("fleet.workers=4,8",), target="on_time_pct>=60"),
+        source=FakeSource(),
+        fn=fake_kpis,
+    )
+    ((_, search),) = result.searches
+    # 5n + (seed % 3): the same offsets at every fleet, so 12 - 11 workers is exactly +5.
+    d = search.neighbour
+    assert d is not None and (d.mean, d.low, d.high, d.n) == (5.0, 5.0, 5.0, 4)
+    assert "12 against 11 workers, paired over 4 seeds: +5.00 [+5.00, +5.00]" in (search.describe())
