@@ -8,7 +8,7 @@ Concepts held here:
 * :func:`run_sweep` -- plan the runs, skip those a previous attempt finished
   (``--resume``), run the rest on Dask (or serially), journal each row as it lands, run
   the target searches in lock-step, and write ``sweep.parquet``, ``summary.csv``,
-  ``sweep.json`` and the report.
+  ``paired.csv`` (with ``--baseline-variant``), ``sweep.json`` and the report.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from sim.sweep.grid import (
     replication_seeds,
 )
 from sim.sweep.meta import SweepMeta, write_meta
+from sim.sweep.paired import paired_table, parse_baseline, write_paired
 from sim.sweep.runner import (
     DaskExecutor,
     RunExecutor,
@@ -50,7 +51,7 @@ from sim.sweep.runner import (
 )
 from sim.sweep.stats import Interval, mean_ci
 from sim.sweep.store import RunJournal, clear_outputs, kpi_names, rows_frame, write_table
-from sim.sweep.summary import summarise, write_summary
+from sim.sweep.summary import kpi_columns, summarise, write_summary
 from sim.sweep.target import FleetSearch, SearchResult, Target, parse_target
 
 
@@ -219,6 +220,12 @@ def run_sweep(
         if base_fleet is not None:
             variants = [v.with_value(FLEET, base_fleet) for v in variants]
 
+    baseline = (
+        parse_baseline(config.baseline_variant, params, variants)
+        if config.baseline_variant is not None
+        else None
+    )
+
     session = _Session(src, fn)
     for v in variants:  # validate every variant before any run starts
         session.scenario(v)
@@ -252,7 +259,12 @@ def run_sweep(
     if all_params and len(summary):
         summary = summary.sort_values(all_params, kind="stable", na_position="first")
     files.append(write_summary(summary, out_dir))
-    meta = SweepMeta.build(config, src.name, src.key, params, seeds, target, searches, rows)
+    if baseline is not None:
+        paired = paired_table(df, all_params, kpi_columns(df, all_params), baseline.params)
+        files.append(write_paired(paired, out_dir))
+    meta = SweepMeta.build(
+        config, src.name, src.key, params, seeds, target, searches, rows, baseline
+    )
     files.append(write_meta(meta, out_dir))
     result = SweepResult(out_dir, rows, searches, files)
     if config.report:

@@ -73,6 +73,8 @@ class SweepMeta:
     searches: list[SearchMeta]
     runs: int
     failed: int
+    # --baseline-variant: the variant paired.csv compares against (None: no comparison).
+    baseline: dict[str, ParamValue] | None = None
 
     @classmethod
     def build(
@@ -85,6 +87,7 @@ class SweepMeta:
         target: Target | None,
         searches: Sequence[tuple[Variant, SearchResult]],
         rows: Sequence[RunRow],
+        baseline: Variant | None = None,
     ) -> SweepMeta:
         return cls(
             scenario=str(config.scenario),
@@ -99,6 +102,7 @@ class SweepMeta:
             searches=[_search_meta(v, r) for v, r in searches],
             runs=len(rows),
             failed=sum(1 for r in rows if not r.ok),
+            baseline=baseline.params if baseline is not None else None,
         )
 
     def target_record(self) -> Target | None:

@@ -245,6 +245,21 @@ def test_cli_sweep_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
             "fleet.workers",
         ),
         (["sweep", str(TINY), "--fleet-range", "x", "--serial", "--out", out], "--fleet-range"),
+        (
+            [
+                "sweep",
+                str(TINY),
+                "--set",
+                "fleet.workers=3,5",
+                "--baseline-variant",
+                "fleet.workers=4",
+                "--serial",
+                "--out",
+                out,
+            ],
+            "--baseline-variant 'fleet.workers=4': not a variant of this grid; choose one of: "
+            "fleet.workers=3; fleet.workers=5",
+        ),
     ]
     for argv, needle in cases:
         assert main(argv) == 2, argv
@@ -262,14 +277,21 @@ def test_cli_sweep_serial_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtu
         "--seeds",
         "2",
         "--serial",
+        "--baseline-variant",
+        "3",
         "--out",
         str(out),
     ]
     assert main(argv) == 0
     assert "4 runs, 0 failed" in capsys.readouterr().out
+    paired = pd.read_csv(out / "paired.csv")
+    assert paired["fleet.workers"].unique().tolist() == [5]
+    assert paired["n_pairs"].eq(2).all()
+    assert "Paired differences against fleet.workers=3" in (out / "report.html").read_text()
     for name in (
         "sweep.parquet",
         "summary.csv",
+        "paired.csv",
         "sweep.json",
         "report.html",
         "runs.jsonl",
