@@ -127,3 +127,29 @@ def test_a_sweep_writes_paired_csv_and_every_variant_ran_the_same_seeds(
     page, _ = build_sweep_report(result.out_dir)
     assert "Paired differences against fleet.workers=4, dispatch.policy=a" in page
     assert "+20.00 [+20.00, +20.00]" in page
+
+
+def test_the_same_sweep_writes_byte_identical_summary_and_paired_files(tmp_path: Path) -> None:
+    """The bootstrap is seeded: intervals are a pure function of the runs' values."""
+
+    def noisy(scenario: dict[str, object], seed: int) -> dict[str, float]:
+        n = int(str(scenario["fleet.workers"]))
+        return {"on_time_pct": min(100.0, 10.0 * n + np.random.default_rng(seed).normal(0, 3))}
+
+    out: list[dict[str, bytes]] = []
+    for name in ("a", "b"):
+        cfg = SweepConfig(
+            scenario=Path("fake.toml"),
+            sets=("fleet.workers=4,8,10",),
+            seeds=6,
+            out_dir=tmp_path / name,
+            serial=True,
+            progress=False,
+            report=False,
+            baseline_variant="8",
+        )
+        result = run_sweep(cfg, source=FakeSource(), fn=noisy)  # type: ignore[arg-type]
+        out.append({f: (result.out_dir / f).read_bytes() for f in ("summary.csv", "paired.csv")})
+    assert out[0] == out[1]
+    summary = pd.read_csv(tmp_path / "a" / "summary.csv")
+    assert (summary["on_time_pct_ci_high"] <= 100.0).all()  # 10 workers sit at the cap
