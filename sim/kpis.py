@@ -5,14 +5,18 @@ Definitions (all over tasks the platform created):
 * ``on_time_pct`` -- completed successfully at or before ``completeBefore`` (a task with
   no window counts once it succeeds); open and failed tasks are not on time;
 * ``time_to_assign_*`` -- first assignment minus creation; ``time_to_complete_*`` --
-  completion minus creation; p50/p90/p99 over the tasks that got there;
+  completion (success or failure) minus creation; p50/p90/p99 over **every** created task,
+  a task that never got there censored at the end of the run (it counts as getting there
+  then, a lower bound on its true time), with ``tasks_unassigned`` and ``tasks_open``
+  beside them saying how many were censored;
 * ``utilisation_pct`` -- time travelling or serving over time on duty, fleet-wide;
 * ``empty_km`` -- kilometres driven towards a pickup with nothing on board;
 * ``tasks_per_worker_hour`` -- successful completions per on-duty hour.
 
 ``KPIS`` is the one registry of these names, their units and meanings: the run report's
 KPI table, the sweep's ``--target`` check and the sweep report's headline all read it, so a
-new KPI is added here once.
+new KPI is added here once.  Each spec also carries the KPI's kind and range, which the
+sweep's confidence intervals respect.
 """
 
 from __future__ import annotations
@@ -27,14 +31,35 @@ import pandas as pd
 Kpis = dict[str, float | int]
 
 
+KpiKind = Literal["proportion", "count", "time", "distance", "rate"]
+"""What sort of number a KPI is: a percentage of something, a count of things, a duration,
+a distance, or a rate per unit of time.  With the range it says which intervals make sense
+(all are bootstrap percentile intervals over seeds, see :mod:`sim.sweep.stats`)."""
+
+PCT = (0.0, 100.0)
+NONNEG = (0.0, math.inf)
+
+
 @dataclass(frozen=True, slots=True)
 class KpiSpec:
-    """One KPI: its ``kpis.json`` key, unit, one-line meaning and which direction is better."""
+    """One KPI: its ``kpis.json`` key, unit, one-line meaning, which direction is better,
+    its kind and its range ``bounds`` (inclusive): a run can never report a value outside
+    it, so neither may a confidence interval of its mean."""
 
     name: str
     unit: str
     meaning: str
     better: Literal["higher", "lower"]
+    kind: KpiKind
+    bounds: tuple[float, float] = NONNEG
+
+    def __post_init__(self) -> None:
+        if not self.bounds[0] < self.bounds[1]:
+            raise ValueError(f"KPI {self.name}: empty range {self.bounds}")
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` lies in the KPI's range (NaN does not)."""
+        return self.bounds[0] <= value <= self.bounds[1]
 
     @property
     def note(self) -> str:
@@ -42,25 +67,66 @@ class KpiSpec:
         return f"{self.meaning} ({self.unit})" if self.unit else self.meaning
 
 
+_CENSORED = (
+    "over every created task; one not {0} by the end of the run counts as {0} then "
+    "(censored), so the value is a lower bound when that task is at the percentile"
+)
+
 KPIS: tuple[KpiSpec, ...] = (
-    KpiSpec("tasks_created", "count", "tasks the platform created", "higher"),
-    KpiSpec("tasks_completed", "count", "completed successfully", "higher"),
-    KpiSpec("tasks_failed", "count", "completed as failed", "lower"),
-    KpiSpec("tasks_open", "count", "still open at the end of the run", "lower"),
+    KpiSpec("tasks_created", "count", "tasks the platform created", "higher", "count"),
+    KpiSpec("tasks_completed", "count", "completed successfully", "higher", "count"),
+    KpiSpec("tasks_failed", "count", "completed as failed", "lower", "count"),
+    KpiSpec("tasks_open", "count", "still open at the end of the run", "lower", "count"),
+    KpiSpec("tasks_unassigned", "count", "never assigned by the end of the run", "lower", "count"),
     KpiSpec(
-        "on_time_pct", "%", "created tasks completed successfully within their window", "higher"
+        "on_time_pct",
+        "%",
+        "created tasks completed successfully within their window",
+        "higher",
+        "proportion",
+        PCT,
     ),
-    KpiSpec("time_to_assign_p50_s", "s", "median time from creation to first assignment", "lower"),
-    KpiSpec("time_to_assign_p90_s", "s", "90th percentile time to assign", "lower"),
-    KpiSpec("time_to_assign_p99_s", "s", "99th percentile time to assign", "lower"),
-    KpiSpec("time_to_complete_p50_s", "s", "median time from creation to completion", "lower"),
-    KpiSpec("time_to_complete_p90_s", "s", "90th percentile time to complete", "lower"),
-    KpiSpec("time_to_complete_p99_s", "s", "99th percentile time to complete", "lower"),
-    KpiSpec("utilisation_pct", "%", "time travelling or serving over time on duty", "higher"),
-    KpiSpec("km_driven", "km", "distance driven by the whole fleet", "lower"),
-    KpiSpec("empty_km", "km", "distance driven towards a pickup with nothing on board", "lower"),
-    KpiSpec("tasks_per_worker_hour", "", "successful completions per on-duty hour", "higher"),
-    KpiSpec("workers", "count", "fleet size", "lower"),
+    *(
+        KpiSpec(
+            f"time_to_assign_p{q}_s",
+            "s",
+            f"{label} time from creation to first assignment, " + _CENSORED.format("assigned"),
+            "lower",
+            "time",
+        )
+        for q, label in ((50, "median"), (90, "90th percentile"), (99, "99th percentile"))
+    ),
+    *(
+        KpiSpec(
+            f"time_to_complete_p{q}_s",
+            "s",
+            f"{label} time from creation to completion (success or failure), "
+            + _CENSORED.format("completed"),
+            "lower",
+            "time",
+        )
+        for q, label in ((50, "median"), (90, "90th percentile"), (99, "99th percentile"))
+    ),
+    KpiSpec(
+        "utilisation_pct",
+        "%",
+        "time travelling or serving over time on duty",
+        "higher",
+        "proportion",
+        PCT,
+    ),
+    KpiSpec("km_driven", "km", "distance driven by the whole fleet", "lower", "distance"),
+    KpiSpec(
+        "empty_km",
+        "km",
+        "distance driven towards a pickup with nothing on board",
+        "lower",
+        "distance",
+    ),
+    KpiSpec(
+        "tasks_per_worker_hour", "", "successful completions per on-duty hour", "higher", "rate"
+    ),
+    KpiSpec("workers", "count", "fleet size", "lower", "count"),
 )
 """Every KPI in ``kpis.json`` order (``compute_kpis`` emits exactly these keys, in this order)."""
 
@@ -75,19 +141,47 @@ HEADLINE: tuple[str, ...] = (
 """The KPIs a summary leads with (the sweep report's table)."""
 
 
-def _pct(values: pd.Series, q: float) -> float:
-    v = values.dropna().to_numpy()
-    return float(np.percentile(v, q)) if v.size else math.nan
+def kpi_bounds(name: str) -> tuple[float, float]:
+    """The registry's range of KPI ``name``; a name the registry does not know (a test's
+    or a plug-in's) is unbounded."""
+    spec = KPI_BY_NAME.get(name)
+    return spec.bounds if spec is not None else (-math.inf, math.inf)
 
 
-def compute_kpis(tasks: pd.DataFrame, workers: pd.DataFrame) -> Kpis:
+def censored_times(start_s: np.ndarray, stop_s: np.ndarray, end_s: float) -> np.ndarray:
+    """``stop - start`` per task, with a missing stop (NaN) censored at ``end_s``.
+
+    A task that never got there by the end of the run took *at least* ``end_s - start``;
+    counting it so keeps it in the percentiles (leaving it out made a run where most tasks
+    never finished report its few fast ones).  Never negative."""
+    stop = np.where(np.isnan(stop_s), np.maximum(end_s, start_s), stop_s)
+    out: np.ndarray = np.maximum(stop - start_s, 0.0)
+    return out
+
+
+def _pct(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q)) if values.size else math.nan
+
+
+def compute_kpis(tasks: pd.DataFrame, workers: pd.DataFrame, end_s: float | None = None) -> Kpis:
+    """The KPIs of one run from its task and worker tables (see the module docstring).
+
+    ``end_s`` is when the run stopped, where unassigned and unfinished tasks are censored;
+    without it, the latest time in the task table stands in."""
     created = tasks[tasks["created_s"].notna()]
     n_created = len(created)
     completed = created[created["state"] == 3]
     ok = int(completed["success"].sum())
     failed = len(completed) - ok
-    assign = created["assigned_s"] - created["created_s"]
-    finish = created["completed_s"] - created["created_s"]
+    created_s = created["created_s"].to_numpy(dtype=float)
+    assigned_s = created["assigned_s"].to_numpy(dtype=float)
+    completed_s = created["completed_s"].to_numpy(dtype=float)
+    if end_s is None:
+        seen = np.concatenate([created_s, assigned_s, completed_s])
+        seen = seen[np.isfinite(seen)]
+        end_s = float(seen.max()) if seen.size else 0.0
+    assign = censored_times(created_s, assigned_s, end_s)
+    finish = censored_times(created_s, completed_s, end_s)
     on_duty_s = float(workers["on_duty_s"].sum())
     busy_s = float(workers["busy_s"].sum())
     k: Kpis = {
@@ -95,6 +189,7 @@ def compute_kpis(tasks: pd.DataFrame, workers: pd.DataFrame) -> Kpis:
         "tasks_completed": ok,
         "tasks_failed": failed,
         "tasks_open": n_created - len(completed),
+        "tasks_unassigned": int(np.isnan(assigned_s).sum()),
         "on_time_pct": 100.0 * float(created["on_time"].mean()) if n_created else math.nan,
         "time_to_assign_p50_s": _pct(assign, 50),
         "time_to_assign_p90_s": _pct(assign, 90),

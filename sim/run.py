@@ -89,7 +89,7 @@ def _collect(
 ) -> SimResult:
     tasks = tasks_frame(model.tasks)
     workers = workers_frame(model.workers)
-    kpis = compute_kpis(tasks, workers)
+    kpis = compute_kpis(tasks, workers, end_s=model.end_s)
     meta = RunMeta(
         scenario=scenario.name,
         scenario_hash=scenario.content_hash(),

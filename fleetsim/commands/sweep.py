@@ -41,6 +41,12 @@ def register(sub: Any) -> None:
         help='find the smallest fleet meeting it, e.g. --target "on_time_pct>=95"',
     )
     p.add_argument(
+        "--baseline-variant",
+        metavar="PATH=VALUE[,...]",
+        help="compare every variant with this one, seed by seed, in paired.csv and the "
+        "report, e.g. --baseline-variant fleet.workers=60 (or just 60 with one --set)",
+    )
+    p.add_argument(
         "--fleet-range",
         metavar="LO:HI",
         help="fleet sizes the --target search may try (default 1 to 8× the largest)",
@@ -80,6 +86,7 @@ def _run(args: argparse.Namespace) -> int:
         workers=args.workers,
         serial=args.serial,
         target=args.target,
+        baseline_variant=args.baseline_variant,
         fleet_range=_fleet_range(args.fleet_range),
         resume=args.resume,
         report=not args.no_report,

@@ -3,8 +3,9 @@
 It reads what :func:`sim.sweep.run_sweep` wrote (``sweep.parquet`` and ``sweep.json``),
 so it can be redrawn at any time with ``fleetsim report SWEEP_DIR``.  The page answers
 the capacity question first (the target searches), then lists every variant with its
-95% intervals and whether it meets the target, then plots every KPI against every swept
-parameter with CI bands, and lists failed runs with their errors.
+95% intervals and whether it meets the target, then (with ``--baseline-variant``) each
+variant's paired per-seed differences from the baseline, then plots every KPI against
+every swept parameter with CI bands, and lists failed runs with their errors.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from sim.report.html import (
     table_html,
 )
 from sim.sweep.meta import SweepMeta, read_meta
-from sim.sweep.store import META, PARQUET
+from sim.sweep.paired import paired_table
+from sim.sweep.store import META, PAIRED, PARQUET
 from sim.sweep.summary import kpi_columns, summarise
 from sim.sweep.target import Target
 
@@ -228,6 +230,57 @@ def variants_table(
     return table_html(headers, rows, scroll=len(rows) > 12)
 
 
+def _diff_cell(r: pd.Series, kpi: str) -> Cell:
+    """``+1.2 [+0.3, +2.1]``, as a green (better) or red (worse) badge when the interval
+    excludes 0, plain text when the difference is within noise."""
+    mean, lo, hi = (float(r[c]) for c in ("diff_mean", "diff_ci_low", "diff_ci_high"))
+    if math.isnan(mean):
+        return "–"
+    d = 0 if max(abs(lo), abs(hi)) >= 100 else 2
+    text = f"{mean:+,.{d}f}" if math.isnan(lo) else f"{mean:+,.{d}f} [{lo:+,.{d}f}, {hi:+,.{d}f}]"
+    if not bool(r["differs"]):
+        return text
+    spec = KPI_BY_NAME.get(kpi)
+    if spec is None:
+        return Badge(text, "info")
+    better = (mean > 0) == (spec.better == "higher")
+    return Badge(text, "pass" if better else "fail")
+
+
+def paired_section(
+    grid: pd.DataFrame,
+    params: Sequence[str],
+    kpis: Sequence[str],
+    baseline: dict[str, Any],
+    target: Target | None,
+) -> Section:
+    """Each variant minus the baseline, seed by seed, for the headline KPIs."""
+    paired = paired_table(grid, params, kpis, baseline)
+    shown = [k for k in HEADLINE if k in kpis] or list(kpis[:5])
+    if target is not None and target.kpi in kpis and target.kpi not in shown:
+        shown.insert(0, target.kpi)
+    rows: list[list[Cell]] = []
+    for key, g in paired.groupby(list(params), sort=False, dropna=False):
+        values = key if isinstance(key, tuple) else (key,)
+        by_kpi = {str(r["kpi"]): r for _, r in g.iterrows()}
+        n = max(int(r["n_pairs"]) for r in by_kpi.values())
+        rows.append([*map(str, values), n, *[_diff_cell(by_kpi[k], k) for k in shown]])
+    headers = [*params, "pairs", *[f"Δ {k} [95% CI]" for k in shown]]
+    where = ", ".join(f"{k}={v}" for k, v in baseline.items())
+    return Section(
+        f"Paired differences against {where}",
+        (
+            paragraph(
+                f"Each variant minus the baseline ({where}) on the same seed, averaged over "
+                "the seeds, with a 95% bootstrap percentile interval.  Coloured: the "
+                "interval excludes 0 (green better, red worse, by the KPI's direction); "
+                f"plain: within noise.  Every KPI is in {PAIRED}."
+            ),
+            table_html(headers, rows, scroll=len(rows) > 12),
+        ),
+    )
+
+
 def build_sweep_report(out_dir: Path) -> tuple[str, list[Chart]]:
     meta = read_meta(out_dir)
     df = pd.read_parquet(out_dir / PARQUET)
@@ -262,12 +315,17 @@ def build_sweep_report(out_dir: Path) -> tuple[str, list[Chart]]:
             (
                 paragraph(
                     f"{len(meta.seeds)} replications per variant (seeds {meta.seeds[0]}"
-                    f"–{meta.seeds[-1]}, the same for every variant); intervals are Student t."
+                    f"–{meta.seeds[-1]}, the same for every variant); intervals are 95% "
+                    "bootstrap percentile intervals of the mean over the seeds, inside each "
+                    "KPI's range."
                 ),
                 variants_table(grid_summary, params, kpis, target),
             ),
         )
     )
+    if meta.baseline is not None and params:
+        base = {p: meta.baseline[p] for p in params if p in meta.baseline}
+        sections.append(paired_section(grid, params, kpis, base, target))
     plotted = kpi_charts(grid_summary, params, kpis, target)
     charts += plotted
     if plotted:

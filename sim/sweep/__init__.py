@@ -10,15 +10,21 @@ A sweep directory holds:
   (dotted names such as ``fleet.workers``), ``seed``, one column per KPI (NaN for a failed
   run), ``error`` ("" on success) and ``elapsed_s``;
 * ``summary.csv`` -- one row per variant: the parameters, ``n_runs``, ``n_failed`` and for
-  every KPI ``<kpi>_mean``, ``<kpi>_ci_low``, ``<kpi>_ci_high`` (95%, Student t), plus
+  every KPI ``<kpi>_mean``, ``<kpi>_ci_low``, ``<kpi>_ci_high`` (95% bootstrap percentile
+  over the seeds, inside the KPI's range), plus
   ``meets_target`` with ``--target``;
-* ``sweep.json`` -- the grid, seeds, target and each fleet-size search with its points;
+* ``paired.csv`` -- with ``--baseline-variant``: per variant and KPI the mean per-seed
+  difference from the baseline with its 95% interval, ``differs`` when it excludes 0
+  (see :mod:`~sim.sweep.paired`);
+* ``sweep.json`` -- the grid, seeds, target, baseline and each fleet-size search with its
+  points, the paired comparison of its answer with one worker fewer and any ceiling;
 * ``report.html`` and ``sweep-*.png`` -- the comparison (see :mod:`sim.report`).
 
 Modules: :mod:`~sim.sweep.grid` (grid and run ids), :mod:`~sim.sweep.runner` (one run,
 executors, clusters), :mod:`~sim.sweep.worker_setup` (local workers leave Ctrl-C to the
-main process), :mod:`~sim.sweep.stats` (Student-t intervals),
-:mod:`~sim.sweep.target` (targets and bisection), :mod:`~sim.sweep.store` (journal and
+main process), :mod:`~sim.sweep.stats` (bootstrap intervals),
+:mod:`~sim.sweep.target` (targets and bisection), :mod:`~sim.sweep.paired`
+(``--baseline-variant``), :mod:`~sim.sweep.store` (journal and
 table), :mod:`~sim.sweep.summary` (``summary.csv``), :mod:`~sim.sweep.meta`
 (``sweep.json``), :mod:`~sim.sweep.driver` (:func:`run_sweep`).
 """

@@ -22,6 +22,7 @@ class SweepConfig:
     workers: int | None = None  # local cluster size (default: CPU count)
     serial: bool = False  # run in this process (no Dask); for debugging and tests
     target: str | None = None
+    baseline_variant: str | None = None  # paired differences against this grid variant
     fleet_range: tuple[int, int] | None = None
     resume: bool = False
     progress: bool | None = None  # None: a bar when stderr is a terminal

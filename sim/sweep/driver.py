@@ -8,12 +8,13 @@ Concepts held here:
 * :func:`run_sweep` -- plan the runs, skip those a previous attempt finished
   (``--resume``), run the rest on Dask (or serially), journal each row as it lands, run
   the target searches in lock-step, and write ``sweep.parquet``, ``summary.csv``,
-  ``sweep.json`` and the report.
+  ``paired.csv`` (with ``--baseline-variant``), ``sweep.json`` and the report.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,6 +26,7 @@ from typing import Any, Protocol
 from tqdm import tqdm
 
 from sim.errors import UserError
+from sim.kpis import kpi_bounds
 from sim.sweep.config import SweepConfig
 from sim.sweep.grid import (
     FLEET,
@@ -36,6 +38,7 @@ from sim.sweep.grid import (
     replication_seeds,
 )
 from sim.sweep.meta import SweepMeta, write_meta
+from sim.sweep.paired import paired_table, parse_baseline, write_paired
 from sim.sweep.runner import (
     DaskExecutor,
     RunExecutor,
@@ -48,7 +51,7 @@ from sim.sweep.runner import (
 )
 from sim.sweep.stats import Interval, mean_ci
 from sim.sweep.store import RunJournal, clear_outputs, kpi_names, rows_frame, write_table
-from sim.sweep.summary import summarise, write_summary
+from sim.sweep.summary import kpi_columns, summarise, write_summary
 from sim.sweep.target import FleetSearch, SearchResult, Target, parse_target
 
 
@@ -159,8 +162,12 @@ class _Session:
                 f"run {row.run_id} (seed {row.seed}) failed: {row.error}", file=sys.stderr
             )
 
+    def values(self, specs: Sequence[RunSpec], kpi: str) -> list[float]:
+        """``kpi`` of each spec's run, in the specs' (seed) order; NaN for a failed run."""
+        return [self.rows[s.run_id].kpi(kpi) for s in specs]
+
     def interval(self, specs: Sequence[RunSpec], kpi: str) -> Interval:
-        return mean_ci([self.rows[s.run_id].kpi(kpi) for s in specs])
+        return mean_ci(self.values(specs, kpi), bounds=kpi_bounds(kpi))
 
 
 @contextmanager
@@ -213,6 +220,12 @@ def run_sweep(
         if base_fleet is not None:
             variants = [v.with_value(FLEET, base_fleet) for v in variants]
 
+    baseline = (
+        parse_baseline(config.baseline_variant, params, variants)
+        if config.baseline_variant is not None
+        else None
+    )
+
     session = _Session(src, fn)
     for v in variants:  # validate every variant before any run starts
         session.scenario(v)
@@ -246,7 +259,12 @@ def run_sweep(
     if all_params and len(summary):
         summary = summary.sort_values(all_params, kind="stable", na_position="first")
     files.append(write_summary(summary, out_dir))
-    meta = SweepMeta.build(config, src.name, src.key, params, seeds, target, searches, rows)
+    if baseline is not None:
+        paired = paired_table(df, all_params, kpi_columns(df, all_params), baseline.params)
+        files.append(write_paired(paired, out_dir))
+    meta = SweepMeta.build(
+        config, src.name, src.key, params, seeds, target, searches, rows, baseline
+    )
     files.append(write_meta(meta, out_dir))
     result = SweepResult(out_dir, rows, searches, files)
     if config.report:
@@ -304,5 +322,38 @@ def _search(
         session.run([spec for _, specs in batch for spec in specs])
         for s, specs in batch:
             fleet = int(dict(specs[0].variant.items)[FLEET])
-            s.record(fleet, session.interval(specs, target.kpi))
-    return [(b, s.result()) for b, s in zip(bases, searches, strict=True)]
+            s.record(fleet, session.interval(specs, target.kpi), session.values(specs, target.kpi))
+    results: list[tuple[Variant, SearchResult]] = []
+    for b, s in zip(bases, searches, strict=True):
+        r = s.result()
+        best = r.best
+        if r.fleet is None and best is not None:
+            specs = plan_runs(src.key, [b.with_value(FLEET, best.fleet)], seeds, "search")
+            r = _with_ceiling(r, [session.rows[x.run_id] for x in specs])
+        results.append((b, r))
+    return results
+
+
+def _with_ceiling(result: SearchResult, rows: Sequence[RunRow]) -> SearchResult:
+    """Say what caps the target KPI whatever the fleet, where the model knows it.
+
+    A failed task is never on time, so ``on_time_pct`` cannot pass
+    ``100·(created − failed)/created`` (averaged over the seeds at the best fleet tried):
+    the failure probability caps it, not the fleet size."""
+    if result.target.kpi != "on_time_pct":
+        return result
+    caps = [
+        100.0 * (r.kpi("tasks_created") - r.kpi("tasks_failed")) / r.kpi("tasks_created")
+        for r in rows
+        if r.ok and r.kpi("tasks_created") > 0
+    ]
+    caps = [c for c in caps if math.isfinite(c)]
+    if not caps:
+        return result
+    failed = 100.0 - sum(caps) / len(caps)
+    return replace(
+        result,
+        ceiling=sum(caps) / len(caps),
+        ceiling_reason=f"failed tasks ({failed:.1f}% of those created) are never on time, "
+        "which caps on_time_pct",
+    )

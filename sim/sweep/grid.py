@@ -109,7 +109,7 @@ def _toml_literal(value: ParamValue) -> str:
     return str(value)
 
 
-def _split_values(text: str) -> list[str]:
+def split_values(text: str) -> list[str]:
     """Split ``a,b,c`` on commas outside quotes and brackets (TOML arrays may hold commas)."""
     parts: list[str] = []
     depth, quote, start = 0, "", 0
@@ -139,7 +139,7 @@ def parse_set(spec: str) -> Param:
             f"--set {spec!r}: expected section.key=value[,value...], "
             "e.g. --set fleet.workers=60,80,100"
         )
-    raws = _split_values(values_text)
+    raws = split_values(values_text)
     if any(not r for r in raws):
         raise UserError(f"--set {spec!r}: empty value in the list {values_text!r}")
     if len(set(raws)) != len(raws):

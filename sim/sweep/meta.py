@@ -48,6 +48,13 @@ class SearchMeta:
     n: int
     summary: str
     points: list[SearchPointMeta]
+    # The answer minus the next smaller fleet, paired per seed (None: not available).
+    neighbour_mean: float | None = None
+    neighbour_low: float | None = None
+    neighbour_high: float | None = None
+    within_noise: bool = False
+    # What caps the KPI whatever the fleet (only when no fleet met the target).
+    ceiling: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +73,8 @@ class SweepMeta:
     searches: list[SearchMeta]
     runs: int
     failed: int
+    # --baseline-variant: the variant paired.csv compares against (None: no comparison).
+    baseline: dict[str, ParamValue] | None = None
 
     @classmethod
     def build(
@@ -78,6 +87,7 @@ class SweepMeta:
         target: Target | None,
         searches: Sequence[tuple[Variant, SearchResult]],
         rows: Sequence[RunRow],
+        baseline: Variant | None = None,
     ) -> SweepMeta:
         return cls(
             scenario=str(config.scenario),
@@ -92,6 +102,7 @@ class SweepMeta:
             searches=[_search_meta(v, r) for v, r in searches],
             runs=len(rows),
             failed=sum(1 for r in rows if not r.ok),
+            baseline=baseline.params if baseline is not None else None,
         )
 
     def target_record(self) -> Target | None:
@@ -116,6 +127,11 @@ def _search_meta(variant: Variant, r: SearchResult) -> SearchMeta:
             )
             for p in r.points
         ],
+        neighbour_mean=_num(r.neighbour.mean) if r.neighbour else None,
+        neighbour_low=_num(r.neighbour.low) if r.neighbour else None,
+        neighbour_high=_num(r.neighbour.high) if r.neighbour else None,
+        within_noise=r.within_noise,
+        ceiling=r.ceiling,
     )
 
 

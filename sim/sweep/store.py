@@ -25,6 +25,7 @@ JOURNAL = "runs.jsonl"
 PARQUET = "sweep.parquet"
 SUMMARY = "summary.csv"
 META = "sweep.json"
+PAIRED = "paired.csv"
 
 
 class RunJournal:
@@ -123,7 +124,7 @@ def _uniform(col: pd.Series) -> pd.Series:
 
 def clear_outputs(out_dir: Path) -> None:
     """Remove a previous sweep's finished-looking outputs (the journal stays for --resume)."""
-    for name in (PARQUET, SUMMARY, META, "report.html"):
+    for name in (PARQUET, SUMMARY, PAIRED, META, "report.html"):
         (out_dir / name).unlink(missing_ok=True)
     for png in out_dir.glob("sweep-*.png"):
         png.unlink()

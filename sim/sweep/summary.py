@@ -2,8 +2,9 @@
 
 One row per variant (a combination of parameter values), in the order the variants
 first appear in the run table, with ``n_runs``, ``n_failed`` and, for every KPI,
-``<kpi>_mean``, ``<kpi>_ci_low`` and ``<kpi>_ci_high`` (Student t over the successful
-replications).  With a target, ``meets_target`` says whether the conservative bound met it.
+``<kpi>_mean``, ``<kpi>_ci_low`` and ``<kpi>_ci_high`` (bootstrap percentile over the
+successful replications, inside the KPI's range: see :mod:`sim.sweep.stats`).  With a
+target, ``meets_target`` says whether the conservative bound met it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from sim.kpis import kpi_bounds
 from sim.sweep.stats import mean_ci
 from sim.sweep.store import SUMMARY
 from sim.sweep.target import Target
@@ -42,7 +44,7 @@ def summarise(
         rec["n_runs"] = len(g)
         rec["n_failed"] = len(g) - len(ok)
         for k in kpis:
-            ci = mean_ci(ok[k].to_numpy(dtype=float))
+            ci = mean_ci(ok[k].to_numpy(dtype=float), bounds=kpi_bounds(k))
             rec[f"{k}_mean"] = ci.mean
             rec[f"{k}_ci_low"] = ci.low
             rec[f"{k}_ci_high"] = ci.high

@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
+import pytest
 
-from sim.kpis import HEADLINE, KPI_BY_NAME, KPI_NAMES, KPIS, compute_kpis, format_kpis
+from sim.kpis import (
+    HEADLINE,
+    KPI_BY_NAME,
+    KPI_NAMES,
+    KPIS,
+    censored_times,
+    compute_kpis,
+    format_kpis,
+)
 from sim.report.run_report import KPI_NOTES
 
 
@@ -50,6 +60,7 @@ def test_the_values_follow_the_definitions() -> None:
         1,
         1,
     )
+    assert k["tasks_unassigned"] == 0
     assert math.isclose(k["on_time_pct"], 100.0 / 3, rel_tol=1e-5)
     assert k["utilisation_pct"] == 37.5
     assert (k["km_driven"], k["empty_km"], k["tasks_per_worker_hour"]) == (7.5, 1.0, 0.5)
@@ -64,3 +75,55 @@ def test_specs_are_complete_and_the_report_reads_them() -> None:
     )
     assert KPI_BY_NAME["time_to_assign_p90_s"].better == "lower"
     assert "tasks_per_worker_hour" in format_kpis(compute_kpis(_tasks(), _workers()))
+
+
+def test_every_kpi_has_a_kind_and_a_range_its_values_respect() -> None:
+    k = compute_kpis(_tasks(), _workers())
+    for spec in KPIS:
+        assert spec.kind in ("proportion", "count", "time", "distance", "rate")
+        assert spec.contains(float(k[spec.name])), spec.name
+        if spec.kind == "proportion":
+            assert spec.bounds == (0.0, 100.0) and spec.unit == "%"
+        else:
+            assert spec.bounds == (0.0, math.inf)
+    assert not KPI_BY_NAME["on_time_pct"].contains(101.0)
+    assert not KPI_BY_NAME["time_to_assign_p50_s"].contains(-0.5)
+    with pytest.raises(ValueError, match="empty range"):
+        type(KPIS[0])("x", "", "x", "higher", "count", (1.0, 1.0))
+
+
+def test_unfinished_tasks_are_censored_at_the_end_of_the_run() -> None:
+    # created at 0, 10, 20: task 0 completes at 100, task 1 at 200, task 2 never
+    # (assigned at 40); censored at end_s = 1000 it took at least 980 s.
+    k = compute_kpis(_tasks(), _workers(), end_s=1000.0)
+    finish = np.array([100.0, 190.0, 980.0])
+    assert k["time_to_complete_p50_s"] == pytest.approx(np.percentile(finish, 50))
+    assert k["time_to_complete_p90_s"] == pytest.approx(np.percentile(finish, 90))
+    assert k["time_to_assign_p50_s"] == pytest.approx(20.0)  # 5, 20, 20: all assigned
+    # Without the run's end, the latest time in the table (200 s) stands in.
+    k2 = compute_kpis(_tasks(), _workers())
+    assert k2["time_to_complete_p99_s"] == pytest.approx(np.percentile([100.0, 190.0, 180.0], 99))
+
+
+def test_a_run_where_most_tasks_never_finish_reports_a_long_median() -> None:
+    """The issue's case: 70% never finished, and the median was the fast 30%'s 0.05 s."""
+    n = 100
+    done = np.arange(n) < 30
+    tasks = pd.DataFrame(
+        {
+            "created_s": np.zeros(n),
+            "state": np.where(done, 3, 0),
+            "success": done,
+            "assigned_s": np.where(done, 0.05, np.nan),
+            "completed_s": np.where(done, 0.05, np.nan),
+            "on_time": done,
+        }
+    )
+    k = compute_kpis(tasks, _workers(), end_s=3600.0)
+    assert k["time_to_complete_p50_s"] == 3600.0 and k["time_to_assign_p50_s"] == 3600.0
+    assert (k["tasks_open"], k["tasks_unassigned"]) == (70, 70)
+
+
+def test_censored_times_never_go_negative() -> None:
+    out = censored_times(np.array([5.0, 50.0]), np.array([np.nan, np.nan]), end_s=10.0)
+    assert out.tolist() == [5.0, 0.0]

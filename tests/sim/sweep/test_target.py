@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 from sim.errors import UserError
 from sim.kpis import KPI_NAMES
 from sim.sweep.stats import Interval, mean_ci
-from sim.sweep.target import FleetSearch, Target, parse_target, search_fleet
+from sim.sweep.target import FleetSearch, Target, parse_target, search_fleet, seeds_to_resolve
 
 
 def test_parse_target() -> None:
@@ -79,8 +81,9 @@ def test_lower_is_better_targets() -> None:
     result = search_fleet(
         target, lambda n: mean_ci([2000.0 / n - 1, 2000.0 / n + 1]), start=5, max_fleet=500
     )
-    # s = √2, so the upper bound is 2000/n + t(0.975, 1) <= 100 ⇔ n >= 2000 / (100 - 12.706…)
-    assert result.fleet == math.ceil(2000.0 / (100.0 - 12.706204736174707)) == 23
+    # Two replications give the interval [min, max] (see test_stats), so the upper
+    # bound is 2000/n + 1 <= 100 ⇔ n >= 2000 / 99.
+    assert result.fleet == math.ceil(2000.0 / 99.0) == 21
 
 
 def test_unreachable_target_reports_none() -> None:
@@ -103,3 +106,78 @@ def test_an_unknown_target_kpi_lists_the_registrys_names() -> None:
         assert name in str(err.value)
     assert parse_target("empty_km<10") == Target("empty_km", "<", 10.0)
     assert parse_target("anything>=1", known_kpis=None).kpi == "anything"
+
+
+def _crn(fleet: int, slope: float, noise: float, seeds: int = 10) -> list[float]:
+    """A KPI rising by ``slope`` per worker, plus per-seed noise shared by every fleet size
+    (common random numbers) and a little noise of its own."""
+    shared = np.random.default_rng(99).normal(0.0, noise, size=seeds)
+    own = np.random.default_rng(fleet).normal(0.0, 0.01, size=seeds)
+    return list(50.0 + slope * fleet + shared + own)
+
+
+def test_paired_neighbours_are_told_apart_when_the_bands_overlap() -> None:
+    target = Target("on_time_pct", ">=", 80.0)
+    result = search_fleet(target, lambda n: _crn(n, 0.5, 5.0), start=10, max_fleet=200)
+    assert result.fleet is not None
+    below = next(p for p in result.points if p.fleet == result.fleet - 1)
+    assert result.ci is not None and below.ci.high > result.ci.low  # unpaired: overlap
+    d = result.neighbour
+    assert d is not None and d.n == 10 and d.mean == pytest.approx(0.5, abs=0.02)
+    assert d.excludes(0.0) and not result.within_noise
+    assert f"{result.fleet} against {result.fleet - 1} workers" in result.describe()
+    assert "within noise" not in result.describe()
+
+
+def test_neighbours_within_noise_say_so_and_suggest_seeds() -> None:
+    def flat_near_limit(n: int) -> list[float]:
+        # Independent noise per fleet size, and the KPI barely moves with it.
+        base = 90.0 + 0.01 * n
+        return list(base + np.random.default_rng(n).normal(0.0, 3.0, size=4))
+
+    target = Target("on_time_pct", ">=", 85.0)
+    result = search_fleet(target, flat_near_limit, start=50, max_fleet=400)
+    assert result.fleet is not None and result.within_noise
+    text = result.describe()
+    assert "within noise" in text and f"{result.fleet - 1} may do as well" in text
+    assert re.search(r"try --seeds (\d+)", text)
+    assert int(re.search(r"try --seeds (\d+)", text).group(1)) >= 8  # type: ignore[union-attr]
+
+
+def test_seeds_to_resolve_follows_the_square_root_law() -> None:
+    # Half-width 2 with 10 seeds; to get it under 1 takes 4× the seeds (+10% margin).
+    assert seeds_to_resolve(10, 2.0, 1.0) == 44
+    assert seeds_to_resolve(10, 0.1, 1.0) == 20  # never fewer than twice as many
+    assert seeds_to_resolve(10, 1.0, 0.0) == 40  # nothing to resolve: quadruple
+
+
+def test_a_capped_kpi_reports_the_best_value_and_the_ceiling() -> None:
+    """on-time levels off at 94% (the failure probability), so >= 95 is never met."""
+    target = Target("on_time_pct", ">=", 95.0)
+
+    def capped(n: int) -> list[float]:
+        return list(94.0 * (1.0 - math.exp(-n / 10.0)) + np.linspace(-0.5, 0.5, 6))
+
+    result = search_fleet(target, capped, start=20, max_fleet=160)
+    assert result.fleet is None
+    best = result.best
+    assert best is not None and best.fleet == 160 and best.ci.mean == pytest.approx(94.0)
+    text = result.describe()
+    assert "no fleet of 1..160 workers meets on_time_pct>=95" in text
+    assert "best reached: on_time_pct = 94.00" in text and "at 160 workers" in text
+    capped_result = replace(result, ceiling=94.0, ceiling_reason="failed tasks cap it")
+    text = capped_result.describe()
+    assert "unreachable: failed tasks cap it at about 94.00" in text
+    assert "--seeds" not in text
+
+
+def test_an_interval_too_wide_is_named_as_the_reason_with_a_seed_count() -> None:
+    target = Target("on_time_pct", ">=", 95.0)
+    result = search_fleet(
+        target, lambda n: [96.0 + 3.0, 96.0 - 3.0, 96.0], start=5, min_fleet=5, max_fleet=10
+    )
+    assert result.fleet is None
+    text = result.describe()
+    assert "the mean meets it but the 95% lower bound (93.00) does not" in text
+    # Half-width 3 around 96 against a margin of 1: 3·(3/1)²·1.1 -> 30 seeds.
+    assert "the interval is the reason; try --seeds 30" in text
