@@ -37,6 +37,16 @@ EXIT_INVALID = 3
 RECONCILE_BUDGET_S = 30.0
 
 
+def exit_code(valid: bool, thresholds_failed: bool, bad_input: bool = False) -> int:
+    """Bad input (2) first, then an invalid run (3) over a threshold failure (1): a run
+    that measured nothing trustworthy has not shown a regression."""
+    if bad_input:
+        return EXIT_BAD_INPUT
+    if not valid:
+        return EXIT_INVALID
+    return EXIT_THRESHOLDS if thresholds_failed else 0
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     results: ReplayResults
@@ -120,18 +130,21 @@ def finalize(
     path = write_results(results, out_dir)
     for line in summary_lines(results):
         print(line, file=stream)
-    code = 0
+    # Written for every run: its ``run validity`` case turns a CI that reads only JUnit
+    # red for an invalid run, with or without thresholds.
+    write_junit(checks, out_dir / "junit.xml", validity=results.validity)
+    failed = [c for c in checks if not c.passed]
     if checks:
-        write_junit(checks, out_dir / "junit.xml")
-        failed = [c for c in checks if not c.passed]
         print(("THRESHOLDS VIOLATED:" if failed else "thresholds: all passed"), file=stream)
         print(format_table(checks), file=stream)
-        if failed:
-            code = EXIT_THRESHOLDS
-    if not results.valid and code == 0:
-        code = EXIT_INVALID
+    code = exit_code(results.valid, bool(failed), bad_input=bool(bad_thresholds))
     if bad_thresholds:
         print(f"error: {bad_thresholds}", file=stream)
-        code = EXIT_BAD_INPUT
+    elif failed and code == EXIT_INVALID:
+        print(
+            "run invalid: exit 3, not 1 (a run that measured nothing trustworthy has not "
+            "shown a regression)",
+            file=stream,
+        )
     print(f"wrote {path}", file=stream)
     return Outcome(results, code, path)

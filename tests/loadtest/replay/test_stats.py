@@ -84,4 +84,5 @@ def test_a_delta_merges_the_same_after_a_trip_through_a_message() -> None:
     shipped.merge(orjson.loads(orjson.dumps(delta)))  # tuples arrive as arrays
     assert direct.summarise(2.0) == shipped.summarise(2.0)
     assert shipped.rec.flows == [("onfleet.batch", 1.5, 2, 10, 1, False)]
-    assert shipped.rec.counters == {"retries": 2} and shipped.rec.expected_tasks == [4, 5]
+    assert shipped.rec.counters == {"retries": 2, "attempts": 2}
+    assert shipped.rec.expected_tasks == [4, 5]
