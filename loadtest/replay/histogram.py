@@ -8,11 +8,11 @@ percentile read from it is within that of the exact one.  The exact percentiles 
 :mod:`loadtest.replay.stats`; the histogram is what a reader merges across runs or plots
 without every sample.  :meth:`LatencyHistogram.to_hdr` and :meth:`LatencyHistogram.of_hdr`
 convert to and from the library's own object (its merge, iteration and encoding).
+:func:`nearest_rank` is the percentile rule both use.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +26,13 @@ from loadtest.replay.lenient import LenientReader
 SIGNIFICANT_FIGURES = 2
 #: Longer values (a stuck flow) are recorded as one hour rather than dropped.
 HIGHEST_US = 3_600_000_000
+
+
+def nearest_rank(q: float, n: int) -> int:
+    """The 1-based rank of the ``q``-th percentile of ``n`` samples: the smallest rank with
+    at least ``q``% of the samples at or below it.  In integers (``q`` to a thousandth),
+    because ``ceil(99.9 / 100 * 1000)`` is 1000 in floating point, not 999."""
+    return min(n, max(1, -(-round(q * 1000) * n // 100_000)))
 
 
 def _new_hdr(significant_figures: int) -> HdrHistogram:
@@ -82,7 +89,7 @@ class LatencyHistogram:
         n = self.count
         if n == 0:
             return 0.0
-        rank = max(1, math.ceil(q / 100.0 * n))
+        rank = nearest_rank(q, n)
         seen = 0
         for _low, high, c in self.buckets:
             seen += c

@@ -3,9 +3,10 @@
 Concepts held here: :class:`RunInfo` (what the run was); the parts of the file,
 :class:`EndpointStats`, :class:`FlowStats`, :class:`LagStats`, :class:`ThroughputPoint`,
 :class:`CallCounts` (the replay's counters, named by :data:`CounterName`),
-:class:`Validity` (:func:`validity` judges it: load-generator saturation, an unreachable
-target or a failed reconciliation) and :class:`ThresholdCheck`; :class:`Measurements` (what
-the samples say, before any judgement) and :class:`ReplayResults`, the whole file, with
+:class:`Validity` (judged by :func:`loadtest.replay.finalize.validity`: load-generator
+saturation, an unreachable target or a failed reconciliation) and
+:class:`ThresholdCheck`; :class:`Measurements` (what the samples say, before any
+judgement) and :class:`ReplayResults`, the whole file, with
 :meth:`~ReplayResults.to_json` (today's bytes, key for key) and a lenient
 :meth:`~ReplayResults.from_json` (missing or odd fields read as defaults and are listed in
 ``problems``; it never raises; the reading itself is :mod:`loadtest.replay.lenient`).
@@ -30,7 +31,6 @@ from loadtest.replay.reconcile import Reconciliation
 from sim.errors import UserError
 
 RESULTS_VERSION = 1
-CPU_LIMIT_PCT = 90.0
 
 #: Every counter the replay keeps (``Recorder.count``).  Those in :class:`CallCounts` are
 #: written to ``results.json``; ``no_response`` and ``unauthorised`` only explain an
@@ -376,38 +376,6 @@ class ReplayResults:
 
 
 _NESTED = {"histogram": LatencyHistogram.read}
-
-
-def validity(
-    counters: Mapping[CounterName, int],
-    lag: LagStats,
-    info: RunInfo,
-    cpu_peak_pct: float,
-    recon: Reconciliation | None = None,
-) -> Validity:
-    """Why the run cannot be trusted (none when it can): the generator saturated, no
-    call succeeded (target unreachable, bad credentials), or reconciliation failed."""
-    reasons = []
-    c = counters
-    if c.get("sent", 0) > 0 and c.get("ok", 0) == 0:
-        if c.get("unauthorised", 0):
-            reasons.append("unauthorised: check ONFLEET_API_KEY (every call failed; 401/403)")
-        elif c.get("no_response", 0):
-            reasons.append(
-                f"target unreachable: no call got an answer from {info.target} "
-                f"({c['no_response']} attempts)"
-            )
-        else:
-            reasons.append(f"no call succeeded ({c.get('failed', 0)} failed)")
-    if recon is not None and recon.error:
-        reasons.append(f"reconciliation could not run: {recon.error}")
-    if cpu_peak_pct > CPU_LIMIT_PCT:
-        reasons.append(f"load generator CPU reached {cpu_peak_pct:.0f}% (> {CPU_LIMIT_PCT:.0f}%)")
-    if lag.p99_ms > info.max_lag_p99_ms:
-        reasons.append(
-            f"schedule lag p99 {lag.p99_ms:.0f} ms exceeds the bound {info.max_lag_p99_ms:.0f} ms"
-        )
-    return Validity.of(reasons)
 
 
 def write_results(results: ReplayResults, out_dir: Path) -> Path:

@@ -15,14 +15,13 @@ the typed parts of ``results.json``: :class:`~loadtest.replay.results.EndpointSt
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 import numpy as np
 
-from loadtest.replay.histogram import LatencyHistogram
+from loadtest.replay.histogram import LatencyHistogram, nearest_rank
 from loadtest.replay.results import (
     CounterName,
     EndpointStats,
@@ -42,8 +41,7 @@ def percentile(values: Sequence[float] | np.ndarray, q: float) -> float:
     if n == 0:
         return 0.0
     arr = np.sort(np.asarray(values, dtype=float))
-    rank = max(1, math.ceil(q / 100.0 * n))
-    return float(arr[min(rank, n) - 1])
+    return float(arr[nearest_rank(q, n) - 1])
 
 
 def _mean(values: Sequence[float] | np.ndarray) -> float:
