@@ -53,9 +53,18 @@ class LatencyHistogram:
     ) -> LatencyHistogram:
         """The histogram of latencies given in ms (rounded to whole microseconds)."""
         us = np.clip(np.rint(np.asarray(values_ms, dtype=float) * 1000.0), 0, HIGHEST_US)
+        us = us.astype(np.int64)
         h = _new_hdr(significant_figures)
-        # One record per distinct value: the library's per-value call is Python.
-        for v, n in zip(*np.unique(us.astype(np.int64), return_counts=True), strict=True):
+        # The library records one value per Python call (5x the cost of the exact
+        # percentiles on 200k samples), so each value is first mapped, vectorised, to its
+        # bucket's lowest value, HdrHistogram's layout: values below 2 * half are exact,
+        # above that the low bits beyond ``half``'s magnitude are dropped.  Then one record
+        # per bucket; the tests check the counts against recording every value.
+        half_mag = int(h.sub_bucket_half_count_magnitude)
+        top = np.floor(np.log2(np.maximum(us, 1))).astype(np.int64)
+        shift = np.maximum(0, top - half_mag)
+        lows = (us >> shift) << shift
+        for v, n in zip(*np.unique(lows, return_counts=True), strict=True):
             h.record_value(int(v), int(n))
         return cls.of_hdr(h)
 

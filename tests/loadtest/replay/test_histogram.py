@@ -57,3 +57,15 @@ def test_an_unusable_bucket_is_a_problem_not_an_exception() -> None:
     r = LenientReader()
     assert LatencyHistogram.read(r, {"unit": "ms", "buckets": [[1, 1, 1]]}, "h").buckets == ()
     assert r.problems == ["h.unit: expected 'us', got 'ms'"]
+
+
+@pytest.mark.parametrize("figures", [1, 2, 3])
+def test_bucketing_matches_recording_every_value_in_the_library(figures: int) -> None:
+    from hdrh.histogram import HdrHistogram
+
+    ms = np.concatenate([latencies(3000), [0.0, 0.001, 0.255, 0.256, 0.511, 0.512, 1e6]])
+    ms = np.concatenate([ms, 2.0 ** np.arange(0, 31) / 1000, (2.0 ** np.arange(1, 31) - 1) / 1000])
+    direct = HdrHistogram(1, HIGHEST_US, figures)
+    for v in np.rint(ms * 1000).astype(int):
+        direct.record_value(int(v))
+    assert LatencyHistogram.of_ms(ms, figures) == LatencyHistogram.of_hdr(direct)
