@@ -53,6 +53,7 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from loadtest.replay.launch import ReplayOptions, dry_run, parse_duration, run_replay
+    from loadtest.replay.thresholds import check_file
 
     urls = {
         prov: getattr(args, f"{prov}_url")
@@ -75,6 +76,10 @@ def _run(args: argparse.Namespace) -> int:
         skip_ops=tuple(x for x in args.skip_ops.split(",") if x),
         max_lag_ms=args.max_lag_ms,
     )
+    if opts.thresholds is not None:
+        # A table naming an endpoint or flow that exists nowhere would gate nothing:
+        # exit 2 now, before anything is sent.
+        check_file(opts.thresholds, trace)
     if args.dry_run is not None:
         return dry_run(opts, args.dry_run)
     return run_replay(opts)

@@ -76,7 +76,7 @@ class Executor:
         try:
             return self._execute(ready)
         except Exception as exc:  # a bug or a malformed answer must not stop the replay
-            self.recorder.count("failed")
+            self.recorder.outcome(ready.call.name, False)
             self.recorder.count("exceptions")
             self.errors.append(f"call {ready.call.id} {ready.call.op}: {type(exc).__name__}: {exc}")
             return False
@@ -108,7 +108,7 @@ class Executor:
             ok = self._poll(ready, path)
         else:
             ok = self._send_call(ready, path, body)
-        self.recorder.count("ok" if ok else "failed")
+        self.recorder.outcome(call.name, ok)
         return ok
 
     def skip(self, ready: Ready) -> None:

@@ -1,14 +1,15 @@
 """The end of a replay: reconcile, judge, write ``results.json`` and JUnit, print.
 
-:func:`finalize`, shared by the Locust master (or local runner) and tests, and
+:func:`finalize`, shared by the Locust master (or local runner) and tests;
 :func:`judge`, which builds the typed results once from the merged samples: measured,
-checked against the thresholds and judged valid or not.
+checked against the thresholds and judged valid or not (:func:`validity`); and
+:func:`exit_code`, where an invalid run (3) wins over a threshold failure (1).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -16,10 +17,12 @@ from typing import TextIO
 from loadtest.replay.reconcile import Reconciliation, reconcile
 from loadtest.replay.results import (
     CallCounts,
+    CounterName,
+    LagStats,
     ReplayResults,
     RunInfo,
+    Validity,
     summary_lines,
-    validity,
     write_results,
 )
 from loadtest.replay.stats import Aggregate
@@ -35,6 +38,50 @@ EXIT_BAD_INPUT = 2
 EXIT_INVALID = 3
 #: Reconciliation's retries stop after this long, so a dead target cannot stretch a run.
 RECONCILE_BUDGET_S = 30.0
+#: A load generator busier than this cannot be trusted to have kept the schedule.
+CPU_LIMIT_PCT = 90.0
+
+
+def validity(
+    counters: Mapping[CounterName, int],
+    lag: LagStats,
+    info: RunInfo,
+    cpu_peak_pct: float,
+    recon: Reconciliation | None = None,
+) -> Validity:
+    """Why the run cannot be trusted (none when it can): the generator saturated, no
+    call succeeded (target unreachable, bad credentials), or reconciliation failed."""
+    reasons = []
+    c = counters
+    if c.get("sent", 0) > 0 and c.get("ok", 0) == 0:
+        if c.get("unauthorised", 0):
+            reasons.append("unauthorised: check ONFLEET_API_KEY (every call failed; 401/403)")
+        elif c.get("no_response", 0):
+            reasons.append(
+                f"target unreachable: no call got an answer from {info.target} "
+                f"({c['no_response']} attempts)"
+            )
+        else:
+            reasons.append(f"no call succeeded ({c.get('failed', 0)} failed)")
+    if recon is not None and recon.error:
+        reasons.append(f"reconciliation could not run: {recon.error}")
+    if cpu_peak_pct > CPU_LIMIT_PCT:
+        reasons.append(f"load generator CPU reached {cpu_peak_pct:.0f}% (> {CPU_LIMIT_PCT:.0f}%)")
+    if lag.p99_ms > info.max_lag_p99_ms:
+        reasons.append(
+            f"schedule lag p99 {lag.p99_ms:.0f} ms exceeds the bound {info.max_lag_p99_ms:.0f} ms"
+        )
+    return Validity.of(reasons)
+
+
+def exit_code(valid: bool, thresholds_failed: bool, bad_input: bool = False) -> int:
+    """Bad input (2) first, then an invalid run (3) over a threshold failure (1): a run
+    that measured nothing trustworthy has not shown a regression."""
+    if bad_input:
+        return EXIT_BAD_INPUT
+    if not valid:
+        return EXIT_INVALID
+    return EXIT_THRESHOLDS if thresholds_failed else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,18 +167,21 @@ def finalize(
     path = write_results(results, out_dir)
     for line in summary_lines(results):
         print(line, file=stream)
-    code = 0
+    # Written for every run: its ``run validity`` case turns a CI that reads only JUnit
+    # red for an invalid run, with or without thresholds.
+    write_junit(checks, out_dir / "junit.xml", validity=results.validity)
+    failed = [c for c in checks if not c.passed]
     if checks:
-        write_junit(checks, out_dir / "junit.xml")
-        failed = [c for c in checks if not c.passed]
         print(("THRESHOLDS VIOLATED:" if failed else "thresholds: all passed"), file=stream)
         print(format_table(checks), file=stream)
-        if failed:
-            code = EXIT_THRESHOLDS
-    if not results.valid and code == 0:
-        code = EXIT_INVALID
+    code = exit_code(results.valid, bool(failed), bad_input=bool(bad_thresholds))
     if bad_thresholds:
         print(f"error: {bad_thresholds}", file=stream)
-        code = EXIT_BAD_INPUT
+    elif failed and code == EXIT_INVALID:
+        print(
+            "run invalid: exit 3, not 1 (a run that measured nothing trustworthy has not "
+            "shown a regression)",
+            file=stream,
+        )
     print(f"wrote {path}", file=stream)
     return Outcome(results, code, path)

@@ -80,9 +80,16 @@ class LenientReader:
             self._bad(where, "a whole number", v)
         return default
 
-    def records(self, doc: Mapping[str, Any], key: str, cls: type[R]) -> tuple[R, ...]:
+    def records(
+        self,
+        doc: Mapping[str, Any],
+        key: str,
+        cls: type[R],
+        nested: Mapping[str, Callable[[LenientReader, object, str], Any]] | None = None,
+    ) -> tuple[R, ...]:
         """A list of rows of ``cls``, a dataclass whose first field is ``name: str`` and
-        whose other fields are ``int`` or ``float``: each read by its field's type."""
+        whose other fields are ``int`` or ``float``, each read by its field's type, or
+        named in ``nested`` with the function that reads that field's value."""
         # Field types are strings under ``from __future__ import annotations``.
         readers: dict[object, Callable[[Mapping[str, Any], str, str], Any]] = {
             "int": self.int_,
@@ -90,10 +97,16 @@ class LenientReader:
             int: self.int_,
             float: self.float_,
         }
+        nested = nested or {}
         make = cast(Callable[..., R], cls)  # a dataclass takes its fields in order
         out = []
         for i, d in self.objects(doc, key):
             name = self.str_(d.get("name", "?"), f"{key}[{i}].name")
-            values = (readers[f.type](d, f.name, f"{key}[{i}].{f.name}") for f in fields(cls)[1:])
+            values = (
+                nested[f.name](self, d.get(f.name), f"{key}[{i}].{f.name}")
+                if f.name in nested
+                else readers[f.type](d, f.name, f"{key}[{i}].{f.name}")
+                for f in fields(cls)[1:]
+            )
             out.append(make(name, *values))
         return tuple(out)

@@ -210,18 +210,26 @@ def replay_sections(run_dir: Path) -> tuple[list[Section], list[Chart]]:
     blocks += [paragraph(f"Invalid because: {why}") for why in r.validity.reasons]
     blocks += [paragraph(f"results.json: {p}") for p in r.problems]
     blocks += [figure_html(c) for c in charts[:1]]
+    # Calls (one per trace call) and their final failures, beside the attempts that the
+    # latencies and the request rate are measured over.
     ep_rows: list[list[Cell]] = [
-        [e.name, e.count, e.errors, e.rps, e.p50_ms, e.p95_ms, e.p99_ms, e.max_ms]
+        [
+            e.name,
+            e.calls,
+            e.failed_calls,
+            e.count,
+            e.rps,
+            e.p50_ms,
+            e.p95_ms,
+            e.p99_ms,
+            e.max_ms,
+        ]
         for e in r.endpoints
     ]
     latency = [figure_html(charts[1])]
     if ep_rows:
-        latency.append(
-            table_html(
-                ("endpoint", "calls", "errors", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms"),
-                ep_rows,
-            )
-        )
+        head = ("endpoint", "calls", "failed", "attempts", "req/s", "p50 ms", "p95 ms", "p99 ms")
+        latency.append(table_html((*head, "max ms"), ep_rows))
     flows = [figure_html(c) for c in charts[2:4]]
     recon = [figure_html(charts[4])]
     th_rows: list[list[Cell]] = [

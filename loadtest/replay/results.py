@@ -3,9 +3,10 @@
 Concepts held here: :class:`RunInfo` (what the run was); the parts of the file,
 :class:`EndpointStats`, :class:`FlowStats`, :class:`LagStats`, :class:`ThroughputPoint`,
 :class:`CallCounts` (the replay's counters, named by :data:`CounterName`),
-:class:`Validity` (:func:`validity` judges it: load-generator saturation, an unreachable
-target or a failed reconciliation) and :class:`ThresholdCheck`; :class:`Measurements` (what
-the samples say, before any judgement) and :class:`ReplayResults`, the whole file, with
+:class:`Validity` (judged by :func:`loadtest.replay.finalize.validity`: load-generator
+saturation, an unreachable target or a failed reconciliation) and
+:class:`ThresholdCheck`; :class:`Measurements` (what the samples say, before any
+judgement) and :class:`ReplayResults`, the whole file, with
 :meth:`~ReplayResults.to_json` (today's bytes, key for key) and a lenient
 :meth:`~ReplayResults.from_json` (missing or odd fields read as defaults and are listed in
 ``problems``; it never raises; the reading itself is :mod:`loadtest.replay.lenient`).
@@ -24,12 +25,12 @@ from typing import Any, Literal, get_args
 
 import orjson
 
+from loadtest.replay.histogram import LatencyHistogram
 from loadtest.replay.lenient import LenientReader
 from loadtest.replay.reconcile import Reconciliation
 from sim.errors import UserError
 
 RESULTS_VERSION = 1
-CPU_LIMIT_PCT = 90.0
 
 #: Every counter the replay keeps (``Recorder.count``).  Those in :class:`CallCounts` are
 #: written to ``results.json``; ``no_response`` and ``unauthorised`` only explain an
@@ -51,6 +52,7 @@ CounterName = Literal[
     "no_response",
     "unauthorised",
     "tasks_errored",
+    "attempts",
 ]
 COUNTER_NAMES: tuple[CounterName, ...] = get_args(CounterName)
 
@@ -70,8 +72,16 @@ class RunInfo:
 
 @dataclass(frozen=True, slots=True)
 class EndpointStats:
-    """One endpoint's calls: ``errors`` failed for good, ``retried`` failed and were sent
-    again; latencies as measured and corrected (from the intended send time)."""
+    """One endpoint (``METHOD /path/template``), over its calls and their attempts.
+
+    A *call* is one trace call, however many HTTP attempts (retries, polls) it took;
+    ``calls`` were sent and ``failed_calls`` of them failed for good (every attempt the
+    replay was allowed did not make the call do what the trace says).  ``count`` is the
+    attempts (each one HTTP request, one latency sample): ``errors`` of them failed and
+    ended their call, ``retried`` failed and were sent again.  Latencies are exact over
+    all attempts, as measured and corrected (from the intended send time); ``histogram``
+    holds the measured ones, log-bucketed.  Fields after ``p99_corrected_ms`` came later
+    and are appended so that older positional construction still works."""
 
     name: str
     count: int = 0
@@ -84,9 +94,21 @@ class EndpointStats:
     max_ms: float = 0.0
     p50_corrected_ms: float = 0.0
     p99_corrected_ms: float = 0.0
+    calls: int = 0
+    failed_calls: int = 0
+    mean_ms: float = 0.0
+    p90_ms: float = 0.0
+    p999_ms: float = 0.0
+    p95_corrected_ms: float = 0.0
+    histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return _with_histogram(self)
+
+    @property
+    def error_ratio(self) -> float:
+        """Calls that failed for good over calls (0 without calls)."""
+        return self.failed_calls / self.calls if self.calls else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +125,20 @@ class FlowStats:
     tasks_created: int = 0
     tasks_errored: int = 0
     failed: int = 0
+    mean_s: float = 0.0
+    p90_s: float = 0.0
+    p999_s: float = 0.0
+    #: Durations, log-bucketed in microseconds like the endpoints' latencies.
+    histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return _with_histogram(self)
+
+
+def _with_histogram(row: EndpointStats | FlowStats) -> dict[str, Any]:
+    out = {f.name: getattr(row, f.name) for f in fields(row)}
+    out["histogram"] = row.histogram.to_json()
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +168,10 @@ class ThroughputPoint:
 
 @dataclass(frozen=True, slots=True)
 class CallCounts:
-    """The replay's calls: planned, sent and their outcomes, and the recovery counters."""
+    """The replay's calls: planned, sent and their outcomes, and the recovery counters.
+
+    A call is one trace call: ``sent`` = ``ok`` + ``failed``.  ``attempts`` counts HTTP
+    requests (first sends, retries and polls), so a call retried 3 times adds 4."""
 
     planned: int = 0
     sent: int = 0
@@ -150,6 +186,7 @@ class CallCounts:
     lost_not_resent: int = 0
     workers_reused: int = 0
     ordering_retries: int = 0
+    attempts: int = 0
 
     @classmethod
     def from_counters(cls, planned: int, counters: Mapping[CounterName, int]) -> CallCounts:
@@ -169,6 +206,7 @@ class CallCounts:
             lost_not_resent=c.get("lost_not_resent", 0),
             workers_reused=c.get("workers_reused", 0),
             ordering_retries=c.get("ordering_retries", 0),
+            attempts=c.get("attempts", 0),
         )
 
     def items(self) -> tuple[tuple[str, int], ...]:
@@ -306,8 +344,8 @@ class ReplayResults:
             calls=CallCounts(
                 *(r.int_(calls, f.name, f"calls.{f.name}") for f in fields(CallCounts))
             ),
-            endpoints=r.records(top, "endpoints", EndpointStats),
-            flows=r.records(top, "flows", FlowStats),
+            endpoints=r.records(top, "endpoints", EndpointStats, _NESTED),
+            flows=r.records(top, "flows", FlowStats, _NESTED),
             schedule_lag_ms=LagStats(
                 *(r.float_(lag, k, f"schedule_lag_ms.{k}") for k in ("p50", "p99", "max"))
             ),
@@ -337,36 +375,7 @@ class ReplayResults:
         )
 
 
-def validity(
-    counters: Mapping[CounterName, int],
-    lag: LagStats,
-    info: RunInfo,
-    cpu_peak_pct: float,
-    recon: Reconciliation | None = None,
-) -> Validity:
-    """Why the run cannot be trusted (none when it can): the generator saturated, no
-    call succeeded (target unreachable, bad credentials), or reconciliation failed."""
-    reasons = []
-    c = counters
-    if c.get("sent", 0) > 0 and c.get("ok", 0) == 0:
-        if c.get("unauthorised", 0):
-            reasons.append("unauthorised: check ONFLEET_API_KEY (every call failed; 401/403)")
-        elif c.get("no_response", 0):
-            reasons.append(
-                f"target unreachable: no call got an answer from {info.target} "
-                f"({c['no_response']} attempts)"
-            )
-        else:
-            reasons.append(f"no call succeeded ({c.get('failed', 0)} failed)")
-    if recon is not None and recon.error:
-        reasons.append(f"reconciliation could not run: {recon.error}")
-    if cpu_peak_pct > CPU_LIMIT_PCT:
-        reasons.append(f"load generator CPU reached {cpu_peak_pct:.0f}% (> {CPU_LIMIT_PCT:.0f}%)")
-    if lag.p99_ms > info.max_lag_p99_ms:
-        reasons.append(
-            f"schedule lag p99 {lag.p99_ms:.0f} ms exceeds the bound {info.max_lag_p99_ms:.0f} ms"
-        )
-    return Validity.of(reasons)
+_NESTED = {"histogram": LatencyHistogram.read}
 
 
 def write_results(results: ReplayResults, out_dir: Path) -> Path:
@@ -440,7 +449,8 @@ def summary_lines(r: ReplayResults) -> list[str]:
     out.append(
         f"calls: planned {calls.planned}, sent {calls.sent}, ok {calls.ok}, "
         f"failed {calls.failed}, skipped {calls.skipped}, unresolved "
-        f"{calls.unresolved}, retries {calls.retries}  ({rate:.1f} calls/s)"
+        f"{calls.unresolved}, retries {calls.retries}, attempts {calls.attempts}  "
+        f"({rate:.1f} calls/s)"
     )
     out.append(
         f"recovery: checked before retry {calls.checked_before_retry}, recovered "
@@ -459,13 +469,15 @@ def summary_lines(r: ReplayResults) -> list[str]:
     out.append(
         f"schedule lag: p50 {lag.p50_ms:.2f} ms  p99 {lag.p99_ms:.2f} ms  max {lag.max_ms:.2f} ms"
     )
+    # "failed" is calls that failed for good (the error ratio's numerator); "attempts"
+    # includes every retry and poll.
     out.append(
-        f"{'endpoint':<44} {'count':>7} {'err':>5} {'rps':>7} {'p50 ms':>8} "
-        f"{'p99 ms':>8} {'p99 corr':>9}"
+        f"{'endpoint':<44} {'calls':>7} {'failed':>6} {'attempts':>8} {'rps':>7} "
+        f"{'p50 ms':>8} {'p99 ms':>8} {'p99 corr':>9}"
     )
     for e in r.endpoints:
         out.append(
-            f"{e.name:<44} {e.count:>7} {e.errors:>5} {e.rps:>7.1f} "
+            f"{e.name:<44} {e.calls:>7} {e.failed_calls:>6} {e.count:>8} {e.rps:>7.1f} "
             f"{e.p50_ms:>8.1f} {e.p99_ms:>8.1f} {e.p99_corrected_ms:>9.1f}"
         )
     for f in r.flows:

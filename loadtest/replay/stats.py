@@ -1,7 +1,10 @@
 """Exact replay statistics: every sample kept, percentiles computed from all of them.
 
 Concepts held here: :func:`percentile` (nearest rank over all samples, never Locust's
-rounded buckets), :class:`Recorder` (one process's raw samples, drained in
+rounded buckets; a log-bucketed :class:`~loadtest.replay.histogram.LatencyHistogram` is
+written beside them), calls and attempts (a *call* is one trace call, recorded once with
+its final outcome by :meth:`Recorder.outcome`; an *attempt* is one HTTP request of it,
+recorded by :meth:`Recorder.request`), :class:`Recorder` (one process's raw samples, drained in
 :class:`RecorderDelta` pieces so a distributed replay ships them to the master, the way
 Locust ships a ``StatsEntryDict``), and :class:`Aggregate` (merged samples, summarised into
 the typed parts of ``results.json``: :class:`~loadtest.replay.results.EndpointStats`,
@@ -12,13 +15,13 @@ the typed parts of ``results.json``: :class:`~loadtest.replay.results.EndpointSt
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
 import numpy as np
 
+from loadtest.replay.histogram import LatencyHistogram, nearest_rank
 from loadtest.replay.results import (
     CounterName,
     EndpointStats,
@@ -38,8 +41,13 @@ def percentile(values: Sequence[float] | np.ndarray, q: float) -> float:
     if n == 0:
         return 0.0
     arr = np.sort(np.asarray(values, dtype=float))
-    rank = max(1, math.ceil(q / 100.0 * n))
-    return float(arr[min(rank, n) - 1])
+    return float(arr[nearest_rank(q, n) - 1])
+
+
+def _mean(values: Sequence[float] | np.ndarray) -> float:
+    """The exact mean, 0.0 when empty; rounded to 6 decimals because a float sum's last
+    bits depend on the order the processes' samples were merged in."""
+    return round(float(np.mean(values)), 6) if len(values) else 0.0
 
 
 class RecorderDelta(TypedDict):
@@ -52,6 +60,10 @@ class RecorderDelta(TypedDict):
     req_corr_ms: list[float]
     req_ok: list[bool]
     req_retried: list[bool]
+    #: One entry per call, with its final outcome (the error ratio's numerator and
+    #: denominator); ``req_*`` hold one entry per attempt.
+    call_name: list[str]
+    call_ok: list[bool]
     lag_ms: list[float]
     #: One array per flow: name, duration_s, polls, created, errored, ok.  Arrays rather
     #: than tuples because that is what comes out of a message.
@@ -64,9 +76,10 @@ class RecorderDelta(TypedDict):
 class Recorder:
     """One process's raw samples since the last :meth:`drain`.
 
-    Requests: name, send time relative to t0 (s), measured latency (ms), latency from the
-    intended send (ms), success, and whether a failed attempt was retried (a retried
-    attempt is counted in ``retried``, not in the endpoint's ``errors``).
+    Requests (attempts): name, send time relative to t0 (s), measured latency (ms),
+    latency from the intended send (ms), success, and whether a failed attempt was retried
+    (a retried attempt is counted in ``retried``, not in the endpoint's ``errors``).
+    Calls: name and whether the call finally did what the trace says.
     Lags: one per call at its first send (ms).
     Flows: name, duration (s), polls, tasks created, tasks errored, success.
     """
@@ -77,6 +90,8 @@ class Recorder:
     req_corr_ms: list[float] = field(default_factory=list)
     req_ok: list[bool] = field(default_factory=list)
     req_retried: list[bool] = field(default_factory=list)
+    call_name: list[str] = field(default_factory=list)
+    call_ok: list[bool] = field(default_factory=list)
     lag_ms: list[float] = field(default_factory=list)
     flows: list[tuple[str, float, int, int, int, bool]] = field(default_factory=list)
     counters: dict[CounterName, int] = field(default_factory=dict)
@@ -97,6 +112,14 @@ class Recorder:
         self.req_corr_ms.append(corrected_ms)
         self.req_ok.append(ok)
         self.req_retried.append(retried)
+        self.count("attempts")
+
+    def outcome(self, name: str, ok: bool) -> None:
+        """One call is over: counted once in ``ok`` or ``failed``, and for its endpoint,
+        however many attempts it took."""
+        self.call_name.append(name)
+        self.call_ok.append(ok)
+        self.count("ok" if ok else "failed")
 
     def lag(self, ms: float) -> None:
         self.lag_ms.append(ms)
@@ -118,6 +141,8 @@ class Recorder:
             req_corr_ms=self.req_corr_ms,
             req_ok=self.req_ok,
             req_retried=self.req_retried,
+            call_name=self.call_name,
+            call_ok=self.call_ok,
             lag_ms=self.lag_ms,
             flows=[list(f) for f in self.flows],
             counters=self.counters,
@@ -125,7 +150,7 @@ class Recorder:
         )
         self.req_name, self.req_t, self.req_ms = [], [], []
         self.req_corr_ms, self.req_ok, self.lag_ms = [], [], []
-        self.req_retried = []
+        self.req_retried, self.call_name, self.call_ok = [], [], []
         self.flows, self.counters, self.expected_tasks = [], {}, []
         return out
 
@@ -144,6 +169,8 @@ class Aggregate:
         r.req_corr_ms.extend(delta["req_corr_ms"])
         r.req_ok.extend(delta["req_ok"])
         r.req_retried.extend(delta.get("req_retried") or [False] * len(delta["req_ok"]))
+        r.call_name.extend(delta["call_name"])
+        r.call_ok.extend(delta["call_ok"])
         r.lag_ms.extend(delta["lag_ms"])
         r.flows.extend(
             (str(f[0]), float(f[1]), int(f[2]), int(f[3]), int(f[4]), bool(f[5]))
@@ -173,11 +200,15 @@ class Aggregate:
         corr = np.asarray(r.req_corr_ms, dtype=float)
         ok = np.asarray(r.req_ok, dtype=bool)
         retried = np.asarray(r.req_retried, dtype=bool)
+        call_names = np.asarray(r.call_name, dtype=object)
+        call_ok = np.asarray(r.call_ok, dtype=bool)
         out = []
-        for name in sorted(set(r.req_name)):
+        # A call answered without any request (a recovered job's poll) still counts.
+        for name in sorted(set(r.req_name) | set(r.call_name)):
             sel = names == name
             m, c = ms[sel], corr[sel]
             count = int(sel.sum())
+            calls = call_names == name
             out.append(
                 EndpointStats(
                     name=name,
@@ -193,6 +224,13 @@ class Aggregate:
                     max_ms=float(m.max()) if count else 0.0,
                     p50_corrected_ms=percentile(c, 50),
                     p99_corrected_ms=percentile(c, 99),
+                    calls=int(calls.sum()),
+                    failed_calls=int((calls & ~call_ok).sum()),
+                    mean_ms=_mean(m),
+                    p90_ms=percentile(m, 90),
+                    p999_ms=percentile(m, 99.9),
+                    p95_corrected_ms=percentile(c, 95),
+                    histogram=LatencyHistogram.of_ms(m),
                 )
             )
         return tuple(out)
@@ -214,6 +252,10 @@ class Aggregate:
                     tasks_created=sum(f[3] for f in rows),
                     tasks_errored=sum(f[4] for f in rows),
                     failed=sum(1 for f in rows if not f[5]),
+                    mean_s=_mean(d),
+                    p90_s=percentile(d, 90),
+                    p999_s=percentile(d, 99.9),
+                    histogram=LatencyHistogram.of_ms(np.asarray(d) * 1000.0),
                 )
             )
         return tuple(out)

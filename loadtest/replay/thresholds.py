@@ -3,7 +3,9 @@
 Concepts held here: :class:`Limit` (one scope's limits, validated once from TOML),
 :func:`load_thresholds`, the metric tables (:class:`Metric`: each limit's name, unit and how
 to read it from an endpoint's or a flow's stats; :data:`LAG_METRICS` for the schedule lag),
-:func:`evaluate` (typed results to
+:class:`KnownNames` and :func:`check_names` (a table naming an endpoint or flow that
+exists nowhere is an error, with the closest valid name; :func:`check_file` checks a file
+against a trace without running it, as :class:`FileCheck`), :func:`evaluate` (typed results to
 :class:`~loadtest.replay.results.ThresholdCheck` rows), :func:`format_table` and
 :func:`write_junit`.  The file format is shown in
 ``loadtest/thresholds.example.toml``: tables ``[endpoints."<name>"]`` (``"*"`` for every
@@ -13,14 +15,17 @@ samples is skipped unless its table says ``required = true``.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 from xml.sax.saxutils import quoteattr
 
-from loadtest.replay.results import EndpointStats, FlowStats, LagStats, ThresholdCheck
+from loadtest.replay.results import EndpointStats, FlowStats, LagStats, ThresholdCheck, Validity
+from loadtest.trace.format import TraceCall, read_trace
+from loadtest.trace.ops import OPS
 from sim.errors import UserError
 
 
@@ -28,12 +33,20 @@ from sim.errors import UserError
 class Metric:
     """A limit an endpoint or flow table may set: its unit (that of the limit and of the
     actual value), how to read the actual value from each kind of stats given the run's
-    duration, and whether the limit is a floor rather than a ceiling."""
+    duration (``flow`` None: an endpoint-only limit), whether the limit is a floor rather
+    than a ceiling, and whether it is judged over calls rather than attempts (an endpoint
+    with calls but no attempt, such as a recovered job's poll, has no latency)."""
 
     unit: str
     endpoint: Callable[[EndpointStats, float], float]
-    flow: Callable[[FlowStats, float], float]
+    flow: Callable[[FlowStats, float], float] | None
     at_least: bool = False
+    per_call: bool = False
+
+    def samples(self, row: EndpointStats | FlowStats) -> int:
+        if isinstance(row, EndpointStats) and self.per_call:
+            return row.calls
+        return row.count
 
 
 def _ratio(part: int, whole: int) -> float:
@@ -45,15 +58,27 @@ def _per_s(count: int, duration_s: float) -> float:
 
 
 #: Limits of ``[endpoints."…"]`` and ``[flows."…"]`` tables.  Flow times are recorded in
-#: seconds and limited in milliseconds.
+#: seconds and limited in milliseconds.  The error ratio is over calls, not attempts: an
+#: endpoint's calls that failed for good over its calls (a call retried 3 times and then
+#: failing counts once, in both), a flow's failed jobs over its jobs.  Corrected latency
+#: (from the intended send time) exists for endpoints only.
 METRICS: dict[str, Metric] = {
+    "mean_ms": Metric("ms", lambda e, _: e.mean_ms, lambda f, _: f.mean_s * 1000.0),
+    "p50_ms": Metric("ms", lambda e, _: e.p50_ms, lambda f, _: f.p50_s * 1000.0),
     "p95_ms": Metric("ms", lambda e, _: e.p95_ms, lambda f, _: f.p95_s * 1000.0),
     "p99_ms": Metric("ms", lambda e, _: e.p99_ms, lambda f, _: f.p99_s * 1000.0),
+    "p95_corrected_ms": Metric("ms", lambda e, _: e.p95_corrected_ms, None),
+    "p99_corrected_ms": Metric("ms", lambda e, _: e.p99_corrected_ms, None),
     "max_error_ratio": Metric(
-        "ratio", lambda e, _: _ratio(e.errors, e.count), lambda f, _: _ratio(f.failed, f.count)
+        "ratio",
+        lambda e, _: e.error_ratio,
+        lambda f, _: _ratio(f.failed, f.count),
+        per_call=True,
     ),
     "min_rps": Metric("1/s", lambda e, _: e.rps, lambda f, d: _per_s(f.count, d), at_least=True),
 }
+#: The flows table's limits: every metric with a flow reading.
+FLOW_METRICS = {k: m for k, m in METRICS.items() if m.flow is not None}
 #: Limits of the ``[schedule_lag]`` table, all in ms.
 LAG_METRICS: dict[str, Callable[[LagStats], float]] = {
     "p50_ms": lambda lag: lag.p50_ms,
@@ -119,9 +144,10 @@ def parse_thresholds(data: Mapping[str, Any], source: str = "thresholds") -> lis
         section = data.get(key, {})
         if not isinstance(section, dict):
             raise UserError(f"{source}: [{key}] must be a table of tables")
+        allowed = METRICS if kind == "endpoint" else FLOW_METRICS
         for scope, table in section.items():
             where = f"{source}: {key}.{scope!r}"
-            limits = _limits(table, where, METRICS, may_require=True)
+            limits = _limits(table, where, allowed, may_require=True)
             out.append(Limit(kind, scope, limits, bool(table.get("required", False))))
     if "schedule_lag" in data:
         out.append(
@@ -142,6 +168,85 @@ def load_thresholds(path: Path) -> list[Limit]:
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"--thresholds {path}: invalid TOML: {exc}") from None
     return parse_thresholds(data, str(path))
+
+
+@dataclass(frozen=True, slots=True)
+class KnownNames:
+    """The endpoint and flow names a thresholds file may use: those a trace's calls
+    produce plus those of every operation in the registry, so a file written for another
+    trace still passes when its names are real (its limits are then skipped)."""
+
+    endpoints: frozenset[str]
+    flows: frozenset[str]
+
+    @classmethod
+    def of(cls, calls: Iterable[TraceCall] = ()) -> KnownNames:
+        endpoints = {f"{s.method} {s.path}" for s in OPS.values()}
+        endpoints.update(c.name for c in calls)
+        flows = {name for s in OPS.values() for name in (s.opens, s.closes) if name}
+        return cls(frozenset(endpoints), frozenset(flows))
+
+
+def check_names(limits: Sequence[Limit], known: KnownNames, source: str = "thresholds") -> None:
+    """A :class:`UserError` naming every endpoint or flow table that can match nothing,
+    each with the closest valid name: such a limit would be skipped on every run and
+    gate nothing.  ``"*"`` matches every endpoint."""
+    bad = []
+    for lim in limits:
+        if lim.kind == "schedule_lag" or lim.scope == "*":
+            continue
+        valid = known.endpoints if lim.kind == "endpoint" else known.flows
+        if lim.scope in valid:
+            continue
+        key = "endpoints" if lim.kind == "endpoint" else "flows"
+        closest = difflib.get_close_matches(lim.scope, sorted(valid), n=1, cutoff=0.0)
+        hint = f"; did you mean {closest[0]!r}?" if closest else ""
+        bad.append(f'[{key}."{lim.scope}"] names no {lim.kind} of the trace or the registry{hint}')
+    if bad:
+        raise UserError(f"{source}: " + "; ".join(bad))
+
+
+@dataclass(frozen=True, slots=True)
+class FileCheck:
+    """A thresholds file checked against a trace without running it: its limits, and the
+    real names the trace does not exercise (their limits will be skipped unless
+    required).  ``trace`` is None when checked against the registry alone."""
+
+    path: Path
+    trace: Path | None
+    limits: tuple[Limit, ...]
+    unexercised: tuple[str, ...]
+
+    def lines(self) -> list[str]:
+        n = sum(len(lim.limits) for lim in self.limits)
+        against = f"the trace {self.trace}" if self.trace else "the operation registry"
+        out = [
+            f"{self.path}: {n} limits in {len(self.limits)} tables; every name is known to "
+            f"{against}"
+        ]
+        if self.unexercised:
+            out.append(
+                "not in this trace (skipped unless required = true): " + ", ".join(self.unexercised)
+            )
+        return out
+
+
+def check_file(path: Path, trace: Path | None = None) -> FileCheck:
+    """``fleetsim thresholds check``: load ``path`` and check its names against the
+    trace's calls and the registry (the registry alone without a trace).  Raises
+    :class:`UserError` (exit 2) for a bad file or a name that can match nothing."""
+    limits = load_thresholds(path)
+    calls = read_trace(trace).calls if trace is not None else ()
+    check_names(limits, KnownNames.of(calls), str(path))
+    unexercised: list[str] = []
+    if trace is not None:
+        endpoints = {c.name for c in calls}
+        flows = {n for c in calls if c.op in OPS for n in (OPS[c.op].opens, OPS[c.op].closes) if n}
+        for lim in limits:
+            used = endpoints if lim.kind == "endpoint" else flows
+            if lim.kind != "schedule_lag" and lim.scope != "*" and lim.scope not in used:
+                unexercised.append(lim.scope)
+    return FileCheck(path, trace, tuple(limits), tuple(unexercised))
 
 
 def evaluate(results: Measured, limits: Sequence[Limit]) -> list[ThresholdCheck]:
@@ -167,12 +272,13 @@ def evaluate(results: Measured, limits: Sequence[Limit]) -> list[ThresholdCheck]
         for scope in scopes:
             row = table.get(scope)
             for metric, limit in lim.limits:
-                if row is None or not row.count:
+                m = METRICS[metric]
+                if row is None or not m.samples(row):
                     skip = not lim.required
                     checks.append(ThresholdCheck(scope, metric, limit, None, skip, skipped=skip))
                     continue
-                m = METRICS[metric]
                 if isinstance(row, FlowStats):
+                    assert m.flow is not None  # parse_thresholds allows flow metrics only
                     actual = m.flow(row, duration)
                 else:
                     actual = m.endpoint(row, duration)
@@ -199,17 +305,38 @@ def format_table(checks: Sequence[ThresholdCheck]) -> str:
     return "\n".join(lines)
 
 
+#: The JUnit test case that says whether the run's numbers can be trusted.
+VALIDITY_CASE = "run validity"
+
+
 def write_junit(
-    checks: Sequence[ThresholdCheck], path: Path, suite: str = "fleetsim.replay"
+    checks: Sequence[ThresholdCheck],
+    path: Path,
+    suite: str = "fleetsim.replay",
+    validity: Validity | None = None,
 ) -> None:
-    """A JUnit XML report: one test case per check, a failure element per violation."""
+    """A JUnit XML report: one test case per check, a failure element per violation.
+
+    With ``validity``, a first test case ``run validity`` fails when the run is invalid
+    (its reasons are the message), so a CI system that reads only JUnit sees red; it
+    passes for a valid run."""
     fails = sum(1 for c in checks if not c.passed)
     skips = sum(1 for c in checks if c.skipped)
+    tests = len(checks)
+    if validity is not None:
+        tests += 1
+        fails += not validity.valid
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
-        f'<testsuites><testsuite name={quoteattr(suite)} tests="{len(checks)}" '
+        f'<testsuites><testsuite name={quoteattr(suite)} tests="{tests}" '
         f'failures="{fails}" errors="0" skipped="{skips}">',
     ]
+    if validity is not None:
+        lines.append(f"  <testcase classname={quoteattr(suite)} name={quoteattr(VALIDITY_CASE)}>")
+        if not validity.valid:
+            msg = quoteattr("run invalid: " + "; ".join(validity.reasons))
+            lines.append(f"    <failure message={msg}/>")
+        lines.append("  </testcase>")
     for c in checks:
         name = quoteattr(f"{c.scope} {c.metric}")
         lines.append(f"  <testcase classname={quoteattr(suite)} name={name}>")

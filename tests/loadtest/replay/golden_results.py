@@ -3,8 +3,9 @@
 Each case is raw samples (as the executor records them), what the run was, its
 reconciliation, CPU peak and thresholds.  The goldens were written by the writer as it was
 before the typed results record existed, so a byte-equal file proves the record writes
-exactly what older tools read.  Regenerate (only when the schema changes on purpose) with
-``python -m tests.loadtest.replay.golden_results``.
+exactly what older tools read; the calls, attempts, mean, p90, p99.9, corrected p95 and
+histogram keys were added to them deliberately (issue 12).  Regenerate (only when the
+schema changes on purpose) with ``python -m tests.loadtest.replay.golden_results``.
 """
 
 from __future__ import annotations
@@ -60,24 +61,26 @@ class Case:
 
 def _full(r: Recorder) -> None:
     # Two endpoints over ~3 s, some failures (one retried), two flows, every counter.
+    # Each POST is its own call; the 9 GETs are the polls of 3 calls, one of which failed.
     for i in range(37):
         t = i * 0.081
         ok = i % 11 != 5
         r.request("POST /api/v2/tasks", t, 10.0 + (i * 7) % 23 + 0.25, 12.5 + i * 0.75, ok)
+        r.outcome("POST /api/v2/tasks", ok)
         r.lag(0.1 + (i % 9) * 0.37)
     for i in range(9):
         r.request(
             "GET /api/v2/tasks/batch/{jobId}", 0.3 + i * 0.29, 4.0 + i, 4.5 + i, i != 3, i == 3
         )
+    for ok in (True, False, True):
+        r.outcome("GET /api/v2/tasks/batch/{jobId}", ok)
     r.flow("onfleet.batch_async", 1.25, 3, 20, 0, True)
     r.flow("onfleet.batch_async", 2.5, 4, 18, 2, True)
     r.flow("onfleet.batch_async", 0.75, 1, 0, 20, False)
     r.flow("deftship.batch", 0.333, 0, 7, 1, True)
     counters = {
         "planned": 50,
-        "sent": 46,
-        "ok": 42,
-        "failed": 4,
+        "sent": 40,
         "skipped": 3,
         "retries": 5,
         "checked_before_retry": 2,
@@ -99,9 +102,9 @@ def _full(r: Recorder) -> None:
 def _unreachable(r: Recorder) -> None:
     for i in range(5):
         r.request("POST /api/v2/tasks", i * 0.5, 0.0, 0.0, False)
+        r.outcome("POST /api/v2/tasks", False)
         r.lag(300.0 + i)
     r.count("sent", 5)
-    r.count("failed", 5)
     r.count("no_response", 5)
     r.expected_tasks.extend([1, 2])
 

@@ -334,7 +334,7 @@ def test_a_missing_worker_does_not_block_the_results() -> None:
     first_half(w0.recorder)
     merged = master.collect()
     assert merged is not None and master.finals == {0}
-    assert merged.aggregate.rec.counters == {"sent": 3, "retried": 1}
+    assert merged.aggregate.rec.counters == {"sent": 3, "retried": 1, "attempts": 3}
 
 
 def test_a_malformed_message_is_dropped_not_raised(caplog: pytest.LogCaptureFixture) -> None:
@@ -392,7 +392,7 @@ def test_two_sessions_share_nothing() -> None:
     assert a.recorder is not b.recorder
     got_a, got_b = a.collect(), b.collect()
     assert got_a is not None and got_b is not None
-    assert got_a.aggregate.rec.counters == {"sent": 3, "retried": 1}
+    assert got_a.aggregate.rec.counters == {"sent": 3, "retried": 1, "attempts": 3}
     assert got_b.aggregate.rec.req_name == [] and got_b.plan.run_id == "other"
 
 

@@ -23,6 +23,7 @@ def replay(
     api: FakeOnfleet | None = None,
     clock: FakeClock | None = None,
     faults: list[Fault] = (),
+    policy: RetryPolicy | None = None,
 ) -> tuple[FakeOnfleet, Executor, Recorder]:
     clock = clock or FakeClock()
     api = api or FakeOnfleet(clock)
@@ -37,7 +38,7 @@ def replay(
         run_id="run-1",
         wall_t0_ms=0,
         speedup=10.0,
-        policy=RetryPolicy(),
+        policy=policy or RetryPolicy(),
     )
     _, calls = build_trace(make_day(mode))
     sched = Schedule(calls, 10.0)
@@ -212,3 +213,21 @@ def test_worker_phones_are_unique_per_run() -> None:
     api, _ex, _ = replay("single")
     phones = {w["phone"] for w in api.workers.values()}
     assert phones == {run_phone(p, "run-1") for p in ("+14155550100", "+14155550101")}
+
+
+def test_error_ratio_counts_calls_not_attempts() -> None:
+    from loadtest.replay.thresholds import evaluate, parse_thresholds
+
+    # The first PUT call is answered 502 four times: retried 3 times, then it fails.
+    faults = [Fault("PUT", "/api/v2/tasks/", 502) for _ in range(4)]
+    _, _, rec = replay("single", faults=faults, policy=RetryPolicy(max_attempts=4))
+    agg = _agg(rec)
+    (row,) = [e for e in agg.endpoints(1.0) if e.name == "PUT /api/v2/tasks/{taskId}"]
+    assert row.failed_calls == 1 and row.count == row.calls + 3 and row.retried == 3
+    assert agg.rec.counters["retries"] == 3
+    assert agg.rec.counters["attempts"] == sum(e.count for e in agg.endpoints(1.0))
+    assert agg.rec.counters["failed"] == 1  # the call, once
+    limits = parse_thresholds({"endpoints": {row.name: {"max_error_ratio": 0.0}}})
+    (check,) = evaluate(agg.summarise(1.0), limits)
+    # One call of `calls` failed for good; the 3 retried attempts are in neither count.
+    assert check.actual == round(1 / row.calls, 4) and not check.passed

@@ -84,4 +84,12 @@ def test_a_delta_merges_the_same_after_a_trip_through_a_message() -> None:
     shipped.merge(orjson.loads(orjson.dumps(delta)))  # tuples arrive as arrays
     assert direct.summarise(2.0) == shipped.summarise(2.0)
     assert shipped.rec.flows == [("onfleet.batch", 1.5, 2, 10, 1, False)]
-    assert shipped.rec.counters == {"retries": 2} and shipped.rec.expected_tasks == [4, 5]
+    assert shipped.rec.counters == {"retries": 2, "attempts": 2}
+    assert shipped.rec.expected_tasks == [4, 5]
+
+
+def test_p999_is_the_nearest_rank_not_a_float_rounding() -> None:
+    # ceil(99.9 / 100 * 1000) is 1000 in floating point; the 99.9th of 1..1000 is 999.
+    values = list(range(1, 1001))
+    assert percentile(values, 99.9) == 999.0 and percentile(values, 100) == 1000.0
+    assert percentile(values[:5], 99.9) == 5.0 and percentile([3.0], 0) == 3.0

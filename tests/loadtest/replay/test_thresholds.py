@@ -28,6 +28,8 @@ def results(p99: float = 120.0, errors: int = 0, flow_s: float = 2.0) -> ReplayR
                 "POST /api/v2/tasks",
                 count=100,
                 errors=errors,
+                calls=100,
+                failed_calls=errors,
                 rps=10.0,
                 p50_ms=20.0,
                 p95_ms=80.0,
@@ -271,8 +273,12 @@ def test_metric_table_names_every_limit_with_its_unit() -> None:
     from loadtest.replay.thresholds import LAG_METRICS, METRICS
 
     assert {m: METRICS[m].unit for m in METRICS} == {
+        "mean_ms": "ms",
+        "p50_ms": "ms",
         "p95_ms": "ms",
         "p99_ms": "ms",
+        "p95_corrected_ms": "ms",
+        "p99_corrected_ms": "ms",
         "max_error_ratio": "ratio",
         "min_rps": "1/s",
     }
