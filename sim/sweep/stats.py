@@ -84,12 +84,15 @@ def mean_ci(
     n = int(x.size)
     if n == 0:
         return _EMPTY
-    mean = float(x.mean())
+    lo_x, hi_x = float(x.min()), float(x.max())
+    # A float mean can land an ulp outside the sample (three 0.2s average to
+    # 0.20000000000000004); the true mean of a sample never does.
+    mean = min(max(float(x.mean()), lo_x), hi_x)
     if n == 1:
         return Interval(mean, math.nan, math.nan, 1, math.nan)
-    std = float(x.std(ddof=1))
-    if std == 0.0:  # every replication agrees: nothing to resample
+    if lo_x == hi_x:  # every replication agrees: nothing to resample
         return Interval(mean, mean, mean, n, 0.0)
+    std = float(x.std(ddof=1))
     res = _st.bootstrap(
         (x,),
         np.mean,
@@ -102,8 +105,8 @@ def mean_ci(
     lo_b, hi_b = bounds
     low = min(float(res.confidence_interval.low), mean)
     high = max(float(res.confidence_interval.high), mean)
-    low = min(max(low, lo_b, float(x.min())), mean)
-    high = max(min(high, hi_b, float(x.max())), mean)
+    low = min(max(low, lo_b, lo_x), mean)
+    high = max(min(high, hi_b, hi_x), mean)
     return Interval(mean, low, high, n, std)
 
 

@@ -74,6 +74,12 @@ def test_intervals_stay_in_the_kpi_range_and_hold_the_mean(
     assert min(x) <= ci.low and ci.high <= max(x)
 
 
+def test_identical_replications_give_their_value_exactly() -> None:
+    # np.mean of three 0.2s is 0.20000000000000004, an ulp above every sample.
+    ci = mean_ci([0.2, 0.2, 0.2], bounds=(0.0, 100.0))
+    assert ci.mean == ci.low == ci.high == 0.2 and ci.std == 0.0
+
+
 def test_paired_differences_cancel_the_shared_noise() -> None:
     rng = np.random.default_rng(5)
     seed_effect = rng.normal(0.0, 10.0, size=12)  # the same demand for both variants
