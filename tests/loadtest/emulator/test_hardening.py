@@ -1,0 +1,93 @@
+"""Hardening regressions (issue 10): deep JSON refused at the edge in every provider's
+shape, so nothing stored is impossible to serve back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from loadtest.emulator.http import MAX_JSON_DEPTH
+from loadtest.providers import hypertrack
+from tests.loadtest.emulator.helpers import TestClient, bearer, ht_auth, make_client, onfleet_auth
+
+A = "/api/v2"
+
+
+def nested(levels: int) -> Any:
+    """A value of ``levels`` nested arrays around a string."""
+    v: Any = "x"
+    for _ in range(levels):
+        v = [v]
+    return v
+
+
+def _onfleet_task(deep: Any) -> tuple[str, dict[str, Any]]:
+    meta = [{"name": "deep", "type": "array", "value": deep}]
+    return f"{A}/tasks", {"destination": {"location": [-122.41, 37.77]}, "metadata": meta}
+
+
+def _onfleet_batch(deep: Any) -> tuple[str, dict[str, Any]]:
+    return f"{A}/tasks/batch", {"tasks": [_onfleet_task(deep)[1]]}
+
+
+def _onfleet_worker(deep: Any) -> tuple[str, dict[str, Any]]:
+    return f"{A}/workers", {"name": "Deep", "phone": "4155550199", "metadata": deep}
+
+
+def _ht_track(deep: Any) -> tuple[str, dict[str, Any]]:
+    order = {**hypertrack.order_body("o-1", 37.39, -121.88, "drop"), "metadata": {"d": deep}}
+    return "/orders/track", hypertrack.track_body("J", [order])
+
+
+def _nash(deep: Any) -> tuple[str, dict[str, Any]]:
+    return "/v1/batch_job", {"packages": [], "extra": deep}
+
+
+def _deftship(deep: Any) -> tuple[str, dict[str, Any]]:
+    return "/api/batches", {"items": [], "extra": deep}
+
+
+CASES = {
+    "onfleet-task": (_onfleet_task, onfleet_auth(), 400, f"{A}/tasks/all?from=0"),
+    "onfleet-batch": (_onfleet_batch, onfleet_auth(), 400, f"{A}/tasks/all?from=0"),
+    "onfleet-worker": (_onfleet_worker, onfleet_auth(), 400, f"{A}/workers"),
+    "hypertrack": (_ht_track, ht_auth(), 422, "/orders/o-1"),
+    "nash": (_nash, bearer(), 422, None),
+    "deftship": (_deftship, bearer(), 422, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_deep_json_is_refused_in_the_providers_shape(name: str) -> None:
+    build, headers, status, listing = CASES[name]
+    path, body = build(nested(300))
+    with make_client() as client:
+        r = client.post(path, json=body, headers=headers)
+        assert r.status_code == status, r.text
+        text = r.text
+        assert f"more than {MAX_JSON_DEPTH} levels" in text
+        if name.startswith("onfleet"):
+            assert r.json()["code"] == "InvalidContent"
+        elif name == "nash":
+            assert r.json()[0]["error"]["code"] == "VALIDATION_ERRORS"
+        elif name == "hypertrack":
+            assert "body" in r.json()["detail"]
+        else:
+            assert r.json()["success"] is False
+        if listing is not None:
+            after = client.get(listing, headers=headers)
+            assert after.status_code in (200, 404), after.text
+
+
+def test_depth_at_the_bound_is_stored_and_served_back(client: TestClient) -> None:
+    # The body is an object, its metadata an array of objects: three levels before the
+    # value, so the value may nest MAX - 3 arrays.
+    path, body = _onfleet_task(nested(MAX_JSON_DEPTH - 3))
+    r = client.post(path, json=body)
+    assert r.status_code == 200, r.text
+    listed = client.get(f"{A}/tasks/all?from=0")
+    assert listed.status_code == 200
+    assert listed.json()["tasks"][0]["metadata"][0]["value"] == nested(MAX_JSON_DEPTH - 3)
+    path, body = _onfleet_task(nested(MAX_JSON_DEPTH - 2))
+    assert client.post(path, json=body).status_code == 400
