@@ -193,7 +193,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         )
     )
     # Inside the rate limiter, so even a 500 for an unexpected exception carries its headers.
-    middleware.append(Middleware(CatchAllMiddleware))
+    middleware.append(Middleware(CatchAllMiddleware, on_error=rt.rollback))
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes))
     middleware.append(Middleware(AuthMiddleware, keys=cfg.keys))
     if cfg.faults.error_rate > 0 or cfg.faults.slow_rate > 0:

@@ -2,7 +2,10 @@
 
 The providers keep their records in memory and call :meth:`Store.put` for every changed
 record, then :meth:`Store.commit` before a response goes out, so an acknowledged write is
-on disk when the client hears of it.  SQLite runs in WAL mode with ``synchronous=NORMAL``:
+on disk when the client hears of it.  A request's puts are one transaction: they reach the
+file together at its commit, or, when the request fails with an unexpected exception,
+:meth:`Store.rollback` drops them all, so the next request's commit cannot carry half of a
+failed one to disk.  SQLite runs in WAL mode with ``synchronous=NORMAL``:
 a committed transaction survives ``kill -9`` of the process (the WAL is in the OS cache);
 only an OS crash could lose the last ones.  The file holds one table, ``records(kind, id,
 body)`` with JSON bodies, so ``sqlite3 emu.db "select body from records where
@@ -32,6 +35,10 @@ class Store(Protocol):
 
     def commit(self) -> None: ...
 
+    def rollback(self) -> None:
+        """Forget every put since the last commit."""
+        ...
+
     def load(self, kind: str) -> Iterator[Any]: ...
 
     def close(self) -> None: ...
@@ -46,6 +53,9 @@ class MemoryStore:
         return None
 
     def commit(self) -> None:
+        return None
+
+    def rollback(self) -> None:
         return None
 
     def load(self, kind: str) -> Iterator[Any]:
@@ -99,6 +109,10 @@ class SqliteStore:
         except BaseException:
             cur.execute("ROLLBACK")
             raise
+
+    def rollback(self) -> None:
+        # Nothing of the failed request reached SQLite yet: its puts are only pending.
+        self._pending.clear()
 
     def load(self, kind: str) -> Iterator[Any]:
         rows = self._db.execute(

@@ -5,9 +5,14 @@ It sits just inside the rate limiter, so the 500 passes back through it and carr
 catch-all handler runs outside all user middleware and would send neither).  The
 exception is re-raised once the answer is sent, so the server still logs the trace (and
 a test client created with ``raise_server_exceptions=True`` still raises).
+
+Before answering it calls ``on_error`` (the runtime's rollback), so the failed request's
+pending writes never reach the store.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,8 +30,9 @@ def internal_error(exc: BaseException) -> ApiError:
 
 
 class CatchAllMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, on_error: Callable[[], None] = lambda: None) -> None:
         self.app = app
+        self.on_error = on_error
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,6 +49,7 @@ class CatchAllMiddleware:
         try:
             await self.app(scope, receive, tracking_send)
         except Exception as exc:
+            self.on_error()
             if not started:
                 response = dialect_of(scope).response(internal_error(exc), client_ip(scope))
                 await response(scope, receive, send)

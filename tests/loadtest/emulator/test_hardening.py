@@ -1,15 +1,26 @@
 """Hardening regressions (issue 10): deep JSON refused at the edge in every provider's
-shape, so nothing stored is impossible to serve back."""
+shape, so nothing stored is impossible to serve back; a failed request's writes never
+reach the store."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from loadtest.emulator.app import create_app
+from loadtest.emulator.config import EmulatorConfig
 from loadtest.emulator.http import MAX_JSON_DEPTH
 from loadtest.providers import hypertrack
-from tests.loadtest.emulator.helpers import TestClient, bearer, ht_auth, make_client, onfleet_auth
+from tests.loadtest.emulator.helpers import (
+    KEY,
+    TestClient,
+    bearer,
+    ht_auth,
+    make_client,
+    onfleet_auth,
+)
 
 A = "/api/v2"
 
@@ -91,3 +102,48 @@ def test_depth_at_the_bound_is_stored_and_served_back(client: TestClient) -> Non
     assert listed.json()["tasks"][0]["metadata"][0]["value"] == nested(MAX_JSON_DEPTH - 3)
     path, body = _onfleet_task(nested(MAX_JSON_DEPTH - 2))
     assert client.post(path, json=body).status_code == 400
+
+
+# -- a request's writes commit together ------------------------------------------------
+
+
+def _db_client(db: Path) -> TestClient:
+    cfg = EmulatorConfig(api_keys=(KEY,), db_path=db, seed=3)
+    c = TestClient(create_app(cfg), raise_server_exceptions=False)
+    c.headers.update(onfleet_auth())
+    return c
+
+
+def test_a_failed_request_leaves_nothing_on_disk_and_ids_are_not_reissued(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "emu.db"
+    task = {"destination": {"location": [-122.41, 37.77]}}
+    with _db_client(db) as c:
+        before = c.post(f"{A}/tasks", json=task).json()["id"]
+        state = c.app.state.emulator.onfleet.state  # type: ignore[attr-defined]
+        real_save = state.save_task
+        calls = 0
+
+        def failing_save(t: Any) -> None:
+            # An emulator bug half-way through a 6-task batch, after 3 tasks were put.
+            nonlocal calls
+            calls += 1
+            if calls == 4:
+                raise RuntimeError("bug in the middle of a batch")
+            real_save(t)
+
+        state.save_task = failing_save
+        r = c.post(f"{A}/tasks/batch", json={"tasks": [task] * 6})
+        assert r.status_code == 500
+        state.save_task = real_save
+        failed_ids = set(state.tasks) - {before}
+        assert len(failed_ids) == 4  # in memory (the 4th failed to save); the client got 500
+        # An unrelated request commits: it must not carry the failed request's writes.
+        after = c.post(f"{A}/tasks", json=task).json()["id"]
+        issued = {before, after} | failed_ids
+    with _db_client(db) as c:
+        listed = c.get(f"{A}/tasks/all?from=0").json()["tasks"]
+        assert sorted(t["id"] for t in listed) == sorted([before, after])
+        fresh = [c.post(f"{A}/tasks", json=task).json()["id"] for _ in range(20)]
+        assert not issued & set(fresh)
