@@ -1,17 +1,21 @@
 """Hardening regressions (issue 10): deep JSON refused at the edge in every provider's
 shape, so nothing stored is impossible to serve back; a failed request's writes never
-reach the store."""
+reach the store; the connection stays open after a 500."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from loadtest.emulator.app import create_app
 from loadtest.emulator.config import EmulatorConfig
 from loadtest.emulator.http import MAX_JSON_DEPTH
+from loadtest.emulator.onfleet.state import OnfleetState
+from loadtest.emulator.serve import EmulatorServer
 from loadtest.providers import hypertrack
 from tests.loadtest.emulator.helpers import (
     KEY,
@@ -147,3 +151,52 @@ def test_a_failed_request_leaves_nothing_on_disk_and_ids_are_not_reissued(
         assert sorted(t["id"] for t in listed) == sorted([before, after])
         fresh = [c.post(f"{A}/tasks", json=task).json()["id"] for _ in range(20)]
         assert not issued & set(fresh)
+
+
+# -- the connection survives a 500 -------------------------------------------------------
+
+
+def _raw_get(sock: socket.socket, path: str) -> bytes:
+    """One HTTP/1.1 GET on an open socket; the answer's head and body (Content-Length)."""
+    auth = onfleet_auth()["Authorization"]
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {auth}\r\n\r\n".encode()
+    )
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data  # the server closed the connection
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(
+        next(h for h in head.split(b"\r\n") if h.lower().startswith(b"content-length")).split(b":")[
+            1
+        ]
+    )
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def test_the_connection_stays_open_after_a_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(OnfleetState, "get", boom)
+    with EmulatorServer(EmulatorConfig(api_keys=(KEY,))) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            first = _raw_get(sock, f"{A}/tasks/abc")
+            assert first.startswith(b"HTTP/1.1 500"), first
+            assert b"connection: close" not in first.lower()
+            second = _raw_get(sock, f"{A}/auth/test")
+            assert second.startswith(b"HTTP/1.1 200"), second
+        # And a pooled client sees no reset.
+        with httpx.Client(base_url=url, headers=onfleet_auth(), timeout=10) as c:
+            for _ in range(3):
+                assert c.get(f"{A}/tasks/abc").status_code == 500
+                assert c.get(f"{A}/auth/test").status_code == 200
