@@ -180,9 +180,10 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         rt.commit()
 
     # Outermost: every middleware and handler inside reads the provider it resolves.
+    routes = _routes(emu)
     middleware = [
         Middleware(DialectMiddleware),
-        Middleware(MetricsMiddleware, requests=emu.requests),
+        Middleware(MetricsMiddleware, requests=emu.requests, routes=routes),
     ]
     middleware.append(
         Middleware(
@@ -201,7 +202,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     if cfg.latency.enabled:
         middleware.append(Middleware(LatencyMiddleware, cfg=cfg.latency, rng=rt.rng))
     app = Starlette(
-        routes=_routes(emu),
+        routes=routes,
         middleware=middleware,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _bug},
         lifespan=lifespan,

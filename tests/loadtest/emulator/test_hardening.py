@@ -1,6 +1,7 @@
 """Hardening regressions (issue 10): deep JSON refused at the edge in every provider's
 shape, so nothing stored is impossible to serve back; a failed request's writes never
-reach the store; the connection stays open after a 500."""
+reach the store; the connection stays open after a 500; metrics label every answer by
+its route."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import httpx
 import pytest
 
 from loadtest.emulator.app import create_app
-from loadtest.emulator.config import EmulatorConfig
+from loadtest.emulator.config import EmulatorConfig, FaultConfig, RateLimitConfig
 from loadtest.emulator.http import MAX_JSON_DEPTH
 from loadtest.emulator.onfleet.state import OnfleetState
 from loadtest.emulator.serve import EmulatorServer
@@ -200,3 +201,25 @@ def test_the_connection_stays_open_after_a_500(monkeypatch: pytest.MonkeyPatch) 
             for _ in range(3):
                 assert c.get(f"{A}/tasks/abc").status_code == 500
                 assert c.get(f"{A}/auth/test").status_code == 200
+
+
+# -- metrics label every answer by its route ---------------------------------------------
+
+
+def test_429_and_faults_are_labelled_by_route() -> None:
+    limited = make_client(rate_limit=RateLimitConfig(onfleet_per_s=1, window_s=60.0))
+    with limited as client:
+        client.headers.update(onfleet_auth())
+        assert client.get(f"{A}/tasks/abc").status_code == 404
+        assert client.get(f"{A}/tasks/abc").status_code == 429
+        assert client.get("/api/v2/no/such/route").status_code == 429
+        metrics = client.get("/metrics").text
+    assert 'route="/api/v2/tasks/{taskId}",method="GET",status="429"} 1' in metrics
+    # A path no route matches stays pooled, so fuzzing cannot grow the label set.
+    assert 'route="unmatched",method="GET",status="429"} 1' in metrics
+    with make_client(faults=FaultConfig(error_rate=1.0)) as client:
+        client.headers.update(onfleet_auth())
+        assert client.post(f"{A}/tasks/batch", json={"tasks": []}).status_code == 503
+        metrics = client.get("/metrics").text
+    assert 'route="/api/v2/tasks/batch",method="POST",status="503"} 1' in metrics
+    assert "unmatched" not in metrics
