@@ -1,7 +1,7 @@
 """Hardening regressions (issue 10): deep JSON refused at the edge in every provider's
 shape, so nothing stored is impossible to serve back; a failed request's writes never
 reach the store; the connection stays open after a 500; metrics label every answer by
-its route."""
+its route; a loopback server refuses other Host names, and a non-loopback bind warns."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
+from fleetsim.commands.emulate import _announce
 from loadtest.emulator.app import create_app
-from loadtest.emulator.config import EmulatorConfig, FaultConfig, RateLimitConfig
+from loadtest.emulator.config import DEMO_API_KEY, EmulatorConfig, FaultConfig, RateLimitConfig
 from loadtest.emulator.http import MAX_JSON_DEPTH
+from loadtest.emulator.middleware.hostguard import host_name, is_loopback
 from loadtest.emulator.onfleet.state import OnfleetState
-from loadtest.emulator.serve import EmulatorServer
+from loadtest.emulator.serve import EmulatorServer, build_app
 from loadtest.providers import hypertrack
 from tests.loadtest.emulator.helpers import (
     KEY,
@@ -223,3 +225,63 @@ def test_429_and_faults_are_labelled_by_route() -> None:
         metrics = client.get("/metrics").text
     assert 'route="/api/v2/tasks/batch",method="POST",status="503"} 1' in metrics
     assert "unmatched" not in metrics
+
+
+# -- binding and the Host guard ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "loopback"),
+    [
+        ("127.0.0.1:8080", True),
+        ("127.1.2.3", True),
+        ("localhost:9", True),
+        ("LOCALHOST.", True),
+        ("[::1]:8080", True),
+        ("evil.example:8080", False),
+        ("127.0.0.1.evil.example", False),
+        ("10.0.0.5:8080", False),
+        ("[2001:db8::1]:80", False),
+        ("", False),
+    ],
+)
+def test_loopback_host_names(header: str, loopback: bool) -> None:
+    assert is_loopback(host_name(header)) is loopback
+
+
+def test_a_loopback_bind_refuses_other_host_headers() -> None:
+    with EmulatorServer(EmulatorConfig(api_keys=(KEY,))) as url:
+        port = url.rsplit(":", 1)[1]
+        with httpx.Client(base_url=url, headers=onfleet_auth(), timeout=10) as c:
+            assert c.get(f"{A}/auth/test").status_code == 200
+            ok_host = c.get(f"{A}/auth/test", headers={"Host": f"localhost:{port}"})
+            assert ok_host.status_code == 200
+            r = c.get(f"{A}/auth/test", headers={"Host": f"rebind.example:{port}"})
+            assert r.status_code == 400
+            assert r.json()["code"] == "InvalidContent"
+            assert "'rebind.example' is not a loopback name" in r.json()["message"]["cause"]
+            n = c.get("/v1/jobs/x", headers={"Host": "rebind.example", **bearer()})
+            assert n.status_code == 400 and "rebind.example" in n.json()[0]["error"]["message"]
+
+
+def test_a_bind_elsewhere_has_no_host_guard() -> None:
+    cfg = EmulatorConfig(api_keys=(KEY,))
+    # TestClient sends Host: testserver, which is not loopback.
+    with TestClient(build_app(cfg, "0.0.0.0")) as c:  # built, never bound
+        assert c.get(f"{A}/auth/test", headers=onfleet_auth()).status_code == 200
+    with TestClient(build_app(cfg, "127.0.0.1")) as c:
+        assert c.get(f"{A}/auth/test", headers=onfleet_auth()).status_code == 400
+
+
+@pytest.mark.parametrize("keys", [(), (KEY,)])
+def test_a_non_loopback_bind_warns_and_names_the_demo_key(
+    keys: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = EmulatorConfig(api_keys=keys)
+    _announce(cfg, "http://0.0.0.0:8080", "0.0.0.0")
+    err = capsys.readouterr().err
+    assert "warning: --host 0.0.0.0 is not loopback" in err and DEMO_API_KEY in err
+    assert ("--api-key" in err) is (not keys)
+    assert KEY not in err
+    _announce(cfg, "http://127.0.0.1:8080", "127.0.0.1")
+    assert "warning" not in capsys.readouterr().err
