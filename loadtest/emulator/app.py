@@ -8,6 +8,7 @@ Starlette on uvicorn with httptools and uvloop.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -170,14 +171,25 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         hypertrack=HyperTrackApi(rt),
     )
 
+    async def checkpoints() -> None:
+        # Copies the WAL into the main file now and then, so the .db is never far behind.
+        while True:
+            await asyncio.sleep(cfg.checkpoint_interval_s)
+            rt.store.checkpoint()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         emu.onfleet.jobs.resume()
         emu.deftship.resume()
+        ticker = asyncio.create_task(checkpoints()) if rt.store.durable else None
         yield
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
         await emu.onfleet.jobs.close()
         await emu.deftship.close()
-        rt.commit()
+        rt.close()
 
     # Outermost: every middleware and handler inside reads the provider it resolves.
     routes = _routes(emu)

@@ -95,6 +95,8 @@ class EmulatorConfig:
     seed: int = 0
     api_keys: tuple[str, ...] = ()
     db_path: Path | None = None
+    # How often the SQLite WAL is copied into the main file (also at a clean shutdown).
+    checkpoint_interval_s: float = 30.0
     max_body_bytes: int = 4 * 1024 * 1024
     latency: LatencyConfig = LatencyConfig()
     faults: FaultConfig = FaultConfig()
@@ -172,6 +174,7 @@ _POSITIVE = (lambda v: v > 0, "a finite number > 0")
 _RANGES: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("EmulatorConfig", "seed"): (lambda v: v >= 0, "an integer >= 0"),
     ("EmulatorConfig", "max_body_bytes"): (lambda v: v > 0, "an integer > 0 (bytes)"),
+    ("EmulatorConfig", "checkpoint_interval_s"): _POSITIVE,
     ("EmulatorConfig", "container_lock_hold_ms"): _NON_NEGATIVE,
     ("EmulatorConfig", "container_lock_wait_ms"): _NON_NEGATIVE,
     ("EmulatorConfig", "async_tasks_per_s"): _NON_NEGATIVE,

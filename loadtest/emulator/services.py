@@ -51,3 +51,8 @@ class Runtime:
         not rewound: the next commit stores its current state, so ids the failed request
         drew are never issued again."""
         self.store.rollback()
+
+    def close(self) -> None:
+        """A clean shutdown: commit what is pending, checkpoint and close the store."""
+        self.commit()
+        self.store.close()
