@@ -285,3 +285,39 @@ def test_a_non_loopback_bind_warns_and_names_the_demo_key(
     assert KEY not in err
     _announce(cfg, "http://127.0.0.1:8080", "127.0.0.1")
     assert "warning" not in capsys.readouterr().err
+
+
+# -- container PUT: linear, same outcome -------------------------------------------------
+
+
+def test_container_put_moves_runs_and_returns_dropped_tasks(client: TestClient) -> None:
+    team = client.post(f"{A}/teams", json={"name": "T"}).json()["id"]
+    w1, w2 = (
+        client.post(
+            f"{A}/workers", json={"name": f"W{i}", "phone": f"415555020{i}", "teams": [team]}
+        ).json()["id"]
+        for i in (1, 2)
+    )
+    a, b, c, d, x = (
+        client.post(f"{A}/tasks", json={"destination": {"location": [-122.4, 37.7]}}).json()["id"]
+        for _ in range(5)
+    )
+    put = f"{A}/containers/workers"
+    assert client.put(f"{put}/{w1}", json={"tasks": [a, b, c, d]}).json()["tasks"] == [a, b, c, d]
+    # The listed tasks go in as one run at the index of the list without them.
+    r = client.put(f"{put}/{w1}", json={"tasks": [2, x, a]})
+    assert r.json()["tasks"] == [b, c, x, a, d]
+    assert client.put(f"{put}/{w1}", json={"tasks": [-1, b]}).json()["tasks"] == [c, x, a, d, b]
+    # Taking a task from another worker's list removes it there.
+    assert client.put(f"{put}/{w2}", json={"tasks": [b]}).json()["tasks"] == [b]
+    assert client.get(f"{put}/{w1}").json()["tasks"] == [c, x, a, d]
+    assert client.get(f"{A}/tasks/{b}").json()["worker"] == w2
+    # Replacing the list returns the dropped tasks to the organisation, unassigned.
+    assert client.put(f"{put}/{w1}", json={"tasks": [d, c]}).json()["tasks"] == [d, c]
+    for tid in (x, a):
+        got = client.get(f"{A}/tasks/{tid}").json()
+        assert got["state"] == 0 and got["container"]["type"] == "ORGANIZATION"
+    org = client.get(f"{A}/tasks/{x}").json()["organization"]
+    org_tasks = client.get(f"{A}/containers/organizations/{org}").json()["tasks"]
+    assert {x, a} <= set(org_tasks) and not {b, c, d} & set(org_tasks)
+    assert client.get(f"{A}/tasks/{d}").json()["state"] == 1
