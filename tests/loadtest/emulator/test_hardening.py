@@ -19,7 +19,7 @@ from loadtest.emulator.http import MAX_JSON_DEPTH
 from loadtest.emulator.middleware.hostguard import host_name, is_loopback
 from loadtest.emulator.onfleet.state import OnfleetState
 from loadtest.emulator.serve import EmulatorServer, build_app
-from loadtest.providers import hypertrack
+from loadtest.providers import hypertrack, nash
 from tests.loadtest.emulator.helpers import (
     KEY,
     TestClient,
@@ -321,3 +321,41 @@ def test_container_put_moves_runs_and_returns_dropped_tasks(client: TestClient) 
     org_tasks = client.get(f"{A}/containers/organizations/{org}").json()["tasks"]
     assert {x, a} <= set(org_tasks) and not {b, c, d} & set(org_tasks)
     assert client.get(f"{A}/tasks/{d}").json()["state"] == 1
+
+
+# -- counts capped so one request cannot hold the loop -----------------------------------
+
+
+def test_nash_batch_job_is_capped_at_max_packages() -> None:
+    def body(n: int) -> dict[str, Any]:
+        pkgs = [
+            nash.package_body((37.77, -122.41), (37.70 + i / 10_000, -122.45)) for i in range(n)
+        ]
+        return nash.batch_job_body(pkgs)
+
+    with make_client() as client:
+        ok = client.post("/v1/batch_job", json=body(nash.MAX_PACKAGES), headers=bearer())
+        assert ok.status_code == 200, ok.text[:300]
+        over = client.post("/v1/batch_job", json=body(nash.MAX_PACKAGES + 1), headers=bearer())
+        assert over.status_code == 422
+        err = over.json()[0]["error"]
+        assert err["code"] == "VALIDATION_ERRORS"
+        assert f"at most {nash.MAX_PACKAGES} per batch job" in err["message"]
+
+
+def test_hypertrack_track_is_capped_at_max_orders() -> None:
+    def body(n: int, prefix: str) -> dict[str, Any]:
+        orders = [
+            hypertrack.order_body(f"{prefix}-{i}", 37.39 + i / 10_000, -121.88, "drop")
+            for i in range(n)
+        ]
+        return hypertrack.track_body("J", orders)
+
+    cap = hypertrack.MAX_ORDERS_PER_TRACK
+    with make_client() as client:
+        ok = client.post("/orders/track", json=body(cap, "a"), headers=ht_auth())
+        assert ok.status_code == 200, ok.text[:300]
+        over = client.post("/orders/track", json=body(cap + 1, "b"), headers=ht_auth())
+        assert over.status_code == 422
+        assert f"at most {cap} items" in over.json()["detail"]["body"]["orders"][0]
+        assert client.get("/orders/b-0", headers=ht_auth()).status_code == 404
