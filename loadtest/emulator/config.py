@@ -104,6 +104,9 @@ class EmulatorConfig:
     region: RegionConfig = RegionConfig()
     # Onfleet
     container_cap: int | None = None
+    # Onfleet tasks the emulator holds (deleted ones included; each costs memory until the
+    # process ends): past it a create is 400.  ~2.5 GB at today's ~2.5 kB per task.
+    max_tasks: int | None = 1_000_000
     container_lock_hold_ms: float = 0.0
     container_lock_wait_ms: float = 200.0
     async_tasks_per_s: float = 0.0  # 0 = as fast as the loop allows
@@ -160,7 +163,7 @@ def realistic() -> EmulatorConfig:
 
 PROFILES = {"fast": fast, "realistic": realistic}
 # Fields whose default may be None (unlimited); a TOML value must be a positive integer.
-_OPTIONAL_INTS = frozenset({"onfleet_per_s", "nash_per_s", "container_cap"})
+_OPTIONAL_INTS = frozenset({"onfleet_per_s", "nash_per_s", "container_cap", "max_tasks"})
 
 
 def _between(lo: float, hi: float) -> tuple[Callable[[Any], bool], str]:

@@ -14,12 +14,19 @@ import pytest
 
 from fleetsim.commands.emulate import _announce
 from loadtest.emulator.app import create_app
-from loadtest.emulator.config import DEMO_API_KEY, EmulatorConfig, FaultConfig, RateLimitConfig
+from loadtest.emulator.config import (
+    DEMO_API_KEY,
+    EmulatorConfig,
+    FaultConfig,
+    RateLimitConfig,
+    load_profile,
+)
 from loadtest.emulator.http import MAX_JSON_DEPTH
 from loadtest.emulator.middleware.hostguard import host_name, is_loopback
 from loadtest.emulator.onfleet.state import OnfleetState
 from loadtest.emulator.serve import EmulatorServer, build_app
 from loadtest.providers import hypertrack, nash
+from sim.errors import UserError
 from tests.loadtest.emulator.helpers import (
     KEY,
     TestClient,
@@ -359,3 +366,27 @@ def test_hypertrack_track_is_capped_at_max_orders() -> None:
         assert over.status_code == 422
         assert f"at most {cap} items" in over.json()["detail"]["body"]["orders"][0]
         assert client.get("/orders/b-0", headers=ht_auth()).status_code == 404
+
+
+# -- the task cap bounds memory -----------------------------------------------------------
+
+
+def test_creates_past_max_tasks_are_400_and_create_nothing(tmp_path: Path) -> None:
+    task = {"destination": {"location": [-122.41, 37.77]}}
+    with make_client(max_tasks=5) as client:
+        client.headers.update(onfleet_auth())
+        for _ in range(3):
+            assert client.post(f"{A}/tasks", json=task).status_code == 200
+        r = client.post(f"{A}/tasks/batch", json={"tasks": [task] * 4}).json()
+        assert len(r["tasks"]) == 2 and len(r["errors"]) == 2
+        assert "maximum of 5 tasks (max_tasks)" in r["errors"][0]["error"]["cause"]
+        single = client.post(f"{A}/tasks", json=task)
+        assert single.status_code == 400
+        assert single.json()["message"]["cause"].startswith("the emulator holds its maximum")
+        assert len(client.get(f"{A}/tasks/all?from=0").json()["tasks"]) == 5
+    profile = tmp_path / "p.toml"
+    profile.write_text('profile = "fast"\nmax_tasks = 7\n')
+    assert load_profile(str(profile)).max_tasks == 7
+    profile.write_text('profile = "fast"\nmax_tasks = 0\n')
+    with pytest.raises(UserError, match="max_tasks"):
+        load_profile(str(profile))
