@@ -5,7 +5,8 @@ same run.
 * ``emulator.create`` -- single-task creates per second; ratio to the echo app's
   requests per second (target >= 0.5).
 * ``emulator.batch500`` -- tasks per second through the 500-task sync batch path, with
-  p50 and p99 per batch (target >= 50,000 tasks/s on 2 cores).
+  p50 and p99 per batch (target >= 50,000 tasks/s on 2 cores), and the server's resident
+  memory per task held (its growth over the run / the tasks created).
 * ``emulator.async500`` -- submit-to-completed time of a 500-task async job (fast profile).
 
 Every load loop is bounded: Locust runs for a fixed time with a fixed user count, and each
@@ -38,6 +39,11 @@ def _echo(work: Path) -> ServerProcess:
     """The echo app, served by the same :func:`loadtest.emulator.serve.serve_app` stack."""
     argv = [sys.executable, "-m", "fleetsim.benches.fixtures.echo"]
     return ServerProcess(argv, log=work / "echo.log")
+
+
+def _rss_bytes(server: ServerProcess) -> int:
+    """The server process's resident memory now."""
+    return int(psutil.Process(server.pid).memory_info().rss)
 
 
 def _cpu_s(server: ServerProcess) -> float:
@@ -147,9 +153,9 @@ def bench_batch500(ctx: BenchContext) -> list[BenchResult]:
     with _echo(ctx.workdir) as echo:
         base = _locust("EchoBatchUser", echo.url, 4, s, ctx.workdir, "echo500")
     with _emulator(ctx.workdir) as emu:
-        cpu0 = _cpu_s(emu)
+        cpu0, rss0 = _cpu_s(emu), _rss_bytes(emu)
         got = _locust("BatchUser", emu.url, 4, s, ctx.workdir, "batch500")
-        cpu_s = _cpu_s(emu) - cpu0
+        cpu_s, rss_growth = _cpu_s(emu) - cpu0, _rss_bytes(emu) - rss0
     tasks_s = got.rps * 500
     # Server CPU per task: the figure that survives a shared, noisy machine.
     cpu_us = cpu_s * 1e6 / (got.count * 500) if got.count else 0.0
@@ -170,6 +176,8 @@ def bench_batch500(ctx: BenchContext) -> list[BenchResult]:
                 "failures": got.failures,
                 "server_cpu_us_per_task": round(cpu_us, 2),
                 "tasks_per_server_cpu_s": round(1e6 / cpu_us) if cpu_us else 0,
+                # Every task stays in memory (max_tasks bounds the total): the bound's cost.
+                "server_bytes_per_task": round(rss_growth / (got.count * 500)) if got.count else 0,
             },
         )
     ]

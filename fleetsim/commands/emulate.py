@@ -77,14 +77,16 @@ def _run(args: argparse.Namespace) -> int:
         args.host,
         args.port,
         log_level=args.log_level,
-        on_listening=lambda url: _announce(cfg, url),
+        on_listening=lambda url: _announce(cfg, url, args.host),
     )
     return 0
 
 
-def _announce(cfg: EmulatorConfig, url: str) -> None:
-    """Where the emulator listens and which keys it accepts (never the keys themselves)."""
+def _announce(cfg: EmulatorConfig, url: str, host: str = "127.0.0.1") -> None:
+    """Where the emulator listens and which keys it accepts (never the configured keys),
+    with a warning when it is reachable from other machines."""
     from loadtest.emulator.config import DEMO_API_KEY
+    from loadtest.emulator.middleware.hostguard import is_loopback
 
     print(
         f"fleetsim emulator ({cfg.profile}) on {url}; OpenAPI at {url}/openapi.json",
@@ -94,4 +96,17 @@ def _announce(cfg: EmulatorConfig, url: str) -> None:
         print(f"no API key configured: accepting the demo key {DEMO_API_KEY}", file=sys.stderr)
     else:
         print(f"accepting {len(cfg.api_keys)} configured API key(s)", file=sys.stderr)
+    if not is_loopback(host):
+        # The demo key is published in the docs: on a network interface it is no secret.
+        print(
+            f"warning: --host {host} is not loopback, so other machines can reach this "
+            f"emulator (and the Host guard against DNS rebinding is off); "
+            + (
+                f"it accepts the public demo key {DEMO_API_KEY}: give your own with "
+                "--api-key or FLEETSIM_API_KEYS"
+                if not cfg.api_keys
+                else f"the public demo key {DEMO_API_KEY} is not accepted"
+            ),
+            file=sys.stderr,
+        )
     sys.stderr.flush()

@@ -8,6 +8,7 @@ Starlette on uvicorn with httptools and uvloop.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -170,19 +171,31 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         hypertrack=HyperTrackApi(rt),
     )
 
+    async def checkpoints() -> None:
+        # Copies the WAL into the main file now and then, so the .db is never far behind.
+        while True:
+            await asyncio.sleep(cfg.checkpoint_interval_s)
+            rt.store.checkpoint()
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         emu.onfleet.jobs.resume()
         emu.deftship.resume()
+        ticker = asyncio.create_task(checkpoints()) if rt.store.durable else None
         yield
+        if ticker is not None:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
         await emu.onfleet.jobs.close()
         await emu.deftship.close()
-        rt.commit()
+        rt.close()
 
     # Outermost: every middleware and handler inside reads the provider it resolves.
+    routes = _routes(emu)
     middleware = [
         Middleware(DialectMiddleware),
-        Middleware(MetricsMiddleware, requests=emu.requests),
+        Middleware(MetricsMiddleware, requests=emu.requests, routes=routes),
     ]
     middleware.append(
         Middleware(
@@ -193,7 +206,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         )
     )
     # Inside the rate limiter, so even a 500 for an unexpected exception carries its headers.
-    middleware.append(Middleware(CatchAllMiddleware))
+    middleware.append(Middleware(CatchAllMiddleware, on_error=rt.rollback))
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes))
     middleware.append(Middleware(AuthMiddleware, keys=cfg.keys))
     if cfg.faults.error_rate > 0 or cfg.faults.slow_rate > 0:
@@ -201,7 +214,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     if cfg.latency.enabled:
         middleware.append(Middleware(LatencyMiddleware, cfg=cfg.latency, rng=rt.rng))
     app = Starlette(
-        routes=_routes(emu),
+        routes=routes,
         middleware=middleware,
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _bug},
         lifespan=lifespan,

@@ -136,14 +136,20 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(sock.getsockname()[1])
 
 
-def build_app(config: EmulatorConfig) -> Any:
-    """``create_app(config)``, with a bad ``--db`` file reported as a :class:`UserError`."""
+def build_app(config: EmulatorConfig, host: str = LOOPBACK) -> Any:
+    """``create_app(config)`` for a server bound to ``host``, with a bad ``--db`` file
+    reported as a :class:`UserError`.  Bound to loopback, the app refuses a ``Host`` header
+    that is not loopback (the DNS-rebinding guard, ``middleware/hostguard.py``)."""
     from loadtest.emulator.app import create_app
+    from loadtest.emulator.middleware.hostguard import HostGuardMiddleware, is_loopback
 
     try:
-        return create_app(config)
+        app = create_app(config)
     except Exception as exc:  # the SQLite file is user input: any failure to load it
         raise UserError(f"cannot start the emulator: {exc}") from exc
+    if is_loopback(host):
+        app.add_middleware(HostGuardMiddleware)  # outermost: before any other work
+    return app
 
 
 def serve(
@@ -163,7 +169,7 @@ def serve(
     """
     check_log_level(log_level)
     with bind(host, port) as sock:
-        app = build_app(config)
+        app = build_app(config, host)
         _serve_on(server_config(app, log_level), sock, host, on_listening)
 
 
@@ -230,7 +236,7 @@ class EmulatorServer:
         self, config: EmulatorConfig, start_timeout_s: float = 20.0, log_level: str = "warning"
     ) -> None:
         self._timeout = start_timeout_s
-        self.config = server_config(build_app(config), log_level)
+        self.config = server_config(build_app(config, LOOPBACK), log_level)
         self._server = uvicorn.Server(self.config)
         self._sock = bind(LOOPBACK, 0)
         self.port: int = self._sock.getsockname()[1]

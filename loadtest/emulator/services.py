@@ -45,3 +45,14 @@ class Runtime:
         if self.store.durable:
             self.store.put("meta", "ids", {"ids": self.ids.state()})
             self.store.commit()
+
+    def rollback(self) -> None:
+        """Drop the writes of a request that failed before its commit.  The id counter is
+        not rewound: the next commit stores its current state, so ids the failed request
+        drew are never issued again."""
+        self.store.rollback()
+
+    def close(self) -> None:
+        """A clean shutdown: commit what is pending, checkpoint and close the store."""
+        self.commit()
+        self.store.close()

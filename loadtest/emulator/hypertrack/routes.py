@@ -25,7 +25,7 @@ from loadtest.emulator.http import ok, query_int, read_json
 from loadtest.emulator.hypertrack.model import FINAL, Order, iso_ms
 from loadtest.emulator.hypertrack.validate import parse_order
 from loadtest.emulator.services import Runtime
-from loadtest.providers.hypertrack import BASE_PATH, TRACK_MODES
+from loadtest.providers.hypertrack import BASE_PATH, MAX_ORDERS_PER_TRACK, TRACK_MODES
 
 
 class HyperTrackApi:
@@ -63,6 +63,12 @@ class HyperTrackApi:
         raw_orders = body.get("orders")
         if not isinstance(raw_orders, list) or not raw_orders:
             raise HYPERTRACK.invalid("field required (at least one order)", "orders")
+        if len(raw_orders) > MAX_ORDERS_PER_TRACK:
+            raise HYPERTRACK.invalid(
+                f"ensure this value has at most {MAX_ORDERS_PER_TRACK} items "
+                f"(got {len(raw_orders):,}): split the orders over several track calls",
+                "orders",
+            )
         specs = [parse_order(o, i, self.rt.geocoder) for i, o in enumerate(raw_orders)]
         seen: set[str] = set()
         for s in specs:

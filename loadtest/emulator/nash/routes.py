@@ -31,6 +31,7 @@ from loadtest.providers.nash import (
     E_INVALID_TIME,
     MAX_INSTRUCTIONS,
     MAX_NAME,
+    MAX_PACKAGES,
     MULTIPLE,
     SINGLE_DROPOFF,
     SINGLE_PICKUP,
@@ -147,6 +148,11 @@ class NashApi:
         pkgs = body.get("packages")
         if not isinstance(pkgs, list) or len(pkgs) < 2:
             raise NASH.invalid("packages must be an array of more than one package (N > 1)")
+        if len(pkgs) > MAX_PACKAGES:
+            raise NASH.invalid(
+                f"packages holds {len(pkgs):,} packages; at most {MAX_PACKAGES} per "
+                "batch job: split it into several batch jobs"
+            )
         ext = body.get("externalIdentifier")
         if ext is not None and not isinstance(ext, str):
             raise NASH.invalid("externalIdentifier must be a string")

@@ -206,24 +206,61 @@ class FleetOps:
         cap = self.rt.config.container_cap
         if cap is not None and kept + newcomers > cap:
             raise bad(f"the worker container would exceed {cap:,} tasks")
+        # Linear in the sizes of the containers involved: sets for membership, each touched
+        # list rebuilt once, each record saved once (a per-task list.remove or worker save
+        # made a 5k-of-20k PUT quadratic, ~2.4 s on the event loop).
+        listed = {t.id for t in tasks}
+        dropped: list[Task] = []
         if index is None:
-            for tid in list(w.tasks):
-                if tid not in body["tasks"]:
-                    self.move_to_container(self.tasks[tid], "ORGANIZATION", self.org)
-        for k, t in enumerate(tasks):
-            if t.container_id == wid:
-                w.tasks.remove(t.id)
-            else:
-                self.remove_from_container(t)
-            pos = None if index is None or index < 0 else index + k
-            self.put_in_worker(t, w, pos)
-            t.time_last_modified = now_ms()
+            dropped = [self.tasks[tid] for tid in w.tasks if tid not in listed]
+            if cap is not None and len(self.org_container) + len(dropped) > cap:
+                raise bad(f"the organization container holds {cap:,} tasks, its maximum")
+        now = now_ms()
+        for t in dropped:
+            self.org_container[t.id] = None
+            t.container_type, t.container_id, t.worker = "ORGANIZATION", self.org, None
+            if t.state == STATE_ASSIGNED:
+                self.set_state(t, STATE_UNASSIGNED)
+            t.time_last_modified = now
+            self.save_task(t)
+        self._take_from_other_containers([t for t in tasks if t.container_id != wid])
+        for t in tasks:
+            t.container_type, t.container_id, t.worker = "WORKER", w.id, w.id
+            if t.state == STATE_UNASSIGNED:
+                self.set_state(t, STATE_ASSIGNED)
+            t.time_last_modified = now
             self.save_task(t)
         if index is None:
             w.tasks = [t.id for t in tasks]
-        w.time_last_modified = now_ms()
+        else:
+            # The listed tasks go in as one run at ``index`` of the list without them
+            # (-1, or an index past the end, appends).
+            rest = [tid for tid in w.tasks if tid not in listed]
+            at = len(rest) if index < 0 or index > len(rest) else index
+            w.tasks = rest[:at] + [t.id for t in tasks] + rest[at:]
+        w.time_last_modified = now
         self.save_worker(w)
         return self.container_json("workers", wid)
+
+    def _take_from_other_containers(self, tasks: list[Task]) -> None:
+        """Remove ``tasks`` from their current containers, each list rebuilt once."""
+        by_list: dict[tuple[str, str], set[str]] = {}
+        for t in tasks:
+            if t.container_type == "ORGANIZATION":
+                self.org_container.pop(t.id, None)
+            else:
+                by_list.setdefault((t.container_type, t.container_id), set()).add(t.id)
+        for (ct, cid), ids in by_list.items():
+            if ct == "TEAM":
+                team = self.teams.get(cid)
+                if team is not None:
+                    team.tasks = [x for x in team.tasks if x not in ids]
+                    self.save_team(team)
+            else:
+                other = self.workers.get(cid)
+                if other is not None:
+                    other.tasks = [x for x in other.tasks if x not in ids]
+                    self.save_worker(other)
 
     # -- autoAssign --------------------------------------------------------------------
     def auto_assign(self, t: Task, opts: dict[str, Any]) -> None:

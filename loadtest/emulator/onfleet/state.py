@@ -193,7 +193,15 @@ class OnfleetState(FleetOps):
         slots: list[int] = []
         parsed: dict[int, tuple[dict[str, str], bool]] = {}
         results: list[Task | ApiError] = []
+        limit = self.rt.config.max_tasks
+        room = len(specs) if limit is None else limit - len(self.order)
         for i, s in enumerate(specs):
+            if not isinstance(s, ApiError):
+                if room <= 0:
+                    assert limit is not None
+                    s = full(limit)
+                else:
+                    room -= 1
             results.append(s if isinstance(s, ApiError) else _PENDING)
             if isinstance(s, ApiError) or s.dest_id is not None or s.address is None:
                 continue
@@ -440,3 +448,11 @@ class OnfleetState(FleetOps):
 
 
 _PENDING: Any = object()
+
+
+def full(limit: int) -> ApiError:
+    """The 400 for a create past ``max_tasks``: memory is bounded, not the API."""
+    return bad(
+        f"the emulator holds its maximum of {limit:,} tasks (max_tasks); restart it, "
+        "or raise max_tasks in a profile TOML"
+    )

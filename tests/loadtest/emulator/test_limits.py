@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 from typing import Any
 
 import httpx
@@ -263,10 +264,17 @@ def test_500_carries_rate_limit_headers(monkeypatch: pytest.MonkeyPatch, limit: 
     assert 'route="/api/v2/tasks/{taskId}",method="GET",status="500"' in metrics
 
 
-def test_500_still_raises_for_a_raising_test_client(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_500_logs_the_trace(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The catch-all answers and logs instead of re-raising (a re-raise makes uvicorn close
+    # the connection), so the trace must still reach the server's error log.
     monkeypatch.setattr(OnfleetState, "get", _boom)
-    with make_client() as client, pytest.raises(RuntimeError, match="simulated bug"):
-        client.get(f"{T}/abc", headers=onfleet_auth())
+    with make_client() as client, caplog.at_level(logging.ERROR, logger="uvicorn.error"):
+        assert client.get(f"{T}/abc", headers=onfleet_auth()).status_code == 500
+    (rec,) = [r for r in caplog.records if r.name == "uvicorn.error"]
+    assert rec.exc_info is not None and "simulated bug" in str(rec.exc_info[1])
+    assert "GET /api/v2/tasks/abc" in rec.getMessage()
 
 
 def test_nash_500_has_one_request_id(monkeypatch: pytest.MonkeyPatch) -> None:
