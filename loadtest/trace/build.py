@@ -17,7 +17,7 @@ from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceC
 from loadtest.trace.ops import OpSpec
 
 
-def ref(kind: str, n: int) -> str:
+def ref(kind: str, n: int | str) -> str:
     return f"{REF_PREFIX}{kind}:{n}"
 
 

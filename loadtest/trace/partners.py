@@ -27,7 +27,9 @@ POLL_S = 2.0
 
 
 def add_nash(b: Builder, subs: Any, tasks: Any) -> None:
-    """One Nash batch job per submission with at least two complete orders."""
+    """One Nash batch job per submission with at least two complete orders; a submission
+    over ``nash.MAX_PACKAGES`` packages becomes several jobs (``nashjob:7``, then
+    ``nashjob:7.1``, ``nashjob:7.2``, …), as a client splits what one request may carry."""
     for s in subs.itertuples(index=False):
         rows = [tasks[t] for t in split_ids(s.task_ids)]
         by_order: dict[int, dict[bool, Any]] = {}
@@ -51,21 +53,27 @@ def add_nash(b: Builder, subs: Any, tasks: Any) -> None:
         if len(packages) < 2:
             continue
         sid = int(s.submission_id)
-        body = nash.batch_job_body(packages, external_id=f"fleetsim-{RUN_PLACEHOLDER}-{sid}")
-        create = b.add(
-            float(s.sent_s),
-            ops.NASH_BATCH_JOB,
-            body=body,
-            tasks=tuple(tids),
-            defines=f"nashjob:{sid}",
-        )
-        b.add(
-            float(s.acked_s),
-            ops.NASH_JOB_GET,
-            params={"jobId": ref("nashjob", sid)},
-            tasks=tuple(tids),
-            deps=[create],
-        )
+        step = nash.MAX_PACKAGES
+        for k, start in enumerate(range(0, len(packages), step)):
+            key = f"{sid}" if k == 0 else f"{sid}.{k}"  # the first keeps the one-job name
+            chunk_tids = tuple(tids[2 * start : 2 * (start + step)])  # two tasks a package
+            body = nash.batch_job_body(
+                packages[start : start + step], external_id=f"fleetsim-{RUN_PLACEHOLDER}-{key}"
+            )
+            create = b.add(
+                float(s.sent_s),
+                ops.NASH_BATCH_JOB,
+                body=body,
+                tasks=chunk_tids,
+                defines=f"nashjob:{key}",
+            )
+            b.add(
+                float(s.acked_s),
+                ops.NASH_JOB_GET,
+                params={"jobId": ref("nashjob", key)},
+                tasks=chunk_tids,
+                deps=[create],
+            )
 
 
 def add_deftship(b: Builder, subs: Any, tasks: Any) -> None:

@@ -94,6 +94,27 @@ def test_partners_and_header_alone() -> None:
     assert header.counts["calls"] == len(calls) and header.providers == st.opts.providers
 
 
+def test_a_large_submission_becomes_several_nash_jobs() -> None:
+    from loadtest.providers import nash
+
+    orders = nash.MAX_PACKAGES + 7  # one batch submission of 257 complete orders
+    opts = TraceOptions(providers=("onfleet", "nash"))
+    _, calls = build_trace(make_day("batch", orders=orders), opts)
+    jobs = [c for c in calls if c.op == ops.NASH_BATCH_JOB.name]
+    gets = [c for c in calls if c.op == ops.NASH_JOB_GET.name]
+    assert [len(c.body["packages"]) for c in jobs] == [nash.MAX_PACKAGES, 7]  # type: ignore[index]
+    # The first job keeps the one-job name, so a small day's trace is unchanged.
+    assert [c.defines for c in jobs] == ["nashjob:0", "nashjob:0.1"]
+    assert [c.params["jobId"] for c in gets] == [
+        "$ref:nashjob:0",
+        "$ref:nashjob:0.1",
+    ]
+    # Every task travels in exactly one job, and each poll waits for its own job.
+    covered = [t for c in jobs for t in c.tasks]
+    assert sorted(covered) == list(range(2 * orders))
+    assert [g.deps for g in gets] == [(j.id,) for j in jobs]
+
+
 def test_stages_compose_into_build_trace() -> None:
     day = make_day("batch-async")
     header, calls = build_trace(day, TraceOptions(poll_s=3.0))
