@@ -46,16 +46,27 @@ def host_name(header: str) -> str:
 class HostGuardMiddleware:
     """Refuses a request whose ``Host`` is not a loopback name (see the module docstring)."""
 
+    #: Verdicts by raw ``Host`` value.  Parsing an address costs more than the rest of this
+    #: middleware, and a client sends the same few values on every request; the table is
+    #: emptied when it fills, so a stream of made-up names cannot grow it without bound.
+    _MAX_REMEMBERED = 256
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._allowed: dict[bytes, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             host = next((v for k, v in scope["headers"] if k == b"host"), None)
             if host is not None:
-                name = host_name(host.decode("latin-1"))
-                if not is_loopback(name):
-                    err = refused(name)
+                allowed = self._allowed.get(host)
+                if allowed is None:
+                    allowed = is_loopback(host_name(host.decode("latin-1")))
+                    if len(self._allowed) >= self._MAX_REMEMBERED:
+                        self._allowed.clear()
+                    self._allowed[host] = allowed
+                if not allowed:
+                    err = refused(host_name(host.decode("latin-1")))
                     response = dialect_of(scope).response(err, client_ip(scope))
                     await response(scope, receive, send)
                     return

@@ -271,6 +271,23 @@ def test_a_loopback_bind_refuses_other_host_headers() -> None:
             assert n.status_code == 400 and "rebind.example" in n.json()[0]["error"]["message"]
 
 
+def test_the_host_guard_remembers_verdicts_within_a_bound() -> None:
+    cfg = EmulatorConfig(api_keys=(KEY,))
+    with TestClient(build_app(cfg, "127.0.0.1")) as c:
+        for i in range(300):  # more made-up names than the guard remembers
+            r = c.get(f"{A}/auth/test", headers={**onfleet_auth(), "Host": f"h{i}.example"})
+            assert r.status_code == 400
+        for _ in range(2):  # a remembered verdict answers the same as a fresh one
+            ok = c.get(f"{A}/auth/test", headers={**onfleet_auth(), "Host": "127.0.0.1:9"})
+            assert ok.status_code == 200
+            bad = c.get(f"{A}/auth/test", headers={**onfleet_auth(), "Host": "h299.example"})
+            assert bad.status_code == 400 and "'h299.example'" in bad.json()["message"]["cause"]
+    guard = c.app.middleware_stack  # the built stack; find the guard in it
+    while guard is not None and type(guard).__name__ != "HostGuardMiddleware":
+        guard = getattr(guard, "app", None)
+    assert guard is not None and len(guard._allowed) <= guard._MAX_REMEMBERED
+
+
 def test_a_bind_elsewhere_has_no_host_guard() -> None:
     cfg = EmulatorConfig(api_keys=(KEY,))
     # TestClient sends Host: testserver, which is not loopback.
