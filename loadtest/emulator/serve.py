@@ -111,6 +111,13 @@ class _GcTuning:
 tuned_gc = _GcTuning()
 
 
+def listen_url(host: str, port: int) -> str:
+    """The URL a client uses for ``host:port``; an IPv6 address goes in brackets
+    (``http://[::1]:8080``), as URLs require."""
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}:{port}"
+
+
 def bind(host: str = LOOPBACK, port: int = 0) -> socket.socket:
     """A TCP socket bound to ``host:port`` (0: a port the kernel picks), not yet listening.
 
@@ -195,7 +202,7 @@ def _serve_on(
 ) -> None:
     server = uvicorn.Server(config)
     if on_listening is not None:
-        on_listening(f"http://{host}:{sock.getsockname()[1]}")
+        on_listening(listen_url(host, sock.getsockname()[1]))
     with tuned_gc(), _signals_stop(server) as signalled:
         server.run(sockets=[sock])
     if not server.started and not signalled:

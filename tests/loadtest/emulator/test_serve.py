@@ -25,6 +25,7 @@ from loadtest.emulator.serve import (
     ServerStartError,
     bind,
     free_port,
+    listen_url,
     serve,
     serve_app,
     server_config,
@@ -82,6 +83,13 @@ def test_serve_runs_the_thread_servers_config(recorded: _Recorded) -> None:
     assert gc.get_threshold() == before
     (host, port) = recorded.addresses[0]
     assert host == LOOPBACK and port > 0 and urls == [f"http://{LOOPBACK}:{port}"]
+
+
+def test_the_listening_url_brackets_an_ipv6_host() -> None:
+    assert listen_url("127.0.0.1", 8080) == "http://127.0.0.1:8080"
+    assert listen_url("::1", 8080) == "http://[::1]:8080"
+    assert listen_url("[::1]", 8080) == "http://[::1]:8080"
+    assert httpx.URL(listen_url("::1", 8080)).host == "::1"
 
 
 def test_binds_loopback_by_default(recorded: _Recorded) -> None:
