@@ -162,6 +162,24 @@ def test_thresholds_gate_the_exit_code(
     assert (out / "junit.xml").read_text().count("<failure") == 1
 
 
+def _replay_under_way(
+    trace: Path, host: str, out: Path, start_new_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """``fleetsim replay`` of ``trace`` at 100x in a child process, once its first calls
+    are out (the tiny day then takes ~80 s, time enough to interrupt it)."""
+    cmd = ["replay", str(trace), "--host", host, "--speedup", "100", "--out", str(out)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleetsim.cli", *cmd],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=start_new_session,
+    )
+    assert proc.stdout is not None
+    assert b"replaying" in proc.stdout.readline()
+    time.sleep(6)  # Locust starts, the first calls go out
+    return proc
+
+
 def test_ctrl_c_still_writes_results(tmp_path: Path, tiny_traces: dict[str, Path]) -> None:
     from loadtest.emulator.config import LatencyConfig, RouteLatency, fast
     from loadtest.emulator.serve import EmulatorServer
@@ -175,27 +193,7 @@ def test_ctrl_c_still_writes_results(tmp_path: Path, tiny_traces: dict[str, Path
     )
     out = tmp_path / "out"
     with EmulatorServer(dataclasses.replace(fast(), latency=slow)) as url:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fleetsim.cli",
-                "replay",
-                str(tiny_traces["single"]),
-                "--host",
-                url,
-                "--speedup",
-                "100",
-                "--out",
-                str(out),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        assert proc.stdout is not None
-        assert b"replaying" in proc.stdout.readline()
-        time.sleep(6)  # Locust starts, the first calls go out (the day takes ~80 s)
+        proc = _replay_under_way(tiny_traces["single"], url, out, start_new_session=True)
         os.killpg(proc.pid, signal.SIGINT)
         text, _ = proc.communicate(timeout=120)
     assert proc.returncode == 130, text[-3000:]
@@ -215,26 +213,7 @@ def test_a_signal_to_the_parent_alone_stops_the_child(
     import psutil
 
     out = tmp_path / "out"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fleetsim.cli",
-            "replay",
-            str(tiny_traces["single"]),
-            "--host",
-            emulator,
-            "--speedup",
-            "100",
-            "--out",
-            str(out),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    assert proc.stdout is not None
-    assert b"replaying" in proc.stdout.readline()
-    time.sleep(6)  # Locust starts, the first calls go out (the day takes ~80 s)
+    proc = _replay_under_way(tiny_traces["single"], emulator, out)
     children = psutil.Process(proc.pid).children(recursive=True)
     assert children, "the replay runs Locust in a child process"
     signalled = time.monotonic()
