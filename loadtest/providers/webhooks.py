@@ -149,7 +149,7 @@ def delivered(provider: Provider, status: int) -> bool | None:
     if 200 <= status < 300:
         return True
     if provider == "hypertrack":
-        return True if 400 <= status < 500 else False
+        return 400 <= status < 500
     if provider == "nash":
         return False if status >= 500 or status in NASH_RETRIED_STATUSES else None
     return False
