@@ -11,6 +11,7 @@ from loadtest.emulator.config import EmulatorConfig
 from loadtest.emulator.geocode import Geocoder
 from loadtest.emulator.ids import IdGen
 from loadtest.emulator.store import Store, open_store
+from loadtest.emulator.webhooks import EventSink, NullSink
 
 
 def now_ms() -> int:
@@ -31,6 +32,8 @@ class Runtime:
     geocoder: Geocoder = field(init=False)
     store: Store = field(init=False)
     rng: np.random.Generator = field(init=False)
+    # Where provider state sends webhook events (see loadtest.emulator.webhooks).
+    events: EventSink = field(init=False, default_factory=NullSink)
 
     def __post_init__(self) -> None:
         self.ids = IdGen(self.config.seed)
