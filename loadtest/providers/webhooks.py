@@ -163,7 +163,8 @@ def delivered(provider: Provider, status: int) -> bool | None:
 #: within the arrival threshold.  A task created already assigned (a container or a
 #: successful autoAssign in the create) fires no taskAssigned; batch creations fire no
 #: taskCreated; a container change fires taskAssigned/taskUnassigned and no taskUpdated.
-#: Nash: ``delivery`` events named by status; HyperTrack: order ``value``s.
+#: Nash: ``"{type}.{event}"`` (``delivery.created``); HyperTrack: order ``value``s, one
+#: event per order.
 EVENTS_BY_OP: Final[Mapping[str, tuple[str, ...]]] = {
     "worker.create": ("workerCreated",),
     "task.create": ("taskCreated",),
@@ -176,7 +177,7 @@ EVENTS_BY_OP: Final[Mapping[str, tuple[str, ...]]] = {
     "driver.start": ("taskStarted", "taskEta"),
     "driver.move": ("taskArrival",),
     "task.complete": ("taskCompleted",),  # or taskFailed
-    "nash.batch_job": ("created",),
+    "nash.batch_job": ("delivery.created",),
     "order.track": ("assigned", "started"),
     "order.complete": ("completed",),
     "order.cancel": ("cancelled",),
