@@ -54,6 +54,7 @@ Better = Literal["higher", "lower"]
 #: How the intervals of each kind of delta are made, as compare.json and the page say it.
 METHOD_PAIRED = "paired per-seed differences, bootstrap percentile (9,999 resamples, seeded)"
 METHOD_UNPAIRED = "two-sample bootstrap percentile of the difference of means (seeded)"
+ALPHA = 1.0 - CONFIDENCE
 NO_INTERVAL_RUNS = "one run each: no interval (compare sweeps over the same seeds for one)"
 
 
@@ -82,6 +83,9 @@ class Delta:
     new_low: float = math.nan
     new_high: float = math.nan
     note: str = ""
+    #: A p-value adjusted for the other metrics of its family (Holm), where the comparison
+    #: makes one (replays); NaN: the interval alone decides.
+    p_adjusted: float = math.nan
 
     @property
     def delta(self) -> float:
@@ -103,8 +107,11 @@ class Delta:
 
     @property
     def significant(self) -> bool:
-        """The interval excludes 0: a change, not noise (no interval: never)."""
-        return self.has_interval and (self.low > 0 or self.high < 0)
+        """The interval excludes 0 (and, with a family-adjusted p-value, that is below
+        :data:`ALPHA` too): a change, not noise.  No interval: never."""
+        if not self.has_interval or not (self.low > 0 or self.high < 0):
+            return False
+        return math.isnan(self.p_adjusted) or self.p_adjusted < ALPHA
 
     @property
     def verdict(self) -> str:
@@ -133,6 +140,7 @@ class Delta:
             "ci_low": _num(self.low),
             "ci_high": _num(self.high),
             "significant": self.significant,
+            "p_adjusted": _num(self.p_adjusted),
             "verdict": self.verdict,
             "better": self.better,
             "method": self.method,
@@ -142,6 +150,20 @@ class Delta:
             "new_ci": [_num(self.new_low), _num(self.new_high)],
             "note": self.note,
         }
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (NaN entries stay NaN and do
+    not count): testing each adjusted value against ALPHA keeps the chance of *any*
+    false alarm in the family at ALPHA."""
+    idx = [i for i, p in enumerate(p_values) if not math.isnan(p)]
+    order = sorted(idx, key=lambda i: p_values[i])
+    out = [math.nan] * len(p_values)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(order) - rank) * p_values[i]))
+        out[i] = running
+    return out
 
 
 def _num(x: float) -> float | None:

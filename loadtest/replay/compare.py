@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from scipy import stats as _st
 
 from loadtest.replay.histogram import LatencyHistogram, nearest_rank
 from loadtest.replay.results import (
@@ -58,6 +59,7 @@ from sim.compare import (
     check_kinds,
     compare_runs,
     compare_sweeps,
+    holm,
     run_kpi_deltas,
 )
 from sim.compare_gate import KPI_METRICS, GateCheck, Vocabulary, evaluate_gate, load_gate
@@ -65,6 +67,8 @@ from sim.sweep.stats import BOOTSTRAP_SEED, CONFIDENCE
 
 #: Resamples of the percentile bootstrap (per endpoint; all three percentiles share them).
 N_RESAMPLES = 2_000
+#: Fewer latency samples than this on either side: a percentile delta without interval.
+MIN_SAMPLES = 20
 Z = 1.959963984540054  # standard normal quantile of 0.975
 
 REPLAY_METRICS: dict[str, tuple[str, ...]] = {
@@ -104,11 +108,13 @@ def percentile_deltas_ci(
     qs: Sequence[float] = _QUANTILES,
     scale: float = 1e-3,
     confidence: float = CONFIDENCE,
-) -> list[tuple[float, float]]:
-    """The interval of each percentile's delta ``new - base`` (module docstring), given the
-    exact deltas; ``scale`` turns bucket microseconds into the metric's unit (ms)."""
-    if not base.buckets or not new.buckets:
-        return [(math.nan, math.nan)] * len(qs)
+) -> list[tuple[float, float, float]]:
+    """The interval and two-sided bootstrap p-value of each percentile's delta
+    ``new - base`` (module docstring), given the exact deltas; ``scale`` turns bucket
+    microseconds into the metric's unit (ms).  Fewer than :data:`MIN_SAMPLES` on a side:
+    NaN (a percentile of a handful of samples has no usable resampling distribution)."""
+    if min(base.count, new.count) < MIN_SAMPLES:
+        return [(math.nan, math.nan, math.nan)] * len(qs)
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     diff = _resampled_percentiles(new, qs, scale, rng) - _resampled_percentiles(
         base, qs, scale, rng
@@ -122,7 +128,9 @@ def percentile_deltas_ci(
         shift = exact_deltas[j] - bucketed
         low = min(float(lows[j]) + shift, exact_deltas[j])
         high = max(float(highs[j]) + shift, exact_deltas[j])
-        out.append((low, high))
+        moved = diff[:, j] + shift
+        p = min(1.0, 2.0 * min(float(np.mean(moved <= 0)), float(np.mean(moved >= 0))))
+        out.append((low, high, p))
     return out
 
 
@@ -153,8 +161,22 @@ def _ratio_delta(section: Section, scope: str, x: tuple[int, int], n: tuple[int,
     """``x`` failed of ``n`` (base, new); both ``n`` are > 0."""
     low, high = ratio_delta_ci(x[0], n[0], x[1], n[1])
     b, nw = x[0] / n[0], x[1] / n[1]
+    table = [[x[0], n[0] - x[0]], [x[1], n[1] - x[1]]]
+    p = float(_st.fisher_exact(table).pvalue)
     return Delta(
-        section, scope, "error_ratio", "", b, nw, "lower", low, high, METHOD_RATIO, n[0], n[1]
+        section,
+        scope,
+        "error_ratio",
+        "",
+        b,
+        nw,
+        "lower",
+        low,
+        high,
+        METHOD_RATIO,
+        n[0],
+        n[1],
+        p_adjusted=p,  # raw here; compare_replays adjusts the family
     )
 
 
@@ -173,7 +195,9 @@ def _latency_deltas(
         return []  # no attempt on one side: nothing to compare (the calls table says so)
     exact = [n - b for b, n in zip(base, new, strict=True)]
     cis = percentile_deltas_ci(hist[0], hist[1], exact, scale=scale)
-    note = "" if hist[0].buckets and hist[1].buckets else "no latency histogram: no interval"
+    note = ""
+    if min(hist[0].count, hist[1].count) < MIN_SAMPLES:
+        note = f"fewer than {MIN_SAMPLES} samples (or no histogram) on a side: no interval"
     return [
         Delta(
             section,
@@ -189,8 +213,9 @@ def _latency_deltas(
             counts[0],
             counts[1],
             note=note,
+            p_adjusted=p,  # raw here; compare_replays adjusts the family
         )
-        for m, b, n, (low, high) in zip(metrics, base, new, cis, strict=True)
+        for m, b, n, (low, high, p) in zip(metrics, base, new, cis, strict=True)
     ]
 
 
@@ -280,6 +305,10 @@ def compare_replays(
     for f in base.flows:
         if f.name in new_flows:
             deltas += _flow_deltas(f, new_flows[f.name])
+    # One family: every endpoint and flow metric.  Holm keeps the chance that noise marks
+    # *any* of them significant at 5%, so two replays of one distribution come out clean.
+    adjusted = holm([d.p_adjusted for d in deltas])
+    deltas = [replace(d, p_adjusted=p) for d, p in zip(deltas, adjusted, strict=True)]
     bl, nl = base.schedule_lag_ms, new.schedule_lag_ms
     for metric, b, n in (
         ("lag_p50_ms", bl.p50_ms, nl.p50_ms),
@@ -307,6 +336,9 @@ def compare_replays(
     notes = (
         METHOD_HIST,
         METHOD_RATIO,
+        "significance over the endpoint and flow metrics: the 95% interval excludes 0 and "
+        "the Holm-adjusted p-value (bootstrap; Fisher's exact test for error ratios) is "
+        "below 0.05, so noise in one of many metrics is not called a regression",
         NO_LAG_SAMPLES,
         "endpoint latencies are over attempts (every HTTP request); error ratios over calls",
         "the same calls in both replays" if not changed.rows else "some calls changed",
