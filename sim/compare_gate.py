@@ -235,14 +235,15 @@ def _judge(lim: GateLimit, d: Delta) -> GateCheck:
 
 
 def evaluate_gate(comparison: Comparison, limits: Sequence[GateLimit]) -> list[GateCheck]:
-    """One check per limit and matching delta; a scoped limit replaces a general one of the
-    same metric and kind for its scope.  A limit matching nothing is one skipped check."""
+    """One check per limit and matching delta; the limits of a scoped table replace the
+    general table's limits of the same metric for that scope.  A limit matching nothing is
+    one skipped check."""
     checks: list[GateCheck] = []
-    scoped = {(lim.metric, lim.kind, lim.scope) for lim in limits if lim.scope is not None}
+    scoped = {(lim.metric, lim.scope) for lim in limits if lim.scope is not None}
     for lim in limits:
         hits = [d for d in comparison.deltas if _matches(lim, d)]
         if lim.scope is None:
-            hits = [d for d in hits if (lim.metric, lim.kind, d.scope) not in scoped]
+            hits = [d for d in hits if (lim.metric, d.scope) not in scoped]
         if not hits:
             where = lim.scope or "any scope"
             checks.append(
