@@ -10,8 +10,11 @@ Concepts held here:
 
   - **Percentiles**: a bootstrap over each side's latency histogram (the log buckets of
     :mod:`loadtest.replay.histogram`, under 1% wide): each resample draws the side's
-    sample count from its buckets (multinomial), the nearest-rank percentile of each
-    side is read, and the 2.5th and 97.5th percentiles of their difference bound it.  The
+    sample count from its buckets, the nearest-rank percentile of each side is read
+    (drawn directly, see :func:`_resampled_percentiles`), and the 2.5th and 97.5th
+    percentiles of their difference bound it; the two-sided p-value is twice the smaller
+    share of differences on either side of 0.  Fewer than :data:`MIN_SAMPLES` on a side:
+    no interval.  The
     reported delta is the exact percentiles' (``p99_ms``); the interval is moved by the
     histogram's rounding (exact minus bucketed delta) so that it is about that delta.
     Samples are treated as independent draws: latencies that drift together over a run
@@ -66,7 +69,7 @@ from sim.compare_gate import KPI_METRICS, GateCheck, Vocabulary, evaluate_gate, 
 from sim.sweep.stats import BOOTSTRAP_SEED, CONFIDENCE
 
 #: Resamples of the percentile bootstrap (per endpoint; all three percentiles share them).
-N_RESAMPLES = 2_000
+N_RESAMPLES = 9_999
 #: Fewer latency samples than this on either side: a percentile delta without interval.
 MIN_SAMPLES = 20
 Z = 1.959963984540054  # standard normal quantile of 0.975
@@ -76,7 +79,7 @@ REPLAY_METRICS: dict[str, tuple[str, ...]] = {
     "flows": ("p50_s", "p95_s", "p99_s", "error_ratio"),
     "lag": ("lag_p50_ms", "lag_p99_ms", "lag_max_ms"),
 }
-METHOD_HIST = "bootstrap percentile over the latency histogram's buckets (2,000 resamples, seeded)"
+METHOD_HIST = "bootstrap percentile over the latency histogram's buckets (9,999 resamples, seeded)"
 METHOD_RATIO = "Newcombe hybrid score interval (Wilson) for a difference of proportions"
 NO_LAG_SAMPLES = "results.json keeps no lag samples: no interval"
 _QUANTILES = (50.0, 95.0, 99.0)
@@ -88,16 +91,21 @@ _QUANTILES = (50.0, 95.0, 99.0)
 def _resampled_percentiles(
     h: LatencyHistogram, qs: Sequence[float], scale: float, rng: np.random.Generator
 ) -> np.ndarray:
-    """``(N_RESAMPLES, len(qs))`` nearest-rank percentiles of multinomial resamples of the
-    histogram, each bucket valued at its top (the rule of ``percentile_ms``) × ``scale``."""
+    """``(N_RESAMPLES, len(qs))`` bootstrap replicates of each nearest-rank percentile of
+    the histogram, each bucket valued at its top (the rule of ``percentile_ms``) × ``scale``.
+
+    Drawn directly rather than by resampling all ``n`` values: the ``r``-th smallest of
+    ``n`` draws from a distribution ``F`` is ``F⁻¹(U)`` with ``U ~ Beta(r, n - r + 1)``, the
+    same distribution as sorting a resample, at one draw per replicate."""
     values = np.array([b[1] for b in h.buckets], dtype=float) * scale
-    counts = np.array([b[2] for b in h.buckets], dtype=float)
-    n = int(counts.sum())
-    draws = rng.multinomial(n, counts / counts.sum(), size=N_RESAMPLES)
-    cum = np.cumsum(draws, axis=1)
+    cdf = np.cumsum([b[2] for b in h.buckets], dtype=float)
+    n = int(cdf[-1])
+    cdf /= cdf[-1]
     out = np.empty((N_RESAMPLES, len(qs)))
     for j, q in enumerate(qs):
-        out[:, j] = values[np.argmax(cum >= nearest_rank(q, n), axis=1)]
+        r = nearest_rank(q, n)
+        u = rng.beta(r, n - r + 1, size=N_RESAMPLES)
+        out[:, j] = values[np.minimum(np.searchsorted(cdf, u), len(values) - 1)]
     return out
 
 
