@@ -225,6 +225,10 @@ class Comparison:
             "tables": [t.to_json() for t in self.tables],
         }
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per delta (the ``compare.json`` fields), for a notebook."""
+        return pd.DataFrame.from_records([d.to_json() for d in self.deltas])
+
     def lines(self) -> list[str]:
         """The printed summary: every delta with its interval and verdict."""
         out = [f"compare ({self.kind}): base {self.base}  new {self.new}"]
