@@ -62,6 +62,8 @@ class Vocabulary:
 
     metrics: Mapping[str, tuple[str, ...]]
     scopes: Mapping[str, tuple[str, ...]]
+    #: The metrics this comparison has: a hint prefers them.
+    present: tuple[str, ...] = ()
 
     @property
     def all_metrics(self) -> list[str]:
@@ -156,9 +158,8 @@ def parse_gate(data: Mapping[str, Any], vocab: Vocabulary, source: str = "gate")
                     out += _limits(limits, f"{where}.{metric}", metric, section, scope)
             continue
         if key not in known:
-            raise UserError(
-                f"{source}: [{key}]: unknown metric or table{_did_you_mean(key, [*known, *SCOPED])}"
-            )
+            hint = _did_you_mean(key, vocab.present) or _did_you_mean(key, [*known, *SCOPED])
+            raise UserError(f"{source}: [{key}]: unknown metric or table{hint}")
         out += _limits(table, f"{source}: [{key}]", key, None, None)
     return out
 

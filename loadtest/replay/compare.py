@@ -391,7 +391,10 @@ def vocabulary(c: Comparison) -> Vocabulary:
         key = {"endpoints": "endpoints", "flows": "flows", "kpis": "variants"}.get(d.section)
         if key and d.scope and d.scope not in scopes[key]:
             scopes[key].append(d.scope)
-    return Vocabulary({**KPI_METRICS, **REPLAY_METRICS}, {k: tuple(v) for k, v in scopes.items()})
+    present = tuple(dict.fromkeys(d.metric for d in c.deltas))
+    return Vocabulary(
+        {**KPI_METRICS, **REPLAY_METRICS}, {k: tuple(v) for k, v in scopes.items()}, present
+    )
 
 
 @dataclass(frozen=True, slots=True)
