@@ -1,4 +1,4 @@
-"""Comparing two simulation runs or two sweeps: KPI deltas, their intervals, and outputs.
+"""Comparing two simulation runs: the comparison records, and KPI deltas of runs.
 
 Concepts held here:
 
@@ -14,35 +14,32 @@ Concepts held here:
   (``sweep.parquet``) or a ``replay`` (``results.json``).
 * :func:`compare_runs` -- two ``fleetsim simulate`` directories: KPI deltas without
   intervals (one run each says nothing about the noise; compare sweeps for that).
-* :func:`compare_sweeps` -- two sweep directories, variant by variant: with the same seeds
-  on both sides (common random numbers), the **paired** per-seed differences and their
-  bootstrap interval (:func:`sim.sweep.stats.paired_diff`); otherwise a two-sample bootstrap
-  of the difference of means.  Each side's mean carries its own interval inside the KPI's
-  range (:func:`sim.sweep.stats.mean_ci`), and a difference's interval stays inside
-  ``[lo - hi, hi - lo]``.  An interval that excludes 0 marks the change significant.
+* :func:`holm` -- the family-wise adjustment a comparison of many metrics applies.
+
+Sweeps are compared in :mod:`sim.compare_sweep` (paired per-seed differences with
+intervals), replays in :mod:`loadtest.replay.compare`, which makes the same records.
 
 Scenario identity: runs of scenarios with different names are not compared (exit 2)
 unless ``what_if`` is set; the same name with a different content hash is a what-if and
 only a warning, since that is what a what-if is.  The gate and the HTML page live in
-:mod:`sim.compare_gate` and :mod:`sim.compare_html`.
+:mod:`sim.compare_gate` and :mod:`sim.compare_html`.  A directory is never written to
+half: :meth:`Comparison.write` writes only after every input was read and judged.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
 import orjson
 import pandas as pd
-from scipy import stats as _st
 
 from sim.errors import UserError
-from sim.kpis import KPI_BY_NAME, KPI_NAMES, kpi_bounds
-from sim.sweep.stats import BOOTSTRAP_SEED, CONFIDENCE, N_RESAMPLES, Interval, mean_ci, paired_diff
+from sim.kpis import KPI_BY_NAME, KPI_NAMES
+from sim.sweep.stats import CONFIDENCE
 
 if TYPE_CHECKING:
     from sim.compare_gate import GateCheck
@@ -353,7 +350,7 @@ def _read_kpis(run_dir: Path) -> tuple[dict[str, Any], dict[str, float]]:
     return doc, values
 
 
-def _kpi_order(names: set[str]) -> list[str]:
+def kpi_order(names: set[str]) -> list[str]:
     """Registry order first, then any KPI the registry does not know, by name."""
     return [k for k in KPI_NAMES if k in names] + sorted(names - set(KPI_NAMES))
 
@@ -376,7 +373,7 @@ def run_kpi_deltas(base: Path, new: Path, what_if: bool = False) -> tuple[list[D
     if only:
         warnings.append(f"KPIs in only one run (left out): {', '.join(only)}")
     deltas = []
-    for name in _kpi_order(set(bk) & set(nk)):
+    for name in kpi_order(set(bk) & set(nk)):
         spec = KPI_BY_NAME.get(name)
         b, n = bk[name], nk[name]
         deltas.append(
@@ -405,178 +402,3 @@ def compare_runs(base: Path, new: Path, what_if: bool = False) -> Comparison:
         tuple(warnings),
         notes=(NO_INTERVAL_RUNS,),
     )
-
-
-# -- sweeps ----------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class _Sweep:
-    path: Path
-    name: str
-    key: str
-    params: list[str]
-    grid: pd.DataFrame
-    kpis: list[str]
-    variants: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _read_sweep(path: Path) -> _Sweep:
-    from sim.sweep.meta import read_meta
-
-    meta = read_meta(path)
-    try:
-        df = pd.read_parquet(path / "sweep.parquet")
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path / 'sweep.parquet'}: cannot read ({exc})") from None
-    if "phase" in df.columns:
-        df = df[df["phase"] == "grid"]
-    params = [p for p in meta.params if p in df.columns]
-    kpis = [k for k in df.columns if k in KPI_BY_NAME]
-    sw = _Sweep(path, meta.scenario_name, meta.scenario_key, params, df, kpis)
-    if params:
-        keys = df[params].drop_duplicates()
-        sw.variants = [dict(zip(params, row, strict=True)) for row in keys.itertuples(index=False)]
-    else:
-        sw.variants = [{}]
-    return sw
-
-
-def _label(variant: dict[str, Any]) -> str:
-    return ",".join(f"{k}={v}" for k, v in variant.items()) or "(scenario as written)"
-
-
-def _rows(sw: _Sweep, variant: dict[str, Any]) -> pd.DataFrame:
-    g = sw.grid
-    for k, v in variant.items():
-        g = g[g[k] == v]
-    ok = g[g["error"] == ""] if "error" in g.columns else g
-    return ok.drop_duplicates("seed", keep="last").set_index("seed").sort_index()
-
-
-def _pairs(base: _Sweep, new: _Sweep) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    """Variants matched by equal parameter values; two single variants match each other
-    (a what-if swept once each); anything else unmatched is an error naming both grids."""
-    if len(base.variants) == 1 and len(new.variants) == 1:
-        return [(base.variants[0], new.variants[0])]
-    matched = []
-    if base.params == new.params:
-        matched = [(v, v) for v in base.variants if v in new.variants]
-    if not matched:
-        raise UserError(
-            f"the sweeps share no variant to compare: base has "
-            f"{'; '.join(_label(v) for v in base.variants)}, new has "
-            f"{'; '.join(_label(v) for v in new.variants)}"
-        )
-    return matched
-
-
-def diff_bounds(name: str) -> tuple[float, float]:
-    """The range of a difference of two values of KPI ``name``: ``[lo - hi, hi - lo]``."""
-    lo, hi = kpi_bounds(name)
-    return lo - hi, hi - lo
-
-
-def unpaired_diff(
-    new: np.ndarray, base: np.ndarray, bounds: tuple[float, float] = (-math.inf, math.inf)
-) -> Interval:
-    """``mean(new) - mean(base)`` with a two-sample bootstrap percentile interval (each
-    sample resampled on its own), clipped to ``bounds`` and widened to hold the estimate."""
-    a = new[np.isfinite(new)]
-    b = base[np.isfinite(base)]
-    if a.size == 0 or b.size == 0:
-        return Interval(math.nan, math.nan, math.nan, 0, math.nan)
-    mean = float(a.mean() - b.mean())
-    n = int(min(a.size, b.size))
-    if a.size < 2 or b.size < 2:
-        return Interval(mean, math.nan, math.nan, n, math.nan)
-    if np.ptp(a) == 0 and np.ptp(b) == 0:
-        return Interval(mean, mean, mean, n, 0.0)
-
-    def stat(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
-        out: np.ndarray = np.mean(x, axis=axis) - np.mean(y, axis=axis)
-        return out
-
-    res = _st.bootstrap(
-        (a, b),
-        stat,
-        confidence_level=CONFIDENCE,
-        n_resamples=N_RESAMPLES,
-        method="percentile",
-        vectorized=True,
-        rng=np.random.default_rng(BOOTSTRAP_SEED),
-    )
-    low = min(max(float(res.confidence_interval.low), bounds[0]), mean)
-    high = max(min(float(res.confidence_interval.high), bounds[1]), mean)
-    return Interval(mean, low, high, n, math.nan)
-
-
-def sweep_kpi_deltas(base_dir: Path, new_dir: Path, what_if: bool = False) -> Comparison:
-    """Two sweep directories, variant by variant and KPI by KPI (module docstring)."""
-    base, new = _read_sweep(base_dir), _read_sweep(new_dir)
-    warnings = scenario_warnings(
-        (base.name, base.key), (new.name, new.key), what_if, where="sweeps"
-    )
-    deltas: list[Delta] = []
-    methods: set[str] = set()
-    for bv, nv in _pairs(base, new):
-        scope = _label(bv) if bv == nv else f"{_label(bv)} -> {_label(nv)}"
-        b_rows, n_rows = _rows(base, bv), _rows(new, nv)
-        same_seeds = list(b_rows.index) == list(n_rows.index) and len(b_rows) >= 2
-        if not same_seeds:
-            warnings.append(
-                f"{scope}: the sweeps ran different seeds ({list(b_rows.index)} and "
-                f"{list(n_rows.index)}): unpaired comparison, with wider intervals"
-            )
-        for name in _kpi_order(set(base.kpis) & set(new.kpis)):
-            spec = KPI_BY_NAME.get(name)
-            b = b_rows[name].to_numpy(dtype=float)
-            n = n_rows[name].to_numpy(dtype=float)
-            bounds = kpi_bounds(name)
-            if same_seeds:
-                # Pairs only: a seed either side lost drops out of both, so the sides'
-                # means differ by exactly the mean paired difference.
-                both = np.isfinite(b) & np.isfinite(n)
-                b, n = b[both], n[both]
-                d = paired_diff(n, b)
-                lo, hi = diff_bounds(name)
-                d = Interval(d.mean, max(d.low, lo), min(d.high, hi), d.n, d.std)
-                method = METHOD_PAIRED
-            else:
-                d = unpaired_diff(n, b, diff_bounds(name))
-                method = METHOD_UNPAIRED
-            bci, nci = mean_ci(b, bounds=bounds), mean_ci(n, bounds=bounds)
-            methods.add(method)
-            deltas.append(
-                Delta(
-                    "kpis",
-                    scope,
-                    name,
-                    spec.unit if spec else "",
-                    bci.mean,
-                    nci.mean,
-                    spec.better if spec else None,
-                    d.low,
-                    d.high,
-                    method if d.n >= 2 else "",
-                    bci.n,
-                    nci.n,
-                    bci.low,
-                    bci.high,
-                    nci.low,
-                    nci.high,
-                )
-            )
-    notes = (
-        *sorted(methods),
-        "each side's mean has a bootstrap percentile interval over its seeds, inside the "
-        "KPI's range",
-    )
-    return Comparison(
-        "sweep", str(base_dir), str(new_dir), tuple(deltas), tuple(warnings), (), notes
-    )
-
-
-def compare_sweeps(base: Path, new: Path, what_if: bool = False) -> Comparison:
-    """Two sweep directories (see the module docstring)."""
-    return sweep_kpi_deltas(base, new, what_if)

@@ -61,11 +61,11 @@ from sim.compare import (
     Table,
     check_kinds,
     compare_runs,
-    compare_sweeps,
     holm,
     run_kpi_deltas,
 )
 from sim.compare_gate import KPI_METRICS, GateCheck, Vocabulary, evaluate_gate, load_gate
+from sim.compare_sweep import compare_sweeps
 from sim.sweep.stats import BOOTSTRAP_SEED, CONFIDENCE
 
 #: Resamples of the percentile bootstrap (per endpoint; all three percentiles share them).

@@ -20,11 +20,11 @@ from sim.compare import (
     Delta,
     check_kinds,
     compare_runs,
-    compare_sweeps,
     dir_kind,
     holm,
 )
 from sim.compare_gate import KPI_METRICS, Vocabulary, evaluate_gate, parse_gate
+from sim.compare_sweep import compare_sweeps
 from sim.errors import UserError
 from sim.kpis import KPI_NAMES, kpi_bounds
 from sim.output import write_outputs
