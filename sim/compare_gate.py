@@ -225,13 +225,14 @@ def _judge(lim: GateLimit, d: Delta) -> GateCheck:
         return GateCheck(d.scope, d.metric, lim, None, True, True, "missing on one side")
     past = amount > lim.value
     if not d.has_interval:
-        why = "no interval (one run each, or no samples): cannot be judged"
+        why = f"cannot be judged: {d.note or 'no interval'}"
         return GateCheck(d.scope, d.metric, lim, actual, True, True, why)
-    real = d.low > 0 if up else d.high < 0
+    unit = f" {d.unit}" if d.unit else ""
+    interval = f"delta {d.delta:+.4g}{unit} [{d.low:+.4g}, {d.high:+.4g}]"
+    real = d.significant and (d.low > 0 if up else d.high < 0)
     if past and real:
-        why = f"{lim.describe()}: {actual:g} and significant [{d.low:.4g}, {d.high:.4g}]"
-        return GateCheck(d.scope, d.metric, lim, actual, False, False, why)
-    why = "within the limit" if not past else "past the limit but within noise"
+        return GateCheck(d.scope, d.metric, lim, actual, False, False, f"{interval}: significant")
+    why = "within the limit" if not past else f"past the limit but within noise: {interval}"
     return GateCheck(d.scope, d.metric, lim, actual, True, False, why)
 
 
