@@ -57,7 +57,7 @@ def _bar(d: Delta, width: int = 120) -> str:
     return (
         f'<svg width="{width}" height="12" role="img" aria-label="interval">'
         f'<line x1="{width / 2}" y1="0" x2="{width / 2}" y2="12" stroke="#999"/>'
-        f'<rect x="{x(d.low)}" y="3" width="{max(x(d.high) - x(d.low), 1)}" height="6" '
+        f'<rect x="{x(d.low)}" y="3" width="{max(round(x(d.high) - x(d.low), 1), 1)}" height="6" '
         f'fill="{colour}" opacity=".5"/>'
         f'<line x1="{x(d.delta)}" y1="1" x2="{x(d.delta)}" y2="11" stroke="{colour}"/></svg>'
     )
@@ -69,18 +69,21 @@ def _delta_rows(deltas: Sequence[Delta]) -> str:
         unit = f" <small>{escape(d.unit)}</small>" if d.unit else ""
         ci = f"[{_n(d.low, True)}, {_n(d.high, True)}]" if d.has_interval else "–"
         pct = _n(d.delta_pct, True) + "%" if not math.isnan(d.delta_pct) else "n/a"
+        p_adj = "–" if math.isnan(d.p_adjusted) else f"{d.p_adjusted:.3g}"
+        if d.p_adjusted == 0:
+            p_adj = "< 0.0001"  # no resample crossed 0 (a bootstrap's resolution)
         title = escape(d.method or d.note, quote=True)
         rows.append(
             f'<tr class="{escape(d.verdict.replace(" ", "-"))}">'
             f'<td class="l">{escape(d.scope or "run")}</td>'
             f'<td class="l">{escape(d.metric)}{unit}</td>'
             f"<td>{_n(d.base)}</td><td>{_n(d.new)}</td><td>{_n(d.delta, True)}</td>"
-            f'<td>{pct}</td><td title="{title}">{ci}</td><td>{_bar(d)}</td>'
+            f'<td>{pct}</td><td title="{title}">{ci}</td><td>{_bar(d)}</td><td>{p_adj}</td>'
             f'<td class="l">{escape(d.verdict)}</td><td>{d.n_base} / {d.n_new}</td></tr>'
         )
     head = (
         '<tr><th class="l">scope</th><th class="l">metric</th><th>base</th><th>new</th>'
-        "<th>delta</th><th>delta %</th><th>95% interval</th><th>around 0</th>"
+        "<th>delta</th><th>delta %</th><th>95% interval</th><th>around 0</th><th>p (Holm)</th>"
         '<th class="l">verdict</th><th>n base / new</th></tr>'
     )
     return f"<table>{head}{''.join(rows)}</table>"
@@ -115,9 +118,12 @@ def render_html(c: Comparison, checks: Sequence[GateCheck] | None = None) -> str
     ]
     parts += [f'<p class="warn">{escape(w)}</p>' for w in c.warnings]
     n_sig = len(c.significant)
+    rule = f"a {c.confidence:.0%} interval that excludes 0"
+    if any(not math.isnan(d.p_adjusted) for d in c.deltas):
+        rule += f" and a Holm-adjusted p-value under {1 - c.confidence:.2g}"
     parts.append(
-        f"<p>{len(c.deltas)} metrics compared; {n_sig} significant "
-        f"(a {c.confidence:.0%} interval that excludes 0). Delta is new − base.</p>"
+        f"<p>{len(c.deltas)} metrics compared; {n_sig} significant ({rule}). "
+        "Delta is new − base.</p>"
     )
     if checks is not None:
         parts.append(_gate_rows(checks))
