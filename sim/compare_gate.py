@@ -146,7 +146,7 @@ def parse_gate(data: Mapping[str, Any], vocab: Vocabulary, source: str = "gate")
                 where = f'{source}: [{key}."{scope}"]'
                 if scope not in scopes:
                     hint = _did_you_mean(scope, scopes) if scopes else ""
-                    raise UserError(f"{where}: no such {key[:-1]} in either input{hint}")
+                    raise UserError(f"{where}: no such {key[:-1]}{hint}")
                 if not isinstance(per_metric, dict):
                     raise UserError(f"{where} must hold metric tables, e.g. .p99_ms")
                 for metric, limits in per_metric.items():

@@ -52,7 +52,7 @@ from loadtest.replay.results import (
     Validity,
     read_results,
 )
-from loadtest.replay.thresholds import write_junit
+from loadtest.replay.thresholds import KnownNames, write_junit
 from loadtest.trace.ops import OPS
 from sim.compare import (
     Comparison,
@@ -68,7 +68,7 @@ from sim.compare_gate import KPI_METRICS, GateCheck, Vocabulary, evaluate_gate, 
 from sim.compare_sweep import compare_sweeps
 from sim.sweep.stats import BOOTSTRAP_SEED, CONFIDENCE
 
-#: Resamples of the percentile bootstrap (per endpoint; all three percentiles share them).
+#: Bootstrap replicates of each percentile of each side.
 N_RESAMPLES = 9_999
 #: Fewer latency samples than this on either side: a percentile delta without interval.
 MIN_SAMPLES = 20
@@ -385,8 +385,15 @@ def compare_paths(base: Path, new: Path, what_if: bool = False) -> Comparison:
 
 def vocabulary(c: Comparison) -> Vocabulary:
     """Every metric a gate may name (KPIs and replay metrics, whatever this comparison
-    holds, so one gate file serves both) and the scopes this comparison has."""
-    scopes: dict[str, list[str]] = {"endpoints": [], "flows": [], "variants": []}
+    holds, so one gate file serves both) and every scope it may name: this comparison's,
+    plus, as for thresholds, every endpoint and flow of the operation registry (a limit on
+    one this trace does not call is skipped, not refused)."""
+    known = KnownNames.of()
+    scopes: dict[str, list[str]] = {
+        "endpoints": sorted(known.endpoints),
+        "flows": sorted(known.flows),
+        "variants": [],
+    }
     for d in c.deltas:
         key = {"endpoints": "endpoints", "flows": "flows", "kpis": "variants"}.get(d.section)
         if key and d.scope and d.scope not in scopes[key]:

@@ -228,3 +228,11 @@ def test_replays_against_one_emulator_agree_and_injected_latency_is_found(
     worse = [d for d in found.comparison.significant if d.verdict == "worse"]
     assert worse and all(d.section == "endpoints" for d in worse)
     assert found.exit_code == 1
+
+
+def test_a_gate_on_a_registry_endpoint_this_trace_lacks_is_skipped(tmp_path: Path) -> None:
+    base = _replay_dir(tmp_path / "base", _results(1))
+    gate = tmp_path / "gate.toml"
+    gate.write_text('[endpoints."POST /api/v2/tasks/batch".p99_ms]\nmax_increase_pct = 5\n')
+    (check,) = run_compare(base, base, None, gate).checks or ()
+    assert check.skipped and check.reason == "not in this comparison"
