@@ -65,6 +65,16 @@ def _run(args: argparse.Namespace) -> int:
         for why in outcome.invalid:
             print(f"fleetsim compare: invalid replay, the gate cannot pass: {why}", file=sys.stderr)
         n_fail = len(outcome.failed)
-        print(f"gate: {n_fail} limit(s) significantly violated" if n_fail else "gate: passed")
+        n_skip = sum(1 for ch in outcome.checks if ch.skipped)
+        judged = f"{len(outcome.checks) - n_skip} judged, {n_skip} skipped"
+        if n_fail:
+            print(f"gate: {n_fail} limit(s) significantly violated ({judged})")
+        else:
+            # All skipped is not a pass a person should read as one (one run each, say).
+            print(
+                f"gate: passed ({judged})"
+                if n_skip < len(outcome.checks)
+                else f"gate: nothing could be judged ({judged})"
+            )
     print("wrote " + ", ".join(str(f) for f in outcome.files))
     return outcome.exit_code

@@ -111,3 +111,14 @@ def test_mismatched_or_missing_inputs_exit_2(
     assert main(["compare", str(run), str(lunch), *out]) == 2
     assert "--what-if" in capsys.readouterr().err
     assert main(["compare", str(run), str(lunch), "--what-if", *out]) == 0
+
+
+def test_a_gate_on_single_runs_says_it_judged_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = _run(tmp_path / "a"), _run(tmp_path / "b", "fleet.workers=2")
+    gate = tmp_path / "gate.toml"
+    gate.write_text("[on_time_pct]\nmax_decrease = 1\n")
+    assert main(["compare", str(a), str(b), "--gate", str(gate), "--out", str(tmp_path / "o")]) == 0
+    assert "gate: nothing could be judged (0 judged, 1 skipped)" in capsys.readouterr().out
+    assert "<skipped" in (tmp_path / "o" / "junit.xml").read_text()
