@@ -75,11 +75,16 @@ def _label(variant: dict[str, Any]) -> str:
 
 
 def _rows(sw: _Sweep, variant: dict[str, Any]) -> pd.DataFrame:
+    """One variant's runs by seed; a failed run keeps its seed with NaN KPIs, so a seed
+    that failed on one side still pairs (and drops out of that KPI's pairs)."""
     g = sw.grid
     for k, v in variant.items():
         g = g[g[k] == v]
-    ok = g[g["error"] == ""] if "error" in g.columns else g
-    return ok.drop_duplicates("seed", keep="last").set_index("seed").sort_index()
+    g = g.drop_duplicates("seed", keep="last").set_index("seed").sort_index()
+    if "error" in g.columns:
+        g = g.copy()
+        g.loc[g["error"] != "", sw.kpis] = np.nan
+    return g
 
 
 def _pairs(base: _Sweep, new: _Sweep) -> list[tuple[dict[str, Any], dict[str, Any]]]:

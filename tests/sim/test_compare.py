@@ -94,13 +94,15 @@ def test_the_same_sweep_twice_has_no_significant_difference(tmp_path: Path) -> N
     assert c.significant == () and all(d.verdict == "no change" for d in c.deltas)
 
 
-def _fake_sweep(path: Path, kpis: dict[str, list[float]], seeds: list[int]) -> Path:
+def _fake_sweep(
+    path: Path, kpis: dict[str, list[float]], seeds: list[int], errors: list[str] | None = None
+) -> Path:
     """A sweep directory by hand: sweep.json and the grid rows of sweep.parquet."""
     path.mkdir(parents=True)
     df = pd.DataFrame({"run_id": [f"r{s}" for s in seeds], "phase": "grid", "seed": seeds})
     for k, v in kpis.items():
         df[k] = np.asarray(v, dtype=float)
-    df["error"] = ""
+    df["error"] = errors or [""] * len(seeds)
     df["elapsed_s"] = 0.1
     df.to_parquet(path / "sweep.parquet", index=False)
     meta: dict[str, Any] = {
@@ -155,6 +157,16 @@ def test_sweeps_over_different_seeds_are_compared_unpaired_with_a_warning(
     (d,) = c.deltas
     assert d.method == METHOD_UNPAIRED and d.verdict == "worse"
     assert any("different seeds" in w for w in c.warnings)
+
+
+def test_a_seed_failed_on_one_side_drops_out_of_the_pairs(tmp_path: Path) -> None:
+    a = _fake_sweep(tmp_path / "a", {"on_time_pct": [90, 92, 91, 93]}, [1, 2, 3, 4])
+    b = _fake_sweep(
+        tmp_path / "b", {"on_time_pct": [80, 0, 81, 83]}, [1, 2, 3, 4], ["", "boom", "", ""]
+    )
+    (d,) = compare_sweeps(a, b).deltas
+    assert d.method == METHOD_PAIRED and d.n_base == d.n_new == 3
+    assert d.base == pytest.approx((90 + 91 + 93) / 3) and d.delta == pytest.approx(-10.0)
 
 
 def test_bad_inputs_are_user_errors(tmp_path: Path) -> None:
