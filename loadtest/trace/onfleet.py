@@ -27,6 +27,7 @@ from loadtest.trace.build import (
     ref,
     split_ids,
 )
+from loadtest.trace.expect import count_events
 from loadtest.trace.format import (
     DEFAULT_POLL_S,
     RUN_PLACEHOLDER,
@@ -339,6 +340,8 @@ def add_day_events(st: DayState) -> None:
                     body={"location": [float(lon), float(lat)]},
                     worker=wid,
                     deps=[worker_last[wid]],
+                    # The arrival is at the active task: after its start, or no taskArrival.
+                    after=[worker_task.get(wid)],
                 )
         elif kind in ("taskCompleted", "taskFailed"):
             ok = kind == "taskCompleted"
@@ -394,6 +397,7 @@ def trace_header(st: DayState, calls: list[TraceCall]) -> TraceHeader:
         },
         scenario_hash=str(meta.get("scenario_hash", "")),
         poll_s=st.opts.poll_s,
+        events=count_events(calls),
     )
 
 
