@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from loadtest.providers.webhooks import (
     EVENTS_BY_OP,
@@ -28,21 +28,23 @@ from loadtest.trace import ops
 from loadtest.trace.format import REF_PREFIX, EventCounts, ExpectedEvent, JsonValue, TraceCall
 from sim.geo import geodesic_m
 
-NONE: tuple[ExpectedEvent, ...] = ()
+Params = Mapping[str, str]
+Tasks = tuple[int, ...]
+Events = tuple[ExpectedEvent, ...]
+NONE: Events = ()
+_TRACK_VALUES: Final = EVENTS_BY_OP[ops.ORDER_TRACK.name]
 #: A task's container when a create put it in a worker's (autoAssign) without naming one.
 SOME_WORKER = "?"
 
 
 def _location(value: JsonValue) -> tuple[float, float] | None:
     """``[longitude, latitude]`` as ``(lat, lon)``; None when it is not one."""
-    if (
-        isinstance(value, list)
-        and len(value) == 2
-        and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-        and all(math.isfinite(v) for v in value)
-    ):
-        return float(value[1]), float(value[0])
-    return None
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    lon, lat = value
+    if type(lon) not in (int, float) or type(lat) not in (int, float):  # not bool
+        return None
+    return (float(lat), float(lon)) if math.isfinite(lat) and math.isfinite(lon) else None
 
 
 def _get(body: JsonValue, key: str) -> Any:
@@ -104,48 +106,58 @@ class Predictor:
         defines: str,
     ) -> tuple[ExpectedEvent, ...]:
         """The events the call's success causes, and the state after it."""
-        if op not in EVENTS_BY_OP:
-            return NONE
-        task_ref = params.get("taskId", "")
-        if op == ops.WORKER_CREATE.name:
-            self.on_duty[worker] = False
-            return (ExpectedEvent("workerCreated", REF_PREFIX + defines),)
-        if op == ops.TASK_CREATE.name:
-            self._created(tasks, [body])
-            return (ExpectedEvent("taskCreated", REF_PREFIX + defines),) if defines else NONE
-        if op in (ops.TASK_BATCH.name, ops.TASK_BATCH_ASYNC.name):
-            listed = _get(body, "tasks")
-            self._created(tasks, listed if isinstance(listed, list) else [])
-            if op == ops.TASK_BATCH_ASYNC.name and defines:
-                return (ExpectedEvent("taskBatchCreateJobCompleted", REF_PREFIX + defines),)
-            return NONE
-        if op == ops.TASK_SET_DEPENDENCIES.name:
-            return (ExpectedEvent("taskUpdated", task_ref),)
-        if op in (ops.TASK_ASSIGN.name, ops.TASK_UNASSIGN.name):
-            return self._container(tasks, body, task_ref)
-        if op == ops.DRIVER_DUTY.name:
-            return self._duty(worker, body, params.get("workerId", ""))
-        if op == ops.DRIVER_START.name:
-            return self._start(tasks, worker, task_ref)
-        if op == ops.DRIVER_MOVE.name:
-            return self._move(worker, body)
-        if op == ops.TASK_COMPLETE.name:
-            return self._complete(tasks, body, task_ref)
-        if op == ops.NASH_BATCH_JOB.name:
-            return (ExpectedEvent("delivery.created", REF_PREFIX + defines),) if defines else NONE
-        if op == ops.ORDER_TRACK.name:
-            orders = _get(body, "orders")
-            handles = [
-                h
-                for o in (orders if isinstance(orders, list) else [])
-                if isinstance(h := _get(o, "order_handle"), str)
-            ]
-            # One delivery per value carrying every order of the call: value-major order.
-            return tuple(ExpectedEvent(v, h) for v in EVENTS_BY_OP[op] for h in handles)
-        if op in (ops.ORDER_COMPLETE.name, ops.ORDER_CANCEL.name):
-            handle = params.get("orderHandle", "")
-            return (ExpectedEvent(EVENTS_BY_OP[op][0], handle),) if handle else NONE
+        rule = _RULES.get(op)
+        return NONE if rule is None else rule(self, params, body, tasks, worker, defines)
+
+    def _worker_created(
+        self, _p: Params, _b: JsonValue, _t: Tasks, worker: int, defines: str
+    ) -> Events:
+        self.on_duty[worker] = False
+        return (ExpectedEvent("workerCreated", REF_PREFIX + defines),) if defines else NONE
+
+    def _task_created(
+        self, _p: Params, body: JsonValue, tasks: Tasks, _w: int, defines: str
+    ) -> Events:
+        self._created(tasks, [body])
+        return (ExpectedEvent("taskCreated", REF_PREFIX + defines),) if defines else NONE
+
+    def _batch(self, _p: Params, body: JsonValue, tasks: Tasks, _w: int, _d: str) -> Events:
+        listed = _get(body, "tasks")
+        self._created(tasks, listed if isinstance(listed, list) else [])
         return NONE
+
+    def _batch_async(
+        self, params: Params, body: JsonValue, tasks: Tasks, worker: int, defines: str
+    ) -> Events:
+        self._batch(params, body, tasks, worker, defines)
+        job = "taskBatchCreateJobCompleted"
+        return (ExpectedEvent(job, REF_PREFIX + defines),) if defines else NONE
+
+    def _updated(self, params: Params, _b: JsonValue, _t: Tasks, _w: int, _d: str) -> Events:
+        return (ExpectedEvent("taskUpdated", params.get("taskId", "")),)
+
+    def _nash_job(self, _p: Params, _b: JsonValue, _t: Tasks, _w: int, defines: str) -> Events:
+        return (ExpectedEvent("delivery.created", REF_PREFIX + defines),) if defines else NONE
+
+    def _track(self, _p: Params, body: JsonValue, _t: Tasks, _w: int, _d: str) -> Events:
+        orders = _get(body, "orders")
+        handles = [
+            h
+            for o in (orders if isinstance(orders, list) else [])
+            if isinstance(h := _get(o, "order_handle"), str)
+        ]
+        # One delivery per value carrying every order of the call: value-major order.
+        return tuple(ExpectedEvent(v, h) for v in _TRACK_VALUES for h in handles)
+
+    def _order_done(self, params: Params, _b: JsonValue, _t: Tasks, _w: int, _d: str) -> Events:
+        handle = params.get("orderHandle", "")
+        return (ExpectedEvent("completed", handle),) if handle else NONE
+
+    def _order_cancelled(
+        self, params: Params, _b: JsonValue, _t: Tasks, _w: int, _d: str
+    ) -> Events:
+        handle = params.get("orderHandle", "")
+        return (ExpectedEvent("cancelled", handle),) if handle else NONE
 
     def _created(self, tasks: tuple[int, ...], bodies: list[JsonValue]) -> None:
         for tid, body in zip(tasks, bodies, strict=False):
@@ -156,12 +168,10 @@ class Predictor:
             if who is not None:
                 self.holder[tid] = who
 
-    def _container(
-        self, tasks: tuple[int, ...], body: JsonValue, task_ref: str
-    ) -> tuple[ExpectedEvent, ...]:
+    def _container(self, params: Params, body: JsonValue, tasks: Tasks, _w: int, _d: str) -> Events:
         if not tasks:
             return NONE
-        tid = tasks[0]
+        tid, task_ref = tasks[0], params.get("taskId", "")
         before, after = self.holder.get(tid), _assignee(body)
         if after is None:
             self.holder.pop(tid, None)
@@ -171,21 +181,19 @@ class Predictor:
             return NONE
         return (ExpectedEvent("taskAssigned", task_ref),)
 
-    def _duty(self, worker: int, body: JsonValue, worker_ref: str) -> tuple[ExpectedEvent, ...]:
+    def _duty(self, params: Params, body: JsonValue, _t: Tasks, worker: int, _d: str) -> Events:
         if _location(_get(body, "location")) is not None:
             self.located.add(worker)
         on = _get(body, "onDuty")
         if not isinstance(on, bool) or self.on_duty.get(worker, False) == on:
             return NONE
         self.on_duty[worker] = on
-        return (ExpectedEvent("workerDuty", worker_ref),)
+        return (ExpectedEvent("workerDuty", params.get("workerId", "")),)
 
-    def _start(
-        self, tasks: tuple[int, ...], worker: int, task_ref: str
-    ) -> tuple[ExpectedEvent, ...]:
+    def _start(self, params: Params, _b: JsonValue, tasks: Tasks, worker: int, _d: str) -> Events:
         if not tasks:
             return NONE
-        tid = tasks[0]
+        tid, task_ref = tasks[0], params.get("taskId", "")
         self.active[worker] = tid
         self.started_by[tid] = worker
         if worker in self.located:
@@ -193,7 +201,7 @@ class Predictor:
         self.eta_pending.add(tid)
         return (ExpectedEvent("taskStarted", task_ref),)
 
-    def _move(self, worker: int, body: JsonValue) -> tuple[ExpectedEvent, ...]:
+    def _move(self, _p: Params, body: JsonValue, _t: Tasks, worker: int, _d: str) -> Events:
         point = _location(_get(body, "location"))
         if point is None:
             return NONE
@@ -216,9 +224,7 @@ class Predictor:
             out.append(ExpectedEvent("taskArrival", task_ref))
         return tuple(out)
 
-    def _complete(
-        self, tasks: tuple[int, ...], body: JsonValue, task_ref: str
-    ) -> tuple[ExpectedEvent, ...]:
+    def _complete(self, params: Params, body: JsonValue, tasks: Tasks, _w: int, _d: str) -> Events:
         if tasks:
             tid = tasks[0]
             w = self.started_by.pop(tid, None)
@@ -226,7 +232,29 @@ class Predictor:
                 del self.active[w]
             self.eta_pending.discard(tid)
         success = _get(_get(body, "completionDetails"), "success")
-        return (ExpectedEvent("taskCompleted" if success is True else "taskFailed", task_ref),)
+        name = "taskCompleted" if success is True else "taskFailed"
+        return (ExpectedEvent(name, params.get("taskId", "")),)
+
+
+Rule = Callable[[Predictor, Params, JsonValue, Tasks, int, str], Events]
+#: The rule of each operation that causes events (an op absent here causes none).
+_RULES: Final[Mapping[str, Rule]] = {
+    ops.WORKER_CREATE.name: Predictor._worker_created,
+    ops.TASK_CREATE.name: Predictor._task_created,
+    ops.TASK_BATCH.name: Predictor._batch,
+    ops.TASK_BATCH_ASYNC.name: Predictor._batch_async,
+    ops.TASK_SET_DEPENDENCIES.name: Predictor._updated,
+    ops.TASK_ASSIGN.name: Predictor._container,
+    ops.TASK_UNASSIGN.name: Predictor._container,
+    ops.DRIVER_DUTY.name: Predictor._duty,
+    ops.DRIVER_START.name: Predictor._start,
+    ops.DRIVER_MOVE.name: Predictor._move,
+    ops.TASK_COMPLETE.name: Predictor._complete,
+    ops.NASH_BATCH_JOB.name: Predictor._nash_job,
+    ops.ORDER_TRACK.name: Predictor._track,
+    ops.ORDER_COMPLETE.name: Predictor._order_done,
+    ops.ORDER_CANCEL.name: Predictor._order_cancelled,
+}
 
 
 def count_events(calls: Iterable[TraceCall]) -> EventCounts:

@@ -346,3 +346,16 @@ def test_the_writer_never_creates_tasks_already_assigned(tiny: Any) -> None:
                 assert "container" not in c.body and "autoAssign" not in c.body
             elif c.op in ("task.batch", "task.batch_async"):
                 assert not any("container" in t or "autoAssign" in t for t in c.body["tasks"])
+
+
+def test_the_rules_cover_exactly_the_shared_table(tiny: Any) -> None:
+    from loadtest.trace.expect import _RULES
+
+    assert {op for op, names in EVENTS_BY_OP.items() if names} <= set(_RULES) <= set(EVENTS_BY_OP)
+    # Each call fires only what the table allows it (the complete's alternative, and the
+    # taskEta a move carries for a start made before the worker's location was known).
+    extra = {"task.complete": {"taskFailed"}, "driver.move": {"taskEta"}}
+    for _, calls in tiny.values():
+        for c in calls:
+            names = {e.event for e in c.events}
+            assert names <= set(EVENTS_BY_OP.get(c.op, ())) | extra.get(c.op, set()), c
