@@ -359,3 +359,23 @@ def test_the_rules_cover_exactly_the_shared_table(tiny: Any) -> None:
         for c in calls:
             names = {e.event for e in c.events}
             assert names <= set(EVENTS_BY_OP.get(c.op, ())) | extra.get(c.op, set()), c
+
+
+def test_an_arrival_comes_between_its_task_s_start_and_completion(tiny: Any) -> None:
+    """Else a fast replay completes the task first and the arrival finds none active."""
+    _, calls = tiny["single"]
+    by_id = {c.id: c for c in calls}
+    arrivals = {
+        int(e.subject.rsplit(":", 1)[1]): c
+        for c in calls
+        if c.op == "driver.move"
+        for e in c.events
+        if e.event == "taskArrival"
+    }
+    assert arrivals
+    for c in calls:
+        if c.op == "task.complete" and c.tasks[0] in arrivals:
+            move = arrivals[c.tasks[0]]
+            assert move.id in c.after
+            starts = [by_id[a] for a in move.after if by_id[a].op == "driver.start"]
+            assert [s.tasks for s in starts] == [c.tasks]
