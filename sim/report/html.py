@@ -156,6 +156,12 @@ def paragraph(text: str, cls: str = "note") -> str:
     return f'<p class="{esc(cls)}">{esc(text)}</p>'
 
 
+def code_paragraph(text: str, cls: str = "note") -> str:
+    """A paragraph whose ```backticked``` words render as code (the rest escaped)."""
+    body = re.sub(r"`([^`<>]+)`", r"<code>\1</code>", esc(text))
+    return f'<p class="{esc(cls)}">{body}</p>'
+
+
 def page_html(title: str, subtitle: Sequence[str], sections: Sequence[Section]) -> str:
     """The complete document (no scripts, no external resources)."""
     nav = "".join(f'<a href="#{anchor(s.title)}">{esc(s.title)}</a>' for s in sections)
