@@ -50,6 +50,11 @@ class HourRow:
         return f"{self.hour:02d}:00–{(self.hour + 1) % 24:02d}:00"
 
 
+def _seconds(tasks: pd.DataFrame, col: str) -> np.ndarray:
+    """A time column as float seconds, missing values NaN (numpy and nullable columns)."""
+    return np.asarray(tasks[col].to_numpy(dtype=float, na_value=np.nan), dtype=float)
+
+
 def _flag(tasks: pd.DataFrame, col: str) -> np.ndarray:
     """A boolean column as numpy, missing values false (nullable and plain columns alike)."""
     return np.asarray(tasks[col].astype("boolean").fillna(False), dtype=bool)
@@ -59,17 +64,16 @@ def hourly_rows(
     tasks: pd.DataFrame, start_epoch_ms: int, zone: ZoneInfo, unit: TimeScale
 ) -> list[HourRow]:
     """One row per local hour that saw tasks created, in hour order (module docstring)."""
-    created_s = tasks["created_s"].to_numpy(dtype=float)
+    created_s = _seconds(tasks, "created_s")
     created = np.isfinite(created_s)
     hours = local_hours(start_epoch_ms, created_s, zone)
-    done = np.isfinite(tasks["completed_s"].to_numpy(dtype=float))
+    completed_s = _seconds(tasks, "completed_s")
+    done = np.isfinite(completed_s)
     success = _flag(tasks, "success") & done
     on_time = _flag(tasks, "on_time") & success
     late = success & ~on_time
     failed = done & ~success
-    lateness = tasks["completed_s"].to_numpy(dtype=float) - tasks["complete_before_s"].to_numpy(
-        dtype=float
-    )
+    lateness = completed_s - _seconds(tasks, "complete_before_s")
     rows: list[HourRow] = []
     for h in sorted(set(hours[created].tolist())):
         at = created & (hours == h)

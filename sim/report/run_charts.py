@@ -217,9 +217,9 @@ def report_duration_unit(tasks: pd.DataFrame) -> TimeScale:
     time to complete (of time to assign when nothing completed)."""
     if tasks.empty:
         return TimeScale(1.0, "s")
-    created = tasks["created_s"].to_numpy(dtype=float)
+    created = tasks["created_s"].to_numpy(dtype=float, na_value=np.nan)
     for end in ("completed_s", "assigned_s"):
-        d = tasks[end].to_numpy(dtype=float) - created
+        d = tasks[end].to_numpy(dtype=float, na_value=np.nan) - created
         d = d[np.isfinite(d)]
         if d.size:
             return duration_scale(d)

@@ -85,8 +85,13 @@ def _hand_made_tasks() -> pd.DataFrame:
     )
 
 
-def test_hour_of_day_rows_have_the_right_numbers() -> None:
-    rows = hourly_rows(_hand_made_tasks(), START_MS, ZoneInfo("Europe/Berlin"), MIN)
+@pytest.mark.parametrize("nullable", [False, True])
+def test_hour_of_day_rows_have_the_right_numbers(nullable: bool) -> None:
+    tasks = _hand_made_tasks()
+    if nullable:  # the newer table layout: real nulls in nullable columns
+        tasks = tasks.convert_dtypes()
+        assert tasks["completed_s"].isna().sum() == 1
+    rows = hourly_rows(tasks, START_MS, ZoneInfo("Europe/Berlin"), MIN)
     assert [r.hour for r in rows] == [12, 13]
     noon, one = rows
     # 12:xx: on time (900 <= 1800), late by 3000 - 2400 = 600 s, failed.
