@@ -10,6 +10,7 @@ returns a :class:`~sim.report.figures.Chart`; none mutates its inputs.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -211,29 +212,46 @@ def _percentile_lines(ax: Axes, values: np.ndarray, scale: TimeScale) -> None:
         )
 
 
-def report_duration_unit(tasks: pd.DataFrame) -> TimeScale:
-    """The one unit (s, min or h) the whole run report shows durations in -- the time
-    charts, the hour-of-day lateness and the KPI table -- chosen by the 90th percentile of
-    time to complete (of time to assign when nothing completed)."""
+@dataclass(frozen=True, slots=True)
+class DurationUnits:
+    """The unit each duration quantity is shown in, the same in every table and chart:
+    time to assign in ``assign``; time to complete, lateness and slack against the window
+    in ``complete`` (one quantity family: minutes around a delivery window)."""
+
+    assign: TimeScale
+    complete: TimeScale
+
+    def for_kpi(self, name: str) -> TimeScale:
+        """The unit of a KPI measured in seconds (``time_to_assign_p90_s`` and so on)."""
+        return self.assign if name.startswith("time_to_assign") else self.complete
+
+
+def _durations(tasks: pd.DataFrame, end: str) -> np.ndarray:
+    d = tasks[end].to_numpy(dtype=float, na_value=np.nan) - tasks["created_s"].to_numpy(
+        dtype=float, na_value=np.nan
+    )
+    out: np.ndarray = d[np.isfinite(d)]
+    return out
+
+
+def report_units(tasks: pd.DataFrame) -> DurationUnits:
+    """Each quantity's unit (s, min or h) by the 90th percentile of its own values."""
     if tasks.empty:
-        return TimeScale(1.0, "s")
-    created = tasks["created_s"].to_numpy(dtype=float, na_value=np.nan)
-    for end in ("completed_s", "assigned_s"):
-        d = tasks[end].to_numpy(dtype=float, na_value=np.nan) - created
-        d = d[np.isfinite(d)]
-        if d.size:
-            return duration_scale(d)
-    return TimeScale(1.0, "s")
+        return DurationUnits(TimeScale(1.0, "s"), TimeScale(1.0, "s"))
+    return DurationUnits(
+        duration_scale(_durations(tasks, "assigned_s")),
+        duration_scale(_durations(tasks, "completed_s")),
+    )
 
 
-def time_distributions(tasks: pd.DataFrame, unit: TimeScale | None = None) -> Chart:
-    """Time to assign, time to complete and slack against the window, all in ``unit``
-    (default :func:`report_duration_unit`) so the charts read like the tables."""
+def time_distributions(tasks: pd.DataFrame, units: DurationUnits | None = None) -> Chart:
+    """Time to assign, time to complete and slack against the window, in ``units``
+    (default :func:`report_units`) so the charts read like the tables."""
     title = "Time to assign and time to complete"
     created = tasks[tasks["created_s"].notna()]
     if created.empty:
         return empty_chart("time_distributions", title, "no tasks were created")
-    sc = unit or report_duration_unit(tasks)
+    units = units or report_units(tasks)
     assign = (created["assigned_s"] - created["created_s"]).dropna().to_numpy(dtype=float)
     finished = created[(created["state"] == 3) & created["success"].astype(bool)]
     complete = (finished["completed_s"] - finished["created_s"]).dropna().to_numpy(dtype=float)
@@ -243,9 +261,9 @@ def time_distributions(tasks: pd.DataFrame, unit: TimeScale | None = None) -> Ch
     with style():
         fig = new_figure(10.5, 3.8)
         axes = fig.subplots(1, 3)
-        for ax, values, what in (
-            (axes[0], assign, "time to assign"),
-            (axes[1], complete, "time to complete"),
+        for ax, values, what, sc in (
+            (axes[0], assign, "time to assign", units.assign),
+            (axes[1], complete, "time to complete", units.complete),
         ):
             ax.set_xlabel(f"{what}, from task creation ({sc.unit})")
             if values.size == 0:
@@ -258,6 +276,7 @@ def time_distributions(tasks: pd.DataFrame, unit: TimeScale | None = None) -> Ch
         axes[0].set_title("Time to assign", fontsize=10)
         axes[1].set_title("Time to complete (successful)", fontsize=10)
         ax = axes[2]
+        sc = units.complete
         if slack.size:
             late = slack < 0
             bins = np.linspace(float(sc(slack).min()), float(sc(slack).max()) + 1e-9, 40)
@@ -280,8 +299,7 @@ def time_distributions(tasks: pd.DataFrame, unit: TimeScale | None = None) -> Ch
             "time_distributions",
             title,
             "Long right tails are the customers who waited; on-time % counts every created "
-            f"task, so open and failed tasks count against it.  Durations in {sc.unit}, as in "
-            "the tables.",
+            "task, so open and failed tasks count against it.  Units as in the tables.",
             fig,
         )
 

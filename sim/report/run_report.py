@@ -19,12 +19,13 @@ import pandas as pd
 
 from sim.kpis import KPI_BY_NAME, KPIS
 from sim.report.clock import UTC_ZONE, ClockScale, local_time, report_zone, zone_label
-from sim.report.figures import Chart, TimeAxis, TimeScale, time_axis
+from sim.report.figures import Chart, TimeAxis, time_axis
 from sim.report.hourly import hourly_chart, hourly_rows, hourly_table
 from sim.report.html import Cell, Section, esc, figure_html, page_html, paragraph, table_html
 from sim.report.run_charts import (
+    DurationUnits,
     destinations_map,
-    report_duration_unit,
+    report_units,
     submission_timeline,
     tasks_by_state,
     time_distributions,
@@ -40,11 +41,11 @@ KPI_NOTES: dict[str, str] = {spec.name: spec.note for spec in KPIS}
 @dataclass(frozen=True, slots=True)
 class ReportClock:
     """How the page shows time: clock times in ``zone`` (``note`` says why UTC when the
-    scenario could not say), durations in ``durations`` everywhere."""
+    scenario could not say), each duration quantity in its unit of ``durations``."""
 
     zone: ZoneInfo = UTC_ZONE
     note: str = ""
-    durations: TimeScale | None = None
+    durations: DurationUnits | None = None
 
 
 class RunLike(Protocol):
@@ -78,14 +79,14 @@ def run_charts(run: RunLike, clock: ReportClock | None = None) -> list[Chart]:
     clock = clock or ReportClock()
     horizon = _horizon_s(run)
     ts = time_scale(run, clock.zone)
-    unit = clock.durations or report_duration_unit(run.tasks)
+    units = clock.durations or report_units(run.tasks)
     start = _start_ms(run) or 0
-    hours = hourly_rows(run.tasks, start, clock.zone, unit)
+    hours = hourly_rows(run.tasks, start, clock.zone, units.complete)
     return [
         tasks_by_state(run.events, horizon, ts),
         workers_utilisation(run.events, run.workers, horizon, ts),
-        time_distributions(run.tasks, unit),
-        hourly_chart(hours, unit, zone_label(clock.zone, start)),
+        time_distributions(run.tasks, units),
+        hourly_chart(hours, units.complete, zone_label(clock.zone, start)),
         destinations_map(run.tasks, run.events, run.workers),
         submission_timeline(run.submissions, run.tasks, horizon, ts),
     ]
@@ -103,15 +104,16 @@ def _horizon_s(run: RunLike) -> float:
     return float(dur) if isinstance(dur, int | float) and dur > 0 else 3600.0
 
 
-def kpi_table(kpis: Mapping[str, float | int], durations: TimeScale) -> str:
-    """Every KPI with its unit; durations in ``durations``, the unit the charts use."""
+def kpi_table(kpis: Mapping[str, float | int], durations: DurationUnits) -> str:
+    """Every KPI with its unit; durations in the unit the charts show that quantity in."""
     rows: list[list[Cell]] = []
     for k, v in kpis.items():
         spec = KPI_BY_NAME.get(k)
         unit = spec.unit if spec is not None else ""
         value: Cell = v
         if unit == "s" and isinstance(v, int | float) and not isinstance(v, bool):
-            value, unit = float(durations(v)), durations.unit
+            scale = durations.for_kpi(k)
+            value, unit = float(scale(v)), scale.unit
         rows.append([k, value, unit or "–", spec.meaning if spec is not None else ""])
     return table_html(("KPI", "value", "unit", "meaning"), rows)
 
@@ -148,7 +150,7 @@ def build_report(
     load-test replay's, :func:`loadtest.replay.report.replay_sections`).
     """
     zone, zone_note = report_zone(run_dir)
-    durations = report_duration_unit(run.tasks)
+    durations = report_units(run.tasks)
     clock = ReportClock(zone, zone_note, durations)
     charts = run_charts(run, clock)
     by_name = {c.name: c for c in charts}
@@ -157,10 +159,12 @@ def build_report(
     units = (
         f"Clock times are in {zone_text} (scenario.timezone)"
         + (f" — {zone_note}" if zone_note else "")
-        + f"; durations are in {durations.unit} in every table and chart (kpis.json keeps "
+        + f"; time to assign is in {durations.assign.unit}, time to complete and lateness "
+        f"in {durations.complete.unit}, the same in every table and chart (kpis.json keeps "
         "seconds, its _s keys)."
     )
-    hours = hourly_rows(run.tasks, start, zone, durations)
+    late = durations.complete
+    hours = hourly_rows(run.tasks, start, zone, late)
     sections = [
         Section("Key figures", (paragraph(units), kpi_table(run.kpis, durations))),
         Section(
@@ -174,10 +178,10 @@ def build_report(
                 paragraph(
                     f"Tasks by the hour they were created ({zone_text}); on time + late + "
                     "failed + open = created, and the total row's on-time % is the run's "
-                    f"on_time_pct.  Lateness ({durations.unit}) is completion minus the "
+                    f"on_time_pct.  Lateness ({late.unit}) is completion minus the "
                     "window's end, over the tasks completed late."
                 ),
-                hourly_table(hours, durations, zone_text),
+                hourly_table(hours, late, zone_text),
             ),
         ),
         Section(

@@ -20,7 +20,13 @@ from sim.report import write_report
 from sim.report.clock import ClockScale, local_hours, report_zone
 from sim.report.figures import TimeScale
 from sim.report.hourly import hourly_rows, hourly_table
-from sim.report.run_charts import DENSITY_THRESHOLD, destinations_map, time_distributions
+from sim.report.run_charts import (
+    DENSITY_THRESHOLD,
+    DurationUnits,
+    destinations_map,
+    report_units,
+    time_distributions,
+)
 from sim.report.run_report import kpi_table
 from tests.fixtures.runs import synthetic_frames, write_run_dir
 from tests.fixtures.scenarios import make_scenario
@@ -134,18 +140,34 @@ def test_report_shows_clock_times_in_the_scenario_zone(
     assert clock.label == "clock time (America/Chicago, UTC-06:00)"
 
 
-def test_durations_share_one_unit_between_tables_and_charts(
-    monkeypatch: pytest.MonkeyPatch,
+def test_each_duration_has_one_unit_in_tables_and_charts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    kpis = {"tasks_created": 10, "time_to_complete_p90_s": 1800.0, "on_time_pct": 90.0}
-    html = kpi_table(kpis, MIN)
-    assert '<td>30.00</td><td class="text">min</td>' in html  # 1800 s shown as 30 min
+    run = synthetic_frames()
+    tasks = run.tasks
+    tasks["assigned_s"] = tasks["created_s"] + 5.0
+    units = report_units(tasks)
+    # Assignment takes seconds here, completion about a quarter of an hour.
+    assert units == DurationUnits(TimeScale(1.0, "s"), MIN)
+    kpis = {
+        "tasks_created": 10,
+        "time_to_assign_p50_s": 30.0,
+        "time_to_complete_p90_s": 1800.0,
+        "on_time_pct": 90.0,
+    }
+    html = kpi_table(kpis, units)
+    assert '<td>30.00</td><td class="text">s</td>' in html  # time to assign: seconds
+    assert '<td>30.00</td><td class="text">min</td>' in html  # 1800 s to complete: 30 min
     assert '<td>90.00</td><td class="text">%</td>' in html
     seen = _capture(monkeypatch)
-    time_distributions(synthetic_frames().tasks, MIN)
+    time_distributions(tasks, units)
     (fig,) = seen
     labels = [ax.get_xlabel() for ax in fig.axes]
-    assert all("(min)" in label for label in labels), labels
+    assert "(s)" in labels[0] and "(min)" in labels[1] and "(min)" in labels[2], labels
+    monkeypatch.undo()
+    html = write_report(write_run_dir(tmp_path / "run", run)).read_text()
+    assert "time to assign is in s, time to complete and lateness in min" in html
+    assert "lateness p50 (min)" in html
 
 
 def test_density_map_past_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
