@@ -183,3 +183,15 @@ def test_density_map_past_the_threshold(monkeypatch: pytest.MonkeyPatch) -> None
             assert float(np.sum(hexbin.get_array())) == n  # every task in one cell
             assert "hexagonal cell" in c.caption
             assert seen[-1].axes[0].get_title().startswith("Destination density")
+
+
+def test_cli_report_with_an_unknown_zone_exits_2(
+    synthetic_run_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fleetsim.cli import main
+
+    (synthetic_run_dir / "scenario.toml").write_text('[scenario]\ntimezone = "Mars/Base"\n')
+    assert main(["report", str(synthetic_run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert "scenario.timezone: got 'Mars/Base'" in err and "Traceback" not in err
+    assert not (synthetic_run_dir / "report.html").exists()  # nothing half-written
