@@ -54,14 +54,17 @@ def higher_is_better(kpi: str, target: Target | None = None) -> bool:
 def split_kpis(
     summary: pd.DataFrame, kpis: Sequence[str], target: Target | None = None
 ) -> tuple[list[str], list[str]]:
-    """``(varying, constant)``: varying KPIs ordered target first, then the headline ones,
-    then the rest in table order.  With a single variant nothing varies."""
+    """``(varying, constant)``: a KPI is constant when every variant has the same mean and
+    interval.  Varying KPIs are ordered target first, then the headline ones, then the rest
+    in table order.  With a single variant nothing varies."""
     varying: list[str] = []
     constant: list[str] = []
     for k in kpis:
-        means = summary[f"{k}_mean"].to_numpy(dtype=float)
-        same = len(means) < 2 or bool(
-            np.allclose(means, means[0], rtol=1e-9, atol=1e-12, equal_nan=True)
+        # The same mean and the same interval: one row can stand for every variant.
+        cols = [c for c in (f"{k}_mean", f"{k}_ci_low", f"{k}_ci_high") if c in summary]
+        same = len(summary) < 2 or all(
+            bool(np.allclose(v, v[0], rtol=1e-9, atol=1e-12, equal_nan=True))
+            for v in (summary[c].to_numpy(dtype=float) for c in cols)
         )
         (constant if same else varying).append(k)
     first = [target.kpi] if target is not None else []

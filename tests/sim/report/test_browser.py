@@ -127,6 +127,7 @@ def test_sweep_report_renders_in_chromium(tmp_path: Path) -> None:
             progress=False,
             target="on_time_pct>=50",
             fleet_range=(1, 16),
+            baseline_variant="fleet.workers=3,dispatch.policy=distance",
         )
     )
     report = result.out_dir / "report.html"
@@ -135,6 +136,8 @@ def test_sweep_report_renders_in_chromium(tmp_path: Path) -> None:
     assert info["errors"] == [], info["errors"]
     assert info["count"] >= 10 and info["broken"] == [], info
     _no_horizontal_scroll_and_alt_text(info)
+    html = report.read_text()
+    assert 'class="answer' in html and 'id="fig-search"' in html and 'id="fig-paired"' in html
     _keep(shot)
 
 

@@ -186,7 +186,14 @@ def test_search_clause_marks_an_answer_within_noise() -> None:
     )
     assert _search_clause(noisy, False, target) == "`distance` needs 120 (or 119: within noise)"
     assert _search_clause(missed, False, target) == "`queue` does not meet it with up to 90 workers"
-    assert split_kpis(
-        pd.DataFrame({"x_mean": [1.0, 1.0], "y_mean": [1.0, 2.0], "z_mean": [np.nan, np.nan]}),
-        ["x", "y", "z"],
-    ) == (["y"], ["x", "z"])
+    summary = pd.DataFrame(
+        {
+            "x_mean": [1.0, 1.0],
+            "y_mean": [1.0, 2.0],
+            "z_mean": [np.nan, np.nan],
+            "w_mean": [1.0, 1.0],  # the same mean, but one variant is far noisier
+            "w_ci_low": [0.9, 0.1],
+            "w_ci_high": [1.1, 1.9],
+        }
+    )
+    assert split_kpis(summary, ["x", "y", "z", "w"]) == (["y", "w"], ["x", "z"])
