@@ -36,6 +36,7 @@ from sim.report.html import (
 from sim.report.sweep_answer import (
     answer_sentence,
     higher_is_better,
+    kpi_unit,
     paired_chart,
     question_kpi,
     split_kpis,
@@ -116,7 +117,7 @@ def kpi_charts(
         return charts
     for kpi in kpis:
         note = KPI_BY_NAME[kpi].note if kpi in KPI_BY_NAME else kpi
-        unit = note[note.rfind("(") + 1 : -1] if note.endswith(")") else "value"
+        unit = kpi_unit(kpi)
         title = f"{kpi} against the swept parameters"
         with style():
             fig = new_figure(4.6 * len(params) + 0.8, 3.4)
@@ -169,7 +170,7 @@ def search_chart(meta: SweepMeta, target: Target) -> Chart:
         ax.axhline(target.limit, color="#c62828", ls="--", lw=1, label=f"target {target}")
         ax.set_xlabel("fleet size (workers)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(f"{target.kpi} ({_unit(target.kpi)})")
+        ax.set_ylabel(f"{target.kpi} ({kpi_unit(target.kpi)})")
         ax.legend(loc="best")
         return chart(
             "search",
@@ -202,11 +203,6 @@ def search_table(meta: SweepMeta, target: Target) -> str:
     return table_html(headers, rows, scroll=len(rows) > 12)
 
 
-def _unit(kpi: str) -> str:
-    note = KPI_BY_NAME[kpi].note if kpi in KPI_BY_NAME else ""
-    return note[note.rfind("(") + 1 : -1] if note.endswith(")") else "value"
-
-
 def _interval(row: pd.Series, kpi: str) -> str:
     mean, lo, hi = (float(row[f"{kpi}_{s}"]) for s in ("mean", "ci_low", "ci_high"))
     if math.isnan(mean):
@@ -221,7 +217,7 @@ def variants_table(
     summary: pd.DataFrame, params: Sequence[str], shown: Sequence[str], target: Target | None
 ) -> str:
     """One row per variant: runs, failures, the ``shown`` KPIs' intervals, the target."""
-    headers = [*params, "runs", "failed", *[f"{k} ({_unit(k)}), mean [95% CI]" for k in shown]]
+    headers = [*params, "runs", "failed", *[f"{k} ({kpi_unit(k)}), mean [95% CI]" for k in shown]]
     if target is not None:
         headers.append(f"meets {target}")
     rows: list[list[Cell]] = []
@@ -242,7 +238,7 @@ def constant_table(summary: pd.DataFrame, constant: Sequence[str]) -> str:
         [
             k,
             _interval(first, k),
-            _unit(k),
+            kpi_unit(k),
             KPI_BY_NAME[k].meaning if k in KPI_BY_NAME else "",
         ]
         for k in constant
@@ -281,7 +277,7 @@ def paired_section(
         by_kpi = {str(r["kpi"]): r for _, r in g.iterrows()}
         n = max(int(r["n_pairs"]) for r in by_kpi.values())
         rows.append([*map(str, values), n, *[_diff_cell(by_kpi[k], k) for k in shown]])
-    headers = [*params, "pairs", *[f"Δ {k} ({_unit(k)}) [95% CI]" for k in shown]]
+    headers = [*params, "pairs", *[f"Δ {k} ({kpi_unit(k)}) [95% CI]" for k in shown]]
     where = ", ".join(f"{k}={v}" for k, v in baseline.items())
     return Section(
         f"Paired differences against {where}",
