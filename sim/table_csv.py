@@ -1,0 +1,170 @@
+"""The CSV form of a run's tables and its Frictionless ``datapackage.json``.
+
+CSV has no types, so a plain ``pandas.read_csv`` turns ``+14155550100`` into a number and
+a one-element id list into a float.  Beside the CSV files goes a Frictionless Tabular Data
+Package (https://specs.frictionlessdata.io/tabular-data-package/) naming each resource's
+path and each column's type, and :func:`read_csv_table` reads a file with it:
+
+- ``string`` (phones, names, ids of jobs) stays text; phones carry an E.164 ``pattern``;
+- categories are ``string`` with ``constraints.enum`` (the known values);
+- id lists are ``array``: a JSON array such as ``[3,4]`` (``[]`` for none);
+- ``*_at`` timestamps are ``datetime``, ISO 8601 UTC with milliseconds
+  (``2025-11-23T08:00:00.000Z``);
+- booleans are ``True``/``False``; a missing value is an empty field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import orjson
+import pandas as pd
+
+from sim.errors import UserError
+from sim.table_schema import LAYOUT, TIMESTAMP_DTYPE, Column, Kind, at_name
+
+DATAPACKAGE: Final = "datapackage.json"
+E164_PATTERN: Final = r"\+[1-9][0-9]{1,14}"
+DATETIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+_TYPES: Final[dict[Kind, str]] = {
+    Kind.INT: "integer",
+    Kind.INT8: "integer",
+    Kind.ID: "integer",
+    Kind.BOOL: "boolean",
+    Kind.FLOAT: "number",
+    Kind.TIME: "number",
+    Kind.TEXT: "string",
+    Kind.PHONE: "string",
+    Kind.CATEGORY: "string",
+    Kind.ID_LIST: "array",
+}
+
+
+def _field(c: Column, frame: pd.DataFrame) -> dict[str, Any]:
+    f: dict[str, Any] = {"name": c.name, "type": _TYPES[c.kind], "description": c.description}
+    if c.kind is Kind.BOOL:
+        f |= {"trueValues": ["True"], "falseValues": ["False"]}
+    elif c.kind is Kind.TIME:
+        f["description"] += " (seconds from the run's origin)"
+    elif c.kind is Kind.PHONE:
+        f["constraints"] = {"pattern": E164_PATTERN}
+    elif c.kind is Kind.CATEGORY:
+        cats = frame[c.name].cat.categories if c.name in frame else c.categories
+        f["constraints"] = {"enum": [str(x) for x in cats]}
+    elif c.kind is Kind.ID_LIST:
+        f["description"] += " (JSON array of integers)"
+    if c.kind in (Kind.INT, Kind.INT8, Kind.BOOL, Kind.ID_LIST):
+        f.setdefault("constraints", {})["required"] = True
+    return f
+
+
+def _at_field(c: Column) -> dict[str, Any]:
+    return {
+        "name": at_name(c.name),
+        "type": "datetime",
+        "format": DATETIME_FORMAT,
+        "description": f"{c.name} as a UTC timestamp",
+    }
+
+
+def resource(table: str, frame: pd.DataFrame) -> dict[str, Any]:
+    """The data resource of ``table`` (its CSV path and schema) for ``frame``'s columns."""
+    fields: list[dict[str, Any]] = []
+    for c in LAYOUT[table]:
+        if c.name not in frame:
+            continue
+        fields.append(_field(c, frame))
+        if c.kind is Kind.TIME:
+            fields.append(_at_field(c))
+    return {
+        "name": table,
+        "path": f"{table}.csv",
+        "profile": "tabular-data-resource",
+        "format": "csv",
+        "mediatype": "text/csv",
+        "encoding": "utf-8",
+        "dialect": {"delimiter": ",", "header": True, "lineTerminator": "\n"},
+        "schema": {"fields": fields, "missingValues": [""]},
+    }
+
+
+def datapackage(resources: list[dict[str, Any]], meta: dict[str, Any]) -> bytes:
+    """The ``datapackage.json`` bytes; ``meta`` is the run's identity (``fleetsim`` key)."""
+    doc = {
+        "profile": "tabular-data-package",
+        "name": "fleetsim-run",
+        "fleetsim": meta,
+        "resources": resources,
+    }
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+def _iso(values: Any) -> np.ndarray:
+    raw = np.asarray(pd.Series(values).dt.tz_convert(None).to_numpy(), dtype="datetime64[ms]")
+    text = np.datetime_as_string(raw, unit="ms")
+    return np.where(np.isnat(raw), "", np.char.add(text.astype(str), "Z"))
+
+
+def write_csv_table(table: str, frame: pd.DataFrame, path: Path) -> None:
+    """Write an analyst-form ``frame`` as CSV in the encoding its resource declares."""
+    out = frame.copy(deep=False)
+    for c in LAYOUT[table]:
+        if c.kind is Kind.ID_LIST and c.name in out:
+            out[c.name] = [orjson.dumps(list(v)).decode() for v in out[c.name]]
+        elif c.kind is Kind.TIME and at_name(c.name) in out:
+            out[at_name(c.name)] = _iso(out[at_name(c.name)])
+    out.to_csv(path, index=False, lineterminator="\n")
+
+
+def read_datapackage(path: Path) -> dict[str, dict[str, Any]]:
+    """The resources of a ``datapackage.json``, by name."""
+    try:
+        doc = orjson.loads(path.read_bytes())
+        return {str(r["name"]): r for r in doc["resources"]}
+    except (orjson.JSONDecodeError, KeyError, TypeError) as e:
+        raise UserError(f"{path}: not a readable data package ({e})") from None
+
+
+def _parse_list(text: Any, where: str) -> list[int]:
+    if text is None or text is pd.NA or text == "":
+        return []
+    try:
+        value = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise UserError(f"{where}: {text!r} is not a JSON array of integers") from None
+    if not isinstance(value, list) or not all(isinstance(x, int) for x in value):
+        raise UserError(f"{where}: {text!r} is not a JSON array of integers")
+    return value
+
+
+def read_csv_table(path: Path, res: dict[str, Any]) -> pd.DataFrame:
+    """Read one CSV with its resource's schema: text stays text, arrays become lists."""
+    fields = res.get("schema", {}).get("fields", [])
+    types = {str(f["name"]): str(f.get("type", "string")) for f in fields}
+    # Everything is read as text first: no column is ever guessed to be a number.
+    raw = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""])
+    out: dict[str, Any] = {}
+    for name in raw.columns:
+        s = raw[name]
+        kind = types.get(name, "string")
+        where = f"{path.name}: column {name}"
+        try:
+            if kind in ("integer", "number"):
+                out[name] = pd.to_numeric(s, errors="raise").astype(
+                    "Int64" if kind == "integer" else "float64"
+                )
+            elif kind == "boolean":
+                out[name] = s.map({"True": True, "False": False, "true": True, "false": False})
+            elif kind == "datetime":
+                stamps = pd.to_datetime(s, utc=True, format="ISO8601")
+                out[name] = stamps.astype(TIMESTAMP_DTYPE)
+            elif kind == "array":
+                out[name] = [_parse_list(v, where) for v in s]
+            else:
+                out[name] = s
+        except (ValueError, TypeError) as e:
+            raise UserError(f"{where}: not {kind} ({e})") from None
+    return pd.DataFrame(out)
