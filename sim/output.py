@@ -71,8 +71,20 @@ def arrow_table(name: str, frame: pd.DataFrame, meta: RunMeta) -> pa.Table:
     declared = {f.name: f for f in arrow_schema(name)}
     fields = [declared.get(f.name, f) for f in table.schema]
     metadata = dict(table.schema.metadata or {})
+    metadata[b"pandas"] = _plain_list_dtypes(metadata.get(b"pandas"))
     metadata[META_KEY] = orjson.dumps(table_meta(meta, name))
     return table.cast(pa.schema(fields, metadata=metadata))
+
+
+def _plain_list_dtypes(pandas_meta: bytes | None) -> bytes:
+    """pandas cannot read back its own name for an Arrow list dtype
+    (``list<item: int64>[pyarrow]``), so the metadata names lists the way pandas does for
+    an object column of lists; ``pd.read_parquet`` then reads the file directly."""
+    doc = orjson.loads(pandas_meta or b"{}")
+    for col in doc.get("columns", []):
+        if str(col.get("numpy_type", "")).startswith("list<"):
+            col["numpy_type"] = "object"
+    return orjson.dumps(doc)
 
 
 def write_outputs(

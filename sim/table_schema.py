@@ -23,6 +23,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sim.events import KINDS
 
@@ -208,20 +209,49 @@ def timestamps(seconds: np.ndarray, origin_ms: int) -> Any:
     return pd.DatetimeIndex(values).tz_localize("UTC").array
 
 
-def _id_list(value: Any) -> list[int]:
-    if isinstance(value, str):
-        return [int(x) for x in value.split(";") if x.strip()]
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return []
-    return [int(x) for x in value]
+#: The pandas dtype of an id-list column: elements read back as Python lists.
+ID_LIST_DTYPE: Final = pd.ArrowDtype(pa.list_(pa.int64()))
+
+
+def _joined_ids(text: Any) -> pa.ListArray:
+    """``;``-joined id strings ("" for none) as one list array, without a loop per row."""
+    arr = pa.array(text, type=pa.string(), from_pandas=True).fill_null("")
+    n_sep = pc.count_substring(arr, ";").to_numpy(zero_copy_only=False)
+    empty = pc.equal(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
+    lengths = np.where(empty, 0, n_sep + 1)
+    offsets = np.zeros(len(arr) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    joined = ";".join(s for s in arr.to_pylist() if s)
+    values = np.array(joined.split(";"), dtype=np.int64) if joined else np.zeros(0, np.int64)
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
+
+
+def _id_lists(s: pd.Series) -> Any:
+    if isinstance(s.dtype, pd.ArrowDtype) and s.dtype.pyarrow_dtype == ID_LIST_DTYPE.pyarrow_dtype:
+        return s.array
+    first = next((v for v in s if v is not None and v is not pd.NA), None)
+    if first is None or isinstance(first, str):
+        lists = _joined_ids(s.array)
+    else:  # lists or arrays (a Parquet list read by pandas)
+        lists = pa.array(list(s), type=pa.list_(pa.int64()), from_pandas=True)
+        lists = lists.fill_null(pa.scalar([], type=pa.list_(pa.int64())))
+    return pd.arrays.ArrowExtensionArray(lists)
 
 
 def _category(s: pd.Series, known: tuple[str, ...]) -> Any:
-    values = s.astype("string")
-    present = values.dropna().unique()
-    # Known categories first (stable codes across runs); anything else is kept, sorted.
-    extra = sorted(str(v) for v in present if str(v) not in known)
-    return pd.Categorical(values, categories=[*known, *extra])
+    """Dictionary-encoded in C; known categories first (stable codes across runs), then
+    anything else the column holds, sorted, so no value is lost."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype("string")
+    encoded = pa.array(s.array, type=pa.string(), from_pandas=True).dictionary_encode()
+    present = [str(v) for v in encoded.dictionary.to_pylist()]
+    categories = [*known, *sorted(v for v in present if v not in known)]
+    where = {c: i for i, c in enumerate(categories)}
+    remap = np.array([where[v] for v in present] or [0], dtype=np.int32)
+    indices = encoded.indices.to_numpy(zero_copy_only=False)
+    nulls = np.asarray(encoded.indices.is_null().to_numpy(zero_copy_only=False))
+    codes = np.where(nulls, -1, remap[np.where(nulls, 0, indices).astype(np.int64)])
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(categories))
 
 
 def _text(s: pd.Series, empty_is_null: bool) -> Any:
@@ -272,7 +302,7 @@ def normalise(table: str, frame: pd.DataFrame, origin_ms: int) -> pd.DataFrame:
         elif c.kind is Kind.CATEGORY:
             out[c.name] = _category(s, c.categories)
         else:  # ID_LIST
-            out[c.name] = pd.Series([_id_list(v) for v in s], dtype=object, index=None).array
+            out[c.name] = _id_lists(s)
     declared = set(column_names(table))
     for name in frame.columns:
         if name not in declared:
