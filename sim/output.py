@@ -35,7 +35,7 @@ from sim.table_csv import (
     resource,
     write_csv_table,
 )
-from sim.table_schema import LAYOUT_VERSION, META_KEY, arrow_schema, normalise
+from sim.table_schema import ID_LIST_DTYPE, LAYOUT_VERSION, META_KEY, arrow_schema, normalise
 
 Format = Literal["parquet", "csv"]
 TABLES = ("tasks", "events", "workers", "submissions")
@@ -142,10 +142,16 @@ class RunData:
     meta: RunMeta
 
 
+def _arrow_lists(t: pa.DataType) -> Any:
+    return ID_LIST_DTYPE if t == ID_LIST_DTYPE.pyarrow_dtype else None
+
+
 def _read_table(run_dir: Path, name: str, resources: dict[str, dict[str, Any]]) -> pd.DataFrame:
     parquet, csv = run_dir / f"{name}.parquet", run_dir / f"{name}.csv"
     if parquet.is_file():
-        return pd.read_parquet(parquet)
+        # Lists straight into their Arrow dtype: no Python object per row.
+        frame: pd.DataFrame = pq.read_table(parquet).to_pandas(types_mapper=_arrow_lists)
+        return frame
     if not csv.is_file():
         raise UserError(f"{run_dir}: missing {name}.parquet (or {name}.csv)")
     if name in resources:

@@ -242,6 +242,8 @@ def _category(s: pd.Series, known: tuple[str, ...]) -> Any:
     """Dictionary-encoded in C; known categories first (stable codes across runs), then
     anything else the column holds, sorted, so no value is lost."""
     if isinstance(s.dtype, pd.CategoricalDtype):
+        if [str(c) for c in s.cat.categories[: len(known)]] == list(known):
+            return s.array  # already in this layout (read back from a file)
         s = s.astype("string")
     encoded = pa.array(s.array, type=pa.string(), from_pandas=True).dictionary_encode()
     present = [str(v) for v in encoded.dictionary.to_pylist()]
