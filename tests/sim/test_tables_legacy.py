@@ -12,7 +12,7 @@ import pytest
 from sim.output import TABLES, kpis_document, read_run, write_outputs
 from sim.run import SimResult, simulate
 from sim.scenario_io import load_scenario
-from sim.table_schema import ID_LIST_DTYPE
+from sim.table_schema import ID_LIST_DTYPE, normalise
 from tests.fixtures.scenarios import REPO
 
 OVERRIDES = [
@@ -86,3 +86,10 @@ def test_old_conventions_become_nulls_lists_and_text(tmp_path: Path, result: Sim
     assert isinstance(s["mode"].dtype, pd.CategoricalDtype)
     assert run.workers["phone"].str.startswith("+").all()
     assert run.events["task_id"].isna().any() and not (run.events["task_id"] < 0).any()
+
+
+def test_normalise_is_idempotent(result: SimResult) -> None:
+    origin = result.meta.start_epoch_ms
+    for name in TABLES:
+        once = normalise(name, getattr(result, name), origin)
+        pd.testing.assert_frame_equal(normalise(name, once, origin), once, obj=name)
