@@ -213,9 +213,15 @@ def timestamps(seconds: np.ndarray, origin_ms: int) -> Any:
 ID_LIST_DTYPE: Final = pd.ArrowDtype(pa.list_(pa.int64()))
 
 
+def _strings(values: Any) -> pa.Array:
+    """A text column as one Arrow string array (pandas may hold it in several chunks)."""
+    arr = pa.array(values, type=pa.string(), from_pandas=True)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
 def _joined_ids(text: Any) -> pa.ListArray:
     """``;``-joined id strings ("" for none) as one list array, without a loop per row."""
-    arr = pa.array(text, type=pa.string(), from_pandas=True).fill_null("")
+    arr = _strings(text).fill_null("")
     n_sep = pc.count_substring(arr, ";").to_numpy(zero_copy_only=False)
     empty = pc.equal(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
     lengths = np.where(empty, 0, n_sep + 1)
@@ -245,7 +251,7 @@ def _category(s: pd.Series, known: tuple[str, ...]) -> Any:
         if [str(c) for c in s.cat.categories[: len(known)]] == list(known):
             return s.array  # already in this layout (read back from a file)
         s = s.astype("string")
-    encoded = pa.array(s.array, type=pa.string(), from_pandas=True).dictionary_encode()
+    encoded = _strings(s.array).dictionary_encode()
     present = [str(v) for v in encoded.dictionary.to_pylist()]
     categories = [*known, *sorted(v for v in present if v not in known)]
     where = {c: i for i, c in enumerate(categories)}

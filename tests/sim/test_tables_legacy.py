@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from sim.output import TABLES, kpis_document, read_run, write_outputs
@@ -93,3 +94,23 @@ def test_normalise_is_idempotent(result: SimResult) -> None:
     for name in TABLES:
         once = normalise(name, getattr(result, name), origin)
         pd.testing.assert_frame_equal(normalise(name, once, origin), once, obj=name)
+
+
+def test_text_held_in_several_chunks_converts() -> None:
+    """pandas keeps a big CSV's text in several Arrow chunks."""
+    chunked = pa.chunked_array([["taskCreated", ""], ["workerDuty"]])
+    frame = pd.DataFrame(
+        {
+            "kind": pd.arrays.ArrowStringArray(chunked),
+            "detail": pd.arrays.ArrowStringArray(chunked),
+            "task_ids": pd.arrays.ArrowStringArray(pa.chunked_array([["1;2", ""], ["3"]])),
+        }
+    )
+    events = normalise("events", frame[["kind", "detail"]], 0)
+    assert events["kind"].astype(str).tolist()[::2] == ["taskCreated", "workerDuty"]
+    assert events["kind"].isna().tolist() == [False, False, False]  # "" is kept as a value
+    assert normalise("submissions", frame[["task_ids"]], 0)["task_ids"].tolist() == [
+        [1, 2],
+        [],
+        [3],
+    ]
