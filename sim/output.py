@@ -35,7 +35,14 @@ from sim.table_csv import (
     resource,
     write_csv_table,
 )
-from sim.table_schema import ID_LIST_DTYPE, LAYOUT_VERSION, META_KEY, arrow_schema, normalise
+from sim.table_schema import (
+    ID_LIST_DTYPE,
+    LAYOUT_VERSION,
+    META_KEY,
+    arrow_schema,
+    dictionary_columns,
+    normalise,
+)
 
 Format = Literal["parquet", "csv"]
 TABLES = ("tasks", "events", "workers", "submissions")
@@ -107,7 +114,11 @@ def write_outputs(
         for name in TABLES:
             frame = normalise(name, getattr(result, name), origin)
             if fmt == "parquet":
-                pq.write_table(arrow_table(name, frame, result.meta), tmp / f"{name}.parquet")
+                pq.write_table(
+                    arrow_table(name, frame, result.meta),
+                    tmp / f"{name}.parquet",
+                    use_dictionary=dictionary_columns(name),
+                )
             else:
                 write_csv_table(name, frame, tmp / f"{name}.csv")
                 resources.append(resource(name, frame))

@@ -186,6 +186,13 @@ def arrow_schema(table: str) -> pa.Schema:
     return pa.schema(fields)
 
 
+def dictionary_columns(table: str) -> list[str]:
+    """Columns Parquet should dictionary-encode: categories and short texts.  Trying it on
+    every column (pyarrow's default) doubled the write time, spent on floats and
+    timestamps whose dictionaries overflow and fall back to plain encoding anyway."""
+    return [c.name for c in LAYOUT[table] if c.kind in (Kind.CATEGORY, Kind.TEXT)]
+
+
 # --- conversion to the analyst form ----------------------------------------------------
 
 
