@@ -21,9 +21,20 @@ from typing import Any, Final
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 
 from sim.errors import UserError
-from sim.table_schema import LAYOUT, TIMESTAMP_DTYPE, Column, Kind, at_name
+from sim.table_schema import (
+    ID_LIST_DTYPE,
+    LAYOUT,
+    TIMESTAMP_ARROW,
+    Column,
+    Kind,
+    at_name,
+    joined_ids,
+)
 
 DATAPACKAGE: Final = "datapackage.json"
 E164_PATTERN: Final = r"\+[1-9][0-9]{1,14}"
@@ -128,43 +139,56 @@ def read_datapackage(path: Path) -> dict[str, dict[str, Any]]:
         raise UserError(f"{path}: not a readable data package ({e})") from None
 
 
-def _parse_list(text: Any, where: str) -> list[int]:
-    if text is None or text is pd.NA or text == "":
-        return []
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise UserError(f"{where}: {text!r} is not a JSON array of integers") from None
-    if not isinstance(value, list) or not all(isinstance(x, int) for x in value):
-        raise UserError(f"{where}: {text!r} is not a JSON array of integers")
-    return value
+_ARRAY_OF_INTS: Final = r"^\[(-?[0-9]+(,-?[0-9]+)*)?\]$"
+
+
+def _arrow_type(field: dict[str, Any]) -> pa.DataType:
+    kind = str(field.get("type", "string"))
+    if kind == "string" and "enum" in field.get("constraints", {}):
+        return pa.dictionary(pa.int32(), pa.string())
+    return {
+        "integer": pa.int64(),
+        "number": pa.float64(),
+        "boolean": pa.bool_(),
+        "datetime": TIMESTAMP_ARROW,
+    }.get(kind, pa.string())
+
+
+def _id_arrays(column: pa.ChunkedArray, where: str) -> pa.ListArray:
+    """JSON arrays of integers (``[3,4]``, ``[]``) as one list array."""
+    text = column.combine_chunks().fill_null("[]")
+    ok = pc.match_substring_regex(text, _ARRAY_OF_INTS).to_numpy(zero_copy_only=False)
+    if not ok.all():
+        bad = text[int(np.argmin(ok))].as_py()
+        raise UserError(f"{where}: {bad!r} is not a JSON array of integers")
+    return joined_ids(pc.utf8_slice_codeunits(text, 1, -1), sep=",")
+
+
+def _list_dtype(t: pa.DataType) -> Any:
+    return ID_LIST_DTYPE if t == ID_LIST_DTYPE.pyarrow_dtype else None
 
 
 def read_csv_table(path: Path, res: dict[str, Any]) -> pd.DataFrame:
-    """Read one CSV with its resource's schema: text stays text, arrays become lists."""
+    """Read one CSV with its resource's schema: each column is parsed as the type its field
+    declares (text stays text, phones too), arrays become lists; missing cells are null."""
     fields = res.get("schema", {}).get("fields", [])
-    types = {str(f["name"]): str(f.get("type", "string")) for f in fields}
-    # Everything is read as text first: no column is ever guessed to be a number.
-    raw = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""])
-    out: dict[str, Any] = {}
-    for name in raw.columns:
-        s = raw[name]
-        kind = types.get(name, "string")
-        where = f"{path.name}: column {name}"
-        try:
-            if kind in ("integer", "number"):
-                out[name] = pd.to_numeric(s, errors="raise").astype(
-                    "Int64" if kind == "integer" else "float64"
-                )
-            elif kind == "boolean":
-                out[name] = s.map({"True": True, "False": False, "true": True, "false": False})
-            elif kind == "datetime":
-                stamps = pd.to_datetime(s, utc=True, format="ISO8601")
-                out[name] = stamps.astype(TIMESTAMP_DTYPE)
-            elif kind == "array":
-                out[name] = [_parse_list(v, where) for v in s]
-            else:
-                out[name] = s
-        except (ValueError, TypeError) as e:
-            raise UserError(f"{where}: not {kind} ({e})") from None
-    return pd.DataFrame(out)
+    types = {str(f["name"]): _arrow_type(f) for f in fields}
+    arrays = [str(f["name"]) for f in fields if f.get("type") == "array"]
+    options = pacsv.ConvertOptions(
+        column_types=types,
+        null_values=[""],
+        strings_can_be_null=True,
+        true_values=["True", "true"],
+        false_values=["False", "false"],
+    )
+    try:
+        table = pacsv.read_csv(path, convert_options=options)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise UserError(f"{path.name}: does not match datapackage.json ({e})") from None
+    for name in arrays:
+        if name in table.column_names:
+            where = f"{path.name}: column {name}"
+            i = table.column_names.index(name)
+            table = table.set_column(i, name, _id_arrays(table[name], where))
+    frame: pd.DataFrame = table.to_pandas(types_mapper=_list_dtype)
+    return frame

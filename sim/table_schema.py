@@ -226,16 +226,16 @@ def _strings(values: Any) -> pa.Array:
     return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
 
 
-def _joined_ids(text: Any) -> pa.ListArray:
-    """``;``-joined id strings ("" for none) as one list array, without a loop per row."""
+def joined_ids(text: Any, sep: str = ";") -> pa.ListArray:
+    """``sep``-joined id strings ("" for none) as one list array, without a loop per row."""
     arr = _strings(text).fill_null("")
-    n_sep = pc.count_substring(arr, ";").to_numpy(zero_copy_only=False)
+    n_sep = pc.count_substring(arr, sep).to_numpy(zero_copy_only=False)
     empty = pc.equal(pc.utf8_length(arr), 0).to_numpy(zero_copy_only=False)
     lengths = np.where(empty, 0, n_sep + 1)
     offsets = np.zeros(len(arr) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
-    joined = ";".join(s for s in arr.to_pylist() if s)
-    values = np.array(joined.split(";"), dtype=np.int64) if joined else np.zeros(0, np.int64)
+    joined = sep.join(s for s in arr.to_pylist() if s)
+    values = np.array(joined.split(sep), dtype=np.int64) if joined else np.zeros(0, np.int64)
     return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values))
 
 
@@ -244,7 +244,7 @@ def _id_lists(s: pd.Series) -> Any:
         return s.array
     first = next((v for v in s if v is not None and v is not pd.NA), None)
     if first is None or isinstance(first, str):
-        lists = _joined_ids(s.array)
+        lists = joined_ids(s.array)
     else:  # lists or arrays (a Parquet list read by pandas)
         lists = pa.array(list(s), type=pa.list_(pa.int64()), from_pandas=True)
         lists = lists.fill_null(pa.scalar([], type=pa.list_(pa.int64())))
@@ -254,9 +254,14 @@ def _id_lists(s: pd.Series) -> Any:
 def _category(s: pd.Series, known: tuple[str, ...]) -> Any:
     """Dictionary-encoded in C; known categories first (stable codes across runs), then
     anything else the column holds, sorted, so no value is lost."""
+    if isinstance(s.dtype, pd.CategoricalDtype) and pd.api.types.is_string_dtype(s.cat.categories):
+        # Read back from a file: only the order of the categories may need fixing.
+        cats = [str(c) for c in s.cat.categories]
+        canon = [*known, *sorted(c for c in cats if c not in known)]
+        if cats == canon:
+            return s.array
+        return s.cat.set_categories(canon).array
     if isinstance(s.dtype, pd.CategoricalDtype):
-        if [str(c) for c in s.cat.categories[: len(known)]] == list(known):
-            return s.array  # already in this layout (read back from a file)
         s = s.astype("string")
     encoded = _strings(s.array).dictionary_encode()
     present = [str(v) for v in encoded.dictionary.to_pylist()]

@@ -131,6 +131,11 @@ def test_a_bad_cell_is_named(dirs: tuple[Path, Path], tmp_path: Path) -> None:
     (bad / "submissions.csv").write_text(text.replace(",[", ",[x", 1), "utf-8")
     with pytest.raises(UserError, match=r"submissions.csv: column task_ids: '\[x"):
         read_run(bad)
+    shutil.copy(dirs[0] / "submissions.csv", bad / "submissions.csv")
+    text = (bad / "workers.csv").read_text("utf-8")
+    (bad / "workers.csv").write_text(text.replace(",BICYCLE,6.0,", ",BICYCLE,six,", 1), "utf-8")
+    with pytest.raises(UserError, match=r"workers.csv: does not match datapackage.json.*'six'"):
+        read_run(bad)
     (bad / "datapackage.json").write_text("{", "utf-8")
     with pytest.raises(UserError, match=r"datapackage\.json: not a readable data package"):
         read_run(bad)
