@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import shutil
 from pathlib import Path
 from typing import Any
@@ -57,7 +58,8 @@ def test_datapackage_names_every_file_and_column(dirs: tuple[Path, Path]) -> Non
     for res in doc["resources"]:
         assert (csv_dir / res["path"]).is_file() and res["path"] == f"{res['name']}.csv"
         names = [f["name"] for f in res["schema"]["fields"]]
-        header = (csv_dir / res["path"]).read_text("utf-8").split("\n", 1)[0].split(",")
+        with (csv_dir / res["path"]).open(newline="", encoding="utf-8") as f:
+            header = next(csv.reader(f))
         assert names == header == column_names(res["name"])
     assert [r["name"] for r in doc["resources"]] == list(TABLES)
     workers = _fields(csv_dir, "workers")
@@ -128,12 +130,12 @@ def test_a_bad_cell_is_named(dirs: tuple[Path, Path], tmp_path: Path) -> None:
     bad = tmp_path / "bad"
     shutil.copytree(dirs[0], bad)
     text = (bad / "submissions.csv").read_text("utf-8")
-    (bad / "submissions.csv").write_text(text.replace(",[", ",[x", 1), "utf-8")
+    (bad / "submissions.csv").write_text(text.replace('"[', '"[x', 1), "utf-8")
     with pytest.raises(UserError, match=r"submissions.csv: column task_ids: '\[x"):
         read_run(bad)
     shutil.copy(dirs[0] / "submissions.csv", bad / "submissions.csv")
     text = (bad / "workers.csv").read_text("utf-8")
-    (bad / "workers.csv").write_text(text.replace(",BICYCLE,6.0,", ",BICYCLE,six,", 1), "utf-8")
+    (bad / "workers.csv").write_text(text.replace('"BICYCLE",6,', '"BICYCLE",six,', 1), "utf-8")
     with pytest.raises(UserError, match=r"workers.csv: does not match datapackage.json.*'six'"):
         read_run(bad)
     (bad / "datapackage.json").write_text("{", "utf-8")
