@@ -326,5 +326,5 @@ def normalise(table: str, frame: pd.DataFrame, origin_ms: int) -> pd.DataFrame:
     declared = set(column_names(table))
     for name in frame.columns:
         if name not in declared:
-            out[name] = frame[name].to_numpy()
+            out[name] = frame[name].array
     return pd.DataFrame(out, index=pd.RangeIndex(n))
