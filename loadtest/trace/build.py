@@ -96,8 +96,12 @@ def epoch_ms(start_ms: int, s: Any) -> int | None:
 
 
 def split_ids(s: Any) -> list[int]:
-    text = "" if s is None or (isinstance(s, float) and math.isnan(s)) else str(s)
-    return [int(x) for x in text.split(";") if x.strip()]
+    """Task ids from a table cell: a list (the current layout) or ``;``-joined text."""
+    if s is None or (isinstance(s, float) and math.isnan(s)):
+        return []
+    if not isinstance(s, str):
+        return [int(x) for x in s]
+    return [int(x) for x in s.split(";") if x.strip()]
 
 
 def phone(n: int) -> str:

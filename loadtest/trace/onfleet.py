@@ -124,7 +124,8 @@ def day_state(result: Any, opts: TraceOptions) -> DayState:
         tasks={int(r.task_id): r for r in result.tasks.itertuples(index=False)},
         workers=result.workers.sort_values("worker_id"),
         subs=result.submissions.sort_values(["sent_s", "submission_id"]),
-        events=result.events,
+        # Read back from disk (RunData) a missing id is null and missing text too.
+        events=result.events.fillna({"task_id": -1, "worker_id": -1, "detail": ""}),
     )
 
 
