@@ -115,6 +115,8 @@ class WebhookEngine:
         #: Called to commit batched marks (the runtime's commit, set by the Runtime).
         self.commit_marks: Callable[[], None] = store.commit
         self.depth = 0
+        #: Deliveries accepted into the outbox since start (a counter for tests and routes).
+        self.accepted = 0
         self._pending: list[PendingEvent] = []
         self._fired: set[tuple[str, str, str]] = set()
         self._lanes: dict[LaneKey, deque[Delivery]] = {}
@@ -210,6 +212,7 @@ class WebhookEngine:
             else:
                 lane.append(d)
         self.depth += len(deliveries)
+        self.accepted += len(deliveries)
 
     def _ready(self, key: LaneKey) -> None:
         if self._queue is None:

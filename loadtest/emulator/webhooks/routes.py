@@ -35,6 +35,7 @@ from loadtest.providers.webhooks import (
     NASH_TYPES,
     ONFLEET_E_WEBHOOK_VALIDATION,
     ONFLEET_TRIGGERS,
+    PROVIDERS,
     THRESHOLD_TRIGGERS,
     Provider,
     nash_signing_secret,
@@ -190,6 +191,38 @@ class WebhookRoutes:
         self._commit()
         return empty()
 
+    async def emu_emit(self, request: Request) -> Response:
+        """Emit one test event (a dashboard's "send test event"): ``{provider, name,
+        subject, body}`` goes to every endpoint subscribed to ``name``, through the same
+        outbox as the state's events.  Answers ``{deliveries}``, the count it fanned out to."""
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise DRIVER_APP.bad_json(
+                "the body must be a JSON object {provider, name, subject, body}"
+            )
+        provider = body.get("provider")
+        prov = next((p for p in PROVIDERS if p == provider), None)
+        if prov is None:
+            raise _bad(f"provider {provider!r}: use one of {', '.join(PROVIDERS)}")
+        name, subject = body.get("name"), body.get("subject", "test")
+        if not isinstance(name, str) or not name or not isinstance(subject, str):
+            raise _bad("name (an event or trigger name) and subject must be strings")
+        if "body" not in body:
+            raise _bad("body (the delivery's JSON body) is required")
+        measure = body.get("measure")
+        if measure is not None and (
+            isinstance(measure, bool) or not isinstance(measure, int | float)
+        ):
+            raise _bad("measure must be a number (seconds or metres) or omitted")
+        self.engine.emit(prov, name, subject, body["body"], measure=measure)
+        n = self._commit_counting()
+        return ok({"deliveries": n}, status=202)
+
+    def _commit_counting(self) -> int:
+        before = self.engine.accepted
+        self._commit()
+        return self.engine.accepted - before
+
     def routes(self) -> list[BaseRoute]:
         b, c = BASE_PATH, CONTROL_PATH
         return [
@@ -198,6 +231,7 @@ class WebhookRoutes:
             Route(f"{b}/webhooks/{{webhookId}}", self.delete, methods=["DELETE"]),
             Route(f"{c}/webhooks", self.emu_create, methods=["POST"]),
             Route(f"{c}/webhooks", self.emu_list, methods=["GET"]),
+            Route(f"{c}/webhooks/emit", self.emu_emit, methods=["POST"]),
             Route(f"{c}/webhooks/{{webhookId}}", self.emu_delete, methods=["DELETE"]),
         ]
 
