@@ -109,7 +109,8 @@ def _webhook_config(args: argparse.Namespace, base: WebhookConfig) -> WebhookCon
     from loadtest.providers.webhooks import WEBHOOK_SECRET_ENV
 
     changes: dict[str, Any] = {}
-    secret = args.webhook_secret
+    # getattr: a Namespace built by a library caller may predate these flags.
+    secret: str | None = getattr(args, "webhook_secret", None)
     where = "--webhook-secret"
     if secret is None and os.environ.get(WEBHOOK_SECRET_ENV, "").strip():
         secret, where = os.environ[WEBHOOK_SECRET_ENV], WEBHOOK_SECRET_ENV
@@ -119,15 +120,15 @@ def _webhook_config(args: argparse.Namespace, base: WebhookConfig) -> WebhookCon
         if problem is not None:
             raise UserError(f"{where}: not a webhook secret ({problem}); give 32+ hex digits")
         changes["secret"] = secret
-    factor = args.webhook_time_factor
+    factor: float | None = getattr(args, "webhook_time_factor", None)
     if factor is not None:
         if not (math.isfinite(factor) and factor >= 0):
             raise UserError(f"--webhook-time-factor {factor}: must be a finite number >= 0")
         changes["time_factor"] = float(factor)
-    allow_remote = bool(args.allow_remote_webhooks) or base.allow_remote
+    allow_remote = bool(getattr(args, "allow_remote_webhooks", False)) or base.allow_remote
     if allow_remote:
         changes["allow_remote"] = True
-    specs = [*base.endpoints, *args.webhook]
+    specs = [*base.endpoints, *getattr(args, "webhook", [])]
     for spec in specs:
         try:
             _, url = parse_endpoint_flag(spec)
@@ -197,5 +198,11 @@ def _announce_webhooks(cfg: EmulatorConfig) -> None:
         )
     else:
         print("signing webhooks with the configured secret (not shown)", file=sys.stderr)
+    from loadtest.emulator.webhooks.engine import parse_endpoint_flag
+    from loadtest.emulator.webhooks.guard import parse_url
+
     for spec in wh.endpoints:
-        print(f"webhook endpoint (--webhook): {spec}", file=sys.stderr)
+        provider, url = parse_endpoint_flag(spec)
+        # Credentials in a URL (user:password@) are a secret too.
+        shown = parse_url(url).copy_with(userinfo=b"")
+        print(f"webhook endpoint (--webhook): {provider} -> {shown}", file=sys.stderr)
