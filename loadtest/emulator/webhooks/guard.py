@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import socket
 import time
 
@@ -94,13 +95,14 @@ class Guard:
         if self.allow_remote:
             return None
         host = url.host
-        if _is_loopback_ip(host):
-            return host
         key = (host, _port(url))
         now = time.monotonic()
         hit = self._cache.get(key)
         if hit is not None and hit[1] > now:
             return hit[0]
+        if _is_loopback_ip(host):
+            self._cache[key] = (host, math.inf)  # a literal never re-resolves
+            return host
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 host, key[1], type=socket.SOCK_STREAM

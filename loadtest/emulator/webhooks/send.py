@@ -19,6 +19,7 @@ import enum
 import logging
 from datetime import UTC, datetime
 
+import aiohttp
 import httpx
 from svix.webhooks import Webhook
 
@@ -26,6 +27,7 @@ from loadtest.emulator.webhooks.guard import Guard, Refused
 from loadtest.providers.webhooks import (
     HYPERTRACK_DELIVERY_ID_HEADER,
     HYPERTRACK_SIGNATURE_HEADER,
+    ONFLEET_CHECK_PARAM,
     ONFLEET_DELIVERY_ID_HEADER,
     ONFLEET_SIGNATURE_HEADER,
     Provider,
@@ -80,14 +82,42 @@ class Signer:
         return {**static, "svix-timestamp": str(int(now.timestamp())), "svix-signature": signature}
 
 
+#: The most of a receiver's answer body that is read (the status is all that matters; a
+#: longer body is not read and its connection is closed instead of reused).
+MAX_ANSWER_BYTES = 64 * 1024
+
+
+def new_session(concurrency: int) -> aiohttp.ClientSession:
+    """The one keep-alive session every delivery and handshake shares (needs a loop).
+
+    ``trust_env=False``: never a proxy from the environment, which could carry a
+    delivery off this machine.  No cookies kept between deliveries.
+    """
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency),
+        trust_env=False,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        auto_decompress=False,
+    )
+
+
+async def _drain(resp: aiohttp.ClientResponse) -> None:
+    """Read a short answer so the connection goes back to the pool; close on a long one."""
+    length = resp.content_length
+    if length is not None and length <= MAX_ANSWER_BYTES:
+        await resp.read()
+    else:
+        resp.close()
+
+
 async def attempt(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     guard: Guard,
     provider: Provider,
     url: httpx.URL,
     headers: dict[str, str],
     body: bytes,
-    timeout_s: float,
+    timeout: aiohttp.ClientTimeout,
 ) -> tuple[Outcome, int | None]:
     """POST ``body`` once; the outcome and the receiver's status (None: no answer)."""
     try:
@@ -96,15 +126,45 @@ async def attempt(
         log.warning("webhook not sent: %s", exc)
         return Outcome.REFUSED, None
     try:
-        resp = await client.post(
-            target,
-            content=body,
+        async with session.post(
+            str(target),
+            data=body,
             headers={**headers, **extra} if extra else headers,
-            timeout=timeout_s,
-        )
-    except (httpx.HTTPError, OSError):
+            timeout=timeout,
+            allow_redirects=False,
+        ) as resp:
+            status = resp.status
+            await _drain(resp)
+    except (aiohttp.ClientError, TimeoutError, OSError):
         return Outcome.RETRY, None
-    verdict = delivered(provider, resp.status_code)
+    verdict = delivered(provider, status)
     if verdict is None:
-        return Outcome.GIVE_UP, resp.status_code
-    return (Outcome.DELIVERED if verdict else Outcome.RETRY), resp.status_code
+        return Outcome.GIVE_UP, status
+    return (Outcome.DELIVERED if verdict else Outcome.RETRY), status
+
+
+async def handshake(
+    session: aiohttp.ClientSession, guard: Guard, url: httpx.URL, token: str, timeout_s: float
+) -> str | None:
+    """Onfleet's validation: ``GET url?check=token`` must answer 200 with ``token``
+    exactly.  None when it passed, else why not (for the 400's cause)."""
+    target, extra = await guard.target(url)
+    target = target.copy_merge_params({ONFLEET_CHECK_PARAM: token})
+    try:
+        async with session.get(
+            str(target),
+            headers=extra,
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            allow_redirects=False,
+        ) as resp:
+            status = resp.status
+            answer = await resp.content.read(len(token) + 1)
+    except TimeoutError:
+        return f"the URL did not answer the check request within {timeout_s:g} s"
+    except (aiohttp.ClientError, OSError) as exc:
+        return f"the check request failed: {type(exc).__name__}"
+    if status != 200:
+        return f"the check request got HTTP {status}; 200 with the check value echoed is needed"
+    if answer != token.encode():
+        return "the check request's answer is not the check value echoed back"
+    return None
