@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from loadtest.emulator.webhooks.schema import OPERATIONS as WEBHOOK_OPERATIONS
 from loadtest.providers import deftship, hypertrack, nash, onfleet
 
 # (method, path, provider, summary, body model, query parameters)
@@ -154,6 +155,7 @@ OPERATIONS: tuple[Op, ...] = (
         )
         for a in ("complete", "cancel", "disable", "enable")
     ),
+    *WEBHOOK_OPERATIONS,
 )
 
 _SECURITY = {

@@ -135,7 +135,7 @@ async def attempt(
         ) as resp:
             status = resp.status
             await _drain(resp)
-    except (aiohttp.ClientError, TimeoutError, OSError):
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
         return Outcome.RETRY, None
     verdict = delivered(provider, status)
     if verdict is None:
@@ -161,7 +161,7 @@ async def handshake(
             answer = await resp.content.read(len(token) + 1)
     except TimeoutError:
         return f"the URL did not answer the check request within {timeout_s:g} s"
-    except (aiohttp.ClientError, OSError) as exc:
+    except (aiohttp.ClientError, OSError, ValueError) as exc:
         return f"the check request failed: {type(exc).__name__}"
     if status != 200:
         return f"the check request got HTTP {status}; 200 with the check value echoed is needed"
