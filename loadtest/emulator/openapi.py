@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from loadtest.emulator.webhooks.schema import OPERATIONS as WEBHOOK_OPERATIONS
 from loadtest.providers import deftship, hypertrack, nash, onfleet
 
 # (method, path, provider, summary, body model, query parameters)
@@ -32,6 +31,14 @@ _HT_Q = (
     ("type_index", "integer", False),
     ("fulfillment_attempt", "integer", False),
 )
+
+
+def _engine_operations() -> tuple[Op, ...]:
+    """The webhook engine's registration and test-event routes (webhooks/schema.py)."""
+    from loadtest.emulator.webhooks.schema import OPERATIONS as engine_ops
+
+    return engine_ops
+
 
 OPERATIONS: tuple[Op, ...] = (
     ("get", f"{_O}/auth/test", "onfleet", "Check the API key", None, ()),
@@ -155,7 +162,7 @@ OPERATIONS: tuple[Op, ...] = (
         )
         for a in ("complete", "cancel", "disable", "enable")
     ),
-    *WEBHOOK_OPERATIONS,
+    *_engine_operations(),
 )
 
 _SECURITY = {

@@ -131,7 +131,7 @@ class WebhookRoutes:
         return ok([e.onfleet_json() for e in self.engine.registry.onfleet_hooks()])
 
     async def delete(self, request: Request) -> Response:
-        wid = request.path_params["webhookId"]
+        wid = request.path_params["id"]
         ep = self.engine.registry.endpoints.get(wid)
         if ep is None or ep.source != "api":
             raise ONFLEET.not_found(f"webhook {wid}")
@@ -183,7 +183,7 @@ class WebhookRoutes:
         return ok([self._emulator_json(e) for e in eps])
 
     async def emu_delete(self, request: Request) -> Response:
-        wid = request.path_params["webhookId"]
+        wid = request.path_params["id"]
         ep = self.engine.registry.endpoints.get(wid)
         if ep is None or ep.source != "emulator":
             raise DRIVER_APP.not_found(f"webhook {wid}")
@@ -228,11 +228,11 @@ class WebhookRoutes:
         return [
             Route(f"{b}/webhooks", self.create, methods=["POST"]),
             Route(f"{b}/webhooks", self.list_hooks, methods=["GET"]),
-            Route(f"{b}/webhooks/{{webhookId}}", self.delete, methods=["DELETE"]),
+            Route(f"{b}/webhooks/{{id}}", self.delete, methods=["DELETE"]),
             Route(f"{c}/webhooks", self.emu_create, methods=["POST"]),
             Route(f"{c}/webhooks", self.emu_list, methods=["GET"]),
             Route(f"{c}/webhooks/emit", self.emu_emit, methods=["POST"]),
-            Route(f"{c}/webhooks/{{webhookId}}", self.emu_delete, methods=["DELETE"]),
+            Route(f"{c}/webhooks/{{id}}", self.emu_delete, methods=["DELETE"]),
         ]
 
 

@@ -1,6 +1,8 @@
 """The registration routes' request bodies as pydantic models, and their OpenAPI
 operations (``loadtest.emulator.openapi`` appends :data:`OPERATIONS` to its own), so the
-document, the fuzz tests and the routes agree on one definition."""
+document, the fuzz tests and the routes agree on one definition.  Model names are the
+engine's own, so a second definition of the same routes elsewhere cannot collide in
+``components.schemas``."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pydantic import BaseModel, Field
 from loadtest.providers.onfleet import BASE_PATH, CONTROL_PATH
 
 
-class WebhookCreate(BaseModel):
+class OnfleetWebhookBody(BaseModel):
     """Body of Onfleet's POST /webhooks (``threshold`` only for triggers 1 and 2)."""
 
     url: str
@@ -20,7 +22,7 @@ class WebhookCreate(BaseModel):
     threshold: float | None = Field(default=None, gt=0)
 
 
-class EmulatorWebhookCreate(BaseModel):
+class EndpointBody(BaseModel):
     """Body of POST /emulator/v1/webhooks: a Nash or HyperTrack endpoint (every event
     when ``events`` is omitted)."""
 
@@ -48,17 +50,17 @@ OPERATIONS: tuple[
         f"{BASE_PATH}/webhooks",
         "onfleet",
         "Create a webhook (?check handshake)",
-        WebhookCreate,
+        OnfleetWebhookBody,
         (),
     ),
     ("get", f"{BASE_PATH}/webhooks", "onfleet", "List webhooks", None, ()),
-    ("delete", f"{BASE_PATH}/webhooks/{{webhookId}}", "onfleet", "Delete a webhook", None, ()),
+    ("delete", f"{BASE_PATH}/webhooks/{{id}}", "onfleet", "Delete a webhook", None, ()),
     (
         "post",
         f"{CONTROL_PATH}/webhooks",
         "onfleet",
         "Register a Nash or HyperTrack endpoint (emulator-only)",
-        EmulatorWebhookCreate,
+        EndpointBody,
         (),
     ),
     ("get", f"{CONTROL_PATH}/webhooks", "onfleet", "List endpoints (emulator-only)", None, ()),
@@ -72,7 +74,7 @@ OPERATIONS: tuple[
     ),
     (
         "delete",
-        f"{CONTROL_PATH}/webhooks/{{webhookId}}",
+        f"{CONTROL_PATH}/webhooks/{{id}}",
         "onfleet",
         "Remove an endpoint (emulator-only)",
         None,
