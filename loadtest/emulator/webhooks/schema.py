@@ -42,9 +42,10 @@ class EmitEvent(BaseModel):
 
 
 # (method, path, provider, summary, body model, query parameters), as in openapi.py.
-OPERATIONS: tuple[
-    tuple[str, str, str, str, type[BaseModel] | None, tuple[tuple[str, str, bool], ...]], ...
-] = (
+Op = tuple[str, str, str, str, type[BaseModel] | None, tuple[tuple[str, str, bool], ...]]
+
+#: The registration routes.
+REGISTRATION_OPERATIONS: tuple[Op, ...] = (
     (
         "post",
         f"{BASE_PATH}/webhooks",
@@ -65,14 +66,6 @@ OPERATIONS: tuple[
     ),
     ("get", f"{CONTROL_PATH}/webhooks", "onfleet", "List endpoints (emulator-only)", None, ()),
     (
-        "post",
-        f"{CONTROL_PATH}/webhooks/emit",
-        "onfleet",
-        "Send a test event (emulator-only)",
-        EmitEvent,
-        (),
-    ),
-    (
         "delete",
         f"{CONTROL_PATH}/webhooks/{{id}}",
         "onfleet",
@@ -81,3 +74,15 @@ OPERATIONS: tuple[
         (),
     ),
 )
+#: The test-event route.
+EMIT_OPERATIONS: tuple[Op, ...] = (
+    (
+        "post",
+        f"{CONTROL_PATH}/webhooks/emit",
+        "onfleet",
+        "Send a test event (emulator-only)",
+        EmitEvent,
+        (),
+    ),
+)
+OPERATIONS: tuple[Op, ...] = (*REGISTRATION_OPERATIONS, *EMIT_OPERATIONS)
