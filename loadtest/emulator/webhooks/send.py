@@ -23,6 +23,7 @@ import aiohttp
 import httpx
 from svix.webhooks import Webhook
 
+from loadtest.emulator.webhooks.fastpost import HttpPool, request_bytes
 from loadtest.emulator.webhooks.guard import Guard, Refused
 from loadtest.providers.webhooks import (
     HYPERTRACK_DELIVERY_ID_HEADER,
@@ -112,29 +113,36 @@ async def _drain(resp: aiohttp.ClientResponse) -> None:
 
 async def attempt(
     session: aiohttp.ClientSession,
+    pool: HttpPool,
     guard: Guard,
     provider: Provider,
     url: httpx.URL,
     headers: dict[str, str],
     body: bytes,
-    timeout: aiohttp.ClientTimeout,
+    timeout_s: float,
 ) -> tuple[Outcome, int | None]:
-    """POST ``body`` once; the outcome and the receiver's status (None: no answer)."""
+    """POST ``body`` once; the outcome and the receiver's status (None: no answer).
+    ``http://`` goes through ``pool`` (the hot path), ``https://`` through ``session``."""
     try:
         target, extra = await guard.target(url)
     except Refused as exc:
         log.warning("webhook not sent: %s", exc)
         return Outcome.REFUSED, None
     try:
-        async with session.post(
-            str(target),
-            data=body,
-            headers={**headers, **extra} if extra else headers,
-            timeout=timeout,
-            allow_redirects=False,
-        ) as resp:
-            status = resp.status
-            await _drain(resp)
+        if target.scheme == "http":
+            host = extra.get("Host") or url.netloc.decode("ascii")
+            request = request_bytes("POST", target.raw_path, host, headers, body)
+            status = await pool.post(target.host, target.port or 80, request, timeout_s)
+        else:
+            async with session.post(
+                str(target),
+                data=body,
+                headers={**headers, **extra} if extra else headers,
+                timeout=aiohttp.ClientTimeout(total=timeout_s),
+                allow_redirects=False,
+            ) as resp:
+                status = resp.status
+                await _drain(resp)
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
         return Outcome.RETRY, None
     verdict = delivered(provider, status)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -274,3 +275,41 @@ def test_metrics_series_are_valid(receiver: Receiver) -> None:
             assert re.fullmatch(
                 r'[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? [0-9.e+-]+', line
             ), line
+
+
+# -- the http:// fast path (fastpost) ---------------------------------------------------
+def test_idle_connection_closed_by_the_receiver_is_not_a_failure() -> None:
+    with Receiver(keep_alive_s=1) as receiver, _client() as c:
+        _onfleet_hook(c, receiver.url)
+        _emit(c, "onfleet", "taskCompleted", "t1", {"n": 1})
+        receiver.wait_for(1)
+        time.sleep(1.5)  # the receiver closes the idle keep-alive connection
+        _emit(c, "onfleet", "taskCompleted", "t2", {"n": 2})
+        receiver.wait_for(2)
+        wait_until(lambda: _engine(c).depth == 0)
+        metrics = c.get("/metrics").text
+        assert _metric(metrics, "onfleet", "taskCompleted", "retried") == 0
+        assert _metric(metrics, "onfleet", "taskCompleted", "delivered") == 2
+
+
+def test_timeout_is_retried(receiver: Receiver) -> None:
+    receiver.delay_s = 0.5
+    with _client(timeout_s=0.1, time_factor=1e-5) as c:
+        _onfleet_hook(c, receiver.url)
+        _emit(c, "onfleet", "taskCompleted", "t1", {})
+        wait_until(lambda: len(receiver.received) >= 2)
+        receiver.delay_s = 0.0
+        wait_until(lambda: _engine(c).depth == 0)
+        assert _metric(c.get("/metrics").text, "onfleet", "taskCompleted", "retried") >= 1
+
+
+def test_long_answer_and_host_header(receiver: Receiver) -> None:
+    receiver.answer = b"x" * 200_000  # past MAX_ANSWER_BYTES: the connection is not reused
+    url = receiver.url.replace("127.0.0.1", "localhost")
+    with _client(endpoints=(f"hypertrack={url}/h?x=1",)) as c:
+        for i in range(3):
+            _emit(c, "hypertrack", "completed", f"o{i}", [{"i": i}])
+        got = receiver.wait_for(3)
+        wait_until(lambda: _engine(c).depth == 0)
+    assert {r.headers["host"] for r in got} == {f"localhost:{receiver.port}"}
+    assert {r.path for r in got} == {"/hook/h"}

@@ -8,6 +8,7 @@ the rest; ``check`` says how to answer the ``?check=`` handshake (``echo``, ``20
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass, field
@@ -32,13 +33,15 @@ class Received:
 
 
 class Receiver:
-    def __init__(self) -> None:
+    def __init__(self, keep_alive_s: int = 5) -> None:
         self.received: list[Received] = []
         self.checks: list[str] = []
         self.fail_next = 0
         self.fail_status = 500
         self.status = 200
         self.check = "echo"
+        self.delay_s = 0.0
+        self.answer = b"ok"
         self._lock = threading.Lock()
         app = Starlette(
             routes=[
@@ -49,7 +52,13 @@ class Receiver:
         self._sock = bind(LOOPBACK, 0)
         self.port = int(self._sock.getsockname()[1])
         self.url = f"http://{LOOPBACK}:{self.port}/hook"
-        cfg = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        cfg = uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_keep_alive=keep_alive_s,
+        )
         self._server = uvicorn.Server(cfg)
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -66,6 +75,8 @@ class Receiver:
                 return PlainTextResponse(token + "x")
             return PlainTextResponse(token)
         body = await request.body()
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         with self._lock:
             if self.fail_next > 0:
                 self.fail_next -= 1
@@ -73,7 +84,7 @@ class Receiver:
             else:
                 status = self.status
             self.received.append(Received(request.url.path, dict(request.headers), body, status))
-        return Response(b"ok", status_code=status)
+        return Response(self.answer, status_code=status)
 
     def delivered(self) -> list[Received]:
         with self._lock:
