@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadtest.trace.expect import Predictor
 from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall
 from loadtest.trace.ops import OpSpec
 
@@ -104,7 +105,8 @@ def phone(n: int) -> str:
 
 
 def finish(b: Builder) -> list[TraceCall]:
-    """Number the drafts in send order and compute dependency families."""
+    """Number the drafts in send order, compute dependency families, and predict each
+    call's webhooks (:class:`~loadtest.trace.expect.Predictor`, in send order)."""
     order = sorted(range(len(b.drafts)), key=lambda i: (b.drafts[i].at_s, i))
     new_id = {old: new for new, old in enumerate(order)}
     parent = list(range(len(order)))
@@ -121,6 +123,7 @@ def finish(b: Builder) -> list[TraceCall]:
             if ra != rb:
                 parent[max(ra, rb)] = min(ra, rb)
     calls = []
+    predict = Predictor().events
     for old in order:
         d = b.drafts[old]
         i = new_id[old]
@@ -141,6 +144,7 @@ def finish(b: Builder) -> list[TraceCall]:
                 family=find(i),
                 poll_s=d.poll_s,
                 defines=d.defines,
+                events=predict(d.op, d.params, d.body, d.tasks, d.worker, d.defines),
             )
         )
     return calls
