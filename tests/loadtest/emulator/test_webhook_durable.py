@@ -88,3 +88,51 @@ def test_kill9_then_restart_delivers_everything(tmp_path: Path) -> None:
 def _complete(receiver: Receiver, n: int) -> bool:
     seen = {(r.path, orjson.loads(r.body)["i"]) for r in receiver.delivered()}
     return len(seen) == 2 * n
+
+
+def _states(db: Path) -> dict[str, int]:
+    with sqlite3.connect(db) as con:
+        rows = con.execute(
+            "select json_extract(body, '$.state'), count(*) from records "
+            "where kind = 'webhook-delivery' group by 1"
+        ).fetchall()
+    return dict(rows)
+
+
+def test_clean_stop_keeps_pending_and_a_gone_endpoint_drops_them(tmp_path: Path) -> None:
+    from loadtest.emulator.config import WebhookConfig
+    from tests.loadtest.emulator.helpers import make_client
+
+    db = tmp_path / "emu.db"
+    with Receiver() as receiver:
+        receiver.status = 500
+        flag = WebhookConfig(endpoints=(f"onfleet={receiver.url}",))
+        with make_client(db_path=db, webhooks=flag) as c:
+            c.headers.update(onfleet_auth())
+            for i in range(3):
+                _emit_one(c, i)
+            receiver.wait_for(3, ok_only=False)
+        assert _states(db) == {"pending": 3}
+        # Same flag after a clean stop: resumed and delivered.
+        receiver.status = 200
+        with make_client(db_path=db, webhooks=flag) as c:
+            receiver.wait_for(3)
+            wait_until(lambda: _states(db) == {"delivered": 3})
+        # Pending rows whose endpoint is gone at start are dropped, counted and marked.
+        receiver.status = 500
+        with make_client(db_path=db, webhooks=flag) as c:
+            c.headers.update(onfleet_auth())
+            _emit_one(c, 9)
+            wait_until(lambda: len(receiver.received) >= 7)
+        with make_client(db_path=db) as c:
+            text = c.get("/metrics").text
+            assert 'trigger="taskCompleted",outcome="dropped"} 1' in text
+        assert _states(db) == {"delivered": 3, "dropped": 1}
+
+
+def _emit_one(c: object, i: int) -> None:
+    resp = c.post(  # type: ignore[attr-defined]
+        "/emulator/v1/webhooks/emit",
+        json={"provider": "onfleet", "name": "taskCompleted", "subject": f"t{i}", "body": {"i": i}},
+    )
+    assert resp.status_code == 202 and resp.json()["deliveries"] == 1, resp.text
