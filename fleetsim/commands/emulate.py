@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sim.errors import UserError
 
 if TYPE_CHECKING:
-    from loadtest.emulator.config import EmulatorConfig
+    from loadtest.emulator.config import EmulatorConfig, WebhookConfig
 
 
 def register(sub: Any) -> None:
@@ -39,6 +39,35 @@ def register(sub: Any) -> None:
         default=[],
         metavar="KEY",
         help="accepted API key (repeatable)",
+    )
+    p.add_argument(
+        "--webhook-secret",
+        default=None,
+        metavar="HEX",
+        help="the organisation's hex webhook secret (else env FLEETSIM_WEBHOOK_SECRET, else "
+        "the documented demo secret, printed at start)",
+    )
+    p.add_argument(
+        "--webhook-time-factor",
+        type=float,
+        default=None,
+        metavar="F",
+        help="scale every webhook retry delay (default 1.0; 0.001 runs a day of Onfleet "
+        "retries in ~86 s)",
+    )
+    p.add_argument(
+        "--allow-remote-webhooks",
+        action="store_true",
+        help="allow webhook URLs whose host is not loopback (off: the emulator never posts "
+        "off this machine)",
+    )
+    p.add_argument(
+        "--webhook",
+        action="append",
+        default=[],
+        metavar="PROVIDER=URL",
+        help="send every event of PROVIDER (onfleet, nash, hypertrack) to URL, no API call "
+        "needed (repeatable), e.g. onfleet=http://127.0.0.1:9000/hook",
     )
     p.add_argument(
         "--log-level",
@@ -65,7 +94,49 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         changes["api_keys"] = tuple(keys)
     if args.seed is not None:
         changes["seed"] = args.seed
+    changes["webhooks"] = _webhook_config(args, cfg.webhooks)
     return dataclasses.replace(cfg, **changes)
+
+
+def _webhook_config(args: argparse.Namespace, base: WebhookConfig) -> WebhookConfig:
+    """The webhook flags over the profile's ``[webhooks]`` table (UserError on bad input;
+    a secret is never repeated in a message)."""
+    import math
+
+    from loadtest.emulator.config import secret_problem
+    from loadtest.emulator.webhooks.engine import parse_endpoint_flag
+    from loadtest.emulator.webhooks.guard import Refused, check_sync, parse_url
+    from loadtest.providers.webhooks import WEBHOOK_SECRET_ENV
+
+    changes: dict[str, Any] = {}
+    # getattr: a Namespace built by a library caller may predate these flags.
+    secret: str | None = getattr(args, "webhook_secret", None)
+    where = "--webhook-secret"
+    if secret is None and os.environ.get(WEBHOOK_SECRET_ENV, "").strip():
+        secret, where = os.environ[WEBHOOK_SECRET_ENV], WEBHOOK_SECRET_ENV
+    if secret is not None:
+        secret = secret.strip()
+        problem = secret_problem(secret)
+        if problem is not None:
+            raise UserError(f"{where}: not a webhook secret ({problem}); give 32+ hex digits")
+        changes["secret"] = secret
+    factor: float | None = getattr(args, "webhook_time_factor", None)
+    if factor is not None:
+        if not (math.isfinite(factor) and factor >= 0):
+            raise UserError(f"--webhook-time-factor {factor}: must be a finite number >= 0")
+        changes["time_factor"] = float(factor)
+    allow_remote = bool(getattr(args, "allow_remote_webhooks", False)) or base.allow_remote
+    if allow_remote:
+        changes["allow_remote"] = True
+    specs = [*base.endpoints, *getattr(args, "webhook", [])]
+    for spec in specs:
+        try:
+            _, url = parse_endpoint_flag(spec)
+            check_sync(parse_url(url), allow_remote)
+        except Refused as exc:
+            raise UserError(f"--webhook {spec}: {exc}") from None
+    changes["endpoints"] = tuple(specs)
+    return dataclasses.replace(base, **changes)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -96,6 +167,7 @@ def _announce(cfg: EmulatorConfig, url: str, host: str = "127.0.0.1") -> None:
         print(f"no API key configured: accepting the demo key {DEMO_API_KEY}", file=sys.stderr)
     else:
         print(f"accepting {len(cfg.api_keys)} configured API key(s)", file=sys.stderr)
+    _announce_webhooks(cfg)
     if not is_loopback(host):
         # The demo key is published in the docs: on a network interface it is no secret.
         print(
@@ -110,3 +182,27 @@ def _announce(cfg: EmulatorConfig, url: str, host: str = "127.0.0.1") -> None:
             file=sys.stderr,
         )
     sys.stderr.flush()
+
+
+def _announce_webhooks(cfg: EmulatorConfig) -> None:
+    """Which webhook secret signs (the demo one by value, a configured one never) and the
+    endpoints registered by flag."""
+    from loadtest.providers.webhooks import DEMO_WEBHOOK_SECRET
+
+    wh = cfg.webhooks
+    if wh.secret == DEMO_WEBHOOK_SECRET:
+        print(
+            f"no webhook secret configured: signing webhooks with the demo secret "
+            f"{DEMO_WEBHOOK_SECRET}",
+            file=sys.stderr,
+        )
+    else:
+        print("signing webhooks with the configured secret (not shown)", file=sys.stderr)
+    from loadtest.emulator.webhooks.engine import parse_endpoint_flag
+    from loadtest.emulator.webhooks.guard import parse_url
+
+    for spec in wh.endpoints:
+        provider, url = parse_endpoint_flag(spec)
+        # Credentials in a URL (user:password@) are a secret too.
+        shown = parse_url(url).copy_with(userinfo=b"")
+        print(f"webhook endpoint (--webhook): {provider} -> {shown}", file=sys.stderr)

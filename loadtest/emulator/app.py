@@ -40,7 +40,8 @@ from loadtest.emulator.nash.routes import NashApi
 from loadtest.emulator.onfleet.routes import OnfleetApi
 from loadtest.emulator.onfleet.state import OnfleetState
 from loadtest.emulator.openapi import build_openapi
-from loadtest.emulator.services import Runtime
+from loadtest.emulator.services import Runtime, now_ms
+from loadtest.emulator.webhooks.routes import WebhookRoutes
 
 
 @dataclass
@@ -52,6 +53,7 @@ class Emulator:
     nash: NashApi
     deftship: DeftshipApi
     hypertrack: HyperTrackApi
+    webhooks: WebhookRoutes
     requests: Counter[tuple[str, str, int]] = field(default_factory=Counter)
 
     def metrics_text(self) -> str:
@@ -92,6 +94,7 @@ class Emulator:
                 lines.append(
                     f'fleetsim_emulator_jobs{{provider="{provider}",status="{label}"}} {count}'
                 )
+        lines += self.rt.webhooks.metrics_lines()
         return "\n".join(lines) + "\n"
 
 
@@ -124,6 +127,7 @@ def _routes(emu: Emulator) -> list[BaseRoute]:
         *emu.nash.routes(),
         *emu.deftship.routes(),
         *emu.hypertrack.routes(),
+        *emu.webhooks.routes(),
         Route("/", root, methods=["GET"]),
         Route("/healthz", root, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
@@ -169,6 +173,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         nash=NashApi(rt),
         deftship=DeftshipApi(rt),
         hypertrack=HyperTrackApi(rt),
+        webhooks=WebhookRoutes(rt.webhooks, rt.ids, rt.commit, now_ms),
     )
 
     async def checkpoints() -> None:
@@ -181,6 +186,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         emu.onfleet.jobs.resume()
         emu.deftship.resume()
+        await rt.webhooks.start()
         ticker = asyncio.create_task(checkpoints()) if rt.store.durable else None
         yield
         if ticker is not None:
@@ -189,6 +195,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
                 await ticker
         await emu.onfleet.jobs.close()
         await emu.deftship.close()
+        await rt.webhooks.stop()
         rt.close()
 
     # Outermost: every middleware and handler inside reads the provider it resolves.

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.providers import nash, onfleet
+from loadtest.providers.webhooks import DEMO_WEBHOOK_SECRET
 from sim.errors import UserError
 
 DEMO_API_KEY = "fleetsim-demo-key-0000000000000000"
@@ -88,6 +89,42 @@ class RegionConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    """Outgoing webhooks (``loadtest.emulator.webhooks``).
+
+    ``secret`` is the organisation's hex webhook secret (never logged, never answered).
+    ``time_factor`` scales every retry delay (0.001 runs a day of Onfleet retries in
+    ~86 s).  ``timeout_s`` > 0 replaces each provider's own receiver timeout.
+    ``max_outbox`` bounds the deliveries held in memory; past it a new delivery is dropped
+    and counted (``outcome="dropped"``).  ``concurrency`` is the number of delivery
+    workers (and pooled connections).  ``endpoints`` are ``provider=URL`` registrations
+    from ``--webhook``.
+    """
+
+    secret: str = DEMO_WEBHOOK_SECRET
+    time_factor: float = 1.0
+    allow_remote: bool = False
+    timeout_s: float = 0.0
+    handshake_timeout_s: float = 5.0
+    max_outbox: int = 100_000
+    concurrency: int = 32
+    # How often delivered/failed marks are committed to the --db file (batched).
+    mark_interval_s: float = 0.2
+    endpoints: tuple[str, ...] = ()
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why ``secret`` cannot be a webhook secret (hex, at least 16 bytes), or None."""
+    try:
+        raw = bytes.fromhex(secret)
+    except ValueError:
+        return "it is not hexadecimal"
+    if len(raw) < 16:
+        return f"it holds {len(raw)} bytes; at least 16 (32 hex digits) are needed"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
 class EmulatorConfig:
     """Everything :func:`loadtest.emulator.app.create_app` needs."""
 
@@ -102,6 +139,7 @@ class EmulatorConfig:
     faults: FaultConfig = FaultConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
     region: RegionConfig = RegionConfig()
+    webhooks: WebhookConfig = WebhookConfig()
     # Onfleet
     container_cap: int | None = None
     # Onfleet tasks the emulator holds (deleted ones included; each costs memory until the
@@ -194,6 +232,12 @@ _RANGES: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("RegionConfig", "lat"): _between(-90.0, 90.0),
     ("RegionConfig", "lon"): _between(-180.0, 180.0),
     ("RegionConfig", "radius_m"): _POSITIVE,
+    ("WebhookConfig", "time_factor"): _NON_NEGATIVE,
+    ("WebhookConfig", "timeout_s"): _NON_NEGATIVE,
+    ("WebhookConfig", "handshake_timeout_s"): _POSITIVE,
+    ("WebhookConfig", "mark_interval_s"): _POSITIVE,
+    ("WebhookConfig", "max_outbox"): (lambda v: v > 0, "an integer > 0 (deliveries)"),
+    ("WebhookConfig", "concurrency"): (lambda v: 1 <= v <= 1024, "an integer from 1 to 1024"),
 }
 
 
@@ -226,6 +270,11 @@ def _check_whole(obj: Any, path: str) -> None:
             f"profile: {path}error_rate + {path}slow_rate = "
             f"{obj.error_rate + obj.slow_rate:g}; allowed: at most 1"
         )
+    if isinstance(obj, WebhookConfig):
+        problem = secret_problem(obj.secret)
+        if problem is not None:
+            # Never the value: it is a secret.
+            raise UserError(f"profile: {path}secret is not a webhook secret: {problem}")
 
 
 def _merge(obj: Any, data: dict[str, Any], path: str) -> Any:

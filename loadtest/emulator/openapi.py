@@ -32,6 +32,14 @@ _HT_Q = (
     ("fulfillment_attempt", "integer", False),
 )
 
+
+def _engine_operations() -> tuple[Op, ...]:
+    """The webhook engine's registration and test-event routes (webhooks/schema.py)."""
+    from loadtest.emulator.webhooks.schema import OPERATIONS as engine_ops
+
+    return engine_ops
+
+
 OPERATIONS: tuple[Op, ...] = (
     ("get", f"{_O}/auth/test", "onfleet", "Check the API key", None, ()),
     ("post", f"{_O}/tasks", "onfleet", "Create a task", onfleet.TaskCreate, ()),
@@ -154,6 +162,7 @@ OPERATIONS: tuple[Op, ...] = (
         )
         for a in ("complete", "cancel", "disable", "enable")
     ),
+    *_engine_operations(),
 )
 
 _SECURITY = {

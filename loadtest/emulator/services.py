@@ -11,7 +11,8 @@ from loadtest.emulator.config import EmulatorConfig
 from loadtest.emulator.geocode import Geocoder
 from loadtest.emulator.ids import IdGen
 from loadtest.emulator.store import Store, open_store
-from loadtest.emulator.webhooks import EventSink, NullSink
+from loadtest.emulator.webhooks import EventSink
+from loadtest.emulator.webhooks.engine import WebhookEngine
 
 
 def now_ms() -> int:
@@ -32,8 +33,10 @@ class Runtime:
     geocoder: Geocoder = field(init=False)
     store: Store = field(init=False)
     rng: np.random.Generator = field(init=False)
-    # Where provider state sends webhook events (see loadtest.emulator.webhooks).
-    events: EventSink = field(init=False, default_factory=NullSink)
+    # The webhook delivery engine, and the sink provider state emits into (the same
+    # object; see loadtest.emulator.webhooks).
+    webhooks: WebhookEngine = field(init=False)
+    events: EventSink = field(init=False)
 
     def __post_init__(self) -> None:
         self.ids = IdGen(self.config.seed)
@@ -42,18 +45,26 @@ class Runtime:
         self.rng = np.random.default_rng([self.config.seed, 0xE1])
         for rec in self.store.load("meta"):
             self.ids.restore(int(rec["ids"]))
+        self.webhooks = WebhookEngine(self.config.webhooks, self.store)
+        self.webhooks.commit_marks = self.commit
+        self.events = self.webhooks
 
     def commit(self) -> None:
-        """Persist the id counter with the records it produced, then commit."""
+        """Persist the id counter with the records it produced, then commit; the webhook
+        events emitted since the last commit become deliveries, whose rows (with ``--db``)
+        commit in the same transaction, and only then go to the outbox."""
+        deliveries = self.webhooks.prepare()
         if self.store.durable:
             self.store.put("meta", "ids", {"ids": self.ids.state()})
             self.store.commit()
+        self.webhooks.release(deliveries)
 
     def rollback(self) -> None:
-        """Drop the writes of a request that failed before its commit.  The id counter is
-        not rewound: the next commit stores its current state, so ids the failed request
-        drew are never issued again."""
+        """Drop the writes (and the webhook events) of a request that failed before its
+        commit.  The id counter is not rewound: the next commit stores its current state,
+        so ids the failed request drew are never issued again."""
         self.store.rollback()
+        self.webhooks.discard()
 
     def close(self) -> None:
         """A clean shutdown: commit what is pending, checkpoint and close the store."""

@@ -1,0 +1,463 @@
+"""The delivery engine: the :class:`~loadtest.emulator.webhooks.EventSink` provider state
+emits into, the outbox it commits to, and the async workers that send.
+
+Concepts:
+
+* **Pending events.**  :meth:`WebhookEngine.emit` appends to a list.
+  :meth:`loadtest.emulator.services.Runtime.commit` calls :meth:`WebhookEngine.prepare`
+  (fan out each event to one :class:`Delivery` per subscribed endpoint; with ``--db``,
+  ``store.put`` each as a ``webhook-delivery`` row, so the rows commit in the same SQLite
+  transaction as the write that caused them), commits the store, then
+  :meth:`WebhookEngine.release` hands the deliveries to the outbox.  ``Runtime.rollback``
+  calls :meth:`WebhookEngine.discard`: a failed request's events never leave.
+* **Lanes.**  The outbox is one FIFO lane per ``(endpoint, subject)``.  A lane is in the
+  ready queue, in a worker, or waiting on its retry timer, never two of these at once, so
+  deliveries about one subject to one endpoint arrive in order, and a retrying delivery
+  holds back the later ones of its lane (and only those).  Lanes of different subjects or
+  endpoints go in parallel over ``concurrency`` workers sharing one keep-alive ``aiohttp``
+  session for https and the handshake; http:// deliveries go through ``fastpost``.
+* **The bound.**  At most ``max_outbox`` deliveries are held.  Past it, a new delivery is
+  dropped at commit: counted (``outcome="dropped"``), logged (at most every 10 s, with the
+  running total) and never written to the store.  The API write itself is kept: a slow
+  receiver must not fail the platform's API.
+* **Marks.**  With ``--db``, a delivered, failed or dropped delivery's row is updated (the
+  body dropped from delivered rows) and the updates are committed in batches every
+  ``mark_interval_s``, not per delivery.  A ``kill -9`` between a send and its mark
+  re-sends that delivery at the next start, with the same delivery id (at-least-once).
+  At start, ``pending`` rows are resumed in their original order, at once (a retry's
+  remaining wait is not kept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import httpx
+import orjson
+
+from loadtest.emulator.config import WebhookConfig
+from loadtest.emulator.store import Store
+from loadtest.emulator.webhooks.fastpost import HttpPool
+from loadtest.emulator.webhooks.guard import Guard, Refused, parse_url
+from loadtest.emulator.webhooks.metrics import WebhookMetrics
+from loadtest.emulator.webhooks.registry import THRESHOLD_NAMES, Endpoint, Registry
+from loadtest.emulator.webhooks.send import Outcome, Signer, attempt, handshake, new_session
+from loadtest.providers.webhooks import (
+    PROVIDERS,
+    RETRY_DELAYS_S,
+    TIMEOUT_S,
+    Provider,
+)
+
+log = logging.getLogger("fleetsim.emulator.webhooks")
+KIND = "webhook-delivery"
+_DROP_LOG_EVERY_S = 10.0
+
+LaneKey = tuple[str, str]
+PendingEvent = tuple[Provider, str, str, Any, float | None]
+
+
+class DeliveryIds:
+    """Stable delivery ids, unique across restarts: a random 80-bit prefix drawn once per
+    process, then a 48-bit counter (a uuid4 per delivery cost ~8 µs; this ~0.5 µs).  Svix's
+    ``msg_…`` for Nash; UUID-shaped (SNS message ids are UUIDs) for HyperTrack and
+    Onfleet."""
+
+    def __init__(self) -> None:
+        self._prefix = uuid.uuid4().hex[:20]
+        self._seq = itertools.count(1)
+
+    def new(self, provider: Provider) -> str:
+        h = f"{self._prefix}{next(self._seq):012x}"
+        if provider == "nash":
+            return f"msg_{h}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+@dataclass(slots=True)
+class Delivery:
+    """One event on its way to one endpoint.  ``attempts``: failed attempts so far."""
+
+    id: str
+    endpoint: Endpoint
+    name: str
+    subject: str
+    body: bytes
+    emitted: float  # epoch seconds of the emitting commit
+    attempts: int = 0
+    headers: dict[str, str] | None = field(default=None, repr=False)
+
+    def record(self, state: str) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "id": self.id,
+            "endpoint": self.endpoint.id,
+            "provider": self.endpoint.provider,
+            "name": self.name,
+            "subject": self.subject,
+            "emitted": self.emitted,
+            "attempts": self.attempts,
+            "state": state,
+        }
+        if state != "delivered":  # a failed row keeps its body, for inspection
+            rec["body"] = self.body.decode()
+        return rec
+
+
+class WebhookEngine:
+    """The sink, the outbox and its workers (see the module docstring)."""
+
+    def __init__(self, cfg: WebhookConfig, store: Store) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.registry = Registry(store)
+        self.metrics = WebhookMetrics()
+        self.signer = Signer(cfg.secret)
+        self.guard = Guard(cfg.allow_remote)
+        #: Called to commit batched marks (the runtime's commit, set by the Runtime).
+        self.commit_marks: Callable[[], None] = store.commit
+        self._ids = DeliveryIds()
+        self.depth = 0
+        #: Deliveries accepted into the outbox since start (a counter for tests and routes).
+        self.accepted = 0
+        self._pending: list[PendingEvent] = []
+        self._fired: set[tuple[str, str, str]] = set()
+        self._lanes: dict[LaneKey, deque[Delivery]] = {}
+        self._urls: dict[str, httpx.URL] = {}
+        self._timeouts = {p: cfg.timeout_s or TIMEOUT_S[p] for p in PROVIDERS}
+        self._pool = HttpPool(cfg.concurrency)
+        self._queue: asyncio.Queue[LaneKey] | None = None
+        self._early: list[LaneKey] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._session: aiohttp.ClientSession | None = None
+        self._dirty = False
+        self._dropped_unlogged = 0
+        self._dropped_logged_at = 0.0
+        for i, spec in enumerate(cfg.endpoints):
+            provider, url = parse_endpoint_flag(spec)
+            self.registry.add(
+                Endpoint(f"flag-{i}-{provider}", provider, url, None, source="flag"),
+                persist=False,
+            )
+        self._resume()
+
+    # -- the sink ---------------------------------------------------------------------
+    def wants(self, provider: Provider, name: str) -> bool:
+        return self.registry.wants(provider, name)
+
+    def emit(
+        self,
+        provider: Provider,
+        name: str,
+        subject: str,
+        body: Any,
+        *,
+        measure: float | None = None,
+    ) -> None:
+        self._pending.append((provider, name, subject, body, measure))
+
+    # -- commit and rollback ------------------------------------------------------------
+    def prepare(self) -> list[Delivery]:
+        """Fan the pending events out to deliveries; with a durable store, put their rows
+        (the caller commits the store, then calls :meth:`release`)."""
+        if not self._pending:
+            return []
+        events, self._pending = self._pending, []
+        out: list[Delivery] = []
+        now = time.time()
+        durable = self.store.durable
+        room = self.cfg.max_outbox - self.depth
+        for provider, name, subject, body, measure in events:
+            targets = self.registry.targets(provider, name)
+            data: bytes | None = None
+            for ep in targets:
+                if measure is not None and name in THRESHOLD_NAMES:
+                    if not ep.takes(name, measure):
+                        continue
+                    fired = (ep.id, name, subject)
+                    if fired in self._fired:
+                        continue
+                    self._fired.add(fired)
+                if len(out) >= room:
+                    self._drop(provider, name)
+                    continue
+                if data is None:
+                    data = orjson.dumps(body)
+                d = Delivery(self._ids.new(provider), ep, name, subject, data, now)
+                out.append(d)
+                if durable:
+                    self.store.put(KIND, d.id, d.record("pending"))
+        return out
+
+    def release(self, deliveries: list[Delivery]) -> None:
+        """Hand committed deliveries to the outbox (from any thread)."""
+        if not deliveries:
+            return
+        loop = self._loop
+        if loop is not None and threading.get_ident() != self._loop_thread:
+            loop.call_soon_threadsafe(self._enqueue, deliveries)
+        else:
+            self._enqueue(deliveries)
+
+    def discard(self) -> None:
+        """Forget the events emitted since the last commit (the request failed)."""
+        self._pending.clear()
+
+    def _enqueue(self, deliveries: list[Delivery]) -> None:
+        lanes = self._lanes
+        for d in deliveries:
+            key = (d.endpoint.id, d.subject)
+            lane = lanes.get(key)
+            if lane is None:
+                lanes[key] = deque((d,))
+                self._ready(key)
+            else:
+                lane.append(d)
+        self.depth += len(deliveries)
+        self.accepted += len(deliveries)
+
+    def _ready(self, key: LaneKey) -> None:
+        if self._queue is None:
+            self._early.append(key)
+        else:
+            self._queue.put_nowait(key)
+
+    def _drop(self, provider: str, name: str) -> None:
+        self.metrics.count(provider, name, "dropped")
+        self._dropped_unlogged += 1
+        now = time.monotonic()
+        if now - self._dropped_logged_at >= _DROP_LOG_EVERY_S:
+            log.warning(
+                "webhook outbox full (%d deliveries, max_outbox): dropped %d new deliveries "
+                "since the last warning (counted as outcome=dropped in /metrics)",
+                self.cfg.max_outbox,
+                self._dropped_unlogged,
+            )
+            self._dropped_logged_at = now
+            self._dropped_unlogged = 0
+
+    # -- restart ------------------------------------------------------------------------
+    def _resume(self) -> None:
+        """Queue the ``pending`` rows of an earlier run, in their original order."""
+        if not self.store.durable:
+            return
+        resumed: list[Delivery] = []
+        for rec in self.store.load(KIND):
+            if rec.get("state") != "pending":
+                continue
+            ep = self.registry.endpoints.get(str(rec["endpoint"]))
+            body = str(rec.get("body", "")).encode()
+            if ep is None:
+                self.metrics.count(str(rec["provider"]), str(rec["name"]), "dropped")
+                gone = Delivery(rec["id"], _gone(rec), rec["name"], rec["subject"], body, 0.0)
+                self.store.put(KIND, gone.id, gone.record("dropped"))
+                self._dirty = True
+                continue
+            d = Delivery(
+                str(rec["id"]),
+                ep,
+                str(rec["name"]),
+                str(rec["subject"]),
+                body,
+                float(rec["emitted"]),
+                int(rec.get("attempts", 0)),
+            )
+            resumed.append(d)
+        self._enqueue(resumed)
+
+    # -- workers ------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the workers (and the mark committer with ``--db``); needs a running loop."""
+        if self._queue is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._session = new_session(self.cfg.concurrency)
+        self._queue = asyncio.Queue()
+        early, self._early = self._early, []
+        for key in early:
+            self._queue.put_nowait(key)
+        loop = self._loop
+        self._tasks = [loop.create_task(self._worker()) for _ in range(self.cfg.concurrency)]
+        if self.store.durable:
+            self._tasks.append(loop.create_task(self._marker()))
+
+    async def stop(self) -> None:
+        """Stop sending; in-flight and waiting deliveries stay ``pending`` in the store."""
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        self._tasks = []
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        self._pool.close()
+        # Lanes that were waiting or in flight go back to the early list for a restart of
+        # the workers in this process (tests); the store has them in any case.
+        self._early = list(self._lanes)
+        self._queue = None
+        self._loop = None
+        self._flush_marks()
+
+    async def _marker(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.mark_interval_s)
+            self._flush_marks()
+
+    def _flush_marks(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self.commit_marks()
+
+    def _mark(self, d: Delivery, state: str) -> None:
+        if self.store.durable:
+            self.store.put(KIND, d.id, d.record(state))
+            self._dirty = True
+
+    def _url(self, raw: str) -> httpx.URL:
+        url = self._urls.get(raw)
+        if url is None:
+            if len(self._urls) >= 1024:
+                self._urls.clear()
+            url = self._urls[raw] = parse_url(raw)
+        return url
+
+    async def _worker(self) -> None:
+        queue = self._queue
+        assert queue is not None
+        while True:
+            key = await queue.get()
+            lane = self._lanes.get(key)
+            if not lane:
+                continue
+            try:
+                await self._send_head(key, lane)
+            except Exception:  # a bug must not stop a worker; the lane moves on
+                log.exception("webhook delivery failed unexpectedly")
+                self._finish(key, lane, "failed")
+
+    async def _send_head(self, key: LaneKey, lane: deque[Delivery]) -> None:
+        d = lane[0]
+        ep = d.endpoint
+        if self.registry.endpoints.get(ep.id) is not ep:  # removed: drop what it had
+            self.depth -= len(lane)
+            while lane:
+                gone = lane.popleft()
+                self.metrics.count(ep.provider, gone.name, "dropped")
+                self._mark(gone, "dropped")
+            del self._lanes[key]
+            return
+        provider = ep.provider
+        if d.headers is None:
+            d.headers = self.signer.static_headers(provider, d.id, d.body)
+        headers = self.signer.attempt_headers(provider, d.headers, d.id, d.body)
+        session = self._session
+        assert session is not None
+        outcome, _status = await attempt(
+            session,
+            self._pool,
+            self.guard,
+            provider,
+            self._url(ep.url),
+            headers,
+            d.body,
+            self._timeouts[provider],
+        )
+        if outcome is Outcome.DELIVERED:
+            self.metrics.observe(provider, time.time() - d.emitted)
+            ep.count += 1
+            self.registry.save(ep)
+            self._finish(key, lane, "delivered")
+        elif outcome is Outcome.RETRY:
+            d.attempts += 1
+            delays = RETRY_DELAYS_S[provider]
+            if d.attempts > len(delays):
+                self._finish(key, lane, "failed")
+                return
+            self.metrics.count(provider, d.name, "retried")
+            self._mark(d, "pending")  # the attempt count, for a restart
+            assert self._loop is not None
+            delay = delays[d.attempts - 1] * self.cfg.time_factor
+            timer: asyncio.TimerHandle | None = None
+
+            def due() -> None:
+                if timer is not None:
+                    self._timers.discard(timer)
+                self._ready(key)
+
+            timer = self._loop.call_later(delay, due)
+            self._timers.add(timer)
+        elif outcome is Outcome.REFUSED:
+            self._finish(key, lane, "refused")
+        else:
+            self._finish(key, lane, "failed")
+
+    def _finish(self, key: LaneKey, lane: deque[Delivery], outcome: str) -> None:
+        """The lane's head is done: count, mark, and let the lane's next one go."""
+        d = lane.popleft()
+        self.depth -= 1
+        self.metrics.count(d.endpoint.provider, d.name, outcome)
+        self._mark(d, outcome)
+        if lane:
+            self._ready(key)
+        else:
+            del self._lanes[key]
+
+    # -- registration -------------------------------------------------------------------
+    async def handshake(self, url: str, token: str) -> str | None:
+        """Onfleet's ``?check=`` validation of ``url`` (see :func:`send.handshake`)."""
+        parsed = self._url(url)
+        timeout = self.cfg.handshake_timeout_s
+        if self._session is not None:
+            return await handshake(self._session, self.guard, parsed, token, timeout)
+        async with new_session(1) as session:  # the workers are not running (tests)
+            return await handshake(session, self.guard, parsed, token, timeout)
+
+    def remove_endpoint(self, endpoint_id: str) -> Endpoint | None:
+        """Unregister; its waiting deliveries are dropped when their lane comes up."""
+        return self.registry.remove(endpoint_id)
+
+    def metrics_lines(self) -> list[str]:
+        return self.metrics.lines(self.depth)
+
+
+def _gone(rec: dict[str, Any]) -> Endpoint:
+    """A stand-in for the endpoint of a resumed row whose endpoint no longer exists."""
+    provider: Provider = next((p for p in PROVIDERS if p == rec.get("provider")), "onfleet")
+    return Endpoint(str(rec["endpoint"]), provider, "", None)
+
+
+def parse_endpoint_flag(spec: str) -> tuple[Provider, str]:
+    """``provider=URL`` (``--webhook``) as ``(provider, url)``; :class:`Refused` names
+    the problem (the URL is checked by :func:`~loadtest.emulator.webhooks.guard.parse_url`;
+    the loopback check is :func:`~loadtest.emulator.webhooks.guard.check_sync`)."""
+    provider, sep, url = spec.partition("=")
+    provider = provider.strip().lower()
+    if not sep or provider not in PROVIDERS:
+        raise Refused(
+            f"--webhook {spec!r}: give provider=URL with provider one of "
+            f"{', '.join(PROVIDERS)} (e.g. onfleet=http://127.0.0.1:9000/hook)"
+        )
+    parse_url(url)
+    for p in PROVIDERS:
+        if p == provider:
+            return p, url.strip()
+    raise AssertionError(provider)
