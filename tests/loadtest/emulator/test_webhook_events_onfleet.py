@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
+from loadtest.emulator.config import load_profile
 from loadtest.emulator.webhooks.payloads import ONFLEET_MODELS
 from loadtest.providers.webhooks import ONFLEET_TRIGGER_IDS
+from sim.errors import UserError
 from sim.geo import geodesic_m
 from tests.loadtest.emulator.helpers import TestClient
 from tests.loadtest.emulator.sinks import Emitted, RecordingSink, recording_client
@@ -32,6 +36,7 @@ def check(e: Emitted) -> dict[str, Any]:
     assert e.provider == "onfleet"
     body: dict[str, Any] = e.body
     ONFLEET_MODELS[e.name].model_validate(body)
+    assert orjson.loads(orjson.dumps(body)) == body  # what the engine will send
     assert body["triggerId"] == ONFLEET_TRIGGER_IDS[e.name]
     assert body["triggerName"] == e.name
     assert abs(body["time"] - time.time() * 1000) < 60_000
@@ -116,6 +121,16 @@ def test_eta_speed_is_configurable() -> None:
     d0 = geodesic_m(START[1], START[0], DEST[1], DEST[0])
     (eta,) = sink.of("taskEta")
     assert eta.measure == pytest.approx(d0 / 2.0) and eta.body["etaSeconds"] == round(d0 / 2.0)
+
+
+def test_eta_speed_in_a_profile_must_be_positive(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text("eta_speed_mps = 4\n")
+    assert load_profile(str(good)).eta_speed_mps == 4.0
+    bad = tmp_path / "bad.toml"
+    bad.write_text("eta_speed_mps = 0\n")
+    with pytest.raises(UserError, match="eta_speed_mps"):
+        load_profile(str(bad))
 
 
 def test_created_assigned_fires_no_task_assigned(rec: tuple[TestClient, RecordingSink]) -> None:
