@@ -7,9 +7,9 @@ query parameters ``type``, ``type_index`` and ``fulfillment_attempt`` select the
 (defaults: the latest).  Tracking a handle again after it finished starts the next
 ``fulfillment_attempt``.  Each call emits its webhook events: one delivery per order
 ``value`` (track: ``assigned`` then ``started``) carrying every order the call changed.
-Errors: 404 ``{detail, message}`` for an unknown handle or
-attempt, 409 for a duplicate active handle or a transition the status does not allow
-[inf], 422 with per-field ``detail`` for validation.
+Errors: 404 ``{detail, message}`` for an unknown handle or attempt, 409 for a duplicate
+active handle or a transition the status does not allow [inf], 422 with per-field
+``detail`` for validation.
 """
 
 from __future__ import annotations

@@ -305,3 +305,15 @@ def test_nothing_is_built_for_unwanted_triggers() -> None:
     # Each trigger was asked about (once per change), never built.
     assert sink.asked["taskCreated"] == 1 and sink.asked["taskStarted"] == 1
     assert sink.asked["taskEta"] == 2 and sink.asked["taskArrival"] == 1
+
+
+def test_worker_deleted_payload_from_the_state() -> None:
+    # No worker delete route exists yet; the state's emitter already builds its event.
+    with recording_client() as (client, sink):
+        w = worker(client, team(client), "+14155550211")
+        state = client.app.state.emulator.onfleet.state  # type: ignore[attr-defined]
+        state.worker_event("workerDeleted", state.workers[w])
+    e = sink.of("workerDeleted")[0]
+    body = check(e)
+    assert e.subject == w and body["workerId"] == w and body["taskId"] is None
+    assert body["actionContext"]["type"] == "ADMIN" and body["data"]["worker"]["id"] == w
