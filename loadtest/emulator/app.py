@@ -103,7 +103,7 @@ def _routes(emu: Emulator) -> list[BaseRoute]:
 
     async def openapi(request: Request) -> Response:
         if not doc:
-            doc.update(build_openapi())
+            doc.update(build_openapi(request.app.routes))
         return ok(doc)
 
     async def metrics(request: Request) -> Response:

@@ -148,6 +148,8 @@ class EmulatorConfig:
     container_lock_hold_ms: float = 0.0
     container_lock_wait_ms: float = 200.0
     async_tasks_per_s: float = 0.0  # 0 = as fast as the loop allows
+    # taskEta webhooks: a driver's ETA is the geodesic distance over this speed [inf]
+    eta_speed_mps: float = 8.33
     # Deftship
     deftship_validate_s: float = 0.0
     deftship_ship_items_per_s: float = 0.0
@@ -219,6 +221,7 @@ _RANGES: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("EmulatorConfig", "container_lock_hold_ms"): _NON_NEGATIVE,
     ("EmulatorConfig", "container_lock_wait_ms"): _NON_NEGATIVE,
     ("EmulatorConfig", "async_tasks_per_s"): _NON_NEGATIVE,
+    ("EmulatorConfig", "eta_speed_mps"): _POSITIVE,
     ("EmulatorConfig", "deftship_validate_s"): _NON_NEGATIVE,
     ("EmulatorConfig", "deftship_ship_items_per_s"): _NON_NEGATIVE,
     ("RouteLatency", "median_ms"): _NON_NEGATIVE,

@@ -2,17 +2,22 @@
 
 Request bodies use the provider modules' pydantic models, so the document, the load
 test's bodies and the fuzz tests share one definition.  Each operation names its
-provider's security scheme.
+provider's security scheme.  The ``webhooks`` section describes every event the emulator
+sends (one entry per Onfleet trigger, Nash's ``delivery.created``, HyperTrack's order
+array), with the payload models of :mod:`loadtest.emulator.webhooks.payloads`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
+from starlette.routing import BaseRoute, Route
 
-from loadtest.providers import deftship, hypertrack, nash, onfleet
+from loadtest.emulator.webhooks import payloads
+from loadtest.providers import deftship, hypertrack, nash, onfleet, webhooks
 
 # (method, path, provider, summary, body model, query parameters)
 Op = tuple[str, str, str, str, type[BaseModel] | None, tuple[tuple[str, str, bool], ...]]
@@ -165,6 +170,45 @@ OPERATIONS: tuple[Op, ...] = (
     *_engine_operations(),
 )
 
+
+# -- webhook registration (the delivery engine's routes) ----------------------------------
+class WebhookCreate(BaseModel):
+    """``POST /api/v2/webhooks``: one webhook for one trigger (taskEta and taskArrival
+    need a ``threshold``: seconds, metres)."""
+
+    url: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    trigger: int = Field(ge=0)
+    threshold: int | None = Field(default=None, ge=1)
+
+
+class EmulatorWebhookCreate(BaseModel):
+    """``POST /emulator/v1/webhooks`` (emulator only): a Nash or HyperTrack endpoint,
+    which those providers register in their dashboards; ``events`` None means all."""
+
+    provider: Literal["onfleet", "nash", "hypertrack"]
+    url: str = Field(min_length=1)
+    events: list[str] | None = None
+
+
+#: Documented only when the app serves them (an app built without the delivery engine
+#: has none), so the document never lists a route that answers 404.
+WEBHOOK_OPERATIONS: tuple[Op, ...] = (
+    ("post", f"{_O}/webhooks", "onfleet", "Create a webhook", WebhookCreate, ()),
+    ("get", f"{_O}/webhooks", "onfleet", "List webhooks", None, ()),
+    ("delete", f"{_O}/webhooks/{{id}}", "onfleet", "Delete a webhook", None, ()),
+    (
+        "post",
+        f"{_C}/webhooks",
+        "onfleet",
+        "Emulator only: register a Nash or HyperTrack endpoint",
+        EmulatorWebhookCreate,
+        (),
+    ),
+    ("get", f"{_C}/webhooks", "onfleet", "Emulator only: list endpoints", None, ()),
+    ("delete", f"{_C}/webhooks/{{id}}", "onfleet", "Emulator only: remove one", None, ()),
+)
+
 _SECURITY = {
     "onfleet": "onfleetBasic",
     "nash": "nashBearer",
@@ -177,15 +221,30 @@ def _path_params(path: str) -> list[str]:
     return [seg[1:-1] for seg in path.split("/") if seg.startswith("{")]
 
 
-def build_openapi() -> dict[str, Any]:
-    """The document (built on first request; a few milliseconds)."""
-    models = sorted({op[4] for op in OPERATIONS if op[4] is not None}, key=lambda m: m.__name__)
+def _served(routes: Iterable[BaseRoute]) -> set[tuple[str, str]]:
+    out = set()
+    for r in routes:
+        if isinstance(r, Route):
+            out |= {(m.lower(), r.path) for m in r.methods or ()}
+    return out
+
+
+def build_openapi(routes: Iterable[BaseRoute] | None = None) -> dict[str, Any]:
+    """The document (built on first request; a few milliseconds).  ``routes``: the app's,
+    to leave out webhook registration routes it does not serve (None: all)."""
+    served = None if routes is None else _served(routes)
+    ops = OPERATIONS + tuple(
+        op for op in WEBHOOK_OPERATIONS if served is None or (op[0], op[1]) in served
+    )
+    models: set[type[BaseModel]] = {op[4] for op in ops if op[4] is not None}
+    models |= set(_PAYLOAD_MODELS)
     _, top = models_json_schema(
-        [(m, "validation") for m in models], ref_template="#/components/schemas/{model}"
+        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+        ref_template="#/components/schemas/{model}",
     )
     schemas = top.get("$defs", {})
     paths: dict[str, dict[str, Any]] = {}
-    for method, path, provider, summary, model, query in OPERATIONS:
+    for method, path, provider, summary, model, query in ops:
         params: list[dict[str, Any]] = [
             {
                 "name": p,
@@ -235,6 +294,7 @@ def build_openapi() -> dict[str, Any]:
             "fleetsim; /emulator/v1 routes are emulator-only.",
         },
         "paths": paths,
+        "webhooks": _webhooks(),
         "components": {
             "schemas": schemas,
             "securitySchemes": {
@@ -253,3 +313,189 @@ def build_openapi() -> dict[str, Any]:
             },
         },
     }
+
+
+# -- the webhooks section -----------------------------------------------------------------
+_PAYLOAD_MODELS: tuple[type[BaseModel], ...] = (
+    *dict.fromkeys(payloads.ONFLEET_MODELS.values()),
+    payloads.OnfleetGenericEvent,
+    payloads.NashEvent,
+    payloads.HyperTrackEvent,
+)
+
+#: When the emulator fires each Onfleet trigger (the README has the whole table).
+_ONFLEET_FIRES = {
+    "taskStarted": "The driver app starts the task.",
+    "taskEta": "At start and at each driver-app location update during the active task, "
+    "when the ETA (geodesic distance / eta_speed_mps) is within the webhook's threshold "
+    "(seconds); once per task per webhook.",
+    "taskArrival": "At each driver-app location update during the active task, when the "
+    "distance to the destination is within the webhook's threshold (metres); once per "
+    "task per webhook.",
+    "taskCompleted": "POST /tasks/{id}/complete with completionDetails.success true.",
+    "taskFailed": "POST /tasks/{id}/complete with completionDetails.success false.",
+    "workerDuty": "The driver app changes the worker's duty (status 1 on, 0 off).",
+    "taskCreated": "POST /tasks (never /tasks/batch nor an async job).",
+    "taskUpdated": "PUT /tasks/{id} with fields other than the container.",
+    "taskDeleted": "DELETE /tasks/{id}.",
+    "taskAssigned": "The task moves into a worker's container (PUT /tasks/{id} container, "
+    "PUT /containers/workers/{id}); not for tasks created already assigned.",
+    "taskUnassigned": "The task leaves a worker for a team or the organisation.",
+    "workerCreated": "POST /workers.",
+    "workerDeleted": "A worker is deleted (the emulator has no delete route yet).",
+    "taskBatchCreateJobCompleted": "An async batch job ends (POST /tasks/batch-async).",
+}
+
+
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+
+
+def _event(
+    op_id: str,
+    provider: str,
+    summary: str,
+    description: str,
+    schema: dict[str, Any],
+    headers: list[dict[str, Any]],
+) -> dict[str, Any]:
+    return {
+        "post": {
+            "operationId": op_id,
+            "summary": summary,
+            "description": description,
+            "tags": [provider],
+            "parameters": headers,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": schema}},
+            },
+            "responses": {
+                "200": {"description": "Delivered"},
+                "default": {"description": "Not delivered: retried on the provider's schedule"},
+            },
+        }
+    }
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _webhooks() -> dict[str, Any]:
+    """Every delivery the emulator sends, by ``{provider}.{event}``."""
+    onfleet_headers = [
+        _header(
+            webhooks.ONFLEET_SIGNATURE_HEADER,
+            "Hex HMAC-SHA512 of the raw body, keyed by the bytes of the hex webhook secret",
+        ),
+        _header(webhooks.ONFLEET_DELIVERY_ID_HEADER, "Stable delivery id, for deduplication"),
+    ]
+    out: dict[str, Any] = {
+        "onfleet.validation": {
+            "get": {
+                "operationId": "webhook_onfleet_validation",
+                "summary": "Onfleet's handshake when a webhook is created",
+                "description": "The receiver must answer 200 with the check value as the "
+                "body; anything else (204 included) fails the creation with 400/1008.",
+                "tags": ["onfleet"],
+                "parameters": [
+                    {
+                        "name": webhooks.ONFLEET_CHECK_PARAM,
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    }
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The check value echoed",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    }
+                },
+            }
+        }
+    }
+    for tid, name in sorted(webhooks.ONFLEET_TRIGGERS.items()):
+        model = payloads.ONFLEET_MODELS.get(name, payloads.OnfleetGenericEvent)
+        fires = _ONFLEET_FIRES.get(name, "Accepted for registration; the emulator never fires it.")
+        schema = {
+            "allOf": [
+                _ref(model),
+                {
+                    "type": "object",
+                    "properties": {"triggerId": {"const": tid}, "triggerName": {"const": name}},
+                },
+            ]
+        }
+        out[f"onfleet.{name}"] = _event(
+            f"webhook_onfleet_{name}",
+            "onfleet",
+            f"Onfleet trigger {tid}: {name}",
+            fires,
+            schema,
+            onfleet_headers,
+        )
+    svix = [
+        _header("svix-id", "Stable message id (deduplication)"),
+        _header("svix-timestamp", "Seconds since the epoch"),
+        _header("svix-signature", "v1,<base64 HMAC-SHA256>, keyed by the whsec_ secret"),
+    ]
+    for event in payloads.NASH_EVENTS:
+        kind, _, what = event.partition(".")
+        schema = {
+            "allOf": [
+                _ref(payloads.NashEvent),
+                {
+                    "type": "object",
+                    "properties": {"type": {"const": kind}, "event": {"const": what}},
+                },
+            ]
+        }
+        out[f"nash.{event}"] = _event(
+            f"webhook_nash_{kind}_{what}",
+            "nash",
+            f"Nash {event} (Svix)",
+            "POST /v1/batch_job creates a job (an idempotent replay sends nothing); data is "
+            "the job as created.",
+            schema,
+            svix,
+        )
+    values = list(payloads.HYPERTRACK_VALUES)
+    out["hypertrack.order"] = _event(
+        "webhook_hypertrack_order",
+        "hypertrack",
+        "HyperTrack order events (a JSON array)",
+        "One delivery per value per API call, with one event per order the call changed: "
+        + "; ".join(f"{v}: {call}" for v, call in payloads.HYPERTRACK_VALUES.items())
+        + ".",
+        {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "allOf": [
+                    _ref(payloads.HyperTrackEvent),
+                    {
+                        "type": "object",
+                        "properties": {
+                            "data": {
+                                "type": "object",
+                                "properties": {"value": {"enum": values}},
+                            }
+                        },
+                    },
+                ]
+            },
+        },
+        [
+            _header(webhooks.HYPERTRACK_SIGNATURE_HEADER, "Hex HMAC-SHA256 of the raw body"),
+            _header(webhooks.HYPERTRACK_DELIVERY_ID_HEADER, "Stable message id (retries keep it)"),
+        ],
+    )
+    return out

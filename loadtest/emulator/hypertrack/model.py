@@ -58,8 +58,23 @@ class Order:
     def key(self) -> str:
         return f"{self.handle}#{self.attempt}"
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def share_url(self) -> str:
         share = hashlib.blake2b(self.key.encode(), digest_size=8).hexdigest()
+        return f"https://trck.at/{share[:10]}"
+
+    def event_fields(self) -> dict[str, Any]:
+        """What a webhook event's ``data`` says about this order (besides ``value``)."""
+        return {
+            "order_handle": self.handle,
+            "route_handle": self.route,
+            "status": self.status,
+            "fulfillment_attempt": self.attempt,
+            "share_url": self.share_url,
+            "metadata": self.metadata,
+        }
+
+    def to_json(self) -> dict[str, Any]:
         now = self.created_at
         return {
             "order_handle": self.handle,
@@ -81,7 +96,7 @@ class Order:
             "capacity_used": 1,
             "metadata": self.metadata,
             "region": self.region,
-            "share_url": f"https://trck.at/{share[:10]}",
+            "share_url": self.share_url,
             "completed_at": self.completed_at,
             "cancelled_at": self.cancelled_at,
             "disabled_at": self.disabled_at,

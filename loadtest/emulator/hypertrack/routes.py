@@ -5,13 +5,16 @@
 ``disable`` and ``enable`` change status and timestamps and add timeline entries; the
 query parameters ``type``, ``type_index`` and ``fulfillment_attempt`` select the attempt
 (defaults: the latest).  Tracking a handle again after it finished starts the next
-``fulfillment_attempt``.  Errors: 404 ``{detail, message}`` for an unknown handle or
-attempt, 409 for a duplicate active handle or a transition the status does not allow
-[inf], 422 with per-field ``detail`` for validation.
+``fulfillment_attempt``.  Each call emits its webhook events: one delivery per order
+``value`` (track: ``assigned`` then ``started``) carrying every order the call changed.
+Errors: 404 ``{detail, message}`` for an unknown handle or attempt, 409 for a duplicate
+active handle or a transition the status does not allow [inf], 422 with per-field
+``detail`` for validation.
 """
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from typing import Any
 
@@ -25,7 +28,28 @@ from loadtest.emulator.http import ok, query_int, read_json
 from loadtest.emulator.hypertrack.model import FINAL, Order, iso_ms
 from loadtest.emulator.hypertrack.validate import parse_order
 from loadtest.emulator.services import Runtime
+from loadtest.emulator.webhooks.payloads import hypertrack_body, hypertrack_event
 from loadtest.providers.hypertrack import BASE_PATH, MAX_ORDERS_PER_TRACK, TRACK_MODES
+
+# The webhook event ``value`` each order action fires.
+_VALUE_OF = {
+    "complete": "completed",
+    "cancel": "cancelled",
+    "disable": "disabled",
+    "enable": "enabled",
+}
+
+
+def _account_id(request: Request) -> str | None:
+    """The AccountID of the request's Basic credentials (events carry ``account_id``)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        user, sep, _ = base64.b64decode(token, validate=True).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return user if sep and user else None
 
 
 class HyperTrackApi:
@@ -84,6 +108,7 @@ class HyperTrackApi:
         now = iso_ms()
         counters: Counter[str] = Counter()
         out = []
+        orders: list[Order] = []
         for s in specs:
             attempt = len(self.orders.get(s["handle"], []))
             index = counters[s["type"]]
@@ -91,7 +116,11 @@ class HyperTrackApi:
             o = self._new_order(s, worker, mode, group, route, now, attempt, index)
             self.orders.setdefault(s["handle"], []).append(o)
             self._save(o)
+            orders.append(o)
             out.append(o.to_json())
+        # One delivery per value, each with every order of the call: assigned, then started.
+        self._emit(request, "assigned", route, orders, now)
+        self._emit(request, "started", route, orders, now)
         self.rt.commit()
         return ok(
             {
@@ -232,8 +261,30 @@ class HyperTrackApi:
             o.metadata = {**o.metadata, **meta}
         o.timeline.append(entry)
         self._save(o)
+        self._emit(request, _VALUE_OF[action], o.handle, [o], now)
         self.rt.commit()
         return ok(o.to_json())
+
+    def _emit(
+        self, request: Request, value: str, subject: str, orders: list[Order], at: str
+    ) -> None:
+        """One webhook delivery (a JSON array, one event per order) about ``subject``."""
+        events = self.rt.events
+        if not events.wants("hypertrack", value):
+            return
+        account = _account_id(request)
+        body = hypertrack_body(
+            hypertrack_event(
+                value,
+                at=at,
+                device_id=o.device_id,
+                worker_handle=o.worker,
+                account_id=account,
+                order=o.event_fields(),
+            )
+            for o in orders
+        )
+        events.emit("hypertrack", value, subject, body)
 
     async def complete(self, request: Request) -> Response:
         return await self._act(request, "complete")

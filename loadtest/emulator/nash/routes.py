@@ -5,7 +5,8 @@ and phone) on the pickup or dropoff side; ``stopTypes`` lists every pickup, then
 dropoff; a pickup window that opens after another package's dropoff window closes is an
 interleaving, refused with 422 ``INVALID_TIME_CONSTRAINT`` [inf].  Quotes are
 deterministic: each simulated provider prices the stop sequence's geodesic length
-(``FailingFleetSimulator`` always fails).  ``externalIdentifier`` is idempotent.
+(``FailingFleetSimulator`` always fails).  ``externalIdentifier`` is idempotent.  A new
+job emits the ``delivery.created`` webhook event (a replayed one emits nothing).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from loadtest.emulator.dialect import NASH
 from loadtest.emulator.geocode import valid_location
 from loadtest.emulator.http import ok, read_json
 from loadtest.emulator.services import Runtime
+from loadtest.emulator.webhooks.payloads import nash_body
 from loadtest.providers.nash import (
     BASE_PATH,
     E_INVALID_ADDRESS,
@@ -324,6 +326,13 @@ class NashApi:
         self._index(job)
         if self.rt.store.durable:
             self.rt.store.put("nash-job", job["id"], job)
+        # A new job only (an idempotent replay returned above): delivery.created.  No
+        # later status exists yet, so this is the one Nash event the emulator fires.
+        events = self.rt.events
+        if events.wants("nash", "delivery.created"):
+            events.emit(
+                "nash", "delivery.created", job["id"], nash_body("delivery", "created", job)
+            )
         self.rt.commit()
         return ok(job)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.errors import ApiError
+from loadtest.emulator.onfleet.events import EventOps
 from loadtest.emulator.onfleet.model import (
     STATE_ACTIVE,
     STATE_ASSIGNED,
@@ -39,10 +40,11 @@ from sim.dispatch import (
 _VEHICLES = ("CAR", "BICYCLE", "MOTORCYCLE", "TRUCK")
 
 
-class FleetOps:
+class FleetOps(EventOps):
     """Base of :class:`~loadtest.emulator.onfleet.state.OnfleetState`: the fleet side.
 
-    It declares the records it works on; the subclass owns and persists them.
+    It declares the records it works on; the subclass owns and persists them.  Every
+    change emits its webhook triggers through :class:`EventOps`.
     """
 
     rt: Runtime
@@ -122,6 +124,7 @@ class FleetOps:
     def move_to_container(self, t: Task, ct: str, cid: str) -> None:
         """Move a not-yet-started task (0 -> 1 to a worker, 1 -> 0 back)."""
         ct, cid = self.check_move(t, ct, cid)
+        before = t.worker
         self.remove_from_container(t)
         if ct == "WORKER":
             self.put_in_worker(t, self.workers[cid])
@@ -136,6 +139,7 @@ class FleetOps:
                 self.set_state(t, STATE_UNASSIGNED)
         t.time_last_modified = now_ms()
         self.save_task(t)
+        self.container_events(t, before)
 
     def container_json(self, kind: str, cid: str) -> dict[str, Any]:
         if kind == "workers":
@@ -223,7 +227,8 @@ class FleetOps:
                 self.set_state(t, STATE_UNASSIGNED)
             t.time_last_modified = now
             self.save_task(t)
-        self._take_from_other_containers([t for t in tasks if t.container_id != wid])
+        moved_in = [t for t in tasks if t.container_id != wid]
+        self._take_from_other_containers(moved_in)
         for t in tasks:
             t.container_type, t.container_id, t.worker = "WORKER", w.id, w.id
             if t.state == STATE_UNASSIGNED:
@@ -240,6 +245,12 @@ class FleetOps:
             w.tasks = rest[:at] + [t.id for t in tasks] + rest[at:]
         w.time_last_modified = now
         self.save_worker(w)
+        # Events once every record is final: left this worker (for the organisation), then
+        # arrived in it (from a team, the organisation or another worker).
+        for t in dropped:
+            self.task_event("taskUnassigned", t)
+        for t in moved_in:
+            self.task_event("taskAssigned", t)
         return self.container_json("workers", wid)
 
     def _take_from_other_containers(self, tasks: list[Task]) -> None:
@@ -396,6 +407,7 @@ class FleetOps:
             self.teams[tid].workers.append(w.id)
             self.save_team(self.teams[tid])
         self.save_worker(w)
+        self.worker_event("workerCreated", w)
         return w
 
     def get_worker(self, wid: str) -> Worker:
@@ -413,11 +425,14 @@ class FleetOps:
     # -- the driver app (emulator-only control route) --------------------------------
     def set_duty(self, wid: str, on: bool, location: list[float] | None) -> Worker:
         w = self.get_worker(wid)
+        changed = w.on_duty != on
         w.on_duty = on
         if location is not None:
             w.location = location
         w.time_last_seen = w.time_last_modified = now_ms()
         self.save_worker(w)
+        if changed:
+            self.worker_event("workerDuty", w, by_worker=True, extras={"status": int(on)})
         return w
 
     def move_worker(self, wid: str, location: list[float]) -> Worker:
@@ -425,6 +440,10 @@ class FleetOps:
         w.location = location
         w.time_last_seen = now_ms()
         self.save_worker(w)
+        t = self.tasks.get(w.active_task) if w.active_task is not None else None
+        if t is not None:
+            self.eta_event(w, t)
+            self.arrival_event(w, t)
         return w
 
     def start_task(self, tid: str) -> Task:
@@ -447,4 +466,6 @@ class FleetOps:
         t.time_last_modified = now_ms()
         self.save_worker(w)
         self.save_task(t)
+        self.task_event("taskStarted", t, worker=w.id)
+        self.eta_event(w, t)
         return t

@@ -4,7 +4,8 @@ Statuses [inf]: ``pending`` (accepted, not started) -> ``processing`` (tasks bei
 created at ``async_tasks_per_s``) -> ``completed`` (no errors) or ``completedWithErrors``
 (at least one task errored; the documented one).  A job is processed by one background
 asyncio task in chunks, so GET shows the counters growing; with ``--db`` every chunk is
-committed with its tasks and an unfinished job resumes after a restart.
+committed with its tasks and an unfinished job resumes after a restart.  The chunk that
+ends a job emits taskBatchCreateJobCompleted (19); no task of a job fires taskCreated.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from loadtest.emulator.onfleet.model import Task
 from loadtest.emulator.onfleet.state import OnfleetState
 from loadtest.emulator.onfleet.validate import batch_subcode
 from loadtest.emulator.services import now_ms
+from loadtest.emulator.webhooks.payloads import onfleet_body
 
 CHUNK = 50
 # The job statuses (see the module docstring), split by whether the job still runs.
 _RUNNING = ("pending", "processing")
 _FINISHED = ("completed", "completedWithErrors")
+_JOB_DONE = "taskBatchCreateJobCompleted"
 
 
 @dataclass(slots=True)
@@ -135,7 +138,7 @@ class Jobs:
                     job.errors.append(async_error(res, body))
             job.done += len(chunk)
             if job.done >= len(job.bodies):
-                job.status = "completedWithErrors" if job.errors else "completed"
+                self._finish(job)
             self._save(job)
             self.state.rt.commit()
             if rate > 0:
@@ -143,9 +146,29 @@ class Jobs:
             else:
                 await asyncio.sleep(0)
         if job.status not in _FINISHED:
-            job.status = "completedWithErrors" if job.errors else "completed"
+            self._finish(job)
             self._save(job)
             self.state.rt.commit()
+
+    def _finish(self, job: Job) -> None:
+        """The job ends: its final status, and taskBatchCreateJobCompleted (19) with the
+        fields of its status body, committed with the job's last chunk."""
+        job.status = "completedWithErrors" if job.errors else "completed"
+        events = self.state.rt.events
+        if not events.wants("onfleet", _JOB_DONE):
+            return
+        fields = self.status_json(job)
+        del fields["submitted"]  # "Less than a minute ago.": for people, not a receiver
+        body = onfleet_body(
+            _JOB_DONE,
+            time_ms=now_ms(),
+            actor=("ADMIN", self.state.creator),
+            task_id=None,
+            worker_id=None,
+            data={},
+            extras={"jobId": job.id, **fields},
+        )
+        events.emit("onfleet", _JOB_DONE, job.id, body)
 
     def status_json(self, job: Job) -> dict[str, Any]:
         tasks = self.state.tasks

@@ -307,6 +307,10 @@ class OnfleetState(FleetOps):
         if single and s.auto_assign is not None:
             self.auto_assign(task, s.auto_assign)
         self.save_task(task)
+        if single:
+            # Only a single create fires taskCreated (never a batch nor an async job), and
+            # a task created already assigned fires no taskAssigned.
+            self.task_event("taskCreated", task)
         return task, warned
 
     def recipients_json(
@@ -419,6 +423,7 @@ class OnfleetState(FleetOps):
         if t.state == STATE_COMPLETED:
             self.completed.remove(t)
         self.save_task(t)
+        self.task_event("taskDeleted", t)
 
     def complete(self, task_id: str, success: bool, notes: str) -> Task:
         t = self.get(task_id)
@@ -439,6 +444,7 @@ class OnfleetState(FleetOps):
         t.time_completed = t.time_last_modified = self._now()
         self.completed.append(t)
         self.save_task(t)
+        self.task_event("taskCompleted" if success else "taskFailed", t)
         return t
 
     def set_state(self, t: Task, state: int) -> None:

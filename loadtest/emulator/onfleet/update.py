@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from loadtest.emulator.onfleet.state import OnfleetState
 
 
+# Body keys that change no task field: a container change fires taskAssigned or
+# taskUnassigned (from the move), not taskUpdated [inf]; autoAssign is ignored on update.
+_NOT_FIELDS = frozenset({"container", "autoAssign"})
+
+
 def update_task(st: OnfleetState, task_id: str, body: Any) -> Task:
     t = st.tasks.get(task_id)
     if t is None:
@@ -82,6 +87,8 @@ def update_task(st: OnfleetState, task_id: str, body: Any) -> Task:
         st.move_to_container(t, *target)
     t.time_last_modified = now
     st.save_task(t)
+    if body.keys() - _NOT_FIELDS:
+        st.task_event("taskUpdated", t)
     return t
 
 
