@@ -28,6 +28,7 @@ import orjson
 from loadtest.replay.histogram import LatencyHistogram
 from loadtest.replay.lenient import LenientReader
 from loadtest.replay.reconcile import Reconciliation
+from loadtest.replay.webhooks.records import WebhookReport, webhook_summary_lines
 from sim.errors import UserError
 
 RESULTS_VERSION = 1
@@ -65,6 +66,9 @@ class RunInfo:
     planned: int
     max_lag_p99_ms: float = 250.0
     processes: int = 1
+    #: Whether the run received webhooks (``--webhooks``): the results then carry the
+    #: ``webhooks`` section.
+    webhooks: bool = False
 
 
 # Field order is the key order of results.json: ``to_json`` relies on it.
@@ -286,6 +290,8 @@ class ReplayResults:
     cpu_peak_pct: float = 0.0
     version: int = RESULTS_VERSION
     problems: tuple[str, ...] = ()
+    #: None for a run without ``--webhooks`` (the file then has no ``webhooks`` key).
+    webhooks: WebhookReport | None = None
 
     @property
     def valid(self) -> bool:
@@ -294,7 +300,7 @@ class ReplayResults:
     def to_json(self) -> dict[str, Any]:
         """The file's content, key for key as docs/CONTRACTS.md pins it."""
         recon = self.reconciliation
-        return {
+        doc = {
             "version": self.version,
             "target": self.target,
             "valid": self.validity.valid,
@@ -312,6 +318,9 @@ class ReplayResults:
             "thresholds": [c.to_json() for c in self.thresholds],
             "load_generator": {"cpu_peak_pct": self.cpu_peak_pct},
         }
+        if self.webhooks is not None:
+            doc["webhooks"] = self.webhooks.to_json()
+        return doc
 
     @classmethod
     def from_json(cls, doc: object) -> ReplayResults:
@@ -371,6 +380,7 @@ class ReplayResults:
             ),
             cpu_peak_pct=r.float_(load, "cpu_peak_pct", "load_generator.cpu_peak_pct"),
             version=version,
+            webhooks=WebhookReport.read(r, top.get("webhooks")),
             problems=tuple(r.problems),
         )
 
@@ -501,4 +511,6 @@ def summary_lines(r: ReplayResults) -> list[str]:
                 f"reconciliation: expected {rec.expected}, created {rec.created}, "
                 f"missing {rec.missing}, duplicated {rec.duplicated}"
             )
+    if r.webhooks is not None:
+        out += webhook_summary_lines(r.webhooks)
     return out

@@ -119,3 +119,28 @@ class WebhookReport:
             bad_signatures=r.int_(d, "bad_signatures", f"{where}.bad_signatures"),
             malformed=r.int_(d, "malformed", f"{where}.malformed"),
         )
+
+
+def webhook_summary_lines(w: WebhookReport) -> list[str]:
+    """The printed summary's webhook section: totals, then one line per event."""
+    out = [
+        f"webhooks: expected {w.total('expected')}, received {w.total('received')}, "
+        f"missing {w.total('missing')}, duplicated {w.total('duplicated')}, unexpected "
+        f"{w.total('unexpected')}, retries {w.total('retries')}, out of order "
+        f"{w.total('out_of_order')}, bad signatures {w.bad_signatures}, malformed "
+        f"{w.malformed}  ({w.arrivals} arrivals)"
+    ]
+    if not w.events:
+        return out
+    out.append(
+        f"  {'event':<34} {'expected':>8} {'recv':>6} {'miss':>5} {'dup':>4} {'unexp':>5} "
+        f"{'retry':>5} {'order':>5} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+    )
+    for e in w.events:
+        name = f"{e.provider}:{e.name}"
+        out.append(
+            f"  {name:<34} {e.expected:>8} {e.received:>6} {e.missing:>5} {e.duplicated:>4} "
+            f"{e.unexpected:>5} {e.retries:>5} {e.out_of_order:>5} {e.p50_ms:>8.1f} "
+            f"{e.p95_ms:>8.1f} {e.p99_ms:>8.1f} {e.max_ms:>8.1f}"
+        )
+    return out
