@@ -3,7 +3,8 @@
 Concepts held here: the message names and their typed bodies (:class:`PlanMessage`,
 :class:`SamplesMessage`, :class:`FinalMessage`, :class:`DoneMessage`); the plan's round trip
 through a message (:func:`plan_to_message`, :func:`plan_from_message`) and the checked
-reading of the others (``*_from_message``, raising :class:`ProtocolError`); a process's
+reading of the others (``*_from_message``, raising :class:`ProtocolError`;
+:class:`AbortMessage` when a worker cannot run); a process's
 :class:`Role`; :class:`MessageBus` (the part of a Locust runner the session uses); and
 :class:`ReplaySession`, one process's replay state (the recorder, the plan, the sample
 reporter, the partition run, the merged aggregate) with the start, claim, stop and collect
@@ -16,6 +17,8 @@ A test, on the wire (a lone process skips the messages)::
     start ──────── MSG_PLAN (plan i) ───────► start_worker: reset, ship samples every 2 s
           ◄─────── MSG_DATA (samples) ─────── ship_samples (only when there are any)
           ◄─────── MSG_DONE (index) ───────── its partition is done; all done: the test ends
+                                                  (after the webhook grace, with --webhooks)
+          ◄─────── MSG_ABORT (index, error) ─ it cannot run (webhook registration refused)
     collect ────── MSG_FLUSH ───────────────► stop the run, drain
           ◄─────── MSG_FINAL (samples, cpu) ─
     merge, then finalize (waits at most FLUSH_TIMEOUT_S for every final)
@@ -47,6 +50,7 @@ MSG_DATA = "fleetsim_data"  # worker → master: SamplesMessage, every REPORT_EV
 MSG_FLUSH = "fleetsim_flush"  # master → every worker: no body; answered by MSG_FINAL
 MSG_FINAL = "fleetsim_final"  # worker → master: FinalMessage, its last samples
 MSG_DONE = "fleetsim_done"  # worker → master: DoneMessage, its partition has been sent
+MSG_ABORT = "fleetsim_abort"  # worker → master: AbortMessage, the run cannot go on
 
 #: How often a worker ships the samples gathered so far (s).
 REPORT_EVERY_S = 2.0
@@ -54,6 +58,8 @@ REPORT_EVERY_S = 2.0
 FLUSH_TIMEOUT_S = 15.0
 #: The pause before ending a finished test, so the last messages get out first (s).
 END_DELAY_S = 0.2
+#: How often the grace wait after the last call looks for missing webhooks (s).
+GRACE_POLL_S = 0.5
 
 
 class ProtocolError(ValueError):
@@ -92,6 +98,13 @@ class DoneMessage(TypedDict):
     """A worker has sent every call of its partition."""
 
     index: int
+
+
+class AbortMessage(TypedDict):
+    """A worker cannot run its part (e.g. the target refused the webhook registration)."""
+
+    index: int
+    error: str
 
 
 def plan_to_message(plan: ReplayPlan) -> PlanMessage:
@@ -142,6 +155,11 @@ def final_from_message(data: object) -> FinalMessage:
 def done_from_message(data: object) -> DoneMessage:
     body = _mapping(MSG_DONE, data, DoneMessage.__required_keys__)
     return DoneMessage(index=_int(MSG_DONE, body, "index"))
+
+
+def abort_from_message(data: object) -> AbortMessage:
+    body = _mapping(MSG_ABORT, data, AbortMessage.__required_keys__)
+    return AbortMessage(index=_int(MSG_ABORT, body, "index"), error=_str(MSG_ABORT, body, "error"))
 
 
 def _mapping(msg_type: str, data: object, keys: frozenset[str]) -> Mapping[str, object]:
@@ -265,6 +283,13 @@ class ReplaySession:
         self.finals: set[int] = set()
         self.done: set[int] = set()
         self.collected = False
+        #: Seconds to wait after the last call for expected webhooks (0: webhooks off).
+        self.webhook_grace_s = 0.0
+        #: Why the run stopped before it started (the process then exits 2), else "".
+        self.error = ""
+        #: Run once when this process's part of the test is over (the webhook host's
+        #: close: registrations removed, receiver stopped).
+        self.closers: list[Callable[[], None]] = []
 
     def register(self) -> None:
         """Listen for this role's messages on the bus (once, when the process starts)."""
@@ -276,6 +301,7 @@ class ReplaySession:
             self.bus.register_message(MSG_FINAL, self._on_final)
             self.bus.register_message(MSG_DATA, self._on_data)
             self.bus.register_message(MSG_DONE, self._on_done)
+            self.bus.register_message(MSG_ABORT, self._on_abort)
 
     # -- a test's life -------------------------------------------------------------------
 
@@ -292,6 +318,8 @@ class ReplaySession:
         self.finals = set()
         self.done = set()
         self.collected = False
+        self.error = ""
+        self.close()
         self.recorder.drain()  # a new test starts from no samples
 
     def start(self, base: ReplayPlan, worker_ids: Sequence[str] = ()) -> ReplayPlan:
@@ -339,7 +367,41 @@ class ReplaySession:
         if self.role is Role.WORKER:
             self.bus.send_message(MSG_DONE, DoneMessage(index=run.plan.index))
         elif not run.stopping:
+            self.finish_test()
+
+    def finish_test(self) -> None:
+        """Every call is sent: wait (at most ``webhook_grace_s``) for the expected webhooks
+        to arrive, stopping as soon as none is missing, then end the test."""
+        if self.webhook_grace_s <= 0:
             self.end_test()
+            return
+        gevent.spawn(self._grace_then_end)
+
+    def _grace_then_end(self) -> None:
+        deadline = time.monotonic() + self.webhook_grace_s
+        while True:
+            if self.role is Role.LOCAL:  # the master's aggregate is fed by its workers
+                self.aggregate.merge(self.recorder.drain())
+            if self.aggregate.webhooks_missing() == 0 or time.monotonic() >= deadline:
+                break
+            gevent.sleep(GRACE_POLL_S)
+        self.end_test()
+
+    def abort(self, error: str) -> None:
+        """This process cannot run its part: a worker tells the master; the test ends and
+        the process that collects exits 2 with ``error``."""
+        if self.role is Role.WORKER:
+            index = self.plan.index if self.plan else -1
+            self.bus.send_message(MSG_ABORT, AbortMessage(index=index, error=error))
+        else:
+            self.error = error
+            self.end_test()
+
+    def close(self) -> None:
+        """Run the closers once (removing webhook registrations, stopping the receiver)."""
+        closers, self.closers = self.closers, []
+        for close in closers:
+            close()
 
     def end_test(self) -> None:
         """Headless: quit; with the web UI: stop, ready for the next test."""
@@ -377,6 +439,7 @@ class ReplaySession:
             if self.run is not None:
                 self.cpu_peak_pct = self.run.cpu_peak_pct
             self.aggregate.merge(self.recorder.drain())
+            self.close()
         return Collected(plan, self.aggregate, self.cpu_peak_pct)
 
     # -- worker --------------------------------------------------------------------------
@@ -384,7 +447,14 @@ class ReplaySession:
     def ship_samples(self) -> bool:
         """Worker: send the samples gathered since the last report; False if there were none."""
         data = self.recorder.drain()
-        if not (data["req_name"] or data["lag_ms"] or data["flows"] or data["counters"]):
+        if not (
+            data["req_name"]
+            or data["lag_ms"]
+            or data["flows"]
+            or data["counters"]
+            or data["wh_expected"]
+            or data["wh_arrivals"]
+        ):
             return False
         index = self.plan.index if self.plan else -1
         self.bus.send_message(MSG_DATA, SamplesMessage(index=index, data=data))
@@ -411,6 +481,7 @@ class ReplaySession:
             cpu=self.run.cpu_peak_pct if self.run else 0.0,
         )
         self.bus.send_message(MSG_FINAL, final)
+        self.close()
 
     # -- master --------------------------------------------------------------------------
 
@@ -440,4 +511,13 @@ class ReplaySession:
             return
         self.done.add(done["index"])
         if self.plan is not None and len(self.done) >= self.plan.parts:
-            self.end_test()
+            self.finish_test()
+
+    def _on_abort(self, msg: Message, **_: Any) -> None:
+        try:
+            abort = abort_from_message(msg.data)
+        except ProtocolError as exc:
+            log.error("%s", exc)
+            return
+        self.error = f"worker {abort['index']}: {abort['error']}"
+        self.end_test()
