@@ -186,4 +186,4 @@ def eventful_reader() -> None:
         object.__setattr__(out, "events", obj["events"])
         return out
 
-    fmt.parse_call = parse_call  # type: ignore[assignment]
+    fmt.parse_call = parse_call
