@@ -163,3 +163,18 @@ def test_an_unknown_event_name_is_refused_with_a_suggestion() -> None:
 
 
 REPORT_RESULTS = judge(Aggregate(), RunInfo("t", 1.0, "r", 0), None, 1.0, 0.0)
+
+
+def test_the_report_has_a_webhooks_section_only_for_webhook_runs(tmp_path: Path) -> None:
+    from loadtest.replay.report import replay_sections
+
+    write_results(judge(aggregate(), INFO, None, 3.0, 10.0), tmp_path)
+    sections, _ = replay_sections(tmp_path)
+    (hooks,) = [s for s in sections if s.title == "Webhooks"]
+    html = "".join(hooks.blocks)
+    assert "1 missing, 1 unexpected, 1 bad signature(s)." in html
+    assert "onfleet:taskCompleted" in html and "6 arrivals in all" in html
+    assert [s.title for s in sections][-2:] == ["Webhooks", "Thresholds"]
+    write_results(judge(aggregate(), RunInfo("t", 1.0, "r", 1), None, 3.0, 10.0), tmp_path)
+    sections, _ = replay_sections(tmp_path)
+    assert "Webhooks" not in [s.title for s in sections]
