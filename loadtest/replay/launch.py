@@ -37,6 +37,11 @@ HARD_STOP_GRACE_S = 30.0
 #: After Ctrl-C the Locust child stops, reconciles and writes its results; it gets this
 #: long before it is terminated (reconciliation's own retries stop after 30 s).
 INTERRUPT_GRACE_S = 90.0
+#: With ``--webhooks`` the day starts at least this long after the plan is made: the
+#: receiver must be up and registered (one POST and handshake per trigger) before the
+#: first call, in every process (with ``--processes N`` the other workers do not wait for
+#: worker 0's registration).
+WEBHOOK_START_DELAY_S = 3.0
 
 
 def parse_duration(text: str) -> float:
@@ -103,7 +108,15 @@ class ReplayOptions:
         grace and a margin for the stop."""
         run_time = self.run_time_s or (trace_span_s / self.speedup + 120.0)
         grace = self.webhooks.grace_s if self.webhooks.enabled else 0.0
-        return run_time + self.start_delay_s + grace + HARD_STOP_GRACE_S
+        return run_time + self.effective_start_delay_s + grace + HARD_STOP_GRACE_S
+
+    @property
+    def effective_start_delay_s(self) -> float:
+        """Seconds from the plan to the day's origin (longer with webhooks: see
+        :data:`WEBHOOK_START_DELAY_S`)."""
+        if self.webhooks.enabled:
+            return max(self.start_delay_s, WEBHOOK_START_DELAY_S)
+        return self.start_delay_s
 
 
 def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
@@ -138,7 +151,7 @@ def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
         "--max-lag-ms",
         repr(opts.max_lag_ms),
         "--start-delay",
-        repr(opts.start_delay_s),
+        repr(opts.effective_start_delay_s),
         "--csv",
         str(opts.out / "locust"),
         "--html",

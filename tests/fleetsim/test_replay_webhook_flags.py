@@ -68,10 +68,13 @@ def test_the_flags_reach_locust_and_the_secret_does_not() -> None:
     assert not any("ab" * 32 in part for part in cmd)
     assert opts.secret_env() == {WEBHOOK_SECRET_ENV: "ab" * 32}
     assert "ab" * 32 not in repr(opts)
-    # The grace is added to Locust's own run time, so the wait is never cut short.
+    # The grace (and the longer start delay that leaves time to register) are added to
+    # Locust's own run time, so the wait is never cut short.
     plain = locust_command(ReplayOptions(trace=Path("t.jsonl"), host=HOST), 10.0)
     run_time = int(cmd[cmd.index("--run-time") + 1].rstrip("s"))
-    assert run_time == int(plain[plain.index("--run-time") + 1].rstrip("s")) + 4
+    assert run_time == int(plain[plain.index("--run-time") + 1].rstrip("s")) + 4 + 2
+    assert cmd[cmd.index("--start-delay") + 1] == "3.0"
+    assert plain[plain.index("--start-delay") + 1] == "1.0"
 
 
 def test_without_webhooks_nothing_is_added() -> None:
