@@ -4,6 +4,7 @@ apart, and the registrations are removed afterwards."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 
 from loadtest.replay.results import read_results
 from loadtest.replay.webhooks.receiver import ReceiverServer
+from tests.fixtures.scenarios import REPO
 from tests.loadtest.replay.fake_sender import FakeSender, trace_with_events
 
 HERE = Path(__file__).parent
@@ -103,3 +105,42 @@ def test_a_refused_registration_exits_2_naming_the_answer(tmp_path: Path) -> Non
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert "answered 400" in proc.stderr and "1008" in proc.stderr
     assert not (tmp_path / "o" / "results.json").exists()
+
+
+def test_two_processes_through_the_cli_match_every_event(
+    tmp_path: Path, sender: tuple[FakeSender, str]
+) -> None:
+    """``fleetsim replay --processes 2 --webhooks``: worker 0 hosts the receiver, both
+    workers' expectations meet its arrivals at the master.  Every process of the run
+    (parent, Locust master, workers) keeps the trace's ``events`` through a
+    ``sitecustomize`` until the trace format carries them."""
+    fake, url = sender
+    trace = trace_with_events(tmp_path / "trace.jsonl", tasks=8)
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        f"import sys\nsys.path.insert(0, {str(REPO)!r})\n"
+        "from tests.loadtest.replay.fake_sender import eventful_reader\neventful_reader()\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    out = tmp_path / "out"
+    flags = ["--speedup", "4", "--processes", "2", "--out", str(out), "--webhooks"]
+    flags += ["--webhook-fail-ratio", "0.2", "--max-lag-ms", "2000"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "fleetsim.cli", "replay", str(trace), "--host", url, *flags],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    text = proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, text
+    res = read_results(out / "results.json")
+    assert res.processes == 2 and res.webhooks is not None, text
+    rows = {e.name: e for e in res.webhooks.events}
+    assert (rows["taskCreated"].expected, rows["taskCreated"].missing) == (8, 0), text
+    assert rows["taskCreated"].duplicated == 1 and rows["taskCreated"].unexpected == 1
+    assert (rows["workerCreated"].received, rows["workerCreated"].missing) == (1, 0)
+    assert res.webhooks.total("retries") == sum(1 for _, s in fake.attempts if s != 200)
+    assert "webhooks: expected 9, received 9, missing 0" in proc.stdout
+    assert fake.hooks == {} and len(fake.deleted) == 2  # one registration per trigger, once
