@@ -117,3 +117,14 @@ def test_a_worker_abort_ends_the_test_with_its_error() -> None:
     assert net.master.ended == ["quit"]
     master.collect()  # the flush closes each worker's receiver
     assert closed == [True]
+
+
+def test_a_lone_process_closes_its_receiver_when_it_collects() -> None:
+    session = lone()
+    session.start(PLAN)
+    closed: list[str] = []
+    session.closers.append(lambda: closed.append("closed"))
+    assert session.collect() is not None
+    assert closed == ["closed"]
+    session.close()  # again (Locust's quitting after stopping): nothing runs twice
+    assert closed == ["closed"]
