@@ -34,7 +34,7 @@ def demo_replay_options(trace: Path, url: str, speedup: float, out: Path, webhoo
     """The demo's replay: the whole trace against the emulator at ``url``, its webhooks
     received and measured unless ``webhooks`` is off (a ``ReplayOptions``)."""
     from loadtest.replay.launch import ReplayOptions
-    from loadtest.replay.webhooks.host import WebhookOptions
+    from loadtest.replay.webhooks.options import WebhookOptions
 
     return ReplayOptions(
         trace=trace,

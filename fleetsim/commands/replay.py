@@ -109,7 +109,7 @@ def _webhook_flags(p: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     from loadtest.replay.launch import ReplayOptions, dry_run, parse_duration, run_replay
     from loadtest.replay.thresholds import check_file
-    from loadtest.replay.webhooks.host import WebhookOptions
+    from loadtest.replay.webhooks.options import WebhookOptions
 
     urls = {
         prov: getattr(args, f"{prov}_url")

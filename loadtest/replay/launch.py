@@ -27,7 +27,7 @@ import orjson
 import loadtest
 from loadtest.providers.webhooks import WEBHOOK_SECRET_ENV
 from loadtest.replay.thresholds import load_thresholds
-from loadtest.replay.webhooks.host import WebhookOptions, check_secret
+from loadtest.replay.webhooks.options import WebhookOptions, check_secret
 from loadtest.replay.wire import Targets, effective_skip_ops, mask_headers, redact_url
 from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, read_trace
 from sim.errors import UserError

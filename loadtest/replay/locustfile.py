@@ -39,8 +39,8 @@ from loadtest.replay.finalize import finalize
 from loadtest.replay.partition import ReplayPlan, load_trace, select_calls
 from loadtest.replay.results import RunInfo
 from loadtest.replay.thresholds import load_thresholds
-from loadtest.replay.webhooks.host import DEFAULT_GRACE_S, WebhookHost, WebhookOptions
-from loadtest.replay.webhooks.registration import REGISTER_MODES, wanted_events
+from loadtest.replay.webhooks.options import DEFAULT_GRACE_S, REGISTER_MODES, WebhookOptions
+from loadtest.replay.webhooks.registration import wanted_events
 from loadtest.replay.wire import HttpResult, Targets, effective_skip_ops, redact_url
 from sim.errors import UserError
 
@@ -138,6 +138,10 @@ def _init(environment: Environment, **_: Any) -> None:
         session.error = str(exc)
     session.recorder.webhooks = hooks.enabled
     session.webhook_grace_s = hooks.grace_s if hooks.enabled else 0.0
+    if hooks.enabled and session.role is not Role.MASTER:
+        # uvicorn and svix take over a second to import: here, at start-up, rather than
+        # in the hosting user just before the day (where it would block gevent's hub).
+        import loadtest.replay.webhooks.host  # noqa: F401
 
 
 def _test_start(environment: Environment, **_: Any) -> None:
@@ -300,6 +304,9 @@ def _host_webhooks(environment: Environment, session: ReplaySession) -> bool:
     plan = session.plan
     if not hooks.enabled or plan is None or plan.index != 0 or session.role is Role.MASTER:
         return True
+    # Imported here: only the hosting process needs uvicorn and svix (slow to import).
+    from loadtest.replay.webhooks.host import WebhookHost
+
     trace = load_trace(plan.trace)
     wanted = wanted_events(select_calls(trace, dataclasses.replace(plan, parts=1, index=0)))
     try:

@@ -10,7 +10,7 @@ import pytest
 from fleetsim.cli import main
 from loadtest.providers.webhooks import WEBHOOK_SECRET_ENV
 from loadtest.replay.launch import ReplayOptions, locust_command
-from loadtest.replay.webhooks.host import WebhookOptions, parse_listen
+from loadtest.replay.webhooks.options import WebhookOptions, parse_listen
 from loadtest.trace.onfleet import write_trace
 from sim.errors import UserError
 from tests.fixtures.runs import make_day

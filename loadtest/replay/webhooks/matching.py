@@ -31,9 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from loadtest.replay.histogram import nearest_rank
-from loadtest.replay.webhooks.model import Arrival, Expected
+from loadtest.replay.webhooks.model import MALFORMED, Arrival, Expected
 from loadtest.replay.webhooks.records import WebhookEventStats, WebhookReport
-from loadtest.replay.webhooks.verify import MALFORMED
 
 Key = tuple[str, str, str]  # provider, event, subject
 

@@ -21,6 +21,11 @@ from typing import Any, NamedTuple
 from loadtest.replay.wire import IdMap, Unresolved, resolve_value
 from loadtest.trace.format import TraceCall
 
+#: The event name of an arrival whose body could not be read.
+MALFORMED = "(malformed)"
+#: The receiver's path for each provider that sends webhooks.
+PATHS = {"onfleet": "/onfleet", "nash": "/nash", "hypertrack": "/hypertrack"}
+
 
 @dataclass(frozen=True, slots=True)
 class ExpectedEvent:

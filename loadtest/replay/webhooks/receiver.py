@@ -37,6 +37,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from loadtest.providers.webhooks import ONFLEET_CHECK_PARAM
+from loadtest.replay.webhooks.model import PATHS
 from loadtest.replay.webhooks.verify import (
     Delivery,
     nash_verifiers,
@@ -49,7 +50,6 @@ from loadtest.replay.webhooks.verify import (
 #: delivery_id, sig_ok, status)``; :class:`~loadtest.replay.webhooks.model.Arrival` once
 #: its time is made relative to the run's origin.
 ArrivalRow = tuple[float, str, str, str, str, bool, int]
-PATHS = {"onfleet": "/onfleet", "nash": "/nash", "hypertrack": "/hypertrack"}
 
 
 @dataclass(slots=True)

@@ -31,8 +31,7 @@ from loadtest.providers.webhooks import (
     REPLAY_ARRIVAL_THRESHOLD_M,
     REPLAY_ETA_THRESHOLD_S,
 )
-from loadtest.replay.webhooks.model import call_events
-from loadtest.replay.webhooks.receiver import PATHS
+from loadtest.replay.webhooks.model import PATHS, call_events
 from loadtest.replay.wire import Targets, redact_url
 from loadtest.trace.format import TraceCall
 from sim.errors import UserError
@@ -41,7 +40,6 @@ ONFLEET_ROUTE = "/api/v2/webhooks"
 EMULATOR_ROUTE = "/emulator/v1/webhooks"
 #: Thresholds of the triggers that need one (taskEta: seconds; taskArrival: metres).
 THRESHOLDS = {1: REPLAY_ETA_THRESHOLD_S, 2: REPLAY_ARRIVAL_THRESHOLD_M}
-REGISTER_MODES = ("auto", "none")
 TIMEOUT_S = 30.0
 
 

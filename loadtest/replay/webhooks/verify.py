@@ -32,9 +32,8 @@ from loadtest.providers.webhooks import (
     hypertrack_signature,
     onfleet_signature,
 )
+from loadtest.replay.webhooks.model import MALFORMED
 
-#: The event name of an arrival whose body could not be read.
-MALFORMED = "(malformed)"
 #: Onfleet trigger 19: its subject is the job.
 ONFLEET_JOB_TRIGGER = 19
 

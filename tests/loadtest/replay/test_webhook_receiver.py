@@ -19,6 +19,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with")
     from starlette.testclient import TestClient
 
+from loadtest.replay.webhooks.model import MALFORMED
 from loadtest.replay.webhooks.receiver import (
     ArrivalLog,
     ReceiverConfig,
@@ -26,7 +27,6 @@ from loadtest.replay.webhooks.receiver import (
     create_receiver_app,
     rows_since,
 )
-from loadtest.replay.webhooks.verify import MALFORMED
 
 SECRET = "0123456789abcdef" * 4
 NASH_SECRET = "whsec_" + base64.b64encode(bytes.fromhex(SECRET)).decode()
