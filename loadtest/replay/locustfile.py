@@ -315,8 +315,7 @@ def _host_webhooks(environment: Environment, session: ReplaySession) -> bool:
         )
         session.closers.append(host.close)
         host.start()
-    except UserError as exc:
-        log.error("%s", exc)
+    except UserError as exc:  # logged once, by the process that collects the run
         session.abort(str(exc))
         return False
     session.recorder.arrival_source = host.drain
