@@ -12,6 +12,7 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import orjson
 from pydantic import (
@@ -47,6 +48,18 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def is_time_zone(name: str) -> bool:
+    """Whether ``name`` is a time zone the system's tz database knows (``UTC``,
+    ``Europe/Berlin``); paths and empty names are not."""
+    if not name or name.startswith(("/", ".")) or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
 def _check_point(value: LatLon) -> LatLon:
     reason = validate_lat_lon(value[0], value[1])
     if reason:
@@ -60,11 +73,24 @@ class ScenarioMeta(_Model):
     start: datetime = datetime(2026, 1, 5, 11, 0, tzinfo=UTC)
     duration_h: PositiveFloat = 2.0
     drain_h: NonNegFloat = 4.0
+    #: The IANA time zone reports show clock times in (``Europe/Berlin``).  Display only:
+    #: ``start`` fixes the instant, so the zone is left out of the scenario hash.
+    timezone: str = "UTC"
 
     @field_validator("start")
     @classmethod
     def _aware(cls, v: datetime) -> datetime:
         return v if v.tzinfo else v.replace(tzinfo=UTC)
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        if not is_time_zone(v):
+            raise ValueError(
+                "not a known IANA time zone; use a name such as 'UTC', 'Europe/Berlin' "
+                "or 'America/Chicago'"
+            )
+        return v
 
 
 class Region(_Model):
@@ -282,7 +308,10 @@ class Scenario(_Model):
         return int(self.scenario.start.timestamp() * 1000)
 
     def canonical_json(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"), option=orjson.OPT_SORT_KEYS)
+        """What the hash covers: everything that can change a run (not the display zone)."""
+        data = self.model_dump(mode="json")
+        data["scenario"].pop("timezone", None)
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
     def content_hash(self) -> str:
         return "sha256:" + hashlib.sha256(self.canonical_json()).hexdigest()

@@ -1,6 +1,9 @@
-"""Turning the model's entities into the output tables (schemas in docs/CONTRACTS.md).
+"""Turning the model's entities into the run's tables, in their working form.
 
-Built once, at the end of a run, column by column.
+Built once, at the end of a run, column by column.  The working form (-1 for a missing
+id, ";"-joined id lists) is what the KPIs and the trace writer consume; the files and
+``read_run`` use the analyst form that :func:`sim.table_schema.normalise` derives from it
+(docs/CONTRACTS.md).
 """
 
 from __future__ import annotations

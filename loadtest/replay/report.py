@@ -17,7 +17,16 @@ import numpy as np
 
 from loadtest.replay.results import ReplayResults, ResultsUnreadable, read_results
 from sim.report.figures import PALETTE, Chart, chart, empty_chart, new_figure, style
-from sim.report.html import Badge, Cell, Section, figure_html, paragraph, table_html
+from sim.report.html import (
+    Badge,
+    Cell,
+    Section,
+    figure_html,
+    paragraph,
+    table_html,
+    verdict,
+    verdict_summary,
+)
 
 #: The replay's results file inside a run directory.
 RESULTS = "results.json"
@@ -292,7 +301,7 @@ def replay_sections(run_dir: Path) -> tuple[list[Section], list[Chart]]:
             t.metric,
             t.limit,
             t.actual,
-            Badge("pass", "pass") if t.passed else Badge("FAIL", "fail"),
+            verdict(t.passed, t.skipped),
         ]
         for t in r.thresholds
     ]
@@ -302,13 +311,10 @@ def replay_sections(run_dir: Path) -> tuple[list[Section], list[Chart]]:
         else [paragraph("results.json defines no thresholds.")]
     )
     if th_rows:
-        n_fail = sum(1 for t in r.thresholds if not t.passed)
+        n_skip = sum(1 for t in r.thresholds if t.skipped)
+        n_fail = sum(1 for t in r.thresholds if not t.passed and not t.skipped)
         thresholds.insert(
-            0,
-            paragraph(
-                "All thresholds passed." if n_fail == 0 else f"{n_fail} threshold(s) failed.",
-                "answer" if n_fail == 0 else "answer miss",
-            ),
+            0, paragraph(*verdict_summary(len(r.thresholds) - n_fail - n_skip, n_fail, n_skip))
         )
     sections = [
         Section("Load-test replay", tuple(blocks)),

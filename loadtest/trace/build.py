@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from loadtest.trace.expect import Predictor
 from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall
 from loadtest.trace.ops import OpSpec
 
@@ -95,8 +96,12 @@ def epoch_ms(start_ms: int, s: Any) -> int | None:
 
 
 def split_ids(s: Any) -> list[int]:
-    text = "" if s is None or (isinstance(s, float) and math.isnan(s)) else str(s)
-    return [int(x) for x in text.split(";") if x.strip()]
+    """Task ids from a table cell: a list (the current layout) or ``;``-joined text."""
+    if s is None or (isinstance(s, float) and math.isnan(s)):
+        return []
+    if not isinstance(s, str):
+        return [int(x) for x in s]
+    return [int(x) for x in s.split(";") if x.strip()]
 
 
 def phone(n: int) -> str:
@@ -104,7 +109,8 @@ def phone(n: int) -> str:
 
 
 def finish(b: Builder) -> list[TraceCall]:
-    """Number the drafts in send order and compute dependency families."""
+    """Number the drafts in send order, compute dependency families, and predict each
+    call's webhooks (:class:`~loadtest.trace.expect.Predictor`, in send order)."""
     order = sorted(range(len(b.drafts)), key=lambda i: (b.drafts[i].at_s, i))
     new_id = {old: new for new, old in enumerate(order)}
     parent = list(range(len(order)))
@@ -121,6 +127,7 @@ def finish(b: Builder) -> list[TraceCall]:
             if ra != rb:
                 parent[max(ra, rb)] = min(ra, rb)
     calls = []
+    predict = Predictor().events
     for old in order:
         d = b.drafts[old]
         i = new_id[old]
@@ -141,6 +148,7 @@ def finish(b: Builder) -> list[TraceCall]:
                 family=find(i),
                 poll_s=d.poll_s,
                 defines=d.defines,
+                events=predict(d.op, d.params, d.body, d.tasks, d.worker, d.defines),
             )
         )
     return calls

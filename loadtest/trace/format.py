@@ -5,6 +5,9 @@ Concepts held here: the versioned trace header, the trace call record, dumping t
 simulator tables into calls (and :func:`~loadtest.trace.onfleet.write_trace`) lives in
 :mod:`loadtest.trace.onfleet`; the format is documented in ``loadtest/TRACE.md``.
 
+Each call whose success causes webhooks carries them as :class:`ExpectedEvent` records
+(predicted by :mod:`loadtest.trace.expect`); the header totals them per provider.
+
 Placeholders inside bodies and path parameters are strings resolved at send time:
 ``"$ref:task:12"`` is the server id of simulator task 12 (also ``worker:N``, ``team:N``,
 ``job:N`` for an async batch job of submission N), and ``"$run"`` is the replay's run id.
@@ -19,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from loadtest.providers.webhooks import HYPERTRACK_ORDER_VALUES, NASH_TYPES, ONFLEET_TRIGGER_IDS
 from sim.errors import UserError
 
 #: Bump when a reader of the old format would misread the new one.
@@ -37,6 +41,22 @@ RUN_PLACEHOLDER = "$run"
 
 
 @dataclass(frozen=True, slots=True)
+class ExpectedEvent:
+    """A webhook a call's success causes: its ``event`` name (an Onfleet trigger name, a
+    Nash ``"{type}.{event}"``, a HyperTrack order value) and its ``subject``, a placeholder
+    string resolved like path parameters to the server id the event is about
+    (``"$ref:task:97"``, ``"$ref:worker:14"``, ``"$ref:job:7"``, ``"$ref:nashjob:4"``, or a
+    HyperTrack order handle with ``$run`` inside)."""
+
+    event: str
+    subject: str
+
+
+#: Expected webhook counts: provider -> event name -> count (the header's ``events``).
+EventCounts = dict[str, dict[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
 class TraceHeader:
     """First line of a trace: where it came from and what is in it."""
 
@@ -52,6 +72,8 @@ class TraceHeader:
     #: The writer's async batch poll interval (simulated seconds), so a rewrite of the
     #: trace from the run's tables can use the same one.
     poll_s: float = DEFAULT_POLL_S
+    #: Expected webhooks of the whole trace, per provider and event (empty: none).
+    events: EventCounts = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +88,7 @@ class TraceCall:
     processes resolves those references on the target instead of waiting).  ``defines``
     is the reference whose server id this call's response gives (``worker:3``, ``job:7``);
     batch calls map their tasks through the ``fleetsim_task`` metadata instead.
+    ``events``: the webhooks the call's success causes, in firing order.
     """
 
     id: int
@@ -83,6 +106,7 @@ class TraceCall:
     family: int = 0
     poll_s: float = 0.0
     defines: str = ""
+    events: tuple[ExpectedEvent, ...] = ()
 
     @property
     def name(self) -> str:
@@ -111,6 +135,7 @@ def header_to_json(h: TraceHeader) -> dict[str, JsonValue]:
         "submission_mode": h.submission_mode,
         "counts": h.counts,
         "poll_s": h.poll_s,
+        **({"events": h.events} if h.events else {}),
     }
 
 
@@ -139,6 +164,8 @@ def call_to_json(c: TraceCall) -> dict[str, JsonValue]:
         out["poll_s"] = c.poll_s
     if c.defines:
         out["defines"] = c.defines
+    if c.events:
+        out["events"] = [{"event": e.event, "subject": e.subject} for e in c.events]
     return out
 
 
@@ -196,7 +223,22 @@ def parse_header(obj: JsonValue, where: str) -> TraceHeader:
         scenario_hash=str(obj.get("scenario_hash", "")),
         version=version,
         poll_s=_poll_s(obj.get("poll_s", DEFAULT_POLL_S), where),
+        events=_event_counts(obj.get("events", {}), where),
     )
+
+
+def _event_counts(val: JsonValue, where: str) -> EventCounts:
+    """The header's ``events``: ``{provider: {event: count}}`` (absent in older traces)."""
+    ok = isinstance(val, dict) and all(
+        isinstance(per, dict)
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in per.values())
+        for per in val.values()
+    )
+    if not ok:
+        raise UserError(
+            f"{where}: field 'events' = {val!r} must map providers to {{event name: count >= 0}}"
+        )
+    return {str(p): {str(e): int(n) for e, n in per.items()} for p, per in val.items()}
 
 
 def _poll_s(val: JsonValue, where: str) -> float:
@@ -234,7 +276,47 @@ def parse_call(obj: JsonValue, where: str) -> TraceCall:
         family=int(obj.get("family", 0)),
         poll_s=float(obj.get("poll_s", 0.0)),
         defines=str(obj.get("defines", "")),
+        events=parse_events(obj.get("events", []), str(obj.get("provider", "")), where),
     )
+
+
+def known_event(provider: str, name: str) -> bool:
+    """Whether ``provider`` sends webhooks named ``name`` (Deftship sends none)."""
+    if provider == "onfleet":
+        return name in ONFLEET_TRIGGER_IDS
+    if provider == "nash":
+        kind, _, event = name.partition(".")
+        return kind in NASH_TYPES and bool(event)
+    if provider == "hypertrack":
+        return name in HYPERTRACK_ORDER_VALUES
+    return False
+
+
+def parse_events(val: JsonValue, provider: str, where: str) -> tuple[ExpectedEvent, ...]:
+    """A call's ``events``: a list of ``{"event", "subject"}`` with an event name the
+    call's provider sends (:func:`known_event`)."""
+    if not isinstance(val, list):
+        raise UserError(f"{where}: field 'events' must be a list, got {val!r}")
+    out = []
+    for i, e in enumerate(val):
+        if (
+            not isinstance(e, dict)
+            or set(e) != {"event", "subject"}
+            or not isinstance(e["event"], str)
+            or not isinstance(e["subject"], str)
+            or not e["subject"]
+        ):
+            raise UserError(
+                f"{where}: events[{i}] = {e!r} must be "
+                '{"event": NAME, "subject": "$ref:KIND:N" or a handle}'
+            )
+        if not known_event(provider, e["event"]):
+            raise UserError(
+                f"{where}: events[{i}]: {e['event']!r} is not a webhook event of "
+                f"provider {provider!r}"
+            )
+        out.append(ExpectedEvent(e["event"], e["subject"]))
+    return tuple(out)
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes]]:

@@ -27,6 +27,7 @@ from loadtest.trace.build import (
     ref,
     split_ids,
 )
+from loadtest.trace.expect import count_events
 from loadtest.trace.format import (
     DEFAULT_POLL_S,
     RUN_PLACEHOLDER,
@@ -123,7 +124,8 @@ def day_state(result: Any, opts: TraceOptions) -> DayState:
         tasks={int(r.task_id): r for r in result.tasks.itertuples(index=False)},
         workers=result.workers.sort_values("worker_id"),
         subs=result.submissions.sort_values(["sent_s", "submission_id"]),
-        events=result.events,
+        # Read back from disk (RunData) a missing id is null and missing text too.
+        events=result.events.fillna({"task_id": -1, "worker_id": -1, "detail": ""}),
     )
 
 
@@ -270,6 +272,7 @@ def add_day_events(st: DayState) -> None:
     # A worker has one active task: its next start waits for its last completion.  That
     # ordering joins families, so it is an ``after`` (kept within a process only).
     ht = "hypertrack" in opts.providers
+    arrival: dict[int, int] = {}  # task -> its arrival (driver.move)
     cols = ["time_s", "kind", "task_id", "worker_id", "lat", "lon", "detail"]
     for t, kind, tid, wid, lat, lon, detail in st.events[cols].itertuples(index=False):
         t, tid, wid = float(t), int(tid), int(wid)
@@ -332,13 +335,15 @@ def add_day_events(st: DayState) -> None:
                 )
         elif kind == "taskArrival" and opts.driver_app and wid in worker_create:
             if not (math.isnan(lat) or math.isnan(lon)):
-                worker_last[wid] = b.add(
+                worker_last[wid] = arrival[tid] = b.add(
                     t,
                     ops.DRIVER_MOVE,
                     params={"workerId": ref("worker", wid)},
                     body={"location": [float(lon), float(lat)]},
                     worker=wid,
                     deps=[worker_last[wid]],
+                    # The arrival is at the active task: after its start, or no taskArrival.
+                    after=[worker_task.get(wid)],
                 )
         elif kind in ("taskCompleted", "taskFailed"):
             ok = kind == "taskCompleted"
@@ -351,6 +356,9 @@ def add_day_events(st: DayState) -> None:
                 tasks=(tid,),
                 worker=wid,
                 deps=[task_last[tid]],
+                # Completed after the arrival, as it happened: a task completed first is no
+                # longer active when the worker's location arrives (no taskArrival).
+                after=[arrival.get(tid)],
             )
             completion[tid] = task_last[tid] = c
             if wid >= 0:
@@ -394,6 +402,7 @@ def trace_header(st: DayState, calls: list[TraceCall]) -> TraceHeader:
         },
         scenario_hash=str(meta.get("scenario_hash", "")),
         poll_s=st.opts.poll_s,
+        events=count_events(calls),
     )
 
 

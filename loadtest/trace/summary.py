@@ -1,11 +1,13 @@
-"""``fleetsim trace``: what a trace holds: calls by operation, peak rate, batch sizes."""
+"""``fleetsim trace``: what a trace holds: calls by operation, peak rate, batch sizes, and
+the webhooks its calls are expected to cause, per provider and event."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
 
-from loadtest.trace.format import Trace
+from loadtest.trace.expect import count_events
+from loadtest.trace.format import EventCounts, Trace
 from loadtest.trace.ops import OPS
 
 
@@ -20,6 +22,8 @@ class TraceSummary:
     batch_sizes: list[int]
     families: int
     span_s: float
+    #: expected webhooks, provider -> event -> count (from the calls, not the header)
+    events: EventCounts
 
 
 def summarize(trace: Trace) -> TraceSummary:
@@ -39,6 +43,7 @@ def summarize(trace: Trace) -> TraceSummary:
         batch_sizes=sizes,
         families=len({c.family for c in calls}),
         span_s=calls[-1].at_s if calls else 0.0,
+        events=count_events(calls),
     )
 
 
@@ -66,4 +71,8 @@ def format_summary(trace: Trace, s: TraceSummary) -> str:
         ]
     else:
         lines += ["", "batches: none (single creates)"]
+    lines += ["", "expected webhooks:" if s.events else "expected webhooks: none"]
+    for provider, per in s.events.items():
+        lines.append(f"  {provider} ({sum(per.values())}):")
+        lines += [f"    {event:<30} {n:>8}" for event, n in per.items()]
     return "\n".join(lines)

@@ -2,10 +2,15 @@
 (:func:`write_report`) or per sweep (:func:`write_sweep_report`), charts embedded as PNG.
 
 Modules: :mod:`~sim.report.figures` (chart records, deterministic rendering),
-:mod:`~sim.report.html` (escaped page building), :mod:`~sim.report.run_charts` (one
-run's charts), :mod:`~sim.report.run_report` and :mod:`~sim.report.sweep_report` (the two
-pages).  The run page takes extra sections from its caller: ``fleetsim`` adds the load-test
-replay's (:mod:`loadtest.replay.report`), so this package knows nothing of ``results.json``.
+:mod:`~sim.report.html` (escaped page building, pass/fail/skipped badges),
+:mod:`~sim.report.clock` (clock times in ``scenario.timezone``),
+:mod:`~sim.report.run_charts` (one run's charts, the density map, duration units),
+:mod:`~sim.report.hourly` (on time and lateness by hour of day),
+:mod:`~sim.report.sweep_answer` (the sweep's answer sentence, varying and constant KPIs,
+the paired-difference chart), :mod:`~sim.report.run_report` and
+:mod:`~sim.report.sweep_report` (the two pages).  The run page takes extra sections
+from its caller: ``fleetsim`` adds the load-test replay's (:mod:`loadtest.replay.report`),
+so this package knows nothing of ``results.json``.
 """
 
 from __future__ import annotations

@@ -8,7 +8,9 @@ Concepts held here:
   pyplot: no global figure registry and no GUI backend, so reports work in threads and on
   servers), with a fixed style and PNG metadata stripped so that the same run renders to
   the same bytes.
-* :func:`time_axis` -- scenario seconds shown in minutes or hours, labelled with the unit.
+* :func:`time_axis` -- scenario seconds shown in minutes or hours, labelled with the unit;
+  :class:`TimeAxis` is what charts need of a time axis (this, or clock time).
+* :func:`duration_scale` -- the one unit (s, min or h) a report shows durations in.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import matplotlib as mpl
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -118,6 +121,21 @@ class TimeScale:
     @property
     def label(self) -> str:
         return f"time since scenario start ({self.unit})"
+
+    def decorate(self, ax: Axes) -> None:
+        """Nothing to do: plain numbers tick themselves (see ``ClockScale.decorate``)."""
+
+
+class TimeAxis(Protocol):
+    """What a chart needs of its time axis: elapsed (:class:`TimeScale`) or clock time
+    (:class:`sim.report.clock.ClockScale`)."""
+
+    def __call__(self, seconds: Any) -> Any: ...
+
+    @property
+    def label(self) -> str: ...
+
+    def decorate(self, ax: Axes) -> None: ...
 
 
 def time_axis(horizon_s: float) -> TimeScale:

@@ -56,6 +56,7 @@ pre { white-space: pre-wrap; overflow-wrap: anywhere; font-size: 12px; }
 .badge { display: inline-block; padding: 1px 8px; border-radius: 10px; color: #fff;
          font-weight: 600; font-size: 12px; }
 .pass { background: #2e7d32; } .fail { background: #c62828; } .info { background: #546e7a; }
+.skip { background: #9e9e9e; }
 .note { color: #4a5560; font-size: 13px; }
 .answer { font-size: 16px; padding: 8px 12px; background: #eef6ee; border-left: 4px solid
           #2e7d32; margin: 8px 0; }
@@ -74,7 +75,8 @@ def anchor(title: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Badge:
-    """A short coloured status in a table cell; ``kind`` is pass, fail or info."""
+    """A short coloured status in a table cell; ``kind`` is pass (green), fail (red),
+    skip (grey: not judged, e.g. a threshold with no samples) or info."""
 
     text: str
     kind: str = "info"
@@ -91,6 +93,27 @@ class Section:
     blocks: tuple[str, ...]
 
 
+def verdict(passed: bool, skipped: bool = False) -> Badge:
+    """A check's result: skipped shows grey ("skipped"), never as a green pass."""
+    if skipped:
+        return Badge("skipped", "skip")
+    return Badge("pass", "pass") if passed else Badge("FAIL", "fail")
+
+
+def verdict_summary(passed: int, failed: int, skipped: int) -> tuple[str, str]:
+    """One line over a set of checks and its CSS class (``answer`` when nothing failed,
+    ``answer miss`` otherwise); skipped checks are named, never counted as passes."""
+    if failed:
+        text = f"{failed} threshold(s) failed."
+    elif skipped:
+        text = f"All judged thresholds passed ({passed})."
+    else:
+        text = "All thresholds passed."
+    if skipped:
+        text += f" {skipped} skipped (no samples, not judged)."
+    return text, "answer" if failed == 0 else "answer miss"
+
+
 def fmt_number(v: float | int | None, digits: int = 2) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "–"
@@ -105,7 +128,7 @@ def fmt_number(v: float | int | None, digits: int = 2) -> str:
 
 def _cell(v: Cell) -> str:
     if isinstance(v, Badge):
-        kind = v.kind if v.kind in ("pass", "fail", "info") else "info"
+        kind = v.kind if v.kind in ("pass", "fail", "skip", "info") else "info"
         return f'<td><span class="badge {kind}">{esc(v.text)}</span></td>'
     if v is None or isinstance(v, bool | int | float):
         return f"<td>{esc(fmt_number(v))}</td>"
@@ -131,6 +154,12 @@ def figure_html(c: Chart) -> str:
 
 def paragraph(text: str, cls: str = "note") -> str:
     return f'<p class="{esc(cls)}">{esc(text)}</p>'
+
+
+def code_paragraph(text: str, cls: str = "note") -> str:
+    """A paragraph whose ```backticked``` words render as code (the rest escaped)."""
+    body = re.sub(r"`([^`<>]+)`", r"<code>\1</code>", esc(text))
+    return f'<p class="{esc(cls)}">{body}</p>'
 
 
 def page_html(title: str, subtitle: Sequence[str], sections: Sequence[Section]) -> str:

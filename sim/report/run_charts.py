@@ -10,16 +10,19 @@ returns a :class:`~sim.report.figures.Chart`; none mutates its inputs.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
+from matplotlib.colors import LogNorm
 from matplotlib.ticker import MaxNLocator
 
 from sim.report.figures import (
     PALETTE,
     Chart,
+    TimeAxis,
     TimeScale,
     chart,
     duration_scale,
@@ -29,6 +32,8 @@ from sim.report.figures import (
 )
 
 GRID_POINTS = 720  # samples along the time axis: smooth on screen, cheap for big runs
+#: Past this many tasks the map shows destination density (hexagonal cells), not dots.
+DENSITY_THRESHOLD = 2000
 # Event kinds -> task state codes; 3 (completed) is split into success (3) and failure (4).
 _STATE_OF_KIND = {
     "taskCreated": 0,
@@ -88,7 +93,7 @@ def duty_series(events: pd.DataFrame, grid: np.ndarray) -> tuple[np.ndarray, np.
     return on_duty, busy_now
 
 
-def tasks_by_state(events: pd.DataFrame, horizon_s: float, ts: TimeScale) -> Chart:
+def tasks_by_state(events: pd.DataFrame, horizon_s: float, ts: TimeAxis) -> Chart:
     title = "Tasks by state over time"
     if events.empty:
         return empty_chart("tasks_by_state", title, "no events in this run")
@@ -121,6 +126,7 @@ def tasks_by_state(events: pd.DataFrame, horizon_s: float, ts: TimeScale) -> Cha
         )
         bottom.set_ylabel("finished tasks (count)")
         bottom.set_xlabel(ts.label)
+        ts.decorate(bottom)
         bottom.legend(loc="upper left", ncols=2)
         fig.suptitle(title, fontweight="bold")
         return chart(
@@ -133,7 +139,7 @@ def tasks_by_state(events: pd.DataFrame, horizon_s: float, ts: TimeScale) -> Cha
 
 
 def workers_utilisation(
-    events: pd.DataFrame, workers: pd.DataFrame, horizon_s: float, ts: TimeScale
+    events: pd.DataFrame, workers: pd.DataFrame, horizon_s: float, ts: TimeAxis
 ) -> Chart:
     title = "Workers on duty and their utilisation"
     if events.empty or workers.empty:
@@ -172,6 +178,7 @@ def workers_utilisation(
         ax2.set_ylim(0, 105)
         ax2.set_ylabel("busy / on duty (%)")
         ax2.set_xlabel(ts.label)
+        ts.decorate(ax2)
         ax2.legend(loc="lower right")
         vals = per_worker.dropna().to_numpy(dtype=float)
         ax3.hist(
@@ -205,11 +212,46 @@ def _percentile_lines(ax: Axes, values: np.ndarray, scale: TimeScale) -> None:
         )
 
 
-def time_distributions(tasks: pd.DataFrame) -> Chart:
+@dataclass(frozen=True, slots=True)
+class DurationUnits:
+    """The unit each duration quantity is shown in, the same in every table and chart:
+    time to assign in ``assign``; time to complete, lateness and slack against the window
+    in ``complete`` (one quantity family: minutes around a delivery window)."""
+
+    assign: TimeScale
+    complete: TimeScale
+
+    def for_kpi(self, name: str) -> TimeScale:
+        """The unit of a KPI measured in seconds (``time_to_assign_p90_s`` and so on)."""
+        return self.assign if name.startswith("time_to_assign") else self.complete
+
+
+def _durations(tasks: pd.DataFrame, end: str) -> np.ndarray:
+    d = tasks[end].to_numpy(dtype=float, na_value=np.nan) - tasks["created_s"].to_numpy(
+        dtype=float, na_value=np.nan
+    )
+    out: np.ndarray = d[np.isfinite(d)]
+    return out
+
+
+def report_units(tasks: pd.DataFrame) -> DurationUnits:
+    """Each quantity's unit (s, min or h) by the 90th percentile of its own values."""
+    if tasks.empty:
+        return DurationUnits(TimeScale(1.0, "s"), TimeScale(1.0, "s"))
+    return DurationUnits(
+        duration_scale(_durations(tasks, "assigned_s")),
+        duration_scale(_durations(tasks, "completed_s")),
+    )
+
+
+def time_distributions(tasks: pd.DataFrame, units: DurationUnits | None = None) -> Chart:
+    """Time to assign, time to complete and slack against the window, in ``units``
+    (default :func:`report_units`) so the charts read like the tables."""
     title = "Time to assign and time to complete"
     created = tasks[tasks["created_s"].notna()]
     if created.empty:
         return empty_chart("time_distributions", title, "no tasks were created")
+    units = units or report_units(tasks)
     assign = (created["assigned_s"] - created["created_s"]).dropna().to_numpy(dtype=float)
     finished = created[(created["state"] == 3) & created["success"].astype(bool)]
     complete = (finished["completed_s"] - finished["created_s"]).dropna().to_numpy(dtype=float)
@@ -219,25 +261,23 @@ def time_distributions(tasks: pd.DataFrame) -> Chart:
     with style():
         fig = new_figure(10.5, 3.8)
         axes = fig.subplots(1, 3)
-        for ax, values, what in (
-            (axes[0], assign, "time to assign"),
-            (axes[1], complete, "time to complete"),
+        for ax, values, what, sc in (
+            (axes[0], assign, "time to assign", units.assign),
+            (axes[1], complete, "time to complete", units.complete),
         ):
+            ax.set_xlabel(f"{what}, from task creation ({sc.unit})")
             if values.size == 0:
                 ax.text(0.5, 0.5, f"no {what} data", ha="center", transform=ax.transAxes)
-                ax.set_xlabel(f"{what} (s)")
                 continue
-            sc = duration_scale(values)
             ax.hist(sc(values), bins=40, color=PALETTE["active"], alpha=0.8)
             _percentile_lines(ax, values, sc)
-            ax.set_xlabel(f"{what}, from task creation ({sc.unit})")
             ax.set_ylabel("tasks (count)")
             ax.legend(loc="best")
         axes[0].set_title("Time to assign", fontsize=10)
         axes[1].set_title("Time to complete (successful)", fontsize=10)
         ax = axes[2]
+        sc = units.complete
         if slack.size:
-            sc = duration_scale(np.abs(slack))
             late = slack < 0
             bins = np.linspace(float(sc(slack).min()), float(sc(slack).max()) + 1e-9, 40)
             ax.hist(
@@ -251,7 +291,7 @@ def time_distributions(tasks: pd.DataFrame) -> Chart:
             ax.legend(loc="upper left")
         else:
             ax.text(0.5, 0.5, "no time windows", ha="center", transform=ax.transAxes)
-            ax.set_xlabel("slack against the window (s)")
+            ax.set_xlabel(f"slack against the window ({sc.unit})")
         ax.set_ylabel("tasks (count)")
         ax.set_title(f"Against the window: {on_time:.1f}% on time", fontsize=10)
         fig.suptitle(f"{title} ({on_time:.1f}% of created tasks on time)", fontweight="bold")
@@ -259,7 +299,7 @@ def time_distributions(tasks: pd.DataFrame) -> Chart:
             "time_distributions",
             title,
             "Long right tails are the customers who waited; on-time % counts every created "
-            "task, so open and failed tasks count against it.",
+            "task, so open and failed tasks count against it.  Units as in the tables.",
             fig,
         )
 
@@ -272,23 +312,39 @@ def destinations_map(tasks: pd.DataFrame, events: pd.DataFrame, workers: pd.Data
     arrivals = events[events["kind"] == "taskArrival"].drop_duplicates("task_id", keep="last")
     legs = starts.merge(arrivals, on="task_id", suffixes=("_from", "_to"))
     lat0 = float(tasks["lat"].mean())
-    big = len(tasks) >= 2000
+    big = len(tasks) > DENSITY_THRESHOLD
     with style():
         fig = new_figure(10.5, 5.8)
         left, right = fig.subplots(1, 2, sharex=True, sharey=True)
         size = 2 if big else 12
-        drop = tasks[~tasks["is_pickup"].astype(bool)]
-        pick = tasks[tasks["is_pickup"].astype(bool)]
-        left.scatter(drop["lon"], drop["lat"], s=size, color=PALETTE["active"], label="dropoff")
-        left.scatter(
-            pick["lon"],
-            pick["lat"],
-            s=size * 1.6,
-            marker="^",
-            color=PALETTE["assigned"],
-            label="pickup",
-        )
-        left.set_title(f"Destinations ({len(tasks):,} tasks)", fontsize=10)
+        if big:
+            # Thousands of dots hide each other: count destinations per hexagonal cell.
+            cells = left.hexbin(
+                tasks["lon"].to_numpy(dtype=float),
+                tasks["lat"].to_numpy(dtype=float),
+                gridsize=45,
+                mincnt=1,
+                norm=LogNorm(),
+                cmap="viridis",
+                linewidths=0.0,
+            )
+            fig.colorbar(cells, ax=left, shrink=0.8, label="destinations per cell (count, log)")
+            left.set_title(
+                f"Destination density ({len(tasks):,} tasks, pickups and dropoffs)", fontsize=10
+            )
+        else:
+            drop = tasks[~tasks["is_pickup"].astype(bool)]
+            pick = tasks[tasks["is_pickup"].astype(bool)]
+            left.scatter(drop["lon"], drop["lat"], s=size, color=PALETTE["active"], label="dropoff")
+            left.scatter(
+                pick["lon"],
+                pick["lat"],
+                s=size * 1.6,
+                marker="^",
+                color=PALETTE["assigned"],
+                label="pickup",
+            )
+            left.set_title(f"Destinations ({len(tasks):,} tasks)", fontsize=10)
         if len(legs):
             segs = np.stack(
                 [
@@ -320,20 +376,28 @@ def destinations_map(tasks: pd.DataFrame, events: pd.DataFrame, workers: pd.Data
             ax.set_aspect(1.0 / max(math.cos(math.radians(lat0)), 1e-3))
             ax.autoscale_view()
             ax.set_xlabel("longitude (°)")
+            ax.xaxis.set_major_locator(MaxNLocator(5))
         left.set_ylabel("latitude (°)")
-        left.legend(loc="lower left", markerscale=2.0 if big else 1.2, framealpha=0.8, frameon=True)
+        if left.get_legend_handles_labels()[1]:
+            left.legend(loc="lower left", markerscale=1.2, framealpha=0.8, frameon=True)
         fig.suptitle(title, fontweight="bold")
         return chart(
             "map",
             title,
             "Clusters of destinations far from where workers start, or tracks that cross the "
-            "whole area, point at long empty trips and a dispatch policy worth changing.",
+            "whole area, point at long empty trips and a dispatch policy worth changing."
+            + (
+                f"  Past {DENSITY_THRESHOLD:,} tasks the left panel counts destinations per "
+                "hexagonal cell (log colour scale) instead of drawing dots that hide each other."
+                if big
+                else ""
+            ),
             fig,
         )
 
 
 def submission_timeline(
-    submissions: pd.DataFrame, tasks: pd.DataFrame, horizon_s: float, ts: TimeScale
+    submissions: pd.DataFrame, tasks: pd.DataFrame, horizon_s: float, ts: TimeAxis
 ) -> Chart:
     title = "Submission and batch timeline"
     if submissions.empty:
@@ -374,6 +438,7 @@ def submission_timeline(
             )
         bottom.set_ylabel("tasks (cumulative count)")
         bottom.set_xlabel(ts.label)
+        ts.decorate(bottom)
         bottom.legend(loc="upper left")
         fig.suptitle(title, fontweight="bold")
         return chart(

@@ -21,16 +21,25 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import MaxNLocator
 
 from sim.errors import UserError
-from sim.kpis import HEADLINE, KPI_BY_NAME
+from sim.kpis import KPI_BY_NAME
 from sim.report.figures import Chart, chart, new_figure, style
 from sim.report.html import (
     Badge,
     Cell,
     Section,
+    code_paragraph,
     figure_html,
     page_html,
     paragraph,
     table_html,
+)
+from sim.report.sweep_answer import (
+    answer_sentence,
+    higher_is_better,
+    kpi_unit,
+    paired_chart,
+    question_kpi,
+    split_kpis,
 )
 from sim.sweep.meta import SweepMeta, read_meta
 from sim.sweep.paired import paired_table
@@ -108,7 +117,7 @@ def kpi_charts(
         return charts
     for kpi in kpis:
         note = KPI_BY_NAME[kpi].note if kpi in KPI_BY_NAME else kpi
-        unit = note[note.rfind("(") + 1 : -1] if note.endswith(")") else "value"
+        unit = kpi_unit(kpi)
         title = f"{kpi} against the swept parameters"
         with style():
             fig = new_figure(4.6 * len(params) + 0.8, 3.4)
@@ -161,7 +170,7 @@ def search_chart(meta: SweepMeta, target: Target) -> Chart:
         ax.axhline(target.limit, color="#c62828", ls="--", lw=1, label=f"target {target}")
         ax.set_xlabel("fleet size (workers)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(f"{target.kpi} ({_unit(target.kpi)})")
+        ax.set_ylabel(f"{target.kpi} ({kpi_unit(target.kpi)})")
         ax.legend(loc="best")
         return chart(
             "search",
@@ -194,11 +203,6 @@ def search_table(meta: SweepMeta, target: Target) -> str:
     return table_html(headers, rows, scroll=len(rows) > 12)
 
 
-def _unit(kpi: str) -> str:
-    note = KPI_BY_NAME[kpi].note if kpi in KPI_BY_NAME else ""
-    return note[note.rfind("(") + 1 : -1] if note.endswith(")") else "value"
-
-
 def _interval(row: pd.Series, kpi: str) -> str:
     mean, lo, hi = (float(row[f"{kpi}_{s}"]) for s in ("mean", "ci_low", "ci_high"))
     if math.isnan(mean):
@@ -210,13 +214,10 @@ def _interval(row: pd.Series, kpi: str) -> str:
 
 
 def variants_table(
-    summary: pd.DataFrame, params: Sequence[str], kpis: Sequence[str], target: Target | None
+    summary: pd.DataFrame, params: Sequence[str], shown: Sequence[str], target: Target | None
 ) -> str:
-    # The registry's headline KPIs go in the variants table (all of them are plotted).
-    shown = [k for k in HEADLINE if k in kpis] or list(kpis[:5])
-    if target is not None and target.kpi in kpis and target.kpi not in shown:
-        shown.insert(0, target.kpi)
-    headers = [*params, "runs", "failed", *[f"{k}, mean [95% CI]" for k in shown]]
+    """One row per variant: runs, failures, the ``shown`` KPIs' intervals, the target."""
+    headers = [*params, "runs", "failed", *[f"{k} ({kpi_unit(k)}), mean [95% CI]" for k in shown]]
     if target is not None:
         headers.append(f"meets {target}")
     rows: list[list[Cell]] = []
@@ -228,6 +229,21 @@ def variants_table(
             row.append(Badge("meets", "pass") if bool(r["meets_target"]) else Badge("no", "fail"))
         rows.append(row)
     return table_html(headers, rows, scroll=len(rows) > 12)
+
+
+def constant_table(summary: pd.DataFrame, constant: Sequence[str]) -> str:
+    """The KPIs every variant shares, once each: value, unit and meaning."""
+    first = summary.iloc[0]
+    rows: list[list[Cell]] = [
+        [
+            k,
+            _interval(first, k),
+            kpi_unit(k),
+            KPI_BY_NAME[k].meaning if k in KPI_BY_NAME else "",
+        ]
+        for k in constant
+    ]
+    return table_html(("KPI", "mean [95% CI], every variant", "unit", "meaning"), rows)
 
 
 def _diff_cell(r: pd.Series, kpi: str) -> Cell:
@@ -248,24 +264,20 @@ def _diff_cell(r: pd.Series, kpi: str) -> Cell:
 
 
 def paired_section(
-    grid: pd.DataFrame,
+    paired: pd.DataFrame,
     params: Sequence[str],
-    kpis: Sequence[str],
+    shown: Sequence[str],
     baseline: dict[str, Any],
-    target: Target | None,
 ) -> Section:
-    """Each variant minus the baseline, seed by seed, for the headline KPIs."""
-    paired = paired_table(grid, params, kpis, baseline)
-    shown = [k for k in HEADLINE if k in kpis] or list(kpis[:5])
-    if target is not None and target.kpi in kpis and target.kpi not in shown:
-        shown.insert(0, target.kpi)
+    """Each variant minus the baseline, seed by seed, for the ``shown`` KPIs (rows of
+    :func:`~sim.sweep.paired.paired_table`)."""
     rows: list[list[Cell]] = []
     for key, g in paired.groupby(list(params), sort=False, dropna=False):
         values = key if isinstance(key, tuple) else (key,)
         by_kpi = {str(r["kpi"]): r for _, r in g.iterrows()}
         n = max(int(r["n_pairs"]) for r in by_kpi.values())
         rows.append([*map(str, values), n, *[_diff_cell(by_kpi[k], k) for k in shown]])
-    headers = [*params, "pairs", *[f"Δ {k} [95% CI]" for k in shown]]
+    headers = [*params, "pairs", *[f"Δ {k} ({kpi_unit(k)}) [95% CI]" for k in shown]]
     where = ", ".join(f"{k}={v}" for k, v in baseline.items())
     return Section(
         f"Paired differences against {where}",
@@ -282,6 +294,9 @@ def paired_section(
 
 
 def build_sweep_report(out_dir: Path) -> tuple[str, list[Chart]]:
+    """The page and its charts.  Top to bottom: the answer (a sentence, the target KPI's
+    chart and the paired differences), the KPIs that vary, those that do not, the paired
+    table, every varying KPI against the parameters, and failed runs."""
     meta = read_meta(out_dir)
     df = pd.read_parquet(out_dir / PARQUET)
     target = meta.target_record()
@@ -290,48 +305,77 @@ def build_sweep_report(out_dir: Path) -> tuple[str, list[Chart]]:
     all_params = [c for c in df.columns if c in params or c == "fleet.workers"]
     kpis = kpi_columns(df, all_params)
     grid_summary = summarise(grid, params, target)
+    varying, constant = split_kpis(grid_summary, kpis, target)
+    focus = question_kpi(kpis, varying, target)
+    plotted = kpi_charts(grid_summary, params, varying, target)
+    by_kpi = {c.name.removeprefix("kpi-"): c for c in plotted}
     sections: list[Section] = []
     charts: list[Chart] = []
+
+    # The answer first: a sentence, then the target KPI's chart and the paired chart.
+    text, cls = answer_sentence(meta, grid, grid_summary, params, focus, target)
+    blocks = [code_paragraph(text, cls)]
     if target is not None:
-        blocks = [
+        blocks.append(
             paragraph(
                 f"Target {target}: a variant meets it when the 95% {target.bound_name()} "
                 f"confidence bound of {target.kpi} does."
             )
-        ]
+        )
         for s in meta.searches:
-            cls = "answer" if s.fleet is not None else "answer miss"
             where = ", ".join(f"{k}={v}" for k, v in s.variant.items())
-            blocks.append(paragraph((f"{where}: " if where else "") + s.summary, cls))
+            blocks.append(paragraph((f"{where}: " if where else "") + s.summary))
         if meta.searches:
             c = search_chart(meta, target)
             charts.append(c)
             blocks.append(figure_html(c))
-            blocks.append(search_table(meta, target))
-        sections.append(Section("Answer", tuple(blocks)))
-    sections.append(
-        Section(
-            "Variants",
-            (
-                paragraph(
-                    f"{len(meta.seeds)} replications per variant (seeds {meta.seeds[0]}"
-                    f"–{meta.seeds[-1]}, the same for every variant); intervals are 95% "
-                    "bootstrap percentile intervals of the mean over the seeds, inside each "
-                    "KPI's range."
-                ),
-                variants_table(grid_summary, params, kpis, target),
-            ),
-        )
-    )
+    if focus is not None and focus in by_kpi and not (target is not None and meta.searches):
+        blocks.append(figure_html(by_kpi.pop(focus)))
+    paired: pd.DataFrame | None = None
+    base: dict[str, Any] = {}
     if meta.baseline is not None and params:
         base = {p: meta.baseline[p] for p in params if p in meta.baseline}
-        sections.append(paired_section(grid, params, kpis, base, target))
-    plotted = kpi_charts(grid_summary, params, kpis, target)
-    charts += plotted
-    if plotted:
+        paired = paired_table(grid, params, kpis, base)
+        if focus is not None and len(paired):
+            where = ", ".join(f"{k}={v}" for k, v in base.items())
+            c = paired_chart(paired, params, focus, where, higher_is_better(focus, target))
+            charts.append(c)
+            blocks.append(figure_html(c))
+    if target is not None and meta.searches:
+        blocks.append(search_table(meta, target))
+    sections.append(Section("Answer", tuple(blocks)))
+
+    intervals = (
+        f"{len(meta.seeds)} replications per variant (seeds {meta.seeds[0]}–{meta.seeds[-1]}, "
+        "the same for every variant); intervals are 95% bootstrap percentile intervals of "
+        "the mean over the seeds, inside each KPI's range."
+    )
+    if varying:
         sections.append(
-            Section("KPIs against the parameters", tuple(figure_html(c) for c in plotted))
+            Section(
+                f"KPIs that vary across variants ({len(varying)})",
+                (
+                    paragraph(intervals),
+                    variants_table(grid_summary, params, varying, target),
+                ),
+            )
         )
+    if constant:
+        title = (
+            f"KPIs the same for every variant ({len(constant)})"
+            if len(grid_summary) > 1
+            else f"KPIs ({len(constant)})"
+        )
+        blocks_c = [] if varying else [paragraph(intervals)]
+        blocks_c.append(constant_table(grid_summary, constant))
+        sections.append(Section(title, tuple(blocks_c)))
+    if paired is not None:
+        shown = [k for k in varying if k in kpis][:8] or list(kpis[:5])
+        sections.append(paired_section(paired, params, shown, base))
+    charts += plotted
+    rest = [c for c in plotted if c.name.removeprefix("kpi-") in by_kpi]
+    if rest:
+        sections.append(Section("KPIs against the parameters", tuple(figure_html(c) for c in rest)))
     failed = df[df["error"] != ""]
     if len(failed):
         rows: list[list[Cell]] = [

@@ -11,7 +11,14 @@ import orjson
 from fleetsim.run_page import write_run_report
 from loadtest.replay.report import replay_sections
 
-RUN_CHARTS = {"tasks_by_state", "workers_utilisation", "time_distributions", "map", "submissions"}
+RUN_CHARTS = {
+    "tasks_by_state",
+    "workers_utilisation",
+    "time_distributions",
+    "hourly",
+    "map",
+    "submissions",
+}
 REPLAY_CHARTS = {
     "replay_throughput",
     "replay_endpoints",

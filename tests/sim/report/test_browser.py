@@ -54,7 +54,7 @@ def _check_in_browser(html_path: Path, profile: Path, shot: Path) -> dict[str, A
             executable_path=_chromium(),
             headless=True,
             args=CHROMIUM_ARGS,
-            viewport={"width": 1366, "height": 768},  # a laptop screen
+            viewport={"width": 1280, "height": 800},  # a small laptop screen
             offline=True,  # the report must open with no network at all
         )
         try:
@@ -70,6 +70,7 @@ def _check_in_browser(html_path: Path, profile: Path, shot: Path) -> dict[str, A
                         count: imgs.length,
                         broken: imgs.filter(i => !(i.complete && i.naturalWidth > 0))
                                     .map(i => i.alt),
+                        noAlt: imgs.filter(i => !(i.getAttribute("alt") || "").trim()).length,
                         overflowing: imgs.filter(i => i.getBoundingClientRect().width >
                                                  document.documentElement.clientWidth).length,
                         scrollWidth: document.documentElement.scrollWidth,
@@ -86,6 +87,14 @@ def _check_in_browser(html_path: Path, profile: Path, shot: Path) -> dict[str, A
     return info
 
 
+def _no_horizontal_scroll_and_alt_text(info: dict[str, Any]) -> None:
+    """At 1280 px the page never scrolls sideways (wide tables scroll inside their own
+    box), and every image says what it shows."""
+    assert info["clientWidth"] == 1280, info
+    assert info["overflowing"] == 0 and info["scrollWidth"] <= info["clientWidth"], info
+    assert info["noAlt"] == 0, info
+
+
 def _keep(shot: Path) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shutil.copy2(shot, SCREENSHOTS / shot.name)
@@ -99,8 +108,8 @@ def test_run_report_renders_in_chromium(tiny_copy: Path, tmp_path: Path) -> None
     info = _check_in_browser(report, tmp_path / "profile", shot)
     assert info["errors"] == [], info["errors"]
     assert info["failed_requests"] == []
-    assert info["count"] == 10 and info["broken"] == [], info
-    assert info["overflowing"] == 0 and info["scrollWidth"] <= info["clientWidth"], info
+    assert info["count"] == 11 and info["broken"] == [], info  # 6 run charts, 5 replay
+    _no_horizontal_scroll_and_alt_text(info)
     assert info["title"].startswith("fleetsim run report")
     assert shot.stat().st_size > 10_000
     _keep(shot)
@@ -118,6 +127,7 @@ def test_sweep_report_renders_in_chromium(tmp_path: Path) -> None:
             progress=False,
             target="on_time_pct>=50",
             fleet_range=(1, 16),
+            baseline_variant="fleet.workers=3,dispatch.policy=distance",
         )
     )
     report = result.out_dir / "report.html"
@@ -125,7 +135,9 @@ def test_sweep_report_renders_in_chromium(tmp_path: Path) -> None:
     info = _check_in_browser(report, tmp_path / "profile", shot)
     assert info["errors"] == [], info["errors"]
     assert info["count"] >= 10 and info["broken"] == [], info
-    assert info["overflowing"] == 0 and info["scrollWidth"] <= info["clientWidth"], info
+    _no_horizontal_scroll_and_alt_text(info)
+    html = report.read_text()
+    assert 'class="answer' in html and 'id="fig-search"' in html and 'id="fig-paired"' in html
     _keep(shot)
 
 
@@ -140,3 +152,12 @@ def test_the_check_itself_catches_broken_pages(tmp_path: Path) -> None:
     info = _check_in_browser(bad, tmp_path / "profile", tmp_path / "bad.png")
     assert "oops" in info["errors"]
     assert info["broken"] == ["gone"]
+    wide = tmp_path / "wide.html"
+    wide.write_text(
+        '<!DOCTYPE html><html><head><link rel="icon" href="data:,"><title>w</title></head>'
+        '<body><div style="width:1500px">wide</div><img alt=" " src="data:,"></body></html>'
+    )
+    info = _check_in_browser(wide, tmp_path / "profile2", tmp_path / "wide.png")
+    with pytest.raises(AssertionError):
+        _no_horizontal_scroll_and_alt_text(info)
+    assert info["scrollWidth"] > 1280 and info["noAlt"] == 1

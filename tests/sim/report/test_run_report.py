@@ -17,7 +17,14 @@ from sim.report.run_charts import duty_series, state_series
 from sim.report.run_report import run_charts
 from tests.fixtures.runs import synthetic_frames, write_run_dir
 
-RUN_CHARTS = {"tasks_by_state", "workers_utilisation", "time_distributions", "map", "submissions"}
+RUN_CHARTS = {
+    "tasks_by_state",
+    "workers_utilisation",
+    "time_distributions",
+    "hourly",
+    "map",
+    "submissions",
+}
 
 
 def _images(html: str) -> list[str]:
