@@ -32,7 +32,6 @@ from loadtest.providers.webhooks import (
     ONFLEET_TRIGGER_IDS,
 )
 from loadtest.replay.results import EndpointStats, FlowStats, LagStats, ThresholdCheck, Validity
-from loadtest.replay.webhooks.model import call_events
 from loadtest.replay.webhooks.records import WebhookEventStats, WebhookReport
 from loadtest.trace.format import TraceCall, read_trace
 from loadtest.trace.ops import OPS
@@ -233,7 +232,7 @@ class KnownNames:
         flows = {name for s in OPS.values() for name in (s.opens, s.closes) if name}
         hooks = set(ONFLEET_TRIGGER_IDS) | set(HYPERTRACK_ORDER_VALUES)
         hooks.update(e for events in EVENTS_BY_OP.values() for e in events)
-        hooks.update(e.event for c in calls for e in call_events(c))
+        hooks.update(e.event for c in calls for e in c.events)
         return cls(frozenset(endpoints), frozenset(flows), frozenset(hooks))
 
     def knows_webhook(self, name: str) -> bool:
@@ -302,7 +301,7 @@ def check_file(path: Path, trace: Path | None = None) -> FileCheck:
     if trace is not None:
         endpoints = {c.name for c in calls}
         flows = {n for c in calls if c.op in OPS for n in (OPS[c.op].opens, OPS[c.op].closes) if n}
-        hooks = {e.event for c in calls for e in call_events(c)}
+        hooks = {e.event for c in calls for e in c.events}
         for lim in limits:
             used = {"endpoint": endpoints, "flow": flows, "webhook": hooks}.get(lim.kind, set())
             if lim.kind != "schedule_lag" and lim.scope != "*" and lim.scope not in used:

@@ -1,11 +1,10 @@
 """Expected events and arrivals: the two kinds of webhook rows a replay records.
 
-Concepts held here: :class:`ExpectedEvent` (an event a trace call says it causes, its
-subject still a placeholder), :func:`call_events` (read from a call defensively: the
-trace's ``events`` field, a tuple of records or a raw list of objects), :class:`Expected`
-(an expectation once its call succeeded: subject resolved to the server id, with the
-response time of the call), :class:`Arrival` (one event of one delivery attempt as the
-receiver saw it) and :func:`expectations` (a successful call to its expectations).
+Concepts held here: :class:`Expected` (one of a trace call's ``events``, a
+:class:`~loadtest.trace.format.ExpectedEvent`, once the call succeeded: its subject
+resolved to the server id, with the response time of the call), :class:`Arrival` (one
+event of one delivery attempt as the receiver saw it) and :func:`expectations` (a
+successful call to its expectations).
 
 Both rows are tuples so a process records them with one list append, and they travel to
 the master (msgpack) as plain lists; ``Expected(*row)`` and ``Arrival(*row)`` read them
@@ -14,9 +13,7 @@ back.  Times are seconds since the replay's shared origin (``t0``), in every pro
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from loadtest.replay.wire import IdMap, Unresolved, resolve_value
 from loadtest.trace.format import TraceCall
@@ -25,34 +22,6 @@ from loadtest.trace.format import TraceCall
 MALFORMED = "(malformed)"
 #: The receiver's path for each provider that sends webhooks.
 PATHS = {"onfleet": "/onfleet", "nash": "/nash", "hypertrack": "/hypertrack"}
-
-
-@dataclass(frozen=True, slots=True)
-class ExpectedEvent:
-    """``{"event": NAME, "subject": SUBJECT}`` of a trace call: NAME is an Onfleet trigger
-    name, a Nash ``"{type}.{event}"`` or a HyperTrack order value; SUBJECT a placeholder
-    (``"$ref:task:97"``) resolved at send time to the server id the event is about."""
-
-    event: str
-    subject: str
-
-
-def call_events(call: TraceCall) -> tuple[ExpectedEvent, ...]:
-    """The events ``call`` causes, read whatever form the trace's ``events`` field takes
-    (records with ``event``/``subject`` attributes, or mappings with those keys).
-    Entries without both as strings are ignored; a call without the field causes none."""
-    raw: Any = getattr(call, "events", ())
-    if not isinstance(raw, Iterable) or isinstance(raw, str | bytes | Mapping):
-        return ()
-    out = []
-    for item in raw:
-        if isinstance(item, Mapping):
-            event, subject = item.get("event"), item.get("subject")
-        else:
-            event, subject = getattr(item, "event", None), getattr(item, "subject", None)
-        if isinstance(event, str) and isinstance(subject, str) and event:
-            out.append(ExpectedEvent(event, subject))
-    return tuple(out)
 
 
 class Expected(NamedTuple):
@@ -92,7 +61,7 @@ def expectations(call: TraceCall, ids: IdMap, run_id: str, resp_s: float) -> lis
     cannot be resolved (its create never answered) is dropped, like the call's own
     unresolved references."""
     out = []
-    for i, ev in enumerate(call_events(call)):
+    for i, ev in enumerate(call.events):
         try:
             subject = resolve_value(ev.subject, ids, run_id)
         except Unresolved:

@@ -31,7 +31,7 @@ from loadtest.providers.webhooks import (
     REPLAY_ARRIVAL_THRESHOLD_M,
     REPLAY_ETA_THRESHOLD_S,
 )
-from loadtest.replay.webhooks.model import PATHS, call_events
+from loadtest.replay.webhooks.model import PATHS
 from loadtest.replay.wire import Targets, redact_url
 from loadtest.trace.format import TraceCall
 from sim.errors import UserError
@@ -52,7 +52,7 @@ def wanted_events(calls: Iterable[TraceCall]) -> dict[str, tuple[str, ...]]:
     out: dict[str, set[str]] = {}
     for c in calls:
         if c.provider in PATHS:
-            out.setdefault(c.provider, set()).update(e.event for e in call_events(c))
+            out.setdefault(c.provider, set()).update(e.event for e in c.events)
     return {p: tuple(sorted(v)) for p, v in sorted(out.items()) if v}
 
 

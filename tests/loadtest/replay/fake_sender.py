@@ -6,8 +6,7 @@ trigger to every registered URL, signed with the demo secret, retrying any non-2
 answer with the same delivery id.  Scripted extras: a duplicate delivery (a new id) and an
 unexpected event.  Signatures are made here with ``hmac`` directly, independently of the
 receiver.  Also :func:`trace_with_events`, a hand-written trace whose calls carry
-``events``, and :func:`eventful_reader`, which keeps that field on the calls until the
-trace format carries it (issue 9, T1).
+``events``.
 """
 
 from __future__ import annotations
@@ -160,30 +159,3 @@ def trace_with_events(path: Path, tasks: int = 6) -> Path:
         )
     path.write_bytes(b"\n".join(orjson.dumps(x) for x in [header, *calls]) + b"\n")
     return path
-
-
-def eventful_reader() -> None:
-    """Make :func:`loadtest.trace.format.read_trace` keep each call's ``events`` while
-    ``TraceCall`` has no such field (a no-op once it has)."""
-    import dataclasses
-
-    import loadtest.trace.format as fmt
-
-    if "events" in {f.name for f in dataclasses.fields(fmt.TraceCall)}:
-        return
-
-    @dataclasses.dataclass(frozen=True)
-    class EventfulCall(fmt.TraceCall):  # no __slots__: it can carry one more attribute
-        pass
-
-    parse = fmt.parse_call
-
-    def parse_call(obj: Any, where: str) -> fmt.TraceCall:
-        call = parse(obj, where)
-        if not isinstance(obj, dict) or "events" not in obj:
-            return call
-        out = EventfulCall(**{f.name: getattr(call, f.name) for f in dataclasses.fields(call)})
-        object.__setattr__(out, "events", obj["events"])
-        return out
-
-    fmt.parse_call = parse_call

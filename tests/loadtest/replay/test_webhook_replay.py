@@ -4,7 +4,6 @@ apart, and the registrations are removed afterwards."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,7 +13,6 @@ import pytest
 
 from loadtest.replay.results import read_results
 from loadtest.replay.webhooks.receiver import ReceiverServer
-from tests.fixtures.scenarios import REPO
 from tests.loadtest.replay.fake_sender import FakeSender, trace_with_events
 
 HERE = Path(__file__).parent
@@ -111,18 +109,9 @@ def test_two_processes_through_the_cli_match_every_event(
     tmp_path: Path, sender: tuple[FakeSender, str]
 ) -> None:
     """``fleetsim replay --processes 2 --webhooks``: worker 0 hosts the receiver, both
-    workers' expectations meet its arrivals at the master.  Every process of the run
-    (parent, Locust master, workers) keeps the trace's ``events`` through a
-    ``sitecustomize`` until the trace format carries them."""
+    workers' expectations meet its arrivals at the master."""
     fake, url = sender
     trace = trace_with_events(tmp_path / "trace.jsonl", tasks=8)
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(
-        f"import sys\nsys.path.insert(0, {str(REPO)!r})\n"
-        "from tests.loadtest.replay.fake_sender import eventful_reader\neventful_reader()\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(site)}
     out = tmp_path / "out"
     flags = ["--speedup", "4", "--processes", "2", "--out", str(out), "--webhooks"]
     flags += ["--webhook-fail-ratio", "0.2", "--max-lag-ms", "2000"]
@@ -131,7 +120,6 @@ def test_two_processes_through_the_cli_match_every_event(
         capture_output=True,
         text=True,
         timeout=180,
-        env=env,
     )
     text = proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.returncode == 0, text

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import gevent
 from locust import events
@@ -16,12 +15,8 @@ from locust.env import Environment
 
 from loadtest.replay import locustfile
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository, for tests.*
-from tests.loadtest.replay.fake_sender import eventful_reader
-
 
 def main() -> int:
-    eventful_reader()
     host, trace, out, speedup = sys.argv[1:5]
     fail_ratio = float(sys.argv[5]) if len(sys.argv) > 5 else 0.0
     opts = argparse.Namespace(
