@@ -178,3 +178,19 @@ def test_the_report_has_a_webhooks_section_only_for_webhook_runs(tmp_path: Path)
     write_results(judge(aggregate(), RunInfo("t", 1.0, "r", 1), None, 3.0, 10.0), tmp_path)
     sections, _ = replay_sections(tmp_path)
     assert "Webhooks" not in [s.title for s in sections]
+
+
+def test_a_thresholds_file_is_checked_against_the_traces_events(tmp_path: Path) -> None:
+    from loadtest.replay.thresholds import check_file
+    from tests.loadtest.replay.fake_sender import trace_with_events
+
+    trace = trace_with_events(tmp_path / "trace.jsonl", tasks=2)
+    th = tmp_path / "th.toml"
+    th.write_text(
+        '[webhooks."taskCreated"]\np99_ms = 50\n[webhooks."taskCompleted"]\nmax_missing = 0\n'
+    )
+    checked = check_file(th, trace)
+    assert checked.unexercised == ("taskCompleted",)  # real, but this trace expects none
+    th.write_text('[webhooks."taskCreatd"]\np99_ms = 50\n')
+    with pytest.raises(UserError, match="did you mean 'taskCreated'"):
+        check_file(th, trace)
