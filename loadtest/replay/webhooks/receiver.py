@@ -7,9 +7,10 @@ provider: ``/onfleet``, ``/nash``, ``/hypertrack``) and :class:`ReceiverServer` 
 on its own OS thread).
 
 What an attempt gets: a bad signature 401 (the provider retries it, as it would a real
-receiver's refusal); else, after ``delay_ms``, 500 for a seeded ``fail_ratio`` share of
-attempts (so the platform's retries are exercised) and 200 for the rest.  ``GET
-/onfleet?check=X`` answers 200 with ``X`` as the body: Onfleet's validation handshake.
+receiver's refusal); a signed body with nothing readable in it 400; else, after
+``delay_ms``, 500 for a seeded ``fail_ratio`` share of attempts (so the platform's retries
+are exercised) and 200 for the rest.  ``GET /onfleet?check=X`` answers 200 with ``X`` as
+the body: Onfleet's validation handshake.
 Per attempt the app verifies, reads the ids it needs and appends; nothing else, so it
 keeps up with thousands of events per second.
 
@@ -37,7 +38,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from loadtest.providers.webhooks import ONFLEET_CHECK_PARAM
-from loadtest.replay.webhooks.model import PATHS
+from loadtest.replay.webhooks.model import MALFORMED, PATHS
 from loadtest.replay.webhooks.verify import (
     Delivery,
     nash_verifiers,
@@ -124,6 +125,8 @@ def create_receiver_app(config: ReceiverConfig, log: ArrivalLog) -> Starlette:
             d = read(body, request.headers)
             if not d.sig_ok:
                 status = 401
+            elif all(event == MALFORMED for event, _ in d.events):
+                status = 400  # signed, but nothing in it can be read: bad input, not ours
             else:
                 if delay_s:
                     await asyncio.sleep(delay_s)

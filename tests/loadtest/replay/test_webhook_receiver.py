@@ -179,9 +179,9 @@ def test_a_hypertrack_array_is_one_arrival_per_event() -> None:
 def test_a_body_that_is_not_json_is_malformed() -> None:
     c, log = client()
     body = b"not json"
-    c.post("/onfleet", content=body, headers=onfleet_headers(body))
-    ((_, _, event, _, _, ok, _),) = log.drain()
-    assert event == MALFORMED and ok is True
+    assert c.post("/onfleet", content=body, headers=onfleet_headers(body)).status_code == 400
+    ((_, _, event, _, _, ok, status),) = log.drain()
+    assert event == MALFORMED and ok is True and status == 400
 
 
 def test_the_fail_ratio_is_seeded_and_near_its_share() -> None:
