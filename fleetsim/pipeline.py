@@ -2,14 +2,15 @@
 
 Steps: simulate the scenario; write its outputs and ``trace.jsonl``; serve the emulator
 in this process on a free loopback port; replay in a Locust child process at a speedup
-chosen so the replay takes about ``replay_s`` seconds; print the summary.
+chosen so the replay takes about ``replay_s`` seconds, receiving the webhooks the
+emulator delivers (``--webhooks``); print the summary.
 """
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from loadtest.replay.results import read_results, summary_lines
 from loadtest.trace.format import read_trace
@@ -29,10 +30,33 @@ def choose_speedup(span_s: float, replay_s: float) -> float:
     return float(round(raw))
 
 
-def run_demo(scenario_path: Path, out: Path, replay_s: float, profile: str, stream: TextIO) -> int:
+def demo_replay_options(trace: Path, url: str, speedup: float, out: Path, webhooks: bool) -> Any:
+    """The demo's replay: the whole trace against the emulator at ``url``, its webhooks
+    received and measured unless ``webhooks`` is off (a ``ReplayOptions``)."""
+    from loadtest.replay.launch import ReplayOptions
+    from loadtest.replay.webhooks.options import WebhookOptions
+
+    return ReplayOptions(
+        trace=trace,
+        host=url,
+        speedup=speedup,
+        out=out,
+        log_path=out / "locust.log",
+        webhooks=WebhookOptions(enabled=webhooks),
+    )
+
+
+def run_demo(
+    scenario_path: Path,
+    out: Path,
+    replay_s: float,
+    profile: str,
+    stream: TextIO,
+    webhooks: bool = True,
+) -> int:
     from loadtest.emulator.config import load_profile
     from loadtest.emulator.serve import EmulatorServer
-    from loadtest.replay.launch import ReplayOptions, run_replay
+    from loadtest.replay.launch import run_replay
     from sim.kpis import format_kpis
     from sim.output import write_outputs
     from sim.run import simulate
@@ -63,13 +87,7 @@ def run_demo(scenario_path: Path, out: Path, replay_s: float, profile: str, stre
             file=stream,
             flush=True,
         )
-        opts = ReplayOptions(
-            trace=out / "trace.jsonl",
-            host=url,
-            speedup=speedup,
-            out=out,
-            log_path=out / "locust.log",
-        )
+        opts = demo_replay_options(out / "trace.jsonl", url, speedup, out, webhooks)
         t_replay = time.monotonic()
         code = run_replay(opts, stream)
         t_replay = time.monotonic() - t_replay

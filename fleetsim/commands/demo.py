@@ -2,7 +2,8 @@
 
 The whole pipeline in one command on a fresh clone: the default scenario is simulated,
 its trace written, the emulator started in this process on a free loopback port (fast
-profile), the trace replayed through Locust at a speedup that fits the time budget, and
+profile), the trace replayed through Locust at a speedup that fits the time budget with
+the webhooks the emulator delivers received and measured (``--no-webhooks`` to skip), and
 ``results/demo/`` filled with the simulator outputs, Locust's reports and results.json.
 """
 
@@ -34,10 +35,18 @@ def register(sub: Any) -> None:
         help="target wall time of the replay in seconds (default 45)",
     )
     p.add_argument("--profile", default="fast", help="emulator profile (default fast)")
+    p.add_argument(
+        "--no-webhooks",
+        dest="webhooks",
+        action="store_false",
+        help="do not receive and measure the emulator's webhooks",
+    )
     p.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     from fleetsim.pipeline import run_demo
 
-    return run_demo(args.scenario, args.out, args.replay_s, args.profile, sys.stdout)
+    return run_demo(
+        args.scenario, args.out, args.replay_s, args.profile, sys.stdout, webhooks=args.webhooks
+    )

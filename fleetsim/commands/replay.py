@@ -48,12 +48,68 @@ def register(sub: Any) -> None:
         default=250.0,
         help="schedule lag p99 above which the run is marked invalid",
     )
+    _webhook_flags(p)
     p.set_defaults(func=_run)
+
+
+def _webhook_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "webhooks",
+        "receive, verify and measure the events the target calls back with "
+        "(loadtest/README.md, 'Test your webhook receiver')",
+    )
+    g.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="start a receiver, register it with the target, and report the webhooks",
+    )
+    g.add_argument(
+        "--webhook-listen",
+        default="",
+        metavar="HOST:PORT",
+        help="where the receiver listens (default a free port on 127.0.0.1)",
+    )
+    g.add_argument(
+        "--webhook-public-url",
+        default="",
+        metavar="URL",
+        help="the URL the target must call (a tunnel to --webhook-listen, for a real API)",
+    )
+    g.add_argument(
+        "--webhook-secret",
+        default=None,
+        help="hex webhook secret (default $FLEETSIM_WEBHOOK_SECRET, else the demo secret); "
+        "Nash's comes from the registration or $FLEETSIM_NASH_WEBHOOK_SECRET",
+    )
+    g.add_argument(
+        "--webhook-delay-ms", type=float, default=0.0, help="answer each delivery this late"
+    )
+    g.add_argument(
+        "--webhook-fail-ratio",
+        type=float,
+        default=0.0,
+        help="answer this share of deliveries with 500 (seeded), to exercise retries",
+    )
+    g.add_argument(
+        "--webhook-grace",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="after the last call, wait up to S seconds for missing events (default 10)",
+    )
+    g.add_argument(
+        "--webhook-register",
+        choices=("auto", "none"),
+        default="auto",
+        help="auto: register through the API (emulator route for Nash/HyperTrack); "
+        "none: print what to configure in the dashboards",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
     from loadtest.replay.launch import ReplayOptions, dry_run, parse_duration, run_replay
     from loadtest.replay.thresholds import check_file
+    from loadtest.replay.webhooks.options import WebhookOptions
 
     urls = {
         prov: getattr(args, f"{prov}_url")
@@ -75,6 +131,16 @@ def _run(args: argparse.Namespace) -> int:
         provider_urls=urls,
         skip_ops=tuple(x for x in args.skip_ops.split(",") if x),
         max_lag_ms=args.max_lag_ms,
+        webhooks=WebhookOptions(
+            enabled=args.webhooks,
+            listen=args.webhook_listen,
+            public_url=args.webhook_public_url,
+            delay_ms=args.webhook_delay_ms,
+            fail_ratio=args.webhook_fail_ratio,
+            grace_s=args.webhook_grace,
+            register=args.webhook_register,
+        ),
+        webhook_secret=args.webhook_secret,
     )
     if opts.thresholds is not None:
         # A table naming an endpoint or flow that exists nowhere would gate nothing:

@@ -1,14 +1,12 @@
-"""The replay's master/worker protocol, and the per-process session that speaks it.
+"""The per-process replay session, and the master/worker protocol it speaks.
 
-Concepts held here: the message names and their typed bodies (:class:`PlanMessage`,
-:class:`SamplesMessage`, :class:`FinalMessage`, :class:`DoneMessage`); the plan's round trip
-through a message (:func:`plan_to_message`, :func:`plan_from_message`) and the checked
-reading of the others (``*_from_message``, raising :class:`ProtocolError`); a process's
-:class:`Role`; :class:`MessageBus` (the part of a Locust runner the session uses); and
-:class:`ReplaySession`, one process's replay state (the recorder, the plan, the sample
-reporter, the partition run, the merged aggregate) with the start, claim, stop and collect
-steps of a test.  :class:`Collected` is what the master (or a lone process) holds at the
-end, ready for :func:`loadtest.replay.finalize.finalize`.
+Concepts held here: a process's :class:`Role`; :class:`MessageBus` (the part of a Locust
+runner the session uses); and :class:`ReplaySession`, one process's replay state (the
+recorder, the plan, the sample reporter, the partition run, the merged aggregate) with the
+start, claim, stop and collect steps of a test, the webhook grace and an abort.
+:class:`Collected` is what the master (or a lone process) holds at the end, ready for
+:func:`loadtest.replay.finalize.finalize`.  The messages themselves (names, typed bodies,
+checked reading) are :mod:`loadtest.replay.protocol`, re-exported here.
 
 A test, on the wire (a lone process skips the messages)::
 
@@ -16,6 +14,8 @@ A test, on the wire (a lone process skips the messages)::
     start ──────── MSG_PLAN (plan i) ───────► start_worker: reset, ship samples every 2 s
           ◄─────── MSG_DATA (samples) ─────── ship_samples (only when there are any)
           ◄─────── MSG_DONE (index) ───────── its partition is done; all done: the test ends
+                                                  (after the webhook grace, with --webhooks)
+          ◄─────── MSG_ABORT (index, error) ─ it cannot run (webhook registration refused)
     collect ────── MSG_FLUSH ───────────────► stop the run, drain
           ◄─────── MSG_FINAL (samples, cpu) ─
     merge, then finalize (waits at most FLUSH_TIMEOUT_S for every final)
@@ -30,23 +30,65 @@ from __future__ import annotations
 import enum
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol, TypedDict, cast
+from typing import Any, Protocol
 
 import gevent
 
 from loadtest.replay.partition import PartitionRun, ReplayPlan
-from loadtest.replay.stats import Aggregate, Recorder, RecorderDelta
+from loadtest.replay.protocol import (
+    MSG_ABORT,
+    MSG_DATA,
+    MSG_DONE,
+    MSG_FINAL,
+    MSG_FLUSH,
+    MSG_PLAN,
+    AbortMessage,
+    DoneMessage,
+    FinalMessage,
+    PlanMessage,
+    ProtocolError,
+    SamplesMessage,
+    abort_from_message,
+    done_from_message,
+    final_from_message,
+    plan_from_message,
+    plan_to_message,
+    samples_from_message,
+)
+from loadtest.replay.stats import Aggregate, Recorder
 from loadtest.replay.wire import Targets, Transport
 
 log = logging.getLogger("fleetsim.replay")
 
-MSG_PLAN = "fleetsim_plan"  # master → one worker: PlanMessage
-MSG_DATA = "fleetsim_data"  # worker → master: SamplesMessage, every REPORT_EVERY_S
-MSG_FLUSH = "fleetsim_flush"  # master → every worker: no body; answered by MSG_FINAL
-MSG_FINAL = "fleetsim_final"  # worker → master: FinalMessage, its last samples
-MSG_DONE = "fleetsim_done"  # worker → master: DoneMessage, its partition has been sent
+#: The messages live in :mod:`loadtest.replay.protocol`; named here too, where the
+#: session that speaks them is.
+__all__ = [
+    "MSG_ABORT",
+    "MSG_DATA",
+    "MSG_DONE",
+    "MSG_FINAL",
+    "MSG_FLUSH",
+    "MSG_PLAN",
+    "AbortMessage",
+    "Collected",
+    "DoneMessage",
+    "FinalMessage",
+    "MessageBus",
+    "PlanMessage",
+    "ProtocolError",
+    "ReplaySession",
+    "Role",
+    "SamplesMessage",
+    "abort_from_message",
+    "done_from_message",
+    "final_from_message",
+    "plan_from_message",
+    "plan_to_message",
+    "samples_from_message",
+]
+
 
 #: How often a worker ships the samples gathered so far (s).
 REPORT_EVERY_S = 2.0
@@ -54,143 +96,8 @@ REPORT_EVERY_S = 2.0
 FLUSH_TIMEOUT_S = 15.0
 #: The pause before ending a finished test, so the last messages get out first (s).
 END_DELAY_S = 0.2
-
-
-class ProtocolError(ValueError):
-    """A message that does not have the shape this version of the protocol sends."""
-
-
-class PlanMessage(TypedDict):
-    """A :class:`ReplayPlan` on the wire; one key per field of the plan."""
-
-    trace: str
-    speedup: float
-    run_id: str
-    t0_epoch: float
-    index: int
-    parts: int
-    run_time_s: float
-    skip_ops: list[str]  # a list: Locust's msgpack has no tuples
-
-
-class SamplesMessage(TypedDict):
-    """A worker's samples since its last report."""
-
-    index: int
-    data: RecorderDelta
-
-
-class FinalMessage(TypedDict):
-    """A worker's last samples, and its peak CPU over the run (%)."""
-
-    index: int
-    data: RecorderDelta
-    cpu: float
-
-
-class DoneMessage(TypedDict):
-    """A worker has sent every call of its partition."""
-
-    index: int
-
-
-def plan_to_message(plan: ReplayPlan) -> PlanMessage:
-    return PlanMessage(
-        trace=plan.trace,
-        speedup=plan.speedup,
-        run_id=plan.run_id,
-        t0_epoch=plan.t0_epoch,
-        index=plan.index,
-        parts=plan.parts,
-        run_time_s=plan.run_time_s,
-        skip_ops=list(plan.skip_ops),
-    )
-
-
-def plan_from_message(data: object) -> ReplayPlan:
-    """The plan a :data:`MSG_PLAN` carries; :class:`ProtocolError` names what is wrong."""
-    body = _mapping(MSG_PLAN, data, PlanMessage.__required_keys__)
-    skip_ops = body["skip_ops"]
-    if not isinstance(skip_ops, list | tuple) or not all(isinstance(s, str) for s in skip_ops):
-        raise ProtocolError(f"{MSG_PLAN}: skip_ops {skip_ops!r}: expected a list of strings")
-    return ReplayPlan(
-        trace=_str(MSG_PLAN, body, "trace"),
-        speedup=_float(MSG_PLAN, body, "speedup"),
-        run_id=_str(MSG_PLAN, body, "run_id"),
-        t0_epoch=_float(MSG_PLAN, body, "t0_epoch"),
-        index=_int(MSG_PLAN, body, "index"),
-        parts=_int(MSG_PLAN, body, "parts"),
-        run_time_s=_float(MSG_PLAN, body, "run_time_s"),
-        skip_ops=tuple(skip_ops),
-    )
-
-
-def samples_from_message(data: object) -> SamplesMessage:
-    body = _mapping(MSG_DATA, data, SamplesMessage.__required_keys__)
-    return SamplesMessage(index=_int(MSG_DATA, body, "index"), data=_delta(MSG_DATA, body))
-
-
-def final_from_message(data: object) -> FinalMessage:
-    body = _mapping(MSG_FINAL, data, FinalMessage.__required_keys__)
-    return FinalMessage(
-        index=_int(MSG_FINAL, body, "index"),
-        data=_delta(MSG_FINAL, body),
-        cpu=_float(MSG_FINAL, body, "cpu"),
-    )
-
-
-def done_from_message(data: object) -> DoneMessage:
-    body = _mapping(MSG_DONE, data, DoneMessage.__required_keys__)
-    return DoneMessage(index=_int(MSG_DONE, body, "index"))
-
-
-def _mapping(msg_type: str, data: object, keys: frozenset[str]) -> Mapping[str, object]:
-    if not isinstance(data, Mapping):
-        raise ProtocolError(f"{msg_type}: expected a mapping, got {type(data).__name__}")
-    missing = sorted(keys - data.keys())
-    unknown = sorted(str(k) for k in data.keys() - keys)
-    if missing or unknown:
-        raise ProtocolError(
-            f"{msg_type}: missing {missing}, unknown {unknown}; "
-            "are the master and the workers the same version?"
-        )
-    return data
-
-
-def _delta(msg_type: str, body: Mapping[str, object]) -> RecorderDelta:
-    delta = body["data"]
-    if not isinstance(delta, dict):
-        raise ProtocolError(f"{msg_type}: data {delta!r}: expected the samples as a mapping")
-    keys = RecorderDelta.__required_keys__
-    missing = sorted(keys - delta.keys())
-    unknown = sorted(str(k) for k in delta.keys() - keys)
-    if missing or unknown:
-        raise ProtocolError(
-            f"{msg_type}: data: missing {missing}, unknown {unknown}; "
-            "are the master and the workers the same version?"
-        )
-    return cast(RecorderDelta, delta)
-
-
-def _str(msg_type: str, body: Mapping[str, object], key: str) -> str:
-    v = body[key]
-    if not isinstance(v, str):
-        raise ProtocolError(f"{msg_type}: {key} {v!r}: expected a string")
-    return v
-
-
-def _float(msg_type: str, body: Mapping[str, object], key: str) -> float:
-    v = body[key]
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise ProtocolError(f"{msg_type}: {key} {v!r}: expected a number")
-    return float(v)
-
-
-def _int(msg_type: str, body: Mapping[str, object], key: str) -> int:
-    v = body[key]
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ProtocolError(f"{msg_type}: {key} {v!r}: expected an integer")
-    return v
+#: How often the grace wait after the last call looks for missing webhooks (s).
+GRACE_POLL_S = 0.5
 
 
 class Role(enum.Enum):
@@ -265,6 +172,13 @@ class ReplaySession:
         self.finals: set[int] = set()
         self.done: set[int] = set()
         self.collected = False
+        #: Seconds to wait after the last call for expected webhooks (0: webhooks off).
+        self.webhook_grace_s = 0.0
+        #: Why the run stopped before it started (the process then exits 2), else "".
+        self.error = ""
+        #: Run once when this process's part of the test is over (the webhook host's
+        #: close: registrations removed, receiver stopped).
+        self.closers: list[Callable[[], None]] = []
 
     def register(self) -> None:
         """Listen for this role's messages on the bus (once, when the process starts)."""
@@ -276,6 +190,7 @@ class ReplaySession:
             self.bus.register_message(MSG_FINAL, self._on_final)
             self.bus.register_message(MSG_DATA, self._on_data)
             self.bus.register_message(MSG_DONE, self._on_done)
+            self.bus.register_message(MSG_ABORT, self._on_abort)
 
     # -- a test's life -------------------------------------------------------------------
 
@@ -292,6 +207,8 @@ class ReplaySession:
         self.finals = set()
         self.done = set()
         self.collected = False
+        self.error = ""
+        self.close()
         self.recorder.drain()  # a new test starts from no samples
 
     def start(self, base: ReplayPlan, worker_ids: Sequence[str] = ()) -> ReplayPlan:
@@ -339,7 +256,41 @@ class ReplaySession:
         if self.role is Role.WORKER:
             self.bus.send_message(MSG_DONE, DoneMessage(index=run.plan.index))
         elif not run.stopping:
+            self.finish_test()
+
+    def finish_test(self) -> None:
+        """Every call is sent: wait (at most ``webhook_grace_s``) for the expected webhooks
+        to arrive, stopping as soon as none is missing, then end the test."""
+        if self.webhook_grace_s <= 0:
             self.end_test()
+            return
+        gevent.spawn(self._grace_then_end)
+
+    def _grace_then_end(self) -> None:
+        deadline = time.monotonic() + self.webhook_grace_s
+        while True:
+            if self.role is Role.LOCAL:  # the master's aggregate is fed by its workers
+                self.aggregate.merge(self.recorder.drain())
+            if self.aggregate.webhooks_missing() == 0 or time.monotonic() >= deadline:
+                break
+            gevent.sleep(GRACE_POLL_S)
+        self.end_test()
+
+    def abort(self, error: str) -> None:
+        """This process cannot run its part: a worker tells the master; the test ends and
+        the process that collects exits 2 with ``error``."""
+        if self.role is Role.WORKER:
+            index = self.plan.index if self.plan else -1
+            self.bus.send_message(MSG_ABORT, AbortMessage(index=index, error=error))
+        else:
+            self.error = error
+            self.end_test()
+
+    def close(self) -> None:
+        """Run the closers once (removing webhook registrations, stopping the receiver)."""
+        closers, self.closers = self.closers, []
+        for close in closers:
+            close()
 
     def end_test(self) -> None:
         """Headless: quit; with the web UI: stop, ready for the next test."""
@@ -377,6 +328,7 @@ class ReplaySession:
             if self.run is not None:
                 self.cpu_peak_pct = self.run.cpu_peak_pct
             self.aggregate.merge(self.recorder.drain())
+            self.close()
         return Collected(plan, self.aggregate, self.cpu_peak_pct)
 
     # -- worker --------------------------------------------------------------------------
@@ -384,7 +336,14 @@ class ReplaySession:
     def ship_samples(self) -> bool:
         """Worker: send the samples gathered since the last report; False if there were none."""
         data = self.recorder.drain()
-        if not (data["req_name"] or data["lag_ms"] or data["flows"] or data["counters"]):
+        if not (
+            data["req_name"]
+            or data["lag_ms"]
+            or data["flows"]
+            or data["counters"]
+            or data["wh_expected"]
+            or data["wh_arrivals"]
+        ):
             return False
         index = self.plan.index if self.plan else -1
         self.bus.send_message(MSG_DATA, SamplesMessage(index=index, data=data))
@@ -411,6 +370,7 @@ class ReplaySession:
             cpu=self.run.cpu_peak_pct if self.run else 0.0,
         )
         self.bus.send_message(MSG_FINAL, final)
+        self.close()
 
     # -- master --------------------------------------------------------------------------
 
@@ -440,4 +400,13 @@ class ReplaySession:
             return
         self.done.add(done["index"])
         if self.plan is not None and len(self.done) >= self.plan.parts:
-            self.end_test()
+            self.finish_test()
+
+    def _on_abort(self, msg: Message, **_: Any) -> None:
+        try:
+            abort = abort_from_message(msg.data)
+        except ProtocolError as exc:
+            log.error("%s", exc)
+            return
+        self.error = f"worker {abort['index']}: {abort['error']}"
+        self.end_test()

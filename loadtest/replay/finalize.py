@@ -102,6 +102,7 @@ def judge(
     """The run's results: what the samples measure, the thresholds checked over that,
     and whether the run can be trusted."""
     measured = agg.summarise(duration_s)
+    webhooks = agg.webhooks() if info.webhooks else None
     return ReplayResults(
         target=info.target,
         validity=validity(agg.rec.counters, measured.schedule_lag_ms, info, cpu_peak_pct, recon),
@@ -115,8 +116,9 @@ def judge(
         schedule_lag_ms=measured.schedule_lag_ms,
         throughput=measured.throughput,
         reconciliation=recon,
-        thresholds=tuple(evaluate(measured, limits)),
+        thresholds=tuple(evaluate(measured, limits, webhooks)),
         cpu_peak_pct=round(cpu_peak_pct, 1),
+        webhooks=webhooks,
     )
 
 

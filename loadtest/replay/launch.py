@@ -25,7 +25,9 @@ from typing import BinaryIO, TextIO
 import orjson
 
 import loadtest
+from loadtest.providers.webhooks import WEBHOOK_SECRET_ENV
 from loadtest.replay.thresholds import load_thresholds
+from loadtest.replay.webhooks.options import WebhookOptions, check_secret
 from loadtest.replay.wire import Targets, effective_skip_ops, mask_headers, redact_url
 from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, read_trace
 from sim.errors import UserError
@@ -35,6 +37,11 @@ HARD_STOP_GRACE_S = 30.0
 #: After Ctrl-C the Locust child stops, reconciles and writes its results; it gets this
 #: long before it is terminated (reconciliation's own retries stop after 30 s).
 INTERRUPT_GRACE_S = 90.0
+#: With ``--webhooks`` the day starts at least this long after the plan is made: the
+#: receiver must be up and registered (one POST and handshake per trigger) before the
+#: first call, in every process (with ``--processes N`` the other workers do not wait for
+#: worker 0's registration).
+WEBHOOK_START_DELAY_S = 3.0
 
 
 def parse_duration(text: str) -> float:
@@ -68,6 +75,10 @@ class ReplayOptions:
     max_lag_ms: float = 250.0
     start_delay_s: float = 1.0
     log_path: Path | None = None
+    webhooks: WebhookOptions = field(default_factory=WebhookOptions)
+    #: ``--webhook-secret``; handed to the Locust child in its environment, never on its
+    #: command line (which people copy and ``ps`` shows).  None: the environment's.
+    webhook_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.speedup <= 0:
@@ -82,6 +93,30 @@ class ReplayOptions:
             if not self.thresholds.is_file():
                 raise UserError(f"--thresholds {self.thresholds}: no such file")
             load_thresholds(self.thresholds)  # a bad file stops here, before anything is sent
+        if self.webhooks.enabled:
+            check_secret(self.secret_env().get(WEBHOOK_SECRET_ENV) or "00")
+
+    def secret_env(self) -> dict[str, str]:
+        """The environment entries that carry ``--webhook-secret`` to the Locust child."""
+        if self.webhook_secret is None:
+            got = os.environ.get(WEBHOOK_SECRET_ENV)
+            return {WEBHOOK_SECRET_ENV: got} if got is not None else {}
+        return {WEBHOOK_SECRET_ENV: self.webhook_secret}
+
+    def locust_run_time_s(self, trace_span_s: float) -> float:
+        """How long the Locust child may run: the sending, the start delay, the webhook
+        grace and a margin for the stop."""
+        run_time = self.run_time_s or (trace_span_s / self.speedup + 120.0)
+        grace = self.webhooks.grace_s if self.webhooks.enabled else 0.0
+        return run_time + self.effective_start_delay_s + grace + HARD_STOP_GRACE_S
+
+    @property
+    def effective_start_delay_s(self) -> float:
+        """Seconds from the plan to the day's origin (longer with webhooks: see
+        :data:`WEBHOOK_START_DELAY_S`)."""
+        if self.webhooks.enabled:
+            return max(self.start_delay_s, WEBHOOK_START_DELAY_S)
+        return self.start_delay_s
 
 
 def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
@@ -102,7 +137,7 @@ def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
         "--spawn-rate",
         str(users),
         "--run-time",
-        f"{int(run_time + opts.start_delay_s + HARD_STOP_GRACE_S)}s",
+        f"{int(opts.locust_run_time_s(trace_span_s))}s",
         "--stop-timeout",
         "5",
         "--trace",
@@ -116,7 +151,7 @@ def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
         "--max-lag-ms",
         repr(opts.max_lag_ms),
         "--start-delay",
-        repr(opts.start_delay_s),
+        repr(opts.effective_start_delay_s),
         "--csv",
         str(opts.out / "locust"),
         "--html",
@@ -127,6 +162,7 @@ def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
     ]
     if opts.thresholds:
         cmd += ["--thresholds", str(opts.thresholds)]
+    cmd += opts.webhooks.locust_args()
     if opts.skip_ops:
         cmd += ["--skip-ops", ",".join(opts.skip_ops)]
     for provider, url in sorted(opts.provider_urls.items()):
@@ -165,8 +201,7 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     span = trace.calls[-1].at_s if trace.calls else 0.0
     opts.out.mkdir(parents=True, exist_ok=True)
     cmd = locust_command(opts, span)
-    run_time = opts.run_time_s or (span / opts.speedup + 120.0)
-    limit_s = run_time + opts.start_delay_s + HARD_STOP_GRACE_S + INTERRUPT_GRACE_S
+    limit_s = opts.locust_run_time_s(span) + INTERRUPT_GRACE_S
     print(
         f"replaying {len(trace.calls)} calls at {opts.speedup:g}x against {redact_url(opts.host)} "
         f"({opts.processes} process(es))",
@@ -175,6 +210,7 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     )
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update(opts.secret_env())
     interrupted: list[tuple[float, int]] = []
     started_wall = time.time()
 

@@ -2,15 +2,19 @@
 
 Options (also in the web UI): ``--trace FILE``, ``--speedup X``, ``--onfleet-url``,
 ``--hypertrack-url``, ``--nash-url``, ``--deftship-url`` (default: ``--host``),
-``--fleetsim-out DIR``, ``--thresholds FILE``, ``--max-lag-ms MS``, ``--skip-ops GLOBS``.
+``--fleetsim-out DIR``, ``--thresholds FILE``, ``--max-lag-ms MS``, ``--skip-ops GLOBS``,
+and ``--webhooks`` with its ``--webhook-*`` options (see ``fleetsim replay --help``).
 Credentials come from ``ONFLEET_API_KEY`` (and ``HYPERTRACK_*``, ``NASH_*``,
-``DEFTSHIP_API_TOKEN``) and are never written anywhere.
+``DEFTSHIP_API_TOKEN``), the webhook secret from ``FLEETSIM_WEBHOOK_SECRET`` (and
+``FLEETSIM_NASH_WEBHOOK_SECRET``); none is written anywhere.
 
 Concepts held here: the options, the event hooks that wire each Locust environment to its
 own :class:`loadtest.replay.distributed.ReplaySession` (kept on the environment, so two
 environments in one process share nothing), :class:`LocustTransport` and the thin
 :class:`TraceReplayUser`.  One user per process drives that process's partition of the
-trace; more users than processes idle.  The master/worker messages live in
+trace; more users than processes idle.  With ``--webhooks``, the user of the process that
+hosts the receiver (a lone process, or worker 0: see :mod:`loadtest.replay.webhooks.host`)
+starts and registers it before sending.  The master/worker messages live in
 :mod:`loadtest.replay.distributed`; the master (or the local runner) writes
 ``results.json`` via :func:`loadtest.replay.finalize.finalize`.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,8 @@ from loadtest.replay.finalize import finalize
 from loadtest.replay.partition import ReplayPlan, load_trace, select_calls
 from loadtest.replay.results import RunInfo
 from loadtest.replay.thresholds import load_thresholds
+from loadtest.replay.webhooks.options import DEFAULT_GRACE_S, REGISTER_MODES, WebhookOptions
+from loadtest.replay.webhooks.registration import wanted_events
 from loadtest.replay.wire import HttpResult, Targets, effective_skip_ops, redact_url
 from sim.errors import UserError
 
@@ -70,6 +77,16 @@ def _options(parser: Any) -> None:
         default=0.0,
         help="stop sending after this many seconds (0: the trace's length)",
     )
+    parser.add_argument(
+        "--webhooks", action="store_true", help="receive, verify and measure webhooks"
+    )
+    parser.add_argument("--webhook-listen", default="", help="receiver HOST:PORT")
+    parser.add_argument("--webhook-public-url", default="", help="URL the target calls")
+    parser.add_argument("--webhook-delay-ms", type=float, default=0.0, help="answer delay")
+    parser.add_argument("--webhook-fail-ratio", type=float, default=0.0, help="answer 500")
+    parser.add_argument("--webhook-grace", type=float, default=DEFAULT_GRACE_S, help="wait (s)")
+    parser.add_argument("--webhook-register", default="auto", choices=REGISTER_MODES)
+    parser.add_argument("--webhook-seed", type=int, default=0, help="seed of the fail ratio")
 
 
 def _opts(env: Environment) -> Any:
@@ -107,16 +124,33 @@ def session_of(environment: Environment) -> ReplaySession:
     return session
 
 
+def _webhook_options(environment: Environment) -> WebhookOptions:
+    return WebhookOptions.from_locust(_opts(environment))
+
+
 def _init(environment: Environment, **_: Any) -> None:
-    session_of(environment)  # a worker must listen for its plan before the test starts
+    session = session_of(environment)  # a worker must listen for its plan before the start
+    try:
+        hooks = _webhook_options(environment)
+    except UserError as exc:  # checked by `fleetsim replay`; a direct Locust run lands here
+        log.error("%s", exc)
+        hooks = WebhookOptions()
+        session.error = str(exc)
+    session.recorder.webhooks = hooks.enabled
+    session.webhook_grace_s = hooks.grace_s if hooks.enabled else 0.0
+    if hooks.enabled and session.role is not Role.MASTER:
+        # uvicorn and svix take over a second to import: here, at start-up, rather than
+        # in the hosting user just before the day (where it would block gevent's hub).
+        import loadtest.replay.webhooks.host  # noqa: F401
 
 
 def _test_start(environment: Environment, **_: Any) -> None:
     session = session_of(environment)
     if session.role is Role.WORKER:
         return
+    error = session.error  # bad --webhook-* options, found at init
     session.reset()  # a test that fails to start leaves nothing of the last one behind
-    plan = _plan(environment)
+    plan = None if error else _plan(environment)
     if plan is None:
         environment.process_exit_code = 2
         gevent.spawn_later(0.1, _runner(environment).quit)
@@ -160,11 +194,17 @@ def _stopping(environment: Environment, **_: Any) -> None:
 
 def _quitting(environment: Environment, **_: Any) -> None:
     _collect_and_finalize(environment)  # Ctrl-C: quitting comes before the runner stops
+    session_of(environment).close()  # a worker's receiver and its registrations
 
 
 def _collect_and_finalize(environment: Environment) -> None:
-    collected = session_of(environment).collect()
+    session = session_of(environment)
+    collected = session.collect()
     if collected is None:
+        return
+    if session.error:  # the run never started (e.g. the webhook registration was refused)
+        log.error("%s", session.error)
+        environment.process_exit_code = 2
         return
     plan = collected.plan
     o = _opts(environment)
@@ -177,6 +217,7 @@ def _collect_and_finalize(environment: Environment) -> None:
         planned=planned,
         max_lag_p99_ms=o.max_lag_ms,
         processes=plan.parts,
+        webhooks=_webhook_options(environment).enabled,
     )
     duration = max(0.0, min(time.time() - plan.t0_epoch, plan.run_time_s))
     outcome = finalize(
@@ -250,10 +291,35 @@ class TraceReplayUser(FastHttpUser):
             log.error("no replay plan arrived from the master within %g s", PLAN_TIMEOUT_S)
         else:
             run = session.claim(LocustTransport(self.client), _targets(self.environment))
-            if run is not None:  # None: another user drives this process's partition
+            if run is not None and _host_webhooks(self.environment, session):
                 run.run()
                 session.partition_finished(run)
         gevent.sleep(3600)
+
+
+def _host_webhooks(environment: Environment, session: ReplaySession) -> bool:
+    """Start and register this process's webhook receiver if it hosts one (a lone
+    process, or worker 0); False when that failed and the run is aborted."""
+    hooks = _webhook_options(environment)
+    plan = session.plan
+    if not hooks.enabled or plan is None or plan.index != 0 or session.role is Role.MASTER:
+        return True
+    # Imported here: only the hosting process needs uvicorn and svix (slow to import).
+    from loadtest.replay.webhooks.host import WebhookHost
+
+    trace = load_trace(plan.trace)
+    wanted = wanted_events(select_calls(trace, dataclasses.replace(plan, parts=1, index=0)))
+    try:
+        host = WebhookHost(
+            hooks, _targets(environment), wanted, plan.run_id, plan.t0_epoch, stream=sys.stdout
+        )
+        session.closers.append(host.close)
+        host.start()
+    except UserError as exc:  # logged once, by the process that collects the run
+        session.abort(str(exc))
+        return False
+    session.recorder.arrival_source = host.drain
+    return True
 
 
 # Locust's event hooks (registered here rather than by decorators, which are untyped).

@@ -1,7 +1,8 @@
 """The replay's sections of the run report, from ``results.json`` (schema in docs/CONTRACTS.md).
 
 Concepts held here: the replay charts (throughput, per-endpoint percentiles, schedule lag,
-batch flow times and the reconciliation) and the sections built from them
+batch flow times and the reconciliation), the webhooks table (:func:`webhook_blocks`, for
+a run with ``--webhooks``) and the sections built from them
 (:func:`replay_sections`), which ``fleetsim`` hands to the run report.  The file is read
 with :func:`loadtest.replay.results.read_results`, leniently: what it could not use is
 listed on the page.
@@ -186,6 +187,59 @@ def reconciliation_chart(r: ReplayResults) -> Chart:
         )
 
 
+def webhook_blocks(r: ReplayResults) -> list[str]:
+    """The webhooks section's blocks: totals, then one row per event (None: no section)."""
+    w = r.webhooks
+    if w is None:
+        return []
+    missing, unexpected = w.total("missing"), w.total("unexpected")
+    clean = missing == 0 and unexpected == 0 and w.bad_signatures == 0
+    verdict = (
+        "Every expected event arrived; none unexpected; every signature verified."
+        if clean
+        else f"{missing} missing, {unexpected} unexpected, {w.bad_signatures} bad signature(s)."
+    )
+    blocks = [
+        paragraph(verdict, "answer" if clean else "answer miss"),
+        paragraph(
+            "Latency runs from the answer of the call that caused an event to the event's "
+            "first arrival (an event that arrived before that answer counts as 0 ms, "
+            "'early'). Retries repeat a delivery id (the platform's at-least-once "
+            "delivery); duplicates are further deliveries with a new id."
+        ),
+    ]
+    rows: list[list[Cell]] = [
+        [
+            f"{e.provider}:{e.name}",
+            e.expected,
+            e.received,
+            Badge(str(e.missing), "fail") if e.missing else 0,
+            e.duplicated,
+            e.unexpected,
+            e.retries,
+            e.out_of_order,
+            e.bad_signatures,
+            e.early,
+            e.p50_ms,
+            e.p95_ms,
+            e.p99_ms,
+            e.max_ms,
+        ]
+        for e in w.events
+    ]
+    head = ("event", "expected", "received", "missing", "dup", "unexpected", "retries")
+    head2 = ("out of order", "bad sig", "early", "p50 ms", "p95 ms", "p99 ms", "max ms")
+    if rows:
+        blocks.append(table_html((*head, *head2), rows, scroll=True))
+    blocks.append(
+        paragraph(
+            f"{w.arrivals} arrivals in all; {w.bad_signatures} with a bad signature, "
+            f"{w.malformed} unreadable."
+        )
+    )
+    return blocks
+
+
 def replay_sections(run_dir: Path) -> tuple[list[Section], list[Chart]]:
     """The load-test sections of a run's page: none without ``results.json``, one note when
     it cannot be read, else the overview, latency, lag and flows, reconciliation and
@@ -267,6 +321,9 @@ def replay_sections(run_dir: Path) -> tuple[list[Section], list[Chart]]:
         Section("Latency per endpoint", tuple(latency)),
         Section("Schedule lag and batch flows", tuple(flows)),
         Section("Reconciliation", tuple(recon)),
-        Section("Thresholds", tuple(thresholds)),
     ]
+    hooks = webhook_blocks(r)
+    if hooks:
+        sections.append(Section("Webhooks", tuple(hooks)))
+    sections.append(Section("Thresholds", tuple(thresholds)))
     return sections, charts

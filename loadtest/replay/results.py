@@ -10,10 +10,10 @@ judgement) and :class:`ReplayResults`, the whole file, with
 :meth:`~ReplayResults.to_json` (today's bytes, key for key) and a lenient
 :meth:`~ReplayResults.from_json` (missing or odd fields read as defaults and are listed in
 ``problems``; it never raises; the reading itself is :mod:`loadtest.replay.lenient`).
-:func:`write_results`, :func:`read_results` (raising :class:`ResultsUnreadable` only for a
-file that is not JSON at all) and :func:`summary_lines` (the printed summary) work on the
-record.  The reconciliation record lives with the code that produces it,
-:class:`loadtest.replay.reconcile.Reconciliation`.
+:func:`write_results` and :func:`read_results` (raising :class:`ResultsUnreadable` only for
+a file that is not JSON at all) work on the record; the printed summary,
+:func:`~loadtest.replay.summary.summary_lines`, is re-exported here.  The reconciliation
+record lives with the code that produces it, :class:`loadtest.replay.reconcile.Reconciliation`.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import orjson
 from loadtest.replay.histogram import LatencyHistogram
 from loadtest.replay.lenient import LenientReader
 from loadtest.replay.reconcile import Reconciliation
+from loadtest.replay.webhooks.records import WebhookReport
 from sim.errors import UserError
 
 RESULTS_VERSION = 1
@@ -65,6 +66,9 @@ class RunInfo:
     planned: int
     max_lag_p99_ms: float = 250.0
     processes: int = 1
+    #: Whether the run received webhooks (``--webhooks``): the results then carry the
+    #: ``webhooks`` section.
+    webhooks: bool = False
 
 
 # Field order is the key order of results.json: ``to_json`` relies on it.
@@ -286,6 +290,8 @@ class ReplayResults:
     cpu_peak_pct: float = 0.0
     version: int = RESULTS_VERSION
     problems: tuple[str, ...] = ()
+    #: None for a run without ``--webhooks`` (the file then has no ``webhooks`` key).
+    webhooks: WebhookReport | None = None
 
     @property
     def valid(self) -> bool:
@@ -294,7 +300,7 @@ class ReplayResults:
     def to_json(self) -> dict[str, Any]:
         """The file's content, key for key as docs/CONTRACTS.md pins it."""
         recon = self.reconciliation
-        return {
+        doc = {
             "version": self.version,
             "target": self.target,
             "valid": self.validity.valid,
@@ -312,6 +318,9 @@ class ReplayResults:
             "thresholds": [c.to_json() for c in self.thresholds],
             "load_generator": {"cpu_peak_pct": self.cpu_peak_pct},
         }
+        if self.webhooks is not None:
+            doc["webhooks"] = self.webhooks.to_json()
+        return doc
 
     @classmethod
     def from_json(cls, doc: object) -> ReplayResults:
@@ -371,6 +380,7 @@ class ReplayResults:
             ),
             cpu_peak_pct=r.float_(load, "cpu_peak_pct", "load_generator.cpu_peak_pct"),
             version=version,
+            webhooks=WebhookReport.read(r, top.get("webhooks")),
             problems=tuple(r.problems),
         )
 
@@ -429,76 +439,24 @@ def _reconciliation(r: LenientReader, value: object) -> Reconciliation | None:
     )
 
 
-# -- the printed summary ---------------------------------------------------------------
+# The printed summary lives beside the record; imported last (it reads the record).
+from loadtest.replay.summary import summary_lines  # noqa: E402
 
-
-def summary_lines(r: ReplayResults) -> list[str]:
-    """A human summary of the results: every counter, the endpoints, flows and lag."""
-    out = []
-    if not r.validity.valid:
-        bar = "!" * 72
-        out += [bar, "RUN INVALID: its numbers cannot be trusted:"]
-        out += [f"  - {why}" for why in r.validity.reasons]
-        out += [bar]
-    calls = r.calls
-    dur = r.duration_s
-    rate = calls.sent / dur if dur else 0.0
-    out.append(
-        f"target {r.target}  speedup {r.speedup:g}x  duration {dur:.1f} s  processes {r.processes}"
-    )
-    out.append(
-        f"calls: planned {calls.planned}, sent {calls.sent}, ok {calls.ok}, "
-        f"failed {calls.failed}, skipped {calls.skipped}, unresolved "
-        f"{calls.unresolved}, retries {calls.retries}, attempts {calls.attempts}  "
-        f"({rate:.1f} calls/s)"
-    )
-    out.append(
-        f"recovery: checked before retry {calls.checked_before_retry}, recovered "
-        f"{calls.recovered}, lost not resent {calls.lost_not_resent}, exceptions "
-        f"{calls.exceptions}, workers reused {calls.workers_reused}, ordering retries "
-        f"{calls.ordering_retries}"
-    )
-    if r.throughput:
-        peak = max(r.throughput, key=lambda p: p.rps)
-        errs = sum(p.errors_per_s for p in r.throughput)
-        out.append(
-            f"throughput: mean {rate:.1f} req/s, peak {peak.rps:.0f} req/s at "
-            f"t={peak.t_s} s, {errs:.0f} error responses"
-        )
-    lag = r.schedule_lag_ms
-    out.append(
-        f"schedule lag: p50 {lag.p50_ms:.2f} ms  p99 {lag.p99_ms:.2f} ms  max {lag.max_ms:.2f} ms"
-    )
-    # "failed" is calls that failed for good (the error ratio's numerator); "attempts"
-    # includes every retry and poll.
-    out.append(
-        f"{'endpoint':<44} {'calls':>7} {'failed':>6} {'attempts':>8} {'rps':>7} "
-        f"{'p50 ms':>8} {'p99 ms':>8} {'p99 corr':>9}"
-    )
-    for e in r.endpoints:
-        out.append(
-            f"{e.name:<44} {e.calls:>7} {e.failed_calls:>6} {e.count:>8} {e.rps:>7.1f} "
-            f"{e.p50_ms:>8.1f} {e.p99_ms:>8.1f} {e.p99_corrected_ms:>9.1f}"
-        )
-    for f in r.flows:
-        out.append(
-            f"flow {f.name}: {f.count} jobs, p50 {f.p50_s:.3f} s, p95 "
-            f"{f.p95_s:.3f} s, p99 {f.p99_s:.3f} s, max {f.max_s:.3f} s, "
-            f"polls/job {f.polls_per_job:.1f}, tasks created "
-            f"{f.tasks_created}, errored {f.tasks_errored}"
-        )
-    if not r.flows:
-        out.append("batch flows: none (this trace creates its tasks one call at a time)")
-    rec = r.reconciliation
-    if rec is not None:
-        if rec.error:
-            out.append(
-                f"reconciliation: expected {rec.expected}, created/missing/duplicated "
-                f"unknown  (error: {rec.error})"
-            )
-        else:
-            out.append(
-                f"reconciliation: expected {rec.expected}, created {rec.created}, "
-                f"missing {rec.missing}, duplicated {rec.duplicated}"
-            )
-    return out
+__all__ = [
+    "COUNTER_NAMES",
+    "CallCounts",
+    "CounterName",
+    "EndpointStats",
+    "FlowStats",
+    "LagStats",
+    "Measurements",
+    "ReplayResults",
+    "ResultsUnreadable",
+    "RunInfo",
+    "ThresholdCheck",
+    "ThroughputPoint",
+    "Validity",
+    "read_results",
+    "summary_lines",
+    "write_results",
+]

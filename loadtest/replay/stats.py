@@ -15,7 +15,7 @@ the typed parts of ``results.json``: :class:`~loadtest.replay.results.EndpointSt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
@@ -30,6 +30,11 @@ from loadtest.replay.results import (
     Measurements,
     ThroughputPoint,
 )
+from loadtest.replay.webhooks.matching import match, missing
+from loadtest.replay.webhooks.model import Arrival, Expected, expectations
+from loadtest.replay.webhooks.records import WebhookReport
+from loadtest.replay.wire import IdMap
+from loadtest.trace.format import TraceCall
 
 
 def percentile(values: Sequence[float] | np.ndarray, q: float) -> float:
@@ -70,6 +75,11 @@ class RecorderDelta(TypedDict):
     flows: list[list[Any]]
     counters: dict[CounterName, int]
     expected_tasks: list[int]
+    #: Webhooks (``--webhooks`` only): one row per expected event of a successful call
+    #: (:class:`~loadtest.replay.webhooks.model.Expected`) and one per event of each
+    #: delivery attempt the receiver got (:class:`~loadtest.replay.webhooks.model.Arrival`).
+    wh_expected: list[list[Any]]
+    wh_arrivals: list[list[Any]]
 
 
 @dataclass(slots=True)
@@ -82,6 +92,9 @@ class Recorder:
     Calls: name and whether the call finally did what the trace says.
     Lags: one per call at its first send (ms).
     Flows: name, duration (s), polls, tasks created, tasks errored, success.
+    Webhooks, when ``webhooks`` is on: the events each successful call expects
+    (:meth:`expect`), and the receiver's arrivals, pulled from ``arrival_source`` (the
+    process's receiver, if it hosts one) at every :meth:`drain`.
     """
 
     req_name: list[str] = field(default_factory=list)
@@ -96,6 +109,15 @@ class Recorder:
     flows: list[tuple[str, float, int, int, int, bool]] = field(default_factory=list)
     counters: dict[CounterName, int] = field(default_factory=dict)
     expected_tasks: list[int] = field(default_factory=list)
+    wh_expected: list[Expected] = field(default_factory=list)
+    wh_arrivals: list[list[Any]] = field(default_factory=list)
+    webhooks: bool = False
+    arrival_source: Callable[[], list[list[Any]]] | None = None
+
+    def expect(self, call: TraceCall, ids: IdMap, run_id: str, resp_s: float) -> None:
+        """``call`` succeeded at ``resp_s``: the webhooks it causes are now expected."""
+        if self.webhooks:
+            self.wh_expected.extend(expectations(call, ids, run_id, resp_s))
 
     def request(
         self,
@@ -147,7 +169,12 @@ class Recorder:
             flows=[list(f) for f in self.flows],
             counters=self.counters,
             expected_tasks=self.expected_tasks,
+            wh_expected=[list(e) for e in self.wh_expected],
+            wh_arrivals=self.wh_arrivals,
         )
+        if self.arrival_source is not None:
+            out["wh_arrivals"].extend(self.arrival_source())
+        self.wh_expected, self.wh_arrivals = [], []
         self.req_name, self.req_t, self.req_ms = [], [], []
         self.req_corr_ms, self.req_ok, self.lag_ms = [], [], []
         self.req_retried, self.call_name, self.call_ok = [], [], []
@@ -179,6 +206,20 @@ class Aggregate:
         for k, v in delta["counters"].items():
             r.count(k, int(v))
         r.expected_tasks.extend(delta["expected_tasks"])
+        r.wh_expected.extend(Expected(*row) for row in delta["wh_expected"])
+        r.wh_arrivals.extend(delta["wh_arrivals"])
+
+    def arrivals(self) -> list[Arrival]:
+        return [Arrival(*row) for row in self.rec.wh_arrivals]
+
+    def webhooks(self) -> WebhookReport:
+        """Every arrival matched against every expectation (see
+        :mod:`loadtest.replay.webhooks.matching`)."""
+        return match(self.rec.wh_expected, self.arrivals())
+
+    def webhooks_missing(self) -> int:
+        """Expectations no arrival has met yet (what the grace wait watches)."""
+        return missing(self.rec.wh_expected, self.arrivals())
 
     def duration_s(self) -> float:
         return max(self.rec.req_t, default=0.0)

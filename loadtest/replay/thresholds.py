@@ -9,8 +9,10 @@ against a trace without running it, as :class:`FileCheck`), :func:`evaluate` (ty
 :class:`~loadtest.replay.results.ThresholdCheck` rows), :func:`format_table` and
 :func:`write_junit`.  The file format is shown in
 ``loadtest/thresholds.example.toml``: tables ``[endpoints."<name>"]`` (``"*"`` for every
-endpoint), ``[flows."<name>"]`` and ``[schedule_lag]``.  An endpoint or flow with no
-samples is skipped unless its table says ``required = true``.
+endpoint), ``[flows."<name>"]``, ``[schedule_lag]`` and ``[webhooks."<event>"]`` (a run
+with ``--webhooks``: :data:`WEBHOOK_METRICS`, checked as scope ``webhook.<event>``).  An
+endpoint, flow or event with no samples is skipped unless its table says
+``required = true``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,14 @@ from pathlib import Path
 from typing import Any, Protocol
 from xml.sax.saxutils import quoteattr
 
+from loadtest.providers.webhooks import (
+    EVENTS_BY_OP,
+    HYPERTRACK_ORDER_VALUES,
+    NASH_TYPES,
+    ONFLEET_TRIGGER_IDS,
+)
 from loadtest.replay.results import EndpointStats, FlowStats, LagStats, ThresholdCheck, Validity
+from loadtest.replay.webhooks.records import WebhookEventStats, WebhookReport
 from loadtest.trace.format import TraceCall, read_trace
 from loadtest.trace.ops import OPS
 from sim.errors import UserError
@@ -87,6 +96,33 @@ LAG_METRICS: dict[str, Callable[[LagStats], float]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookMetric:
+    """A limit of a ``[webhooks."<event>"]`` table: how to read it from the event's row,
+    and which count must be non-zero for it to have samples."""
+
+    unit: str
+    read: Callable[[WebhookEventStats], float]
+    samples: Callable[[WebhookEventStats], int]
+
+
+#: Limits of ``[webhooks."<event>"]`` tables: delivery latency (from the causing call's
+#: answer to the event's first arrival) and the delivery counts, all upper bounds.
+WEBHOOK_METRICS: dict[str, WebhookMetric] = {
+    "p50_ms": WebhookMetric("ms", lambda w: w.p50_ms, lambda w: w.received),
+    "p95_ms": WebhookMetric("ms", lambda w: w.p95_ms, lambda w: w.received),
+    "p99_ms": WebhookMetric("ms", lambda w: w.p99_ms, lambda w: w.received),
+    "max_ms": WebhookMetric("ms", lambda w: w.max_ms, lambda w: w.received),
+    "max_missing": WebhookMetric("events", lambda w: w.missing, lambda w: w.expected),
+    "max_duplicated_ratio": WebhookMetric(
+        "ratio", lambda w: w.duplicated_ratio, lambda w: w.received
+    ),
+    "max_unexpected": WebhookMetric("events", lambda w: w.unexpected, lambda w: 1),
+    "max_out_of_order": WebhookMetric("events", lambda w: w.out_of_order, lambda w: w.received),
+    "max_bad_signatures": WebhookMetric("attempts", lambda w: w.bad_signatures, lambda w: 1),
+}
+
+
 class Measured(Protocol):
     """What thresholds judge: a whole :class:`~loadtest.replay.results.ReplayResults`, or
     the :class:`~loadtest.replay.results.Measurements` it is built from."""
@@ -105,7 +141,7 @@ class Measured(Protocol):
 class Limit:
     """The limits for one endpoint, flow, or the schedule lag (None = not checked)."""
 
-    kind: str  # endpoint | flow | schedule_lag
+    kind: str  # endpoint | flow | schedule_lag | webhook
     scope: str
     limits: tuple[tuple[str, float], ...]
     #: With no samples for the scope: a failure when required, else a skip.
@@ -133,18 +169,23 @@ def _limits(
 
 def parse_thresholds(data: Mapping[str, Any], source: str = "thresholds") -> list[Limit]:
     """Validate decoded TOML into limits; errors name the table path and the value."""
-    known = {"endpoints", "flows", "schedule_lag"}
+    known = {"endpoints", "flows", "schedule_lag", "webhooks"}
     extra = set(data) - known
     if extra:
         raise UserError(
             f"{source}: unknown table(s) {sorted(extra)}; allowed: {', '.join(sorted(known))}"
         )
     out: list[Limit] = []
-    for kind, key in (("endpoint", "endpoints"), ("flow", "flows")):
+    tables: dict[str, Mapping[str, object]] = {
+        "endpoint": METRICS,
+        "flow": FLOW_METRICS,
+        "webhook": WEBHOOK_METRICS,
+    }
+    for kind, key in (("endpoint", "endpoints"), ("flow", "flows"), ("webhook", "webhooks")):
         section = data.get(key, {})
         if not isinstance(section, dict):
             raise UserError(f"{source}: [{key}] must be a table of tables")
-        allowed = METRICS if kind == "endpoint" else FLOW_METRICS
+        allowed = tables[kind]
         for scope, table in section.items():
             where = f"{source}: {key}.{scope!r}"
             limits = _limits(table, where, allowed, may_require=True)
@@ -178,13 +219,25 @@ class KnownNames:
 
     endpoints: frozenset[str]
     flows: frozenset[str]
+    #: Webhook event names: every Onfleet trigger, HyperTrack order value and event an
+    #: operation causes, and those the trace's calls expect; any Nash ``"{type}.{event}"``
+    #: of a documented type is also accepted (:meth:`knows_webhook`).
+    webhooks: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, calls: Iterable[TraceCall] = ()) -> KnownNames:
+        calls = tuple(calls)
         endpoints = {f"{s.method} {s.path}" for s in OPS.values()}
         endpoints.update(c.name for c in calls)
         flows = {name for s in OPS.values() for name in (s.opens, s.closes) if name}
-        return cls(frozenset(endpoints), frozenset(flows))
+        hooks = set(ONFLEET_TRIGGER_IDS) | set(HYPERTRACK_ORDER_VALUES)
+        hooks.update(e for events in EVENTS_BY_OP.values() for e in events)
+        hooks.update(e.event for c in calls for e in c.events)
+        return cls(frozenset(endpoints), frozenset(flows), frozenset(hooks))
+
+    def knows_webhook(self, name: str) -> bool:
+        kind, dot, _ = name.partition(".")
+        return name in self.webhooks or (bool(dot) and kind in NASH_TYPES)
 
 
 def check_names(limits: Sequence[Limit], known: KnownNames, source: str = "thresholds") -> None:
@@ -195,13 +248,19 @@ def check_names(limits: Sequence[Limit], known: KnownNames, source: str = "thres
     for lim in limits:
         if lim.kind == "schedule_lag" or lim.scope == "*":
             continue
-        valid = known.endpoints if lim.kind == "endpoint" else known.flows
+        if lim.kind == "webhook":
+            if known.knows_webhook(lim.scope):
+                continue
+            valid = known.webhooks
+        else:
+            valid = known.endpoints if lim.kind == "endpoint" else known.flows
         if lim.scope in valid:
             continue
-        key = "endpoints" if lim.kind == "endpoint" else "flows"
+        key = {"endpoint": "endpoints", "flow": "flows", "webhook": "webhooks"}[lim.kind]
         closest = difflib.get_close_matches(lim.scope, sorted(valid), n=1, cutoff=0.0)
         hint = f"; did you mean {closest[0]!r}?" if closest else ""
-        bad.append(f'[{key}."{lim.scope}"] names no {lim.kind} of the trace or the registry{hint}')
+        what = "webhook event" if lim.kind == "webhook" else lim.kind
+        bad.append(f'[{key}."{lim.scope}"] names no {what} of the trace or the registry{hint}')
     if bad:
         raise UserError(f"{source}: " + "; ".join(bad))
 
@@ -242,22 +301,29 @@ def check_file(path: Path, trace: Path | None = None) -> FileCheck:
     if trace is not None:
         endpoints = {c.name for c in calls}
         flows = {n for c in calls if c.op in OPS for n in (OPS[c.op].opens, OPS[c.op].closes) if n}
+        hooks = {e.event for c in calls for e in c.events}
         for lim in limits:
-            used = endpoints if lim.kind == "endpoint" else flows
+            used = {"endpoint": endpoints, "flow": flows, "webhook": hooks}.get(lim.kind, set())
             if lim.kind != "schedule_lag" and lim.scope != "*" and lim.scope not in used:
                 unexercised.append(lim.scope)
     return FileCheck(path, trace, tuple(limits), tuple(unexercised))
 
 
-def evaluate(results: Measured, limits: Sequence[Limit]) -> list[ThresholdCheck]:
+def evaluate(
+    results: Measured, limits: Sequence[Limit], webhooks: WebhookReport | None = None
+) -> list[ThresholdCheck]:
     """One check per (scope, metric).  A scope with no samples is skipped (a trace uses
     one submission mode, so most batch limits have nothing to judge), unless its table
-    says ``required = true``: then it fails every limit."""
+    says ``required = true``: then it fails every limit.  Webhook limits judge
+    ``webhooks`` (a run without ``--webhooks`` has none: they are skipped likewise)."""
     checks: list[ThresholdCheck] = []
     duration = results.duration_s
     endpoints = {e.name: e for e in results.endpoints}
     flows = {f.name: f for f in results.flows}
     for lim in limits:
+        if lim.kind == "webhook":
+            checks += _evaluate_webhook(lim, webhooks)
+            continue
         if lim.kind == "schedule_lag":
             for metric, limit in lim.limits:
                 actual = LAG_METRICS[metric](results.schedule_lag_ms)
@@ -285,6 +351,30 @@ def evaluate(results: Measured, limits: Sequence[Limit]) -> list[ThresholdCheck]
                 ok = actual >= limit if m.at_least else actual <= limit
                 checks.append(ThresholdCheck(scope, metric, limit, round(actual, 4), ok))
     return checks
+
+
+def _evaluate_webhook(lim: Limit, report: WebhookReport | None) -> list[ThresholdCheck]:
+    """The checks of one ``[webhooks."<event>"]`` table: each row of that event name (one
+    per provider that sent it; ``"*"``: every row), as scope ``webhook.<event>``."""
+    events = report.events if report is not None else ()
+    rows: list[WebhookEventStats | None] = [e for e in events if lim.scope in ("*", e.name)]
+    names = [e.name for e in rows if e is not None]
+    out = []
+    for row in rows or [None]:
+        if row is None:
+            scope = f"webhook.{lim.scope}"
+        else:
+            shared = names.count(row.name) > 1
+            scope = f"webhook.{row.provider}:{row.name}" if shared else f"webhook.{row.name}"
+        for metric, limit in lim.limits:
+            m = WEBHOOK_METRICS[metric]
+            if row is None or not m.samples(row):
+                skip = not lim.required
+                out.append(ThresholdCheck(scope, metric, limit, None, skip, skipped=skip))
+                continue
+            actual = m.read(row)
+            out.append(ThresholdCheck(scope, metric, limit, round(actual, 4), actual <= limit))
+    return out
 
 
 def format_table(checks: Sequence[ThresholdCheck]) -> str:
