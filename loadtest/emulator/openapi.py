@@ -10,9 +10,9 @@ array), with the payload models of :mod:`loadtest.emulator.webhooks.payloads`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute, Route
 
@@ -167,47 +167,13 @@ OPERATIONS: tuple[Op, ...] = (
         )
         for a in ("complete", "cancel", "disable", "enable")
     ),
-    *_engine_operations(),
 )
 
 
-# -- webhook registration (the delivery engine's routes) ----------------------------------
-class WebhookCreate(BaseModel):
-    """``POST /api/v2/webhooks``: one webhook for one trigger (taskEta and taskArrival
-    need a ``threshold``: seconds, metres)."""
-
-    url: str = Field(min_length=1)
-    name: str = Field(min_length=1)
-    trigger: int = Field(ge=0)
-    threshold: int | None = Field(default=None, ge=1)
-
-
-class EmulatorWebhookCreate(BaseModel):
-    """``POST /emulator/v1/webhooks`` (emulator only): a Nash or HyperTrack endpoint,
-    which those providers register in their dashboards; ``events`` None means all."""
-
-    provider: Literal["onfleet", "nash", "hypertrack"]
-    url: str = Field(min_length=1)
-    events: list[str] | None = None
-
-
-#: Documented only when the app serves them (an app built without the delivery engine
-#: has none), so the document never lists a route that answers 404.
-WEBHOOK_OPERATIONS: tuple[Op, ...] = (
-    ("post", f"{_O}/webhooks", "onfleet", "Create a webhook", WebhookCreate, ()),
-    ("get", f"{_O}/webhooks", "onfleet", "List webhooks", None, ()),
-    ("delete", f"{_O}/webhooks/{{id}}", "onfleet", "Delete a webhook", None, ()),
-    (
-        "post",
-        f"{_C}/webhooks",
-        "onfleet",
-        "Emulator only: register a Nash or HyperTrack endpoint",
-        EmulatorWebhookCreate,
-        (),
-    ),
-    ("get", f"{_C}/webhooks", "onfleet", "Emulator only: list endpoints", None, ()),
-    ("delete", f"{_C}/webhooks/{{id}}", "onfleet", "Emulator only: remove one", None, ()),
-)
+# -- webhook registration (the delivery engine's routes, modelled in webhooks/schema.py) --
+#: Documented only when the app serves them, so the document never lists a route that
+#: answers 404.
+WEBHOOK_OPERATIONS: tuple[Op, ...] = _engine_operations()
 
 _SECURITY = {
     "onfleet": "onfleetBasic",

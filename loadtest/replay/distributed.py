@@ -343,6 +343,7 @@ class ReplaySession:
             or data["counters"]
             or data["wh_expected"]
             or data["wh_arrivals"]
+            or data["wh_refs"]
         ):
             return False
         index = self.plan.index if self.plan else -1

@@ -102,6 +102,8 @@ class PartitionRun:
             phones=_phones(trace),
             teams=_teams(trace),
         )
+        if self.recorder.webhooks:
+            executor.ids.journal = self.recorder.wh_refs
         sched = Schedule(calls, self.plan.speedup)
         sampler = gevent.spawn(self._sample_cpu)
 

@@ -31,7 +31,7 @@ from loadtest.replay.results import (
     ThroughputPoint,
 )
 from loadtest.replay.webhooks.matching import match, missing
-from loadtest.replay.webhooks.model import Arrival, Expected, expectations
+from loadtest.replay.webhooks.model import Arrival, Expected, expectations, resolve_subjects
 from loadtest.replay.webhooks.records import WebhookReport
 from loadtest.replay.wire import IdMap
 from loadtest.trace.format import TraceCall
@@ -80,6 +80,9 @@ class RecorderDelta(TypedDict):
     #: delivery attempt the receiver got (:class:`~loadtest.replay.webhooks.model.Arrival`).
     wh_expected: list[list[Any]]
     wh_arrivals: list[list[Any]]
+    #: ``[ref, server id]`` learnt by this process (``--webhooks`` only), to resolve the
+    #: subjects that another process's expectations name.
+    wh_refs: list[list[str]]
 
 
 @dataclass(slots=True)
@@ -111,6 +114,8 @@ class Recorder:
     expected_tasks: list[int] = field(default_factory=list)
     wh_expected: list[Expected] = field(default_factory=list)
     wh_arrivals: list[list[Any]] = field(default_factory=list)
+    # Filled by the executor's IdMap journal (see partition.py); cleared in place.
+    wh_refs: list[list[str]] = field(default_factory=list)
     webhooks: bool = False
     arrival_source: Callable[[], list[list[Any]]] | None = None
 
@@ -171,7 +176,9 @@ class Recorder:
             expected_tasks=self.expected_tasks,
             wh_expected=[list(e) for e in self.wh_expected],
             wh_arrivals=self.wh_arrivals,
+            wh_refs=self.wh_refs[:],
         )
+        self.wh_refs.clear()  # in place: the executor's IdMap journals into this list
         if self.arrival_source is not None:
             out["wh_arrivals"].extend(self.arrival_source())
         self.wh_expected, self.wh_arrivals = [], []
@@ -187,6 +194,8 @@ class Aggregate:
     """Samples merged from every process, and the summaries made from them."""
 
     rec: Recorder = field(default_factory=Recorder)
+    #: Every process's refs (``--webhooks``), to resolve expectations' ``$ref:`` subjects.
+    refs: dict[str, str] = field(default_factory=dict)
 
     def merge(self, delta: RecorderDelta) -> None:
         r = self.rec
@@ -208,6 +217,7 @@ class Aggregate:
         r.expected_tasks.extend(delta["expected_tasks"])
         r.wh_expected.extend(Expected(*row) for row in delta["wh_expected"])
         r.wh_arrivals.extend(delta["wh_arrivals"])
+        self.refs.update((ref, sid) for ref, sid in delta.get("wh_refs") or ())
 
     def arrivals(self) -> list[Arrival]:
         return [Arrival(*row) for row in self.rec.wh_arrivals]
@@ -215,11 +225,11 @@ class Aggregate:
     def webhooks(self) -> WebhookReport:
         """Every arrival matched against every expectation (see
         :mod:`loadtest.replay.webhooks.matching`)."""
-        return match(self.rec.wh_expected, self.arrivals())
+        return match(resolve_subjects(self.rec.wh_expected, self.refs), self.arrivals())
 
     def webhooks_missing(self) -> int:
         """Expectations no arrival has met yet (what the grace wait watches)."""
-        return missing(self.rec.wh_expected, self.arrivals())
+        return missing(resolve_subjects(self.rec.wh_expected, self.refs), self.arrivals())
 
     def duration_s(self) -> float:
         return max(self.rec.req_t, default=0.0)

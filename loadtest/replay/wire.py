@@ -177,9 +177,14 @@ class IdMap:
     """Simulator references (``task:12``) to the ids the server returned."""
 
     ids: dict[str, str] = field(default_factory=dict)
+    #: When a list (``--webhooks``): every ``[ref, server id]`` learnt, in order, so that
+    #: another process can resolve the subjects of the events its calls cause.
+    journal: list[list[str]] | None = None
 
     def set(self, ref: str, server_id: str) -> None:
         self.ids[ref] = server_id
+        if self.journal is not None:
+            self.journal.append([ref, server_id])
 
     def get(self, ref: str) -> str | None:
         return self.ids.get(ref)
@@ -193,6 +198,8 @@ class IdMap:
             ref = task_ref_of(t, run_id)
             if ref is not None and isinstance(t, dict) and isinstance(t.get("id"), str):
                 self.ids[ref] = t["id"]
+                if self.journal is not None:
+                    self.journal.append([ref, t["id"]])
                 n += 1
         return n
 

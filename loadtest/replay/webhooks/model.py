@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from loadtest.replay.wire import IdMap, Unresolved, resolve_value
-from loadtest.trace.format import TraceCall
+from loadtest.trace.format import REF_PREFIX, TraceCall
 
 #: The event name of an arrival whose body could not be read.
 MALFORMED = "(malformed)"
@@ -57,14 +57,30 @@ class Arrival(NamedTuple):
 
 
 def expectations(call: TraceCall, ids: IdMap, run_id: str, resp_s: float) -> list[Expected]:
-    """The expectations of ``call``, which has just succeeded; an event whose subject
-    cannot be resolved (its create never answered) is dropped, like the call's own
-    unresolved references."""
+    """The expectations of ``call``, which has just succeeded.  A subject this process
+    cannot resolve keeps its ``$ref:`` form: with ``--processes N`` another process may
+    have created it, and :func:`resolve_subjects` resolves it once every process's refs
+    are merged (or drops it: its create never answered)."""
     out = []
     for i, ev in enumerate(call.events):
         try:
             subject = resolve_value(ev.subject, ids, run_id)
         except Unresolved:
-            continue
+            subject = ev.subject
         out.append(Expected(call.provider, ev.event, str(subject), resp_s, call.at_s, call.id, i))
+    return out
+
+
+def resolve_subjects(expected: list[Expected], refs: dict[str, str]) -> list[Expected]:
+    """``expected`` with every ``$ref:`` subject left by :func:`expectations` resolved
+    through ``refs`` (every process's refs); one still unknown is dropped, like a call's
+    own unresolved reference: the object it names was never created."""
+    out = []
+    for e in expected:
+        if e.subject.startswith(REF_PREFIX):
+            got = refs.get(e.subject[len(REF_PREFIX) :])
+            if got is None:
+                continue
+            e = e._replace(subject=got)
+        out.append(e)
     return out

@@ -1,7 +1,6 @@
 """One task's life through the real API, delivered to a real receiver: the triggers
 arrive in order, signed, taskEta once (the engine's once-per-task rule), and Onfleet's
-webhook ``count`` follows.  Needs the state's emission (E2's ``webhooks/payloads``); until
-that is merged the module is skipped."""
+webhook ``count`` follows."""
 
 from __future__ import annotations
 
@@ -15,8 +14,6 @@ import pytest
 from loadtest.emulator.config import WebhookConfig
 from tests.loadtest.emulator.helpers import TestClient, make_client, onfleet_auth
 from tests.loadtest.emulator.webhook_helpers import Receiver, wait_until
-
-pytest.importorskip("loadtest.emulator.webhooks.payloads")
 
 A, C = "/api/v2", "/emulator/v1"
 DEST, START = [-122.41, 37.77], [-122.43, 37.78]

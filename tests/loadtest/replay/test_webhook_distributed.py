@@ -9,7 +9,7 @@ from typing import Any
 import gevent
 
 from loadtest.replay.distributed import MSG_ABORT
-from loadtest.replay.stats import Recorder
+from loadtest.replay.stats import Aggregate, Recorder
 from loadtest.replay.webhooks.model import Arrival, Expected
 from tests.loadtest.replay.test_distributed import PLAN, distributed, lone
 
@@ -128,3 +128,24 @@ def test_a_lone_process_closes_its_receiver_when_it_collects() -> None:
     assert closed == ["closed"]
     session.close()  # again (Locust's quitting after stopping): nothing runs twice
     assert closed == ["closed"]
+
+
+def test_a_subject_created_by_another_worker_is_resolved_at_the_master() -> None:
+    """Worker 1 completes task 3, which worker 0 created: worker 1 cannot resolve the
+    subject, so its expectation keeps the ref until the master has worker 0's refs.
+    A subject no worker created is never expected."""
+    w0, w1 = Recorder(webhooks=True), Recorder(webhooks=True)
+    w0.wh_refs.append(["task:3", "srv3"])
+    w1.wh_expected += [
+        Expected("onfleet", "taskCompleted", "$ref:task:3", 2.0, 9.0, 7, 0),
+        Expected("onfleet", "taskCompleted", "$ref:task:4", 2.0, 9.0, 8, 0),
+    ]
+    w1.wh_arrivals.append(list(Arrival(2.1, "onfleet", "taskCompleted", "srv3", "d", True, 200)))
+    agg = Aggregate()
+    agg.merge(w1.drain())  # the expecting worker's delta may come first
+    agg.merge(w0.drain())
+    report = agg.webhooks()
+    (done,) = report.events
+    assert (done.expected, done.received, done.missing, done.unexpected) == (1, 1, 0, 0)
+    assert agg.webhooks_missing() == 0
+    assert w0.wh_refs == []  # drained in place (the executor's IdMap journals into it)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from loadtest.replay.webhooks.matching import match, missing
-from loadtest.replay.webhooks.model import Arrival, Expected, expectations
+from loadtest.replay.webhooks.model import Arrival, Expected, expectations, resolve_subjects
 from loadtest.replay.webhooks.records import WebhookEventStats
 from loadtest.replay.wire import IdMap
 from loadtest.trace.format import ExpectedEvent, TraceCall
@@ -134,7 +134,8 @@ def test_a_bad_signature_is_counted_and_never_matched() -> None:
 
 def test_expectations_of_failed_or_skipped_calls_are_never_recorded() -> None:
     """Only a successful call records expectations (the executor calls
-    :func:`expectations` after success); an unresolvable subject is dropped."""
+    :func:`expectations` after success); a subject this process cannot resolve keeps
+    its ref, which the merged refs of every process resolve, or else drop."""
     call = TraceCall(
         id=5,
         at_s=10.0,
@@ -146,7 +147,11 @@ def test_expectations_of_failed_or_skipped_calls_are_never_recorded() -> None:
         events=(ExpectedEvent("taskCompleted", "$ref:task:3"),),
     )
     ids = IdMap()
-    assert expectations(call, ids, "run", 1.0) == []  # task:3 never created
+    (pending,) = expectations(call, ids, "run", 1.0)  # task:3 unknown to this process
+    assert pending.subject == "$ref:task:3"
+    assert resolve_subjects([pending], {}) == []  # nobody created it: never expected
+    (moved,) = resolve_subjects([pending], {"task:3": "srv9"})  # another process did
+    assert moved.subject == "srv9" and moved.call_id == 5
     ids.set("task:3", "srv3")
     (e,) = expectations(call, ids, "run", 1.5)
     assert (e.provider, e.event, e.subject, e.resp_s, e.call_id) == (
