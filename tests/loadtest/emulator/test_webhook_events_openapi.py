@@ -67,6 +67,7 @@ def test_registration_routes_documented_only_when_served() -> None:
         "/api/v2/webhooks/{id}",
         "/emulator/v1/webhooks",
         "/emulator/v1/webhooks/{id}",
+        "/emulator/v1/webhooks/emit",
     }
 
     def documented(doc: dict[str, Any]) -> set[tuple[str, str]]:
