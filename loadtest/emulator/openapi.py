@@ -74,6 +74,7 @@ OPERATIONS: tuple[Op, ...] = (
     ("post", f"{_O}/workers", "onfleet", "Create a worker", onfleet.WorkerCreate, ()),
     ("get", f"{_O}/workers", "onfleet", "List workers", None, ()),
     ("get", f"{_O}/workers/{{workerId}}", "onfleet", "Get a worker", None, ()),
+    ("delete", f"{_O}/workers/{{workerId}}", "onfleet", "Delete a worker", None, ()),
     ("post", f"{_O}/teams", "onfleet", "Create a team", onfleet.TeamCreate, ()),
     ("get", f"{_O}/teams", "onfleet", "List teams", None, ()),
     ("get", f"{_O}/teams/{{teamId}}", "onfleet", "Get a team", None, ()),

@@ -410,6 +410,28 @@ class FleetOps(EventOps):
         self.worker_event("workerCreated", w)
         return w
 
+    def delete_worker(self, wid: str) -> None:
+        """DELETE /workers/{id}: refused while the worker has an active task [inf]; its
+        assigned tasks go back to the organisation's container (taskUnassigned each), it
+        leaves its teams, and workerDeleted fires with the worker as it was."""
+        w = self.get_worker(wid)
+        if w.active_task is not None:
+            raise bad(
+                f"worker {wid} has an active task ({w.active_task}); complete it before "
+                "deleting the worker"
+            )
+        for tid in list(w.tasks):
+            self.move_to_container(self.get(tid), "ORGANIZATION", self.org)
+        for team_id in w.teams:
+            team = self.teams.get(team_id)
+            if team is not None and wid in team.workers:
+                team.workers.remove(wid)
+                self.save_team(team)
+        del self.workers[wid]
+        if self.rt.store.durable:  # a tombstone: the store keeps records, never removes
+            self.rt.store.put("worker", wid, {"id": wid, "deleted": True})
+        self.worker_event("workerDeleted", w)
+
     def get_worker(self, wid: str) -> Worker:
         w = self.workers.get(wid)
         if w is None:

@@ -180,6 +180,11 @@ class OnfleetApi:
     async def get_worker(self, request: Request) -> Response:
         return ok(self.state.get_worker(request.path_params["workerId"]).to_json())
 
+    async def delete_worker(self, request: Request) -> Response:
+        self.state.delete_worker(request.path_params["workerId"])
+        self._commit()
+        return empty()
+
     async def create_team(self, request: Request) -> Response:
         team = self.state.create_team(await read_json(request))
         self._commit()
@@ -252,6 +257,7 @@ class OnfleetApi:
             Route(f"{b}/workers", self.create_worker, methods=["POST"]),
             Route(f"{b}/workers", self.list_workers, methods=["GET"]),
             Route(f"{b}/workers/{{workerId}}", self.get_worker, methods=["GET"]),
+            Route(f"{b}/workers/{{workerId}}", self.delete_worker, methods=["DELETE"]),
             Route(f"{b}/teams", self.create_team, methods=["POST"]),
             Route(f"{b}/teams", self.list_teams, methods=["GET"]),
             Route(f"{b}/teams/{{teamId}}", self.get_team, methods=["GET"]),

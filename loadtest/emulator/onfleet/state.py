@@ -90,6 +90,8 @@ class OnfleetState(FleetOps):
             team = Team.from_json(d)
             self.teams[team.id] = team
         for d in store.load("worker"):
+            if d.get("deleted"):
+                continue
             w = Worker.from_json(d)
             self.workers[w.id] = w
         loaded = [Task.from_record(d) for d in store.load("task")]

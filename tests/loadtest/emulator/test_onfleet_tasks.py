@@ -271,3 +271,25 @@ def test_update_refuses_dependency_cycle(client: TestClient) -> None:
     # A diamond (d depends on b and c, both on a) is not a cycle.
     assert client.put(f"{T}/{d}", json={"dependencies": [b, c]}).status_code == 200
     assert client.put(f"{T}/{a}", json={"dependencies": [a]}).status_code == 400
+
+
+def test_a_deleted_worker_stays_deleted_after_a_restart(tmp_path: Path) -> None:
+    db = tmp_path / "emu.db"
+    with make_client(db_path=db) as client:
+        client.headers.update(onfleet_auth())
+        team = client.post("/api/v2/teams", json={"name": "T"}).json()["id"]
+        body = {"name": "W", "phone": "+14155550301", "teams": [team]}
+        w = client.post("/api/v2/workers", json=body).json()["id"]
+        t = client.post(T, json={"destination": {"location": [-122.41, 37.77]}}).json()["id"]
+        r = client.put(f"{T}/{t}", json={"container": {"type": "WORKER", "worker": w}})
+        assert r.status_code == 200, r.text
+        assert client.delete(f"/api/v2/workers/{w}").status_code == 200
+    with make_client(db_path=db) as client:  # what SQLite kept
+        client.headers.update(onfleet_auth())
+        assert client.get(f"/api/v2/workers/{w}").status_code == 404
+        assert all(x["id"] != w for x in client.get("/api/v2/workers").json())
+        assert client.get(f"/api/v2/teams/{team}").json()["workers"] == []
+        task = client.get(f"{T}/{t}").json()
+        assert task["state"] == 0 and task["worker"] is None
+        # The phone is free again.
+        assert client.post("/api/v2/workers", json=body).status_code == 200

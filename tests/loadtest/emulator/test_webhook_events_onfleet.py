@@ -307,13 +307,39 @@ def test_nothing_is_built_for_unwanted_triggers() -> None:
     assert sink.asked["taskEta"] == 2 and sink.asked["taskArrival"] == 1
 
 
-def test_worker_deleted_payload_from_the_state() -> None:
-    # No worker delete route exists yet; the state's emitter already builds its event.
-    with recording_client() as (client, sink):
-        w = worker(client, team(client), "+14155550211")
-        state = client.app.state.emulator.onfleet.state  # type: ignore[attr-defined]
-        state.worker_event("workerDeleted", state.workers[w])
+def test_delete_worker_fires_unassigned_then_worker_deleted(
+    rec: tuple[TestClient, RecordingSink],
+) -> None:
+    client, sink = rec
+    team_id = team(client)
+    w = worker(client, team_id, "+14155550211")
+    tid = task(client)
+    assert client.put(f"{A}/tasks/{tid}", json=to_worker(w)).status_code == 200
+    sink.clear()
+    assert client.delete(f"{A}/workers/{w}").status_code == 200
+    # Its assigned task went back to the organisation, unassigned, before it was deleted.
+    assert sink.names(tid) == ["taskUnassigned"]
+    assert client.get(f"{A}/tasks/{tid}").json()["state"] == 0
     e = sink.of("workerDeleted")[0]
     body = check(e)
     assert e.subject == w and body["workerId"] == w and body["taskId"] is None
     assert body["actionContext"]["type"] == "ADMIN" and body["data"]["worker"]["id"] == w
+    assert client.get(f"{A}/workers/{w}").status_code == 404
+    assert w not in client.get(f"{A}/teams/{team_id}").json()["workers"]
+    # Its phone is free again.
+    worker(client, team_id, "+14155550211")
+
+
+def test_a_worker_with_an_active_task_is_not_deleted(
+    rec: tuple[TestClient, RecordingSink],
+) -> None:
+    client, sink = rec
+    w = worker(client, team(client), "+14155550212", START)
+    tid = task(client, container={"type": "WORKER", "worker": w})
+    assert client.post(f"{C}/tasks/{tid}/start").status_code == 200
+    sink.clear()
+    r = client.delete(f"{A}/workers/{w}")
+    assert r.status_code == 400 and "active task" in r.text, r.text
+    assert sink.events == []
+    assert client.get(f"{A}/workers/{w}").status_code == 200
+    assert client.delete(f"{A}/workers/nope").status_code == 404
