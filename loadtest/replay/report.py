@@ -56,6 +56,34 @@ def throughput_chart(r: ReplayResults) -> Chart:
         )
 
 
+def latency_over_time_chart(r: ReplayResults) -> Chart:
+    title = "Replay latency over time"
+    points = [p for p in r.throughput if p.p50_ms is not None and p.p99_ms is not None]
+    if not points:
+        why = "results.json has no per-second latency (written before it was recorded)"
+        return empty_chart("replay_latency_time", title, why)
+    t = np.array([p.t_s for p in points], dtype=float)
+    p50 = np.array([p.p50_ms for p in points], dtype=float)
+    p99 = np.array([p.p99_ms for p in points], dtype=float)
+    with style():
+        fig = new_figure(9.5, 3.6)
+        ax = fig.add_subplot()
+        ax.plot(t, p50, color=PALETTE["active"], label="p50")
+        ax.plot(t, p99, color=PALETTE["fail"], label="p99")
+        ax.set_xlabel("replay wall time (s)")
+        ax.set_ylabel("latency (ms)")
+        ax.set_ylim(bottom=0)
+        ax.legend(loc="upper right")
+        return chart(
+            "replay_latency_time",
+            title,
+            "Median and 99th percentile latency (ms, as measured) of the requests sent in "
+            "each second: a p99 that climbs with the request rate shows where the target "
+            "starts to queue.",
+            fig,
+        )
+
+
 def _grouped_bars(ax: Any, names: list[str], series: list[tuple[str, list[float], str]]) -> None:
     y = np.arange(len(names))
     h = 0.8 / len(series)
@@ -254,6 +282,7 @@ def replay_sections(run_dir: Path) -> tuple[list[Section], list[Chart]]:
         return [Section("Load-test replay", (paragraph(why),))], []
     charts = [
         throughput_chart(r),
+        latency_over_time_chart(r),
         endpoints_chart(r),
         schedule_lag_chart(r),
         flows_chart(r),

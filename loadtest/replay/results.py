@@ -160,11 +160,15 @@ class LagStats:
 
 @dataclass(frozen=True, slots=True)
 class ThroughputPoint:
-    """Requests and error responses in the whole second starting at ``t_s``."""
+    """Requests and error responses in the whole second starting at ``t_s``, and the
+    median and 99th percentile latency of the requests sent in it (None when none was;
+    absent from files written before they were recorded)."""
 
     t_s: int
     rps: float
     errors_per_s: float
+    p50_ms: float | None = None
+    p99_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -363,6 +367,8 @@ class ReplayResults:
                     r.int_(p, "t_s", f"throughput[{i}].t_s"),
                     r.float_(p, "rps", f"throughput[{i}].rps"),
                     r.float_(p, "errors_per_s", f"throughput[{i}].errors_per_s"),
+                    r.float_or_none(p, "p50_ms", f"throughput[{i}].p50_ms"),
+                    r.float_or_none(p, "p99_ms", f"throughput[{i}].p99_ms"),
                 )
                 for i, p in r.objects(top, "throughput")
             ),

@@ -320,13 +320,27 @@ class Aggregate:
         )
 
     def throughput(self) -> tuple[ThroughputPoint, ...]:
-        """Requests and errors per second of the run, one point per whole second."""
+        """Requests and errors per second of the run, one point per whole second, with
+        the exact p50 and p99 latency (ms, as measured) of the requests sent in it."""
         if not self.rec.req_t:
             return ()
         t = np.asarray(self.rec.req_t, dtype=float)
         ok = np.asarray(self.rec.req_ok, dtype=bool)
+        ms = np.asarray(self.rec.req_ms, dtype=float)
         sec = np.maximum(t, 0).astype(int)
         n = int(sec.max()) + 1
         total = np.bincount(sec, minlength=n)
         errs = np.bincount(sec[~ok], minlength=n)
-        return tuple(ThroughputPoint(i, float(total[i]), float(errs[i])) for i in range(n))
+        # One sort by (second, latency); each second's samples are then a sorted slice.
+        order = np.lexsort((ms, sec))
+        ms_sorted = ms[order]
+        starts = np.concatenate(([0], np.cumsum(total)[:-1]))
+        pct: list[tuple[float | None, float | None]] = []
+        for i in range(n):
+            k = int(total[i])
+            if k == 0:
+                pct.append((None, None))
+                continue
+            q = np.percentile(ms_sorted[starts[i] : starts[i] + k], (50, 99))
+            pct.append((round(float(q[0]), 3), round(float(q[1]), 3)))
+        return tuple(ThroughputPoint(i, float(total[i]), float(errs[i]), *pct[i]) for i in range(n))

@@ -4,7 +4,8 @@ Each case is raw samples (as the executor records them), what the run was, its
 reconciliation, CPU peak and thresholds.  The goldens were written by the writer as it was
 before the typed results record existed, so a byte-equal file proves the record writes
 exactly what older tools read; the calls, attempts, mean, p90, p99.9, corrected p95 and
-histogram keys were added to them deliberately (issue 12).  Regenerate (only when the
+histogram keys were added to them deliberately (issue 12), and so were each throughput
+point's p50_ms and p99_ms (issue 13: the latency-over-time chart).  Regenerate (only when the
 schema changes on purpose) with ``python -m tests.loadtest.replay.golden_results``.
 """
 

@@ -93,3 +93,23 @@ def test_p999_is_the_nearest_rank_not_a_float_rounding() -> None:
     values = list(range(1, 1001))
     assert percentile(values, 99.9) == 999.0 and percentile(values, 100) == 1000.0
     assert percentile(values[:5], 99.9) == 5.0 and percentile([3.0], 0) == 3.0
+
+
+def test_throughput_points_carry_each_seconds_exact_latency_percentiles() -> None:
+    rng = np.random.default_rng(3)
+    agg = Aggregate()
+    t = rng.uniform(0, 5, 400)
+    t[(t >= 2) & (t < 3)] += 1  # second 2 sends nothing
+    ms = rng.lognormal(3, 0.5, 400)
+    for ti, mi in zip(t, ms, strict=True):
+        agg.rec.request("POST /x", float(ti), float(mi), float(mi), True)
+    points = agg.throughput()
+    assert [p.t_s for p in points] == [0, 1, 2, 3, 4]
+    for p in points:
+        inside = ms[(t >= p.t_s) & (t < p.t_s + 1)]
+        assert p.rps == len(inside)
+        if len(inside) == 0:
+            assert p.p50_ms is None and p.p99_ms is None
+        else:
+            assert p.p50_ms == round(float(np.percentile(inside, 50)), 3)
+            assert p.p99_ms == round(float(np.percentile(inside, 99)), 3)
