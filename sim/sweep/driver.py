@@ -185,6 +185,28 @@ def _executor(config: SweepConfig) -> Iterator[RunExecutor]:
         yield DaskExecutor(client)
 
 
+def variant_warnings(variants: Iterable[tuple[Variant, Any]]) -> list[str]:
+    """``fleetsim validate``'s warnings (:mod:`sim.scenario_checks`) for every variant, each
+    once: a warning every variant shares is printed plain, one that only some variants
+    have names them (``fleet.workers=60: ...``)."""
+    from sim.scenario import Scenario
+    from sim.scenario_checks import check_scenario
+
+    by_text: dict[str, list[str]] = {}
+    n = 0
+    for v, scenario in variants:
+        n += 1
+        if not isinstance(scenario, Scenario):
+            continue
+        label = ", ".join(v.overrides) or "the scenario"
+        for w in check_scenario(scenario):
+            by_text.setdefault(str(w), []).append(label)
+    return [
+        text if len(labels) == n else f"{'; '.join(labels)}: {text}"
+        for text, labels in by_text.items()
+    ]
+
+
 def run_sweep(
     config: SweepConfig,
     source: ScenarioSource | None = None,
@@ -229,6 +251,8 @@ def run_sweep(
     session = _Session(src, fn)
     for v in variants:  # validate every variant before any run starts
         session.scenario(v)
+    for line in variant_warnings((v, session.scenario(v)) for v in variants):
+        print(f"fleetsim sweep: warning: {line}", file=sys.stderr)
     ex_cm: AbstractContextManager[RunExecutor] = (
         nullcontext(executor) if executor is not None else _executor(config)
     )

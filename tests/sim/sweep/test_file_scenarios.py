@@ -55,3 +55,20 @@ def test_an_array_value_is_set_as_an_array() -> None:
     (v,) = expand_grid(parse_sets(["region.center=[40.7, -74.0]"]))
     assert v.items == (("region.center", "[40.7, -74.0]"),)  # a scalar column in sweep.parquet
     assert tuple(source.load(v).region.center) == (40.7, -74.0)
+
+
+def test_variant_warnings_name_the_variants_that_have_them(tmp_path: Path) -> None:
+    from sim.sweep.driver import variant_warnings
+
+    path = tmp_path / "tiny.toml"
+    shutil.copy(SCENARIOS / "tiny.toml", path)
+    source = FileScenarios(path)
+    variants = expand_grid(parse_sets(["demand.window.complete_before_min=1,45"]))
+    lines = variant_warnings((v, source.load(v)) for v in variants)
+    (line,) = lines  # only the 1-minute window is shorter than the typical trip
+    assert line.startswith("demand.window.complete_before_min=1: ")
+    assert "typical trip" in line
+    # A warning every variant has is printed once, plain.
+    both = expand_grid(parse_sets(["submission.mode=batch", "fleet.workers=5,6"]))
+    (shared,) = variant_warnings((v, source.load(v)) for v in both)
+    assert shared.startswith("submission.batch_size = 500")
