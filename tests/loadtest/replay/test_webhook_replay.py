@@ -34,11 +34,12 @@ def replay(url: str, trace: Path, out: Path, fail_ratio: float = 0.0) -> None:
     proc = subprocess.run(
         [
             sys.executable,
-            str(HERE / "webhook_runner.py"),
+            str(HERE / "local_runner.py"),
             url,
             str(trace),
             str(out),
             "4",
+            "--webhooks",
             str(fail_ratio),
         ],
         capture_output=True,
@@ -88,11 +89,12 @@ def test_a_refused_registration_exits_2_naming_the_answer(tmp_path: Path) -> Non
         proc = subprocess.run(
             [
                 sys.executable,
-                str(HERE / "webhook_runner.py"),
+                str(HERE / "local_runner.py"),
                 url,
                 str(trace),
                 str(tmp_path / "o"),
                 "4",
+                "--webhooks",
             ],
             capture_output=True,
             text=True,
