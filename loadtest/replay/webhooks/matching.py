@@ -10,11 +10,16 @@ The rules, in arrival order:
   its content cannot be trusted;
 * an attempt with a delivery id already seen for the same event and subject is a
   *retry* (at-least-once delivery), counted apart from duplicates;
-* a new delivery meets the oldest unmet expectation of its key ``(provider, event,
+* a delivery is *received* at its first attempt that the receiver accepted (an answer
+  the provider counts as delivered: 2xx, or for HyperTrack also 4xx): an attempt the
+  receiver refused (``--webhook-fail-ratio``) meets nothing, so an event whose every
+  attempt was refused stays *missing*, and its latency runs to the accepted attempt;
+* a received delivery meets the oldest unmet expectation of its key ``(provider, event,
   subject)``, in call order; latency is arrival − the answer of the causing call, and an
   event that arrived before that answer is counted ``early`` and clamped to 0 ms;
-* a new delivery for a key whose expectations are all met is *duplicated*; one for a key
-  with no expectation at all is *unexpected*;
+* a received delivery for a key whose expectations are all met is *duplicated*; one for
+  a key with no expectation at all is *unexpected* (as is a never-accepted delivery for
+  such a key: the platform still sent it);
 * per subject, an event that arrived before an event expected earlier on the same
   subject (e.g. taskCompleted before taskStarted) is *out of order*.
 
@@ -30,6 +35,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from loadtest.providers.webhooks import PROVIDERS, delivered
 from loadtest.replay.histogram import nearest_rank
 from loadtest.replay.webhooks.model import MALFORMED, Arrival, Expected
 from loadtest.replay.webhooks.records import WebhookEventStats, WebhookReport
@@ -54,6 +60,14 @@ class _Tally:
 def _pct(sorted_ms: np.ndarray, q: float) -> float:
     n = len(sorted_ms)
     return round(float(sorted_ms[nearest_rank(q, n) - 1]), 3) if n else 0.0
+
+
+def _accepted(a: Arrival) -> bool:
+    """Whether the receiver's answer to this attempt counts as delivered for its provider
+    (``providers.webhooks.delivered``); an unknown provider needs a 2xx."""
+    if a.provider in PROVIDERS:
+        return delivered(a.provider, a.status) is True
+    return 200 <= a.status < 300
 
 
 def _pending(expected: Iterable[Expected]) -> dict[Key, deque[Expected]]:
@@ -82,6 +96,7 @@ def match(expected: Sequence[Expected], arrivals: Sequence[Arrival]) -> WebhookR
     # Per (provider, subject): the met expectations' (order, arrival time, event).
     met: dict[tuple[str, str], list[tuple[tuple[float, int, int], float, str]]] = {}
     bad = malformed = 0
+    refused: dict[tuple[str, str, str, str], Arrival] = {}  # deliveries not yet accepted
     for a in sorted(arrivals, key=lambda a: a.t_s):
         if a.event == MALFORMED:
             malformed += 1
@@ -93,14 +108,20 @@ def match(expected: Sequence[Expected], arrivals: Sequence[Arrival]) -> WebhookR
         if a.event == MALFORMED:
             continue
         t = tally(a.provider, a.event)
+        accepted = _accepted(a)
+        dk = (a.provider, a.delivery_id, a.event, a.subject)
         if a.delivery_id:
-            dk = (a.provider, a.delivery_id, a.event, a.subject)
             seen = attempts.get(dk, 0)
             attempts[dk] = seen + 1
             if seen:
                 t.retries += 1
                 t.retried_deliveries += seen == 1
-                continue
+                if not (accepted and dk in refused):
+                    continue  # a repeat of an accepted delivery, or refused again
+        if not accepted:
+            refused[dk] = a
+            continue
+        refused.pop(dk, None)
         queue = pending.get((a.provider, a.event, a.subject))
         if queue:
             e = queue.popleft()
@@ -116,6 +137,9 @@ def match(expected: Sequence[Expected], arrivals: Sequence[Arrival]) -> WebhookR
             t.duplicated += 1
         else:
             t.unexpected += 1
+    for a in refused.values():  # never accepted: an expected one stays missing
+        if (a.provider, a.event, a.subject) not in pending:
+            tally(a.provider, a.event).unexpected += 1
     for (provider, _), rows in met.items():
         latest = float("-inf")
         for _, t_s, event in sorted(rows):
@@ -156,7 +180,7 @@ def missing(expected: Sequence[Expected], arrivals: Sequence[Arrival]) -> int:
         need[k] = need.get(k, 0) + 1
     seen: set[tuple[str, str, str, str]] = set()
     for a in arrivals:
-        if not a.sig_ok:
+        if not a.sig_ok or not _accepted(a):
             continue
         if a.delivery_id:
             dk = (a.provider, a.delivery_id, a.event, a.subject)

@@ -14,9 +14,16 @@ def exp(event: str, subject: str, resp_s: float, call_id: int, pos: int = 0) -> 
 
 
 def arr(
-    t_s: float, event: str, subject: str, did: str, ok: bool = True, provider: str = "onfleet"
+    t_s: float,
+    event: str,
+    subject: str,
+    did: str,
+    ok: bool = True,
+    provider: str = "onfleet",
+    status: int | None = None,
 ) -> Arrival:
-    return Arrival(t_s, provider, event, subject, did, ok, 200 if ok else 401)
+    code = status if status is not None else 200 if ok else 401
+    return Arrival(t_s, provider, event, subject, did, ok, code)
 
 
 def row(report_events: tuple[WebhookEventStats, ...], name: str) -> WebhookEventStats:
@@ -177,3 +184,32 @@ def test_providers_are_kept_apart() -> None:
     ht = next(e for e in r.events if e.provider == "hypertrack")
     nash = next(e for e in r.events if e.provider == "nash")
     assert ht.received == 1 and nash.unexpected == 1
+
+
+def test_a_refused_attempt_meets_nothing_until_a_retry_is_accepted() -> None:
+    ex = [exp("taskCompleted", "T1", 1.0, 1), exp("taskCompleted", "T2", 1.0, 2)]
+    ar = [
+        arr(1.1, "taskCompleted", "T1", "d1", status=500),  # refused by the receiver
+        arr(1.2, "taskCompleted", "T2", "d2", status=500),  # refused, never retried (yet)
+        arr(3.0, "taskCompleted", "T1", "d1"),  # the platform's retry, accepted
+        arr(3.5, "taskCompleted", "T1", "d1"),  # at-least-once: a retry of it again
+    ]
+    assert missing(ex, ar[:2]) == 2  # the grace wait keeps waiting
+    r = match(ex, ar)
+    done = row(r.events, "taskCompleted")
+    assert (done.received, done.missing, done.duplicated, done.unexpected) == (1, 1, 0, 0)
+    assert (done.retries, done.retried_deliveries) == (2, 1)
+    assert done.max_ms == 2000.0  # latency to the accepted attempt, not the refused one
+    assert missing(ex, ar) == 1
+
+
+def test_hypertrack_counts_a_4xx_answer_as_delivered() -> None:
+    ex = [Expected("hypertrack", "completed", "o1", 1.0, 1.0, 1, 0)]
+    ar = [Arrival(1.1, "hypertrack", "completed", "o1", "m1", True, 404)]
+    assert missing(ex, ar) == 0
+    assert row(match(ex, ar).events, "completed").received == 1
+
+
+def test_a_never_accepted_delivery_nobody_expects_is_unexpected() -> None:
+    r = match([], [arr(1.0, "taskUpdated", "T1", "d1", status=500)])
+    assert row(r.events, "taskUpdated").unexpected == 1
