@@ -126,11 +126,13 @@ def hypertrack_signature(secret_hex: str, body: bytes) -> str:
 
 # -- Delivery: retry schedules, timeouts, what counts as delivered ------------------------
 #: Seconds before each attempt after a failed one (the first attempt goes at once), at
-#: time factor 1.  Onfleet: every 30 min for up to a day.  Nash (Svix): immediately, then
-#: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h.  HyperTrack: three more, 20 s apart.
+#: time factor 1.  Onfleet: every 30 min for up to a day.  Nash (Svix): attempts
+#: "immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h", each period counted from the
+#: failure before it, so the first attempt is the immediate one and seven retries follow.
+#: HyperTrack: three more, 20 s apart.
 RETRY_DELAYS_S: Final[Mapping[Provider, tuple[float, ...]]] = {
     "onfleet": (1800.0,) * 48,
-    "nash": (0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0),
+    "nash": (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0),
     "hypertrack": (20.0, 20.0, 20.0),
 }
 #: How long a receiver has to answer (HyperTrack documents 10 s; Svix uses 15 s; Onfleet

@@ -261,7 +261,9 @@ class HyperTrackApi:
             o.metadata = {**o.metadata, **meta}
         o.timeline.append(entry)
         self._save(o)
-        self._emit(request, _VALUE_OF[action], o.handle, [o], now)
+        # The subject is the route, as for the track call's events: one lane per route, so
+        # an order's completed never overtakes its started while that one is retried.
+        self._emit(request, _VALUE_OF[action], o.route or o.handle, [o], now)
         self.rt.commit()
         return ok(o.to_json())
 
