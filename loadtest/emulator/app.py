@@ -137,6 +137,10 @@ def _routes(emu: Emulator) -> list[BaseRoute]:
 
 async def _api_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
+    # A refused request must leave nothing behind: handlers validate before they change
+    # anything, and this drops what a later check could still have left pending (store
+    # writes, webhook events), so the next request's commit cannot carry it out.
+    request.app.state.emulator.rt.rollback()
     return dialect_of(request.scope).response(exc, _ip(request))
 
 

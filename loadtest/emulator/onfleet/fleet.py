@@ -420,6 +420,9 @@ class FleetOps(EventOps):
                 f"worker {wid} has an active task ({w.active_task}); complete it before "
                 "deleting the worker"
             )
+        # Checked before anything moves: a full organisation container refuses the whole
+        # delete, not the delete after some of the tasks went back.
+        self.check_cap("ORGANIZATION", self.org, extra=len(w.tasks))
         for tid in list(w.tasks):
             self.move_to_container(self.get(tid), "ORGANIZATION", self.org)
         for team_id in w.teams:

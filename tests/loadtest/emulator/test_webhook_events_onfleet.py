@@ -343,3 +343,22 @@ def test_a_worker_with_an_active_task_is_not_deleted(
     assert sink.events == []
     assert client.get(f"{A}/workers/{w}").status_code == 200
     assert client.delete(f"{A}/workers/nope").status_code == 404
+
+
+def test_a_delete_the_organisation_cannot_take_back_changes_nothing() -> None:
+    with recording_client(container_cap=2) as (client, sink):
+        w = worker(client, team(client), "+14155550213")
+        tids = [task(client) for _ in range(2)]
+        for tid in tids:
+            assert client.put(f"{A}/tasks/{tid}", json=to_worker(w)).status_code == 200
+        tids.append(task(client))  # the organisation holds 1 of its 2
+        sink.clear()
+        r = client.delete(f"{A}/workers/{w}")  # 1 unassigned + 2 back > the cap of 2
+        assert r.status_code == 400 and "container" in r.text, r.text
+        assert sink.events == []
+        assert client.get(f"{A}/workers/{w}").json()["tasks"] == tids[:2]
+        assert [client.get(f"{A}/tasks/{t}").json()["state"] for t in tids] == [1, 1, 0]
+        # Nothing the refused delete might have left pending rides on the next commit.
+        assert client.post(f"{A}/tasks", json={"destination": {"location": DEST}}).is_success
+        assert sink.names(tids[0]) == [] and sink.of("workerDeleted") == []
+        assert sink.of("taskUnassigned") == []
