@@ -21,6 +21,10 @@ NASH_SECRET_ENV = "FLEETSIM_NASH_WEBHOOK_SECRET"
 DEFAULT_GRACE_S = 10.0
 #: ``--webhook-register``: through the API (the emulator's route for Nash and
 #: HyperTrack), or nothing (print what to configure by hand).
+#: Bounds on the receiver's injected answer delay and the wait for late events: finite,
+#: so a run always ends (a minute is longer than any provider waits for an answer).
+MAX_DELAY_MS = 60_000.0
+MAX_GRACE_S = 86_400.0
 REGISTER_MODES = ("auto", "none")
 
 
@@ -63,10 +67,16 @@ class WebhookOptions:
             )
         if not 0.0 <= self.fail_ratio < 1.0:
             raise UserError(f"--webhook-fail-ratio {self.fail_ratio}: must be in [0, 1)")
-        if self.delay_ms < 0:
-            raise UserError(f"--webhook-delay-ms {self.delay_ms}: must be >= 0")
-        if self.grace_s < 0:
-            raise UserError(f"--webhook-grace {self.grace_s}: must be >= 0")
+        if not 0 <= self.delay_ms <= MAX_DELAY_MS:  # also refuses nan and inf
+            raise UserError(
+                f"--webhook-delay-ms {self.delay_ms}: must be a number of ms in "
+                f"[0, {MAX_DELAY_MS:,.0f}] (longer than any provider waits for an answer)"
+            )
+        if not 0 <= self.grace_s <= MAX_GRACE_S:
+            raise UserError(
+                f"--webhook-grace {self.grace_s}: must be a number of seconds in "
+                f"[0, {MAX_GRACE_S:,.0f}] (a day)"
+            )
         if self.register not in REGISTER_MODES:
             raise UserError(
                 f"--webhook-register {self.register!r}: use one of {', '.join(REGISTER_MODES)}"
