@@ -133,8 +133,9 @@ def _webhook_config(args: argparse.Namespace, base: WebhookConfig) -> WebhookCon
         try:
             _, url = parse_endpoint_flag(spec)
             check_sync(parse_url(url), allow_remote)
-        except Refused as exc:
-            raise UserError(f"--webhook {spec}: {exc}") from None
+        except Refused as exc:  # the flag's URL may carry user:password@: not echoed
+            name = spec.split("=", 1)[0] if "=" in spec else "?"
+            raise UserError(f"--webhook {name}=...: {exc}") from None
     changes["endpoints"] = tuple(specs)
     return dataclasses.replace(base, **changes)
 

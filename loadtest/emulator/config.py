@@ -316,7 +316,10 @@ def _merge(obj: Any, data: dict[str, Any], path: str) -> Any:
                     ok = False
             if not ok:
                 want = "a positive integer" if key in _OPTIONAL_INTS else type(cur).__name__
-                raise UserError(f"profile: {where} = {value!r} has the wrong type; expected {want}")
+                value_text = "(not shown)" if key == "secret" else repr(value)
+                raise UserError(
+                    f"profile: {where} = {value_text} has the wrong type; expected {want}"
+                )
             _check_range(obj, key, value, where)
             changes[key] = float(value) if isinstance(cur, float) else value
     merged = dataclasses.replace(obj, **changes)

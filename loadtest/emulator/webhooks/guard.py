@@ -30,6 +30,18 @@ class Refused(Exception):
     """The URL is not one the emulator may send to; the message says why and the fix."""
 
 
+def shown(raw: str) -> str:
+    """``raw`` fit for a message or a log: userinfo (``user:password@``) and the query
+    dropped, since either may carry a credential; text that is no URL is cut short."""
+    try:
+        url = httpx.URL(raw.strip())
+    except (httpx.InvalidURL, ValueError):
+        return repr(raw[:20] + "…") if len(raw) > 20 else repr(raw)
+    if not url.host:
+        return repr(raw[:20] + "…") if len(raw) > 20 else repr(raw)
+    return str(url.copy_with(userinfo=b"", query=None, fragment=None))
+
+
 def parse_url(raw: object) -> httpx.URL:
     """``raw`` as an http(s) URL with a host, or :class:`Refused`."""
     if not isinstance(raw, str) or not raw.strip():
@@ -37,9 +49,9 @@ def parse_url(raw: object) -> httpx.URL:
     try:
         url = httpx.URL(raw.strip())
     except (httpx.InvalidURL, ValueError) as exc:
-        raise Refused(f"url {raw!r} is not a valid URL: {exc}") from None
+        raise Refused(f"url {shown(raw)} is not a valid URL: {exc}") from None
     if url.scheme not in ("http", "https") or not url.host:
-        raise Refused(f"url {raw!r} must be an http:// or https:// URL with a host")
+        raise Refused(f"url {shown(raw)} must be an http:// or https:// URL with a host")
     return url
 
 

@@ -26,7 +26,7 @@ from loadtest.emulator.errors import ApiError
 from loadtest.emulator.http import empty, ok, read_json
 from loadtest.emulator.ids import IdGen
 from loadtest.emulator.webhooks.engine import WebhookEngine
-from loadtest.emulator.webhooks.guard import Refused, parse_url
+from loadtest.emulator.webhooks.guard import Refused, parse_url, shown
 from loadtest.emulator.webhooks.registry import Endpoint
 from loadtest.providers.onfleet import BASE_PATH, CONTROL_PATH, E_INVALID_VALUES, MSG_INVALID_VALUES
 from loadtest.providers.webhooks import (
@@ -95,11 +95,7 @@ class WebhookRoutes:
                     f"trigger {trigger} ({ONFLEET_TRIGGERS[trigger]}) needs a threshold: a "
                     f"number > 0 ({unit})"
                 )
-            if self.engine.registry.count_trigger(trigger) >= MAX_THRESHOLD_WEBHOOKS:
-                raise _bad(
-                    f"trigger {trigger} ({ONFLEET_TRIGGERS[trigger]}) already has "
-                    f"{MAX_THRESHOLD_WEBHOOKS} webhooks, the most allowed; delete one first"
-                )
+            self._check_room(trigger)
         else:
             threshold = None
         url = await self._checked_url(body.get("url"))
@@ -110,8 +106,10 @@ class WebhookRoutes:
                 400,
                 "Webhook validation failed.",
                 error=ONFLEET_E_WEBHOOK_VALIDATION,
-                cause=f"{failure} (GET {url}?check=...)",
+                cause=f"{failure} (GET {shown(url)}?check=...)",
             )
+        if trigger in THRESHOLD_TRIGGERS:
+            self._check_room(trigger)  # again: another registration may have won the wait
         ep = Endpoint(
             self.ids.onfleet(),
             "onfleet",
@@ -126,6 +124,14 @@ class WebhookRoutes:
         self.engine.registry.add(ep)
         self._commit()
         return ok(ep.onfleet_json())
+
+    def _check_room(self, trigger: int) -> None:
+        """taskEta and taskArrival take at most 10 webhooks each (API-NOTES §1.8)."""
+        if self.engine.registry.count_trigger(trigger) >= MAX_THRESHOLD_WEBHOOKS:
+            raise _bad(
+                f"trigger {trigger} ({ONFLEET_TRIGGERS[trigger]}) already has "
+                f"{MAX_THRESHOLD_WEBHOOKS} webhooks, the most allowed; delete one first"
+            )
 
     async def list_hooks(self, request: Request) -> Response:
         return ok([e.onfleet_json() for e in self.engine.registry.onfleet_hooks()])

@@ -4,6 +4,8 @@ guard, each bad value an exit 2 naming the flag."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from fleetsim.cli import build_parser, main
@@ -75,3 +77,19 @@ def test_bad_webhook_flags_exit_2(
     assert "Traceback" not in err and err.count("error:") == 7
     assert "--allow-remote-webhooks" in err and "FLEETSIM_WEBHOOK_SECRET" in err
     assert bad_secret not in err and "not-hex-at-all" not in err
+
+
+def test_credentials_in_a_refused_webhook_url_are_never_echoed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    url = "http://alice:s3cret-pw@192.0.2.1:9000/hook?token=t0ken"
+    assert main(["emulate", "--webhook", f"onfleet={url}"]) == 2
+    err = capsys.readouterr().err
+    assert "--allow-remote-webhooks" in err
+    assert "s3cret-pw" not in err and "t0ken" not in err
+    # A secret of the wrong type in a profile file is named, never shown.
+    profile = tmp_path / "p.toml"
+    profile.write_text('profile = "fast"\n[webhooks]\nsecret = 123456789\n')
+    assert main(["emulate", "--profile", str(profile)]) == 2
+    err = capsys.readouterr().err
+    assert "secret" in err and "123456789" not in err and "Traceback" not in err
