@@ -83,6 +83,19 @@ def test_an_onfleet_delivery_signed_with_hmac_sha512_verifies() -> None:
     assert abs(t - time.time()) < 5
 
 
+def test_a_real_onfleet_delivery_without_an_id_is_known_by_its_body() -> None:
+    """Onfleet sends no delivery id: a retry (the same body) must read as a retry, and
+    another event as another delivery."""
+    c, log = client()
+    body = onfleet_body(3, "taskCompleted", task="tskA")
+    other = onfleet_body(3, "taskCompleted", task="tskB")
+    for b in (body, body, other):
+        sig = hmac.new(bytes.fromhex(SECRET), b, hashlib.sha512).hexdigest()
+        assert c.post("/onfleet", content=b, headers={"X-Onfleet-Signature": sig}).is_success
+    ids = [row[4] for row in log.drain()]
+    assert ids[0] == ids[1] != ids[2] and all(i.startswith("sha256:") for i in ids)
+
+
 def test_worker_and_job_triggers_are_about_their_worker_and_job() -> None:
     c, log = client()
     body = onfleet_body(5, "workerDuty", task="", worker="wkr7")
