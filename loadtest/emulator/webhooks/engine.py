@@ -14,8 +14,13 @@ Concepts:
   ready queue, in a worker, or waiting on its retry timer, never two of these at once, so
   deliveries about one subject to one endpoint arrive in order, and a retrying delivery
   holds back the later ones of its lane (and only those).  Lanes of different subjects or
-  endpoints go in parallel over ``concurrency`` workers sharing one keep-alive ``aiohttp``
-  session for https and the handshake; http:// deliveries go through ``fastpost``.
+  endpoints go in parallel.  ``http://`` heads are sent by :meth:`WebhookEngine._pump`, one
+  call per loop tick for every lane that became ready, through ``fastpost`` (pipelined on
+  at most ``concurrency`` keep-alive connections per receiver, answers reported back by
+  callback: no task, future or timer per delivery).  A head whose URL's loopback check is
+  not cached (or ``https://``) goes to ``concurrency`` worker tasks instead, which run the
+  check (then the lane goes back to the pump) or send through one keep-alive ``aiohttp``
+  session.
 * **The bound.**  At most ``max_outbox`` deliveries are held.  Past it, a new delivery is
   dropped at commit: counted (``outcome="dropped"``), logged (at most every 10 s, with the
   running total) and never written to the store.  The API write itself is kept: a slow
@@ -40,7 +45,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import httpx
@@ -48,11 +53,18 @@ import orjson
 
 from loadtest.emulator.config import WebhookConfig
 from loadtest.emulator.store import Store
-from loadtest.emulator.webhooks.fastpost import HttpPool
+from loadtest.emulator.webhooks.fastpost import HttpPool, request_bytes, request_head
 from loadtest.emulator.webhooks.guard import Guard, Refused, parse_url
 from loadtest.emulator.webhooks.metrics import WebhookMetrics
 from loadtest.emulator.webhooks.registry import THRESHOLD_NAMES, Endpoint, Registry
-from loadtest.emulator.webhooks.send import Outcome, Signer, attempt, handshake, new_session
+from loadtest.emulator.webhooks.send import (
+    Outcome,
+    Signer,
+    attempt,
+    handshake,
+    new_session,
+    outcome_of,
+)
 from loadtest.providers.webhooks import (
     PROVIDERS,
     RETRY_DELAYS_S,
@@ -135,9 +147,15 @@ class WebhookEngine:
         self._lanes: dict[LaneKey, deque[Delivery]] = {}
         self._urls: dict[str, httpx.URL] = {}
         self._timeouts = {p: cfg.timeout_s or TIMEOUT_S[p] for p in PROVIDERS}
-        self._pool = HttpPool(cfg.concurrency)
+        self._pool = HttpPool(cfg.concurrency, self._answered)
+        self._pool.on_room = self._wake
+        #: (request head, port) of each http:// URL sent to (the head is per URL).
+        self._heads: dict[str, tuple[bytes, int]] = {}
+        #: Lanes whose head is to be sent, for the pump (http) to sort out.
+        self._readyq: deque[LaneKey] = deque()
+        self._pumping = False
+        #: Lanes for the workers: a loopback check to run, or an https send.
         self._queue: asyncio.Queue[LaneKey] | None = None
-        self._early: list[LaneKey] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -230,10 +248,14 @@ class WebhookEngine:
         self.accepted += len(deliveries)
 
     def _ready(self, key: LaneKey) -> None:
-        if self._queue is None:
-            self._early.append(key)
-        else:
-            self._queue.put_nowait(key)
+        self._readyq.append(key)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Run the pump in this loop tick's end when lanes wait (once however many)."""
+        if not self._pumping and self._readyq and self._loop is not None:
+            self._pumping = True
+            self._loop.call_soon(self._pump)
 
     def _drop(self, provider: str, name: str) -> None:
         self.metrics.count(provider, name, "dropped")
@@ -287,9 +309,8 @@ class WebhookEngine:
         self._loop_thread = threading.get_ident()
         self._session = new_session(self.cfg.concurrency)
         self._queue = asyncio.Queue()
-        early, self._early = self._early, []
-        for key in early:
-            self._queue.put_nowait(key)
+        self._pumping = False
+        self._wake()
         loop = self._loop
         self._tasks = [loop.create_task(self._worker()) for _ in range(self.cfg.concurrency)]
         if self.store.durable:
@@ -310,9 +331,9 @@ class WebhookEngine:
             await self._session.close()
             self._session = None
         self._pool.close()
-        # Lanes that were waiting or in flight go back to the early list for a restart of
+        # Lanes that were waiting or in flight go back to the ready list for a restart of
         # the workers in this process (tests); the store has them in any case.
-        self._early = list(self._lanes)
+        self._readyq = deque(self._lanes)
         self._queue = None
         self._loop = None
         self._flush_marks()
@@ -340,6 +361,81 @@ class WebhookEngine:
             url = self._urls[raw] = parse_url(raw)
         return url
 
+    def _pump(self) -> None:
+        """Send the head of every ready lane: http ones pipelined by receiver (one write
+        per connection), the rest to the workers.  A receiver with no room left keeps
+        its lanes ready until an answer frees some."""
+        self._pumping = False
+        ready, self._readyq = self._readyq, deque()
+        groups: dict[tuple[str, int], list[tuple[object, bytes, float]]] = {}
+        rooms: dict[tuple[str, int], int] = {}
+        lanes = self._lanes
+        registry = self.registry.endpoints
+        for key in ready:
+            lane = lanes.get(key)
+            if not lane:
+                continue
+            d = lane[0]
+            ep = d.endpoint
+            if registry.get(ep.id) is not ep:
+                self._drop_lane(key, lane)
+                continue
+            url = self._url(ep.url)
+            known, addr = self.guard.peek(url) if url.scheme == "http" else (False, None)
+            if not known:
+                assert self._queue is not None
+                self._queue.put_nowait(key)
+                continue
+            head = self._heads.get(ep.url)
+            if head is None:
+                head = self._head(ep.url, url)
+            hp = (addr or url.host, head[1])
+            room = rooms.get(hp)
+            if room is None:
+                room = self._pool.room(hp)
+            if room <= 0:
+                self._readyq.append(key)  # sent when an answer frees room
+                continue
+            rooms[hp] = room - 1
+            provider = ep.provider
+            lines = self.signer.header_lines(provider, d.id, d.body)
+            request = request_bytes(head[0], lines, d.body)
+            groups.setdefault(hp, []).append(((key, d), request, self._timeouts[provider]))
+        for hp, items in groups.items():
+            self._pool.send(hp, items)
+
+    def _head(self, raw: str, url: httpx.URL) -> tuple[bytes, int]:
+        if len(self._heads) >= 1024:
+            self._heads.clear()
+        got = self._heads[raw] = (
+            request_head(url.raw_path, url.netloc.decode("ascii")),
+            url.port or 80,
+        )
+        return got
+
+    def _answered(self, token: object, status: int | None, counts: bool) -> None:
+        """fastpost's report on one head: an answer, a failed attempt, or (``counts``
+        False) a request to send again as it was."""
+        key, d = cast(tuple[LaneKey, Delivery], token)
+        lane = self._lanes.get(key)
+        if lane is None or not lane or lane[0] is not d:
+            return  # the lane went (its endpoint was removed, the engine stopped)
+        if status is None and not counts:
+            self._ready(key)
+            return
+        self._settle(key, lane, d, outcome_of(d.endpoint.provider, status))
+        if self._readyq:
+            self._wake()
+
+    def _drop_lane(self, key: LaneKey, lane: deque[Delivery]) -> None:
+        """The lane's endpoint was removed: drop what it had."""
+        self.depth -= len(lane)
+        while lane:
+            gone = lane.popleft()
+            self.metrics.count(gone.endpoint.provider, gone.name, "dropped")
+            self._mark(gone, "dropped")
+        del self._lanes[key]
+
     async def _worker(self) -> None:
         queue = self._queue
         assert queue is not None
@@ -349,38 +445,44 @@ class WebhookEngine:
             if not lane:
                 continue
             try:
-                await self._send_head(key, lane)
+                await self._send_slow(key, lane)
             except Exception:  # a bug must not stop a worker; the lane moves on
                 log.exception("webhook delivery failed unexpectedly")
                 self._finish(key, lane, "failed")
 
-    async def _send_head(self, key: LaneKey, lane: deque[Delivery]) -> None:
+    async def _send_slow(self, key: LaneKey, lane: deque[Delivery]) -> None:
+        """The loopback check of an http URL (then the pump sends it), or an https
+        send."""
         d = lane[0]
         ep = d.endpoint
-        if self.registry.endpoints.get(ep.id) is not ep:  # removed: drop what it had
-            self.depth -= len(lane)
-            while lane:
-                gone = lane.popleft()
-                self.metrics.count(ep.provider, gone.name, "dropped")
-                self._mark(gone, "dropped")
-            del self._lanes[key]
+        if self.registry.endpoints.get(ep.id) is not ep:
+            self._drop_lane(key, lane)
             return
         provider = ep.provider
+        url = self._url(ep.url)
+        if url.scheme == "http":
+            try:
+                await self.guard.address(url)
+            except Refused as exc:
+                log.warning("webhook not sent: %s", exc)
+                self._settle(key, lane, d, Outcome.REFUSED)
+                return
+            self._ready(key)
+            return
         if d.headers is None:
             d.headers = self.signer.static_headers(provider, d.id, d.body)
         headers = self.signer.attempt_headers(provider, d.headers, d.id, d.body)
         session = self._session
         assert session is not None
         outcome, _status = await attempt(
-            session,
-            self._pool,
-            self.guard,
-            provider,
-            self._url(ep.url),
-            headers,
-            d.body,
-            self._timeouts[provider],
+            session, self.guard, provider, url, headers, d.body, self._timeouts[provider]
         )
+        self._settle(key, lane, d, outcome)
+
+    def _settle(self, key: LaneKey, lane: deque[Delivery], d: Delivery, outcome: Outcome) -> None:
+        """Act on the outcome of one attempt of the lane's head ``d``."""
+        ep = d.endpoint
+        provider = ep.provider
         if outcome is Outcome.DELIVERED:
             self.metrics.observe(provider, time.time() - d.emitted)
             ep.count += 1
