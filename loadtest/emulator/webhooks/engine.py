@@ -75,6 +75,10 @@ from loadtest.providers.webhooks import (
 log = logging.getLogger("fleetsim.emulator.webhooks")
 KIND = "webhook-delivery"
 _DROP_LOG_EVERY_S = 10.0
+#: How long the pump lets ready lanes gather before it sends: more requests per write
+#: and per answer read (each a syscall here and in the receiver), for at most this much
+#: added latency.
+PUMP_DELAY_S = 0.002
 
 LaneKey = tuple[str, str]
 PendingEvent = tuple[Provider, str, str, Any, float | None]
@@ -252,10 +256,10 @@ class WebhookEngine:
         self._wake()
 
     def _wake(self) -> None:
-        """Run the pump in this loop tick's end when lanes wait (once however many)."""
+        """Run the pump soon when lanes wait (once however many; see PUMP_DELAY_S)."""
         if not self._pumping and self._readyq and self._loop is not None:
             self._pumping = True
-            self._loop.call_soon(self._pump)
+            self._loop.call_later(PUMP_DELAY_S, self._pump)
 
     def _drop(self, provider: str, name: str) -> None:
         self.metrics.count(provider, name, "dropped")
@@ -369,8 +373,12 @@ class WebhookEngine:
         ready, self._readyq = self._readyq, deque()
         groups: dict[tuple[str, int], list[tuple[object, bytes, float]]] = {}
         rooms: dict[tuple[str, int], int] = {}
+        # Each URL's loopback check (and request head) once per pump, not per delivery.
+        routes: dict[str, tuple[tuple[str, int], bytes] | None] = {}
         lanes = self._lanes
         registry = self.registry.endpoints
+        header_lines = self.signer.header_lines
+        timeouts = self._timeouts
         for key in ready:
             lane = lanes.get(key)
             if not lane:
@@ -380,16 +388,16 @@ class WebhookEngine:
             if registry.get(ep.id) is not ep:
                 self._drop_lane(key, lane)
                 continue
-            url = self._url(ep.url)
-            known, addr = self.guard.peek(url) if url.scheme == "http" else (False, None)
-            if not known:
+            raw = ep.url
+            if raw in routes:
+                route = routes[raw]
+            else:
+                route = routes[raw] = self._route(raw)
+            if route is None:
                 assert self._queue is not None
                 self._queue.put_nowait(key)
                 continue
-            head = self._heads.get(ep.url)
-            if head is None:
-                head = self._head(ep.url, url)
-            hp = (addr or url.host, head[1])
+            hp, head = route
             room = rooms.get(hp)
             if room is None:
                 room = self._pool.room(hp)
@@ -398,20 +406,33 @@ class WebhookEngine:
                 continue
             rooms[hp] = room - 1
             provider = ep.provider
-            lines = self.signer.header_lines(provider, d.id, d.body)
-            request = request_bytes(head[0], lines, d.body)
-            groups.setdefault(hp, []).append(((key, d), request, self._timeouts[provider]))
+            body = d.body
+            request = request_bytes(head, header_lines(provider, d.id, body), body)
+            item = ((key, d), request, timeouts[provider])
+            group = groups.get(hp)
+            if group is None:
+                groups[hp] = [item]
+            else:
+                group.append(item)
         for hp, items in groups.items():
             self._pool.send(hp, items)
 
-    def _head(self, raw: str, url: httpx.URL) -> tuple[bytes, int]:
-        if len(self._heads) >= 1024:
-            self._heads.clear()
-        got = self._heads[raw] = (
-            request_head(url.raw_path, url.netloc.decode("ascii")),
-            url.port or 80,
-        )
-        return got
+    def _route(self, raw: str) -> tuple[tuple[str, int], bytes] | None:
+        """Where an http delivery to ``raw`` connects (the checked address) and its
+        request head; None when the workers must run the check first (or https)."""
+        url = self._url(raw)
+        if url.scheme != "http":
+            return None
+        known, addr = self.guard.peek(url)
+        if not known:
+            return None
+        head = self._heads.get(raw)
+        if head is None:
+            if len(self._heads) >= 1024:
+                self._heads.clear()
+            host = url.netloc.decode("ascii")
+            head = self._heads[raw] = (request_head(url.raw_path, host), url.port or 80)
+        return (addr or url.host, head[1]), head[0]
 
     def _answered(self, token: object, status: int | None, counts: bool) -> None:
         """fastpost's report on one head: an answer, a failed attempt, or (``counts``
