@@ -78,7 +78,7 @@ _DROP_LOG_EVERY_S = 10.0
 #: How long the pump lets ready lanes gather before it sends: more requests per write
 #: and per answer read (each a syscall here and in the receiver), for at most this much
 #: added latency.
-PUMP_DELAY_S = 0.002
+PUMP_DELAY_S = 0.005
 
 LaneKey = tuple[str, str]
 PendingEvent = tuple[Provider, str, str, Any, float | None]

@@ -64,7 +64,6 @@ class _Conn(asyncio.Protocol):
         "_got_bytes",
         "_keep",
         "_parser",
-        "_status",
         "_timer",
         "answered",
         "buffer",
@@ -87,7 +86,6 @@ class _Conn(asyncio.Protocol):
         self.answered = 0
         self._got_bytes = False
         self._timer: asyncio.TimerHandle | None = None
-        self._status = 0
         self._keep = True
         self._body = 0
 
@@ -114,11 +112,7 @@ class _Conn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.abort()
 
-    # -- httptools callbacks ---------------------------------------------------------------
-    def on_headers_complete(self) -> None:
-        self._status = self._parser.get_status_code()
-        self._keep = self._parser.should_keep_alive()
-
+    # -- httptools callbacks (status and keep-alive are read at the message's end) ---------
     def on_body(self, body: bytes) -> None:
         self._body += len(body)
         if self._body > MAX_ANSWER_BYTES:
@@ -128,13 +122,17 @@ class _Conn(asyncio.Protocol):
         if not self.inflight or self.closed:
             return
         token, _ = self.inflight.popleft()
+        parser = self._parser
+        status = parser.get_status_code()
+        keep = self._keep and parser.should_keep_alive()
+        self._keep = True
         self.answered += 1
         self._got_bytes = False
         self._body = 0
         pool = self.pool
         if pool is not None:
-            pool.on_done(token, self._status, True)
-        if not self._keep:
+            pool.on_done(token, status, True)
+        if not keep:
             self.abort()  # the rest were not answered: they go again, uncounted
         elif not self.inflight and pool is not None:
             pool.idle(self)
