@@ -91,14 +91,16 @@ class DeliveryIds:
     Onfleet."""
 
     def __init__(self) -> None:
-        self._prefix = uuid.uuid4().hex[:20]
+        p = uuid.uuid4().hex[:20]
+        self._prefix = p
+        # The UUID shape's first four groups are the prefix's, the last the counter.
+        self._uuid_prefix = f"{p[:8]}-{p[8:12]}-{p[12:16]}-{p[16:20]}-"
         self._seq = itertools.count(1)
 
     def new(self, provider: Provider) -> str:
-        h = f"{self._prefix}{next(self._seq):012x}"
         if provider == "nash":
-            return f"msg_{h}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+            return f"msg_{self._prefix}{next(self._seq):012x}"
+        return f"{self._uuid_prefix}{next(self._seq):012x}"
 
 
 @dataclass(slots=True)
