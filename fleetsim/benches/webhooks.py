@@ -219,22 +219,26 @@ def bench_delivery(ctx: BenchContext) -> list[BenchResult]:
 
 def _create_run(work: Path, name: str, seconds: int, receiver: ServerProcess | None) -> _Run:
     """One fresh emulator (with 3 taskCreated webhooks when given a receiver) under the
-    closed-loop create load: its rate and its CPU per create."""
+    closed-loop create load: its rate, its CPU per create and the receiver's."""
     with _emulator(work, name) as emu:
         emits = True
         if receiver is not None:
             _register(emu.url, f"{receiver.url}/hook", 3)
             emits = _state_emits(emu.url, receiver)
         cpu0 = _cpu_s(emu)
+        rcv0 = _cpu_s(receiver) if receiver is not None else 0.0
         got = _locust("HookCreateUser", emu.url, 32, seconds, work, {})
         cpu = _cpu_s(emu) - cpu0
-    return _Run(got, cpu * 1e6 / got.count if got.count else 0.0, emits)
+        rcv = _cpu_s(receiver) - rcv0 if receiver is not None else 0.0
+    n = got.count
+    return _Run(got, cpu * 1e6 / n if n else 0.0, rcv * 1e6 / n if n else 0.0, emits)
 
 
 @dataclass(frozen=True, slots=True)
 class _Run:
     stats: _Stats
     cpu_us_per_create: float
+    receiver_cpu_us_per_create: float
     emits: bool
 
 
@@ -244,9 +248,9 @@ def bench_overhead(ctx: BenchContext) -> list[BenchResult]:
     plain: list[_Run] = []
     hooked: list[_Run] = []
     with _receiver(work) as receiver:
-        # A B A B: the machine is shared, and its load drifts between runs; each side
-        # keeps its best run.
-        for _ in range(2):
+        # A B A B A B: the machine is shared, and its load drifts between runs; each
+        # side keeps its best run (three pairs: one quiet window for each is likelier).
+        for _ in range(2 if ctx.quick else 3):
             plain.append(_create_run(work, "emulator-plain", s, None))
             hooked.append(_create_run(work, "emulator-hooked", s, receiver))
         delivered = _received(receiver)
@@ -265,8 +269,9 @@ def bench_overhead(ctx: BenchContext) -> list[BenchResult]:
             target=">= 0.8",
             met=(ratio >= 0.8 and got.stats.failures == 0) if emits else None,
             note="baseline: creates/s on a fresh emulator with no webhook, same Locust load "
-            "(32 users), runs alternated A B A B, best of each; cpu_ratio = emulator CPU "
-            "per create without / with"
+            "(32 users), runs alternated A B A B A B, best of each; cpu_ratio = emulator "
+            "CPU per create without / with; the receiver (a third process on the same "
+            "cores) costs receiver_cpu_us_per_create"
             + ("" if emits else "; UNMEASURED: the state emits no taskCreated on this build"),
             extra={
                 "failures": got.stats.failures,
@@ -274,6 +279,7 @@ def bench_overhead(ctx: BenchContext) -> list[BenchResult]:
                 "emulator_cpu_us_per_create": round(got.cpu_us_per_create, 1),
                 "emulator_cpu_us_per_create_plain": round(base.cpu_us_per_create, 1),
                 "cpu_ratio": round(cpu_ratio, 3),
+                "receiver_cpu_us_per_create": round(got.receiver_cpu_us_per_create, 1),
                 "runs_creates_s": " ".join(
                     f"{a.stats.rps:.0f}/{b.stats.rps:.0f}"
                     for a, b in zip(plain, hooked, strict=True)

@@ -14,8 +14,13 @@ Concepts:
   ready queue, in a worker, or waiting on its retry timer, never two of these at once, so
   deliveries about one subject to one endpoint arrive in order, and a retrying delivery
   holds back the later ones of its lane (and only those).  Lanes of different subjects or
-  endpoints go in parallel over ``concurrency`` workers sharing one keep-alive ``aiohttp``
-  session for https and the handshake; http:// deliveries go through ``fastpost``.
+  endpoints go in parallel.  ``http://`` heads are sent by :meth:`WebhookEngine._pump`, one
+  call per loop tick for every lane that became ready, through ``fastpost`` (pipelined on
+  at most ``concurrency`` keep-alive connections per receiver, answers reported back by
+  callback: no task, future or timer per delivery).  A head whose URL's loopback check is
+  not cached (or ``https://``) goes to ``concurrency`` worker tasks instead, which run the
+  check (then the lane goes back to the pump) or send through one keep-alive ``aiohttp``
+  session.
 * **The bound.**  At most ``max_outbox`` deliveries are held.  Past it, a new delivery is
   dropped at commit: counted (``outcome="dropped"``), logged (at most every 10 s, with the
   running total) and never written to the store.  The API write itself is kept: a slow
@@ -32,15 +37,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import threading
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import httpx
@@ -48,11 +50,20 @@ import orjson
 
 from loadtest.emulator.config import WebhookConfig
 from loadtest.emulator.store import Store
-from loadtest.emulator.webhooks.fastpost import HttpPool
+from loadtest.emulator.webhooks.delivery import Delivery, DeliveryIds, gone_endpoint
+from loadtest.emulator.webhooks.delivery import parse_endpoint_flag as parse_endpoint_flag
+from loadtest.emulator.webhooks.fastpost import HttpPool, request_bytes, request_head
 from loadtest.emulator.webhooks.guard import Guard, Refused, parse_url
 from loadtest.emulator.webhooks.metrics import WebhookMetrics
 from loadtest.emulator.webhooks.registry import THRESHOLD_NAMES, Endpoint, Registry
-from loadtest.emulator.webhooks.send import Outcome, Signer, attempt, handshake, new_session
+from loadtest.emulator.webhooks.send import (
+    Outcome,
+    Signer,
+    attempt,
+    handshake,
+    new_session,
+    outcome_of,
+)
 from loadtest.providers.webhooks import (
     PROVIDERS,
     RETRY_DELAYS_S,
@@ -63,55 +74,13 @@ from loadtest.providers.webhooks import (
 log = logging.getLogger("fleetsim.emulator.webhooks")
 KIND = "webhook-delivery"
 _DROP_LOG_EVERY_S = 10.0
+#: How long the pump lets ready lanes gather before it sends: more requests per write
+#: and per answer read (each a syscall here and in the receiver), for at most this much
+#: added latency.
+PUMP_DELAY_S = 0.005
 
 LaneKey = tuple[str, str]
 PendingEvent = tuple[Provider, str, str, Any, float | None]
-
-
-class DeliveryIds:
-    """Stable delivery ids, unique across restarts: a random 80-bit prefix drawn once per
-    process, then a 48-bit counter (a uuid4 per delivery cost ~8 µs; this ~0.5 µs).  Svix's
-    ``msg_…`` for Nash; UUID-shaped (SNS message ids are UUIDs) for HyperTrack and
-    Onfleet."""
-
-    def __init__(self) -> None:
-        self._prefix = uuid.uuid4().hex[:20]
-        self._seq = itertools.count(1)
-
-    def new(self, provider: Provider) -> str:
-        h = f"{self._prefix}{next(self._seq):012x}"
-        if provider == "nash":
-            return f"msg_{h}"
-        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-@dataclass(slots=True)
-class Delivery:
-    """One event on its way to one endpoint.  ``attempts``: failed attempts so far."""
-
-    id: str
-    endpoint: Endpoint
-    name: str
-    subject: str
-    body: bytes
-    emitted: float  # epoch seconds of the emitting commit
-    attempts: int = 0
-    headers: dict[str, str] | None = field(default=None, repr=False)
-
-    def record(self, state: str) -> dict[str, Any]:
-        rec: dict[str, Any] = {
-            "id": self.id,
-            "endpoint": self.endpoint.id,
-            "provider": self.endpoint.provider,
-            "name": self.name,
-            "subject": self.subject,
-            "emitted": self.emitted,
-            "attempts": self.attempts,
-            "state": state,
-        }
-        if state != "delivered":  # a failed row keeps its body, for inspection
-            rec["body"] = self.body.decode()
-        return rec
 
 
 class WebhookEngine:
@@ -135,9 +104,15 @@ class WebhookEngine:
         self._lanes: dict[LaneKey, deque[Delivery]] = {}
         self._urls: dict[str, httpx.URL] = {}
         self._timeouts = {p: cfg.timeout_s or TIMEOUT_S[p] for p in PROVIDERS}
-        self._pool = HttpPool(cfg.concurrency)
+        self._pool = HttpPool(cfg.concurrency, self._answered)
+        self._pool.on_room = self._wake
+        #: (request head, port) of each http:// URL sent to (the head is per URL).
+        self._heads: dict[str, tuple[bytes, int]] = {}
+        #: Lanes whose head is to be sent, for the pump (http) to sort out.
+        self._readyq: deque[LaneKey] = deque()
+        self._pumping = False
+        #: Lanes for the workers: a loopback check to run, or an https send.
         self._queue: asyncio.Queue[LaneKey] | None = None
-        self._early: list[LaneKey] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._tasks: list[asyncio.Task[None]] = []
@@ -230,10 +205,14 @@ class WebhookEngine:
         self.accepted += len(deliveries)
 
     def _ready(self, key: LaneKey) -> None:
-        if self._queue is None:
-            self._early.append(key)
-        else:
-            self._queue.put_nowait(key)
+        self._readyq.append(key)
+        self._wake()
+
+    def _wake(self) -> None:
+        """Run the pump soon when lanes wait (once however many; see PUMP_DELAY_S)."""
+        if not self._pumping and self._readyq and self._loop is not None:
+            self._pumping = True
+            self._loop.call_later(PUMP_DELAY_S, self._pump)
 
     def _drop(self, provider: str, name: str) -> None:
         self.metrics.count(provider, name, "dropped")
@@ -262,7 +241,9 @@ class WebhookEngine:
             body = str(rec.get("body", "")).encode()
             if ep is None:
                 self.metrics.count(str(rec["provider"]), str(rec["name"]), "dropped")
-                gone = Delivery(rec["id"], _gone(rec), rec["name"], rec["subject"], body, 0.0)
+                gone = Delivery(
+                    rec["id"], gone_endpoint(rec), rec["name"], rec["subject"], body, 0.0
+                )
                 self.store.put(KIND, gone.id, gone.record("dropped"))
                 self._dirty = True
                 continue
@@ -287,9 +268,8 @@ class WebhookEngine:
         self._loop_thread = threading.get_ident()
         self._session = new_session(self.cfg.concurrency)
         self._queue = asyncio.Queue()
-        early, self._early = self._early, []
-        for key in early:
-            self._queue.put_nowait(key)
+        self._pumping = False
+        self._wake()
         loop = self._loop
         self._tasks = [loop.create_task(self._worker()) for _ in range(self.cfg.concurrency)]
         if self.store.durable:
@@ -310,9 +290,9 @@ class WebhookEngine:
             await self._session.close()
             self._session = None
         self._pool.close()
-        # Lanes that were waiting or in flight go back to the early list for a restart of
+        # Lanes that were waiting or in flight go back to the ready list for a restart of
         # the workers in this process (tests); the store has them in any case.
-        self._early = list(self._lanes)
+        self._readyq = deque(self._lanes)
         self._queue = None
         self._loop = None
         self._flush_marks()
@@ -340,6 +320,98 @@ class WebhookEngine:
             url = self._urls[raw] = parse_url(raw)
         return url
 
+    def _pump(self) -> None:
+        """Send the head of every ready lane: http ones pipelined by receiver (one write
+        per connection), the rest to the workers.  A receiver with no room left keeps
+        its lanes ready until an answer frees some."""
+        self._pumping = False
+        ready, self._readyq = self._readyq, deque()
+        groups: dict[tuple[str, int], list[tuple[object, bytes, float]]] = {}
+        rooms: dict[tuple[str, int], int] = {}
+        # Each URL's loopback check (and request head) once per pump, not per delivery.
+        routes: dict[str, tuple[tuple[str, int], bytes] | None] = {}
+        lanes = self._lanes
+        registry = self.registry.endpoints
+        header_lines = self.signer.header_lines
+        timeouts = self._timeouts
+        for key in ready:
+            lane = lanes.get(key)
+            if not lane:
+                continue
+            d = lane[0]
+            ep = d.endpoint
+            if registry.get(ep.id) is not ep:
+                self._drop_lane(key, lane)
+                continue
+            raw = ep.url
+            if raw in routes:
+                route = routes[raw]
+            else:
+                route = routes[raw] = self._route(raw)
+            if route is None:
+                assert self._queue is not None
+                self._queue.put_nowait(key)
+                continue
+            hp, head = route
+            room = rooms.get(hp)
+            if room is None:
+                room = self._pool.room(hp)
+            if room <= 0:
+                self._readyq.append(key)  # sent when an answer frees room
+                continue
+            rooms[hp] = room - 1
+            provider = ep.provider
+            body = d.body
+            request = request_bytes(head, header_lines(provider, d.id, body), body)
+            item = ((key, d), request, timeouts[provider])
+            group = groups.get(hp)
+            if group is None:
+                groups[hp] = [item]
+            else:
+                group.append(item)
+        for hp, items in groups.items():
+            self._pool.send(hp, items)
+
+    def _route(self, raw: str) -> tuple[tuple[str, int], bytes] | None:
+        """Where an http delivery to ``raw`` connects (the checked address) and its
+        request head; None when the workers must run the check first (or https)."""
+        url = self._url(raw)
+        if url.scheme != "http":
+            return None
+        known, addr = self.guard.peek(url)
+        if not known:
+            return None
+        head = self._heads.get(raw)
+        if head is None:
+            if len(self._heads) >= 1024:
+                self._heads.clear()
+            host = url.netloc.decode("ascii")
+            head = self._heads[raw] = (request_head(url.raw_path, host), url.port or 80)
+        return (addr or url.host, head[1]), head[0]
+
+    def _answered(self, token: object, status: int | None, counts: bool) -> None:
+        """fastpost's report on one head: an answer, a failed attempt, or (``counts``
+        False) a request to send again as it was."""
+        key, d = cast(tuple[LaneKey, Delivery], token)
+        lane = self._lanes.get(key)
+        if lane is None or not lane or lane[0] is not d:
+            return  # the lane went (its endpoint was removed, the engine stopped)
+        if status is None and not counts:
+            self._ready(key)
+            return
+        self._settle(key, lane, d, outcome_of(d.endpoint.provider, status))
+        if self._readyq:
+            self._wake()
+
+    def _drop_lane(self, key: LaneKey, lane: deque[Delivery]) -> None:
+        """The lane's endpoint was removed: drop what it had."""
+        self.depth -= len(lane)
+        while lane:
+            gone = lane.popleft()
+            self.metrics.count(gone.endpoint.provider, gone.name, "dropped")
+            self._mark(gone, "dropped")
+        del self._lanes[key]
+
     async def _worker(self) -> None:
         queue = self._queue
         assert queue is not None
@@ -349,38 +421,44 @@ class WebhookEngine:
             if not lane:
                 continue
             try:
-                await self._send_head(key, lane)
+                await self._send_slow(key, lane)
             except Exception:  # a bug must not stop a worker; the lane moves on
                 log.exception("webhook delivery failed unexpectedly")
                 self._finish(key, lane, "failed")
 
-    async def _send_head(self, key: LaneKey, lane: deque[Delivery]) -> None:
+    async def _send_slow(self, key: LaneKey, lane: deque[Delivery]) -> None:
+        """The loopback check of an http URL (then the pump sends it), or an https
+        send."""
         d = lane[0]
         ep = d.endpoint
-        if self.registry.endpoints.get(ep.id) is not ep:  # removed: drop what it had
-            self.depth -= len(lane)
-            while lane:
-                gone = lane.popleft()
-                self.metrics.count(ep.provider, gone.name, "dropped")
-                self._mark(gone, "dropped")
-            del self._lanes[key]
+        if self.registry.endpoints.get(ep.id) is not ep:
+            self._drop_lane(key, lane)
             return
         provider = ep.provider
+        url = self._url(ep.url)
+        if url.scheme == "http":
+            try:
+                await self.guard.address(url)
+            except Refused as exc:
+                log.warning("webhook not sent: %s", exc)
+                self._settle(key, lane, d, Outcome.REFUSED)
+                return
+            self._ready(key)
+            return
         if d.headers is None:
             d.headers = self.signer.static_headers(provider, d.id, d.body)
         headers = self.signer.attempt_headers(provider, d.headers, d.id, d.body)
         session = self._session
         assert session is not None
         outcome, _status = await attempt(
-            session,
-            self._pool,
-            self.guard,
-            provider,
-            self._url(ep.url),
-            headers,
-            d.body,
-            self._timeouts[provider],
+            session, self.guard, provider, url, headers, d.body, self._timeouts[provider]
         )
+        self._settle(key, lane, d, outcome)
+
+    def _settle(self, key: LaneKey, lane: deque[Delivery], d: Delivery, outcome: Outcome) -> None:
+        """Act on the outcome of one attempt of the lane's head ``d``."""
+        ep = d.endpoint
+        provider = ep.provider
         if outcome is Outcome.DELIVERED:
             self.metrics.observe(provider, time.time() - d.emitted)
             ep.count += 1
@@ -437,27 +515,3 @@ class WebhookEngine:
 
     def metrics_lines(self) -> list[str]:
         return self.metrics.lines(self.depth)
-
-
-def _gone(rec: dict[str, Any]) -> Endpoint:
-    """A stand-in for the endpoint of a resumed row whose endpoint no longer exists."""
-    provider: Provider = next((p for p in PROVIDERS if p == rec.get("provider")), "onfleet")
-    return Endpoint(str(rec["endpoint"]), provider, "", None)
-
-
-def parse_endpoint_flag(spec: str) -> tuple[Provider, str]:
-    """``provider=URL`` (``--webhook``) as ``(provider, url)``; :class:`Refused` names
-    the problem (the URL is checked by :func:`~loadtest.emulator.webhooks.guard.parse_url`;
-    the loopback check is :func:`~loadtest.emulator.webhooks.guard.check_sync`)."""
-    provider, sep, url = spec.partition("=")
-    provider = provider.strip().lower()
-    if not sep or provider not in PROVIDERS:
-        raise Refused(
-            f"--webhook {spec!r}: give provider=URL with provider one of "
-            f"{', '.join(PROVIDERS)} (e.g. onfleet=http://127.0.0.1:9000/hook)"
-        )
-    parse_url(url)
-    for p in PROVIDERS:
-        if p == provider:
-            return p, url.strip()
-    raise AssertionError(provider)

@@ -128,6 +128,17 @@ class Guard:
         self._cache[key] = (addr, now + RESOLVE_TTL_S)
         return addr
 
+    def peek(self, url: httpx.URL) -> tuple[bool, str | None]:
+        """Without waiting: ``(True, what address() returns)`` when that is known now
+        (``allow_remote``, or a check that has not expired), else ``(False, None)``: then
+        :meth:`address` must run (the hot path's way to keep the check at every send)."""
+        if self.allow_remote:
+            return True, None
+        hit = self._cache.get((url.host, _port(url)))
+        if hit is not None and hit[1] > time.monotonic():
+            return True, hit[0]
+        return False, None
+
     async def target(self, url: httpx.URL) -> tuple[httpx.URL, dict[str, str]]:
         """Where to send a request for ``url``: the URL (its host replaced by the checked
         address for http) and the extra headers (``Host`` when replaced)."""

@@ -9,8 +9,12 @@ what the answer means.
 * HyperTrack: ``x-hypertrack-signature`` (hex HMAC-SHA256) and ``x-amz-sns-message-id``.
 
 The body is serialised once, when the event is committed; every attempt sends the same
-bytes.  :func:`attempt` returns an :class:`Outcome`; it never raises for anything the
-network or the receiver does.
+bytes.  One event fanned out to several endpoints shares one body object, so its HMAC is
+computed once (:class:`Signer` keeps the last body's signatures; Svix signs the message
+id too, so Nash signs each delivery).  :func:`attempt` (the ``https://`` path) returns an
+:class:`Outcome`; it never raises for anything the network or the receiver does.  The
+``http://`` path is :mod:`~loadtest.emulator.webhooks.fastpost`, fed by the engine with
+:meth:`Signer.header_lines` and judged by :func:`outcome_of`.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ import aiohttp
 import httpx
 from svix.webhooks import Webhook
 
-from loadtest.emulator.webhooks.fastpost import HttpPool, request_bytes
 from loadtest.emulator.webhooks.guard import Guard, Refused
 from loadtest.providers.webhooks import (
     HYPERTRACK_DELIVERY_ID_HEADER,
@@ -55,19 +58,57 @@ class Signer:
     def __init__(self, secret_hex: str) -> None:
         self._secret = secret_hex
         self._svix = Webhook(nash_signing_secret(secret_hex))
+        # The last body signed and its signature by provider: the deliveries of one
+        # fanned-out event share the body object, so an identity check finds it.
+        self._last_body: bytes | None = None
+        self._last_sigs: dict[str, str] = {}
+
+    def _signature(self, provider: Provider, body: bytes) -> str:
+        if body is not self._last_body:
+            self._last_body = body
+            self._last_sigs = {}
+        sig = self._last_sigs.get(provider)
+        if sig is None:
+            if provider == "onfleet":
+                sig = onfleet_signature(self._secret, body)
+            else:
+                sig = hypertrack_signature(self._secret, body)
+            self._last_sigs[provider] = sig
+        return sig
+
+    def header_lines(self, provider: Provider, delivery_id: str, body: bytes) -> bytes:
+        """The headers of one attempt as CRLF-ended lines, without ``Content-Type`` (the
+        fast path's request head has it); Onfleet's and HyperTrack's are the same on
+        every attempt, Nash's are signed with the attempt's timestamp."""
+        if provider == "onfleet":
+            sig = self._signature(provider, body)
+            return (
+                f"{ONFLEET_SIGNATURE_HEADER}: {sig}\r\n"
+                f"{ONFLEET_DELIVERY_ID_HEADER}: {delivery_id}\r\n"
+            ).encode("ascii")
+        if provider == "hypertrack":
+            sig = self._signature(provider, body)
+            return (
+                f"{HYPERTRACK_SIGNATURE_HEADER}: {sig}\r\n"
+                f"{HYPERTRACK_DELIVERY_ID_HEADER}: {delivery_id}\r\n"
+            ).encode("ascii")
+        headers = self.attempt_headers(provider, {}, delivery_id, body)
+        lines = [f"svix-id: {delivery_id}\r\n"]
+        lines += [f"{k}: {v}\r\n" for k, v in headers.items()]
+        return "".join(lines).encode("ascii")
 
     def static_headers(self, provider: Provider, delivery_id: str, body: bytes) -> dict[str, str]:
         """The headers that stay the same on every attempt (computed once per delivery)."""
         if provider == "onfleet":
             return {
                 "Content-Type": _JSON,
-                ONFLEET_SIGNATURE_HEADER: onfleet_signature(self._secret, body),
+                ONFLEET_SIGNATURE_HEADER: self._signature(provider, body),
                 ONFLEET_DELIVERY_ID_HEADER: delivery_id,
             }
         if provider == "hypertrack":
             return {
                 "Content-Type": _JSON,
-                HYPERTRACK_SIGNATURE_HEADER: hypertrack_signature(self._secret, body),
+                HYPERTRACK_SIGNATURE_HEADER: self._signature(provider, body),
                 HYPERTRACK_DELIVERY_ID_HEADER: delivery_id,
             }
         return {"Content-Type": _JSON, "svix-id": delivery_id}
@@ -113,7 +154,6 @@ async def _drain(resp: aiohttp.ClientResponse) -> None:
 
 async def attempt(
     session: aiohttp.ClientSession,
-    pool: HttpPool,
     guard: Guard,
     provider: Provider,
     url: httpx.URL,
@@ -121,34 +161,37 @@ async def attempt(
     body: bytes,
     timeout_s: float,
 ) -> tuple[Outcome, int | None]:
-    """POST ``body`` once; the outcome and the receiver's status (None: no answer).
-    ``http://`` goes through ``pool`` (the hot path), ``https://`` through ``session``."""
+    """POST ``body`` once through ``session`` (the ``https://`` path; ``http://`` goes
+    through :mod:`~loadtest.emulator.webhooks.fastpost`): the outcome and the receiver's
+    status (None: no answer)."""
     try:
         target, extra = await guard.target(url)
     except Refused as exc:
         log.warning("webhook not sent: %s", exc)
         return Outcome.REFUSED, None
     try:
-        if target.scheme == "http":
-            host = extra.get("Host") or url.netloc.decode("ascii")
-            request = request_bytes("POST", target.raw_path, host, headers, body)
-            status = await pool.post(target.host, target.port or 80, request, timeout_s)
-        else:
-            async with session.post(
-                str(target),
-                data=body,
-                headers={**headers, **extra} if extra else headers,
-                timeout=aiohttp.ClientTimeout(total=timeout_s),
-                allow_redirects=False,
-            ) as resp:
-                status = resp.status
-                await _drain(resp)
+        async with session.post(
+            str(target),
+            data=body,
+            headers={**headers, **extra} if extra else headers,
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            allow_redirects=False,
+        ) as resp:
+            status = resp.status
+            await _drain(resp)
     except (aiohttp.ClientError, TimeoutError, OSError, ValueError):
         return Outcome.RETRY, None
+    return outcome_of(provider, status), status
+
+
+def outcome_of(provider: Provider, status: int | None) -> Outcome:
+    """What an answer (None: none came) means for a delivery of ``provider``."""
+    if status is None:
+        return Outcome.RETRY
     verdict = delivered(provider, status)
     if verdict is None:
-        return Outcome.GIVE_UP, status
-    return (Outcome.DELIVERED if verdict else Outcome.RETRY), status
+        return Outcome.GIVE_UP
+    return Outcome.DELIVERED if verdict else Outcome.RETRY
 
 
 async def handshake(
