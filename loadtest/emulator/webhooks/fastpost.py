@@ -62,6 +62,7 @@ class _Conn(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_got_bytes",
+        "_head_status",
         "_keep",
         "_parser",
         "_timer",
@@ -85,6 +86,9 @@ class _Conn(asyncio.Protocol):
         self.closed = False
         self.answered = 0
         self._got_bytes = False
+        # The head request's status once its answer's headers are in (0 before): an answer
+        # without a length (HTTP/1.0, or ``connection: close``) ends only at the close.
+        self._head_status = 0
         self._timer: asyncio.TimerHandle | None = None
         self._keep = True
         self._body = 0
@@ -110,6 +114,10 @@ class _Conn(asyncio.Protocol):
         return False  # close our side too
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_status and self.inflight and not self.closed:
+            # The answer's body ran to the close (no length): the headers said it all.
+            self._settle_head(self._head_status)
+            self._got_bytes = False  # the rest got nothing: resent, uncounted
         self.abort()
 
     # -- httptools callbacks (status and keep-alive are read at the message's end) ---------
@@ -118,24 +126,31 @@ class _Conn(asyncio.Protocol):
         if self._body > MAX_ANSWER_BYTES:
             self._keep = False
 
+    def on_headers_complete(self) -> None:
+        self._head_status = self._parser.get_status_code()
+
     def on_message_complete(self) -> None:
         if not self.inflight or self.closed:
             return
-        token, _ = self.inflight.popleft()
         parser = self._parser
-        status = parser.get_status_code()
         keep = self._keep and parser.should_keep_alive()
         self._keep = True
-        self.answered += 1
         self._got_bytes = False
-        self._body = 0
         pool = self.pool
-        if pool is not None:
-            pool.on_done(token, status, True)
+        self._settle_head(parser.get_status_code())
         if not keep:
             self.abort()  # the rest were not answered: they go again, uncounted
         elif not self.inflight and pool is not None:
             pool.idle(self)
+
+    def _settle_head(self, status: int) -> None:
+        """The head request is answered with ``status``."""
+        token, _ = self.inflight.popleft()
+        self.answered += 1
+        self._head_status = 0
+        self._body = 0
+        if self.pool is not None:
+            self.pool.on_done(token, status, True)
 
     # -- use -------------------------------------------------------------------------------
     def send(self, items: list[tuple[object, bytes, float]], now: float) -> None:

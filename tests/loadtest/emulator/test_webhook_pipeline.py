@@ -201,3 +201,42 @@ def test_engine_resends_unanswered_with_the_same_ids_and_keeps_lane_order() -> N
     lines = "\n".join(engine.metrics_lines())
     assert 'outcome="retried"' not in lines
     assert 'trigger="taskCompleted",outcome="delivered"} 6' in lines
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.0 200 OK\r\n\r\n",  # http.server's default: the body runs to the close
+        b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nok",
+        b"HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\npartial body",
+    ],
+)
+def test_an_answer_whose_body_ends_at_the_close_is_delivered(answer: bytes) -> None:
+    """A receiver that answers without a length (Python's http.server does) and then
+    closes: the headers carried the status, so the delivery counts; the request behind
+    it got nothing and goes again, uncounted."""
+
+    class AnswerAndClose(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(answer)
+            self.transport.close()
+
+    async def go() -> Reports:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(AnswerAndClose, LOOPBACK, 0)
+        port = server.sockets[0].getsockname()[1]
+        reports: Reports = []
+        pool = HttpPool(2, lambda t, s, c: reports.append((t, s, c)))
+        pool.send((LOOPBACK, port), [(i, _request(i), 2.0) for i in range(2)])
+        deadline = loop.time() + 5
+        while len(reports) < 2 and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        pool.close()
+        server.close()
+        return reports
+
+    assert asyncio.run(go()) == [(0, 200, True), (1, None, False)]
