@@ -426,6 +426,7 @@ class OnfleetState(FleetOps):
             self.completed.remove(t)
         self.save_task(t)
         self.task_event("taskDeleted", t)
+        self.rt.events.done(t.id)
 
     def complete(self, task_id: str, success: bool, notes: str) -> Task:
         t = self.get(task_id)
@@ -447,6 +448,7 @@ class OnfleetState(FleetOps):
         self.completed.append(t)
         self.save_task(t)
         self.task_event("taskCompleted" if success else "taskFailed", t)
+        self.rt.events.done(t.id)
         return t
 
     def set_state(self, t: Task, state: int) -> None:

@@ -40,6 +40,11 @@ class EventSink(Protocol):
         subject per webhook."""
         ...
 
+    def done(self, subject: str) -> None:
+        """``subject`` (a task) is final: it causes no more threshold events, so what was
+        remembered of it for "at most once per subject" can go (at the commit)."""
+        ...
+
 
 class NullSink:
     """No endpoint is registered: nothing is wanted and nothing is sent."""
@@ -56,4 +61,7 @@ class NullSink:
         *,
         measure: float | None = None,
     ) -> None:
+        return None
+
+    def done(self, subject: str) -> None:
         return None

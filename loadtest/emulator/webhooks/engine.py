@@ -100,7 +100,10 @@ class WebhookEngine:
         #: Deliveries accepted into the outbox since start (a counter for tests and routes).
         self.accepted = 0
         self._pending: list[PendingEvent] = []
-        self._fired: set[tuple[str, str, str]] = set()
+        # Threshold events already sent, per subject: {(endpoint id, trigger)}; a subject
+        # leaves when it is final (done), so this holds only live tasks.
+        self._fired: dict[str, set[tuple[str, str]]] = {}
+        self._done: list[str] = []
         self._lanes: dict[LaneKey, deque[Delivery]] = {}
         self._urls: dict[str, httpx.URL] = {}
         self._timeouts = {p: cfg.timeout_s or TIMEOUT_S[p] for p in PROVIDERS}
@@ -144,10 +147,18 @@ class WebhookEngine:
     ) -> None:
         self._pending.append((provider, name, subject, body, measure))
 
+    def done(self, subject: str) -> None:
+        if self._fired:
+            self._done.append(subject)
+
     # -- commit and rollback ------------------------------------------------------------
     def prepare(self) -> list[Delivery]:
         """Fan the pending events out to deliveries; with a durable store, put their rows
         (the caller commits the store, then calls :meth:`release`)."""
+        if self._done:
+            for subject in self._done:
+                self._fired.pop(subject, None)
+            self._done.clear()
         if not self._pending:
             return []
         events, self._pending = self._pending, []
@@ -162,10 +173,10 @@ class WebhookEngine:
                 if measure is not None and name in THRESHOLD_NAMES:
                     if not ep.takes(name, measure):
                         continue
-                    fired = (ep.id, name, subject)
-                    if fired in self._fired:
+                    fired = self._fired.setdefault(subject, set())
+                    if (ep.id, name) in fired:
                         continue
-                    self._fired.add(fired)
+                    fired.add((ep.id, name))
                 if len(out) >= room:
                     self._drop(provider, name)
                     continue
@@ -190,6 +201,7 @@ class WebhookEngine:
     def discard(self) -> None:
         """Forget the events emitted since the last commit (the request failed)."""
         self._pending.clear()
+        self._done.clear()
 
     def _enqueue(self, deliveries: list[Delivery]) -> None:
         lanes = self._lanes

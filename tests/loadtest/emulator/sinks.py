@@ -32,6 +32,7 @@ class RecordingSink:
         self.wanted = wanted
         self.events: list[Emitted] = []
         self.asked: Counter[str] = Counter()
+        self.finished: list[str] = []  # subjects the state declared final (done)
 
     def wants(self, provider: Provider, name: str) -> bool:
         self.asked[name] += 1
@@ -48,6 +49,9 @@ class RecordingSink:
     ) -> None:
         assert self.wants(provider, name), f"{name} emitted without being wanted"
         self.events.append(Emitted(provider, name, subject, body, measure))
+
+    def done(self, subject: str) -> None:
+        self.finished.append(subject)
 
     def names(self, subject: str | None = None) -> list[str]:
         return [e.name for e in self.events if subject is None or e.subject == subject]

@@ -313,3 +313,22 @@ def test_long_answer_and_host_header(receiver: Receiver) -> None:
         wait_until(lambda: _engine(c).depth == 0)
     assert {r.headers["host"] for r in got} == {f"localhost:{receiver.port}"}
     assert {r.path for r in got} == {"/hook/h"}
+
+
+def test_a_final_task_leaves_the_threshold_memory(receiver: Receiver) -> None:
+    """The once-per-task memory holds live tasks only: a completed or deleted task's
+    entry goes at the commit of its completion (the state calls ``done``)."""
+    with _client() as c:
+        _onfleet_hook(c, receiver.url, trigger=1, threshold=300)
+        assert _emit(c, "onfleet", "taskEta", "t1", {}, measure=200) == 1
+        assert _emit(c, "onfleet", "taskEta", "t2", {}, measure=200) == 1
+        engine = _engine(c)
+        assert set(engine._fired) == {"t1", "t2"}
+        engine.done("t1")
+        engine.discard()  # a refused request's done() is forgotten with it
+        _emit(c, "onfleet", "taskEta", "t9", {}, measure=900)  # a commit
+        assert set(engine._fired) == {"t1", "t2"}
+        engine.done("t1")
+        _emit(c, "onfleet", "taskEta", "t9", {}, measure=900)
+        assert set(engine._fired) == {"t2"}
+        receiver.wait_for(2)

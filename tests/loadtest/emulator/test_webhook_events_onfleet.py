@@ -111,6 +111,7 @@ def test_one_task_life_fires_in_order(rec: tuple[TestClient, RecordingSink]) -> 
     assert sink.of("taskArrival")[0].measure == pytest.approx(0.0, abs=1e-6)
     assert arrival["distance"] == 0.0
     assert completed["data"]["task"] == final and completed["workerId"] == w
+    assert sink.finished == [tid]  # final: the engine may forget its threshold memory
 
 
 def test_eta_speed_is_configurable() -> None:
