@@ -249,9 +249,8 @@ def run_sweep(
     )
 
     session = _Session(src, fn)
-    for v in variants:  # validate every variant before any run starts
-        session.scenario(v)
-    for line in variant_warnings((v, session.scenario(v)) for v in variants):
+    # Validate every variant before any run starts, and say what looks wrong in them.
+    for line in variant_warnings([(v, session.scenario(v)) for v in variants]):
         print(f"fleetsim sweep: warning: {line}", file=sys.stderr)
     ex_cm: AbstractContextManager[RunExecutor] = (
         nullcontext(executor) if executor is not None else _executor(config)

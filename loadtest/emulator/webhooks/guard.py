@@ -34,10 +34,10 @@ def shown(raw: str) -> str:
     """``raw`` fit for a message or a log: userinfo (``user:password@``) and the query
     dropped, since either may carry a credential; text that is no URL is cut short."""
     try:
-        url = httpx.URL(raw.strip())
+        url: httpx.URL | None = httpx.URL(raw.strip())
     except (httpx.InvalidURL, ValueError):
-        return repr(raw[:20] + "…") if len(raw) > 20 else repr(raw)
-    if not url.host:
+        url = None
+    if url is None or not url.host:
         return repr(raw[:20] + "…") if len(raw) > 20 else repr(raw)
     return str(url.copy_with(userinfo=b"", query=None, fragment=None))
 
