@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup test lint typecheck pytest demo bench browser clean
+.PHONY: setup test lint typecheck pytest demo bench browser node-sdk clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,19 @@ browser:
 	      || echo "warning: could not install chromium; the browser test will not run"; \
 	  else echo "note: chromium not found; install it to run the browser test"; fi; }
 
+# Node and the official Onfleet Node SDK (@onfleet/node-onfleet, pinned by its lockfile)
+# for the SDK conformance tests.  Without them those tests skip locally, and fail under CI=true.
+SDK_NODE := tests/loadtest/emulator/sdk/node
+node-sdk:
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null) \
+	      || echo "warning: could not install node; the node SDK tests will not run"; \
+	  else echo "note: node not found; install it to run the node SDK tests"; fi; }
+	@if command -v npm >/dev/null 2>&1 && \
+	  ! [ $(SDK_NODE)/node_modules/.package-lock.json -nt $(SDK_NODE)/package-lock.json ]; then \
+	  npm ci --prefix $(SDK_NODE) --no-audit --no-fund --loglevel=error; fi
+
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -31,7 +44,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-pytest: setup browser
+pytest: setup browser node-sdk
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

@@ -130,6 +130,8 @@ class EmulatorConfig:
 
     profile: str = "fast"
     seed: int = 0
+    # Simulated seconds per wall second (loadtest.emulator.clock); 1.0 is real time.
+    time_scale: float = 1.0
     api_keys: tuple[str, ...] = ()
     db_path: Path | None = None
     # How often the SQLite WAL is copied into the main file (also at a clean shutdown).
@@ -217,6 +219,7 @@ _POSITIVE = (lambda v: v > 0, "a finite number > 0")
 _RANGES: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("EmulatorConfig", "seed"): (lambda v: v >= 0, "an integer >= 0"),
     ("EmulatorConfig", "max_body_bytes"): (lambda v: v > 0, "an integer > 0 (bytes)"),
+    ("EmulatorConfig", "time_scale"): _POSITIVE,
     ("EmulatorConfig", "checkpoint_interval_s"): _POSITIVE,
     ("EmulatorConfig", "container_lock_hold_ms"): _NON_NEGATIVE,
     ("EmulatorConfig", "container_lock_wait_ms"): _NON_NEGATIVE,

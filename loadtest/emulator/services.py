@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from loadtest.emulator.clock import Clock
 from loadtest.emulator.config import EmulatorConfig
 from loadtest.emulator.geocode import Geocoder
 from loadtest.emulator.ids import IdGen
@@ -29,6 +30,7 @@ class Runtime:
     """
 
     config: EmulatorConfig
+    clock: Clock = field(init=False)
     ids: IdGen = field(init=False)
     geocoder: Geocoder = field(init=False)
     store: Store = field(init=False)
@@ -39,6 +41,7 @@ class Runtime:
     events: EventSink = field(init=False)
 
     def __post_init__(self) -> None:
+        self.clock = Clock(self.config.time_scale)
         self.ids = IdGen(self.config.seed)
         self.geocoder = Geocoder(self.config.region)
         self.store = open_store(self.config.db_path)
