@@ -11,7 +11,15 @@ Definitions (all over tasks the platform created):
   beside them saying how many were censored;
 * ``utilisation_pct`` -- time travelling or serving over time on duty, fleet-wide;
 * ``empty_km`` -- kilometres driven towards a pickup with nothing on board;
-* ``tasks_per_worker_hour`` -- successful completions per on-duty hour.
+* ``tasks_per_worker_hour`` -- successful completions per on-duty hour;
+* lateness -- a task's minutes late are its completion (success or failure; the end of the
+  run, censored, while still open) minus its window's end, and 0 when that is not after
+  the end or the task has no window.  ``late_*`` is over the tasks completed successfully
+  but late; ``lateness_*`` over every created task;
+* cost -- each worker's paid hours (time on duty, busy or not) at its vehicle's wage, plus
+  its kilometres at its vehicle's cost per km (scenario ``[cost]``); per delivery is over
+  dropoffs completed successfully (an order with several drops counts each);
+* ``tasks_after_shift`` -- completions (success or failure) after the worker's shift end.
 
 ``KPIS`` is the one registry of these names, their units and meanings: the run report's
 KPI table, the sweep's ``--target`` check and the sweep report's headline all read it, so a
@@ -28,10 +36,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from sim.scenario import Cost
+
 Kpis = dict[str, float | int]
 
 
-KpiKind = Literal["proportion", "count", "time", "distance", "rate"]
+KpiKind = Literal["proportion", "count", "time", "distance", "rate", "money"]
 """What sort of number a KPI is: a percentage of something, a count of things, a duration,
 a distance, or a rate per unit of time.  With the range it says which intervals make sense
 (all are bootstrap percentile intervals over seeds, see :mod:`sim.sweep.stats`)."""
@@ -127,6 +137,53 @@ KPIS: tuple[KpiSpec, ...] = (
         "tasks_per_worker_hour", "", "successful completions per on-duty hour", "higher", "rate"
     ),
     KpiSpec("workers", "count", "fleet size", "lower", "count"),
+    KpiSpec("tasks_late", "count", "completed successfully after their window", "lower", "count"),
+    KpiSpec("late_mean_min", "min", "mean minutes late, over the late tasks", "lower", "time"),
+    KpiSpec(
+        "late_p90_min",
+        "min",
+        "90th percentile of minutes late, over the late tasks",
+        "lower",
+        "time",
+    ),
+    KpiSpec(
+        "lateness_mean_min",
+        "min",
+        "mean minutes late over every created task (0 when on time; open ones censored)",
+        "lower",
+        "time",
+    ),
+    KpiSpec(
+        "lateness_p90_min",
+        "min",
+        "90th percentile of minutes late over every created task",
+        "lower",
+        "time",
+    ),
+    KpiSpec("fleet_hours_paid", "h", "worker-hours on duty (paid, busy or not)", "lower", "time"),
+    KpiSpec("fleet_hours_busy", "h", "worker-hours with an active task", "lower", "time"),
+    KpiSpec("total_cost", "", "wages for paid hours plus cost per km driven", "lower", "money"),
+    KpiSpec(
+        "cost_per_delivery",
+        "",
+        "total cost over dropoffs completed successfully",
+        "lower",
+        "money",
+    ),
+    KpiSpec(
+        "tasks_within_shift",
+        "count",
+        "completions (success or failure) by the worker's shift end",
+        "higher",
+        "count",
+    ),
+    KpiSpec(
+        "tasks_after_shift",
+        "count",
+        "completions (success or failure) after the worker's shift end",
+        "lower",
+        "count",
+    ),
 )
 """Every KPI in ``kpis.json`` order (``compute_kpis`` emits exactly these keys, in this order)."""
 
@@ -163,11 +220,55 @@ def _pct(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if values.size else math.nan
 
 
-def compute_kpis(tasks: pd.DataFrame, workers: pd.DataFrame, end_s: float | None = None) -> Kpis:
+def _floats(frame: pd.DataFrame, col: str) -> np.ndarray:
+    """A column as float numpy, missing values NaN (plain and nullable columns alike)."""
+    return np.asarray(frame[col].to_numpy(dtype=float, na_value=np.nan), dtype=float)
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else math.nan
+
+
+def _money(
+    tasks: pd.DataFrame, workers: pd.DataFrame, ok: np.ndarray, cost: Cost
+) -> tuple[float, float]:
+    """Total cost and cost per successful dropoff (module docstring)."""
+    vehicles = workers["vehicle"].astype(str).to_numpy()
+    wage = np.array([cost.wage(v) for v in vehicles], dtype=float)
+    per_km = np.array([cost.per_km(v) for v in vehicles], dtype=float)
+    total = float(
+        (wage * _floats(workers, "on_duty_s") / 3600.0).sum()
+        + (per_km * _floats(workers, "distance_m") / 1000.0).sum()
+    )
+    pickup = np.asarray(tasks["is_pickup"].astype("boolean").fillna(False), dtype=bool)
+    deliveries = int((ok & ~pickup).sum())
+    return total, (total / deliveries if deliveries else math.nan)
+
+
+def _shift_split(tasks: pd.DataFrame, workers: pd.DataFrame) -> tuple[int, int]:
+    """Completions by and after the completing worker's shift end."""
+    done_s = _floats(tasks, "completed_s")
+    wid = _floats(tasks, "worker_id")
+    done = np.isfinite(done_s) & np.isfinite(wid)
+    if not done.any():
+        return 0, 0
+    ends = pd.Series(_floats(workers, "shift_end_s"), index=workers["worker_id"].to_numpy())
+    shift_end = ends.reindex(wid[done].astype(np.int64)).to_numpy(dtype=float)
+    after = int((done_s[done] > shift_end).sum())
+    return int(done.sum()) - after, after
+
+
+def compute_kpis(
+    tasks: pd.DataFrame,
+    workers: pd.DataFrame,
+    end_s: float | None = None,
+    cost: Cost | None = None,
+) -> Kpis:
     """The KPIs of one run from its task and worker tables (see the module docstring).
 
     ``end_s`` is when the run stopped, where unassigned and unfinished tasks are censored;
-    without it, the latest time in the task table stands in."""
+    without it, the latest time in the task table stands in.  ``cost`` is the scenario's
+    ``[cost]`` section (its defaults without one)."""
     created = tasks[tasks["created_s"].notna()]
     n_created = len(created)
     completed = created[created["state"] == 3]
@@ -184,6 +285,14 @@ def compute_kpis(tasks: pd.DataFrame, workers: pd.DataFrame, end_s: float | None
     finish = censored_times(created_s, completed_s, end_s)
     on_duty_s = float(workers["on_duty_s"].sum())
     busy_s = float(workers["busy_s"].sum())
+    # Lateness: completion (or the end of the run, censored) minus the window's end.
+    before_s = created["complete_before_s"].to_numpy(dtype=float, na_value=np.nan)
+    finish_at = np.where(np.isnan(completed_s), end_s, completed_s)
+    late_by = np.where(np.isnan(before_s), 0.0, np.maximum(finish_at - before_s, 0.0)) / 60.0
+    success = np.asarray(created["success"].astype("boolean").fillna(False), dtype=bool)
+    late = success & (late_by > 0)
+    total_cost, per_delivery = _money(created, workers, success, cost or Cost())
+    within, after = _shift_split(created, workers)
     k: Kpis = {
         "tasks_created": n_created,
         "tasks_completed": ok,
@@ -202,6 +311,17 @@ def compute_kpis(tasks: pd.DataFrame, workers: pd.DataFrame, end_s: float | None
         "empty_km": float(workers["empty_distance_m"].sum()) / 1000.0,
         "tasks_per_worker_hour": ok / (on_duty_s / 3600.0) if on_duty_s > 0 else math.nan,
         "workers": len(workers),
+        "tasks_late": int(late.sum()),
+        "late_mean_min": _mean(late_by[late]),
+        "late_p90_min": _pct(late_by[late], 90),
+        "lateness_mean_min": _mean(late_by),
+        "lateness_p90_min": _pct(late_by, 90),
+        "fleet_hours_paid": on_duty_s / 3600.0,
+        "fleet_hours_busy": busy_s / 3600.0,
+        "total_cost": total_cost,
+        "cost_per_delivery": per_delivery,
+        "tasks_within_shift": within,
+        "tasks_after_shift": after,
     }
     # The registry fixes the order of kpis.json; a key here without a spec (or the reverse)
     # is a programming error that the tests catch, so no runtime reordering is paid for.

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import simpy
@@ -87,9 +88,9 @@ def simulate(scenario: Scenario, seed: int | None = None, progress: bool = False
 def _collect(
     scenario: Scenario, seed: int, model: Model, orders: list[Order], calls: list[PlannedCall]
 ) -> SimResult:
-    tasks = tasks_frame(model.tasks)
+    tasks = tasks_frame(model.tasks, scenario.start_epoch_ms, ZoneInfo(scenario.scenario.timezone))
     workers = workers_frame(model.workers)
-    kpis = compute_kpis(tasks, workers, end_s=model.end_s)
+    kpis = compute_kpis(tasks, workers, end_s=model.end_s, cost=scenario.cost)
     meta = RunMeta(
         scenario=scenario.name,
         scenario_hash=scenario.content_hash(),

@@ -274,6 +274,31 @@ class Failures(_Model):
     reasons: Annotated[list[str], Field(min_length=1)] = ["NO_ANSWER", "CANNOT_FIND", "CLOSED"]
 
 
+class VehicleCost(_Model):
+    wage_per_h: NonNegFloat | None = None
+    cost_per_km: NonNegFloat | None = None
+
+
+class Cost(_Model):
+    """What the fleet costs: a wage per paid worker-hour (time on duty, whether busy or
+    not) and a running cost per km driven, each overridable per vehicle type.
+
+    The defaults are placeholders [inf] so that the cost KPIs are never silently zero; a
+    planner sets their own."""
+
+    wage_per_h: NonNegFloat = 20.0
+    cost_per_km: NonNegFloat = 0.25
+    by_vehicle: dict[Vehicle, VehicleCost] = {}
+
+    def wage(self, vehicle: str) -> float:
+        v = self.by_vehicle.get(vehicle)  # type: ignore[call-overload]
+        return self.wage_per_h if v is None or v.wage_per_h is None else v.wage_per_h
+
+    def per_km(self, vehicle: str) -> float:
+        v = self.by_vehicle.get(vehicle)  # type: ignore[call-overload]
+        return self.cost_per_km if v is None or v.cost_per_km is None else v.cost_per_km
+
+
 class Scenario(_Model):
     """A validated scenario; build it with :func:`load_scenario` or :func:`parse_scenario`."""
 
@@ -285,6 +310,7 @@ class Scenario(_Model):
     dispatch: Dispatch = Dispatch()
     submission: Submission = Submission()
     failures: Failures = Failures()
+    cost: Cost = Cost()
     #: Where relative paths (``demand.csv``) resolve from; not part of the hash.
     base_dir: Annotated[str, Field(exclude=True)] = "."
 

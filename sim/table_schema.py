@@ -101,6 +101,11 @@ LAYOUT: Final[dict[str, tuple[Column, ...]]] = {
         _c("did_auto_assign", B, "autoAssign outcome at creation"),
         _c("submission_id", ID, "the API call that created it"),
         _c("on_time", B, "completed successfully by complete_before_s (true without window)"),
+        _c(
+            "created_hour",
+            ID,
+            "hour of day (0-23, the scenario's time zone) it was created (null: never)",
+        ),
     ),
     "events": (
         _c("time_s", T, "when it happened"),

@@ -10,16 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
 from sim.fleet import Worker
+from sim.report.clock import local_hours
 from sim.submission import PlannedCall
 from sim.tasks import Task
 
 
-def tasks_frame(tasks: Sequence[Task]) -> pd.DataFrame:
+def tasks_frame(
+    tasks: Sequence[Task], start_epoch_ms: int = 0, zone: ZoneInfo | None = None
+) -> pd.DataFrame:
+    """The task table; ``created_hour`` is the hour of day (in ``zone``, UTC without one)
+    each task was created, for on-time % by hour (-1 in this working form: never created)."""
+
     def col(name: str, dtype: type | str) -> np.ndarray:
         return np.array([getattr(t, name) for t in tasks], dtype=dtype)
 
@@ -56,6 +63,9 @@ def tasks_frame(tasks: Sequence[Task]) -> pd.DataFrame:
             "did_auto_assign": col("did_auto_assign", np.bool_),
             "submission_id": col("submission_id", np.int64),
             "on_time": success & in_window,
+            "created_hour": local_hours(
+                start_epoch_ms, col("created_s", np.float64), zone or ZoneInfo("UTC")
+            ),
         }
     )
 

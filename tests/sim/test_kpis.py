@@ -18,6 +18,7 @@ from sim.kpis import (
     format_kpis,
 )
 from sim.report.run_report import KPI_NOTES
+from sim.scenario import Cost, VehicleCost
 
 
 def _tasks() -> pd.DataFrame:
@@ -29,6 +30,9 @@ def _tasks() -> pd.DataFrame:
             "assigned_s": [5.0, 30.0, 40.0, None],
             "completed_s": [100.0, 200.0, None, None],
             "on_time": [True, False, False, False],
+            "complete_before_s": [None, 140.0, 50.0, None],
+            "is_pickup": [False, False, False, False],
+            "worker_id": [0, 1, 1, -1],
         }
     )
 
@@ -40,6 +44,9 @@ def _workers() -> pd.DataFrame:
             "busy_s": [1800.0, 900.0],
             "distance_m": [5000.0, 2500.0],
             "empty_distance_m": [1000.0, 0.0],
+            "worker_id": [0, 1],
+            "vehicle": ["CAR", "BICYCLE"],
+            "shift_end_s": [3600.0, 150.0],
         }
     )
 
@@ -66,6 +73,36 @@ def test_the_values_follow_the_definitions() -> None:
     assert (k["km_driven"], k["empty_km"], k["tasks_per_worker_hour"]) == (7.5, 1.0, 0.5)
 
 
+def test_lateness_cost_and_shift_kpis_follow_their_definitions() -> None:
+    """Task 0 succeeds at 100 s without a window; task 1 fails at 200 s, 60 s after its
+    window (140 s); task 2 is open past its 50 s window; task 3 was never created."""
+    tasks = _tasks()
+    tasks.loc[0, "complete_before_s"] = 70.0  # now task 0 succeeds 30 s late
+    cost = Cost(
+        wage_per_h=20.0,
+        cost_per_km=0.5,
+        by_vehicle={"BICYCLE": VehicleCost(wage_per_h=10.0, cost_per_km=0.0)},
+    )
+    k = compute_kpis(tasks, _workers(), end_s=1000.0, cost=cost)
+    assert k["tasks_late"] == 1
+    assert k["late_mean_min"] == pytest.approx(0.5) and k["late_p90_min"] == pytest.approx(0.5)
+    # every created task: 30 s, 60 s (failed, by its completion), 950 s (open, censored)
+    late = np.array([30.0, 60.0, 950.0]) / 60.0
+    assert k["lateness_mean_min"] == pytest.approx(late.mean(), abs=1e-6)
+    assert k["lateness_p90_min"] == pytest.approx(np.percentile(late, 90), abs=1e-6)
+    # CAR: 1 h x 20 + 5 km x 0.5; BICYCLE: 1 h x 10 + 2.5 km x 0 -> 32.5 for 1 delivery
+    assert k["total_cost"] == pytest.approx(32.5)
+    assert k["cost_per_delivery"] == pytest.approx(32.5)
+    assert (k["fleet_hours_paid"], k["fleet_hours_busy"]) == (2.0, 0.75)
+    # task 0 by worker 0 (shift to 3600 s) within; task 1 by worker 1 at 200 s > 150 s
+    assert (k["tasks_within_shift"], k["tasks_after_shift"]) == (1, 1)
+    # nothing delivered: no cost per delivery, and no late task has no mean lateness
+    none_ok = tasks.assign(success=False, on_time=False)
+    k2 = compute_kpis(none_ok, _workers(), end_s=1000.0)
+    assert math.isnan(k2["cost_per_delivery"]) and math.isnan(k2["late_mean_min"])
+    assert k2["total_cost"] == pytest.approx(1 * 20.0 + 5 * 0.25 + 1 * 20.0 + 2.5 * 0.25)
+
+
 def test_specs_are_complete_and_the_report_reads_them() -> None:
     for spec in KPIS:
         assert spec.meaning and spec.better in ("higher", "lower")
@@ -80,8 +117,10 @@ def test_specs_are_complete_and_the_report_reads_them() -> None:
 def test_every_kpi_has_a_kind_and_a_range_its_values_respect() -> None:
     k = compute_kpis(_tasks(), _workers())
     for spec in KPIS:
-        assert spec.kind in ("proportion", "count", "time", "distance", "rate")
-        assert spec.contains(float(k[spec.name])), spec.name
+        assert spec.kind in ("proportion", "count", "time", "distance", "rate", "money")
+        v = float(k[spec.name])
+        # over an empty set (here: no task was late) a KPI is NaN, never out of range
+        assert spec.contains(v) or (math.isnan(v) and spec.name.startswith("late_")), spec.name
         if spec.kind == "proportion":
             assert spec.bounds == (0.0, 100.0) and spec.unit == "%"
         else:
@@ -117,6 +156,9 @@ def test_a_run_where_most_tasks_never_finish_reports_a_long_median() -> None:
             "assigned_s": np.where(done, 0.05, np.nan),
             "completed_s": np.where(done, 0.05, np.nan),
             "on_time": done,
+            "complete_before_s": np.full(n, np.nan),
+            "is_pickup": np.zeros(n, dtype=bool),
+            "worker_id": np.where(done, 0, -1),
         }
     )
     k = compute_kpis(tasks, _workers(), end_s=3600.0)

@@ -27,6 +27,9 @@ def test_parse_target() -> None:
             parse_target(bad)
     with pytest.raises(UserError, match="unknown KPI"):
         parse_target("nope>=1", known_kpis=("on_time_pct",))
+    # the planner's cost KPIs are in the registry the default check reads
+    assert parse_target("cost_per_delivery<=4.5") == Target("cost_per_delivery", "<=", 4.5)
+    assert parse_target("late_p90_min<10").higher_is_better is False
 
 
 def test_met_uses_the_conservative_bound() -> None:
