@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.geo import FloatArray, around_hotspots, uniform_in_disk
-from sim.history import read_history
+from sim.history import HistoryGroup, group_orders, read_history
 from sim.rng import Streams
 from sim.scenario import Places, Scenario, Service
 from sim.tasks import Task
@@ -80,6 +80,27 @@ def sample_places(
         )
     lat0, lon0 = scenario.region.center
     return uniform_in_disk(rng, lat0, lon0, scenario.region.radius_m, n)
+
+
+@dataclass(frozen=True, slots=True)
+class Stop:
+    """One task of a general order: ``deps`` index earlier stops of the same order."""
+
+    is_pickup: bool
+    lat: float
+    lon: float
+    service_s: float
+    after_s: float
+    before_s: float
+    deps: tuple[int, ...]
+
+
+def _kind(n_pick: int, n_drop: int) -> int:
+    if n_pick == 0:
+        return DROPOFF
+    if n_pick == 1:
+        return PICKUP_DROPOFF if n_drop == 1 else ONE_TO_MANY
+    return MANY_TO_ONE if n_drop == 1 else MANY_TO_MANY
 
 
 class _Builder:
@@ -154,6 +175,35 @@ class _Builder:
                 self.tasks[d].dependents.append(task)
         self.orders.append(Order(order_id, ordered_s, kind, tuple(range(first, len(self.tasks)))))
 
+    def add_stops(self, ordered_s: float, kind: int, stops: list[Stop]) -> None:
+        """A general order: each stop names the stops (indices into ``stops``, earlier in
+        the list) it depends on, so any DAG of pickups and dropoffs can be expressed."""
+        order_id = len(self.orders)
+        first = len(self.tasks)
+        qty = self.scenario.demand.quantity
+        for st in stops:
+            tid = len(self.tasks)
+            deps = tuple(first + j for j in st.deps)
+            task = Task(
+                tid,
+                order_id,
+                order_id,
+                st.is_pickup,
+                st.lat,
+                st.lon,
+                qty,
+                st.service_s,
+                st.after_s,
+                st.before_s,
+                deps,
+                ordered_s,
+                0.0,
+            )
+            self.tasks.append(task)
+            for d in deps:
+                self.tasks[d].dependents.append(task)
+        self.orders.append(Order(order_id, ordered_s, kind, tuple(range(first, len(self.tasks)))))
+
     def finish(self) -> tuple[list[Task], list[Order]]:
         draws = self.streams.failures.random(len(self.tasks))
         for task, u in zip(self.tasks, draws, strict=True):
@@ -213,21 +263,54 @@ def read_orders_csv(scenario: Scenario, streams: Streams) -> tuple[list[Task], l
     d = scenario.demand
     svc = sample_service(streams.service, d.service, len(rows))
     psvc = sample_service(streams.service, d.pickup_service or d.service, len(rows))
+    # Service draws stay keyed by the row's place in creation order, as before orders
+    # could span several rows, so single-row files give the same runs as ever.
+    draw = {id(r): i for i, r in enumerate(rows)}
     b = _Builder(scenario, streams)
-    for i, r in enumerate(rows):
-        s = float(svc[i]) if math.isnan(r.service_s) else r.service_s
-        ps = float(psvc[i]) if math.isnan(r.pickup_service_s) else r.pickup_service_s
-        pickups = [(r.pickup[0], r.pickup[1], ps)] if r.pickup else []
-        kind = PICKUP_DROPOFF if r.pickup else DROPOFF
-        b.add_order(
-            r.created_s,
-            kind,
-            pickups,
-            [(r.dropoff[0], r.dropoff[1], s)],
-            r.complete_after_s,
-            r.complete_before_s,
-        )
+    for group in sorted(group_orders(rows), key=lambda g: (g.created_s, draw[id(g.rows[0])])):
+        services = []
+        for r in group.rows:
+            i = draw[id(r)]
+            s = float(svc[i]) if math.isnan(r.service_s) else r.service_s
+            ps = float(psvc[i]) if math.isnan(r.pickup_service_s) else r.pickup_service_s
+            services.append((s, ps))
+        if len(group.rows) == 1:
+            r, (s, ps) = group.rows[0], services[0]
+            b.add_order(
+                r.created_s,
+                PICKUP_DROPOFF if r.pickup else DROPOFF,
+                [(r.pickup[0], r.pickup[1], ps)] if r.pickup else [],
+                [(r.dropoff[0], r.dropoff[1], s)],
+                r.complete_after_s,
+                r.complete_before_s,
+            )
+            continue
+        b.add_stops(group.created_s, _group_kind(group), _group_stops(group, services))
     return b.finish()
+
+
+def _group_kind(group: HistoryGroup) -> int:
+    return _kind(sum(r.pickup is not None for r in group.rows), len(group.rows))
+
+
+def _group_stops(group: HistoryGroup, services: list[tuple[float, float]]) -> list[Stop]:
+    """A multi-row order's tasks: each row's pickup (if any) then its dropoff, which waits
+    for that pickup; a row's first task waits for the dropoffs of the rows it waits for."""
+    stops: list[Stop] = []
+    last: list[int] = []  # per row: the index of its dropoff
+    for r, waits, (s, ps) in zip(group.rows, group.waits_for, services, strict=True):
+        before_rows = tuple(last[j] for j in waits)
+        if r.pickup is not None:
+            stops.append(
+                Stop(True, r.pickup[0], r.pickup[1], ps, r.complete_after_s, math.nan, before_rows)
+            )
+            deps: tuple[int, ...] = (len(stops) - 1,)
+            after = math.nan
+        else:
+            deps, after = before_rows, r.complete_after_s
+        stops.append(Stop(False, r.dropoff[0], r.dropoff[1], s, after, r.complete_before_s, deps))
+        last.append(len(stops) - 1)
+    return stops
 
 
 def build_demand(scenario: Scenario, streams: Streams) -> tuple[list[Task], list[Order]]:

@@ -2,13 +2,20 @@
 
 See scenarios/README.md for the columns.  Every error names the file, the line, the column,
 the bad value and what is allowed.  ``sim.demand`` turns the records into tasks.
+
+Multi-stop orders: rows that share an ``order_id`` are one order.  Within it a row may wait
+for others, by ``sequence`` (a row waits for every row of the next lower sequence number)
+or by ``depends_on`` (``;``-separated ``stop_id``s of rows of the same order); the rows
+must form a DAG.  :func:`group_orders` validates that and returns each order's rows with
+their prerequisites as indices.
 """
 
 from __future__ import annotations
 
 import csv
+import graphlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -28,6 +35,24 @@ class HistoryOrder:
     complete_before_s: float
     service_s: float
     pickup_service_s: float
+    # multi-stop orders (module docstring); "" / NaN / () when the CSV has no such column
+    order_key: str = ""
+    stop_id: str = ""
+    sequence: float = math.nan
+    depends_on: tuple[str, ...] = ()
+    where: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryGroup:
+    """One order's rows (creation order) and, per row, the indices of the rows it waits for."""
+
+    rows: tuple[HistoryOrder, ...]
+    waits_for: tuple[tuple[int, ...], ...]
+
+    @property
+    def created_s(self) -> float:
+        return min(r.created_s for r in self.rows)
 
 
 _CSV_REQUIRED: Final = ("dropoff_lat", "dropoff_lon")
@@ -46,6 +71,9 @@ _CSV_KNOWN: Final = frozenset(
         "service_s",
         "pickup_service_s",
         "order_id",
+        "stop_id",
+        "sequence",
+        "depends_on",
     }
 )
 
@@ -111,11 +139,7 @@ def read_history(path: Path, start_s: float) -> list[HistoryOrder]:
         fh = path.open(newline="", encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"demand.csv: cannot open {str(path)!r}: {exc.strerror}") from None
-    rows: list[
-        tuple[
-            float, int, tuple[float, float] | None, tuple[float, float], float, float, float, float
-        ]
-    ] = []
+    rows: list[tuple[float, int, HistoryOrder]] = []
     with fh:
         reader = csv.DictReader(fh)
         header = reader.fieldnames or []
@@ -151,12 +175,20 @@ def read_history(path: Path, start_s: float) -> list[HistoryOrder]:
                     (
                         created,
                         line,
-                        pick,
-                        drop,
-                        after,
-                        before,
-                        r.num("service_s"),
-                        r.num("pickup_service_s"),
+                        HistoryOrder(
+                            created,
+                            pick,
+                            drop,
+                            after,
+                            before,
+                            r.num("service_s"),
+                            r.num("pickup_service_s"),
+                            order_key=(raw.get("order_id") or "").strip(),
+                            stop_id=(raw.get("stop_id") or "").strip(),
+                            sequence=_sequence(r),
+                            depends_on=_depends_on(r),
+                            where=r.where,
+                        ),
                     )
                 )
         except csv.Error as exc:
@@ -164,4 +196,106 @@ def read_history(path: Path, start_s: float) -> list[HistoryOrder]:
     if not rows:
         raise ScenarioError(f"{path}: no orders (only a header)")
     rows.sort(key=lambda x: (x[0], x[1]))
-    return [HistoryOrder(c, p, d, a, b, s, ps) for c, _, p, d, a, b, s, ps in rows]
+    return [o for _, _, o in rows]
+
+
+def _sequence(r: _Row) -> float:
+    x = r.num("sequence")
+    if not math.isnan(x) and (x < 0 or x != int(x)):
+        raise r._err("sequence", r.row.get("sequence", ""), "expected a whole number >= 0")
+    return x
+
+
+def _depends_on(r: _Row) -> tuple[str, ...]:
+    text = (r.row.get("depends_on") or "").strip()
+    if not text:
+        return ()
+    refs = tuple(p.strip() for p in text.split(";"))
+    if any(not p for p in refs):
+        raise r._err("depends_on", text, "expected stop ids separated by ';' (no empty item)")
+    if not (r.row.get("stop_id") or "").strip():
+        raise r._err("stop_id", "", "a row with depends_on needs its own stop_id")
+    return refs
+
+
+def group_orders(rows: list[HistoryOrder]) -> list[HistoryGroup]:
+    """The orders of :func:`read_history`'s rows, in order of creation: rows sharing an
+    ``order_id`` form one order (a row without one is its own), and each row's prerequisites
+    come from ``sequence`` or ``depends_on``.  Raises ScenarioError, naming the lines, for a
+    reference to an unknown stop, a duplicate stop id, an order mixing the two forms, or a
+    cycle."""
+    keyed: dict[str, list[HistoryOrder]] = {}
+    groups: list[list[HistoryOrder]] = []
+    for row in rows:
+        if not row.order_key:
+            groups.append([row])
+        elif row.order_key in keyed:
+            keyed[row.order_key].append(row)
+        else:
+            keyed[row.order_key] = [row]
+            groups.append(keyed[row.order_key])
+    return [_dag(g) for g in groups]
+
+
+def _dag(rows: list[HistoryOrder]) -> HistoryGroup:
+    index: dict[str, int] = {}
+    for j, r in enumerate(rows):
+        if r.stop_id in index:
+            raise ScenarioError(
+                f"{r.where}: stop_id {r.stop_id!r} is used twice in order_id "
+                f"{r.order_key!r} (also {rows[index[r.stop_id]].where})"
+            )
+        if r.stop_id:
+            index[r.stop_id] = j
+    by_seq = any(not math.isnan(r.sequence) for r in rows)
+    by_ref = any(r.depends_on for r in rows)
+    if by_seq and by_ref:
+        raise ScenarioError(
+            f"{rows[0].where}: order_id {rows[0].order_key!r} mixes sequence and depends_on; "
+            "use one of them per order"
+        )
+    if by_seq:
+        missing = [r for r in rows if math.isnan(r.sequence)]
+        if missing:
+            raise ScenarioError(
+                f"{missing[0].where}: sequence is empty but other rows of order_id "
+                f"{rows[0].order_key!r} have one; give every row of the order a sequence"
+            )
+        levels = sorted({r.sequence for r in rows})
+        below = {lv: levels[i - 1] for i, lv in enumerate(levels) if i}
+        waits = tuple(
+            tuple(j for j, o in enumerate(rows) if o.sequence == below.get(r.sequence))
+            for r in rows
+        )
+        return HistoryGroup(tuple(rows), waits)
+    if not by_ref:
+        return HistoryGroup(tuple(rows), tuple(() for _ in rows))
+    deps: list[tuple[int, ...]] = []
+    for r in rows:
+        unknown = [d for d in r.depends_on if d not in index]
+        if unknown:
+            raise ScenarioError(
+                f"{r.where}: depends_on = {';'.join(r.depends_on)!r}: no stop "
+                f"{unknown[0]!r} in order_id {r.order_key!r} (known: {', '.join(index)})"
+            )
+        deps.append(tuple(index[d] for d in r.depends_on))
+    sorter = graphlib.TopologicalSorter({j: d for j, d in enumerate(deps)})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = exc.args[1]
+        names = " -> ".join(f"{rows[j].stop_id} ({rows[j].where})" for j in cycle)
+        raise ScenarioError(
+            f"order_id {rows[0].order_key!r}: depends_on forms a cycle: {names}"
+        ) from None
+    # A stable topological order (lowest row first among the ready ones), so that every
+    # row comes after the rows it waits for and the same file always gives the same tasks.
+    order: list[int] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        order.extend(ready)
+        sorter.done(*ready)
+    pos = {j: k for k, j in enumerate(order)}
+    return HistoryGroup(
+        tuple(rows[j] for j in order), tuple(tuple(pos[d] for d in deps[j]) for j in order)
+    )
