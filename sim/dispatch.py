@@ -65,11 +65,14 @@ class AutoAssignOptions:
 
 @dataclass(frozen=True, slots=True)
 class TaskPoint:
-    """Where a task (or a dependency family's first task) is, and how much it carries."""
+    """Where a task (or a dependency family's first task) is, how much it carries, and how
+    many tasks the assignment gives the worker (a family's whole size: the platform's
+    ``maxAssignedTaskCount`` counts every task a worker holds)."""
 
     lat: float
     lon: float
     quantity: float = 0.0
+    count: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,7 +217,7 @@ class FleetSnapshot:
         if opts.team is not None:
             mask &= self.team_mask(opts.team)
         if opts.max_assigned_task_count is not None:
-            mask &= self.assigned_count < opts.max_assigned_task_count
+            mask &= self.assigned_count + task.count <= opts.max_assigned_task_count
         if task.quantity > 0:
             mask &= self.free_capacity >= task.quantity
         for wid in opts.excluded_worker_ids:
@@ -232,7 +235,7 @@ def _eligible_at(
     if opts.team is not None:
         ok &= snap.team_mask(opts.team)[rows]
     if opts.max_assigned_task_count is not None:
-        ok &= snap.assigned_count[rows] < opts.max_assigned_task_count
+        ok &= snap.assigned_count[rows] + task.count <= opts.max_assigned_task_count
     if task.quantity > 0:
         ok &= snap.free_capacity[rows] >= task.quantity
     if opts.excluded_worker_ids:

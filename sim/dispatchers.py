@@ -73,6 +73,9 @@ class AutoAssign:
         self.tracks_routes = m.opts.mode == "load"
         self.waiting: list[Unit] = []
         self.waiting_min_q = math.inf  # a lower bound on the waiting units' quantities
+        self.waiting_min_n = math.inf  # ... and on their sizes (maxAssignedTaskCount)
+        # Sizes matter to eligibility only under a maxAssignedTaskCount limit.
+        self.counts = m.opts.max_assigned_task_count is not None
 
     def start(self) -> None:
         m = self.m
@@ -99,9 +102,13 @@ class AutoAssign:
     def pull(self, w: Worker) -> Task | None:
         return None
 
+    def _size(self, unit: Unit) -> int:
+        return len(unit) if self.counts else 0
+
     def _wait(self, units: list[Unit], front: bool = False) -> None:
         for unit in units:
             self.waiting_min_q = min(self.waiting_min_q, unit_quantity(unit))
+            self.waiting_min_n = min(self.waiting_min_n, self._size(unit))
         if front:
             self.waiting[0:0] = units
         else:
@@ -111,7 +118,7 @@ class AutoAssign:
         m = self.m
         first = unit[0]
         qty = unit_quantity(unit)
-        wid = choose_worker(m.snapshot, TaskPoint(first.lat, first.lon, qty), m.opts)
+        wid = choose_worker(m.snapshot, TaskPoint(first.lat, first.lon, qty, len(unit)), m.opts)
         if wid is None:
             return False
         w = m.workers[int(wid)]  # type: ignore[call-overload]
@@ -122,27 +129,32 @@ class AutoAssign:
     def redispatch(self) -> None:
         """Offer waiting units again, oldest first.
 
-        Eligibility only shrinks as a unit's quantity grows (the other filters are the
-        same for every unit), so once a unit of quantity q finds nobody, no unit of
-        quantity >= q can either: those are skipped, and when q is at or below the
-        smallest waiting quantity the pass stops.  An overloaded day thus costs
-        O(assignments) per pass instead of O(waiting).
+        Eligibility only shrinks as a unit's quantity grows, and under a
+        maxAssignedTaskCount limit as its size (task count) grows; the other filters are
+        the same for every unit.  So once a unit of quantity q and size n finds nobody, no
+        unit with quantity >= q and size >= n can either: those are skipped, and when q
+        and n are at or below the smallest waiting quantity and size the pass stops.  An
+        overloaded day thus costs O(assignments) per pass instead of O(waiting).
         """
         if not self.waiting or not self.m.snapshot.on_duty.any():
             return
         waiting, self.waiting = self.waiting, []
         floor_q, self.waiting_min_q = self.waiting_min_q, math.inf
-        failed_q = math.inf
+        floor_n, self.waiting_min_n = self.waiting_min_n, math.inf
+        failed_q: float = math.inf
+        failed_n: float = math.inf
         for i, unit in enumerate(waiting):
-            q = unit_quantity(unit)
-            if q < failed_q:
+            q, n = unit_quantity(unit), self._size(unit)
+            if q < failed_q or n < failed_n:
                 if self.auto_assign(unit):
                     continue
-                failed_q = q
-                if failed_q <= floor_q:
-                    # The rest were already waiting, so floor_q still bounds them.
+                if q <= failed_q and n <= failed_n:
+                    failed_q, failed_n = q, n
+                if failed_q <= floor_q and failed_n <= floor_n:
+                    # The rest were already waiting, so the floors still bound them.
                     self.waiting.extend(waiting[i:])
                     self.waiting_min_q = min(self.waiting_min_q, floor_q)
+                    self.waiting_min_n = min(self.waiting_min_n, floor_n)
                     return
             self._wait([unit])
 

@@ -183,3 +183,34 @@ def test_in_place_updates_change_the_answer(mode: str) -> None:
     snap.move(0, 40.02, -74.0)
     snap.set_route(0, 0.0, 40.02, -74.0)
     assert choose_worker(snap, task, opts) == 0
+
+
+def test_max_assigned_task_count_counts_the_whole_family() -> None:
+    """A family is assigned at once, so the limit must hold after all of it lands: with the
+    limit at 2, a worker holding 1 task cannot take a 2-task family (it once took 1 -> 6).
+    Held tasks are those in state 1, as the snapshot's ``assigned_count`` (and the
+    emulator, which shares this code) counts them."""
+    from sim.run import simulate
+    from tests.fixtures.scenarios import make_scenario
+
+    sc = make_scenario(
+        fleet={"workers": 2},
+        demand={"rate_per_h": 120, "mix": {"dropoff": 1, "pickup_dropoff": 2}},
+        dispatch={"policy": "distance", "max_assigned_task_count": 2},
+    )
+    ev = simulate(sc, seed=2).events
+    held: dict[int, set[int]] = {}
+    peak = 0
+    for kind, task, worker in zip(ev["kind"], ev["task_id"], ev["worker_id"], strict=True):
+        if kind == "taskAssigned":
+            held.setdefault(int(worker), set()).add(int(task))
+        elif kind in ("taskUnassigned", "taskStarted", "taskCompleted", "taskFailed"):
+            for tasks in held.values():
+                tasks.discard(int(task))
+        peak = max([peak, *(len(t) for t in held.values())])
+    assert peak == 2
+    # and the eligibility rule itself: 1 held + a family of 2 > 2
+    snap = FleetSnapshot.build([WorkerView(0, 0.0, 0.0, True, assigned_count=1)])
+    opts = AutoAssignOptions(max_assigned_task_count=2)
+    assert choose_worker(snap, TaskPoint(0.0, 0.0, 0.0, count=1), opts) == 0
+    assert choose_worker(snap, TaskPoint(0.0, 0.0, 0.0, count=2), opts) is None
