@@ -13,7 +13,7 @@ dropoffs (the promise made to the customer).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -34,6 +34,8 @@ class Order:
     ordered_s: float
     kind: int
     task_ids: tuple[int, ...]
+    # When the merchant cancels it (demand.cancel), NaN if never.
+    cancel_s: float = math.nan
 
 
 def arrival_times(
@@ -208,6 +210,19 @@ class _Builder:
         draws = self.streams.failures.random(len(self.tasks))
         for task, u in zip(self.tasks, draws, strict=True):
             task.failure_draw = float(u)
+        cancel = self.scenario.demand.cancel
+        if cancel.probability > 0 and self.orders:
+            # One draw and one delay per order, in order: common random numbers.
+            u = self.streams.cancels.random(len(self.orders))
+            delay = sample_service(self.streams.cancels, cancel.delay, len(self.orders))
+            self.orders = [
+                replace(o, cancel_s=o.ordered_s + float(d)) if float(x) < cancel.probability else o
+                for o, x, d in zip(self.orders, u, delay, strict=True)
+            ]
+        if self.scenario.failures.no_show_probability > 0:
+            no_show = self.streams.no_shows.random(len(self.tasks))
+            for task, u in zip(self.tasks, no_show, strict=True):
+                task.no_show_draw = float(u)
         return self.tasks, self.orders
 
 

@@ -55,6 +55,15 @@ class Dispatcher(Protocol):
     def pull(self, w: Worker) -> Task | None:
         """``w`` has nothing it can start: the task it should start now, if any."""
 
+    def forget(self, tasks: set[Task]) -> None:
+        """These tasks were deleted (a cancelled order): drop any unit holding them."""
+
+
+def _without(units: list[Unit], tasks: set[Task]) -> list[Unit]:
+    """``units`` less those whose tasks were deleted (a unit is one order's family, so a
+    cancellation deletes all of it)."""
+    return [u for u in units if u[0] not in tasks]
+
 
 def unit_quantity(unit: Unit) -> float:
     """What a unit puts on a vehicle: its dropoffs' quantities (pickups free space again)."""
@@ -125,6 +134,10 @@ class AutoAssign:
         for t in unit:
             m.assign(w, t)
         return True
+
+    def forget(self, tasks: set[Task]) -> None:
+        # waiting_min_q / waiting_min_n stay valid lower bounds after removals.
+        self.waiting = _without(self.waiting, tasks)
 
     def redispatch(self) -> None:
         """Offer waiting units again, oldest first.
@@ -213,6 +226,9 @@ class Queue:
             self.idle_ids.add(w.id)
         return task
 
+    def forget(self, tasks: set[Task]) -> None:
+        self.pool = _without(self.pool, tasks)
+
     def wake_idle(self) -> None:
         """Wake the longest-idle worker that is really waiting."""
         while self.idle:
@@ -245,6 +261,9 @@ class NoDispatch:
 
     def pull(self, w: Worker) -> Task | None:
         return None
+
+    def forget(self, tasks: set[Task]) -> None:
+        pass
 
 
 def make_dispatcher(m: Model) -> Dispatcher:

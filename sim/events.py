@@ -27,6 +27,7 @@ KINDS: Final = (
     "taskFailed",
     "workerDuty",
     "batchSubmitted",
+    "taskDeleted",
 )
 (
     TASK_CREATED,
@@ -38,6 +39,7 @@ KINDS: Final = (
     TASK_FAILED,
     WORKER_DUTY,
     BATCH_SUBMITTED,
+    TASK_DELETED,
 ) = range(len(KINDS))
 
 _NAN = math.nan

@@ -19,7 +19,11 @@ Definitions (all over tasks the platform created):
 * cost -- each worker's paid hours (time on duty, busy or not) at its vehicle's wage, plus
   its kilometres at its vehicle's cost per km (scenario ``[cost]``); per delivery is over
   dropoffs completed successfully (an order with several drops counts each);
-* ``tasks_after_shift`` -- completions (success or failure) after the worker's shift end.
+* ``tasks_after_shift`` -- completions (success or failure) after the worker's shift end;
+* ``tasks_cancelled`` -- tasks the merchant's cancellation deleted: they count in
+  ``on_time_pct``'s denominator (never on time) but not in the open, unassigned, time or
+  lateness figures, since nothing more happens to them; ``tasks_no_show`` -- dropoffs
+  failed because the recipient was absent (also in ``tasks_failed``).
 
 ``KPIS`` is the one registry of these names, their units and meanings: the run report's
 KPI table, the sweep's ``--target`` check and the sweep report's headline all read it, so a
@@ -184,6 +188,20 @@ KPIS: tuple[KpiSpec, ...] = (
         "lower",
         "count",
     ),
+    KpiSpec(
+        "tasks_cancelled",
+        "count",
+        "deleted by the merchant's cancellation before pickup (never on time)",
+        "lower",
+        "count",
+    ),
+    KpiSpec(
+        "tasks_no_show",
+        "count",
+        "failed because the recipient was absent (counted in tasks_failed too)",
+        "lower",
+        "count",
+    ),
 )
 """Every KPI in ``kpis.json`` order (``compute_kpis`` emits exactly these keys, in this order)."""
 
@@ -274,6 +292,12 @@ def compute_kpis(
     completed = created[created["state"] == 3]
     ok = int(completed["success"].sum())
     failed = len(completed) - ok
+    cancelled = (
+        np.isfinite(_floats(created, "cancelled_s"))
+        if "cancelled_s" in created
+        else np.zeros(n_created, dtype=bool)
+    )
+    no_show = int(created["no_show"].sum()) if "no_show" in created else 0
     created_s = created["created_s"].to_numpy(dtype=float)
     assigned_s = created["assigned_s"].to_numpy(dtype=float)
     completed_s = created["completed_s"].to_numpy(dtype=float)
@@ -281,24 +305,28 @@ def compute_kpis(
         seen = np.concatenate([created_s, assigned_s, completed_s])
         seen = seen[np.isfinite(seen)]
         end_s = float(seen.max()) if seen.size else 0.0
-    assign = censored_times(created_s, assigned_s, end_s)
-    finish = censored_times(created_s, completed_s, end_s)
+    # A cancelled task waits for nothing more: it leaves the time KPIs (it is still a
+    # created task that was not on time).
+    live = ~cancelled
+    assign = censored_times(created_s[live], assigned_s[live], end_s)
+    finish = censored_times(created_s[live], completed_s[live], end_s)
     on_duty_s = float(workers["on_duty_s"].sum())
     busy_s = float(workers["busy_s"].sum())
     # Lateness: completion (or the end of the run, censored) minus the window's end.
     before_s = created["complete_before_s"].to_numpy(dtype=float, na_value=np.nan)
     finish_at = np.where(np.isnan(completed_s), end_s, completed_s)
     late_by = np.where(np.isnan(before_s), 0.0, np.maximum(finish_at - before_s, 0.0)) / 60.0
+    late_by = late_by[live]
     success = np.asarray(created["success"].astype("boolean").fillna(False), dtype=bool)
-    late = success & (late_by > 0)
+    late = success[live] & (late_by > 0)
     total_cost, per_delivery = _money(created, workers, success, cost or Cost())
     within, after = _shift_split(created, workers)
     k: Kpis = {
         "tasks_created": n_created,
         "tasks_completed": ok,
         "tasks_failed": failed,
-        "tasks_open": n_created - len(completed),
-        "tasks_unassigned": int(np.isnan(assigned_s).sum()),
+        "tasks_open": n_created - len(completed) - int(cancelled.sum()),
+        "tasks_unassigned": int((np.isnan(assigned_s) & live).sum()),
         "on_time_pct": 100.0 * float(created["on_time"].mean()) if n_created else math.nan,
         "time_to_assign_p50_s": _pct(assign, 50),
         "time_to_assign_p90_s": _pct(assign, 90),
@@ -322,6 +350,8 @@ def compute_kpis(
         "cost_per_delivery": per_delivery,
         "tasks_within_shift": within,
         "tasks_after_shift": after,
+        "tasks_cancelled": int(cancelled.sum()),
+        "tasks_no_show": no_show,
     }
     # The registry fixes the order of kpis.json; a key here without a spec (or the reverse)
     # is a programming error that the tests catch, so no runtime reordering is paid for.

@@ -78,8 +78,13 @@ class Model:
         )
         self.fail_p = scenario.failures.probability
         self.reasons = scenario.failures.reasons
+        self.no_show_p = scenario.failures.no_show_probability
+        self.no_show_reason = scenario.failures.no_show_reason
         self.pending: dict[int, Unit] = {}
         self.open_tasks = len(tasks)
+        # Orders the merchant will cancel: how many of their tasks exist so far.
+        self.cancel_wait: dict[int, int] = {}
+        self.cancels_too_late = 0
         self.intake_done = False
         #: Fires when intake is over and every task is completed: the day is done.
         self.done = self.env.event()
@@ -120,6 +125,12 @@ class Model:
             t.created_s = now
             t.submission_id = call.submission_id
             log.add(now, ev.TASK_CREATED, t.id, -1, t.lat, t.lon, call.mode)
+            order = self.orders[t.order_id]
+            if order.cancel_s == order.cancel_s:  # not NaN: the merchant will cancel it
+                seen = self.cancel_wait.get(order.order_id, 0) + 1
+                self.cancel_wait[order.order_id] = seen
+                if seen == len(order.task_ids):
+                    self.env.process(self._cancel_later(order))
         if self.opts.consider_dependencies:
             # A family is dispatched once all its tasks exist (async jobs create them
             # one at a time); families never span two calls.
@@ -132,6 +143,45 @@ class Model:
         else:
             units = [[t] for t in tasks]
         self.dispatcher.dispatch(units)
+
+    # -- cancellations -----------------------------------------------------------------
+    def _cancel_later(self, order: Order) -> Generator[simpy.Event, Any, None]:
+        """The merchant's DELETE of every task of ``order`` at its cancel time (at once if
+        that passed before the whole order existed)."""
+        if order.cancel_s > self.env.now:
+            yield self.env.timeout(order.cancel_s - self.env.now)
+        self.cancel(order)
+
+    def cancel(self, order: Order) -> bool:
+        """Delete the order's tasks, unless one has started (then it is too late: the
+        goods are on their way, and the cancellation is counted as refused)."""
+        tasks = [self.tasks[i] for i in order.task_ids]
+        if any(t.state >= ACTIVE for t in tasks):
+            self.cancels_too_late += 1
+            return False
+        now = self.env.now
+        touched: set[int] = set()
+        self.dispatcher.forget(set(tasks))
+        for t in tasks:
+            if t.state == ASSIGNED:
+                w = self.workers[t.worker]
+                w.container.remove(t)
+                self.snapshot.assigned_count[w.id] -= 1
+                if not t.is_pickup:
+                    w.load -= t.quantity
+                    self.snapshot.free_capacity[w.id] = w.capacity - w.load
+                t.move_to(UNASSIGNED)
+                touched.add(w.id)
+            t.cancelled_s = now
+            self.log.add(now, ev.TASK_DELETED, t.id, t.worker, t.lat, t.lon, "cancelled")
+            self.open_tasks -= 1
+        if self.tracks_routes:
+            for wid in touched:
+                self._update_route(self.workers[wid])
+        for wid in touched:
+            self.workers[wid].notify()
+        self.check_done()
+        return True
 
     # -- state changes -----------------------------------------------------------------
     def assign(self, w: Worker, t: Task) -> None:
@@ -196,11 +246,19 @@ class Model:
         t.completed_s = now
         w.active = None
         success = t.failure_draw >= self.fail_p
+        no_show = success and not t.is_pickup and t.no_show_draw < self.no_show_p
+        success = success and not no_show
         t.success = success
         if success:
             w.tasks_completed += 1
             kind = ev.TASK_COMPLETED
             detail = ""
+        elif no_show:
+            w.tasks_failed += 1
+            t.no_show = True
+            t.failure_reason = self.no_show_reason
+            kind = ev.TASK_FAILED
+            detail = t.failure_reason
         else:
             w.tasks_failed += 1
             # The reason reuses the failure draw instead of drawing again: a failed task has

@@ -19,6 +19,9 @@ _STREAM_IDS: Final = {
     "service": 4,
     "failures": 5,
     "fleet": 6,
+    # ids well above the others, so streams added elsewhere never collide with these
+    "no_shows": 20,
+    "cancels": 21,
 }
 
 
@@ -32,6 +35,8 @@ class Streams:
     service: np.random.Generator
     failures: np.random.Generator
     fleet: np.random.Generator
+    no_shows: np.random.Generator
+    cancels: np.random.Generator
 
 
 def make_streams(seed: int) -> Streams:

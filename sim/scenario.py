@@ -224,6 +224,14 @@ class Window(_Model):
         return self
 
 
+class Cancel(_Model):
+    """The merchant cancels an order before its pickup: with ``probability``, ``delay``
+    after the order (a service-time style distribution; default exponential, 10 min)."""
+
+    probability: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    delay: Service = Service(kind="exponential", mean_s=600.0)
+
+
 class Demand(_Model):
     source: Literal["generate", "csv"] = "generate"
     csv: str | None = None
@@ -238,6 +246,7 @@ class Demand(_Model):
     service: Service = Service()
     pickup_service: Service | None = None
     quantity: PositiveFloat = 1.0
+    cancel: Cancel = Cancel()
 
     @model_validator(mode="after")
     def _check(self) -> Demand:
@@ -272,6 +281,10 @@ class Submission(_Model):
 class Failures(_Model):
     probability: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     reasons: Annotated[list[str], Field(min_length=1)] = ["NO_ANSWER", "CANNOT_FIND", "CLOSED"]
+    # The recipient is absent at the door: a dropoff fails with this Onfleet failureReason.
+    # Distinct from the random failures above, and counted apart (tasks_no_show).
+    no_show_probability: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    no_show_reason: Annotated[str, Field(min_length=1)] = "NO_ANSWER"
 
 
 class VehicleCost(_Model):

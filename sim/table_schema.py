@@ -93,6 +93,7 @@ LAYOUT: Final[dict[str, tuple[Column, ...]]] = {
         _c("started_s", T, "start (state 2)"),
         _c("arrived_s", T, "arrival at the destination"),
         _c("completed_s", T, "completion (success or failure)"),
+        _c("cancelled_s", T, "deleted by the merchant's cancellation (null: not cancelled)"),
         _c("state", I8, "0 unassigned, 1 assigned, 2 active, 3 completed"),
         _c("state_name", Kind.CATEGORY, "the state's name", STATE_NAMES),
         _c("success", B, "completed successfully"),
@@ -101,6 +102,7 @@ LAYOUT: Final[dict[str, tuple[Column, ...]]] = {
         _c("did_auto_assign", B, "autoAssign outcome at creation"),
         _c("submission_id", ID, "the API call that created it"),
         _c("on_time", B, "completed successfully by complete_before_s (true without window)"),
+        _c("no_show", B, "failed because the recipient was absent (failures.no_show_*)"),
         _c(
             "created_hour",
             ID,

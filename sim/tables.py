@@ -56,6 +56,7 @@ def tasks_frame(
             "started_s": col("started_s", np.float64),
             "arrived_s": col("arrived_s", np.float64),
             "completed_s": completed,
+            "cancelled_s": col("cancelled_s", np.float64),
             "state": col("state", np.int8),
             "success": success,
             "failure_reason": pd.array([t.failure_reason for t in tasks], dtype="string"),
@@ -63,6 +64,7 @@ def tasks_frame(
             "did_auto_assign": col("did_auto_assign", np.bool_),
             "submission_id": col("submission_id", np.int64),
             "on_time": success & in_window,
+            "no_show": col("no_show", np.bool_),
             "created_hour": local_hours(
                 start_epoch_ms, col("created_s", np.float64), zone or ZoneInfo("UTC")
             ),

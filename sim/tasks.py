@@ -45,6 +45,7 @@ class Task:
     __slots__ = (
         "arrived_s",
         "assigned_s",
+        "cancelled_s",
         "complete_after_s",
         "complete_before_s",
         "completed_s",
@@ -59,6 +60,8 @@ class Task:
         "is_pickup",
         "lat",
         "lon",
+        "no_show",
+        "no_show_draw",
         "open_deps",
         "order_id",
         "ordered_s",
@@ -109,8 +112,14 @@ class Task:
         self.started_s = math.nan
         self.arrived_s = math.nan
         self.completed_s = math.nan
+        # Deleted by the merchant's cancellation (demand.cancel): NaN unless cancelled.
+        self.cancelled_s = math.nan
         self.success = False
         self.failure_reason = "NONE"
+        # A dropoff whose recipient is absent (failures.no_show_probability): the draw is
+        # made per task at demand time, as the failure draw is (common random numbers).
+        self.no_show_draw = 1.0
+        self.no_show = False
         self.did_auto_assign = False
         self.submission_id = -1
 

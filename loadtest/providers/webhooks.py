@@ -178,6 +178,7 @@ EVENTS_BY_OP: Final[Mapping[str, tuple[str, ...]]] = {
     "driver.start": ("taskStarted", "taskEta"),
     "driver.move": ("taskArrival",),
     "task.complete": ("taskCompleted",),  # or taskFailed
+    "task.delete": ("taskDeleted",),
     "nash.batch_job": ("delivery.created",),
     "order.track": ("assigned", "started"),
     "order.complete": ("completed",),

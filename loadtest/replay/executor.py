@@ -108,6 +108,9 @@ class Executor:
             ok = self._poll(ready, path)
         else:
             ok = self._send_call(ready, path, body)
+            if ok and call.op == ops.TASK_DELETE.name:
+                # Cancelled on purpose: reconciliation no longer looks for it.
+                self.recorder.deleted_tasks.extend(call.tasks)
         if ok:  # a failed call's events never happened: only success expects them
             self.recorder.expect(call, self.ids, self.run_id, self.clock.now())
         self.recorder.outcome(call.name, ok)

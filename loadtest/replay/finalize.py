@@ -158,7 +158,7 @@ def finalize(
             recon = reconcile(
                 get,
                 info.run_id,
-                set(agg.rec.expected_tasks),
+                set(agg.rec.expected_tasks) - set(agg.rec.deleted_tasks),
                 since_ms,
                 budget_s=RECONCILE_BUDGET_S,
             )

@@ -75,6 +75,8 @@ class RecorderDelta(TypedDict):
     flows: list[list[Any]]
     counters: dict[CounterName, int]
     expected_tasks: list[int]
+    #: Tasks the trace deleted (a merchant's cancellation), which reconciliation excludes.
+    deleted_tasks: list[int]
     #: Webhooks (``--webhooks`` only): one row per expected event of a successful call
     #: (:class:`~loadtest.replay.webhooks.model.Expected`) and one per event of each
     #: delivery attempt the receiver got (:class:`~loadtest.replay.webhooks.model.Arrival`).
@@ -112,6 +114,7 @@ class Recorder:
     flows: list[tuple[str, float, int, int, int, bool]] = field(default_factory=list)
     counters: dict[CounterName, int] = field(default_factory=dict)
     expected_tasks: list[int] = field(default_factory=list)
+    deleted_tasks: list[int] = field(default_factory=list)
     wh_expected: list[Expected] = field(default_factory=list)
     wh_arrivals: list[list[Any]] = field(default_factory=list)
     # Filled by the executor's IdMap journal (see partition.py); cleared in place.
@@ -174,6 +177,7 @@ class Recorder:
             flows=[list(f) for f in self.flows],
             counters=self.counters,
             expected_tasks=self.expected_tasks,
+            deleted_tasks=self.deleted_tasks,
             wh_expected=[list(e) for e in self.wh_expected],
             wh_arrivals=self.wh_arrivals,
             wh_refs=self.wh_refs[:],
@@ -186,6 +190,7 @@ class Recorder:
         self.req_corr_ms, self.req_ok, self.lag_ms = [], [], []
         self.req_retried, self.call_name, self.call_ok = [], [], []
         self.flows, self.counters, self.expected_tasks = [], {}, []
+        self.deleted_tasks = []
         return out
 
 
@@ -215,6 +220,7 @@ class Aggregate:
         for k, v in delta["counters"].items():
             r.count(k, int(v))
         r.expected_tasks.extend(delta["expected_tasks"])
+        r.deleted_tasks.extend(delta.get("deleted_tasks", []))
         r.wh_expected.extend(Expected(*row) for row in delta["wh_expected"])
         r.wh_arrivals.extend(delta["wh_arrivals"])
         self.refs.update((ref, sid) for ref, sid in delta.get("wh_refs") or ())

@@ -136,6 +136,11 @@ class Predictor:
     def _updated(self, params: Params, _b: JsonValue, _t: Tasks, _w: int, _d: str) -> Events:
         return (ExpectedEvent("taskUpdated", params.get("taskId", "")),)
 
+    def _deleted(self, params: Params, _b: JsonValue, tasks: Tasks, _w: int, _d: str) -> Events:
+        for tid in tasks:  # nothing more will happen to it
+            self.eta_pending.discard(tid)
+        return (ExpectedEvent("taskDeleted", params.get("taskId", "")),)
+
     def _nash_job(self, _p: Params, _b: JsonValue, _t: Tasks, _w: int, defines: str) -> Events:
         return (ExpectedEvent("delivery.created", REF_PREFIX + defines),) if defines else NONE
 
@@ -250,6 +255,7 @@ _RULES: Final[Mapping[str, Rule]] = {
     ops.DRIVER_START.name: Predictor._start,
     ops.DRIVER_MOVE.name: Predictor._move,
     ops.TASK_COMPLETE.name: Predictor._complete,
+    ops.TASK_DELETE.name: Predictor._deleted,
     ops.NASH_BATCH_JOB.name: Predictor._nash_job,
     ops.ORDER_TRACK.name: Predictor._track,
     ops.ORDER_COMPLETE.name: Predictor._order_done,

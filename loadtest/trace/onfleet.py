@@ -345,6 +345,15 @@ def add_day_events(st: DayState) -> None:
                     # The arrival is at the active task: after its start, or no taskArrival.
                     after=[worker_task.get(wid)],
                 )
+        elif kind == "taskDeleted":
+            # The merchant's cancellation (demand.cancel): after whatever the task saw last.
+            task_last[tid] = b.add(
+                t,
+                ops.TASK_DELETE,
+                params={"taskId": ref("task", tid)},
+                tasks=(tid,),
+                deps=[task_last[tid]],
+            )
         elif kind in ("taskCompleted", "taskFailed"):
             ok = kind == "taskCompleted"
             notes = "delivered" if ok else f"failed: {detail or 'NONE'}"

@@ -96,6 +96,9 @@ TASK_COMPLETE = OpSpec(
     "task.complete", "onfleet", "POST", f"{_API}/tasks/{{taskId}}/complete", lost="check"
 )
 TASK_GET = OpSpec("task.get", "onfleet", "GET", f"{_API}/tasks/{{taskId}}")
+# The merchant's cancellation.  A lost answer is resent; if the lost attempt had already
+# deleted the task, the resend's 404 makes the call count as failed (reported, not hidden).
+TASK_DELETE = OpSpec("task.delete", "onfleet", "DELETE", f"{_API}/tasks/{{taskId}}")
 DRIVER_DUTY = OpSpec(
     "driver.duty", "onfleet", "POST", f"{_CTL}/workers/{{workerId}}/duty", driver_app=True
 )

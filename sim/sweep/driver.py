@@ -360,23 +360,42 @@ def _search(
 def _with_ceiling(result: SearchResult, rows: Sequence[RunRow]) -> SearchResult:
     """Say what caps the target KPI whatever the fleet, where the model knows it.
 
-    A failed task is never on time, so ``on_time_pct`` cannot pass
-    ``100·(created − failed)/created`` (averaged over the seeds at the best fleet tried):
-    the failure probability caps it, not the fleet size."""
+    A failed task (random failures and recipients' no-shows alike) and a task the
+    merchant cancelled are never on time, so ``on_time_pct`` cannot pass
+    ``100·(created − failed − cancelled)/created`` (averaged over the seeds at the best
+    fleet tried): the failure, no-show and cancellation rates cap it, not the fleet size."""
     if result.target.kpi != "on_time_pct":
         return result
-    caps = [
-        100.0 * (r.kpi("tasks_created") - r.kpi("tasks_failed")) / r.kpi("tasks_created")
-        for r in rows
-        if r.ok and r.kpi("tasks_created") > 0
-    ]
-    caps = [c for c in caps if math.isfinite(c)]
-    if not caps:
+
+    def lost(r: RunRow, name: str) -> float:
+        v = r.kpi(name)
+        return 0.0 if math.isnan(v) else v  # older runs have no cancellations
+
+    runs = [r for r in rows if r.ok and r.kpi("tasks_created") > 0]
+    caps, failed, no_show, cancelled = [], [], [], []
+    for r in runs:
+        n = r.kpi("tasks_created")
+        f, c = lost(r, "tasks_failed"), lost(r, "tasks_cancelled")
+        caps.append(100.0 * (n - f - c) / n)
+        failed.append(100.0 * f / n)
+        no_show.append(100.0 * lost(r, "tasks_no_show") / n)
+        cancelled.append(100.0 * c / n)
+    if not caps or not all(math.isfinite(c) for c in caps):
         return result
-    failed = 100.0 - sum(caps) / len(caps)
+
+    def mean(xs: list[float]) -> float:
+        return sum(xs) / len(xs)
+
+    parts = []
+    if mean(failed) > 0:
+        shows = f", {mean(no_show):.1f}% no-shows" if mean(no_show) > 0 else ""
+        parts.append(f"failed tasks ({mean(failed):.1f}% of those created{shows})")
+    if mean(cancelled) > 0:
+        parts.append(f"cancelled tasks ({mean(cancelled):.1f}%)")
+    if not parts:
+        parts.append("failed tasks (0.0% of those created)")
     return replace(
         result,
-        ceiling=sum(caps) / len(caps),
-        ceiling_reason=f"failed tasks ({failed:.1f}% of those created) are never on time, "
-        "which caps on_time_pct",
+        ceiling=mean(caps),
+        ceiling_reason=f"{' and '.join(parts)} are never on time, which caps on_time_pct",
     )

@@ -385,6 +385,28 @@ def test_an_unreachable_target_names_its_ceiling(tmp_path: Path) -> None:
     assert '"ceiling": 94.0' in meta and "unreachable" in meta
 
 
+def cancelled_kpis(scenario: Mapping[str, Any], seed: int) -> dict[str, float]:
+    """4 of 100 fail (1 of them a no-show) and 3 are cancelled: on-time levels off at 93%."""
+    n = int(scenario["fleet.workers"])
+    return {
+        "tasks_created": 100.0,
+        "tasks_failed": 4.0,
+        "tasks_no_show": 1.0,
+        "tasks_cancelled": 3.0,
+        "on_time_pct": 93.0 * (1.0 - 0.5 ** (n / 2.0)),
+    }
+
+
+def test_the_ceiling_counts_cancellations_and_no_shows(tmp_path: Path) -> None:
+    cfg = _config(tmp_path, sets=("fleet.workers=4",), target="on_time_pct>=95")
+    ((_, search),) = run_sweep(cfg, source=FakeSource(), fn=cancelled_kpis).searches
+    assert search.fleet is None and search.ceiling == pytest.approx(93.0)
+    assert (
+        "unreachable: failed tasks (4.0% of those created, 1.0% no-shows) and "
+        "cancelled tasks (3.0%) are never on time" in search.describe()
+    )
+
+
 def test_the_search_answer_is_compared_with_its_neighbour(tmp_path: Path) -> None:
     result = run_sweep(
         _config(tmp_path, sets=("fleet.workers=4,8",), target="on_time_pct>=60"),
