@@ -11,7 +11,7 @@ API-NOTES §1.5: each task is in one container (organisation, team or worker), a
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.errors import ApiError
@@ -37,6 +37,9 @@ from sim.dispatch import (
     route_length_m,
 )
 
+if TYPE_CHECKING:
+    from loadtest.emulator.onfleet.schedule import Schedules
+
 _VEHICLES = ("CAR", "BICYCLE", "MOTORCYCLE", "TRUCK")
 
 
@@ -53,6 +56,13 @@ class FleetOps(EventOps):
     workers: dict[str, Worker]
     teams: dict[str, Team]
     org_container: dict[str, None]
+    # Worker schedules, set by the routes (loadtest.emulator.onfleet.schedule); every use
+    # of duty applies the shift edges the clock has passed first (apply_schedules).
+    schedules: Schedules | None = None
+
+    def apply_schedules(self) -> None:
+        if self.schedules is not None:
+            self.schedules.apply_due()
 
     def save_task(self, t: Task) -> None:
         raise NotImplementedError
@@ -184,15 +194,47 @@ class FleetOps(EventOps):
 
     def set_worker_container(self, wid: str, body: Any) -> dict[str, Any]:
         """PUT /containers/workers/{id}: replace the list, or insert at ``tasks[0]``."""
-        w = self.workers.get(wid)
-        if w is None:
-            raise ONFLEET.not_found(f"worker {wid}")
+        return self.set_container("WORKER", wid, body)
+
+    def set_container(self, ct: str, cid: str, body: Any) -> dict[str, Any]:
+        """PUT /containers/{workers|teams|organizations}/{id}.
+
+        ``{"tasks": [ids...]}`` replaces a worker's list (the tasks it held and no longer
+        lists go back to the organisation); ``{"tasks": [index, ids...]}`` inserts the ids
+        as one run at ``index`` (-1 or past the end appends) of any container.  Replacing
+        a team's or the organisation's whole list is refused (API-NOTES §1.6).  A task
+        moved into a worker becomes assigned (1), into a team or the organisation
+        unassigned (0).  ``considerDependencies`` is accepted and has no effect [inf].
+        """
+        kind = {"WORKER": "workers", "TEAM": "teams", "ORGANIZATION": "organizations"}[ct]
+        if ct == "WORKER":
+            owner = self.workers.get(cid)
+            if owner is None:
+                raise ONFLEET.not_found(f"worker {cid}")
+            current = owner.tasks
+        elif ct == "TEAM":
+            team = self.teams.get(cid)
+            if team is None:
+                raise ONFLEET.not_found(f"team {cid}")
+            current = team.tasks
+        else:
+            if cid != self.org:
+                raise ONFLEET.not_found(f"organization {cid}")
+            current = list(self.org_container)
         if not isinstance(body, dict) or not isinstance(body.get("tasks"), list):
             raise bad("body must be {tasks: [...]}", E_WRONG_TYPES)
+        cdeps = body.get("considerDependencies", False)
+        if not isinstance(cdeps, bool):
+            raise bad("considerDependencies must be a boolean", E_WRONG_TYPES)
         items = body["tasks"]
         index: int | None = None
         if items and isinstance(items[0], int) and not isinstance(items[0], bool):
             index, items = items[0], items[1:]
+        if index is None and ct != "WORKER":
+            raise bad(
+                f"only a worker container's list can be replaced; to add tasks to this "
+                f"{ct.lower()} container give an insertion index first: [index, ids...]"
+            )
         if not all(isinstance(x, str) for x in items):
             raise bad("tasks must be task ids (optionally after an insertion index)", E_WRONG_TYPES)
         if len(set(items)) != len(items):
@@ -203,20 +245,20 @@ class FleetOps(EventOps):
             if t is None:
                 raise bad(f"task {tid} does not exist")
             if t.state in (STATE_ACTIVE, STATE_COMPLETED):
-                raise bad(f"task {tid} is in state {t.state} and cannot be assigned")
+                raise bad(f"task {tid} is in state {t.state} and cannot be moved")
             tasks.append(t)
-        newcomers = sum(1 for t in tasks if t.container_id != wid)
-        kept = 0 if index is None else len(w.tasks)
+        newcomers = sum(1 for t in tasks if (t.container_type, t.container_id) != (ct, cid))
+        kept = 0 if index is None else len(current)
         cap = self.rt.config.container_cap
         if cap is not None and kept + newcomers > cap:
-            raise bad(f"the worker container would exceed {cap:,} tasks")
+            raise bad(f"the {ct.lower()} container would exceed {cap:,} tasks")
         # Linear in the sizes of the containers involved: sets for membership, each touched
         # list rebuilt once, each record saved once (a per-task list.remove or worker save
         # made a 5k-of-20k PUT quadratic, ~2.4 s on the event loop).
         listed = {t.id for t in tasks}
         dropped: list[Task] = []
         if index is None:
-            dropped = [self.tasks[tid] for tid in w.tasks if tid not in listed]
+            dropped = [self.tasks[tid] for tid in current if tid not in listed]
             if cap is not None and len(self.org_container) + len(dropped) > cap:
                 raise bad(f"the organization container holds {cap:,} tasks, its maximum")
         now = now_ms()
@@ -227,31 +269,46 @@ class FleetOps(EventOps):
                 self.set_state(t, STATE_UNASSIGNED)
             t.time_last_modified = now
             self.save_task(t)
-        moved_in = [t for t in tasks if t.container_id != wid]
+        moved_in = [t for t in tasks if (t.container_type, t.container_id) != (ct, cid)]
+        before = {t.id: t.worker for t in moved_in}
         self._take_from_other_containers(moved_in)
+        worker = cid if ct == "WORKER" else None
         for t in tasks:
-            t.container_type, t.container_id, t.worker = "WORKER", w.id, w.id
-            if t.state == STATE_UNASSIGNED:
+            t.container_type, t.container_id, t.worker = ct, cid, worker
+            if worker is not None and t.state == STATE_UNASSIGNED:
                 self.set_state(t, STATE_ASSIGNED)
+            elif worker is None and t.state == STATE_ASSIGNED:
+                self.set_state(t, STATE_UNASSIGNED)
             t.time_last_modified = now
             self.save_task(t)
+        ids = [t.id for t in tasks]
         if index is None:
-            w.tasks = [t.id for t in tasks]
+            new_list = ids
         else:
-            # The listed tasks go in as one run at ``index`` of the list without them
-            # (-1, or an index past the end, appends).
-            rest = [tid for tid in w.tasks if tid not in listed]
+            # The listed tasks go in as one run at ``index`` of the list without them.
+            rest = [tid for tid in current if tid not in listed]
             at = len(rest) if index < 0 or index > len(rest) else index
-            w.tasks = rest[:at] + [t.id for t in tasks] + rest[at:]
-        w.time_last_modified = now
-        self.save_worker(w)
+            new_list = rest[:at] + ids + rest[at:]
+        if ct == "WORKER":
+            w = self.workers[cid]
+            w.tasks = new_list
+            w.time_last_modified = now
+            self.save_worker(w)
+        elif ct == "TEAM":
+            tm = self.teams[cid]
+            tm.tasks = new_list
+            tm.time_last_modified = now
+            self.save_team(tm)
+        else:
+            self.org_container.clear()
+            self.org_container.update(dict.fromkeys(new_list))
         # Events once every record is final: left this worker (for the organisation), then
-        # arrived in it (from a team, the organisation or another worker).
+        # arrived here (taskAssigned into a worker, taskUnassigned out of one).
         for t in dropped:
             self.task_event("taskUnassigned", t)
         for t in moved_in:
-            self.task_event("taskAssigned", t)
-        return self.container_json("workers", wid)
+            self.container_events(t, before[t.id])
+        return self.container_json(kind, cid)
 
     def _take_from_other_containers(self, tasks: list[Task]) -> None:
         """Remove ``tasks`` from their current containers, each list rebuilt once."""
@@ -276,6 +333,7 @@ class FleetOps(EventOps):
     # -- autoAssign --------------------------------------------------------------------
     def auto_assign(self, t: Task, opts: dict[str, Any]) -> None:
         """Assign ``t`` to the worker the simulator's policy picks; sets didAutoAssign."""
+        self.apply_schedules()
         views = []
         for w in self.workers.values():
             if not w.on_duty or w.location is None:
@@ -449,6 +507,7 @@ class FleetOps(EventOps):
 
     # -- the driver app (emulator-only control route) --------------------------------
     def set_duty(self, wid: str, on: bool, location: list[float] | None) -> Worker:
+        self.apply_schedules()  # a passed shift edge comes before this switch
         w = self.get_worker(wid)
         changed = w.on_duty != on
         w.on_duty = on
@@ -473,6 +532,7 @@ class FleetOps(EventOps):
 
     def start_task(self, tid: str) -> Task:
         """The driver starts an assigned task: state 1 -> 2, it becomes activeTask."""
+        self.apply_schedules()
         t = self.get(tid)
         if t.state != STATE_ASSIGNED or t.worker is None:
             raise bad(f"task {tid} is in state {t.state}; only an assigned task can start")

@@ -9,7 +9,7 @@ creation time.  Creation times are sorted, so the scan starts at a bisection of 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from loadtest.emulator.onfleet.model import STATE_COMPLETED, Task
@@ -27,10 +27,12 @@ def list_page(
     last_id: str | None,
     states: frozenset[int] | None,
     worker: str | None,
+    keep: Callable[[Task], bool] | None = None,
 ) -> tuple[list[Task], str | None]:
     """One page of GET /tasks/all: creation order, <= 64, ``lastId`` while more remain.
 
-    Completed tasks match on completion time, the others on creation time.
+    Completed tasks match on completion time, the others on creation time.  ``keep`` is a
+    further filter (``/workers/{id}/tasks`` and ``/teams/{id}/tasks`` page the same way).
     """
     after_seq = -1
     if last_id is not None:
@@ -46,6 +48,8 @@ def list_page(
         if states is not None and t.state not in states:
             return False
         if worker is not None and t.worker != worker:
+            return False
+        if keep is not None and not keep(t):
             return False
         when = t.time_completed if t.state == STATE_COMPLETED else t.time_created
         return when is not None and from_ms <= when <= hi

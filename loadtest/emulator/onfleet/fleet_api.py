@@ -1,0 +1,269 @@
+"""HTTP routes for the Onfleet organisation, admins, workers, teams, hubs and containers
+(everything but tasks).  The handlers validate through the modules that hold each
+concept (org, workers, schedule, teams, hubs; containers in fleet) and commit; a refused
+request changes nothing (each concept checks before it writes, and the app's error
+handler rolls the store back).
+
+These routes are tried before :class:`~loadtest.emulator.onfleet.routes.OnfleetApi`'s
+own, so ``/workers/location`` and ``/workers/metadata`` win over ``/workers/{workerId}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from loadtest.emulator.dialect import ONFLEET
+from loadtest.emulator.http import empty, ok, query_int, read_json
+from loadtest.emulator.onfleet.hubs import Hubs
+from loadtest.emulator.onfleet.org import Org
+from loadtest.emulator.onfleet.schedule import Schedules
+from loadtest.emulator.onfleet.teams import delete_team, dispatch, estimate, update_team
+from loadtest.emulator.onfleet.workers import (
+    list_workers,
+    match_workers,
+    parse_filter,
+    project,
+    task_page,
+    update_worker,
+    workers_near,
+)
+from loadtest.providers.onfleet import BASE_PATH
+
+if TYPE_CHECKING:
+    from loadtest.emulator.onfleet.routes import OnfleetApi
+
+Handler = Callable[[Request], Awaitable[Response]]
+_KINDS = ("workers", "teams", "organizations")
+_CONTAINER_KINDS = {
+    "workers": "WORKER",
+    "teams": "TEAM",
+    "organizations": "ORGANIZATION",
+    "organization": "ORGANIZATION",
+}
+
+
+class FleetApi:
+    """Handlers bound to the Onfleet API's state, locks and commit."""
+
+    def __init__(self, api: OnfleetApi) -> None:
+        self.api = api
+        self.state = api.state
+        self.org = Org(self.state)
+        self.hubs = Hubs(self.state)
+        self.schedules = Schedules(self.state)
+        self.state.schedules = self.schedules
+
+    def _commit(self) -> None:
+        self.state.rt.commit()
+
+    # -- organisation and admins ---------------------------------------------------------
+    async def get_organization(self, request: Request) -> Response:
+        return ok(self.org.organization_json())
+
+    async def get_delegatee(self, request: Request) -> Response:
+        return ok(self.org.delegatee_json(request.path_params["orgId"]))
+
+    async def list_admins(self, request: Request) -> Response:
+        return ok(self.org.list_admins())
+
+    async def create_admin(self, request: Request) -> Response:
+        a = self.org.create_admin(await read_json(request))
+        self._commit()
+        return ok(a)
+
+    async def update_admin(self, request: Request) -> Response:
+        a = self.org.update_admin(request.path_params["adminId"], await read_json(request))
+        self._commit()
+        return ok(a)
+
+    async def delete_admin(self, request: Request) -> Response:
+        self.org.delete_admin(request.path_params["adminId"])
+        self._commit()
+        return empty()
+
+    async def match_admins(self, request: Request) -> Response:
+        return ok(self.org.match_admins(await read_json(request)))
+
+    # -- workers ---------------------------------------------------------------------
+    def _fields(self, request: Request) -> list[str] | None:
+        sample = next(iter(self.state.workers.values()), None)
+        if sample is None:
+            return None
+        return parse_filter(request.query_params, sample.to_json())
+
+    async def list_workers(self, request: Request) -> Response:
+        self.state.apply_schedules()
+        ws = list_workers(self.state, request.query_params)
+        fields = self._fields(request)
+        return ok([project(w.to_json(), fields) for w in ws])
+
+    async def get_worker(self, request: Request) -> Response:
+        self.state.apply_schedules()
+        w = self.state.get_worker(request.path_params["workerId"])
+        return ok(project(w.to_json(), self._fields(request)))
+
+    async def update_worker(self, request: Request) -> Response:
+        body = await read_json(request)
+        w = update_worker(self.state, request.path_params["workerId"], body)
+        self._commit()
+        return ok(w.to_json())
+
+    async def delete_worker(self, request: Request) -> Response:
+        wid = request.path_params["workerId"]
+        self.state.apply_schedules()
+        self.state.delete_worker(wid)
+        self.schedules.forget(wid)
+        self._commit()
+        return empty()
+
+    async def workers_near(self, request: Request) -> Response:
+        ws = workers_near(self.state, request.query_params)
+        return ok({"workers": [w.to_json() for w in ws]})
+
+    async def match_workers(self, request: Request) -> Response:
+        ws = match_workers(self.state, await read_json(request))
+        return ok([w.to_json() for w in ws])
+
+    async def worker_tasks(self, request: Request) -> Response:
+        wid = request.path_params["workerId"]
+        self.state.get_worker(wid)
+        out = task_page(
+            self.state,
+            request.query_params,
+            query_int(request, "from"),
+            query_int(request, "to"),
+            lambda t: t.worker == wid,
+        )
+        return ok(out)
+
+    async def get_schedule(self, request: Request) -> Response:
+        return ok(self.schedules.get(request.path_params["workerId"]))
+
+    async def set_schedule(self, request: Request) -> Response:
+        out = self.schedules.set(request.path_params["workerId"], await read_json(request))
+        self._commit()
+        return ok(out)
+
+    # -- teams -----------------------------------------------------------------------
+    async def update_team(self, request: Request) -> Response:
+        body = await read_json(request)
+        team = update_team(self.state, request.path_params["teamId"], body, self.hubs.hubs)
+        self._commit()
+        return ok(team.to_json())
+
+    async def delete_team(self, request: Request) -> Response:
+        delete_team(self.state, request.path_params["teamId"])
+        self._commit()
+        return empty()
+
+    async def team_tasks(self, request: Request) -> Response:
+        tid = request.path_params["teamId"]
+        self.state.get_team(tid)
+        out = task_page(
+            self.state,
+            request.query_params,
+            query_int(request, "from"),
+            query_int(request, "to"),
+            lambda t: t.container_type == "TEAM" and t.container_id == tid,
+        )
+        return ok(out)
+
+    async def team_estimate(self, request: Request) -> Response:
+        return ok(estimate(self.state, request.path_params["teamId"], request.query_params))
+
+    async def team_dispatch(self, request: Request) -> Response:
+        tid = request.path_params["teamId"]
+        body = await read_json(request, allow_empty=True)
+        async with self.api.locks.hold(tid):
+            out = dispatch(self.state, tid, body)
+            self._commit()
+        return ok(out)
+
+    # -- containers ------------------------------------------------------------------
+    @staticmethod
+    def _kind(request: Request) -> str:
+        # /api/v2/containers/<kind>/<id>: the kind is the path's fourth segment.
+        return _CONTAINER_KINDS[request.url.path.split("/")[4]]
+
+    async def get_container(self, request: Request) -> Response:
+        kind = self._kind(request)
+        plural = {"WORKER": "workers", "TEAM": "teams", "ORGANIZATION": "organizations"}[kind]
+        return ok(self.state.container_json(plural, request.path_params["id"]))
+
+    async def _put(self, ct: str, cid: str, request: Request) -> Response:
+        body = await read_json(request)
+        async with self.api.locks.hold(cid):
+            out = self.state.set_container(ct, cid, body)
+            self._commit()
+        return ok(out)
+
+    async def put_container(self, request: Request) -> Response:
+        return await self._put(self._kind(request), request.path_params["id"], request)
+
+    async def put_container_by_id(self, request: Request) -> Response:
+        """``PUT /containers/{id}`` (pyonfleet's ``containers.update``): the id names a
+        worker, a team or the organisation [inf]."""
+        cid = request.path_params["id"]
+        if cid in self.state.workers:
+            return await self._put("WORKER", cid, request)
+        if cid in self.state.teams:
+            return await self._put("TEAM", cid, request)
+        if cid == self.state.org:
+            return await self._put("ORGANIZATION", cid, request)
+        raise ONFLEET.not_found(f"container {cid}")
+
+    # -- hubs ------------------------------------------------------------------------
+    async def list_hubs(self, request: Request) -> Response:
+        return ok(self.hubs.list())
+
+    async def create_hub(self, request: Request) -> Response:
+        h = self.hubs.create(await read_json(request))
+        self._commit()
+        return ok(h)
+
+    async def update_hub(self, request: Request) -> Response:
+        h = self.hubs.update(request.path_params["hubId"], await read_json(request))
+        self._commit()
+        return ok(h)
+
+    def routes(self) -> list[BaseRoute]:
+        b = BASE_PATH
+        table: list[tuple[str, str, Handler]] = [
+            ("GET", "/organization", self.get_organization),
+            ("GET", "/organizations/{orgId}", self.get_delegatee),
+            ("GET", "/admins", self.list_admins),
+            ("POST", "/admins", self.create_admin),
+            ("POST", "/admins/metadata", self.match_admins),
+            ("PUT", "/admins/{adminId}", self.update_admin),
+            ("DELETE", "/admins/{adminId}", self.delete_admin),
+            ("GET", "/workers", self.list_workers),
+            ("GET", "/workers/location", self.workers_near),
+            ("POST", "/workers/metadata", self.match_workers),
+            ("GET", "/workers/{workerId}", self.get_worker),
+            ("PUT", "/workers/{workerId}", self.update_worker),
+            ("DELETE", "/workers/{workerId}", self.delete_worker),
+            ("GET", "/workers/{workerId}/tasks", self.worker_tasks),
+            ("GET", "/workers/{workerId}/schedule", self.get_schedule),
+            ("POST", "/workers/{workerId}/schedule", self.set_schedule),
+            ("PUT", "/teams/{teamId}", self.update_team),
+            ("DELETE", "/teams/{teamId}", self.delete_team),
+            ("GET", "/teams/{teamId}/tasks", self.team_tasks),
+            ("GET", "/teams/{teamId}/estimate", self.team_estimate),
+            ("POST", "/teams/{teamId}/dispatch", self.team_dispatch),
+            # One path per container kind (not /containers/{entityType}/{id}), so the
+            # OpenAPI document names each; pyonfleet's organization.insertTask uses the
+            # singular /containers/organization/{id}.
+            *(("GET", f"/containers/{kind}/{{id}}", self.get_container) for kind in _KINDS),
+            *(("PUT", f"/containers/{kind}/{{id}}", self.put_container) for kind in _KINDS),
+            ("PUT", "/containers/organization/{id}", self.put_container),
+            ("PUT", "/containers/{id}", self.put_container_by_id),
+            ("GET", "/hubs", self.list_hubs),
+            ("POST", "/hubs", self.create_hub),
+            ("PUT", "/hubs/{hubId}", self.update_hub),
+        ]
+        return [Route(f"{b}{path}", h, methods=[m]) for m, path, h in table]
