@@ -460,3 +460,10 @@ class HubUpdate(BaseModel):
     address: Address | None = None
     location: list[float] | None = Field(default=None, min_length=2, max_length=2)
     teams: list[str] | None = None
+
+
+class ManifestRequest(BaseModel):
+    """Body of POST /integrations/marketplace (the delivery manifest)."""
+
+    path: str = Field(pattern=r"^/?providers/manifest/generate\?")
+    method: Literal["GET"] = "GET"

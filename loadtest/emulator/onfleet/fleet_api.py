@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.http import empty, ok, query_int, read_json
 from loadtest.emulator.onfleet.hubs import Hubs
+from loadtest.emulator.onfleet.manifest import manifest
 from loadtest.emulator.onfleet.org import Org
 from loadtest.emulator.onfleet.schedule import Schedules
 from loadtest.emulator.onfleet.teams import delete_team, dispatch, estimate, update_team
@@ -149,6 +150,10 @@ class FleetApi:
         self._commit()
         return ok(out)
 
+    async def delivery_manifest(self, request: Request) -> Response:
+        body = await read_json(request)
+        return ok(manifest(self.state, self.hubs.hubs, body, request.query_params))
+
     # -- teams -----------------------------------------------------------------------
     async def update_team(self, request: Request) -> Response:
         body = await read_json(request)
@@ -179,6 +184,8 @@ class FleetApi:
     async def team_dispatch(self, request: Request) -> Response:
         tid = request.path_params["teamId"]
         body = await read_json(request, allow_empty=True)
+        if body is None:  # pyonfleet sends "null" when a call has no body
+            body = {}
         async with self.api.locks.hold(tid):
             out = dispatch(self.state, tid, body)
             self._commit()
@@ -250,6 +257,7 @@ class FleetApi:
             ("GET", "/workers/{workerId}/tasks", self.worker_tasks),
             ("GET", "/workers/{workerId}/schedule", self.get_schedule),
             ("POST", "/workers/{workerId}/schedule", self.set_schedule),
+            ("POST", "/integrations/marketplace", self.delivery_manifest),
             ("PUT", "/teams/{teamId}", self.update_team),
             ("DELETE", "/teams/{teamId}", self.delete_team),
             ("GET", "/teams/{teamId}/tasks", self.team_tasks),

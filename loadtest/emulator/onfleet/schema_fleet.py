@@ -143,6 +143,23 @@ class Dispatch(BaseModel):
     assignedTasks: list[str]
 
 
+class Driver(BaseModel):
+    name: str
+    phone: str
+
+
+class Manifest(BaseModel):
+    manifestDate: int
+    departureTime: int
+    driver: Driver
+    vehicle: dict[str, Any] | None
+    hubAddress: str
+    turnByTurn: list[dict[str, Any]]
+    totalDistance: float = Field(ge=0)
+    totalDuration: int = Field(ge=0)
+    tasks: list[dict[str, Any]]
+
+
 class Container(_Open):
     id: str
     organization: str
@@ -242,6 +259,14 @@ OPERATIONS: tuple[Op, ...] = (
         onfleet.WorkerSchedule,
         (),
     ),
+    (
+        "post",
+        f"{_O}/integrations/marketplace",
+        "onfleet",
+        "A worker's delivery manifest from a hub",
+        onfleet.ManifestRequest,
+        (("startDate", "integer", False), ("endDate", "integer", False)),
+    ),
     ("put", f"{_O}/teams/{{teamId}}", "onfleet", "Update a team", onfleet.TeamUpdate, ()),
     ("delete", f"{_O}/teams/{{teamId}}", "onfleet", "Delete a team", None, ()),
     ("get", f"{_O}/teams/{{teamId}}/tasks", "onfleet", "A team's tasks (paged)", None, _TASKS_Q),
@@ -305,6 +330,7 @@ RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
     ("get", f"{_O}/workers/{{workerId}}/tasks"): TaskPage,
     ("get", f"{_O}/workers/{{workerId}}/schedule"): Schedule,
     ("post", f"{_O}/workers/{{workerId}}/schedule"): Schedule,
+    ("post", f"{_O}/integrations/marketplace"): Manifest,
     ("put", f"{_O}/teams/{{teamId}}"): Team,
     ("get", f"{_O}/teams/{{teamId}}/tasks"): TaskPage,
     ("get", f"{_O}/teams/{{teamId}}/estimate"): Estimate,

@@ -570,3 +570,44 @@ def test_config_rejects_a_bad_detour(tmp_path: Any) -> None:
     p.write_text('[organization]\nname = "Acme"\n')
     assert load_profile(str(p)).organization.name == "Acme"
     assert EmulatorConfig().organization.country == "US"
+
+
+def test_delivery_manifest(client: TestClient) -> None:
+    t = team(client)
+    w = worker(client, t, "+14155551401", vehicle={"type": "CAR"})
+    hub = client.post(
+        f"{A}/hubs",
+        json={
+            "name": "H",
+            "address": {"number": "1", "street": "Main", "city": "SF"},
+            "location": [-122.41, 37.77],
+        },
+    ).json()
+    a = task(client, -122.40, 37.78)
+    b = task(client, -122.39, 37.79)
+    client.put(f"{A}/containers/workers/{w}", json={"tasks": [a["id"], b["id"]]})
+    path = f"providers/manifest/generate?hubId={hub['id']}&workerId={w}"
+    r = client.post(f"{A}/integrations/marketplace", json={"path": path, "method": "GET"})
+    assert r.status_code == 200, r.text
+    m = r.json()
+    assert [x["id"] for x in m["tasks"]] == [a["id"], b["id"]]
+    assert m["driver"] == {"name": "W401", "phone": "+14155551401"}
+    assert m["vehicle"]["type"] == "CAR" and m["hubAddress"].startswith("1 Main, SF")
+    legs = geodesic_m(37.77, -122.41, 37.78, -122.40) + geodesic_m(37.78, -122.40, 37.79, -122.39)
+    assert m["totalDistance"] == pytest.approx(legs * 1.3, abs=0.1)
+    assert m["totalDuration"] == round(legs * 1.3 / 8.33) and m["turnByTurn"] == []
+    future = int(time.time() * 1000) + 3_600_000
+    r = client.post(f"{A}/integrations/marketplace?startDate={future}", json={"path": path})
+    assert r.json()["tasks"] == [] and r.json()["totalDistance"] == 0
+    assert "hubId" in err(
+        client.post(
+            f"{A}/integrations/marketplace", json={"path": "providers/manifest/generate?hubId=x"}
+        )
+    )
+    assert "path" in err(client.post(f"{A}/integrations/marketplace", json={"path": "elsewhere"}))
+    err(client.post(f"{A}/integrations/marketplace", json=[1]), code=1005)
+    missing = path.replace(hub["id"], "AAAAAAAAAAAAAAAAAAAAAAAA")
+    err(client.post(f"{A}/integrations/marketplace", json={"path": missing}), 404, None)
+    assert "startDate" in err(
+        client.post(f"{A}/integrations/marketplace?startDate=x", json={"path": path})
+    )
