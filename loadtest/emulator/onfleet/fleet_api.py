@@ -91,22 +91,17 @@ class FleetApi:
         return ok(self.org.match_admins(await read_json(request)))
 
     # -- workers ---------------------------------------------------------------------
-    def _fields(self, request: Request) -> list[str] | None:
-        sample = next(iter(self.state.workers.values()), None)
-        if sample is None:
-            return None
-        return parse_filter(request.query_params, sample.to_json())
-
     async def list_workers(self, request: Request) -> Response:
+        fields = parse_filter(request.query_params)
         self.state.apply_schedules()
         ws = list_workers(self.state, request.query_params)
-        fields = self._fields(request)
         return ok([project(w.to_json(), fields) for w in ws])
 
     async def get_worker(self, request: Request) -> Response:
+        fields = parse_filter(request.query_params)
         self.state.apply_schedules()
         w = self.state.get_worker(request.path_params["workerId"])
-        return ok(project(w.to_json(), self._fields(request)))
+        return ok(project(w.to_json(), fields))
 
     async def update_worker(self, request: Request) -> Response:
         body = await read_json(request)

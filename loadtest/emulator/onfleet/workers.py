@@ -68,12 +68,19 @@ def project(obj: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
     return {f: obj[f] for f in fields}
 
 
-def parse_filter(q: Mapping[str, str], sample: dict[str, Any]) -> list[str] | None:
+#: Every key of a worker's JSON, in its order (what ``filter`` may name).
+WORKER_FIELDS = tuple(Worker("", "", "", "", 0, 0, []).to_json())
+
+
+def parse_filter(q: Mapping[str, str]) -> list[str] | None:
+    """The ``filter`` query parameter: worker fields to answer, each checked."""
     fields = _csv(q.get("filter"))
     if fields is not None:
         for f in fields:
-            if f not in sample:
-                raise bad(f"filter: unknown worker field {f!r}; allowed: {', '.join(sample)}")
+            if f not in WORKER_FIELDS:
+                raise bad(
+                    f"filter: unknown worker field {f!r}; allowed: {', '.join(WORKER_FIELDS)}"
+                )
     return fields
 
 

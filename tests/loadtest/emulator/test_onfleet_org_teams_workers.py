@@ -82,6 +82,8 @@ def test_admin_lifecycle_and_metadata(client: TestClient) -> None:
 
 # -- workers -------------------------------------------------------------------------
 def test_worker_list_filters(client: TestClient) -> None:
+    # A bad filter is refused even before any worker exists.
+    assert "bogus" in err(client.get(f"{A}/workers", params={"filter": "bogus"}))
     t1, t2 = team(client, "one"), team(client, "two")
     idle = worker(client, t1, "+14155550201", loc=[-122.41, 37.77])
     off = worker(client, t2, "+14155550202")
