@@ -105,6 +105,8 @@ def set_container(st: FleetOps, ct: str, cid: str, body: Any) -> dict[str, Any]:
     worker = cid if ct == "WORKER" else None
     for t in tasks:
         t.container_type, t.container_id, t.worker = ct, cid, worker
+        if worker is not None:
+            st.note_worker(t, worker)
         if worker is not None and t.state == STATE_UNASSIGNED:
             st.set_state(t, STATE_ASSIGNED)
         elif worker is None and t.state == STATE_ASSIGNED:

@@ -60,6 +60,13 @@ class FleetOps(EventOps):
     # Worker schedules, set by the routes (loadtest.emulator.onfleet.schedule); every use
     # of duty applies the shift edges the clock has passed first (apply_schedules).
     schedules: Schedules | None = None
+    # Every task each worker holds or held (by seq), kept by put_in_worker and the
+    # container writes once the routes set it: the worker's task page reads only these.
+    worker_history: dict[str, dict[int, Task]] | None = None
+
+    def note_worker(self, t: Task, wid: str) -> None:
+        if self.worker_history is not None:
+            self.worker_history.setdefault(wid, {})[t.seq] = t
 
     def apply_schedules(self) -> None:
         if self.schedules is not None:
@@ -113,6 +120,7 @@ class FleetOps(EventOps):
         else:
             w.tasks.insert(index, t.id)
         t.container_type, t.container_id, t.worker = "WORKER", w.id, w.id
+        self.note_worker(t, w.id)
         if t.state == STATE_UNASSIGNED:
             self.set_state(t, STATE_ASSIGNED)
         self.save_worker(w)

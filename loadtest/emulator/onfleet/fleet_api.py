@@ -21,6 +21,7 @@ from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.http import empty, ok, query_int, read_json
 from loadtest.emulator.onfleet.hubs import Hubs
 from loadtest.emulator.onfleet.manifest import manifest
+from loadtest.emulator.onfleet.model import Task
 from loadtest.emulator.onfleet.org import Org
 from loadtest.emulator.onfleet.schedule import Schedules
 from loadtest.emulator.onfleet.teams import delete_team, dispatch, estimate, update_team
@@ -30,7 +31,9 @@ from loadtest.emulator.onfleet.workers import (
     parse_filter,
     project,
     task_page,
+    team_candidates,
     update_worker,
+    worker_candidates,
     workers_near,
 )
 from loadtest.providers.onfleet import BASE_PATH
@@ -58,6 +61,11 @@ class FleetApi:
         self.hubs = Hubs(self.state)
         self.schedules = Schedules(self.state)
         self.state.schedules = self.schedules
+        history: dict[str, dict[int, Task]] = {}
+        for t in self.state.order:  # tasks restored from --db
+            if t.worker is not None and not t.deleted:
+                history.setdefault(t.worker, {})[t.seq] = t
+        self.state.worker_history = history
 
     def _commit(self) -> None:
         self.state.rt.commit()
@@ -133,6 +141,7 @@ class FleetApi:
             request.query_params,
             query_int(request, "from"),
             query_int(request, "to"),
+            worker_candidates(self.state, wid),
             lambda t: t.worker == wid,
         )
         return ok(out)
@@ -163,12 +172,12 @@ class FleetApi:
 
     async def team_tasks(self, request: Request) -> Response:
         tid = request.path_params["teamId"]
-        self.state.get_team(tid)
         out = task_page(
             self.state,
             request.query_params,
             query_int(request, "from"),
             query_int(request, "to"),
+            team_candidates(self.state, tid),
             lambda t: t.container_type == "TEAM" and t.container_id == tid,
         )
         return ok(out)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from loadtest.emulator.errors import ApiError
-from loadtest.emulator.onfleet.listing import list_page
+from loadtest.emulator.onfleet.listing import page_of
 from loadtest.emulator.onfleet.metadata import matches, parse_metadata, parse_query
 from loadtest.emulator.onfleet.model import Task, Worker
 from loadtest.emulator.onfleet.validate import bad, normalise_phone
@@ -246,9 +246,11 @@ def task_page(
     q: Mapping[str, str],
     from_ms: int | None,
     to_ms: int | None,
+    candidates: list[Task],
     keep: Callable[[Task], bool],
 ) -> dict[str, Any]:
-    """One page of ``/workers/{id}/tasks`` or ``/teams/{id}/tasks``."""
+    """One page of ``/workers/{id}/tasks`` or ``/teams/{id}/tasks`` over ``candidates``
+    (the worker's or team's tasks, sorted by creation)."""
     pickup_raw = q.get("isPickupTask")
     pickup: bool | None = None
     if pickup_raw not in (None, ""):
@@ -260,8 +262,21 @@ def task_page(
         return keep(t) and (pickup is None or t.pickup == pickup)
 
     start = now_ms() - WEEK_MS if from_ms is None else from_ms
-    page, last = list_page(st, start, to_ms, q.get("lastId") or None, None, None, keep_all)
+    page, last = page_of(candidates, start, to_ms, q.get("lastId") or None, st, keep_all)
     out: dict[str, Any] = {"tasks": [t.to_json() for t in page]}
     if last is not None:
         out["lastId"] = last
     return out
+
+
+def worker_candidates(st: OnfleetState, wid: str) -> list[Task]:
+    """The tasks ``wid`` holds or held, by creation (the history the routes keep)."""
+    hist = (st.worker_history or {}).get(wid, {})
+    return [hist[k] for k in sorted(hist)]
+
+
+def team_candidates(st: OnfleetState, tid: str) -> list[Task]:
+    """The tasks in the team's container, by creation."""
+    tasks = [st.tasks[x] for x in st.get_team(tid).tasks if x in st.tasks]
+    tasks.sort(key=lambda t: t.seq)
+    return tasks

@@ -613,3 +613,26 @@ def test_delivery_manifest(client: TestClient) -> None:
     assert "startDate" in err(
         client.post(f"{A}/integrations/marketplace?startDate=x", json={"path": path})
     )
+
+
+def test_worker_task_page_follows_moves_and_completion(tmp_path: Any) -> None:
+    db = tmp_path / "emu.db"
+    with make_client(db_path=db) as c:
+        c.headers.update(onfleet_auth())
+        t = team(c)
+        w = worker(c, t, "+14155551501", loc=[-122.41, 37.77])
+        w2 = worker(c, t, "+14155551502")
+        a, b, x = (task(c, -122.41, 37.77)["id"] for _ in range(3))
+        c.put(f"{A}/containers/workers/{w}", json={"tasks": [a, b]})
+        c.put(f"{A}/containers/workers/{w2}", json={"tasks": [b]})  # b moves to w2
+        c.post(f"{C}/tasks/{a}/start")
+        c.post(f"{A}/tasks/{a}/complete", json={"completionDetails": {"success": True}})
+        # The worker's page: the task it completed stays; the one that moved does not;
+        # a task never assigned to it never shows.
+        assert [k["id"] for k in c.get(f"{A}/workers/{w}/tasks").json()["tasks"]] == [a]
+        assert [k["id"] for k in c.get(f"{A}/workers/{w2}/tasks").json()["tasks"]] == [b]
+        assert x not in str(c.get(f"{A}/workers/{w}/tasks").json())
+    with make_client(db_path=db) as c:  # rebuilt from the records after a restart
+        c.headers.update(onfleet_auth())
+        assert [k["id"] for k in c.get(f"{A}/workers/{w}/tasks").json()["tasks"]] == [a]
+        assert [k["id"] for k in c.get(f"{A}/workers/{w2}/tasks").json()["tasks"]] == [b]
