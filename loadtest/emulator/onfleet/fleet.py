@@ -114,7 +114,9 @@ class FleetOps(EventOps):
                 w.tasks.remove(t.id)
                 self.save_worker(w)
 
-    def put_in_worker(self, t: Task, w: Worker, index: int | None = None) -> None:
+    def put_in_worker(
+        self, t: Task, w: Worker, index: int | None = None, *, save: bool = True
+    ) -> None:
         if index is None or index < 0 or index >= len(w.tasks):
             w.tasks.append(t.id)
         else:
@@ -123,7 +125,8 @@ class FleetOps(EventOps):
         self.note_worker(t, w.id)
         if t.state == STATE_UNASSIGNED:
             self.set_state(t, STATE_ASSIGNED)
-        self.save_worker(w)
+        if save:  # a bulk caller saves each worker once at the end
+            self.save_worker(w)
 
     def check_move(self, t: Task, ct: str, cid: str) -> tuple[str, str]:
         """Raise the 400 that moving ``t`` to (ct, cid) would get; change nothing.
@@ -210,11 +213,13 @@ class FleetOps(EventOps):
         return set_container(self, ct, cid, body)
 
     # -- autoAssign --------------------------------------------------------------------
-    def auto_assign(self, t: Task, opts: dict[str, Any]) -> None:
-        """Assign ``t`` to the worker the simulator's policy picks; sets didAutoAssign."""
-        self.apply_schedules()
+    def worker_views(self, team: str | None = None) -> list[WorkerView]:
+        """The on-duty, located workers (of ``team`` when given) as the simulator's
+        dispatch policy sees them: location, load and planned route."""
         views = []
         for w in self.workers.values():
+            if team is not None and team not in w.teams:
+                continue
             if not w.on_duty or w.location is None:
                 continue
             lon, lat = w.location
@@ -238,8 +243,13 @@ class FleetOps(EventOps):
                     end_lon=end_lon,
                 )
             )
+        return views
+
+    def auto_assign(self, t: Task, opts: dict[str, Any]) -> None:
+        """Assign ``t`` to the worker the simulator's policy picks; sets didAutoAssign."""
+        self.apply_schedules()
         choice = choose_worker(
-            FleetSnapshot.build(views),
+            FleetSnapshot.build(self.worker_views()),
             TaskPoint(t.lat, t.lon, t.quantity),
             AutoAssignOptions(
                 mode=opts["mode"],

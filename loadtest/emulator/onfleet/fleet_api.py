@@ -10,6 +10,7 @@ own, so ``/workers/location`` and ``/workers/metadata`` win over ``/workers/{wor
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -24,7 +25,13 @@ from loadtest.emulator.onfleet.manifest import manifest
 from loadtest.emulator.onfleet.model import Task
 from loadtest.emulator.onfleet.org import Org
 from loadtest.emulator.onfleet.schedule import Schedules
-from loadtest.emulator.onfleet.teams import delete_team, dispatch, estimate, update_team
+from loadtest.emulator.onfleet.teams import (
+    delete_team,
+    dispatch_options,
+    dispatch_some,
+    estimate,
+    update_team,
+)
 from loadtest.emulator.onfleet.workers import (
     list_workers,
     match_workers,
@@ -42,6 +49,8 @@ if TYPE_CHECKING:
     from loadtest.emulator.onfleet.routes import OnfleetApi
 
 Handler = Callable[[Request], Awaitable[Response]]
+#: Tasks a team dispatch assigns between two yields to the event loop (~20 ms of work).
+DISPATCH_CHUNK = 250
 _KINDS = ("workers", "teams", "organizations")
 _CONTAINER_KINDS = {
     "workers": "WORKER",
@@ -186,14 +195,25 @@ class FleetApi:
         return ok(estimate(self.state, request.path_params["teamId"], request.query_params))
 
     async def team_dispatch(self, request: Request) -> Response:
+        """Chunks of :data:`DISPATCH_CHUNK` tasks, each committed, with the loop free in
+        between (~70 µs a task: a 10,000-task team would hold it for ~1 s at once).
+        Only the checks can refuse, and they run before the first chunk; a chunk re-reads
+        its tasks, so one moved by another request meanwhile is skipped."""
         tid = request.path_params["teamId"]
         body = await read_json(request, allow_empty=True)
         if body is None:  # pyonfleet sends "null" when a call has no body
             body = {}
         async with self.api.locks.hold(tid):
-            out = dispatch(self.state, tid, body)
-            self._commit()
-        return ok(out)
+            opts = dispatch_options(self.state, tid, body)
+            dispatch_id = self.state.rt.ids.onfleet()  # drawn before the first commit
+            queue = list(self.state.get_team(tid).tasks)
+            assigned: list[str] = []
+            for k in range(0, len(queue), DISPATCH_CHUNK):
+                if k:
+                    await asyncio.sleep(0)
+                assigned += dispatch_some(self.state, tid, queue[k : k + DISPATCH_CHUNK], opts)
+                self._commit()
+        return ok({"dispatchId": dispatch_id, "assignedTasks": assigned})
 
     # -- containers ------------------------------------------------------------------
     @staticmethod

@@ -10,9 +10,10 @@
   WGS84 geodesic x ``organization.estimate_detour_factor`` at ``eta_speed_mps``), starting
   from the worker's last location at the emulator's clock.
 * ``POST /teams/{id}/dispatch``: every task in the team's container goes through the same
-  autoAssign code as a create (``mode: load``, restricted to the team,
+  autoAssign policy as a create (``mode: load``, restricted to the team,
   ``maxTasksPerRoute`` as ``maxAssignedTaskCount``), in container order; the tasks no
-  worker can take stay in the team.  It runs at once and answers ``{"dispatchId"}`` [inf].
+  worker can take stay in the team.  The route runs it in chunks (each committed, the
+  loop free between them) and answers ``{"dispatchId", "assignedTasks"}`` [inf].
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from loadtest.emulator.errors import ApiError
-from loadtest.emulator.onfleet.model import Team
+from loadtest.emulator.onfleet.model import Task, Team, Worker
 from loadtest.emulator.onfleet.validate import bad
 from loadtest.emulator.onfleet.workers import VEHICLES
 from loadtest.emulator.services import now_ms
 from loadtest.providers.onfleet import E_NOTHING_TO_UPDATE, E_WRONG_TYPES
+from sim.dispatch import AutoAssignOptions, FleetSnapshot, TaskPoint, choose_worker
+from sim.geo import geodesic_m
 from sim.travel import GeodesicTravel
 
 if TYPE_CHECKING:
@@ -196,9 +199,10 @@ def estimate(st: OnfleetState, tid: str, q: Mapping[str, str]) -> dict[str, Any]
     return best
 
 
-def dispatch(st: OnfleetState, tid: str, body: Any) -> dict[str, Any]:
-    """POST /teams/{id}/dispatch (see the module docstring)."""
-    team = st.get_team(tid)
+def dispatch_options(st: OnfleetState, tid: str, body: Any) -> AutoAssignOptions:
+    """Check ``POST /teams/{id}/dispatch`` before anything moves: the body, and that the
+    team has an on-duty located worker (412 / 2218 otherwise)."""
+    st.get_team(tid)
     if not isinstance(body, dict):
         raise bad("body must be a JSON object", E_WRONG_TYPES)
     mx = body.get("maxTasksPerRoute")
@@ -207,24 +211,69 @@ def dispatch(st: OnfleetState, tid: str, body: Any) -> dict[str, Any]:
     ):
         raise bad("maxTasksPerRoute must be an integer from 1 to 10000")
     st.apply_schedules()
-    if not any(
-        (w := st.workers.get(wid)) is not None and w.on_duty and w.location is not None
-        for wid in team.workers
-    ):
+    if not st.worker_views(tid):
         raise ApiError(
             412,
             "Auto-dispatch preconditions are not met.",
             error=E_DISPATCH_PRECONDITION,
             cause=f"team {tid} has no on-duty worker with a known location",
         )
-    opts: dict[str, Any] = {"mode": "load", "team": tid, "max": mx, "deps": False, "excl": []}
-    assigned: list[str] = []
-    for task_id in list(team.tasks):
-        t = st.tasks[task_id]
-        st.auto_assign(t, opts)
-        if t.did_auto_assign:
-            t.time_last_modified = now_ms()
+    return AutoAssignOptions(mode="load", team=tid, max_assigned_task_count=mx)
+
+
+def dispatch_some(
+    st: OnfleetState, tid: str, task_ids: list[str], opts: AutoAssignOptions
+) -> list[str]:
+    """Dispatch those of ``task_ids`` still unassigned in the team's container; returns
+    the ids assigned, every record saved once and ready to commit.
+
+    The result is what calling the create path's autoAssign on each task in turn gives:
+    the same policy (:func:`sim.dispatch.choose_worker`) over the same worker views
+    (:meth:`FleetOps.worker_views`), but the snapshot is built once per call and the
+    chosen worker's row is extended in place after each assignment (its route grows by
+    the leg to the task, as :func:`sim.dispatch.route_length_m` sums it; its count and
+    free capacity follow), as the simulator's live snapshot is, instead of rebuilding
+    every worker's route per task.
+    """
+    team = st.get_team(tid)
+    views = st.worker_views(tid)
+    if not views:
+        return []
+    snap = FleetSnapshot.build(views)
+    cap = st.rt.config.container_cap
+    now = now_ms()
+    assigned: list[Task] = []
+    touched: dict[str, Worker] = {}
+    for task_id in task_ids:
+        t = st.tasks.get(task_id)
+        # Between two chunks another request may have moved or deleted a task.
+        if t is None or t.container_type != "TEAM" or t.container_id != tid:
+            continue
+        choice = choose_worker(snap, TaskPoint(t.lat, t.lon, t.quantity), opts)
+        if choice is None:
+            continue
+        i = snap.index[choice]
+        w = st.workers[str(choice)]
+        if cap is not None and len(w.tasks) >= cap:
+            snap.set_duty(i, False)  # full: out of this dispatch, as autoAssign refuses it
+            continue
+        leg = geodesic_m(float(snap.end_lat[i]), float(snap.end_lon[i]), t.lat, t.lon)
+        snap.set_route(i, float(snap.route_m[i]) + leg, t.lat, t.lon)
+        snap.assigned_count[i] += 1
+        snap.free_capacity[i] -= t.quantity
+        st.put_in_worker(t, w, save=False)
+        t.did_auto_assign = True
+        t.time_last_modified = now
+        assigned.append(t)
+        touched[w.id] = w
+    if assigned:
+        gone = {t.id for t in assigned}
+        team.tasks = [x for x in team.tasks if x not in gone]
+        team.time_last_modified = now
+        st.save_team(team)
+        for w in touched.values():
+            st.save_worker(w)
+        for t in assigned:
             st.save_task(t)
             st.task_event("taskAssigned", t)
-            assigned.append(t.id)
-    return {"dispatchId": st.rt.ids.onfleet(), "assignedTasks": assigned}
+    return [t.id for t in assigned]

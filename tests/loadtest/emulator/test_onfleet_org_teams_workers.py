@@ -636,3 +636,40 @@ def test_worker_task_page_follows_moves_and_completion(tmp_path: Any) -> None:
         c.headers.update(onfleet_auth())
         assert [k["id"] for k in c.get(f"{A}/workers/{w}/tasks").json()["tasks"]] == [a]
         assert [k["id"] for k in c.get(f"{A}/workers/{w2}/tasks").json()["tasks"]] == [b]
+
+
+def test_dispatch_in_chunks_equals_autoassign_task_by_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunked, in-place-snapshot dispatch assigns exactly as the create path's
+    autoAssign called on each task in turn does."""
+    from loadtest.emulator.onfleet import fleet_api
+
+    monkeypatch.setattr(fleet_api, "DISPATCH_CHUNK", 7)
+    spots = [(-122.41, 37.77), (-122.30, 37.70), (-122.45, 37.80), (-122.35, 37.75)]
+    points = [(-122.28 - 0.007 * (k % 11), 37.69 + 0.009 * (k % 13)) for k in range(30)]
+
+    def build(c: TestClient) -> tuple[str, list[str], list[str]]:
+        t = team(c)
+        ws = [worker(c, t, f"+1415555170{i}", loc=list(p), capacity=9) for i, p in enumerate(spots)]
+        ids = [task(c, lon, lat, quantity=1 + k % 3)["id"] for k, (lon, lat) in enumerate(points)]
+        c.put(f"{A}/containers/teams/{t}", json={"tasks": [0, *ids]})
+        return t, ws, ids
+
+    with make_client(seed=5) as c:
+        c.headers.update(onfleet_auth())
+        t, ws, ids = build(c)
+        out = c.post(f"{A}/teams/{t}/dispatch", json={"maxTasksPerRoute": 8}).json()
+        got = {x: c.get(f"{A}/tasks/{x}").json()["worker"] for x in ids}
+        order = {w: c.get(f"{A}/workers/{w}").json()["tasks"] for w in ws}
+    with make_client(seed=5) as c:
+        c.headers.update(onfleet_auth())
+        t2, ws2, ids2 = build(c)
+        assert (ws2, ids2) == (ws, ids)  # same seed, same ids
+        st = c.app.state.emulator.onfleet.state  # type: ignore[attr-defined]
+        opts = {"mode": "load", "team": t2, "max": 8, "deps": False, "excl": []}
+        for x in ids2:
+            st.auto_assign(st.tasks[x], opts)
+        want = {x: st.tasks[x].worker for x in ids2}
+        want_order = {w: list(st.workers[w].tasks) for w in ws2}
+    assert got == want and order == want_order
+    assert out["assignedTasks"] == [x for x in ids if want[x] is not None]
+    assert 0 < len(out["assignedTasks"]) < len(ids)  # capacity and the cap left some
