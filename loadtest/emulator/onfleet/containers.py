@@ -8,6 +8,7 @@ rebuilt once, each record saved once (a per-task ``list.remove`` or worker save 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 from loadtest.emulator.dialect import ONFLEET
@@ -37,6 +38,7 @@ def set_container(st: FleetOps, ct: str, cid: str, body: Any) -> dict[str, Any]:
     unassigned (0).  ``considerDependencies`` is accepted and has no effect [inf].
     """
     kind = {"WORKER": "workers", "TEAM": "teams", "ORGANIZATION": "organizations"}[ct]
+    current: Collection[str]
     if ct == "WORKER":
         owner = st.workers.get(cid)
         if owner is None:
@@ -50,7 +52,7 @@ def set_container(st: FleetOps, ct: str, cid: str, body: Any) -> dict[str, Any]:
     else:
         if cid != st.org:
             raise ONFLEET.not_found(f"organization {cid}")
-        current = list(st.org_container)
+        current = st.org_container  # a dict: ordered, len and `in` like a list
     if not isinstance(body, dict) or not isinstance(body.get("tasks"), list):
         raise bad("body must be {tasks: [...]}", E_WRONG_TYPES)
     cdeps = body.get("considerDependencies", False)
@@ -114,7 +116,17 @@ def set_container(st: FleetOps, ct: str, cid: str, body: Any) -> dict[str, Any]:
         t.time_last_modified = now
         st.save_task(t)
     ids = [t.id for t in tasks]
-    if index is None:
+    org = st.org_container
+    appended = False
+    if ct == "ORGANIZATION" and index is not None:
+        rest_len = len(org) - sum(1 for x in ids if x in org)
+        if index < 0 or index >= rest_len:
+            # Appending: O(listed), not O(organisation), which may hold a million tasks.
+            for x in ids:
+                org.pop(x, None)
+                org[x] = None
+            appended = True
+    if index is None or appended:
         new_list = ids
     else:
         # The listed tasks go in as one run at ``index`` of the list without them.
@@ -131,9 +143,9 @@ def set_container(st: FleetOps, ct: str, cid: str, body: Any) -> dict[str, Any]:
         tm.tasks = new_list
         tm.time_last_modified = now
         st.save_team(tm)
-    else:
-        st.org_container.clear()
-        st.org_container.update(dict.fromkeys(new_list))
+    elif not appended:
+        org.clear()
+        org.update(dict.fromkeys(new_list))
     # Events once every record is final: left this worker (for the organisation), then
     # arrived here (taskAssigned into a worker, taskUnassigned out of one).
     for t in dropped:

@@ -673,3 +673,28 @@ def test_dispatch_in_chunks_equals_autoassign_task_by_task(monkeypatch: pytest.M
     assert got == want and order == want_order
     assert out["assignedTasks"] == [x for x in ids if want[x] is not None]
     assert 0 < len(out["assignedTasks"]) < len(ids)  # capacity and the cap left some
+
+
+def test_insert_with_no_ids_changes_nothing(client: TestClient) -> None:
+    t = team(client)
+    w = worker(client, t, "+14155551801")
+    org = client.get(f"{A}/organization").json()["id"]
+    a, b, c = (task(client, -122.41, 37.77)["id"] for _ in range(3))
+    client.put(f"{A}/containers/workers/{w}", json={"tasks": [a]})
+    client.put(f"{A}/containers/teams/{t}", json={"tasks": [0, b]})
+    for kind, cid, held in (("workers", w, [a]), ("teams", t, [b]), ("organizations", org, [c])):
+        r = client.put(f"{A}/containers/{kind}/{cid}", json={"tasks": [0]})
+        assert r.status_code == 200 and r.json()["tasks"] == held, kind
+    # Organisation: a move to the end or the middle keeps every other task in order.
+    d, e = task(client, -122.41, 37.77)["id"], task(client, -122.41, 37.77)["id"]
+    assert client.get(f"{A}/containers/organizations/{org}").json()["tasks"] == [c, d, e]
+    assert client.put(f"{A}/containers/organizations/{org}", json={"tasks": [-1, c]}).json()[
+        "tasks"
+    ] == [d, e, c]
+    assert client.put(f"{A}/containers/organizations/{org}", json={"tasks": [2, d]}).json()[
+        "tasks"
+    ] == [e, c, d]
+    assert client.put(f"{A}/containers/organizations/{org}", json={"tasks": [1, a, d]}).json()[
+        "tasks"
+    ] == [e, a, d, c]
+    assert client.get(f"{A}/workers/{w}").json()["tasks"] == []
