@@ -698,3 +698,27 @@ def test_insert_with_no_ids_changes_nothing(client: TestClient) -> None:
         "tasks"
     ] == [e, a, d, c]
     assert client.get(f"{A}/workers/{w}").json()["tasks"] == []
+
+
+def test_update_and_schedule_edges_fire_worker_webhooks() -> None:
+    from tests.loadtest.emulator.sinks import recording_client
+
+    with recording_client(time_scale=3600.0) as (c, sink):
+        clock = c.app.state.emulator.rt.clock  # type: ignore[attr-defined]
+        t = team(c)
+        w = worker(c, t, "+14155551901")
+        c.put(f"{A}/workers/{w}", json={"name": "Renamed"})
+        (upd,) = sink.of("workerUpdated")
+        assert upd.body["workerId"] == w and upd.body["data"]["worker"]["name"] == "Renamed"
+        assert upd.body["triggerId"] == 25
+        now = clock.now_ms()
+        start = now + 1_800_000
+        entry = {"date": "2030-01-01", "timezone": "UTC", "shifts": [[start, start + 10**9]]}
+        c.post(f"{A}/workers/{w}/schedule", json={"entries": [entry]})
+        assert sink.of("workerDuty") == []
+        deadline = time.monotonic() + 30
+        while clock.now_ms() <= start and time.monotonic() < deadline:
+            time.sleep(0.05)
+        c.get(f"{A}/workers")  # the first read after the edge applies it
+        (duty,) = sink.of("workerDuty")
+        assert duty.body["workerId"] == w and duty.body["status"] == 1
