@@ -79,6 +79,12 @@ class FleetApi:
     def _commit(self) -> None:
         self.state.rt.commit()
 
+    def _edges(self) -> None:
+        """Apply the shift edges the clock has passed (schedule.py) before a read that
+        shows duty, committing them: the read itself commits nothing else."""
+        if self.schedules.apply_due():
+            self._commit()
+
     # -- organisation and admins ---------------------------------------------------------
     async def get_organization(self, request: Request) -> Response:
         return ok(self.org.organization_json())
@@ -110,13 +116,13 @@ class FleetApi:
     # -- workers ---------------------------------------------------------------------
     async def list_workers(self, request: Request) -> Response:
         fields = parse_filter(request.query_params)
-        self.state.apply_schedules()
+        self._edges()
         ws = list_workers(self.state, request.query_params)
         return ok([project(w.to_json(), fields) for w in ws])
 
     async def get_worker(self, request: Request) -> Response:
         fields = parse_filter(request.query_params)
-        self.state.apply_schedules()
+        self._edges()
         w = self.state.get_worker(request.path_params["workerId"])
         return ok(project(w.to_json(), fields))
 
@@ -135,6 +141,7 @@ class FleetApi:
         return empty()
 
     async def workers_near(self, request: Request) -> Response:
+        self._edges()
         ws = workers_near(self.state, request.query_params)
         return ok({"workers": [w.to_json() for w in ws]})
 
@@ -192,6 +199,7 @@ class FleetApi:
         return ok(out)
 
     async def team_estimate(self, request: Request) -> Response:
+        self._edges()
         return ok(estimate(self.state, request.path_params["teamId"], request.query_params))
 
     async def team_dispatch(self, request: Request) -> Response:

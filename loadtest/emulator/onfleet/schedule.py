@@ -146,20 +146,24 @@ class Schedules:
             if self.state.rt.store.durable:
                 self.state.rt.store.put("onfleet-schedule", wid, {"id": wid, "entries": []})
 
-    def apply_due(self) -> None:
-        """Apply every shift edge the clock has passed, in time order."""
+    def apply_due(self) -> bool:
+        """Apply every shift edge the clock has passed, in time order; True if any did
+        (a read-only route then commits, so the duty change and its webhook go out)."""
         edges = self._edges
         if not edges or self._applying:
-            return
+            return False
         now = self.state.rt.clock.now_ms()
         if edges[0][0] > now:
-            return
+            return False
         self._applying = True
+        applied = False
         try:
             while edges and edges[0][0] <= now:
                 _, wid, on, v = heapq.heappop(edges)
                 if self.version.get(wid) != v or wid not in self.state.workers:
                     continue
                 self.state.set_duty(wid, on, None)
+                applied = True
         finally:
             self._applying = False
+        return applied
