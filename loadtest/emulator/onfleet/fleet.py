@@ -69,8 +69,12 @@ class FleetOps(EventOps):
             self.worker_history.setdefault(wid, {})[t.seq] = t
 
     def apply_schedules(self) -> None:
-        if self.schedules is not None:
-            self.schedules.apply_due()
+        """Apply the shift edges the clock has passed and commit them at once.  Every
+        caller runs this before the request writes anything of its own, so the commit
+        holds only the duty changes (and a request refused later cannot roll them back
+        while memory keeps them)."""
+        if self.schedules is not None and self.schedules.apply_due():
+            self.rt.commit()
 
     def save_task(self, t: Task) -> None:
         raise NotImplementedError

@@ -80,10 +80,9 @@ class FleetApi:
         self.state.rt.commit()
 
     def _edges(self) -> None:
-        """Apply the shift edges the clock has passed (schedule.py) before a read that
-        shows duty, committing them: the read itself commits nothing else."""
-        if self.schedules.apply_due():
-            self._commit()
+        """Apply (and commit) the shift edges the clock has passed before a read that
+        shows duty (schedule.py)."""
+        self.state.apply_schedules()
 
     # -- organisation and admins ---------------------------------------------------------
     async def get_organization(self, request: Request) -> Response:
