@@ -722,3 +722,60 @@ def test_update_and_schedule_edges_fire_worker_webhooks() -> None:
         c.get(f"{A}/workers")  # the first read after the edge applies it
         (duty,) = sink.of("workerDuty")
         assert duty.body["workerId"] == w and duty.body["status"] == 1
+
+
+BAD_BODIES: list[Any] = [
+    None,
+    [],
+    {},
+    "x",
+    7,
+    [None],
+    {"tasks": "x"},
+    {"tasks": [True, "x"]},
+    {"entries": [{"date": None, "timezone": 1, "shifts": [[1.5, "2"]]}]},
+    {"name": ["x"], "email": {}, "phone": 5, "teams": "t", "metadata": [{"name": "n"}]},
+    {"vehicle": {"type": []}, "capacity": "x", "address": 3, "location": [1e9, "a"]},
+    {"workers": [1], "managers": None, "hub": 3, "maxTasksPerRoute": 1.5},
+    {"path": 5, "method": "POST"},
+    [{"name": "n", "type": "array", "value": [], "subtype": "nope"}],
+]
+BAD_QUERIES: list[dict[str, str]] = [
+    {},
+    {"from": "-1", "to": "x", "lastId": "nope", "isPickupTask": "2"},
+    {"longitude": "nan", "latitude": "inf", "radius": "-1"},
+    {"pickupLocation": "a,b,c", "dropoffLocation": ",", "pickupTime": "x", "serviceTime": "-5"},
+    {"filter": ",,,", "states": "a", "phones": "+", "teams": ","},
+]
+
+
+def test_no_fleet_route_answers_5xx_to_garbage(client: TestClient) -> None:
+    """Every fleet route, with known and unknown ids, bad bodies and bad queries: a 4xx
+    in Onfleet's shape (or a 200), never a 5xx."""
+    t = team(client)
+    w = worker(client, t, "+14155552001", loc=[-122.41, 37.77])
+    org = client.get(f"{A}/organization").json()["id"]
+    admin = client.get(f"{A}/admins").json()[0]["id"]
+    hub = client.post(f"{A}/hubs", json={"name": "H", "address": {"unparsed": "1 Main St"}}).json()[
+        "id"
+    ]
+    known = {"orgId": org, "adminId": admin, "workerId": w, "teamId": t, "hubId": hub, "id": w}
+    # Deletes last, so the other routes meet the known records.
+    ops = sorted(OPERATIONS, key=lambda op: op[0] == "delete")
+    for method, path, *_ in ops:
+        for ids in (known, dict.fromkeys(known, "AAAAAAAAAAAAAAAAAAAAAAAA")):
+            if "organizations/{id}" in path or "organization/{id}" in path:
+                ids = {**ids, "id": org if ids is known else ids["id"]}
+            if "teams/{id}" in path:
+                ids = {**ids, "id": t if ids is known else ids["id"]}
+            url = path.format(**ids)
+            if method in ("post", "put"):
+                cases = [({}, b) for b in BAD_BODIES] + [(BAD_QUERIES[1], {})]
+            else:
+                cases = [(q, None) for q in BAD_QUERIES]
+            for q, body in cases:
+                r = client.request(method.upper(), url, params=q, json=body)
+                assert r.status_code < 500, (method, url, q, body, r.text)
+                if r.status_code >= 400:
+                    msg = r.json()["message"]
+                    assert isinstance(msg["error"], int) and msg["message"], r.text
