@@ -779,3 +779,95 @@ def test_no_fleet_route_answers_5xx_to_garbage(client: TestClient) -> None:
                 if r.status_code >= 400:
                     msg = r.json()["message"]
                     assert isinstance(msg["error"], int) and msg["message"], r.text
+
+
+def test_every_fleet_answer_matches_its_response_model(client: TestClient) -> None:
+    """A successful call of every fleet operation, validated by RESPONSES' model."""
+    t = team(client)
+    w = worker(client, t, "+14155552101", loc=[-122.41, 37.77], vehicle={"type": "CAR"})
+    org = client.get(f"{A}/organization").json()["id"]
+    a, b, c = (task(client, -122.41, 37.77)["id"] for _ in range(3))
+    hub_body = {"name": "H", "address": {"unparsed": "1 Main St"}, "teams": [t]}
+    hub = client.post(f"{A}/hubs", json=hub_body).json()["id"]
+    meta = [{"name": "k", "type": "string", "value": "v"}]
+    admin = client.post(
+        f"{A}/admins", json={"name": "A", "email": "a@x.io", "metadata": meta}
+    ).json()["id"]
+    client.put(f"{A}/workers/{w}", json={"metadata": meta})
+    entry = {"date": "2030-01-01", "timezone": "UTC", "shifts": [[4 * 10**12, 4 * 10**12 + 1]]}
+    manifest_path = f"providers/manifest/generate?hubId={hub}&workerId={w}"
+    calls: list[tuple[str, str, str, dict[str, Any], Any]] = [
+        ("get", "/organization", "/organization", {}, None),
+        ("get", "/organizations/{orgId}", f"/organizations/{org}", {}, None),
+        ("get", "/admins", "/admins", {}, None),
+        ("post", "/admins", "/admins", {}, {"name": "B", "email": "b@x.io"}),
+        ("post", "/admins/metadata", "/admins/metadata", {}, meta),
+        ("put", "/admins/{adminId}", f"/admins/{admin}", {}, {"name": "AA"}),
+        ("get", "/workers", "/workers", {"filter": "id,name"}, None),
+        (
+            "get",
+            "/workers/location",
+            "/workers/location",
+            {"longitude": -122.41, "latitude": 37.77},
+            None,
+        ),
+        ("post", "/workers/metadata", "/workers/metadata", {}, meta),
+        ("get", "/workers/{workerId}", f"/workers/{w}", {}, None),
+        ("put", "/workers/{workerId}", f"/workers/{w}", {}, {"capacity": 3}),
+        ("put", "/containers/workers/{id}", f"/containers/workers/{w}", {}, {"tasks": [a]}),
+        ("put", "/containers/teams/{id}", f"/containers/teams/{t}", {}, {"tasks": [0, b]}),
+        (
+            "put",
+            "/containers/organizations/{id}",
+            f"/containers/organizations/{org}",
+            {},
+            {"tasks": [0, c]},
+        ),
+        (
+            "put",
+            "/containers/organization/{id}",
+            f"/containers/organization/{org}",
+            {},
+            {"tasks": [-1, c]},
+        ),
+        ("put", "/containers/{id}", f"/containers/{w}", {}, {"tasks": [0, a]}),
+        ("get", "/containers/workers/{id}", f"/containers/workers/{w}", {}, None),
+        ("get", "/containers/teams/{id}", f"/containers/teams/{t}", {}, None),
+        ("get", "/containers/organizations/{id}", f"/containers/organizations/{org}", {}, None),
+        ("get", "/workers/{workerId}/tasks", f"/workers/{w}/tasks", {}, None),
+        (
+            "post",
+            "/workers/{workerId}/schedule",
+            f"/workers/{w}/schedule",
+            {},
+            {"entries": [entry]},
+        ),
+        ("get", "/workers/{workerId}/schedule", f"/workers/{w}/schedule", {}, None),
+        (
+            "post",
+            "/integrations/marketplace",
+            "/integrations/marketplace",
+            {},
+            {"path": manifest_path},
+        ),
+        ("put", "/teams/{teamId}", f"/teams/{t}", {}, {"name": "TT"}),
+        ("get", "/teams/{teamId}/tasks", f"/teams/{t}/tasks", {}, None),
+        (
+            "get",
+            "/teams/{teamId}/estimate",
+            f"/teams/{t}/estimate",
+            {"dropoffLocation": "-122.4,37.78"},
+            None,
+        ),
+        ("post", "/teams/{teamId}/dispatch", f"/teams/{t}/dispatch", {}, {}),
+        ("get", "/hubs", "/hubs", {}, None),
+        ("post", "/hubs", "/hubs", {}, hub_body),
+        ("put", "/hubs/{hubId}", f"/hubs/{hub}", {}, {"name": "HH"}),
+    ]
+    checked = set()
+    for method, template, path, q, body in calls:
+        r = client.request(method.upper(), A + path, params=q, json=body)
+        assert r.status_code == 200, (method, path, r.text)
+        RESPONSES[(method, A + template)].model_validate(r.json())
+        checked.add((method, A + template))
+    assert checked == set(RESPONSES)
