@@ -17,6 +17,7 @@ from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.onfleet.containers import set_container
 from loadtest.emulator.onfleet.events import EventOps
+from loadtest.emulator.onfleet.metadata import parse_metadata
 from loadtest.emulator.onfleet.model import (
     STATE_ACTIVE,
     STATE_ASSIGNED,
@@ -341,6 +342,7 @@ class FleetOps(EventOps):
             isinstance(cap, bool) or not isinstance(cap, int | float) or cap < 0
         ):
             raise bad("capacity must be a non-negative number")
+        metadata = parse_metadata(body["metadata"]) if "metadata" in body else []
         now = now_ms()
         w = Worker(
             self.rt.ids.onfleet(),
@@ -352,6 +354,7 @@ class FleetOps(EventOps):
             list(teams),
             vjson,
             None if cap is None else float(cap),
+            metadata=metadata,
         )
         self.workers[w.id] = w
         for tid in teams:

@@ -229,6 +229,14 @@ def test_worker_metadata_match(client: TestClient) -> None:
     # Same value, other type: no match (true is not 1).
     assert match([{"name": "senior", "type": "number", "value": 1}]) == []
     assert match([{"name": "zone", "type": "string", "value": "B"}]) == []
+    # Metadata given at creation counts too, and is checked there.
+    m = [{"name": "zone", "type": "string", "value": "B"}]
+    r = client.post(
+        f"{A}/workers", json={"name": "C", "phone": "+14155550503", "teams": [t], "metadata": m}
+    )
+    assert r.status_code == 200 and match(m) == [r.json()["id"]]
+    bad_meta = {"name": "D", "phone": "+14155550504", "teams": [t], "metadata": [{"name": "x"}]}
+    assert "type" in err(client.post(f"{A}/workers", json=bad_meta))
     assert "value" in err(
         client.post(
             f"{A}/workers/metadata", json=[{"name": "zone", "type": "number", "value": "A"}]
