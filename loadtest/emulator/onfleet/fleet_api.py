@@ -177,11 +177,15 @@ class FleetApi:
     async def update_team(self, request: Request) -> Response:
         body = await read_json(request)
         team = update_team(self.state, request.path_params["teamId"], body, self.hubs.hubs)
+        if isinstance(body, dict) and "hub" in body:
+            self.hubs.team_moved(team.id, team.hub)
         self._commit()
         return ok(team.to_json())
 
     async def delete_team(self, request: Request) -> Response:
-        delete_team(self.state, request.path_params["teamId"])
+        tid = request.path_params["teamId"]
+        delete_team(self.state, tid)
+        self.hubs.forget_team(tid)
         self._commit()
         return empty()
 

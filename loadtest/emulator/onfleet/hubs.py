@@ -134,5 +134,20 @@ class Hubs:
         self._save(h)
         return h
 
+    def forget_team(self, tid: str) -> None:
+        """A deleted team leaves the hubs that served it."""
+        for h in self.hubs.values():
+            if tid in h["teams"]:
+                h["teams"] = [x for x in h["teams"] if x != tid]
+                self._save(h)
+
+    def team_moved(self, tid: str, hub_id: str | None) -> None:
+        """A team's ``hub`` was set by ``PUT /teams/{id}``: the hubs' lists follow."""
+        self.forget_team(tid)
+        if hub_id is not None:
+            h = self.hubs[hub_id]
+            h["teams"] = [*h["teams"], tid]
+            self._save(h)
+
     def list(self) -> list[dict[str, Any]]:
         return list(self.hubs.values())

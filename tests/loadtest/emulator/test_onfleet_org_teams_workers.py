@@ -523,7 +523,16 @@ def test_hubs(client: TestClient) -> None:
     )
     err(client.put(f"{A}/hubs/{pin}", json={}), code=1002)
     err(client.put(f"{A}/hubs/AAAAAAAAAAAAAAAAAAAAAAAA", json={"name": "x"}), 404, None)
+    # A team's hub set on the team moves it between the hubs' lists.
     assert client.put(f"{A}/teams/{t}", json={"hub": hub["id"]}).json()["hub"] == hub["id"]
+    assert [h["teams"] for h in client.get(f"{A}/hubs").json()] == [[t], []]
+    assert client.put(f"{A}/teams/{t}", json={"hub": None}).json()["hub"] is None
+    assert [h["teams"] for h in client.get(f"{A}/hubs").json()] == [[], []]
+    # A deleted team leaves its hub.
+    spare = team(client, "spare")
+    client.put(f"{A}/hubs/{pin}", json={"teams": [t, spare]})
+    assert client.delete(f"{A}/teams/{spare}").status_code == 200
+    assert [h["teams"] for h in client.get(f"{A}/hubs").json()] == [[], [t]]
 
 
 # -- the OpenAPI operations cover every route ------------------------------------------
