@@ -4,8 +4,9 @@ A schedule is a list of entries ``{date: "YYYY-MM-DD", timezone, shifts: [[start
 with shift edges in epoch ms.  ``POST`` merges by date: an entry replaces the worker's
 entry for the same date [inf], and the answer is the whole schedule, sorted by date.
 
-Duty follows the emulator's clock (``rt.clock``, so the config's ``time_scale`` applies): when the
-clock passes a shift's start the worker goes on duty, when it passes the end, off duty
+Duty follows the emulator's clock (``rt.clock``, so the config's ``time_scale``
+applies): when the clock passes a shift's start the worker goes on duty, at its end off
+duty
 (firing workerDuty as the driver app's switch does).  Only edges still ahead when the
 schedule is set count; between edges the driver app may switch duty freely.  Evaluation
 is lazy [inf]: every request that reads or uses duty (worker reads, location search,
