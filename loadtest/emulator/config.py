@@ -125,6 +125,24 @@ def secret_problem(secret: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class OrganizationConfig:
+    """The emulated Onfleet organisation and its account owner (``GET /organization``,
+    ``GET /admins``) [inf]: nothing public says what a sandbox holds, so these are plain
+    placeholders a profile TOML may replace (``[organization] name = "..."``).
+    ``estimate_detour_factor`` turns the geodesic into a road distance for
+    ``GET /teams/{id}/estimate``, as the simulator's ``travel.detour_factor`` does."""
+
+    name: str = "Fleetsim Emulated Organization"
+    email: str = "ops@fleetsim.invalid"
+    timezone: str = "America/Los_Angeles"
+    country: str = "US"
+    owner_name: str = "Fleetsim Owner"
+    owner_email: str = "owner@fleetsim.invalid"
+    owner_phone: str = "+14155550100"
+    estimate_detour_factor: float = 1.3
+
+
+@dataclass(frozen=True, slots=True)
 class EmulatorConfig:
     """Everything :func:`loadtest.emulator.app.create_app` needs."""
 
@@ -142,6 +160,7 @@ class EmulatorConfig:
     rate_limit: RateLimitConfig = RateLimitConfig()
     region: RegionConfig = RegionConfig()
     webhooks: WebhookConfig = WebhookConfig()
+    organization: OrganizationConfig = OrganizationConfig()
     # Onfleet
     container_cap: int | None = None
     # Onfleet tasks the emulator holds (deleted ones included; each costs memory until the
@@ -238,6 +257,7 @@ _RANGES: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("RegionConfig", "lat"): _between(-90.0, 90.0),
     ("RegionConfig", "lon"): _between(-180.0, 180.0),
     ("RegionConfig", "radius_m"): _POSITIVE,
+    ("OrganizationConfig", "estimate_detour_factor"): _between(1.0, 10.0),
     ("WebhookConfig", "time_factor"): _NON_NEGATIVE,
     ("WebhookConfig", "timeout_s"): _NON_NEGATIVE,
     ("WebhookConfig", "handshake_timeout_s"): _POSITIVE,

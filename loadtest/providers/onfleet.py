@@ -362,3 +362,108 @@ def created_id(data: Any) -> str | None:
     if isinstance(sid, str | int) and not isinstance(sid, bool):
         return str(sid)
     return None
+
+
+# -- organisation, admins, workers, teams, hubs (request bodies) ----------------------
+class MetadataEntry(BaseModel):
+    """One metadata entry; ``value`` has the JSON type ``type`` names."""
+
+    name: str = Field(min_length=1)
+    type: Literal["boolean", "number", "string", "object", "array"]
+    value: Any
+    subtype: Literal["boolean", "number", "string", "object"] | None = None
+    visibility: list[Literal["api", "dashboard", "worker"]] | None = None
+
+
+class AdminCreate(BaseModel):
+    """Body of POST /admins: name and a unique email are required."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    email: str = Field(min_length=3)
+    phone: str | None = None
+    type: Literal["super", "standard"] | None = None
+    isReadOnly: bool | None = None
+    metadata: list[MetadataEntry] | None = None
+
+
+class AdminUpdate(BaseModel):
+    """Body of PUT /admins/{id}: any of these fields, at least one."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1)
+    email: str | None = Field(default=None, min_length=3)
+    phone: str | None = None
+    isReadOnly: bool | None = None
+    metadata: list[MetadataEntry] | None = None
+
+
+class WorkerUpdate(BaseModel):
+    """Body of PUT /workers/{id}: any of these fields, at least one."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1)
+    phone: str | None = None
+    teams: list[str] | None = Field(default=None, min_length=1)
+    capacity: float | None = Field(default=None, ge=0)
+    vehicle: Vehicle | None = None
+    metadata: list[MetadataEntry] | None = None
+
+
+class ScheduleEntry(BaseModel):
+    """One day of a worker's schedule: shifts are ``[start, end]`` epoch ms."""
+
+    date: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    timezone: str = Field(min_length=1)
+    shifts: list[list[int]] = Field(max_length=24)
+
+
+class WorkerSchedule(BaseModel):
+    """Body of POST /workers/{id}/schedule (and the answer of GET)."""
+
+    entries: list[ScheduleEntry] = Field(min_length=1, max_length=400)
+
+
+class TeamUpdate(BaseModel):
+    """Body of PUT /teams/{id}: any of these fields, at least one."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1)
+    workers: list[str] | None = None
+    managers: list[str] | None = None
+    hub: str | None = None
+    enableSelfAssignment: bool | None = None
+
+
+class TeamDispatch(BaseModel):
+    """Body of POST /teams/{id}/dispatch (optional; the emulator reads maxTasksPerRoute)."""
+
+    model_config = ConfigDict(extra="allow")
+    maxTasksPerRoute: int | None = Field(default=None, ge=1, le=10_000)
+
+
+class HubCreate(BaseModel):
+    """Body of POST /hubs: a name and an address (geocoded unless location is given)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    address: Address
+    location: list[float] | None = Field(default=None, min_length=2, max_length=2)
+    teams: list[str] | None = None
+
+
+class HubUpdate(BaseModel):
+    """Body of PUT /hubs/{id}: any of these fields, at least one."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1)
+    address: Address | None = None
+    location: list[float] | None = Field(default=None, min_length=2, max_length=2)
+    teams: list[str] | None = None
+
+
+class ManifestRequest(BaseModel):
+    """Body of POST /integrations/marketplace (the delivery manifest)."""
+
+    path: str = Field(pattern=r"^/?providers/manifest/generate\?")
+    method: Literal["GET"] = "GET"

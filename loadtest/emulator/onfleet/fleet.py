@@ -11,11 +11,13 @@ API-NOTES §1.5: each task is in one container (organisation, team or worker), a
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.errors import ApiError
+from loadtest.emulator.onfleet.containers import set_container
 from loadtest.emulator.onfleet.events import EventOps
+from loadtest.emulator.onfleet.metadata import parse_metadata
 from loadtest.emulator.onfleet.model import (
     STATE_ACTIVE,
     STATE_ASSIGNED,
@@ -37,6 +39,9 @@ from sim.dispatch import (
     route_length_m,
 )
 
+if TYPE_CHECKING:
+    from loadtest.emulator.onfleet.schedule import Schedules
+
 _VEHICLES = ("CAR", "BICYCLE", "MOTORCYCLE", "TRUCK")
 
 
@@ -53,6 +58,24 @@ class FleetOps(EventOps):
     workers: dict[str, Worker]
     teams: dict[str, Team]
     org_container: dict[str, None]
+    # Worker schedules, set by the routes (loadtest.emulator.onfleet.schedule); every use
+    # of duty applies the shift edges the clock has passed first (apply_schedules).
+    schedules: Schedules | None = None
+    # Every task each worker holds or held (by seq), kept by put_in_worker and the
+    # container writes once the routes set it: the worker's task page reads only these.
+    worker_history: dict[str, dict[int, Task]] | None = None
+
+    def note_worker(self, t: Task, wid: str) -> None:
+        if self.worker_history is not None:
+            self.worker_history.setdefault(wid, {})[t.seq] = t
+
+    def apply_schedules(self) -> None:
+        """Apply the shift edges the clock has passed and commit them at once.  Every
+        caller runs this before the request writes anything of its own, so the commit
+        holds only the duty changes (and a request refused later cannot roll them back
+        while memory keeps them)."""
+        if self.schedules is not None and self.schedules.apply_due():
+            self.rt.commit()
 
     def save_task(self, t: Task) -> None:
         raise NotImplementedError
@@ -96,15 +119,19 @@ class FleetOps(EventOps):
                 w.tasks.remove(t.id)
                 self.save_worker(w)
 
-    def put_in_worker(self, t: Task, w: Worker, index: int | None = None) -> None:
+    def put_in_worker(
+        self, t: Task, w: Worker, index: int | None = None, *, save: bool = True
+    ) -> None:
         if index is None or index < 0 or index >= len(w.tasks):
             w.tasks.append(t.id)
         else:
             w.tasks.insert(index, t.id)
         t.container_type, t.container_id, t.worker = "WORKER", w.id, w.id
+        self.note_worker(t, w.id)
         if t.state == STATE_UNASSIGNED:
             self.set_state(t, STATE_ASSIGNED)
-        self.save_worker(w)
+        if save:  # a bulk caller saves each worker once at the end
+            self.save_worker(w)
 
     def check_move(self, t: Task, ct: str, cid: str) -> tuple[str, str]:
         """Raise the 400 that moving ``t`` to (ct, cid) would get; change nothing.
@@ -184,100 +211,20 @@ class FleetOps(EventOps):
 
     def set_worker_container(self, wid: str, body: Any) -> dict[str, Any]:
         """PUT /containers/workers/{id}: replace the list, or insert at ``tasks[0]``."""
-        w = self.workers.get(wid)
-        if w is None:
-            raise ONFLEET.not_found(f"worker {wid}")
-        if not isinstance(body, dict) or not isinstance(body.get("tasks"), list):
-            raise bad("body must be {tasks: [...]}", E_WRONG_TYPES)
-        items = body["tasks"]
-        index: int | None = None
-        if items and isinstance(items[0], int) and not isinstance(items[0], bool):
-            index, items = items[0], items[1:]
-        if not all(isinstance(x, str) for x in items):
-            raise bad("tasks must be task ids (optionally after an insertion index)", E_WRONG_TYPES)
-        if len(set(items)) != len(items):
-            raise bad("tasks lists a task twice")
-        tasks = []
-        for tid in items:
-            t = self.tasks.get(tid)
-            if t is None:
-                raise bad(f"task {tid} does not exist")
-            if t.state in (STATE_ACTIVE, STATE_COMPLETED):
-                raise bad(f"task {tid} is in state {t.state} and cannot be assigned")
-            tasks.append(t)
-        newcomers = sum(1 for t in tasks if t.container_id != wid)
-        kept = 0 if index is None else len(w.tasks)
-        cap = self.rt.config.container_cap
-        if cap is not None and kept + newcomers > cap:
-            raise bad(f"the worker container would exceed {cap:,} tasks")
-        # Linear in the sizes of the containers involved: sets for membership, each touched
-        # list rebuilt once, each record saved once (a per-task list.remove or worker save
-        # made a 5k-of-20k PUT quadratic, ~2.4 s on the event loop).
-        listed = {t.id for t in tasks}
-        dropped: list[Task] = []
-        if index is None:
-            dropped = [self.tasks[tid] for tid in w.tasks if tid not in listed]
-            if cap is not None and len(self.org_container) + len(dropped) > cap:
-                raise bad(f"the organization container holds {cap:,} tasks, its maximum")
-        now = now_ms()
-        for t in dropped:
-            self.org_container[t.id] = None
-            t.container_type, t.container_id, t.worker = "ORGANIZATION", self.org, None
-            if t.state == STATE_ASSIGNED:
-                self.set_state(t, STATE_UNASSIGNED)
-            t.time_last_modified = now
-            self.save_task(t)
-        moved_in = [t for t in tasks if t.container_id != wid]
-        self._take_from_other_containers(moved_in)
-        for t in tasks:
-            t.container_type, t.container_id, t.worker = "WORKER", w.id, w.id
-            if t.state == STATE_UNASSIGNED:
-                self.set_state(t, STATE_ASSIGNED)
-            t.time_last_modified = now
-            self.save_task(t)
-        if index is None:
-            w.tasks = [t.id for t in tasks]
-        else:
-            # The listed tasks go in as one run at ``index`` of the list without them
-            # (-1, or an index past the end, appends).
-            rest = [tid for tid in w.tasks if tid not in listed]
-            at = len(rest) if index < 0 or index > len(rest) else index
-            w.tasks = rest[:at] + [t.id for t in tasks] + rest[at:]
-        w.time_last_modified = now
-        self.save_worker(w)
-        # Events once every record is final: left this worker (for the organisation), then
-        # arrived in it (from a team, the organisation or another worker).
-        for t in dropped:
-            self.task_event("taskUnassigned", t)
-        for t in moved_in:
-            self.task_event("taskAssigned", t)
-        return self.container_json("workers", wid)
+        return set_container(self, "WORKER", wid, body)
 
-    def _take_from_other_containers(self, tasks: list[Task]) -> None:
-        """Remove ``tasks`` from their current containers, each list rebuilt once."""
-        by_list: dict[tuple[str, str], set[str]] = {}
-        for t in tasks:
-            if t.container_type == "ORGANIZATION":
-                self.org_container.pop(t.id, None)
-            else:
-                by_list.setdefault((t.container_type, t.container_id), set()).add(t.id)
-        for (ct, cid), ids in by_list.items():
-            if ct == "TEAM":
-                team = self.teams.get(cid)
-                if team is not None:
-                    team.tasks = [x for x in team.tasks if x not in ids]
-                    self.save_team(team)
-            else:
-                other = self.workers.get(cid)
-                if other is not None:
-                    other.tasks = [x for x in other.tasks if x not in ids]
-                    self.save_worker(other)
+    def set_container(self, ct: str, cid: str, body: Any) -> dict[str, Any]:
+        """PUT /containers/{workers|teams|organizations}/{id} (see :mod:`containers`)."""
+        return set_container(self, ct, cid, body)
 
     # -- autoAssign --------------------------------------------------------------------
-    def auto_assign(self, t: Task, opts: dict[str, Any]) -> None:
-        """Assign ``t`` to the worker the simulator's policy picks; sets didAutoAssign."""
+    def worker_views(self, team: str | None = None) -> list[WorkerView]:
+        """The on-duty, located workers (of ``team`` when given) as the simulator's
+        dispatch policy sees them: location, load and planned route."""
         views = []
         for w in self.workers.values():
+            if team is not None and team not in w.teams:
+                continue
             if not w.on_duty or w.location is None:
                 continue
             lon, lat = w.location
@@ -301,8 +248,13 @@ class FleetOps(EventOps):
                     end_lon=end_lon,
                 )
             )
+        return views
+
+    def auto_assign(self, t: Task, opts: dict[str, Any]) -> None:
+        """Assign ``t`` to the worker the simulator's policy picks; sets didAutoAssign."""
+        self.apply_schedules()
         choice = choose_worker(
-            FleetSnapshot.build(views),
+            FleetSnapshot.build(self.worker_views()),
             TaskPoint(t.lat, t.lon, t.quantity),
             AutoAssignOptions(
                 mode=opts["mode"],
@@ -390,6 +342,7 @@ class FleetOps(EventOps):
             isinstance(cap, bool) or not isinstance(cap, int | float) or cap < 0
         ):
             raise bad("capacity must be a non-negative number")
+        metadata = parse_metadata(body["metadata"]) if "metadata" in body else []
         now = now_ms()
         w = Worker(
             self.rt.ids.onfleet(),
@@ -401,6 +354,7 @@ class FleetOps(EventOps):
             list(teams),
             vjson,
             None if cap is None else float(cap),
+            metadata=metadata,
         )
         self.workers[w.id] = w
         for tid in teams:
@@ -449,6 +403,7 @@ class FleetOps(EventOps):
 
     # -- the driver app (emulator-only control route) --------------------------------
     def set_duty(self, wid: str, on: bool, location: list[float] | None) -> Worker:
+        self.apply_schedules()  # a passed shift edge comes before this switch
         w = self.get_worker(wid)
         changed = w.on_duty != on
         w.on_duty = on
@@ -473,6 +428,7 @@ class FleetOps(EventOps):
 
     def start_task(self, tid: str) -> Task:
         """The driver starts an assigned task: state 1 -> 2, it becomes activeTask."""
+        self.apply_schedules()
         t = self.get(tid)
         if t.state != STATE_ASSIGNED or t.worker is None:
             raise bad(f"task {tid} is in state {t.state}; only an assigned task can start")

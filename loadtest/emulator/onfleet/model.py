@@ -236,6 +236,7 @@ class Worker:
     time_last_seen: int | None = None
     active_task: str | None = None
     tasks: list[str] = field(default_factory=list)
+    metadata: list[Any] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -255,7 +256,7 @@ class Worker:
             "additionalCapacities": {"capacityA": 0, "capacityB": 0, "capacityC": 0},
             "userData": {},
             "accountStatus": "ACCEPTED",
-            "metadata": [],
+            "metadata": self.metadata,
             "imageUrl": None,
             "teams": self.teams,
             "vehicle": self.vehicle,
@@ -281,4 +282,5 @@ class Worker:
             time_last_seen=d["timeLastSeen"],
             active_task=d["activeTask"],
             tasks=d["tasks"],
+            metadata=d.get("metadata", []),
         )

@@ -19,6 +19,7 @@ from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.geocode import valid_location
 from loadtest.emulator.http import empty, ok, query_int, raw_json, read_json
+from loadtest.emulator.onfleet.fleet_api import FleetApi
 from loadtest.emulator.onfleet.jobs import Jobs
 from loadtest.emulator.onfleet.locks import ContainerLocks
 from loadtest.emulator.onfleet.model import Task
@@ -53,6 +54,8 @@ class OnfleetApi:
         self.jobs = Jobs(state)
         cfg = state.rt.config
         self.locks = ContainerLocks(cfg.container_lock_hold_ms, cfg.container_lock_wait_ms)
+        # Organisation, admins, workers, teams, hubs and containers (fleet_api.py).
+        self.fleet = FleetApi(self)
 
     def _commit(self) -> None:
         self.state.rt.commit()
@@ -174,17 +177,6 @@ class OnfleetApi:
         self._commit()
         return ok(w.to_json())
 
-    async def list_workers(self, request: Request) -> Response:
-        return ok([w.to_json() for w in self.state.workers.values()])
-
-    async def get_worker(self, request: Request) -> Response:
-        return ok(self.state.get_worker(request.path_params["workerId"]).to_json())
-
-    async def delete_worker(self, request: Request) -> Response:
-        self.state.delete_worker(request.path_params["workerId"])
-        self._commit()
-        return empty()
-
     async def create_team(self, request: Request) -> Response:
         team = self.state.create_team(await read_json(request))
         self._commit()
@@ -195,23 +187,6 @@ class OnfleetApi:
 
     async def get_team(self, request: Request) -> Response:
         return ok(self.state.get_team(request.path_params["teamId"]).to_json())
-
-    async def get_worker_container(self, request: Request) -> Response:
-        return ok(self.state.container_json("workers", request.path_params["id"]))
-
-    async def get_team_container(self, request: Request) -> Response:
-        return ok(self.state.container_json("teams", request.path_params["id"]))
-
-    async def get_org_container(self, request: Request) -> Response:
-        return ok(self.state.container_json("organizations", request.path_params["id"]))
-
-    async def put_container(self, request: Request) -> Response:
-        body = await read_json(request)
-        wid = request.path_params["id"]
-        async with self.locks.hold(wid):
-            out = self.state.set_worker_container(wid, body)
-            self._commit()
-        return ok(out)
 
     # -- the driver app --------------------------------------------------------------
     async def driver_duty(self, request: Request) -> Response:
@@ -254,17 +229,13 @@ class OnfleetApi:
             Route(f"{b}/tasks/{{taskId}}", self.delete_task, methods=["DELETE"]),
             Route(f"{b}/tasks/{{taskId}}/complete", self.complete_task, methods=["POST"]),
             Route(f"{b}/auth/test", self.auth_test, methods=["GET"]),
+            # Organisation, admins, workers, teams, hubs, containers (after the hot task
+            # routes; /workers/location comes before /workers/{workerId} inside).
+            *self.fleet.routes(),
             Route(f"{b}/workers", self.create_worker, methods=["POST"]),
-            Route(f"{b}/workers", self.list_workers, methods=["GET"]),
-            Route(f"{b}/workers/{{workerId}}", self.get_worker, methods=["GET"]),
-            Route(f"{b}/workers/{{workerId}}", self.delete_worker, methods=["DELETE"]),
             Route(f"{b}/teams", self.create_team, methods=["POST"]),
             Route(f"{b}/teams", self.list_teams, methods=["GET"]),
             Route(f"{b}/teams/{{teamId}}", self.get_team, methods=["GET"]),
-            Route(f"{b}/containers/workers/{{id}}", self.get_worker_container, methods=["GET"]),
-            Route(f"{b}/containers/teams/{{id}}", self.get_team_container, methods=["GET"]),
-            Route(f"{b}/containers/organizations/{{id}}", self.get_org_container, methods=["GET"]),
-            Route(f"{b}/containers/workers/{{id}}", self.put_container, methods=["PUT"]),
             Route(f"{c}/workers/{{workerId}}/duty", self.driver_duty, methods=["POST"]),
             Route(f"{c}/workers/{{workerId}}/location", self.driver_move, methods=["POST"]),
             Route(f"{c}/tasks/{{taskId}}/start", self.driver_start, methods=["POST"]),

@@ -87,6 +87,8 @@ class OnfleetState(FleetOps):
             store.put("onfleet-org", "org", {"org": self.org, "creator": self.creator})
             self.rt.commit()
         for d in store.load("team"):
+            if d.get("deleted"):  # a deleted team's tombstone
+                continue
             team = Team.from_json(d)
             self.teams[team.id] = team
         for d in store.load("worker"):
