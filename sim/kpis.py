@@ -11,7 +11,10 @@ Definitions (all over tasks the platform created):
   beside them saying how many were censored;
 * ``utilisation_pct`` -- time travelling or serving over time on duty, fleet-wide;
 * ``empty_km`` -- kilometres driven towards a pickup with nothing on board;
-* ``tasks_per_worker_hour`` -- successful completions per on-duty hour.
+* ``tasks_per_worker_hour`` -- successful completions per on-duty hour;
+* ``return_km`` / ``return_time_s`` -- the drive back to end hubs at shift end (also in
+  ``km_driven``); ``break_h`` -- scheduled breaks taken; ``travel_fallbacks`` -- legs the
+  travel matrix or routing engine lacked, driven on the geodesic instead.
 
 ``KPIS`` is the one registry of these names, their units and meanings: the run report's
 KPI table, the sweep's ``--target`` check and the sweep report's headline all read it, so a
@@ -127,6 +130,18 @@ KPIS: tuple[KpiSpec, ...] = (
         "tasks_per_worker_hour", "", "successful completions per on-duty hour", "higher", "rate"
     ),
     KpiSpec("workers", "count", "fleet size", "lower", "count"),
+    KpiSpec(
+        "return_km", "km", "distance driven back to end hubs after shifts", "lower", "distance"
+    ),
+    KpiSpec("return_time_s", "s", "time driving back to end hubs, fleet-wide", "lower", "time"),
+    KpiSpec("break_h", "h", "scheduled break time taken, fleet-wide", "lower", "time"),
+    KpiSpec(
+        "travel_fallbacks",
+        "count",
+        "legs the travel matrix or routing engine lacked, driven on the geodesic instead",
+        "lower",
+        "count",
+    ),
 )
 """Every KPI in ``kpis.json`` order (``compute_kpis`` emits exactly these keys, in this order)."""
 
@@ -157,6 +172,10 @@ def censored_times(start_s: np.ndarray, stop_s: np.ndarray, end_s: float) -> np.
     stop = np.where(np.isnan(stop_s), np.maximum(end_s, start_s), stop_s)
     out: np.ndarray = np.maximum(stop - start_s, 0.0)
     return out
+
+
+def _total(frame: pd.DataFrame, column: str) -> float:
+    return float(frame[column].sum()) if column in frame else 0.0
 
 
 def _pct(values: np.ndarray, q: float) -> float:
@@ -202,6 +221,11 @@ def compute_kpis(tasks: pd.DataFrame, workers: pd.DataFrame, end_s: float | None
         "empty_km": float(workers["empty_distance_m"].sum()) / 1000.0,
         "tasks_per_worker_hour": ok / (on_duty_s / 3600.0) if on_duty_s > 0 else math.nan,
         "workers": len(workers),
+        # Tables written before rosters and matrices lack these columns: zero then.
+        "return_km": _total(workers, "return_distance_m") / 1000.0,
+        "return_time_s": _total(workers, "return_s"),
+        "break_h": _total(workers, "break_s") / 3600.0,
+        "travel_fallbacks": int(_total(workers, "travel_fallbacks")),
     }
     # The registry fixes the order of kpis.json; a key here without a spec (or the reverse)
     # is a programming error that the tests catch, so no runtime reordering is paid for.
