@@ -320,6 +320,9 @@ class Model:
                 # The day ended before this shift did: the drive back is the same leg
                 # (an idle worker stays put), counted as departing at the shift's end.
                 self._drive_home(w, max(self.end_s, w.shift_end_s))
+        release = getattr(self.travel, "close", None)  # a routing engine's client and cache
+        if release is not None:
+            release()
 
 
 def intake(env: simpy.Environment, m: Model) -> Generator[simpy.Event, Any, None]:
