@@ -454,6 +454,8 @@ class Scenario(_Model):
         fleet = data.get("fleet")
         if not isinstance(fleet, dict) or not isinstance(fleet.get("roster"), str):
             return data
+        if fleet.get("groups"):
+            return data  # both given: the fleet's own rule says so
         from sim.errors import ScenarioError
         from sim.roster import read_roster
 
