@@ -278,3 +278,15 @@ def test_same_seed_gives_byte_identical_outputs(tmp_path: Path) -> None:
     assert files
     for name in files:
         assert (dirs[0] / name).read_bytes() == (dirs[1] / name).read_bytes(), name
+
+
+def test_validate_reads_the_matrix(tmp_path: Path) -> None:
+    from fleetsim.commands.validate import validate_file
+
+    bad = _csv(tmp_path / "bad.csv", ["from_cell,to_cell,seconds", f"{CA},{CB},-1"])
+    text = (SCENARIOS / "lunch-rush-matrix.toml").read_text()
+    text = text.replace('"data/lunch-rush-matrix.parquet"', f'"{bad}"')
+    path = tmp_path / "s.toml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError, match=r"bad.csv: line 2: seconds '-1' is negative"):
+        validate_file(path)
