@@ -25,7 +25,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from sim.geo import geodesic_m, geodesic_many_m
+from sim.geo import geodesic_m, geodesic_matrix_m
 from sim.scenario import Scenario
 
 FloatArray = npt.NDArray[np.float64]
@@ -192,12 +192,9 @@ class GeodesicTravel(_MatrixParts):
         vehicle: VehicleSpec,
     ) -> tuple[FloatArray, FloatArray]:
         flat, flon, tlat, tlon = _arrays(from_lat, from_lon, to_lat, to_lon)
-        n, m = flat.size, tlat.size
-        # One vectorised geodesic call over every pair (PROJ's C loop), never pair by pair.
-        dist = geodesic_many_m(
-            np.repeat(flat, m), np.repeat(flon, m), np.tile(tlat, n), np.tile(tlon, n)
-        ).reshape(n, m)
-        dist *= self.detour
+        n = flat.size
+        # Every pair at once, within 1 cm of the exact geodesic (never pair by pair).
+        dist = geodesic_matrix_m(flat, flon, tlat, tlon) * self.detour
         factor = self.profile_of(vehicle.kind)[self.hours_of(np.broadcast_to(at_s, (n,)))]
         return dist, dist / (vehicle.speed_mps * factor)[:, None]
 
