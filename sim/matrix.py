@@ -25,6 +25,7 @@ from pathlib import Path
 import h3  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -237,49 +238,54 @@ def _where(path: Path, i: int, is_csv: bool) -> str:
 
 
 def _cells(values: list[object], name: str, path: Path, is_csv: bool, res: int) -> IntArray:
-    """H3 cells (strings or ints) as 64-bit ints, every one valid and at resolution ``res``."""
-    out = np.empty(len(values), dtype=np.int64)
-    memo: dict[object, int] = {}
-    for i, v in enumerate(values):
-        c = memo.get(v)
-        if c is None:
-            try:
-                text = h3.int_to_str(int(v)) if isinstance(v, int) else str(v).strip()
-                ok = v is not None and h3.is_valid_cell(text)
-            except (ValueError, TypeError, OverflowError):
-                ok = False
-            if not ok:
-                raise ScenarioError(f"{_where(path, i, is_csv)}: {name} {v!r} is not an H3 cell")
-            got = h3.get_resolution(text)
-            if got != res:
-                raise ScenarioError(
-                    f"{_where(path, i, is_csv)}: {name} {v!r} is at H3 resolution {got}, "
-                    f"the scenario says travel.h3_resolution = {res}"
-                )
-            c = memo[v] = int(h3.str_to_int(text))
-        out[i] = c
+    """H3 cells (strings or ints) as 64-bit ints, every one valid and at resolution ``res``.
+
+    Each distinct value is checked once (a matrix repeats every cell many times)."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object), use_na_sentinel=True)
+    if (codes < 0).any():
+        i = int(np.flatnonzero(codes < 0)[0])
+        raise ScenarioError(f"{_where(path, i, is_csv)}: {name} is empty")
+    ints = np.empty(len(uniques), dtype=np.int64)
+    for k, v in enumerate(uniques.tolist()):
+        try:
+            text = h3.int_to_str(int(v)) if isinstance(v, int) else str(v).strip()
+            ok = bool(h3.is_valid_cell(text))
+        except (ValueError, TypeError, OverflowError):
+            ok = False
+        where = _where(path, int(np.argmax(codes == k)), is_csv)
+        if not ok:
+            raise ScenarioError(f"{where}: {name} {v!r} is not an H3 cell")
+        got = h3.get_resolution(text)
+        if got != res:
+            raise ScenarioError(
+                f"{where}: {name} {v!r} is at H3 resolution {got}, "
+                f"the scenario says travel.h3_resolution = {res}"
+            )
+        ints[k] = int(h3.str_to_int(text))
+    out: IntArray = ints[codes]
     return out
 
 
 def _numbers(
     values: list[object], name: str, path: Path, is_csv: bool, integer: bool = False
 ) -> FloatArray:
-    out = np.empty(len(values), dtype=np.float64)
-    for i, v in enumerate(values):
-        try:
-            x = float(v) if v is not None and v != "" else math.nan  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            x = math.nan
-        if math.isnan(x) or math.isinf(x):
-            raise ScenarioError(f"{_where(path, i, is_csv)}: {name} {v!r} is not a number")
-        if x < 0:
-            raise ScenarioError(f"{_where(path, i, is_csv)}: {name} {v!r} is negative")
-        if integer and (x != int(x) or x > 23):
+    raw = pd.Series(values, dtype=object)
+    x = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ScenarioError(f"{_where(path, i, is_csv)}: {name} {values[i]!r} is not a number")
+    if (x < 0).any():
+        i = int(np.flatnonzero(x < 0)[0])
+        raise ScenarioError(f"{_where(path, i, is_csv)}: {name} {values[i]!r} is negative")
+    if integer:
+        wrong = (x != np.floor(x)) | (x > 23)
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
             raise ScenarioError(
-                f"{_where(path, i, is_csv)}: hour {v!r} is not a whole hour of day 0..23"
+                f"{_where(path, i, is_csv)}: hour {values[i]!r} is not a whole hour of day 0..23"
             )
-        out[i] = x
-    return out
+    return x
 
 
 def read_matrix(path: Path, resolution: int) -> CellTable:
