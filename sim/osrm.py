@@ -1,13 +1,20 @@
-"""``travel.model = "osrm"``: trip times from a routing engine's table API, cached on disk.
+"""``travel.model = "osrm"`` / ``"valhalla"``: trip times from a routing engine's table
+API, cached on disk.
 
 Points are snapped to the centres of their H3 cells (``travel.h3_resolution``); the
-engine is asked for cell-to-cell durations and distances with OSRM's table service
-(``GET {url}/table/v1/{profile}/{lon,lat;...}?sources=..&destinations=..``), at most
-``travel.osrm_batch`` coordinates a request.  Every answer goes to an SQLite cache keyed
-by (engine, from cell, to cell, hour), so a second run, or a sweep, asks nothing again.
-OSRM's table has no time of day: its rows are stored with hour ``-1`` and scaled by the
-vehicle's hourly speed profile, as a matrix without an ``hour`` column is.  A pair the
-engine cannot route (``null``) falls back to the geodesic and is counted.
+engine is asked for cell-to-cell durations and distances, at most ``travel.engine_batch``
+coordinates a request:
+
+* OSRM's table service: ``GET {url}/table/v1/{profile}/{lon,lat;...}?sources=..&
+  destinations=..&annotations=duration,distance`` (metres, seconds);
+* Valhalla's matrix service: ``POST {url}/sources_to_targets`` with ``sources``,
+  ``targets`` and ``costing`` (kilometres, seconds).
+
+Every answer goes to an SQLite cache keyed by (engine, from cell, to cell, hour), so a
+second run, or a sweep, asks nothing again.  Neither request carries a time of day: the
+rows are stored with hour ``-1`` and scaled by the vehicle's hourly speed profile, as a
+matrix without an ``hour`` column is.  A pair the engine cannot route (``null``) falls
+back to the geodesic and is counted.
 """
 
 from __future__ import annotations
@@ -36,10 +43,19 @@ _SCHEMA: Final = (
 )
 
 
-class OsrmClient:
-    """Batched calls to one OSRM server's table service."""
+DEFAULT_PROFILE: Final = {"osrm": "driving", "valhalla": "auto"}
+Answers = dict[tuple[int, int], tuple[float, float]]
 
-    def __init__(self, url: str, profile: str, batch: int, timeout_s: float) -> None:
+
+class TableClient:
+    """Batched calls to one routing engine's table (matrix) service."""
+
+    def __init__(
+        self, url: str, profile: str, batch: int, timeout_s: float, engine: str = "osrm"
+    ) -> None:
+        if engine not in DEFAULT_PROFILE:
+            raise ValueError(f"unknown routing engine {engine!r}")
+        self.engine = engine
         self.url = url
         self.profile = profile
         self.batch = batch
@@ -49,64 +65,88 @@ class OsrmClient:
     def close(self) -> None:
         self.http.close()
 
-    def table(
-        self, sources: list[int], destinations: list[int]
-    ) -> dict[tuple[int, int], tuple[float, float]]:
+    def table(self, sources: list[int], destinations: list[int]) -> Answers:
         """Seconds and metres (NaN: not routable) for every source × destination cell,
         in requests of at most ``batch`` coordinates."""
-        out: dict[tuple[int, int], tuple[float, float]] = {}
+        out: Answers = {}
         half = max(1, self.batch // 2)
         for src in _chunks(sources, half):
             for dst in _chunks(destinations, self.batch - len(src)):
                 out.update(self._request(src, dst))
         return out
 
-    def _request(
-        self, src: list[int], dst: list[int]
-    ) -> dict[tuple[int, int], tuple[float, float]]:
-        cells = src + dst
-        coords = ";".join(
-            f"{lon:.6f},{lat:.6f}"
-            for lat, lon in (h3.cell_to_latlng(h3.int_to_str(c)) for c in cells)
-        )
-        url = f"{self.url}/table/v1/{self.profile}/{coords}"
-        params = {
-            "sources": ";".join(str(i) for i in range(len(src))),
-            "destinations": ";".join(str(len(src) + j) for j in range(len(dst))),
-            "annotations": "duration,distance",
-        }
+    def _request(self, src: list[int], dst: list[int]) -> Answers:
+        points = [h3.cell_to_latlng(h3.int_to_str(c)) for c in src + dst]
         self.requests += 1
         try:
-            r = self.http.get(url, params=params)
+            if self.engine == "osrm":
+                coords = ";".join(f"{lon:.6f},{lat:.6f}" for lat, lon in points)
+                params = {
+                    "sources": ";".join(str(i) for i in range(len(src))),
+                    "destinations": ";".join(str(len(src) + j) for j in range(len(dst))),
+                    "annotations": "duration,distance",
+                }
+                r = self.http.get(f"{self.url}/table/v1/{self.profile}/{coords}", params=params)
+            else:
+                body = {
+                    "sources": [
+                        {"lat": round(a, 6), "lon": round(b, 6)} for a, b in points[: len(src)]
+                    ],
+                    "targets": [
+                        {"lat": round(a, 6), "lon": round(b, 6)} for a, b in points[len(src) :]
+                    ],
+                    "costing": self.profile,
+                    "units": "kilometers",
+                }
+                r = self.http.post(f"{self.url}/sources_to_targets", json=body)
         except httpx.HTTPError as e:
-            raise UserError(f"travel.osrm_url: cannot reach {self.url}: {e}") from None
+            raise UserError(f"travel.engine_url: cannot reach {self.url}: {e}") from None
         try:
             doc: Any = r.json()
         except ValueError:
             doc = None
-        if r.status_code != 200 or not isinstance(doc, dict) or doc.get("code") != "Ok":
-            what = doc.get("message", doc.get("code")) if isinstance(doc, dict) else r.text[:200]
+        ok = r.status_code == 200 and isinstance(doc, dict)
+        if ok and self.engine == "osrm":
+            ok = doc.get("code") == "Ok"
+        if not ok:
+            what = (
+                doc.get("message", doc.get("error", doc.get("code")))
+                if isinstance(doc, dict)
+                else r.text[:200]
+            )
             raise UserError(
-                f"travel.osrm_url: the table request to {self.url} failed "
+                f"travel.engine_url: the {self.engine} table request to {self.url} failed "
                 f"(HTTP {r.status_code}): {what}"
             )
+        if self.engine == "osrm":
+            return self._osrm(doc, src, dst)
+        return self._valhalla(doc, src, dst)
+
+    def _bad(self, n: int, m: int) -> UserError:
+        return UserError(f"travel.engine_url: {self.url} answered without a {n}×{m} table of times")
+
+    def _osrm(self, doc: dict[str, Any], src: list[int], dst: list[int]) -> Answers:
         durations: Any = doc.get("durations")
         distances: Any = doc.get("distances")
         if not _grid(durations, len(src), len(dst)):
-            raise UserError(
-                f"travel.osrm_url: {self.url} answered without a {len(src)}×{len(dst)} "
-                "durations table"
-            )
+            raise self._bad(len(src), len(dst))
         has_m = _grid(distances, len(src), len(dst))
-        out = {}
+        out: Answers = {}
         for i, f in enumerate(src):
             for j, t in enumerate(dst):
-                s = durations[i][j]
-                m = distances[i][j] if has_m else None
-                out[(f, t)] = (
-                    math.nan if s is None else float(s),
-                    math.nan if m is None else float(m),
-                )
+                out[(f, t)] = (_nan(durations[i][j]), _nan(distances[i][j] if has_m else None))
+        return out
+
+    def _valhalla(self, doc: dict[str, Any], src: list[int], dst: list[int]) -> Answers:
+        rows: Any = doc.get("sources_to_targets")
+        if not _grid(rows, len(src), len(dst)):
+            raise self._bad(len(src), len(dst))
+        out: Answers = {}
+        for i, f in enumerate(src):
+            for j, t in enumerate(dst):
+                cell = rows[i][j] if isinstance(rows[i][j], dict) else {}
+                km = cell.get("distance")
+                out[(f, t)] = (_nan(cell.get("time")), _nan(None if km is None else km * 1000.0))
         return out
 
 
@@ -141,7 +181,7 @@ class LegCache:
         for f, t, h, s, m in rows:
             self.legs[(f, t, h)] = (_nan(s), _nan(m))
 
-    def put(self, answers: dict[tuple[int, int], tuple[float, float]], hour: int) -> None:
+    def put(self, answers: Answers, hour: int) -> None:
         for (f, t), v in answers.items():
             self.legs[(f, t, hour)] = v
         self.db.executemany(
@@ -157,20 +197,20 @@ class LegCache:
         self.db.close()
 
 
-def _nan(x: float | None) -> float:
-    return math.nan if x is None else float(x)
+def _nan(x: Any) -> float:
+    return float(x) if isinstance(x, int | float) and not isinstance(x, bool) else math.nan
 
 
 def _null(x: float) -> float | None:
     return None if math.isnan(x) else x
 
 
-class OsrmTravel(CellTravel):
-    """:class:`CellTravel` answered by an OSRM server through a :class:`LegCache`."""
+class EngineTravel(CellTravel):
+    """:class:`CellTravel` answered by a routing engine through a :class:`LegCache`."""
 
     def __init__(
         self,
-        client: OsrmClient,
+        client: TableClient,
         cache: LegCache,
         geo: GeodesicTravel,
         resolution: int,
@@ -181,13 +221,14 @@ class OsrmTravel(CellTravel):
         self.cache = cache
 
     @classmethod
-    def from_scenario(cls, scenario: Scenario, geo: GeodesicTravel) -> OsrmTravel:
+    def from_scenario(cls, scenario: Scenario, geo: GeodesicTravel) -> EngineTravel:
         t = scenario.travel
-        assert t.osrm_url is not None
-        engine = f"osrm {t.osrm_url} {t.osrm_profile} r{t.h3_resolution}"
-        name = "osrm-" + hashlib.sha256(engine.encode()).hexdigest()[:16] + ".sqlite"
+        assert t.engine_url is not None
+        profile = t.engine_profile or DEFAULT_PROFILE[t.model]
+        engine = f"{t.model} {t.engine_url} {profile} r{t.h3_resolution}"
+        name = f"{t.model}-" + hashlib.sha256(engine.encode()).hexdigest()[:16] + ".sqlite"
         cache = LegCache(scenario.path(t.cache_dir) / name, engine)
-        client = OsrmClient(t.osrm_url, t.osrm_profile, t.osrm_batch, t.osrm_timeout_s)
+        client = TableClient(t.engine_url, profile, t.engine_batch, t.engine_timeout_s, t.model)
         return cls(client, cache, geo, t.h3_resolution, frozenset(t.matrix_vehicles))
 
     def close(self) -> None:

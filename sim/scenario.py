@@ -247,7 +247,7 @@ class Fleet(_Model):
         return kmh / 3.6
 
 
-TravelModelName = Literal["geodesic", "matrix", "osrm", "none"]
+TravelModelName = Literal["geodesic", "matrix", "osrm", "valhalla", "none"]
 
 
 def _check_profile(v: list[float]) -> list[float]:
@@ -269,12 +269,13 @@ class Travel(_Model):
     h3_resolution: Annotated[int, Field(ge=0, le=15)] = 8
     #: Vehicles the matrix or routing engine times apply to; others use the geodesic.
     matrix_vehicles: list[Vehicle] = ["CAR", "BICYCLE", "MOTORCYCLE", "TRUCK"]
-    #: ``osrm``: the routing engine's base URL (``http://127.0.0.1:5000``).
-    osrm_url: str | None = None
-    osrm_profile: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] = "driving"
+    #: ``osrm``/``valhalla``: the routing engine's base URL (``http://127.0.0.1:5000``).
+    engine_url: str | None = None
+    #: OSRM's profile (default ``driving``) or Valhalla's costing (default ``auto``).
+    engine_profile: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] | None = None
     #: Most coordinates in one table request (OSRM's default ``--max-table-size`` is 100).
-    osrm_batch: Annotated[int, Field(ge=2, le=10_000)] = 100
-    osrm_timeout_s: PositiveFloat = 30.0
+    engine_batch: Annotated[int, Field(ge=2, le=10_000)] = 100
+    engine_timeout_s: PositiveFloat = 30.0
     #: The on-disk cache of engine answers (relative paths from the scenario's folder).
     cache_dir: str = ".fleetsim-cache"
 
@@ -290,7 +291,7 @@ class Travel(_Model):
             _check_profile(p)
         return v
 
-    @field_validator("osrm_url")
+    @field_validator("engine_url")
     @classmethod
     def _url(cls, v: str | None) -> str | None:
         if v is not None and not v.startswith(("http://", "https://")):
@@ -301,8 +302,8 @@ class Travel(_Model):
     def _need(self) -> Travel:
         if self.model == "matrix" and not self.matrix:
             raise ValueError("model = 'matrix' needs matrix = 'path/to/matrix.parquet' (or .csv)")
-        if self.model == "osrm" and not self.osrm_url:
-            raise ValueError("model = 'osrm' needs osrm_url = 'http://host:port'")
+        if self.model in ("osrm", "valhalla") and not self.engine_url:
+            raise ValueError(f"model = {self.model!r} needs engine_url = 'http://host:port'")
         return self
 
 

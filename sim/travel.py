@@ -8,7 +8,8 @@ destination pair at once, vectorised, for optimisers and checks.  The models:
   driven at the vehicle's speed scaled by the hour's multiplier from the vehicle's speed
   profile (the speed at departure holds for the whole leg);
 * ``matrix`` (:mod:`sim.matrix`) -- times between H3 cells from a table, by hour;
-* ``osrm`` (:mod:`sim.osrm`) -- a routing engine's table API, cached on disk;
+* ``osrm``, ``valhalla`` (:mod:`sim.osrm`) -- a routing engine's table (matrix) API,
+  cached on disk;
 * ``none`` (:class:`NoTravel`) -- teleporting workers, for queueing validation.
 
 The cell-based models fall back to the geodesic for pairs they do not know and count the
@@ -246,7 +247,7 @@ def geodesic_travel(scenario: Scenario) -> GeodesicTravel:
 
 def travel_model(scenario: Scenario, network: bool = True) -> TravelModel:
     """The scenario's travel model.  ``network=False`` (scenario checks) never calls a
-    routing engine: ``osrm`` answers with its geodesic fallback instead."""
+    routing engine: ``osrm`` and ``valhalla`` answer with their geodesic fallback instead."""
     t = scenario.travel
     if t.model == "none":
         return NoTravel()
@@ -257,8 +258,8 @@ def travel_model(scenario: Scenario, network: bool = True) -> TravelModel:
         assert t.matrix is not None
         table = read_matrix(scenario.path(t.matrix), t.h3_resolution)
         return MatrixTravel(table, geo, frozenset(t.matrix_vehicles))
-    if t.model == "osrm" and network:
-        from sim.osrm import OsrmTravel
+    if t.model in ("osrm", "valhalla") and network:
+        from sim.osrm import EngineTravel
 
-        return OsrmTravel.from_scenario(scenario, geo)
+        return EngineTravel.from_scenario(scenario, geo)
     return geo

@@ -95,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     first, _, last = args.hours.partition("-")
-    hours = list(range(int(first), int(last or first) + 1))
+    try:
+        hours = list(range(int(first), int(last or first) + 1))
+    except ValueError:
+        hours = []
     if not hours or not all(0 <= h <= 23 for h in hours):
         print(f"error: --hours {args.hours!r}: give hours of day 0..23 as A-B", file=sys.stderr)
         return 2

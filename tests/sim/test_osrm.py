@@ -1,4 +1,5 @@
-"""travel.model = "osrm" against a small fake OSRM table server on a free loopback port."""
+"""travel.model = "osrm" / "valhalla" against a small fake routing engine (OSRM's table
+and Valhalla's sources_to_targets) on a free loopback port; no test needs the network."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 
 from sim.errors import UserError
 from sim.matrix import cell_of
-from sim.osrm import LegCache, OsrmClient, OsrmTravel
+from sim.osrm import EngineTravel, LegCache, TableClient
 from sim.output import write_outputs
 from sim.run import simulate
 from sim.travel import GeodesicTravel, VehicleSpec
@@ -64,6 +65,23 @@ class FakeOsrm(BaseHTTPRequestHandler):
             },
         )
 
+    def do_POST(self) -> None:
+        """Valhalla's matrix: the same trips, distances in kilometres."""
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        if self.fail or self.path != "/sources_to_targets" or body.get("costing") != "auto":
+            self._send(400, {"error": "bad request", "status_code": 400})
+            return
+        src, dst = body["sources"], body["targets"]
+        type(self).requests.append(len(src) + len(dst))
+
+        def cell(a: dict[str, float], b: dict[str, float]) -> dict[str, Any]:
+            if a["lat"] > 40.9 or b["lat"] > 40.9:
+                return {"time": None, "distance": None}
+            t = fake_seconds(a["lon"], a["lat"], b["lon"], b["lat"])
+            return {"time": t, "distance": t * 8.0 / 1000.0}
+
+        self._send(200, {"sources_to_targets": [[cell(a, b) for b in dst] for a in src]})
+
     def _send(self, status: int, doc: dict[str, Any]) -> None:
         body = json.dumps(doc).encode()
         self.send_response(status)
@@ -90,16 +108,15 @@ def server() -> Iterator[str]:
 
 
 def _travel(
-    url: str, cache: Path, batch: int = 100, profile: list[float] | None = None
-) -> OsrmTravel:
+    url: str,
+    cache: Path,
+    batch: int = 100,
+    profile: list[float] | None = None,
+    engine: str = "osrm",
+) -> EngineTravel:
     geo = GeodesicTravel(1.3, profile or [], 11.0)
-    return OsrmTravel(
-        OsrmClient(url, "driving", batch, 5.0),
-        LegCache(cache, f"osrm {url}"),
-        geo,
-        RES,
-        frozenset({"CAR"}),
-    )
+    client = TableClient(url, "driving" if engine == "osrm" else "auto", batch, 5.0, engine)
+    return EngineTravel(client, LegCache(cache, f"{engine} {url}"), geo, RES, frozenset({"CAR"}))
 
 
 A = (40.7549, -73.9840)
@@ -111,12 +128,13 @@ def _centre(lat: float, lon: float) -> tuple[float, float]:
     return float(lat_c), float(lon_c)
 
 
+@pytest.mark.parametrize("engine", ["osrm", "valhalla"])
 def test_leg_is_the_engines_cell_to_cell_time_scaled_by_the_profile(
-    server: str, tmp_path: Path
+    server: str, tmp_path: Path, engine: str
 ) -> None:
     profile = [1.0] * 24
     profile[12] = 0.5
-    m = _travel(server, tmp_path / "c.sqlite", profile=profile)
+    m = _travel(server, tmp_path / "c.sqlite", profile=profile, engine=engine)
     (alat, alon), (blat, blon) = _centre(*A), _centre(*B)
     want = fake_seconds(round(alon, 6), round(alat, 6), round(blon, 6), round(blat, 6))
     dist, dur = m.leg(*A, *B, 0.0, 10.0, "CAR")
@@ -141,11 +159,12 @@ def test_disk_cache_is_keyed_by_cell_pair_and_hour_and_reused(server: str, tmp_p
     again.close()
 
 
-def test_matrix_is_batched_and_agrees_with_legs(server: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["osrm", "valhalla"])
+def test_matrix_is_batched_and_agrees_with_legs(server: str, tmp_path: Path, engine: str) -> None:
     rng = np.random.default_rng(5)
     lat = 40.75 + rng.uniform(-0.03, 0.03, 12)
     lon = -73.98 + rng.uniform(-0.03, 0.03, 12)
-    m = _travel(server, tmp_path / "c.sqlite", batch=8)
+    m = _travel(server, tmp_path / "c.sqlite", batch=8, engine=engine)
     dist, dur = m.matrix(lat, lon, lat, lon, 0.0, CAR)
     assert dur.shape == (12, 12)
     assert len(FakeOsrm.requests) > 1 and max(FakeOsrm.requests) <= 8
@@ -159,10 +178,11 @@ def test_matrix_is_batched_and_agrees_with_legs(server: str, tmp_path: Path) -> 
     m.close()
 
 
+@pytest.mark.parametrize("engine", ["osrm", "valhalla"])
 def test_unroutable_pairs_fall_back_to_the_geodesic_and_are_counted(
-    server: str, tmp_path: Path
+    server: str, tmp_path: Path, engine: str
 ) -> None:
-    m = _travel(server, tmp_path / "c.sqlite")
+    m = _travel(server, tmp_path / "c.sqlite", engine=engine)
     north = (40.95, -73.98)
     geo = GeodesicTravel(1.3, [], 11.0).leg(*A, *north, 0.0, 10.0)
     assert m.leg(*A, *north, 0.0, 10.0, "CAR") == pytest.approx(geo)
@@ -170,24 +190,30 @@ def test_unroutable_pairs_fall_back_to_the_geodesic_and_are_counted(
     m.close()
 
 
-def test_engine_errors_are_user_errors_naming_the_url(server: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["osrm", "valhalla"])
+def test_engine_errors_are_user_errors_naming_the_url(
+    server: str, tmp_path: Path, engine: str
+) -> None:
     FakeOsrm.fail = True
-    m = _travel(server, tmp_path / "c.sqlite")
-    with pytest.raises(UserError, match=rf"table request to {server} failed \(HTTP 400\)"):
+    m = _travel(server, tmp_path / "c.sqlite", engine=engine)
+    with pytest.raises(UserError, match=rf"{engine} table request to {server} failed \(HTTP 400\)"):
         m.leg(*A, *B, 0.0, 10.0, "CAR")
     m.close()
     with socket.socket() as s:  # a free loopback port with nobody listening on it
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    closed = _travel(f"http://127.0.0.1:{port}", tmp_path / "d.sqlite")
+    closed = _travel(f"http://127.0.0.1:{port}", tmp_path / "d.sqlite", engine=engine)
     with pytest.raises(UserError, match=rf"cannot reach http://127\.0\.0\.1:{port}"):
         closed.leg(*A, *B, 0.0, 10.0, "CAR")
     closed.close()
 
 
-def test_a_run_on_the_engine_is_deterministic_and_cached(server: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("engine", ["osrm", "valhalla"])
+def test_a_run_on_the_engine_is_deterministic_and_cached(
+    server: str, tmp_path: Path, engine: str
+) -> None:
     sc = make_scenario(
-        travel={"model": "osrm", "osrm_url": server, "cache_dir": str(tmp_path / "cache")},
+        travel={"model": engine, "engine_url": server, "cache_dir": str(tmp_path / "cache")},
         fleet={"workers": 3, "shift_end_h": 3.0, "capacity": 10, "vehicle": "CAR"},
     )
     a = write_outputs(simulate(sc), tmp_path / "a")
