@@ -61,6 +61,24 @@ def is_time_zone(name: str) -> bool:
     return True
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes ("missing" when it cannot be read), remembered per path,
+    size and modification time so a sweep does not hash a large matrix per variant."""
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        with path.open("rb") as fh:
+            digest = _DIGESTS[key] = hashlib.file_digest(fh, "sha256").hexdigest()
+    return digest
+
+
 def resolve_path(base_dir: str, p: str) -> Path:
     """``p`` as given when absolute, else relative to ``base_dir`` (the scenario's folder)."""
     path = Path(p)
@@ -492,6 +510,11 @@ class Scenario(_Model):
         """What the hash covers: everything that can change a run (not the display zone)."""
         data = self.model_dump(mode="json")
         data["scenario"].pop("timezone", None)
+        # A roster or a travel matrix is part of the input: its bytes, not only its name.
+        for section, key in (("fleet", "roster"), ("travel", "matrix")):
+            name = data[section].get(key)
+            if name:
+                data[section][f"{key}_sha256"] = file_digest(self.path(name))
         return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
     def content_hash(self) -> str:

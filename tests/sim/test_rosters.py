@@ -159,6 +159,14 @@ def test_roster_errors_surface_when_the_scenario_loads(tmp_path: Path) -> None:
         scenario({"roster": "nope.csv"}, base_dir=tmp_path)
 
 
+def test_the_scenario_hash_covers_the_roster_bytes(tmp_path: Path) -> None:
+    _roster(tmp_path, ["a,t,CAR,1,0,2,,,,,"])
+    first = scenario({"roster": "roster.csv"}, tmp_path).content_hash()
+    assert scenario({"roster": "roster.csv"}, tmp_path).content_hash() == first
+    _roster(tmp_path, ["a,t,CAR,20,0,2,,,,,"])  # same name, another capacity
+    assert scenario({"roster": "roster.csv"}, tmp_path).content_hash() != first
+
+
 def test_roster_random_starts_are_keyed_by_worker_id(tmp_path: Path) -> None:
     _roster(tmp_path, ["a,t,CAR,1,0,2,,,,,", "b,t,CAR,1,0,2,,,,,"])
     before = {w.name: (w.lat, w.lon) for w in _fleet(scenario({"roster": "roster.csv"}, tmp_path))}
