@@ -55,6 +55,13 @@ class Model:
         self.calls = calls
         self.workers = build_fleet(scenario, streams)
         self.travel = travel_model(scenario)
+        prefetch = getattr(self.travel, "prefetch", None)  # a routing engine: ask up front
+        if prefetch is not None:
+            hubs = [w.end_hub for w in self.workers if w.end_hub is not None]
+            prefetch(
+                [t.lat for t in tasks] + [w.lat for w in self.workers] + [h[0] for h in hubs],
+                [t.lon for t in tasks] + [w.lon for w in self.workers] + [h[1] for h in hubs],
+            )
         d = scenario.dispatch
         self.opts = AutoAssignOptions(
             mode="load" if d.policy == "load" else "distance",

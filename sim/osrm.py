@@ -32,11 +32,14 @@ import numpy as np
 import numpy.typing as npt
 
 from sim.errors import UserError
-from sim.matrix import CellTravel, IntArray
+from sim.matrix import CellTravel, IntArray, cells_of
 from sim.scenario import Scenario
 from sim.travel import FloatArray, GeodesicTravel
 
 NO_HOUR: Final = -1  # the hour key of an engine without time of day (OSRM)
+#: A run asks for every pair among its places' cells up front when there are at most this
+#: many cells (300 cells: 89,700 pairs); beyond, each new pair is asked for as it is driven.
+PREFETCH_CELLS: Final = 300
 _SCHEMA: Final = (
     "CREATE TABLE IF NOT EXISTS legs (engine TEXT, from_cell INTEGER, to_cell INTEGER, "
     "hour INTEGER, seconds REAL, meters REAL, PRIMARY KEY (engine, from_cell, to_cell, hour))"
@@ -234,6 +237,21 @@ class EngineTravel(CellTravel):
     def close(self) -> None:
         self.client.close()
         self.cache.close()
+
+    def prefetch(self, lat: FloatArray, lon: FloatArray) -> int:
+        """Ask, in batches, for every pair among the cells of these points that the cache
+        lacks (when there are at most :data:`PREFETCH_CELLS` cells), so that a run's legs
+        need no request of their own; returns how many pairs were asked for."""
+        cells = sorted(set(cells_of(np.asarray(lat), np.asarray(lon), self.resolution).tolist()))
+        if len(cells) > PREFETCH_CELLS:
+            return 0
+        legs = self.cache.legs
+        missing = [(a, b) for a in cells for b in cells if a != b and (a, b, NO_HOUR) not in legs]
+        if missing:
+            sources = sorted({p[0] for p in missing})
+            dests = sorted({p[1] for p in missing})
+            self.cache.put(self.client.table(sources, dests), NO_HOUR)
+        return len(missing)
 
     def find(self, f: int, t: int, hour: int) -> tuple[float, float] | None:
         hit = self.cache.legs.get((f, t, NO_HOUR))
