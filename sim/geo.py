@@ -10,6 +10,10 @@ Concepts held here:
   chord between two surface points bounds the geodesic from both sides
   (``chord <= geodesic <= geodesic_upper_bound(chord)``), which lets nearest-worker
   searches shortlist with cheap vector arithmetic and still return the exact winner.
+* ``geodesic_matrix_m`` -- every origin × destination geodesic at once, for travel
+  matrices: the chord bounds pin each geodesic to within ``tol_m`` for city-scale pairs
+  (the midpoint of the bounds is used), and only pairs where they do not are computed
+  exactly.
 * sampling helpers for places (uniform in a disk, around hotspots).
 """
 
@@ -89,6 +93,46 @@ def geodesic_upper_bound_m(chord_m: float) -> float:
     if chord_m >= 2 * RHO_MIN_M:
         return math.pi * WGS84_A  # half a meridian-ish; anything on earth is shorter
     return 2.0 * RHO_MIN_M * math.asin(chord_m / (2.0 * RHO_MIN_M))
+
+
+def geodesic_matrix_m(
+    lat1: FloatArray, lon1: FloatArray, lat2: FloatArray, lon2: FloatArray, tol_m: float = 0.01
+) -> FloatArray:
+    """Geodesic distances (m) from every point 1 to every point 2, shape ``(n1, n2)``,
+    each within ``tol_m`` of the exact WGS84 geodesic (identical points: exactly 0).
+
+    The chord ``c`` between two surface points bounds the geodesic ``g`` from both sides,
+    ``c <= g <= U(c)`` (:func:`geodesic_upper_bound_m`); the midpoint of the bounds is
+    within half their gap, about ``c^3 / (48 rho^2)``: under 1 cm up to ~25 km apart.
+    Pairs whose gap is wider get the exact geodesic (PROJ, vectorised).  About a
+    twentieth of the cost of solving the exact inverse problem for every pair (measured:
+    0.15-0.2 s against 3-3.5 s for 1,100 × 1,100 points in a city, on a loaded machine).
+    """
+    lat1, lon1, lat2, lon2 = (
+        np.asarray(x, dtype=np.float64).ravel() for x in (lat1, lon1, lat2, lon2)
+    )
+    n, m = lat1.size, lat2.size
+    if n == 0 or m == 0:
+        return np.zeros((n, m))
+    a = ecef(lat1, lon1)
+    b = ecef(lat2, lon2)
+    # Centre both sets first: |a-b|^2 = |a|^2 + |b|^2 - 2 a.b loses precision in
+    # proportion to |a|^2, so keep the magnitudes at the size of the area, not the earth.
+    origin = (a.sum(axis=0) + b.sum(axis=0)) / (n + m)
+    a -= origin
+    b -= origin
+    sq = (a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * (a @ b.T)
+    chord = np.sqrt(np.maximum(sq, 0.0))
+    ratio = np.minimum(chord / (2.0 * RHO_MIN_M), 1.0)
+    upper = 2.0 * RHO_MIN_M * np.arcsin(ratio)
+    out: FloatArray = 0.5 * (chord + upper)
+    loose = (upper - chord) > 2.0 * tol_m
+    if loose.any():
+        i, j = np.nonzero(loose)
+        out[i, j] = geodesic_many_m(lat1[i], lon1[i], lat2[j], lon2[j])
+    same = (lat1[:, None] == lat2[None, :]) & (lon1[:, None] == lon2[None, :])
+    out[same] = 0.0
+    return out
 
 
 def validate_lat_lon(lat: float, lon: float) -> str | None:

@@ -24,6 +24,9 @@ Definitions (all over tasks the platform created):
   ``on_time_pct``'s denominator (never on time) but not in the open, unassigned, time or
   lateness figures, since nothing more happens to them; ``tasks_no_show`` -- dropoffs
   failed because the recipient was absent (also in ``tasks_failed``).
+* ``return_km`` / ``return_time_s`` -- the drive back to end hubs at shift end (also in
+  ``km_driven``); ``break_h`` -- scheduled breaks taken; ``travel_fallbacks`` -- legs the
+  travel matrix or routing engine lacked, driven on the geodesic instead.
 
 ``KPIS`` is the one registry of these names, their units and meanings: the run report's
 KPI table, the sweep's ``--target`` check and the sweep report's headline all read it, so a
@@ -202,6 +205,18 @@ KPIS: tuple[KpiSpec, ...] = (
         "lower",
         "count",
     ),
+    KpiSpec(
+        "return_km", "km", "distance driven back to end hubs after shifts", "lower", "distance"
+    ),
+    KpiSpec("return_time_s", "s", "time driving back to end hubs, fleet-wide", "lower", "time"),
+    KpiSpec("break_h", "h", "scheduled break time taken, fleet-wide", "lower", "time"),
+    KpiSpec(
+        "travel_fallbacks",
+        "count",
+        "legs the travel matrix or routing engine lacked, driven on the geodesic instead",
+        "lower",
+        "count",
+    ),
 )
 """Every KPI in ``kpis.json`` order (``compute_kpis`` emits exactly these keys, in this order)."""
 
@@ -232,6 +247,10 @@ def censored_times(start_s: np.ndarray, stop_s: np.ndarray, end_s: float) -> np.
     stop = np.where(np.isnan(stop_s), np.maximum(end_s, start_s), stop_s)
     out: np.ndarray = np.maximum(stop - start_s, 0.0)
     return out
+
+
+def _total(frame: pd.DataFrame, column: str) -> float:
+    return float(frame[column].sum()) if column in frame else 0.0
 
 
 def _pct(values: np.ndarray, q: float) -> float:
@@ -352,6 +371,11 @@ def compute_kpis(
         "tasks_after_shift": after,
         "tasks_cancelled": int(cancelled.sum()),
         "tasks_no_show": no_show,
+        # Tables written before rosters and matrices lack these columns: zero then.
+        "return_km": _total(workers, "return_distance_m") / 1000.0,
+        "return_time_s": _total(workers, "return_s"),
+        "break_h": _total(workers, "break_s") / 3600.0,
+        "travel_fallbacks": int(_total(workers, "travel_fallbacks")),
     }
     # The registry fixes the order of kpis.json; a key here without a spec (or the reverse)
     # is a programming error that the tests catch, so no runtime reordering is paid for.

@@ -55,6 +55,13 @@ class Model:
         self.calls = calls
         self.workers = build_fleet(scenario, streams)
         self.travel = travel_model(scenario)
+        prefetch = getattr(self.travel, "prefetch", None)  # a routing engine: ask up front
+        if prefetch is not None:
+            hubs = [w.end_hub for w in self.workers if w.end_hub is not None]
+            prefetch(
+                [t.lat for t in tasks] + [w.lat for w in self.workers] + [h[0] for h in hubs],
+                [t.lon for t in tasks] + [w.lon for w in self.workers] + [h[1] for h in hubs],
+            )
         d = scenario.dispatch
         self.opts = AutoAssignOptions(
             mode="load" if d.policy == "load" else "distance",
@@ -226,7 +233,9 @@ class Model:
         w.active = t
         self.snapshot.assigned_count[w.id] -= 1
         self.log.add(now, ev.TASK_STARTED, t.id, w.id, w.lat, w.lon)
-        dist, dur = self.travel.leg(w.lat, w.lon, t.lat, t.lon, now, w.speed_mps)
+        fallbacks = self.travel.fallbacks
+        dist, dur = self.travel.leg(w.lat, w.lon, t.lat, t.lon, now, w.speed_mps, w.vehicle)
+        w.travel_fallbacks += self.travel.fallbacks - fallbacks
         w.distance_m += dist
         if t.is_pickup and w.onboard <= 0:
             w.empty_distance_m += dist
@@ -312,6 +321,53 @@ class Model:
         if self.tracks_routes:
             self._update_route(w)
 
+    # -- breaks and the drive back to the end hub (sim.fleet.worker calls these) -------
+    def break_start(self, w: Worker, length_s: float) -> None:
+        """A break: off duty for dispatch (no new work); the container stays as it is."""
+        w.break_s += length_s
+        self.snapshot.set_duty(w.id, False)
+        self.dispatcher.worker_off(w)
+        self.log.add(self.env.now, ev.WORKER_DUTY, -1, w.id, w.lat, w.lon, "break")
+
+    def break_end(self, w: Worker) -> None:
+        now = self.env.now
+        if now < w.shift_end_s:
+            self.snapshot.set_duty(w.id, True)
+            self.log.add(now, ev.WORKER_DUTY, -1, w.id, w.lat, w.lon, "on")
+            self.dispatcher.worker_on(w)
+
+    def head_home(self, w: Worker) -> float:
+        """Shift over with an end hub: hand the unstarted tasks back, stop taking work and
+        drive to the hub; returns the drive's duration (s)."""
+        returned = list(w.container)
+        for t in returned:
+            self.unassign(w, t)
+        w.container.clear()
+        self.snapshot.set_duty(w.id, False)
+        self.dispatcher.worker_off(w)
+        if returned:
+            self.dispatcher.give_back(self.units_of(returned))
+        if self.tracks_routes:
+            self._update_route(w)
+        return self._drive_home(w, self.env.now)
+
+    def _drive_home(self, w: Worker, depart_s: float) -> float:
+        assert w.end_hub is not None
+        lat, lon = w.end_hub
+        fallbacks = self.travel.fallbacks
+        dist, dur = self.travel.leg(w.lat, w.lon, lat, lon, depart_s, w.speed_mps, w.vehicle)
+        w.travel_fallbacks += self.travel.fallbacks - fallbacks
+        w.distance_m += dist
+        w.return_distance_m += dist
+        w.return_s += dur
+        w.homebound = True  # driven (or counted) once
+        return dur
+
+    def arrive_home(self, w: Worker) -> None:
+        assert w.end_hub is not None
+        w.lat, w.lon = w.end_hub
+        self.snapshot.move(w.id, w.lat, w.lon)
+
     def _update_route(self, w: Worker) -> None:
         """Route length for the ``load`` mode: location → active task → assigned tasks."""
         stops = [w.active] if w.active is not None else []
@@ -325,6 +381,13 @@ class Model:
         for w in self.workers:
             if w.on_duty:
                 w.on_duty_s += self.end_s - w.on_at_s
+            if w.end_hub is not None and not w.homebound and not math.isnan(w.on_at_s):
+                # The day ended before this shift did: the drive back is the same leg
+                # (an idle worker stays put), counted as departing at the shift's end.
+                self._drive_home(w, max(self.end_s, w.shift_end_s))
+        release = getattr(self.travel, "close", None)  # a routing engine's client and cache
+        if release is not None:
+            release()
 
 
 def intake(env: simpy.Environment, m: Model) -> Generator[simpy.Event, Any, None]:

@@ -9,6 +9,7 @@ is documented in ``scenarios/README.md``.
 from __future__ import annotations
 
 import hashlib
+import math
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -60,6 +61,30 @@ def is_time_zone(name: str) -> bool:
     return True
 
 
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes ("missing" when it cannot be read), remembered per path,
+    size and modification time so a sweep does not hash a large matrix per variant."""
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        with path.open("rb") as fh:
+            digest = _DIGESTS[key] = hashlib.file_digest(fh, "sha256").hexdigest()
+    return digest
+
+
+def resolve_path(base_dir: str, p: str) -> Path:
+    """``p`` as given when absolute, else relative to ``base_dir`` (the scenario's folder)."""
+    path = Path(p)
+    return path if path.is_absolute() else Path(base_dir) / path
+
+
 def _check_point(value: LatLon) -> LatLon:
     reason = validate_lat_lon(value[0], value[1])
     if reason:
@@ -103,6 +128,88 @@ class Region(_Model):
         return _check_point(v)
 
 
+class Break(_Model):
+    """A scheduled break: ``start_h`` hours from the scenario start, ``minutes`` long.
+
+    In TOML and the roster CSV it may be written ``"START_H+MINUTES"`` (``"2.5+30"``)."""
+
+    start_h: NonNegFloat
+    minutes: PositiveFloat
+
+    @model_validator(mode="before")
+    @classmethod
+    def _text(cls, v: object) -> object:
+        if isinstance(v, str):
+            return parse_break(v)
+        return v
+
+
+def parse_break(text: str) -> dict[str, float]:
+    """``"2.5+30"`` -> ``{"start_h": 2.5, "minutes": 30.0}``; a clear ValueError otherwise."""
+    start, plus, minutes = text.strip().partition("+")
+    try:
+        if not plus:
+            raise ValueError
+        out = {"start_h": float(start), "minutes": float(minutes)}
+    except ValueError:
+        raise ValueError(
+            f"break {text!r} is not START_H+MINUTES (hours from the scenario start, "
+            "then the length in minutes, e.g. '2.5+30')"
+        ) from None
+    if not (math.isfinite(out["start_h"]) and out["start_h"] >= 0):
+        raise ValueError(f"break {text!r}: start must be a number of hours >= 0")
+    if not (math.isfinite(out["minutes"]) and out["minutes"] > 0):
+        raise ValueError(f"break {text!r}: minutes must be > 0")
+    return out
+
+
+def _check_breaks(breaks: list[Break], start_h: float, end_h: float) -> None:
+    last = -math.inf
+    for b in sorted(breaks, key=lambda b: b.start_h):
+        if not start_h <= b.start_h < end_h:
+            raise ValueError(f"break at {b.start_h} h is outside the shift [{start_h}, {end_h}) h")
+        if b.start_h < last:
+            raise ValueError(f"break at {b.start_h} h overlaps the previous break")
+        last = b.start_h + b.minutes / 60.0
+
+
+class FleetGroup(_Model):
+    """``[[fleet.groups]]``: ``count`` workers sharing a vehicle, a shift and hubs."""
+
+    count: Annotated[int, Field(ge=1, le=100_000)]
+    vehicle: Vehicle = "CAR"
+    speed_kmh: PositiveFloat | None = None
+    capacity: PositiveFloat = 10.0
+    team: Annotated[str, Field(min_length=1)] = "default"
+    shift_start_h: NonNegFloat = 0.0
+    shift_end_h: PositiveFloat = 24.0
+    breaks: list[Break] = []
+    #: Where the group's workers start; none = random in the region (per-worker stream).
+    start_hub: LatLon | None = None
+    #: Where they drive back to at shift end (off duty on arrival); none = no return.
+    end_hub: LatLon | None = None
+
+    @field_validator("start_hub", "end_hub")
+    @classmethod
+    def _hub(cls, v: LatLon | None) -> LatLon | None:
+        return None if v is None else _check_point(v)
+
+    @model_validator(mode="after")
+    def _shift(self) -> FleetGroup:
+        if self.shift_end_h <= self.shift_start_h:
+            raise ValueError(
+                f"shift_end_h ({self.shift_end_h}) must be after shift_start_h "
+                f"({self.shift_start_h})"
+            )
+        _check_breaks(self.breaks, self.shift_start_h, self.shift_end_h)
+        return self
+
+    @property
+    def speed_mps(self) -> float:
+        kmh = self.speed_kmh if self.speed_kmh is not None else VEHICLE_SPEED_KMH[self.vehicle]
+        return kmh / 3.6
+
+
 class Fleet(_Model):
     workers: Annotated[int, Field(ge=1, le=100_000)]
     vehicle: Vehicle = "CAR"
@@ -113,6 +220,20 @@ class Fleet(_Model):
     shift_end_h: PositiveFloat = 24.0
     start: Literal["random", "hubs"] = "random"
     hubs: list[LatLon] = []
+    #: A mixed fleet: one table per group of alike workers (``workers`` is their total).
+    groups: list[FleetGroup] = []
+    #: A roster CSV, one row per worker (``sim.roster``); ``workers`` is its row count.
+    roster: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _count_groups(cls, data: object) -> object:
+        # With groups the fleet size is their total; stated as well, it must agree.
+        if isinstance(data, dict) and data.get("groups") and "workers" not in data:
+            counts = [g.get("count") if isinstance(g, dict) else None for g in data["groups"]]
+            if all(isinstance(c, int) and c >= 1 for c in counts):
+                data = {**data, "workers": sum(c for c in counts if isinstance(c, int))}
+        return data
 
     @field_validator("hubs")
     @classmethod
@@ -128,6 +249,14 @@ class Fleet(_Model):
             )
         if self.start == "hubs" and not self.hubs:
             raise ValueError("start = 'hubs' needs at least one entry in hubs")
+        if self.groups and self.roster:
+            raise ValueError("give either groups or roster, not both")
+        total = sum(g.count for g in self.groups)
+        if self.groups and self.workers != total:
+            raise ValueError(
+                f"workers = {self.workers} disagrees with the groups' counts (total {total}); "
+                "leave workers out or change the group counts"
+            )
         return self
 
     @property
@@ -136,17 +265,64 @@ class Fleet(_Model):
         return kmh / 3.6
 
 
+TravelModelName = Literal["geodesic", "matrix", "osrm", "valhalla", "none"]
+
+
+def _check_profile(v: list[float]) -> list[float]:
+    if v and len(v) != 24:
+        raise ValueError(f"needs 24 hourly multipliers (hour 0..23 UTC), got {len(v)}")
+    return v
+
+
 class Travel(_Model):
-    model: Literal["geodesic", "none"] = "geodesic"
+    model: TravelModelName = "geodesic"
     detour_factor: Annotated[float, Field(ge=1.0, le=5.0)] = 1.3
     speed_profile: list[PositiveFloat] = []
+    #: Per-vehicle hourly profiles replacing ``speed_profile`` for that vehicle; an empty
+    #: list means the vehicle is not slowed by traffic (``{ BICYCLE = [] }``).
+    vehicle_profiles: dict[Vehicle, list[PositiveFloat]] = {}
+    #: ``matrix``: the travel-time table (Parquet or CSV, ``sim.matrix``).
+    matrix: str | None = None
+    #: H3 resolution of the matrix's (or the routing engine's) cells.
+    h3_resolution: Annotated[int, Field(ge=0, le=15)] = 8
+    #: Vehicles the matrix or routing engine times apply to; others use the geodesic.
+    matrix_vehicles: list[Vehicle] = ["CAR", "BICYCLE", "MOTORCYCLE", "TRUCK"]
+    #: ``osrm``/``valhalla``: the routing engine's base URL (``http://127.0.0.1:5000``).
+    engine_url: str | None = None
+    #: OSRM's profile (default ``driving``) or Valhalla's costing (default ``auto``).
+    engine_profile: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    #: Most coordinates in one table request (OSRM's default ``--max-table-size`` is 100).
+    engine_batch: Annotated[int, Field(ge=2, le=10_000)] = 100
+    engine_timeout_s: PositiveFloat = 30.0
+    #: The on-disk cache of engine answers (relative paths from the scenario's folder).
+    cache_dir: str = ".fleetsim-cache"
 
     @field_validator("speed_profile")
     @classmethod
     def _profile(cls, v: list[float]) -> list[float]:
-        if v and len(v) != 24:
-            raise ValueError(f"needs 24 hourly multipliers (hour 0..23 UTC), got {len(v)}")
+        return _check_profile(v)
+
+    @field_validator("vehicle_profiles")
+    @classmethod
+    def _profiles(cls, v: dict[str, list[float]]) -> dict[str, list[float]]:
+        for p in v.values():
+            _check_profile(p)
         return v
+
+    @field_validator("engine_url")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("needs an http:// or https:// URL, e.g. 'http://127.0.0.1:5000'")
+        return v.rstrip("/") if v is not None else v
+
+    @model_validator(mode="after")
+    def _need(self) -> Travel:
+        if self.model == "matrix" and not self.matrix:
+            raise ValueError("model = 'matrix' needs matrix = 'path/to/matrix.parquet' (or .csv)")
+        if self.model in ("osrm", "valhalla") and not self.engine_url:
+            raise ValueError(f"model = {self.model!r} needs engine_url = 'http://host:port'")
+        return self
 
 
 class Hotspot(_Model):
@@ -327,6 +503,29 @@ class Scenario(_Model):
     #: Where relative paths (``demand.csv``) resolve from; not part of the hash.
     base_dir: Annotated[str, Field(exclude=True)] = "."
 
+    @model_validator(mode="before")
+    @classmethod
+    def _roster_size(cls, data: object) -> object:
+        # A roster's row count is the fleet size: read (and checked) here, at the edge.
+        if not isinstance(data, dict):
+            return data
+        fleet = data.get("fleet")
+        if not isinstance(fleet, dict) or not isinstance(fleet.get("roster"), str):
+            return data
+        if fleet.get("groups"):
+            return data  # both given: the fleet's own rule says so
+        from sim.errors import ScenarioError
+        from sim.roster import read_roster
+
+        path = resolve_path(str(data.get("base_dir", ".")), fleet["roster"])
+        n = len(read_roster(path))
+        if "workers" in fleet and fleet["workers"] != n:
+            raise ScenarioError(
+                f"fleet.workers = {fleet['workers']!r} disagrees with the roster {path} "
+                f"({n} workers); leave workers out or edit the roster"
+            )
+        return {**data, "fleet": {**fleet, "workers": n}}
+
     @model_validator(mode="after")
     def _profile_covers(self) -> Scenario:
         prof = self.demand.rate_profile_per_h
@@ -350,10 +549,20 @@ class Scenario(_Model):
         """What the hash covers: everything that can change a run (not the display zone)."""
         data = self.model_dump(mode="json")
         data["scenario"].pop("timezone", None)
+        # A roster or a travel matrix is part of the input: its bytes, not only its name.
+        for section, key in (("fleet", "roster"), ("travel", "matrix")):
+            name = data[section].get(key)
+            if name:
+                data[section][f"{key}_sha256"] = file_digest(self.path(name))
         return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
     def content_hash(self) -> str:
         return "sha256:" + hashlib.sha256(self.canonical_json()).hexdigest()
+
+    def path(self, p: str) -> Path:
+        """A path from the scenario (``fleet.roster``, ``travel.matrix``), resolved from
+        the scenario's folder when relative."""
+        return resolve_path(self.base_dir, p)
 
     def csv_path(self) -> Path:
         assert self.demand.csv is not None

@@ -169,7 +169,7 @@ def typical_trip_s(sc: Scenario) -> float:
     alat, alon = sample_places(rng, d.dropoffs, sc, n)
     blat, blon = sample_places(rng, d.dropoffs, sc, n)
     depart = rng.uniform(0.0, sc.scenario.duration_h * 3600.0, n)
-    model = travel_model(sc)
+    model = travel_model(sc, network=False)  # checks never call a routing engine
     speed = sc.fleet.speed_mps
     trips = np.empty(n)
     for i in range(n):

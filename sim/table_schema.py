@@ -136,6 +136,10 @@ LAYOUT: Final[dict[str, tuple[Column, ...]]] = {
         _c("empty_distance_m", F, "distance driven without a load, metres"),
         _c("tasks_completed", INT, "tasks completed successfully"),
         _c("tasks_failed", INT, "tasks failed"),
+        _c("break_s", F, "scheduled breaks taken, seconds"),
+        _c("return_distance_m", F, "drive back to the end hub, metres"),
+        _c("return_s", F, "drive back to the end hub, seconds"),
+        _c("travel_fallbacks", INT, "legs the matrix or routing engine lacked (geodesic)"),
     ),
     "submissions": (
         _c("submission_id", INT, "0.. one per API call the merchant made"),

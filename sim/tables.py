@@ -98,6 +98,10 @@ def workers_frame(workers: Sequence[Worker]) -> pd.DataFrame:
             "empty_distance_m": col("empty_distance_m", np.float64),
             "tasks_completed": col("tasks_completed", np.int64),
             "tasks_failed": col("tasks_failed", np.int64),
+            "break_s": col("break_s", np.float64),
+            "return_distance_m": col("return_distance_m", np.float64),
+            "return_s": col("return_s", np.float64),
+            "travel_fallbacks": col("travel_fallbacks", np.int64),
         }
     )
 

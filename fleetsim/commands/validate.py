@@ -18,6 +18,7 @@ from sim.errors import UserError
 from sim.history import read_history
 from sim.scenario_checks import ScenarioWarning, check_scenario
 from sim.scenario_io import load_scenario
+from sim.travel import travel_model
 
 #: Exit code of ``--strict`` when a scenario is valid but has warnings (2 stays errors).
 EXIT_WARNINGS = 1
@@ -43,6 +44,8 @@ def validate_file(path: Path, overrides: list[str] | None = None) -> list[Scenar
     if scenario.demand.source == "csv":
         # simulate reads it before running; a bad row is an error worth finding now.
         read_history(scenario.csv_path(), scenario.scenario.start.timestamp())
+    if scenario.travel.model == "matrix":
+        travel_model(scenario, network=False)  # reads and checks the matrix file
     return check_scenario(scenario)
 
 

@@ -64,8 +64,8 @@ def test_an_error_in_one_file_does_not_hide_the_others(
     assert out == f"ok: {TINY}\n"
     assert err == (
         f"fleetsim validate: error: {bad}: fleet.wrokers: unknown key; did you mean 'workers'? "
-        "allowed keys: capacity, hubs, shift_end_h, shift_start_h, speed_kmh, start, teams, "
-        "vehicle, workers\n"
+        "allowed keys: capacity, groups, hubs, roster, shift_end_h, shift_start_h, speed_kmh, "
+        "start, teams, vehicle, workers\n"
     )
 
 
