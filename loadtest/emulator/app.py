@@ -191,6 +191,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         emu.onfleet.jobs.resume()
         emu.deftship.resume()
         emu.nash.resume()
+        emu.hypertrack.resume()
         await rt.webhooks.start()
         ticker = asyncio.create_task(checkpoints()) if rt.store.durable else None
         yield
@@ -201,6 +202,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         await emu.onfleet.jobs.close()
         await emu.deftship.close()
         await emu.nash.close()
+        await emu.hypertrack.close()
         await rt.webhooks.stop()
         rt.close()
 
