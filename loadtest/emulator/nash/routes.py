@@ -178,10 +178,12 @@ class NashApi:
     def _emit(self, kind: str, event: str, job: dict[str, Any]) -> None:
         events = self.rt.events
         if events.wants("nash", f"{kind}.{event}"):
-            # A snapshot: the job changes again before the delivery is serialised when
-            # several statuses fall due at once.
-            data = orjson.loads(orjson.dumps(job))
-            events.emit("nash", f"{kind}.{event}", job["id"], nash_body(kind, event, data))
+            # A snapshot, serialised once: the job changes again before the delivery is
+            # built when several statuses fall due at once.  The engine's orjson.dumps
+            # embeds the Fragment as it is.
+            # (nash_body's shape, whose signature wants a dict.)
+            body = {"type": kind, "event": event, "data": orjson.Fragment(orjson.dumps(job))}
+            events.emit("nash", f"{kind}.{event}", job["id"], body)
 
     # -- lookups -----------------------------------------------------------------------
     def _job(self, job_id: str) -> dict[str, Any]:

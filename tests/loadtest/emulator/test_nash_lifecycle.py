@@ -15,13 +15,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from loadtest.emulator.nash.lifecycle import plan
 from loadtest.emulator.webhooks.payloads import NashEvent
 from loadtest.providers import nash
 from tests.loadtest.emulator.helpers import TestClient, bearer, make_client
-from tests.loadtest.emulator.sinks import RecordingSink, sink_of
+from tests.loadtest.emulator.sinks import Emitted, RecordingSink, sink_of
 
 H = bearer()
 STATUSES = list(nash.DELIVERY_STATUSES)
@@ -110,6 +111,12 @@ def delivery_statuses(job: dict[str, Any]) -> list[str | None]:
     return [c["delivery"]["status"] if c["delivery"] else None for c in job["jobConfigurations"]]
 
 
+def body_of(e: Emitted) -> Any:
+    """An event's body as the delivery sends it (a snapshot is a pre-serialised
+    ``orjson.Fragment``)."""
+    return orjson.loads(orjson.dumps(e.body))
+
+
 def wait_for(pred: Any, timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not pred():
@@ -139,13 +146,13 @@ def test_fast_simulator_runs_every_status_and_the_timer_emits_each() -> None:
         "task.completed",
     ]
     for e in sink.events:
-        NashEvent.model_validate(e.body)
+        NashEvent.model_validate(body_of(e))
         assert e.provider == "nash" and e.subject == job["id"]
     # Each event carries the job as it was at that status (a snapshot, not the end state).
     for e in sink.events[1:]:
         if e.name.startswith("delivery."):
             status = e.name.split(".", 1)[1]
-            assert delivery_statuses(e.body["data"]) == [status, status]
+            assert delivery_statuses(body_of(e)["data"]) == [status, status]
     assert delivery_statuses(job_after) == ["dropoff_complete"] * 2
     assert job_after["isActive"] is False
     assert [c["tasks"][0]["status"] for c in job_after["jobConfigurations"]] == ["completed"] * 2
