@@ -10,6 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from loadtest.emulator.hypertrack.model import epoch_of, iso_ms
 from loadtest.emulator.webhooks.payloads import HyperTrackEvent
 from loadtest.providers import hypertrack as ht
@@ -372,3 +374,28 @@ def test_schema_lists_every_route_with_its_answer_model() -> None:
     events = ("post", f"{ht.BASE_PATH}/{{handle}}/events")  # answers null: no model
     assert served == set(RESPONSES) | {events}
     assert {(op[0], op[1]) for op in OPERATIONS} <= served
+
+
+def test_a_real_receiver_gets_the_plans_events_in_order() -> None:
+    from loadtest.emulator.config import WebhookConfig
+    from tests.loadtest.emulator.webhook_helpers import Receiver, wait_until
+
+    with Receiver() as receiver:
+        cfg = WebhookConfig(endpoints=(f"hypertrack={receiver.url}",))
+        with make_client(webhooks=cfg, time_scale=1000.0) as client:
+            client.headers.update(H)
+            rh = plan(client, "E", "e-1", "e-2")["route_handle"]
+            wait_until(lambda: len(receiver.delivered()) == 1)  # assigned, by the timer
+            assert client.post(f"{C}/routes/{rh}/start", headers=DRIVER).status_code == 200
+            move(client, "E", *DEST)
+            assert (
+                client.post(f"{C}/orders/e-1/complete", json={}, headers=DRIVER).status_code == 200
+            )
+            wait_until(lambda: len(receiver.delivered()) == 4)
+        arrays = [orjson.loads(r.body) for r in receiver.delivered()]
+    assert [[(e["data"]["value"], e["data"]["order_handle"]) for e in a] for a in arrays] == [
+        [("assigned", "e-1"), ("assigned", "e-2")],
+        [("started", "e-1"), ("started", "e-2")],
+        [("arrived", "e-1")],
+        [("completed", "e-1")],
+    ]

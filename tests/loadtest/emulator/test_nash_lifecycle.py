@@ -470,3 +470,28 @@ def test_schema_lists_every_lifecycle_route_with_its_answer_model() -> None:
     for r in answers:
         assert r.status_code == 200
         nash.JobOut.model_validate(r.json())
+
+
+def test_a_real_receiver_gets_every_status_in_order() -> None:
+    from loadtest.emulator.config import WebhookConfig
+    from tests.loadtest.emulator.webhook_helpers import Receiver, wait_until
+
+    with Receiver() as receiver:
+        cfg = WebhookConfig(endpoints=(f"nash={receiver.url}",))
+        with make_client(webhooks=cfg, time_scale=2000.0) as client:
+            client.headers.update(H)
+            job = create(client)
+            qid = quote_of(job, "FleetSimulatorFast")
+            assert client.post("/v1/select_quote", json={"quoteId": qid}).status_code == 200
+            want = [f"delivery.{s}" for s in STATUSES]
+
+            def got() -> list[str]:
+                bodies = [orjson.loads(r.body) for r in receiver.delivered()]
+                return [f"{b['type']}.{b['event']}" for b in bodies if b["type"] == "delivery"]
+
+            wait_until(lambda: got()[1:] == want)
+        for r in receiver.delivered():
+            assert r.headers["svix-signature"].startswith("v1,")
+            b = orjson.loads(r.body)
+            if b["type"] == "delivery" and b["event"] != "created":
+                assert delivery_statuses(b["data"]) == [b["event"], b["event"]]
