@@ -155,8 +155,12 @@ class HyperTrackApi:
     def _schedule_late(self, o: Order) -> None:
         if o.scheduled_at is None or o.status in FINAL:
             return
+        try:
+            due = epoch_of(o.scheduled_at)
+        except ValueError:  # stored before scheduled_at had to be ISO-8601: never late
+            return
         if o.risks.get("delayed_from_scheduled_at") == "green":
-            self.timer.schedule(f"late:{o.key}", epoch_of(o.scheduled_at))
+            self.timer.schedule(f"late:{o.key}", due)
 
     def _fire(self, subject: str) -> None:
         kind, _, rest = subject.partition(":")
