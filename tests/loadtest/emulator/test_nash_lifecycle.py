@@ -495,3 +495,31 @@ def test_a_real_receiver_gets_every_status_in_order() -> None:
             b = orjson.loads(r.body)
             if b["type"] == "delivery" and b["event"] != "created":
                 assert delivery_statuses(b["data"]) == [b["event"], b["event"]]
+
+
+def test_due_timer_serves_many_subjects_with_one_task() -> None:
+    import asyncio
+
+    from loadtest.emulator.clock import Clock
+    from loadtest.emulator.nash.timer import DueTimer
+
+    async def main() -> tuple[list[str], int]:
+        clock = Clock(1000.0)
+        fired: list[str] = []
+        timer = DueTimer(clock, fired.append)
+        now = clock.now_s()
+        for i in range(50):
+            timer.schedule(f"s{i}", now + 10.0 + i)
+        timer.schedule("s0", now + 100.0)  # rescheduled: fires once, at the new time
+        timer.schedule("gone", now + 5.0)
+        timer.cancel("gone")
+        tasks = len(asyncio.all_tasks())  # this coroutine and the timer's one task
+        deadline = time.monotonic() + 10.0
+        while len(fired) < 50 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        await timer.close()
+        return fired, tasks
+
+    fired, tasks = asyncio.run(main())
+    assert fired == [f"s{i}" for i in range(1, 50)] + ["s0"]
+    assert tasks == 2
