@@ -190,6 +190,8 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         emu.onfleet.jobs.resume()
         emu.deftship.resume()
+        emu.nash.resume()
+        emu.hypertrack.resume()
         await rt.webhooks.start()
         ticker = asyncio.create_task(checkpoints()) if rt.store.durable else None
         yield
@@ -199,6 +201,8 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
                 await ticker
         await emu.onfleet.jobs.close()
         await emu.deftship.close()
+        await emu.nash.close()
+        await emu.hypertrack.close()
         await rt.webhooks.stop()
         rt.close()
 

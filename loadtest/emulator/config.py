@@ -180,6 +180,12 @@ class EmulatorConfig:
         "FleetSimulator",
         "FailingFleetSimulator",
     )
+    # Nash lifecycle [inf]: simulated seconds between a selected delivery's statuses,
+    # for FleetSimulator (and FailingFleetSimulator) and for FleetSimulatorFast.
+    nash_status_step_s: float = 120.0
+    nash_fast_status_step_s: float = 15.0
+    # HyperTrack [inf]: simulated seconds from planned to assigned (POST /orders).
+    ht_assign_delay_s: float = 5.0
 
     @property
     def keys(self) -> frozenset[str]:
@@ -264,6 +270,9 @@ _RANGES: dict[tuple[str, str], tuple[Callable[[Any], bool], str]] = {
     ("WebhookConfig", "mark_interval_s"): _POSITIVE,
     ("WebhookConfig", "max_outbox"): (lambda v: v > 0, "an integer > 0 (deliveries)"),
     ("WebhookConfig", "concurrency"): (lambda v: 1 <= v <= 1024, "an integer from 1 to 1024"),
+    ("EmulatorConfig", "nash_status_step_s"): _POSITIVE,
+    ("EmulatorConfig", "nash_fast_status_step_s"): _POSITIVE,
+    ("EmulatorConfig", "ht_assign_delay_s"): _NON_NEGATIVE,
 }
 
 

@@ -97,3 +97,92 @@ def order_handle(body: Any) -> str | None:
     first = orders[0] if isinstance(orders, list) and orders else None
     handle = first.get("order_handle") if isinstance(first, dict) else None
     return handle if isinstance(handle, str) else None
+
+
+# -- the order lifecycle (POST /orders, GET /orders, PATCH, events, webhooks) ------------
+#: The emulator-only driver-app routes that move HyperTrack orders (start, location,
+#: complete); they speak the driver app's dialect (Onfleet's shape and key).
+CONTROL_PATH = "/emulator/v1/hypertrack"
+# GET /orders and GET /orders/{h}/webhooks pages [inf]: HyperTrack documents
+# ``pagination_token`` and ``limit`` but no bounds.
+DEFAULT_PAGE = 100
+MAX_PAGE = 100
+# A driver farther than this beyond their last reported distance is moving away [inf].
+MOVING_AWAY_MARGIN_M = 50.0
+
+
+class PlanRequest(BaseModel):
+    """Body of POST /orders: orders planned onto a route for a worker."""
+
+    model_config = ConfigDict(extra="allow")
+    worker_handle: str = Field(min_length=1)
+    track_mode: Literal["pre_shift", "on_shift", "full_shift", "on_time", "flex"] = "on_shift"
+    ops_group_handle: str | None = None
+    orders: list[OrderIn] = Field(min_length=1, max_length=MAX_ORDERS_PER_TRACK)
+
+
+class OrderPatch(BaseModel):
+    """Body of PATCH /orders/{h}: the fields to change."""
+
+    model_config = ConfigDict(extra="forbid")
+    destination: Destination | None = None
+    scheduled_at: str | None = None
+    expected_service_time: int | None = Field(default=None, ge=0)
+    metadata: dict[str, Any] | None = None
+
+
+class OrderEvent(BaseModel):
+    """Body of POST /orders/{h}/events: a custom event on the order's timeline."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str = Field(min_length=1, max_length=64)
+    metadata: dict[str, Any] | None = None
+
+
+class DriverLocation(BaseModel):
+    """Body of POST /emulator/v1/hypertrack/workers/{worker}/location."""
+
+    location: list[float] = Field(min_length=2, max_length=2)
+
+
+class OrderOut(BaseModel):
+    """An order as the API answers it."""
+
+    model_config = ConfigDict(extra="allow")
+    order_handle: str
+    fulfillment_attempt: int
+    status: str
+    risk_status: bool
+    risks: dict[str, str]
+    timeline: list[dict[str, Any]]
+
+
+class RouteOut(BaseModel):
+    """The answer of POST /orders and POST /orders/track."""
+
+    model_config = ConfigDict(extra="allow")
+    route_handle: str
+    status: Literal["planned", "tracking"]
+    orders: list[OrderOut]
+
+
+class OrderPage(BaseModel):
+    """The answer of GET /orders."""
+
+    orders: list[OrderOut]
+    pagination_token: str | None
+
+
+class WebhookPage(BaseModel):
+    """The answer of GET /orders/{h}/webhooks: the events the order caused."""
+
+    webhooks: list[dict[str, Any]]
+    pagination_token: str | None
+
+
+class DriverMoved(BaseModel):
+    """The answer of the driver-app location route: the worker's ongoing orders."""
+
+    worker_handle: str
+    location: list[float]
+    orders: list[OrderOut]

@@ -129,3 +129,78 @@ def auth_headers(api_key: str, org_id: str | None = None) -> dict[str, str]:
     if org_id is not None:
         h["Nash-Org-Id"] = org_id
     return h
+
+
+# -- the job lifecycle (select_quote, autodispatch, cancel, PATCH; API-NOTES §2) ----------
+E_NO_VALID_QUOTES = "NO_VALID_QUOTES"
+E_AUTODISPATCH = "AUTODISPATCH_FAILURE"
+#: A delivery's statuses in order (DeliveryStatusUpdateValue), and its other final ones.
+DELIVERY_STATUSES = (
+    "not_assigned_driver",
+    "assigned_driver",
+    "pickup_enroute",
+    "pickup_arrived",
+    "pickup_complete",
+    "dropoff_enroute",
+    "dropoff_arrived",
+    "dropoff_complete",
+)
+DELIVERY_FAILED = "failed"
+DELIVERY_CANCELED = "canceled_by_customer"  # [inf] the task event's name, on the delivery too
+DELIVERY_FINAL = (
+    "dropoff_complete",
+    DELIVERY_FAILED,
+    "canceled_by_provider",
+    "returned_to_store",
+    DELIVERY_CANCELED,
+)
+#: A task's statuses (the task events): created, then running once a quote is selected.
+TASK_CREATED = "created"
+TASK_RUNNING = "running"
+TASK_COMPLETED = "completed"
+TASK_FAILED = "failed"
+TASK_CANCELED = "canceled_by_customer"
+# Payload caps [inf] (Nash publishes none): one package's JSON and a job's jobMetadata.
+# Past them a batch_job (or a PATCH) is a 422 VALIDATION_ERRORS naming the package.
+MAX_PACKAGE_BYTES = 16 * 1024
+MAX_METADATA_BYTES = 16 * 1024
+
+
+class SelectQuote(BaseModel):
+    """Body of POST /v1/select_quote."""
+
+    model_config = ConfigDict(extra="allow")
+    quoteId: str = Field(min_length=1)
+
+
+class PackagePatch(BaseModel):
+    """Body of PATCH /v1/jobs/{jobId}/{cfgId}: package fields to change (as in
+    :class:`Package`, every one optional)."""
+
+    model_config = ConfigDict(extra="allow")
+    packageDeliveryMode: Literal["now", "scheduled"] | None = None
+    pickupAddress: str | None = None
+    pickupLatitude: float | None = None
+    pickupLongitude: float | None = None
+    pickupPhoneNumber: str | None = None
+    pickupInstructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS)
+    dropoffAddress: str | None = None
+    dropoffLatitude: float | None = None
+    dropoffLongitude: float | None = None
+    dropoffPhoneNumber: str | None = None
+    dropoffInstructions: str | None = Field(default=None, max_length=MAX_INSTRUCTIONS)
+    packageValueCents: int | None = None
+    tipAmountCents: int | None = None
+    itemsCount: int | None = None
+
+
+class JobOut(BaseModel):
+    """A job as GET /v1/jobs/{id} (and every lifecycle call) answers it."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    createdAt: str
+    isActive: bool
+    isBatch: bool
+    jobConfigurations: list[dict[str, Any]]
+    batch: dict[str, Any]

@@ -1,58 +1,78 @@
-"""The emulated Nash API: ``POST /v1/batch_job`` and ``GET /v1/jobs/{id}``.
+"""The emulated Nash API: batch jobs and their lifecycle.
 
-A batch job has N > 1 packages.  Its type comes from the shared contact (address, name
-and phone) on the pickup or dropoff side; ``stopTypes`` lists every pickup, then every
-dropoff; a pickup window that opens after another package's dropoff window closes is an
-interleaving, refused with 422 ``INVALID_TIME_CONSTRAINT`` [inf].  Quotes are
-deterministic: each simulated provider prices the stop sequence's geodesic length
-(``FailingFleetSimulator`` always fails).  ``externalIdentifier`` is idempotent.  A new
-job emits the ``delivery.created`` webhook event (a replayed one emits nothing).
+``POST /v1/batch_job`` creates a job (validation and quotes: :mod:`.build`); a new job
+emits ``delivery.created``.  Then:
+
+* ``POST /v1/select_quote {quoteId}`` dispatches the job to that quote's provider;
+  ``POST /v1/jobs/{id}/autodispatch`` to the winner quote (requoting first when it has
+  expired).  Each package's ``delivery`` then advances on the emulator's clock
+  (:mod:`.lifecycle`), emitting ``delivery.<status>`` (and ``task.<status>`` when the
+  task's status changes) at each step.
+* ``POST /v1/jobs/{id}/batch/{batchId}/refresh_quotes`` requotes (new quote ids).
+* ``PATCH /v1/jobs/{id}/{cfgId}`` changes one package and requotes the batch.
+* ``POST /v1/jobs/{id}/cancel`` cancels the whole job, ``POST /v1/jobs/{id}/{cfg_|tsk_
+  id}/cancel`` one package.
+* ``GET /v1/jobs/{id}`` answers the job as of the clock.
+
+Refusals [inf where Nash documents no status]: a second selection, a refresh or a PATCH
+after a quote is selected, anything on a finished job: 409 ``INVALID_STATE_TRANSITION``
+(the PATCH: 400 ``DISALLOWED_OPERATION``, "the fleet refuses changes once a quote is
+selected"); an expired quote: 400 ``DISALLOWED_OPERATION``; a cancel once the package is
+picked up (``pickup_complete`` or later): 409; no successful quote to autodispatch: 404
+``NO_VALID_QUOTES``.  A refused request changes nothing (``_api_error`` rolls back and
+every check runs before the first change).
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from loadtest.emulator.dialect import NASH
-from loadtest.emulator.geocode import valid_location
+from loadtest.emulator.errors import ApiError
 from loadtest.emulator.http import ok, read_json
+from loadtest.emulator.nash.build import JobBuilder
+from loadtest.emulator.nash.lifecycle import Life, iso_at, plan
+from loadtest.emulator.nash.timer import DueTimer
 from loadtest.emulator.services import Runtime
 from loadtest.emulator.webhooks.payloads import nash_body
 from loadtest.providers.nash import (
     BASE_PATH,
-    E_INVALID_ADDRESS,
-    E_INVALID_PHONE,
-    E_INVALID_TIME,
-    MAX_INSTRUCTIONS,
-    MAX_NAME,
-    MAX_PACKAGES,
-    MULTIPLE,
-    SINGLE_DROPOFF,
-    SINGLE_PICKUP,
+    DELIVERY_CANCELED,
+    DELIVERY_FAILED,
+    DELIVERY_FINAL,
+    DELIVERY_STATUSES,
+    E_DISALLOWED,
+    E_INVALID_STATE,
+    E_NO_VALID_QUOTES,
+    TASK_CANCELED,
+    TASK_COMPLETED,
+    TASK_FAILED,
+    TASK_RUNNING,
 )
-from sim.geo import geodesic_m
 
-_PROVIDER_NAMES = {
-    "FleetSimulatorFast": "FleetSimulator (4TestRunner)",
-    "FleetSimulator": "FleetSimulator",
-    "FailingFleetSimulator": "FailingFleetSimulator",
+# The task status each delivery status moves the task to (the others leave it).
+_TASK_OF = {
+    DELIVERY_STATUSES[0]: TASK_RUNNING,
+    "dropoff_complete": TASK_COMPLETED,
+    DELIVERY_FAILED: TASK_FAILED,
 }
-# Deterministic price model per simulated provider: (base cents, cents per km).
-_PRICING = {"FleetSimulatorFast": (700, 180), "FleetSimulator": (550, 150)}
+_PICKED_UP = DELIVERY_STATUSES.index("pickup_complete")
+_TASK_FINAL = (TASK_COMPLETED, TASK_FAILED, TASK_CANCELED)
 
 
-def iso_now(offset_s: float = 0.0) -> str:
-    """Nash's timestamps: ISO with microseconds and no timezone."""
-    t = datetime.now(UTC) + timedelta(seconds=offset_s)
-    return t.replace(tzinfo=None).isoformat(timespec="microseconds")
+def _state_error(message: str) -> ApiError:
+    return ApiError(409, message, code=E_INVALID_STATE)
+
+
+def _disallowed(message: str) -> ApiError:
+    return ApiError(400, message, code=E_DISALLOWED)
 
 
 class NashApi:
@@ -60,274 +80,143 @@ class NashApi:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self.builder = JobBuilder(rt)
         self.jobs: dict[str, dict[str, Any]] = {}
         self.by_external: dict[str, str] = {}
+        self.by_quote: dict[str, str] = {}  # quote id -> job id
+        self.lives: dict[str, Life] = {}  # selected jobs' clocks, by job id
+        self.timer = DueTimer(rt.clock, self._fire)
         for job in rt.store.load("nash-job"):
             self._index(job)
+        for rec in rt.store.load("nash-life"):
+            life = Life.from_json(rec)
+            self.lives[life.job_id] = life
+            self._schedule(life)
 
     def _index(self, job: dict[str, Any]) -> None:
         self.jobs[job["id"]] = job
         if job.get("externalIdentifier"):
             self.by_external[job["externalIdentifier"]] = job["id"]
+        self._index_quotes(job)
+
+    def _index_quotes(self, job: dict[str, Any]) -> None:
+        b = job["batch"]
+        for q in (*b["quotes"], *b["failedQuotes"]):
+            self.by_quote[q["id"]] = job["id"]
+
+    def _save(self, job: dict[str, Any]) -> None:
+        if self.rt.store.durable:
+            self.rt.store.put("nash-job", job["id"], job)
+            life = self.lives.get(job["id"])
+            if life is not None:
+                self.rt.store.put("nash-life", life.job_id, life.to_json())
 
     def status_counts(self) -> dict[str, int]:
         return dict(Counter("active" if j["isActive"] else "inactive" for j in self.jobs.values()))
 
-    # -- validation --------------------------------------------------------------------
-    def _side(self, pkg: dict[str, Any], side: str, i: int) -> dict[str, Any]:
-        where = f"packages[{i}].{side}"
-        for key in ("BusinessName", "FirstName", "LastName"):
-            v = pkg.get(side + key)
-            if v is not None and (not isinstance(v, str) or len(v) > MAX_NAME):
-                raise NASH.invalid(
-                    f"{where}{key} must be a string of at most {MAX_NAME} characters"
-                )
-        instr = pkg.get(side + "Instructions")
-        if instr is not None and (not isinstance(instr, str) or len(instr) > MAX_INSTRUCTIONS):
-            raise NASH.invalid(f"{where}Instructions must be at most {MAX_INSTRUCTIONS} characters")
-        phone = pkg.get(side + "PhoneNumber")
-        if phone is not None:
-            digits = phone[1:] if isinstance(phone, str) and phone.startswith("+") else ""
-            if not (digits.isdigit() and 8 <= len(digits) <= 15):
-                raise NASH.invalid(
-                    f"{where}PhoneNumber {phone!r} is not E.164 (+15555555555)",
-                    code=E_INVALID_PHONE,
-                )
-        addr = pkg.get(side + "Address")
-        if addr is not None and not isinstance(addr, str):
-            # It becomes part of the stop's key (a set member when inferring the batch
-            # type), so anything but a string is refused here, before it is hashed.
-            raise NASH.invalid(f"{where}Address must be a string (one address line)")
-        lat, lng = pkg.get(side + "Latitude"), pkg.get(side + "Longitude")
-        if lat is not None or lng is not None:
-            point = valid_location([lng, lat])
-            if point is None:
-                raise NASH.invalid(
-                    f"{where}Latitude/Longitude are not a valid position", code=E_INVALID_ADDRESS
-                )
-        elif isinstance(addr, str) and addr.strip():
-            if self.rt.geocoder.fails(addr):
-                raise NASH.invalid(
-                    f"{where}Address {addr!r} could not be geocoded", code=E_INVALID_ADDRESS
-                )
-            lats, lons = self.rt.geocoder.locate([addr])
-            point = (lats[0], lons[0])
+    def resume(self) -> None:
+        """At start: run the timer for the jobs a restart found in flight."""
+        self.timer.start()
+
+    async def close(self) -> None:
+        await self.timer.close()
+
+    # -- the clock -------------------------------------------------------------------
+    def _schedule(self, life: Life) -> None:
+        steps = plan(life.provider, self.rt.config)
+        if life.applied < len(steps) and self.jobs.get(life.job_id, {}).get("isActive"):
+            self.timer.schedule(life.job_id, life.start_s + steps[life.applied][0])
         else:
-            raise NASH.invalid(
-                f"{where}Address (or {side}Latitude/{side}Longitude) is required",
-                code=E_INVALID_ADDRESS,
-            )
-        name = " ".join(
-            str(pkg.get(side + k) or "") for k in ("BusinessName", "FirstName", "LastName")
-        ).strip()
-        return {
-            "lat": point[0],
-            "lon": point[1],
-            "address": addr or "",
-            "name": name,
-            "phone": phone or "",
-            "key": (addr or f"{point[0]:.6f},{point[1]:.6f}", name, phone or ""),
-        }
+            self.timer.cancel(life.job_id)
+
+    def _advance(self, job_id: str) -> bool:
+        """Apply every status of the job that is due by the clock; True if any was."""
+        life = self.lives.get(job_id)
+        if life is None:
+            return False
+        job = self.jobs[job_id]
+        steps = plan(life.provider, self.rt.config)
+        now_s = self.rt.clock.now_s()
+        changed = False
+        while (
+            job["isActive"]
+            and life.applied < len(steps)
+            and life.start_s + steps[life.applied][0] <= now_s
+        ):
+            offset, status = steps[life.applied]
+            life.applied += 1
+            self._apply(job, status, iso_at(life.start_s + offset))
+            changed = True
+        if changed:
+            self._save(job)
+        self._schedule(life)
+        return changed
+
+    def _fire(self, job_id: str) -> None:
+        """The timer's callback: the job's next status is due."""
+        if self._advance(job_id):
+            self.rt.commit()
+
+    def _apply(self, job: dict[str, Any], status: str, at: str) -> None:
+        """Every live delivery of the job takes ``status`` (stamped ``at``)."""
+        task_status = _TASK_OF.get(status)
+        for cfg in job["jobConfigurations"]:
+            d = cfg["delivery"]
+            if d is None or d["status"] in DELIVERY_FINAL:
+                continue  # cancelled before or after the selection
+            d["status"] = status
+            d["updatedAt"] = at
+            d["statusHistory"].append({"status": status, "createdAt": at})
+            if task_status is not None:
+                cfg["tasks"][0]["status"] = task_status
+        if status in DELIVERY_FINAL:
+            job["isActive"] = False
+        self._emit("delivery", status, job)
+        if task_status is not None:
+            self._emit("task", task_status, job)
+
+    def _emit(self, kind: str, event: str, job: dict[str, Any]) -> None:
+        events = self.rt.events
+        if events.wants("nash", f"{kind}.{event}"):
+            # A snapshot, serialised once: the job changes again before the delivery is
+            # built when several statuses fall due at once.  The engine's orjson.dumps
+            # embeds the Fragment as it is.
+            # (nash_body's shape, whose signature wants a dict.)
+            body = {"type": kind, "event": event, "data": orjson.Fragment(orjson.dumps(job))}
+            events.emit("nash", f"{kind}.{event}", job["id"], body)
+
+    # -- lookups -----------------------------------------------------------------------
+    def _job(self, job_id: str) -> dict[str, Any]:
+        job = self.jobs.get(job_id)
+        if job is None:
+            raise NASH.not_found(f"Job {job_id}")
+        if self._advance(job_id):
+            # Committed at once: a refusal later in this request rolls back its own
+            # writes, never the statuses (and events) the clock had made due.
+            self.rt.commit()
+        return job
 
     @staticmethod
-    def _time(pkg: dict[str, Any], key: str, i: int) -> datetime | None:
-        v = pkg.get(key)
-        if v is None:
-            return None
-        try:
-            t = datetime.fromisoformat(str(v))
-        except ValueError:
-            raise NASH.invalid(
-                f"packages[{i}].{key} is not an ISO datetime: {v!r}", code=E_INVALID_TIME
-            ) from None
-        return (
-            t.replace(tzinfo=None) if t.tzinfo is None else t.astimezone(UTC).replace(tzinfo=None)
-        )
+    def _selected(job: dict[str, Any]) -> dict[str, Any] | None:
+        sel: dict[str, Any] | None = job["batch"].get("selectedQuote")
+        return sel
 
-    def _validate(self, body: Any) -> tuple[list[dict[str, Any]], list[tuple[Any, Any]]]:
-        if not isinstance(body, dict):
-            raise NASH.invalid("The body must be a JSON object with packages")
-        pkgs = body.get("packages")
-        if not isinstance(pkgs, list) or len(pkgs) < 2:
-            raise NASH.invalid("packages must be an array of more than one package (N > 1)")
-        if len(pkgs) > MAX_PACKAGES:
-            raise NASH.invalid(
-                f"packages holds {len(pkgs):,} packages; at most {MAX_PACKAGES} per "
-                "batch job: split it into several batch jobs"
-            )
-        ext = body.get("externalIdentifier")
-        if ext is not None and not isinstance(ext, str):
-            raise NASH.invalid("externalIdentifier must be a string")
-        meta = body.get("jobMetadata")
-        if meta is not None and not isinstance(meta, dict):
-            raise NASH.invalid("jobMetadata must be an object")
-        sides = []
-        windows = []
-        for i, p in enumerate(pkgs):
-            if not isinstance(p, dict):
-                raise NASH.invalid(f"packages[{i}] must be an object")
-            if p.get("packageDeliveryMode") not in ("now", "scheduled"):
-                raise NASH.invalid(
-                    f"packages[{i}].packageDeliveryMode is required: now or scheduled"
-                )
-            for k in ("packageValueCents", "tipAmountCents", "itemsCount"):
-                v = p.get(k)
-                if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-                    raise NASH.invalid(f"packages[{i}].{k} must be a non-negative integer")
-            sides.append(
-                {"pickup": self._side(p, "pickup", i), "dropoff": self._side(p, "dropoff", i)}
-            )
-            ps = self._time(p, "packagePickupStartTime", i)
-            de = self._time(p, "packageDropoffEndTime", i)
-            if ps is not None and de is not None and ps >= de:
-                raise NASH.invalid(
-                    f"packages[{i}]: the pickup starts after the dropoff window ends",
-                    code=E_INVALID_TIME,
-                )
-            windows.append((ps, de))
-        return sides, windows
+    def _check_open(self, job: dict[str, Any], action: str) -> None:
+        if not job["isActive"]:
+            raise _state_error(f"Job {job['id']} is no longer active: it cannot {action}")
 
-    @staticmethod
-    def _batch_type(sides: list[dict[str, Any]], windows: list[tuple[Any, Any]]) -> str:
-        if len({s["pickup"]["key"] for s in sides}) == 1:
-            return SINGLE_PICKUP
-        if len({s["dropoff"]["key"] for s in sides}) == 1:
-            return SINGLE_DROPOFF
-        # All pickups come before all dropoffs: no pickup may open after a dropoff closes.
-        starts = [w[0] for w in windows if w[0] is not None]
-        ends = [w[1] for w in windows if w[1] is not None]
-        if starts and ends and max(starts) >= min(ends):
-            raise NASH.invalid(
-                f"{MULTIPLE} needs every pickup before every "
-                "dropoff; a pickup after a dropoff (interleaving) is not allowed",
-                code=E_INVALID_TIME,
-            )
-        return MULTIPLE
-
-    # -- creation ----------------------------------------------------------------------
-    def _build(
-        self, body: dict[str, Any], sides: list[dict[str, Any]], kind: str
-    ) -> dict[str, Any]:
-        ids = self.rt.ids
-        n = len(sides)
-        if kind == SINGLE_PICKUP:
-            stops = [sides[0]["pickup"]] + [s["dropoff"] for s in sides]
-            stop_types = ["PICKUP"] + ["DROPOFF"] * n
-        elif kind == SINGLE_DROPOFF:
-            stops = [s["pickup"] for s in sides] + [sides[0]["dropoff"]]
-            stop_types = ["PICKUP"] * n + ["DROPOFF"]
-        else:
-            stops = [s["pickup"] for s in sides] + [s["dropoff"] for s in sides]
-            stop_types = ["PICKUP"] * n + ["DROPOFF"] * n
-        route_m = sum(
-            geodesic_m(a["lat"], a["lon"], b["lat"], b["lon"]) for a, b in itertools.pairwise(stops)
-        )
-        now = iso_now()
-        job_id = ids.prefixed("job_")
-        configs = []
-        for pkg, s in zip(body["packages"], sides, strict=True):
-            cfg_id = ids.prefixed("cfg_")
-            configs.append(
-                {
-                    "id": cfg_id,
-                    "package": {"id": ids.prefixed("pkg_"), **pkg},
-                    "tasks": [
-                        {
-                            "id": ids.prefixed("tsk_"),
-                            "status": "created",
-                            "createdAt": now,
-                            "providerId": None,
-                        }
-                    ],
-                    "delivery": None,
-                    "publicTrackingUrl": f"https://track.usenash.com/{cfg_id}",
-                    "pickupLocation": [s["pickup"]["lon"], s["pickup"]["lat"]],
-                    "dropoffLocation": [s["dropoff"]["lon"], s["dropoff"]["lat"]],
-                }
-            )
-        quotes, failed = [], []
-        for prov in self.rt.config.nash_providers:
-            qid = ids.prefixed("qot_")
-            name = _PROVIDER_NAMES.get(prov, prov)
-            base = {
-                "id": qid,
-                "providerId": prov,
-                "providerName": name,
-                "createdTime": now,
-                "expireTime": iso_now(900.0),
-                "currency": "USD",
-                "tags": [],
-                "dropoffEta": iso_now(1800.0 + route_m / 8.0),
-            }
-            if prov not in _PRICING:
-                failed.append(
-                    {
-                        **base,
-                        "priceCents": None,
-                        "totalPriceCents": None,
-                        "isSuccessful": False,
-                        "errorMessage": "Provider declined the batch (simulated).",
-                    }
-                )
-                continue
-            fixed, per_km = _PRICING[prov]
-            price = fixed * n + round(per_km * route_m / 1000.0)
-            quotes.append(
-                {
-                    **base,
-                    "priceCents": price,
-                    "totalPriceCents": price,
-                    "isSuccessful": True,
-                    "errorMessage": None,
-                }
-            )
-        winner = min(quotes, key=lambda q: (q["totalPriceCents"], q["providerId"]), default=None)
-        short = hashlib.blake2b(job_id.encode(), digest_size=3).hexdigest().upper()
-        return {
-            "id": job_id,
-            "createdAt": now,
-            "portalUrl": f"https://portal.usenash.com/jobs/{job_id}",
-            "isActive": True,
-            "isBatch": True,
-            "externalIdentifier": body.get("externalIdentifier"),
-            "jobMetadata": body.get("jobMetadata"),
-            "optionsGroup": None,
-            "shortReferenceCode": short,
-            "route": {"distanceMeters": round(route_m, 1), "stops": len(stops)},
-            "jobConfigurations": configs,
-            "batch": {
-                "id": ids.prefixed("bth_"),
-                "type": kind,
-                "objectSequence": [c["id"] for c in configs],
-                "stopTypes": stop_types,
-                "providerId": winner["providerId"] if winner else None,
-                "winnerQuote": (
-                    {
-                        "id": winner["id"],
-                        "providerId": winner["providerId"],
-                        "providerName": winner["providerName"],
-                    }
-                    if winner
-                    else None
-                ),
-                "quotes": quotes,
-                "failedQuotes": failed,
-            },
-        }
-
+    # -- handlers ----------------------------------------------------------------------
     async def create_batch_job(self, request: Request) -> Response:
         body = await read_json(request)
-        sides, windows = self._validate(body)
+        sides, windows = self.builder.validate(body)
         ext = body.get("externalIdentifier")
         if ext and ext in self.by_external:
-            return ok(self.jobs[self.by_external[ext]])
-        kind = self._batch_type(sides, windows)
-        job = self._build(body, sides, kind)
+            return ok(self._job(self.by_external[ext]))
+        kind = self.builder.batch_type(sides, windows)
+        job = self.builder.build(body, sides, kind)
         self._index(job)
-        if self.rt.store.durable:
-            self.rt.store.put("nash-job", job["id"], job)
-        # A new job only (an idempotent replay returned above): delivery.created.  No
-        # later status exists yet, so this is the one Nash event the emulator fires.
+        self._save(job)
+        # A new job only (an idempotent replay returned above): delivery.created.
         events = self.rt.events
         if events.wants("nash", "delivery.created"):
             events.emit(
@@ -337,13 +226,230 @@ class NashApi:
         return ok(job)
 
     async def get_job(self, request: Request) -> Response:
-        job = self.jobs.get(request.path_params["jobId"])
-        if job is None:
-            raise NASH.not_found(f"Job {request.path_params['jobId']}")
+        return ok(self._job(request.path_params["jobId"]))
+
+    def _dispatch(self, job: dict[str, Any], quote: dict[str, Any]) -> None:
+        """Select ``quote``: every package not cancelled gets a delivery, at the first
+        status; the job's clock starts now."""
+        now_s = self.rt.clock.now_s()
+        now = iso_at(now_s)
+        batch = job["batch"]
+        summary = {
+            "id": quote["id"],
+            "providerId": quote["providerId"],
+            "providerName": quote["providerName"],
+        }
+        batch["selectedQuote"] = {**summary, "totalPriceCents": quote["totalPriceCents"]}
+        batch["winnerQuote"] = summary
+        batch["providerId"] = quote["providerId"]
+        for cfg in job["jobConfigurations"]:
+            task = cfg["tasks"][0]
+            if task["status"] in _TASK_FINAL:
+                continue
+            task["providerId"] = quote["providerId"]
+            cfg["delivery"] = {
+                "id": self.rt.ids.prefixed("dlv_"),
+                "status": None,
+                "providerId": quote["providerId"],
+                "providerName": quote["providerName"],
+                "quoteId": quote["id"],
+                "currency": quote["currency"],
+                "createdAt": now,
+                "updatedAt": now,
+                "statusHistory": [],
+            }
+        life = Life(job["id"], quote["providerId"], now_s)
+        self.lives[job["id"]] = life
+        self._advance(job["id"])  # the first status is due at once
+        self._save(job)
+
+    def _quote_of(self, job: dict[str, Any], quote_id: str) -> dict[str, Any]:
+        b = job["batch"]
+        quotes: list[dict[str, Any]] = [*b["quotes"], *b["failedQuotes"]]
+        for q in quotes:
+            if q["id"] == quote_id:
+                return q
+        raise NASH.not_found(f"Quote {quote_id}")
+
+    def _expired(self, quote: dict[str, Any]) -> bool:
+        # Nash's timestamps are UTC without a zone.
+        expires = datetime.fromisoformat(quote["expireTime"]).replace(tzinfo=UTC).timestamp()
+        return self.rt.clock.now_s() > expires
+
+    async def select_quote(self, request: Request) -> Response:
+        body = await read_json(request)
+        qid = body.get("quoteId") if isinstance(body, dict) else None
+        if not isinstance(qid, str) or not qid:
+            raise NASH.invalid("quoteId (a string) is required")
+        job_id = self.by_quote.get(qid)
+        if job_id is None:
+            raise NASH.not_found(f"Quote {qid}")
+        job = self._job(job_id)
+        quote = self._quote_of(job, qid)
+        self._check_open(job, "select a quote")
+        if self._selected(job) is not None:
+            raise _state_error(f"Job {job_id} already has a selected quote")
+        if self._expired(quote):
+            raise _disallowed(
+                f"Quote {qid} expired at {quote['expireTime']}: refresh the batch's quotes"
+            )
+        self._dispatch(job, quote)
+        self.rt.commit()
+        return ok(job)
+
+    async def autodispatch(self, request: Request) -> Response:
+        job = self._job(request.path_params["jobId"])
+        self._check_open(job, "be dispatched")
+        if self._selected(job) is not None:
+            raise _state_error(f"Job {job['id']} already has a selected quote")
+        winner = job["batch"]["winnerQuote"]
+        if winner is None:
+            raise ApiError(
+                404, f"Job {job['id']} has no successful quote to dispatch", code=E_NO_VALID_QUOTES
+            )
+        quote = self._quote_of(job, winner["id"])
+        if self._expired(quote):
+            self._requote(job)
+            if job["batch"]["winnerQuote"] is None:
+                raise ApiError(
+                    404, f"Job {job['id']} has no successful quote", code=E_NO_VALID_QUOTES
+                )
+            quote = self._quote_of(job, job["batch"]["winnerQuote"]["id"])
+        self._dispatch(job, quote)
+        self.rt.commit()
+        return ok(job)
+
+    def _requote(self, job: dict[str, Any], packages: list[Any] | None = None) -> None:
+        """New quotes for the job's packages (``packages``: changed ones to validate)."""
+        pkgs = (
+            packages if packages is not None else [c["package"] for c in job["jobConfigurations"]]
+        )
+        sides, windows = self.builder.validate({"packages": pkgs})
+        kind = self.builder.batch_type(sides, windows)
+        b = job["batch"]
+        for q in (*b["quotes"], *b["failedQuotes"]):
+            self.by_quote.pop(q["id"], None)
+        self.builder.quote_batch(job, sides, kind)
+        for cfg, s in zip(job["jobConfigurations"], sides, strict=True):
+            cfg["pickupLocation"] = [s["pickup"]["lon"], s["pickup"]["lat"]]
+            cfg["dropoffLocation"] = [s["dropoff"]["lon"], s["dropoff"]["lat"]]
+        self._index_quotes(job)
+
+    async def refresh_quotes(self, request: Request) -> Response:
+        job = self._job(request.path_params["jobId"])
+        batch_id = request.path_params["batchId"]
+        if job["batch"]["id"] != batch_id:
+            raise NASH.not_found(f"Batch {batch_id} of job {job['id']}")
+        self._check_open(job, "be requoted")
+        if self._selected(job) is not None:
+            raise _state_error(f"Job {job['id']} already has a selected quote")
+        self._requote(job)
+        self._save(job)
+        self.rt.commit()
+        return ok(job)
+
+    async def patch_config(self, request: Request) -> Response:
+        job = self._job(request.path_params["jobId"])
+        cfg_id = request.path_params["cfgId"]
+        configs = job["jobConfigurations"]
+        index = next((i for i, c in enumerate(configs) if c["id"] == cfg_id), None)
+        if index is None:
+            raise NASH.not_found(f"Job configuration {cfg_id} of job {job['id']}")
+        body = await read_json(request)
+        if not isinstance(body, dict) or not body:
+            raise NASH.invalid("The body must be a JSON object with the package fields to change")
+        if "id" in body:
+            raise NASH.invalid("id cannot be changed")
+        if self._selected(job) is not None or not job["isActive"]:
+            raise _disallowed(
+                f"Job {job['id']} has a selected quote: the fleet no longer accepts changes"
+            )
+        if configs[index]["tasks"][0]["status"] in _TASK_FINAL:
+            raise _state_error(f"Job configuration {cfg_id} is cancelled")
+        pkg = dict(configs[index]["package"])
+        for side in ("pickup", "dropoff"):
+            # A new address replaces the old position unless the patch gives one too.
+            if side + "Address" in body and not (
+                {side + "Latitude", side + "Longitude"} & body.keys()
+            ):
+                pkg.pop(side + "Latitude", None)
+                pkg.pop(side + "Longitude", None)
+        pkg.update(body)
+        pkgs = [c["package"] for c in configs]
+        pkgs[index] = pkg
+        # Validates every package (the batch type may change) before anything changes.
+        self._requote(job, pkgs)
+        configs[index]["package"] = pkg
+        self._save(job)
+        self._emit("task", "updated", job)
+        self.rt.commit()
+        return ok(job)
+
+    def _cancel(self, job: dict[str, Any], parts: list[dict[str, Any]]) -> None:
+        for cfg in parts:
+            d = cfg["delivery"]
+            status = d["status"] if d is not None else None
+            if status in DELIVERY_STATUSES and DELIVERY_STATUSES.index(status) >= _PICKED_UP:
+                raise _state_error(f"Job configuration {cfg['id']} is already picked up ({status})")
+            if cfg["tasks"][0]["status"] in _TASK_FINAL or (
+                d is not None and d["status"] in DELIVERY_FINAL
+            ):
+                raise _state_error(
+                    f"Job configuration {cfg['id']} is already {cfg['tasks'][0]['status']}"
+                )
+        now = iso_at(self.rt.clock.now_s())
+        delivered = False
+        for cfg in parts:
+            cfg["tasks"][0]["status"] = TASK_CANCELED
+            d = cfg["delivery"]
+            if d is not None:
+                delivered = True
+                d["status"] = DELIVERY_CANCELED
+                d["updatedAt"] = now
+                d["statusHistory"].append({"status": DELIVERY_CANCELED, "createdAt": now})
+        if all(c["tasks"][0]["status"] in _TASK_FINAL for c in job["jobConfigurations"]):
+            job["isActive"] = False
+            self.timer.cancel(job["id"])
+        self._save(job)
+        self._emit("task", TASK_CANCELED, job)
+        if delivered:
+            self._emit("delivery", DELIVERY_CANCELED, job)
+
+    async def cancel_job(self, request: Request) -> Response:
+        job = self._job(request.path_params["jobId"])
+        self._check_open(job, "be cancelled")
+        live = [c for c in job["jobConfigurations"] if c["tasks"][0]["status"] not in _TASK_FINAL]
+        self._cancel(job, live)
+        self.rt.commit()
+        return ok(job)
+
+    async def cancel_part(self, request: Request) -> Response:
+        job = self._job(request.path_params["jobId"])
+        part = request.path_params["partId"]
+        cfg = next(
+            (c for c in job["jobConfigurations"] if c["id"] == part or c["tasks"][0]["id"] == part),
+            None,
+        )
+        if cfg is None:
+            raise NASH.not_found(f"Task or job configuration {part} of job {job['id']}")
+        self._check_open(job, "be cancelled")
+        self._cancel(job, [cfg])
+        self.rt.commit()
         return ok(job)
 
     def routes(self) -> list[BaseRoute]:
+        b = BASE_PATH
         return [
-            Route(f"{BASE_PATH}/batch_job", self.create_batch_job, methods=["POST"]),
-            Route(f"{BASE_PATH}/jobs/{{jobId}}", self.get_job, methods=["GET"]),
+            Route(f"{b}/batch_job", self.create_batch_job, methods=["POST"]),
+            Route(f"{b}/select_quote", self.select_quote, methods=["POST"]),
+            Route(f"{b}/jobs/{{jobId}}", self.get_job, methods=["GET"]),
+            Route(f"{b}/jobs/{{jobId}}/autodispatch", self.autodispatch, methods=["POST"]),
+            Route(f"{b}/jobs/{{jobId}}/cancel", self.cancel_job, methods=["POST"]),
+            Route(
+                f"{b}/jobs/{{jobId}}/batch/{{batchId}}/refresh_quotes",
+                self.refresh_quotes,
+                methods=["POST"],
+            ),
+            Route(f"{b}/jobs/{{jobId}}/{{partId}}/cancel", self.cancel_part, methods=["POST"]),
+            Route(f"{b}/jobs/{{jobId}}/{{cfgId}}", self.patch_config, methods=["PATCH"]),
         ]
