@@ -22,6 +22,7 @@ from loadtest.emulator.http import empty, ok, query_int, raw_json, read_json
 from loadtest.emulator.onfleet.jobs import Jobs
 from loadtest.emulator.onfleet.locks import ContainerLocks
 from loadtest.emulator.onfleet.model import Task
+from loadtest.emulator.onfleet.routes_tasks import TaskOpsApi
 from loadtest.emulator.onfleet.state import OnfleetState
 from loadtest.emulator.onfleet.validate import bad, batch_subcode, parse_task
 from loadtest.providers.onfleet import (
@@ -268,4 +269,6 @@ class OnfleetApi:
             Route(f"{c}/workers/{{workerId}}/duty", self.driver_duty, methods=["POST"]),
             Route(f"{c}/workers/{{workerId}}/location", self.driver_move, methods=["POST"]),
             Route(f"{c}/tasks/{{taskId}}/start", self.driver_start, methods=["POST"]),
+            # Task operations, recipients, destinations, route plans, custom fields.
+            *TaskOpsApi(self.state, self.locks).routes(),
         ]
