@@ -13,9 +13,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from loadtest.emulator.http import ok, raw_json, read_json
+from loadtest.emulator.http import empty, ok, raw_json, read_json
 from loadtest.emulator.onfleet import destinations, taskops
+from loadtest.emulator.onfleet.customfields import CustomFields
 from loadtest.emulator.onfleet.locks import ContainerLocks
+from loadtest.emulator.onfleet.routeplans import RoutePlans
 from loadtest.emulator.onfleet.state import OnfleetState
 from loadtest.emulator.services import now_ms
 from loadtest.providers.onfleet import BASE_PATH
@@ -27,6 +29,8 @@ class TaskOpsApi:
     def __init__(self, state: OnfleetState, locks: ContainerLocks) -> None:
         self.state = state
         self.locks = locks
+        self.plans = RoutePlans(state)
+        self.fields = CustomFields(state.rt.store)
 
     def _commit(self) -> None:
         self.state.rt.commit()
@@ -88,6 +92,55 @@ class TaskOpsApi:
     async def match_destinations(self, request: Request) -> Response:
         return ok(destinations.match_destinations(self.state, await read_json(request)))
 
+    # -- route plans -------------------------------------------------------------------
+    async def create_plan(self, request: Request) -> Response:
+        body = await read_json(request)
+        plan = self.plans.create(body)
+        self._commit()
+        return ok(self.plans.to_json(plan))
+
+    async def list_plans(self, request: Request) -> Response:
+        return ok(self.plans.list(dict(request.query_params)))
+
+    async def get_plan(self, request: Request) -> Response:
+        return ok(self.plans.to_json(self.plans.get(request.path_params["routePlanId"])))
+
+    async def update_plan(self, request: Request) -> Response:
+        body = await read_json(request)
+        plan = self.plans.update(request.path_params["routePlanId"], body)
+        self._commit()
+        return ok(self.plans.to_json(plan))
+
+    async def add_plan_tasks(self, request: Request) -> Response:
+        body = await read_json(request)
+        plan = self.plans.add_tasks(request.path_params["routePlanId"], body)
+        self._commit()
+        return ok(self.plans.to_json(plan))
+
+    async def delete_plan(self, request: Request) -> Response:
+        self.plans.delete(request.path_params["routePlanId"])
+        self._commit()
+        return empty()
+
+    # -- custom fields -----------------------------------------------------------------
+    async def create_field(self, request: Request) -> Response:
+        field = self.fields.create(await read_json(request))
+        self._commit()
+        return ok(field)
+
+    async def list_fields(self, request: Request) -> Response:
+        return ok(self.fields.list(request.path_params["model"]))
+
+    async def update_field(self, request: Request) -> Response:
+        field = self.fields.update(await read_json(request))
+        self._commit()
+        return ok(field)
+
+    async def delete_field(self, request: Request) -> Response:
+        self.fields.delete(await read_json(request))
+        self._commit()
+        return empty()
+
     def routes(self) -> list[BaseRoute]:
         b = BASE_PATH
         routes: list[tuple[str, Any, str]] = [
@@ -103,5 +156,15 @@ class TaskOpsApi:
             ("/destinations", self.create_destination, "POST"),
             ("/destinations/metadata", self.match_destinations, "POST"),
             ("/destinations/{destinationId}", self.get_destination, "GET"),
+            ("/routePlans", self.create_plan, "POST"),
+            ("/routePlans", self.list_plans, "GET"),
+            ("/routePlans/{routePlanId}", self.get_plan, "GET"),
+            ("/routePlans/{routePlanId}", self.update_plan, "PUT"),
+            ("/routePlans/{routePlanId}", self.delete_plan, "DELETE"),
+            ("/routePlans/{routePlanId}/tasks", self.add_plan_tasks, "PUT"),
+            ("/customFields", self.create_field, "POST"),
+            ("/customFields", self.update_field, "PUT"),
+            ("/customFields", self.delete_field, "DELETE"),
+            ("/customFields/{model}", self.list_fields, "GET"),
         ]
         return [Route(b + path, fn, methods=[m]) for path, fn, m in routes]

@@ -339,6 +339,13 @@ def test_recipients_destinations_and_clones_survive_a_restart(tmp_path: Any) -> 
         assert client.put(f"{A}/recipients/{rid}", json={"notes": "dog"}).status_code == 200
         d = client.post(f"{A}/destinations", json={"location": [-122.4, 37.7]}).json()
         c = client.post(f"{A}/tasks/{t['id']}/clone").json()
+        plan = client.post(
+            f"{A}/routePlans", json={"name": "P", "startTime": 5, "tasks": [c["id"]]}
+        ).json()
+        gone = client.post(f"{A}/routePlans", json={"name": "Q", "startTime": 5}).json()
+        assert client.delete(f"{A}/routePlans/{gone['id']}").status_code == 200
+        field = {"key": "k", "name": "K", "type": "boolean"}
+        client.post(f"{A}/customFields", json={"model": "Task", "field": field})
         # Refused requests keep nothing, on disk either.
         client.post(f"{A}/recipients", json={"name": "Dup", "phone": "+14155550150"})
     with make_client(db_path=db) as client:
@@ -348,10 +355,129 @@ def test_recipients_destinations_and_clones_survive_a_restart(tmp_path: Any) -> 
         got = client.get(f"{A}/tasks/{t['id']}").json()
         assert got["recipients"][0]["notes"] == "dog"
         assert client.get(f"{A}/destinations/{d['id']}").json() == d
-        assert client.get(f"{A}/tasks/{c['id']}").json()["sourceTaskId"] == t["id"]
+        got_c = client.get(f"{A}/tasks/{c['id']}").json()
+        assert got_c["sourceTaskId"] == t["id"] and got_c["routePlan"] == plan["id"]
+        assert [p["id"] for p in client.get(f"{A}/routePlans").json()] == [plan["id"]]
+        assert client.get(f"{A}/customFields/Task").json()["fields"][0]["key"] == "k"
         # The phone index is back: a new task with that phone reuses the record.
         again = task(client, recipients=[{"name": "X", "phone": "4155550100"}])
         assert again["recipients"][0]["id"] == rid
         # Updating after the restart reaches the tasks that share the record.
         client.put(f"{A}/recipients/{rid}", json={"name": "Ann C"})
         assert client.get(f"{A}/tasks/{t['id']}").json()["recipients"][0]["name"] == "Ann C"
+
+
+# -- route plans ---------------------------------------------------------------------------
+def test_route_plan_lifecycle(client: TestClient) -> None:
+    t = team(client)
+    w = on_duty_worker(client, t, "+14155550031", [-122.41, 37.77])
+    a, b, c = task(client), task(client), task(client)
+    body = {
+        "name": "Tuesday",
+        "startTime": 1_900_000_000_000,
+        "tasks": [a["id"], b["id"]],
+        "color": "#abcabc",
+        "worker": w,
+        "vehicleType": "CAR",
+        "timezone": "America/New_York",
+    }
+    r = client.post(f"{A}/routePlans", json=body)
+    assert r.status_code == 200, r.text
+    plan = r.json()
+    pid = plan["id"]
+    assert plan["state"] == "PENDING" and plan["tasks"] == [a["id"], b["id"]]
+    assert plan["taskStates"] == [0, 0] and plan["worker"] == w and len(plan["shortId"]) == 8
+    assert client.get(f"{A}/tasks/{a['id']}").json()["routePlan"] == pid
+    assert "routePlan" not in client.get(f"{A}/tasks/{c['id']}").json()
+    assert client.get(f"{A}/routePlans/{pid}").json() == plan
+    r = client.put(f"{A}/routePlans/{pid}", json={"name": "Wed", "endTime": 1_900_000_360_000})
+    assert r.json()["name"] == "Wed" and r.json()["endTime"] == 1_900_000_360_000
+    r = client.put(f"{A}/routePlans/{pid}/tasks", json={"tasks": [c["id"]]})
+    assert r.status_code == 200 and r.json()["tasks"] == [a["id"], b["id"], c["id"]]
+    # Listing and its filters.
+    other = client.post(f"{A}/routePlans", json={"name": "Empty", "startTime": 1}).json()
+    listed = client.get(f"{A}/routePlans").json()
+    assert [p["id"] for p in listed] == [pid, other["id"]]
+    assert [p["id"] for p in client.get(f"{A}/routePlans", params={"workerId": w}).json()] == [pid]
+    got = client.get(f"{A}/routePlans", params={"hasTasks": "false"}).json()
+    assert [p["id"] for p in got] == [other["id"]]
+    got = client.get(f"{A}/routePlans", params={"startTimeFrom": "2"}).json()
+    assert [p["id"] for p in got] == [pid]
+    assert len(client.get(f"{A}/routePlans", params={"limit": "1"}).json()) == 1
+    # A deleted task leaves its plan; deleting the plan frees its tasks.
+    assert client.delete(f"{A}/tasks/{b['id']}").status_code == 200
+    assert client.get(f"{A}/routePlans/{pid}").json()["tasks"] == [a["id"], c["id"]]
+    d = client.delete(f"{A}/routePlans/{pid}")
+    assert d.status_code == 200 and d.content == b""
+    err(client.get(f"{A}/routePlans/{pid}"), 404, 1402)
+    assert "routePlan" not in client.get(f"{A}/tasks/{a['id']}").json()
+
+
+def test_route_plan_validation(client: TestClient) -> None:
+    a = task(client)
+    pid = client.post(
+        f"{A}/routePlans", json={"name": "P", "startTime": 1000, "tasks": [a["id"]]}
+    ).json()["id"]
+    cases: list[tuple[Any, int]] = [
+        ({"startTime": 1}, 1000),
+        ({"name": "P"}, 1000),
+        ({"name": "P", "startTime": "soon"}, 1005),
+        ({"name": "P", "startTime": 5, "endTime": 4}, 1009),
+        ({"name": "P", "startTime": 5, "vehicleType": "ROCKET"}, 1000),
+        ({"name": "P", "startTime": 5, "worker": "nope"}, 1000),
+        ({"name": "P", "startTime": 5, "team": "nope"}, 1000),
+        ({"name": "P", "startTime": 5, "startAt": "HUB"}, 1000),
+        ({"name": "P", "startTime": 5, "endAt": "MOON"}, 1000),
+        ({"name": "P", "startTime": 5, "timezone": "Mars/Olympus"}, 1000),
+        ({"name": "P", "startTime": 5, "tasks": ["nope"]}, 1000),
+        ({"name": "P", "startTime": 5, "tasks": [a["id"]]}, 1000),  # already in a plan
+        ({"name": "P", "startTime": 5, "tasks": "x"}, 1005),
+    ]
+    for body, code in cases:
+        err(client.post(f"{A}/routePlans", json=body), 400, code)
+    assert len(client.get(f"{A}/routePlans").json()) == 1
+    err(client.put(f"{A}/routePlans/{pid}", json={}), 400, 1002)
+    err(client.put(f"{A}/routePlans/{pid}", json={"tasks": []}), 400, 1000)
+    err(client.put(f"{A}/routePlans/{pid}", json={"endTime": 10}), 400, 1009)
+    err(client.put(f"{A}/routePlans/nopenopenopenopenopenope", json={"name": "x"}), 404, 1003)
+    err(client.put(f"{A}/routePlans/{pid}/tasks", json={"tasks": [a["id"]]}), 400, 1000)
+    err(client.put(f"{A}/routePlans/{pid}/tasks", json={}), 400, 1005)
+    err(client.get(f"{A}/routePlans", params={"limit": "501"}), 400, 1000)
+    err(client.get(f"{A}/routePlans", params={"hasTasks": "maybe"}), 400, 1000)
+    err(client.delete(f"{A}/routePlans/nopenopenopenopenopenope"), 404, 1402)
+    assert client.get(f"{A}/routePlans/{pid}").json()["endTime"] is None
+
+
+# -- custom fields -------------------------------------------------------------------------
+def test_custom_fields(client: TestClient) -> None:
+    field = {"name": "Gate code", "key": "gateCode", "type": "single_line_text_field"}
+    r = client.post(f"{A}/customFields", json={"model": "Task", "field": field})
+    assert r.status_code == 200, r.text
+    assert r.json()["key"] == "gateCode" and r.json()["asArray"] is False
+    listed = client.get(f"{A}/customFields/Task").json()["fields"]
+    assert [f["key"] for f in listed] == ["gateCode"]
+    assert client.get(f"{A}/customFields/Worker").json() == {"fields": []}
+    upd = {"model": "Task", "field": {"key": "gateCode", "description": "at the door"}}
+    assert client.put(f"{A}/customFields", json=upd).json()["description"] == "at the door"
+    dup = client.post(f"{A}/customFields", json={"model": "Task", "field": field})
+    err(dup, 400, 1004)
+    for body, code in (
+        ({"model": "Boat", "field": field}, 1000),
+        ({"model": "Task"}, 1005),
+        ({"model": "Task", "field": {**field, "key": "9x"}}, 1000),
+        ({"model": "Task", "field": {**field, "key": "k2", "type": "colour"}}, 1000),
+        ({"model": "Task", "field": {**field, "key": "k3", "visibility": ["everyone"]}}, 1000),
+        ({"model": "Task", "field": {**field, "key": "k4", "size": 3}}, 1000),
+    ):
+        err(client.post(f"{A}/customFields", json=body), 400, code)
+    bad_type = {"model": "Task", "field": {"key": "gateCode", "type": "boolean"}}
+    err(client.put(f"{A}/customFields", json=bad_type), 400, 1000)
+    missing = {"model": "Task", "field": {"key": "nope"}}
+    err(client.put(f"{A}/customFields", json=missing), 404, 1003)
+    err(client.get(f"{A}/customFields/Boat"), 404, 1402)
+    gone = client.request(
+        "DELETE", f"{A}/customFields", json={"model": "Task", "field": {"key": "gateCode"}}
+    )
+    assert gone.status_code == 200 and gone.content == b""
+    assert client.get(f"{A}/customFields/Task").json() == {"fields": []}
+    err(client.request("DELETE", f"{A}/customFields", json=missing), 404, 1003)
