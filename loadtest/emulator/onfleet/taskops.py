@@ -77,6 +77,8 @@ def _ids(v: Any, where: str) -> list[str]:
 def clone_task(st: OnfleetState, task_id: str, body: Any) -> Task:
     """POST /tasks/{id}/clone; the caller commits."""
     src = st.get(task_id)
+    if body is None:  # pyonfleet sends ``null`` when called without a body
+        body = {}
     if not isinstance(body, dict):
         raise bad("the body must be a JSON object {options?}", E_WRONG_TYPES)
     options = body.get("options")
