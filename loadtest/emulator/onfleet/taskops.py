@@ -23,7 +23,7 @@ from loadtest.emulator.onfleet.metadata import matches, parse_query
 from loadtest.emulator.onfleet.model import STATE_UNASSIGNED, Task
 from loadtest.emulator.onfleet.validate import bad, parse_task
 from loadtest.emulator.services import now_ms
-from loadtest.providers.onfleet import E_TIME_CONSTRAINTS, E_WRONG_TYPES
+from loadtest.providers.onfleet import E_TIME_CONSTRAINTS, E_WRONG_TYPES, MAX_AUTO_ASSIGN
 
 if TYPE_CHECKING:
     from loadtest.emulator.onfleet.state import OnfleetState
@@ -41,9 +41,8 @@ CLONE_OVERRIDES = frozenset(
         "completeBefore",
     }
 )
-#: Most tasks one ``POST /tasks/autoAssign`` takes [inf]: each runs the dispatch policy
-#: over every on-duty worker, so the request's time on the event loop grows with it.
-MAX_AUTO_ASSIGN = 100
+# MAX_AUTO_ASSIGN: most tasks one ``POST /tasks/autoAssign`` takes [inf]: each runs the
+# dispatch policy over every on-duty worker, so the request's time on the loop grows with it.
 _AUTO_ASSIGN_OPTIONS = frozenset(
     {
         "mode",

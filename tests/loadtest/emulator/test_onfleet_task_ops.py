@@ -481,3 +481,61 @@ def test_custom_fields(client: TestClient) -> None:
     assert gone.status_code == 200 and gone.content == b""
     assert client.get(f"{A}/customFields/Task").json() == {"fields": []}
     err(client.request("DELETE", f"{A}/customFields", json=missing), 404, 1003)
+
+
+# -- the OpenAPI material (schema_tasks) agrees with the routes ----------------------------
+def test_schema_operations_are_served_and_answers_fit_their_models(client: TestClient) -> None:
+    from loadtest.emulator.onfleet.schema_tasks import OPERATIONS, RESPONSES
+
+    t = team(client)
+    w = on_duty_worker(client, t, "+14155550041", [-122.41, 37.77])
+    a = task(client, metadata=META)
+    rec = client.post(f"{A}/recipients", json={"name": "S", "phone": "+14155550042"}).json()
+    dest = client.post(f"{A}/destinations", json={"location": [-122.4, 37.7], "metadata": META})
+    did = dest.json()["id"]
+    plan = client.post(f"{A}/routePlans", json={"name": "P", "startTime": 1, "worker": w}).json()
+    field = {"key": "k1", "name": "K", "type": "boolean"}
+    ids = {
+        "taskId": a["id"],
+        "recipientId": rec["id"],
+        "name": "S",
+        "phone": "+14155550042",
+        "destinationId": did,
+        "routePlanId": plan["id"],
+        "model": "Task",
+    }
+    # A valid body per operation, in an order where each call succeeds.
+    bodies: dict[tuple[str, str], Any] = {
+        ("post", "/tasks/{taskId}/clone"): {"options": {"includeMetadata": True}},
+        ("post", "/tasks/autoAssign"): None,  # filled below with a fresh task
+        ("post", "/tasks/metadata"): META,
+        ("post", "/recipients"): {"name": "S2", "phone": "+14155550043"},
+        ("put", "/recipients/{recipientId}"): {"notes": "n"},
+        ("post", "/recipients/metadata"): META,
+        ("post", "/destinations"): {"address": {"unparsed": "5 Main St, San Francisco"}},
+        ("post", "/destinations/metadata"): META,
+        ("post", "/routePlans"): {"name": "Q", "startTime": 5},
+        ("put", "/routePlans/{routePlanId}"): {"color": "#fff"},
+        ("put", "/routePlans/{routePlanId}/tasks"): {"tasks": [a["id"]]},
+        ("post", "/customFields"): {"model": "Task", "field": field},
+        ("put", "/customFields"): {"model": "Task", "field": {"key": "k1", "name": "K2"}},
+        ("delete", "/customFields"): {"model": "Task", "field": {"key": "k1"}},
+    }
+    order = sorted(OPERATIONS, key=lambda op: (op[0] == "delete", op[1].endswith("clone")))
+    for method, path, provider, _summary, model, _query in order:
+        assert provider == "onfleet" and path.startswith(A)
+        rel = path[len(A) :]
+        body = bodies.get((method, rel))
+        if rel == "/tasks/autoAssign":
+            body = {"tasks": [task(client)["id"]], "options": {"mode": "distance"}}
+        if model is not None and body is not None:
+            model.model_validate(body)  # what the document promises accepts it
+        url = A + rel.format(**ids)
+        r = client.request(method.upper(), url, json=body)
+        assert r.status_code == 200, (method, path, r.text)
+        answer = RESPONSES.get((method, path))
+        if answer is None:
+            assert method == "delete" and r.content == b""
+        else:
+            answer.model_validate(r.json())
+    assert {(m, p) for m, p, *_ in OPERATIONS} >= set(RESPONSES)
