@@ -127,19 +127,26 @@ class Recipients:
             if known is None:
                 raise bad(f"recipient {r['id']} does not exist")
             return known
-        known = self.by_phone.get(r["phone"])
+        phone = r["phone"]
+        known = self.by_phone.get(phone)
         if known is not None:
             return known
-        return self._new(
-            next_id(),
-            now,
-            {
-                "name": r["name"],
-                "phone": r["phone"],
-                "notes": r["notes"],
-                "skipSMSNotifications": r["skip"],
-            },
-        )
+        # Built directly (not through _new): this runs once per new recipient of a batch.
+        rid = next_id()
+        rec = {
+            "id": rid,
+            "timeCreated": now,
+            "timeLastModified": now,
+            "name": r["name"],
+            "phone": phone,
+            "notes": r["notes"],
+            "organization": self._org(),
+            "skipSMSNotifications": r["skip"],
+            "metadata": [],
+        }
+        self.by_id[rid] = rec
+        self.by_phone[phone] = rec
+        return rec
 
     def create(self, body: Any, rid: str, now: int) -> dict[str, Any]:
         """POST /recipients."""
