@@ -13,7 +13,7 @@ import base64
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 BASE_PATH = "/api/v2"
 MAX_BATCH = 500
@@ -467,3 +467,163 @@ class ManifestRequest(BaseModel):
 
     path: str = Field(pattern=r"^/?providers/manifest/generate\?")
     method: Literal["GET"] = "GET"
+
+
+# -- task operations, recipients, destinations, route plans, custom fields ------------
+MAX_AUTO_ASSIGN = 100  # [inf] tasks per POST /tasks/autoAssign
+
+
+class MetadataQuery(RootModel[list[MetadataEntry]]):
+    """Body of POST /{tasks,recipients,destinations}/metadata: entries every match holds."""
+
+    root: list[MetadataEntry] = Field(min_length=1, max_length=50)
+
+
+class CloneOverrides(BaseModel):
+    """What a clone may change (Onfleet's clone reference); times must be in the future."""
+
+    model_config = ConfigDict(extra="forbid")
+    destination: Destination | str | None = None
+    recipients: list[Recipient | str] | None = Field(default=None, max_length=1)
+    notes: str | None = Field(default=None, max_length=MAX_NOTES)
+    pickupTask: bool | None = None
+    serviceTime: float | None = Field(default=None, ge=0)
+    metadata: list[MetadataEntry] | None = None
+    completeAfter: int | None = None
+    completeBefore: int | None = None
+
+
+class CloneOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    includeMetadata: bool | None = None
+    includeBarcodes: bool | None = None
+    includeDependencies: bool | None = None
+    overrides: CloneOverrides | None = None
+
+
+class TaskClone(BaseModel):
+    """Body of POST /tasks/{id}/clone (optional; no body copies the task as it is)."""
+
+    options: CloneOptions | None = None
+
+
+class AutoAssignBatchOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["distance", "load"]
+    teams: list[str] | None = None
+    maxAssignedTaskCount: int | None = Field(default=None, ge=0)
+    considerDependencies: bool | None = None
+    excludedWorkerIds: list[str] | None = None
+    restrictAutoAssignmentToTeam: bool | None = None
+
+
+class TaskAutoAssign(BaseModel):
+    """Body of POST /tasks/autoAssign: unassigned task ids and the dispatch options."""
+
+    tasks: list[str] = Field(min_length=1, max_length=MAX_AUTO_ASSIGN)
+    options: AutoAssignBatchOptions
+
+
+class RecipientCreate(BaseModel):
+    """Body of POST /recipients; the phone must be new to the organisation."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1)
+    phone: str
+    notes: str | None = Field(default=None, max_length=MAX_NOTES)
+    skipSMSNotifications: bool | None = None
+    metadata: list[MetadataEntry] | None = None
+
+
+class RecipientUpdate(BaseModel):
+    """Body of PUT /recipients/{id}: any of the recipient's own fields."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1)
+    phone: str | None = None
+    notes: str | None = Field(default=None, max_length=MAX_NOTES)
+    skipSMSNotifications: bool | None = None
+    metadata: list[MetadataEntry] | None = None
+
+
+class DestinationCreate(Destination):
+    """Body of POST /destinations: an address to geocode or a location, with metadata."""
+
+    metadata: list[MetadataEntry] | None = None
+
+
+class RoutePlanCreate(BaseModel):
+    """Body of POST /routePlans (``tasks``, or ``taskIds`` as the reference table says)."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(min_length=1)
+    startTime: int = Field(ge=0)
+    tasks: list[str] | None = None
+    taskIds: list[str] | None = None
+    color: str | None = None
+    vehicleType: Literal["CAR", "MOTORCYCLE", "BICYCLE", "TRUCK"] | None = None
+    worker: str | None = None
+    team: str | None = None
+    startAt: Literal["HUB", "WORKER_LOCATION", "WORKER_ADDRESS"] | None = None
+    endAt: Literal["HUB", "WORKER_LOCATION", "WORKER_ADDRESS"] | None = None
+    startingHubId: str | None = None
+    endingHubId: str | None = None
+    endTime: int | None = Field(default=None, ge=0)
+    timezone: str | None = None
+
+
+class RoutePlanUpdate(BaseModel):
+    """Body of PUT /routePlans/{id}: any plan field but its tasks."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(default=None, min_length=1)
+    startTime: int | None = Field(default=None, ge=0)
+    color: str | None = None
+    vehicleType: Literal["CAR", "MOTORCYCLE", "BICYCLE", "TRUCK"] | None = None
+    worker: str | None = None
+    team: str | None = None
+    startAt: Literal["HUB", "WORKER_LOCATION", "WORKER_ADDRESS"] | None = None
+    endAt: Literal["HUB", "WORKER_LOCATION", "WORKER_ADDRESS"] | None = None
+    startingHubId: str | None = None
+    endingHubId: str | None = None
+    endTime: int | None = Field(default=None, ge=0)
+    timezone: str | None = None
+
+
+class RoutePlanTasks(BaseModel):
+    """Body of PUT /routePlans/{id}/tasks: task ids appended to the plan."""
+
+    tasks: list[str] = Field(min_length=1)
+
+
+class CustomFieldSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    key: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+    name: str | None = None
+    type: (
+        Literal[
+            "single_line_text_field",
+            "multi_line_text_field",
+            "boolean",
+            "number",
+            "decimal",
+            "integer",
+            "date",
+            "url",
+            "email",
+        ]
+        | None
+    ) = None
+    description: str | None = None
+    asArray: bool | None = None
+    visibility: list[Literal["admin", "api", "dispatcher", "worker"]] | None = None
+    editability: list[Literal["admin", "api", "dispatcher", "worker"]] | None = None
+    contexts: list[Any] | None = None
+    value: Any = None
+
+
+class CustomFieldBody(BaseModel):
+    """Body of POST, PUT and DELETE /customFields (create needs name and type)."""
+
+    model: Literal["Task", "Worker"]
+    field: CustomFieldSpec

@@ -79,6 +79,8 @@ class Task:
     completion_notes: str = ""
     time_completed: int | None = None
     deleted: bool = False
+    source_task_id: str | None = None  # set on clones (POST /tasks/{id}/clone)
+    route_plan: str | None = None  # the route plan holding the task, if any
 
     def to_json(self) -> dict[str, Any]:
         ct = self.container_type
@@ -95,7 +97,7 @@ class Task:
                 "success": success,
                 "notes": self.completion_notes,
             }
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "timeCreated": self.time_created,
             "timeLastModified": self.time_last_modified,
@@ -128,6 +130,12 @@ class Task:
             "destination": self.destination,
             "didAutoAssign": self.did_auto_assign,
         }
+        # Optional keys, present only when they hold a value (API-NOTES §1.4).
+        if self.source_task_id is not None:
+            out["sourceTaskId"] = self.source_task_id
+        if self.route_plan is not None:
+            out["routePlan"] = self.route_plan
+        return out
 
     def to_record(self) -> dict[str, Any]:
         """The JSON form plus the internal fields a restart needs."""
@@ -175,6 +183,8 @@ class Task:
             completion_notes=cd.get("notes", ""),
             time_completed=cd["time"],
             deleted=d["_deleted"],
+            source_task_id=d.get("sourceTaskId"),
+            route_plan=d.get("routePlan"),
         )
 
 

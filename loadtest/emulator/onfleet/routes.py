@@ -23,6 +23,7 @@ from loadtest.emulator.onfleet.fleet_api import FleetApi
 from loadtest.emulator.onfleet.jobs import Jobs
 from loadtest.emulator.onfleet.locks import ContainerLocks
 from loadtest.emulator.onfleet.model import Task
+from loadtest.emulator.onfleet.routes_tasks import TaskOpsApi
 from loadtest.emulator.onfleet.state import OnfleetState
 from loadtest.emulator.onfleet.validate import bad, batch_subcode, parse_task
 from loadtest.providers.onfleet import (
@@ -239,4 +240,6 @@ class OnfleetApi:
             Route(f"{c}/workers/{{workerId}}/duty", self.driver_duty, methods=["POST"]),
             Route(f"{c}/workers/{{workerId}}/location", self.driver_move, methods=["POST"]),
             Route(f"{c}/tasks/{{taskId}}/start", self.driver_start, methods=["POST"]),
+            # Task operations, recipients, destinations, route plans, custom fields.
+            *TaskOpsApi(self.state, self.locks).routes(),
         ]

@@ -26,6 +26,7 @@ from loadtest.emulator.onfleet.model import (
     Team,
     Worker,
 )
+from loadtest.emulator.onfleet.recipients import Recipients
 from loadtest.emulator.onfleet.update import update_task
 from loadtest.emulator.onfleet.validate import TaskSpec, bad, parse_task
 from loadtest.emulator.services import Runtime, now_ms
@@ -51,10 +52,11 @@ class OnfleetState(FleetOps):
         self.created_ms: list[int] = []  # parallel to order, non-decreasing
         self.completed: list[Task] = []  # completion order
         self.org_container: dict[str, None] = {}
-        # Destination and recipient ids -> their JSON, indexed lazily (only when a request
-        # refers to one by id), so creating a task does not pay for two more dict inserts.
+        # Destination ids -> their JSON, indexed lazily (only when a request refers to one
+        # by id), so creating a task does not pay for one more dict insert.  Recipients are
+        # indexed at once (by id and phone): a new inline recipient reuses a known phone.
         self._destinations: dict[str, dict[str, Any]] = {}
-        self._recipients: dict[str, dict[str, Any]] = {}
+        self.recipients = Recipients(rt.store, lambda: self.org)
         self._indexed_upto = 0
         self.workers: dict[str, Worker] = {}
         self.teams: dict[str, Team] = {}
@@ -108,6 +110,15 @@ class OnfleetState(FleetOps):
             elif t.container_type == "ORGANIZATION" and t.state == STATE_UNASSIGNED:
                 self.org_container[t.id] = None
         self.completed.sort(key=lambda t: t.time_completed or 0)
+        # Tasks share their recipient records (restored once per id), and the records
+        # saved through /recipients (created or updated there) are the latest version.
+        adopt = self.recipients.adopt
+        for t in loaded:
+            if t.recipients:
+                t.recipients = [adopt(r) for r in t.recipients]
+        self.recipients.restore(store.load("recipient"))
+        for d in store.load("destination"):
+            self._destinations[d["id"]] = d
 
     def _index(self, t: Task) -> None:
         self.order.append(t)
@@ -121,9 +132,7 @@ class OnfleetState(FleetOps):
 
     def _catch_up(self) -> None:
         for t in self.order[self._indexed_upto :]:
-            self._destinations[t.destination["id"]] = t.destination
-            for r in t.recipients:
-                self._recipients[r["id"]] = r
+            self._destinations.setdefault(t.destination["id"], t.destination)
         self._indexed_upto = len(self.order)
 
     def find_destination(self, dest_id: str) -> dict[str, Any] | None:
@@ -132,8 +141,18 @@ class OnfleetState(FleetOps):
         return self._destinations.get(dest_id)
 
     def find_recipient(self, rec_id: str) -> dict[str, Any] | None:
+        return self.recipients.by_id.get(rec_id)
+
+    def all_destinations(self) -> list[dict[str, Any]]:
+        """Every destination: created alone or with a task (deleted tasks' included)."""
         self._catch_up()
-        return self._recipients.get(rec_id)
+        return list(self._destinations.values())
+
+    def add_destination(self, dest: dict[str, Any]) -> None:
+        """Index and save a destination created on its own (POST /destinations)."""
+        self._destinations[dest["id"]] = dest
+        if self.rt.store.durable:
+            self.rt.store.put("destination", dest["id"], dest)
 
     def save_task(self, t: Task) -> None:
         if self.rt.store.durable:
@@ -269,8 +288,10 @@ class OnfleetState(FleetOps):
             cid = self.org
         if self._cap is not None:
             self.check_cap(ct, cid)
-        recipients = self.recipients_json(s, now, next_id)
+        # The destination first: it only looks up or builds (a missing id raises before
+        # anything is kept), while a new inline recipient is indexed at once.
         dest, lat, lon, warned = self.destination_json(s, now, addr, point, next_id)
+        recipients = self.recipients_json(s, now, next_id)
         short = next_short()
         task = Task(
             id=next_id(),
@@ -320,29 +341,12 @@ class OnfleetState(FleetOps):
     def recipients_json(
         self, s: TaskSpec, now: int, next_id: Callable[[], str]
     ) -> list[dict[str, Any]]:
-        """The task's recipients: known ones by id, new ones created."""
-        recipients: list[dict[str, Any]] = []
-        for r in s.recipients:
-            if "id" in r:
-                known = self.find_recipient(r["id"])
-                if known is None:
-                    raise bad(f"recipient {r['id']} does not exist")
-                recipients.append(known)
-                continue
-            recipients.append(
-                {
-                    "id": next_id(),
-                    "timeCreated": now,
-                    "timeLastModified": now,
-                    "name": r["name"],
-                    "phone": r["phone"],
-                    "notes": r["notes"],
-                    "organization": self.org,
-                    "skipSMSNotifications": r["skip"],
-                    "metadata": [],
-                }
-            )
-        return recipients
+        """The task's recipients: known ones by id or phone, new ones created (shared
+        records, see :mod:`loadtest.emulator.onfleet.recipients`)."""
+        if not s.recipients:
+            return _NO_RECIPIENTS
+        inline = self.recipients.inline
+        return [inline(r, now, next_id) for r in s.recipients]
 
     def destination_json(
         self,
@@ -365,26 +369,39 @@ class OnfleetState(FleetOps):
         else:
             assert point is not None
             lat, lon = point
+        dest, warned = self.new_destination(next_id(), now, lat, lon, addr, s.dest_notes)
+        return dest, lat, lon, warned
+
+    def new_destination(
+        self,
+        did: str,
+        now: int,
+        lat: float,
+        lon: float,
+        addr: tuple[dict[str, str], bool] | None,
+        notes: str,
+        metadata: list[Any] | None = None,
+    ) -> tuple[dict[str, Any], bool]:
+        """(destination JSON, has a geocoding warning) for a new destination."""
         warned = False
         if addr is None:
             structured = self._region_address  # shared, never mutated
         else:
             structured, clean = addr
             warned = not clean
-        did = next_id()
         dest = {
             "id": did,
             "timeCreated": now,
             "timeLastModified": now,
             "location": [lon, lat],
             "address": structured,
-            "notes": s.dest_notes,
-            "metadata": [],
+            "notes": notes,
+            "metadata": _EMPTY_META if metadata is None else metadata,
             "googlePlaceId": "emu" + did,
             "warnings": [WARN_NO_NUMBER] if warned else [],
             "useGPS": False,
         }
-        return dest, lat, lon, warned
+        return dest, warned
 
     # -- lookup ------------------------------------------------------------------------
     def get(self, task_id: str) -> Task:
@@ -460,6 +477,10 @@ class OnfleetState(FleetOps):
 
 
 _PENDING: Any = object()
+# Shared empty lists for the many tasks without recipients or destination metadata: the
+# JSON form is only serialised, never mutated in place, and an update assigns a new list.
+_NO_RECIPIENTS: list[dict[str, Any]] = []
+_EMPTY_META: list[Any] = []
 
 
 def full(limit: int) -> ApiError:

@@ -292,3 +292,11 @@ def parse_task(body: Any) -> TaskSpec:
         color,
         scan,
     )
+
+
+def parse_destination(
+    raw: Any,
+) -> tuple[str | None, tuple[float, float] | None, dict[str, Any] | None, str]:
+    """A destination object (or id) as a task body gives it: (id, (lat, lon), address,
+    notes); the same checks as inside :func:`parse_task`."""
+    return _destination(raw)
