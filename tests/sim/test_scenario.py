@@ -124,8 +124,8 @@ def test_unknown_section_suggests_the_table(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as info:
         load_scenario(path)
     assert str(info.value) == (
-        f"{path}: fleeet: unknown key; did you mean 'fleet'? allowed keys: demand, dispatch, "
-        "failures, fleet, region, scenario, submission, travel"
+        f"{path}: fleeet: unknown key; did you mean 'fleet'? allowed keys: cost, demand, "
+        "dispatch, failures, fleet, region, scenario, submission, travel"
     )
 
 
