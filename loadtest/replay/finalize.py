@@ -72,6 +72,11 @@ def validity(
             )
         else:
             reasons.append(f"no call succeeded ({c.get('failed', 0)} failed)")
+    if info.planned > 0 and c.get("sent", 0) == 0:
+        reasons.append(
+            f"no call was sent ({info.planned} planned): the run ended before its first "
+            "call was due (is --run-time shorter than the start-up?)"
+        )
     if recon is not None and recon.error:
         reasons.append(f"reconciliation could not run: {recon.error}")
     if cpu_sustained_pct is None:
