@@ -252,3 +252,26 @@ def test_cpu_held_high_for_a_window_invalidates() -> None:
     assert v.reasons == ("load generator CPU stayed at or above 92% for 5 s (limit 90%)",)
     # Four high seconds are not a window of five.
     assert sustained_pct([40.0, 95.0, 96.0, 97.0, 92.0, 50.0]) < 90.0
+
+
+def test_live_measurements_match_the_final_figures_that_limits_read() -> None:
+    from loadtest.replay.abort import LiveColumns
+
+    agg, cols = Aggregate(), LiveColumns()
+    for part in range(3):  # checked between merges, as the monitor does
+        r = Recorder()
+        for i in range(400):
+            k = part * 400 + i
+            ok = k % 7 != 0
+            r.request(A if k % 3 else B, k / 100, float(1 + (k * 37) % 101), float(k % 13), ok)
+            r.outcome(A if k % 3 else B, ok)
+            r.lag(float((k * 11) % 17), k / 100)
+        agg.merge(r.drain())
+        live = cols.measurements(agg, 12.0)
+    final = agg.endpoints(12.0)
+    fields = ("count", "p50_ms", "p95_ms", "p99_ms", "max_ms", "calls", "failed_calls")
+    fields += ("p95_corrected_ms", "p99_corrected_ms")
+    for a, b in zip(live.endpoints, final, strict=True):
+        assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
+        assert a.mean_ms == pytest.approx(b.mean_ms) and a.error_ratio == b.error_ratio
+    assert live.schedule_lag_ms == agg.lag()
