@@ -24,6 +24,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from loadtest.replay.progress import LATENCY_BUCKETS_S, LiveSnapshot
+from sim.errors import UserError
 
 PREFIX = "fleetsim_replay"
 #: name -> type of every series exported (counters without their ``_total``).
@@ -139,9 +140,15 @@ class MetricsServer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        self._server, self._thread = start_http_server(
-            self.requested_port, addr="127.0.0.1", registry=self.registry
-        )
+        try:
+            self._server, self._thread = start_http_server(
+                self.requested_port, addr="127.0.0.1", registry=self.registry
+            )
+        except OSError as exc:
+            raise UserError(
+                f"--metrics-port {self.requested_port}: cannot listen on 127.0.0.1 "
+                f"({exc.strerror or exc}); pick another port, or 0 for a free one"
+            ) from None
         self.port = int(self._server.server_address[1])
 
     def update(self, snap: LiveSnapshot) -> None:

@@ -275,3 +275,28 @@ def test_live_measurements_match_the_final_figures_that_limits_read() -> None:
         assert [getattr(a, f) for f in fields] == [getattr(b, f) for f in fields]
         assert a.mean_ms == pytest.approx(b.mean_ms) and a.error_ratio == b.error_ratio
     assert live.schedule_lag_ms == agg.lag()
+
+
+def test_a_taken_metrics_port_is_one_clear_error() -> None:
+    first = MetricsServer(0)
+    first.start()
+    try:
+        with pytest.raises(UserError, match=f"--metrics-port {first.port}: cannot listen"):
+            MetricsServer(first.port).start()
+    finally:
+        first.close()
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_parent_shows_the_childs_snapshots_unless_quiet(tmp_path: Path, quiet: bool) -> None:
+    from loadtest.replay.ci import CiOptions, ParentWatch
+
+    out = io.StringIO()
+    watch = ParentWatch(CiOptions(quiet=quiet), tmp_path, out)
+    watch.poll()  # no snapshot yet: nothing to show
+    write_snapshot(_snap(3.0, 30), tmp_path / "live.json")
+    watch.poll()
+    watch.close()
+    assert ("sent 30/100 (30%)" in out.getvalue()) is not quiet
+    lines = out.getvalue().splitlines()
+    assert lines == [] if quiet else len(lines) == 1
