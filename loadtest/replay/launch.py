@@ -224,6 +224,8 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
         file=stream,
         flush=True,
     )
+    # Before the signal handlers: a taken --metrics-port stops here, with nothing started.
+    watch = ParentWatch(opts.ci, opts.out, stream)
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.update(opts.secret_env())
@@ -241,7 +243,6 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
         if main
         else {}
     )
-    watch = ParentWatch(opts.ci, opts.out, stream)
     try:
         if opts.log_path is None:
             code = _wait_child(_start_child(cmd, env), limit_s, interrupted, watch.poll)
