@@ -118,7 +118,9 @@ def probe(client: httpx.Client, provider: str, targets: Targets) -> ProbeResult:
     offset = _offset_s(r.headers.get("date"), sent, time.time())
     code = _error_code(r.content)
     detail = f"{r.status_code} {code}".strip()
-    if r.status_code in (401, 403):
+    if r.status_code in (401, 403) and not targets.auth.get(provider):
+        problem = f"{keys} not set: {shown} answered {detail} (export it and run again)"
+    elif r.status_code in (401, 403):
         problem = f"{keys} rejected by {shown}: {detail}"
     elif r.status_code not in accepted:
         problem = (

@@ -95,3 +95,14 @@ def test_the_clock_offset_is_read_from_the_date_header() -> None:
     assert offset == pytest.approx(60.0)
     assert offset > MAX_CLOCK_OFFSET_S
     assert _offset_s(None, sent, sent) is None and _offset_s("garbage", sent, sent) is None
+
+
+def test_a_missing_key_for_a_remote_target_says_so(emulator: str) -> None:
+    # Off loopback no demo key is sent; the emulator stands in for the remote API here.
+    targets = Targets.build(emulator, env={})
+    targets = Targets(targets.bases, {**targets.auth, "onfleet": {}})
+    (result,) = preflight(targets, ["onfleet"])
+    assert result.problem == (
+        f"ONFLEET_API_KEY not set: {emulator} answered 401 InvalidCredentials "
+        "(export it and run again)"
+    )
