@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from loadtest.replay.finalize import EXIT_INVALID
 from loadtest.replay.metrics import MetricsServer
 from loadtest.replay.preflight import preflight
 from loadtest.replay.progress import LIVE_FILE, ProgressPrinter, read_snapshot
@@ -24,8 +25,7 @@ from loadtest.replay.timeseries import TIMESERIES_SUFFIXES
 from loadtest.replay.wire import Targets
 from sim.errors import UserError
 
-#: Exit code of a run that cannot be trusted, here: the pre-flight failed.
-EXIT_INVALID = 3
+__all__ = ["EXIT_INVALID", "CiOptions", "ParentWatch", "compare_with_baseline", "run_preflight"]
 
 
 @dataclass(frozen=True, slots=True)
