@@ -49,7 +49,49 @@ def register(sub: Any) -> None:
         help="schedule lag p99 above which the run is marked invalid",
     )
     _webhook_flags(p)
+    _ci_flags(p)
     p.set_defaults(func=_run)
+
+
+def _ci_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "CI", "fail fast, show progress, export, compare (loadtest/README.md, 'Replays in CI')"
+    )
+    g.add_argument(
+        "--skip-preflight",
+        action="store_true",
+        help="do not probe each provider (reachable, credentials accepted, clock) first",
+    )
+    g.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no live progress (a terminal: one line updated each second; else every 10 s)",
+    )
+    g.add_argument(
+        "--timeseries",
+        type=Path,
+        metavar="FILE",
+        help="per-second rows (calls/s, errors/s, p50/p95/p99 per endpoint, lag, in flight); "
+        ".csv or .jsonl",
+    )
+    g.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="P",
+        help="serve Prometheus /metrics on 127.0.0.1:P while the replay runs (0: a free port)",
+    )
+    g.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="compare with this earlier replay at the end (written to OUT/compare/)",
+    )
+    g.add_argument(
+        "--gate",
+        type=Path,
+        metavar="FILE",
+        help="with --baseline: TOML limits on the change (as fleetsim compare --gate); exit 1",
+    )
 
 
 def _webhook_flags(p: argparse.ArgumentParser) -> None:
@@ -107,6 +149,7 @@ def _webhook_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from loadtest.replay.ci import CiOptions
     from loadtest.replay.launch import ReplayOptions, dry_run, parse_duration, run_replay
     from loadtest.replay.thresholds import check_file
     from loadtest.replay.webhooks.options import WebhookOptions
@@ -141,6 +184,14 @@ def _run(args: argparse.Namespace) -> int:
             register=args.webhook_register,
         ),
         webhook_secret=args.webhook_secret,
+        ci=CiOptions(
+            skip_preflight=args.skip_preflight,
+            quiet=args.quiet,
+            timeseries=args.timeseries,
+            metrics_port=args.metrics_port,
+            baseline=args.baseline,
+            gate=args.gate,
+        ),
     )
     if opts.thresholds is not None:
         # A table naming an endpoint or flow that exists nowhere would gate nothing:

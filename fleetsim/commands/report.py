@@ -15,6 +15,13 @@ def register(sub: Any) -> None:
         help="write DIR/report.html for a run (from simulate) or a sweep directory",
     )
     p.add_argument("run_dir", type=Path, metavar="DIR", help="run or sweep directory")
+    p.add_argument(
+        "--replay",
+        type=Path,
+        metavar="REPLAY_DIR",
+        help="add the load-test sections of this replay (the --out of fleetsim replay); "
+        "default: DIR's own results.json, if any",
+    )
     p.set_defaults(func=_run)
 
 
@@ -26,9 +33,11 @@ def _run(args: argparse.Namespace) -> int:
     if not d.is_dir():
         raise UserError(f"{d}: no such directory (give a run directory from fleetsim simulate)")
     if (d / "sweep.json").is_file():
+        if args.replay is not None:
+            raise UserError("--replay adds a replay to a run's report, not to a sweep's")
         path = write_sweep_report(d)
     elif (d / "kpis.json").is_file():
-        path = write_run_report(d)
+        path = write_run_report(d, args.replay)
     else:
         raise UserError(
             f"{d}: neither a run directory (no kpis.json) nor a sweep directory (no sweep.json)"

@@ -138,6 +138,11 @@ class Collected:
     plan: ReplayPlan
     aggregate: Aggregate
     cpu_peak_pct: float
+    #: The highest CPU any process held for a whole window (see
+    #: :mod:`loadtest.replay.saturation`).
+    cpu_sustained_pct: float = 0.0
+    #: Why a threshold with ``abort = true`` stopped the run ("" when none did).
+    aborted: str = ""
 
 
 class ReplaySession:
@@ -169,6 +174,9 @@ class ReplaySession:
         self.claimed = False
         self.aggregate = Aggregate()
         self.cpu_peak_pct = 0.0
+        self.cpu_sustained_pct = 0.0
+        #: Why a threshold with ``abort = true`` stopped the run, else "".
+        self.aborted = ""
         self.finals: set[int] = set()
         self.done: set[int] = set()
         self.collected = False
@@ -204,6 +212,8 @@ class ReplaySession:
         self.claimed = False
         self.aggregate = Aggregate()
         self.cpu_peak_pct = 0.0
+        self.cpu_sustained_pct = 0.0
+        self.aborted = ""
         self.finals = set()
         self.done = set()
         self.collected = False
@@ -286,6 +296,16 @@ class ReplaySession:
             self.error = error
             self.end_test()
 
+    def abort_on_threshold(self, reason: str) -> None:
+        """Master or lone process: a threshold with ``abort = true`` has been violated for
+        longer than its ``abort_after_s``: end the test now (its results are still written,
+        and the run exits 1)."""
+        if self.aborted or self.role is Role.WORKER:
+            return
+        self.aborted = reason
+        log.warning("aborting: %s", reason)
+        self.end_test()
+
     def close(self) -> None:
         """Run the closers once (removing webhook registrations, stopping the receiver)."""
         closers, self.closers = self.closers, []
@@ -327,9 +347,12 @@ class ReplaySession:
             self.stop()
             if self.run is not None:
                 self.cpu_peak_pct = self.run.cpu_peak_pct
+                self.cpu_sustained_pct = self.run.cpu.sustained_pct
             self.aggregate.merge(self.recorder.drain())
             self.close()
-        return Collected(plan, self.aggregate, self.cpu_peak_pct)
+        return Collected(
+            plan, self.aggregate, self.cpu_peak_pct, self.cpu_sustained_pct, self.aborted
+        )
 
     # -- worker --------------------------------------------------------------------------
 
@@ -369,6 +392,7 @@ class ReplaySession:
             index=self.plan.index if self.plan else -1,
             data=self.recorder.drain(),
             cpu=self.run.cpu_peak_pct if self.run else 0.0,
+            cpu_sustained=self.run.cpu.sustained_pct if self.run else 0.0,
         )
         self.bus.send_message(MSG_FINAL, final)
         self.close()
@@ -391,6 +415,7 @@ class ReplaySession:
             return
         self.aggregate.merge(final["data"])
         self.cpu_peak_pct = max(self.cpu_peak_pct, final["cpu"])
+        self.cpu_sustained_pct = max(self.cpu_sustained_pct, final["cpu_sustained"])
         self.finals.add(final["index"])
 
     def _on_done(self, msg: Message, **_: Any) -> None:

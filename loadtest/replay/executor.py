@@ -96,7 +96,7 @@ class Executor:
                 # Never sent: no latency sample, not counted as sent, only as unresolved.
                 self.recorder.count("unresolved")
                 return False
-        self.recorder.lag(lag_ms)
+        self.recorder.lag(lag_ms, self.clock.now())
         self.recorder.count("sent")
         if call.op in CREATES and call.provider == "onfleet":
             self.recorder.expected_tasks.extend(call.tasks)
@@ -167,6 +167,8 @@ class Executor:
             self.recorder.count("no_response")
         elif res.status in (401, 403):
             self.recorder.count("unauthorised")
+        elif res.status == 429:
+            self.recorder.count("rate_limited")
         return res, (t0, self.clock.now())
 
     def _sample(

@@ -25,8 +25,10 @@ from loadtest.replay.results import (
     summary_lines,
     write_results,
 )
+from loadtest.replay.saturation import WINDOW_S, saturation_reasons
 from loadtest.replay.stats import Aggregate
 from loadtest.replay.thresholds import Limit, evaluate, format_table, load_thresholds, write_junit
+from loadtest.replay.timeseries import timeseries_rows, write_timeseries
 from loadtest.replay.transports import HttpxTransport
 from loadtest.replay.wire import HttpResult, Targets
 from sim.errors import UserError
@@ -38,7 +40,8 @@ EXIT_BAD_INPUT = 2
 EXIT_INVALID = 3
 #: Reconciliation's retries stop after this long, so a dead target cannot stretch a run.
 RECONCILE_BUDGET_S = 30.0
-#: A load generator busier than this cannot be trusted to have kept the schedule.
+#: A load generator busier than this cannot be trusted to have kept the schedule (the
+#: peak rule, for callers that measured no window; see :mod:`loadtest.replay.saturation`).
 CPU_LIMIT_PCT = 90.0
 
 
@@ -48,9 +51,15 @@ def validity(
     info: RunInfo,
     cpu_peak_pct: float,
     recon: Reconciliation | None = None,
+    cpu_sustained_pct: float | None = None,
 ) -> Validity:
     """Why the run cannot be trusted (none when it can): the generator saturated, no
-    call succeeded (target unreachable, bad credentials), or reconciliation failed."""
+    call succeeded (target unreachable, bad credentials), or reconciliation failed.
+
+    Saturation is judged by the schedule lag and by the CPU held for a whole window
+    (``cpu_sustained_pct``, :mod:`loadtest.replay.saturation`), not by one sample.  A
+    caller that measured only a peak (``cpu_sustained_pct`` None) is judged by it, as
+    before the window existed."""
     reasons = []
     c = counters
     if c.get("sent", 0) > 0 and c.get("ok", 0) == 0:
@@ -63,25 +72,36 @@ def validity(
             )
         else:
             reasons.append(f"no call succeeded ({c.get('failed', 0)} failed)")
+    if info.planned > 0 and c.get("sent", 0) == 0:
+        reasons.append(
+            f"no call was sent ({info.planned} planned): the run ended before its first "
+            "call was due (is --run-time shorter than the start-up?)"
+        )
     if recon is not None and recon.error:
         reasons.append(f"reconciliation could not run: {recon.error}")
-    if cpu_peak_pct > CPU_LIMIT_PCT:
-        reasons.append(f"load generator CPU reached {cpu_peak_pct:.0f}% (> {CPU_LIMIT_PCT:.0f}%)")
-    if lag.p99_ms > info.max_lag_p99_ms:
-        reasons.append(
-            f"schedule lag p99 {lag.p99_ms:.0f} ms exceeds the bound {info.max_lag_p99_ms:.0f} ms"
-        )
+    if cpu_sustained_pct is None:
+        if cpu_peak_pct > CPU_LIMIT_PCT:
+            reasons.append(
+                f"load generator CPU reached {cpu_peak_pct:.0f}% (> {CPU_LIMIT_PCT:.0f}%)"
+            )
+        reasons += saturation_reasons(0.0, lag.p99_ms, info.max_lag_p99_ms)
+    else:
+        reasons += saturation_reasons(cpu_sustained_pct, lag.p99_ms, info.max_lag_p99_ms)
     return Validity.of(reasons)
 
 
-def exit_code(valid: bool, thresholds_failed: bool, bad_input: bool = False) -> int:
+def exit_code(
+    valid: bool, thresholds_failed: bool, bad_input: bool = False, aborted: bool = False
+) -> int:
     """Bad input (2) first, then an invalid run (3) over a threshold failure (1): a run
-    that measured nothing trustworthy has not shown a regression."""
+    that measured nothing trustworthy has not shown a regression.  A run stopped by an
+    ``abort = true`` threshold is a threshold failure, even if the limit held again by
+    the end."""
     if bad_input:
         return EXIT_BAD_INPUT
     if not valid:
         return EXIT_INVALID
-    return EXIT_THRESHOLDS if thresholds_failed else 0
+    return EXIT_THRESHOLDS if thresholds_failed or aborted else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +118,19 @@ def judge(
     duration_s: float,
     cpu_peak_pct: float,
     limits: Sequence[Limit] = (),
+    cpu_sustained_pct: float | None = None,
+    aborted: str = "",
 ) -> ReplayResults:
     """The run's results: what the samples measure, the thresholds checked over that,
     and whether the run can be trusted."""
     measured = agg.summarise(duration_s)
     webhooks = agg.webhooks() if info.webhooks else None
+    judged = validity(
+        agg.rec.counters, measured.schedule_lag_ms, info, cpu_peak_pct, recon, cpu_sustained_pct
+    )
     return ReplayResults(
         target=info.target,
-        validity=validity(agg.rec.counters, measured.schedule_lag_ms, info, cpu_peak_pct, recon),
+        validity=judged,
         speedup=info.speedup,
         duration_s=measured.duration_s,
         run_id=info.run_id,
@@ -119,6 +144,9 @@ def judge(
         thresholds=tuple(evaluate(measured, limits, webhooks)),
         cpu_peak_pct=round(cpu_peak_pct, 1),
         webhooks=webhooks,
+        cpu_sustained_pct=None if cpu_sustained_pct is None else round(cpu_sustained_pct, 1),
+        cpu_window_s=None if cpu_sustained_pct is None else WINDOW_S,
+        aborted=aborted,
     )
 
 
@@ -133,6 +161,9 @@ def finalize(
     since_ms: int = 0,
     do_reconcile: bool = True,
     stream: TextIO = sys.stdout,
+    cpu_sustained_pct: float | None = None,
+    aborted: str = "",
+    timeseries: Path | None = None,
 ) -> Outcome:
     """Everything after the last call: see the module docstring.
 
@@ -164,19 +195,25 @@ def finalize(
             )
         finally:
             transport.close()
-    results = judge(agg, info, recon, duration_s, cpu_peak_pct, limits)
+    results = judge(agg, info, recon, duration_s, cpu_peak_pct, limits, cpu_sustained_pct, aborted)
     checks = results.thresholds
     path = write_results(results, out_dir)
+    if timeseries is not None:
+        write_timeseries(timeseries_rows(agg), timeseries)
     for line in summary_lines(results):
         print(line, file=stream)
     # Written for every run: its ``run validity`` case turns a CI that reads only JUnit
     # red for an invalid run, with or without thresholds.
-    write_junit(checks, out_dir / "junit.xml", validity=results.validity)
+    write_junit(checks, out_dir / "junit.xml", validity=results.validity, aborted=aborted)
     failed = [c for c in checks if not c.passed]
+    if aborted:
+        print(f"ABORTED: {aborted}", file=stream)
     if checks:
         print(("THRESHOLDS VIOLATED:" if failed else "thresholds: all passed"), file=stream)
         print(format_table(checks), file=stream)
-    code = exit_code(results.valid, bool(failed), bad_input=bool(bad_thresholds))
+    code = exit_code(
+        results.valid, bool(failed), bad_input=bool(bad_thresholds), aborted=bool(aborted)
+    )
     if bad_thresholds:
         print(f"error: {bad_thresholds}", file=stream)
     elif failed and code == EXIT_INVALID:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TextIO
@@ -26,10 +26,17 @@ import orjson
 
 import loadtest
 from loadtest.providers.webhooks import WEBHOOK_SECRET_ENV
+from loadtest.replay.ci import (
+    EXIT_INVALID,
+    CiOptions,
+    ParentWatch,
+    compare_with_baseline,
+    run_preflight,
+)
 from loadtest.replay.thresholds import load_thresholds
 from loadtest.replay.webhooks.options import WebhookOptions, check_secret
 from loadtest.replay.wire import Targets, effective_skip_ops, mask_headers, redact_url
-from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, read_trace
+from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall, read_trace
 from sim.errors import UserError
 
 LOCUSTFILE = Path(loadtest.__file__).parent / "locustfile.py"
@@ -79,6 +86,8 @@ class ReplayOptions:
     #: ``--webhook-secret``; handed to the Locust child in its environment, never on its
     #: command line (which people copy and ``ps`` shows).  None: the environment's.
     webhook_secret: str | None = field(default=None, repr=False)
+    #: Pre-flight, progress, time series, /metrics, baseline (``loadtest.replay.ci``).
+    ci: CiOptions = field(default_factory=CiOptions)
 
     def __post_init__(self) -> None:
         if self.speedup <= 0:
@@ -162,6 +171,7 @@ def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
     ]
     if opts.thresholds:
         cmd += ["--thresholds", str(opts.thresholds)]
+    cmd += opts.ci.locust_args(opts.out)
     cmd += opts.webhooks.locust_args()
     if opts.skip_ops:
         cmd += ["--skip-ops", ",".join(opts.skip_ops)]
@@ -199,6 +209,12 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     stream = sys.stdout if stream is None else stream
     trace = read_trace(opts.trace)
     span = trace.calls[-1].at_s if trace.calls else 0.0
+    if not opts.ci.skip_preflight:
+        targets = Targets.build(opts.host, opts.provider_urls, {**os.environ, **opts.secret_env()})
+        skips = effective_skip_ops(opts.skip_ops, targets.base("onfleet"))
+        used = {c.provider for c in trace.calls if not _skipped(c.op, skips)}
+        if not run_preflight(targets, used, stream):
+            return EXIT_INVALID
     opts.out.mkdir(parents=True, exist_ok=True)
     cmd = locust_command(opts, span)
     limit_s = opts.locust_run_time_s(span) + INTERRUPT_GRACE_S
@@ -208,6 +224,8 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
         file=stream,
         flush=True,
     )
+    # Before the signal handlers: a taken --metrics-port stops here, with nothing started.
+    watch = ParentWatch(opts.ci, opts.out, stream)
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.update(opts.secret_env())
@@ -227,11 +245,12 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     )
     try:
         if opts.log_path is None:
-            code = _wait_child(_start_child(cmd, env), limit_s, interrupted)
+            code = _wait_child(_start_child(cmd, env), limit_s, interrupted, watch.poll)
         else:
             with opts.log_path.open("wb") as log:
-                code = _wait_child(_start_child(cmd, env, log), limit_s, interrupted)
+                code = _wait_child(_start_child(cmd, env, log), limit_s, interrupted, watch.poll)
     finally:
+        watch.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     if interrupted:
@@ -242,7 +261,16 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
             file=stream,
         )
         return 128 + interrupted[0][1]
+    if opts.ci.baseline is not None and code in (0, 1) and (opts.out / "results.json").is_file():
+        gate = compare_with_baseline(opts.ci, opts.out, stream)
+        code = max(code, gate) if gate != 3 else 3
     return code
+
+
+def _skipped(op: str, patterns: tuple[str, ...]) -> bool:
+    import fnmatch
+
+    return any(fnmatch.fnmatch(op, p) for p in patterns)
 
 
 def _start_child(
@@ -262,7 +290,10 @@ def _start_child(
 
 
 def _wait_child(
-    child: subprocess.Popen[bytes], limit_s: float, interrupted: list[tuple[float, int]]
+    child: subprocess.Popen[bytes],
+    limit_s: float,
+    interrupted: list[tuple[float, int]],
+    poll: Callable[[], None] = lambda: None,
 ) -> int:
     """Wait for the Locust child: at most ``limit_s`` in all.  After a signal to this
     process, send the child's group one SIGINT (what Locust stops cleanly on: it stops
@@ -277,6 +308,7 @@ def _wait_child(
                 return child.wait(timeout=0.2)
             except subprocess.TimeoutExpired:
                 pass
+            poll()  # live progress and /metrics from the child's snapshot
             if interrupted and not forwarded:
                 forwarded = True
                 _signal_group(child, signal.SIGINT)
@@ -317,6 +349,26 @@ def _show(value: JsonValue) -> JsonValue:
     return value
 
 
+def left_out(
+    calls: Sequence[TraceCall], asked: tuple[str, ...], effective: tuple[str, ...]
+) -> list[str]:
+    """One line per reason a call is not sent: the ``--skip-ops`` globs the user gave,
+    and the emulator-only calls never sent to a target off this machine."""
+    import fnmatch
+
+    out = []
+    counted: set[int] = set()
+    for pat in effective:
+        hit = [c for c in calls if c.id not in counted and fnmatch.fnmatch(c.op, pat)]
+        counted.update(c.id for c in hit)
+        if pat in asked:
+            why = f"--skip-ops {pat!r}"
+        else:
+            why = f"{pat!r} calls exist only on the emulator and the target is not loopback"
+        out.append(f"left out: {len(hit)} calls ({why})")
+    return out
+
+
 def dry_run(opts: ReplayOptions, first: int, stream: TextIO | None = None) -> int:
     """Print the first ``first`` requests (credentials masked); send nothing."""
     stream = sys.stdout if stream is None else stream
@@ -327,10 +379,12 @@ def dry_run(opts: ReplayOptions, first: int, stream: TextIO | None = None) -> in
     skips = effective_skip_ops(opts.skip_ops, targets.base("onfleet"))
     calls = [c for c in trace.calls if not any(fnmatch.fnmatch(c.op, p) for p in skips)]
     print(
-        f"dry run: {len(calls)} calls; showing the first {min(first, len(calls))} "
-        f"(nothing is sent)",
+        f"dry run: {len(calls)} of the trace's {len(trace.calls)} calls would be sent; "
+        f"showing the first {min(first, len(calls))} (nothing is sent)",
         file=stream,
     )
+    for line in left_out(trace.calls, opts.skip_ops, skips):
+        print(line, file=stream)
     for c in calls[:first]:
         path = c.path
         for k, v in c.params.items():

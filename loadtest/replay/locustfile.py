@@ -34,9 +34,12 @@ from locust import FastHttpUser, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
+from loadtest.replay.abort import AbortWatch
 from loadtest.replay.distributed import ReplaySession, Role
 from loadtest.replay.finalize import finalize
+from loadtest.replay.monitor import Monitor
 from loadtest.replay.partition import ReplayPlan, load_trace, select_calls
+from loadtest.replay.progress import LiveTracker
 from loadtest.replay.results import RunInfo
 from loadtest.replay.thresholds import load_thresholds
 from loadtest.replay.webhooks.options import DEFAULT_GRACE_S, REGISTER_MODES, WebhookOptions
@@ -47,11 +50,16 @@ from sim.errors import UserError
 log = logging.getLogger("fleetsim.replay")
 #: The attribute of a Locust environment that holds its session.
 SESSION_ATTR = "fleetsim_replay_session"
+#: The attribute of a Locust environment that holds its test's monitor.
+MONITOR_ATTR = "fleetsim_replay_monitor"
 #: How long a user (a worker's, mostly) waits for its plan before giving up (s).
 PLAN_TIMEOUT_S = 60.0
 
 
 def _options(parser: Any) -> None:
+    # Locust's web UI listens on every interface by default; ours on loopback unless
+    # --web-host says otherwise (the UI starts and stops load against the target).
+    parser.set_defaults(web_host="127.0.0.1")
     parser.add_argument("--trace", default="", help="trace.jsonl (or a run directory)")
     parser.add_argument("--speedup", type=float, default=1.0, help="simulated s per real s")
     for p in ("onfleet", "hypertrack", "nash", "deftship"):
@@ -87,6 +95,12 @@ def _options(parser: Any) -> None:
     parser.add_argument("--webhook-grace", type=float, default=DEFAULT_GRACE_S, help="wait (s)")
     parser.add_argument("--webhook-register", default="auto", choices=REGISTER_MODES)
     parser.add_argument("--webhook-seed", type=int, default=0, help="seed of the fail ratio")
+    parser.add_argument(
+        "--fleetsim-live", default="", help="write the live progress snapshot here each second"
+    )
+    parser.add_argument(
+        "--fleetsim-timeseries", default="", help="per-second rows, .csv or .jsonl, at the end"
+    )
 
 
 def _opts(env: Environment) -> Any:
@@ -158,6 +172,29 @@ def _test_start(environment: Environment, **_: Any) -> None:
     runner = _runner(environment)
     workers = sorted(runner.clients.keys()) if session.role is Role.MASTER else []
     session.start(plan, workers)
+    _start_monitor(environment, session, plan)
+
+
+def _start_monitor(environment: Environment, session: ReplaySession, plan: ReplayPlan) -> None:
+    """The once-a-second look at the run: live progress and abort-on-threshold."""
+    o = _opts(environment)
+    calls = select_calls(load_trace(plan.trace), dataclasses.replace(plan, parts=1, index=0))
+    last_due = calls[-1].at_s / plan.speedup if calls else 0.0
+    limits = load_thresholds(Path(o.thresholds)) if o.thresholds else []
+    monitor = Monitor(
+        session,
+        plan.t0_epoch,
+        LiveTracker(len(calls), min(last_due, plan.run_time_s)),
+        Path(o.fleetsim_live) if o.fleetsim_live else None,
+        AbortWatch.of(limits),
+    )
+    setattr(environment, MONITOR_ATTR, monitor)
+    monitor.start()
+
+
+def _monitor(environment: Environment) -> Monitor | None:
+    m = getattr(environment, MONITOR_ATTR, None)
+    return m if isinstance(m, Monitor) else None
 
 
 def _plan(environment: Environment) -> ReplayPlan | None:
@@ -199,9 +236,14 @@ def _quitting(environment: Environment, **_: Any) -> None:
 
 def _collect_and_finalize(environment: Environment) -> None:
     session = session_of(environment)
+    monitor = _monitor(environment)
+    if monitor is not None and not session.collected and session.plan is not None:
+        monitor.pause()  # no abort check while the workers flush
     collected = session.collect()
     if collected is None:
         return
+    if monitor is not None:
+        monitor.stop()
     if session.error:  # the run never started (e.g. the webhook registration was refused)
         log.error("%s", session.error)
         environment.process_exit_code = 2
@@ -230,6 +272,9 @@ def _collect_and_finalize(environment: Environment) -> None:
         thresholds=Path(o.thresholds) if o.thresholds else None,
         since_ms=int(plan.t0_epoch * 1000) - 60_000,
         do_reconcile=bool(collected.aggregate.rec.expected_tasks),
+        cpu_sustained_pct=collected.cpu_sustained_pct,
+        aborted=collected.aborted,
+        timeseries=Path(o.fleetsim_timeseries) if o.fleetsim_timeseries else None,
     )
     environment.process_exit_code = outcome.exit_code
 

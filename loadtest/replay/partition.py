@@ -21,6 +21,7 @@ import psutil
 
 from loadtest.replay.executor import Executor
 from loadtest.replay.retry import RetryPolicy
+from loadtest.replay.saturation import SAMPLE_EVERY_S, CpuSampler
 from loadtest.replay.schedule import LoopStats, Schedule, partition, run_open_model
 from loadtest.replay.stats import Recorder
 from loadtest.replay.wire import Targets, Transport
@@ -81,6 +82,7 @@ class PartitionRun:
     stopping: bool = False
     finished: bool = False
     cpu_peak_pct: float = 0.0
+    cpu: CpuSampler = field(default_factory=CpuSampler)
     stats: LoopStats | None = None
 
     def run(self) -> LoopStats:
@@ -134,8 +136,10 @@ class PartitionRun:
         gevent.sleep(2.0)  # startup (imports, reading the trace) is not the replay
         proc.cpu_percent(None)
         while True:
-            gevent.sleep(2.0)
-            self.cpu_peak_pct = max(self.cpu_peak_pct, proc.cpu_percent(None))
+            gevent.sleep(SAMPLE_EVERY_S)
+            pct = proc.cpu_percent(None)
+            self.cpu.samples.append(pct)
+            self.cpu_peak_pct = max(self.cpu_peak_pct, pct)
 
 
 class _StoppableClock:

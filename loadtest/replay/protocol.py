@@ -49,11 +49,13 @@ class SamplesMessage(TypedDict):
 
 
 class FinalMessage(TypedDict):
-    """A worker's last samples, and its peak CPU over the run (%)."""
+    """A worker's last samples, its peak CPU over the run (%) and the highest CPU it
+    held for a whole window (%, :mod:`loadtest.replay.saturation`)."""
 
     index: int
     data: RecorderDelta
     cpu: float
+    cpu_sustained: float
 
 
 class DoneMessage(TypedDict):
@@ -111,6 +113,7 @@ def final_from_message(data: object) -> FinalMessage:
         index=_int(MSG_FINAL, body, "index"),
         data=_delta(MSG_FINAL, body),
         cpu=_float(MSG_FINAL, body, "cpu"),
+        cpu_sustained=_float(MSG_FINAL, body, "cpu_sustained"),
     )
 
 

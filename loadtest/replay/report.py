@@ -295,7 +295,12 @@ def replay_sections(run_dir: Path) -> tuple[list[Section], list[Chart]]:
         ["speed-up over real time", r.speedup],
         ["replay duration (s)", r.duration_s],
         ["load-generator processes", r.processes],
+        ["load-generator CPU peak (%)", r.cpu_peak_pct],
     ]
+    if r.cpu_sustained_pct is not None:
+        overview.append([f"CPU held for {r.cpu_window_s or 0:g} s (%)", r.cpu_sustained_pct])
+    if r.aborted:
+        overview.append(["aborted by a threshold", Badge(r.aborted, "fail")])
     # Every counter, zeros included (an older file that lacks one reads it as zero).
     overview += [[f"calls {k.replace('_', ' ')}", v] for k, v in r.calls.items()]
     blocks = [table_html(("replay", ""), overview)]

@@ -35,7 +35,8 @@ RESULTS_VERSION = 1
 
 #: Every counter the replay keeps (``Recorder.count``).  Those in :class:`CallCounts` are
 #: written to ``results.json``; ``no_response`` and ``unauthorised`` only explain an
-#: invalid run, and ``tasks_errored`` is reported per flow.
+#: invalid run, ``tasks_errored`` is reported per flow, and ``rate_limited`` (attempts
+#: answered 429) is shown live and in ``/metrics``.
 CounterName = Literal[
     "planned",
     "sent",
@@ -54,6 +55,7 @@ CounterName = Literal[
     "unauthorised",
     "tasks_errored",
     "attempts",
+    "rate_limited",
 ]
 COUNTER_NAMES: tuple[CounterName, ...] = get_args(CounterName)
 
@@ -296,6 +298,14 @@ class ReplayResults:
     problems: tuple[str, ...] = ()
     #: None for a run without ``--webhooks`` (the file then has no ``webhooks`` key).
     webhooks: WebhookReport | None = None
+    #: The highest CPU (%) a replay process held for a whole ``cpu_window_s`` (see
+    #: :mod:`loadtest.replay.saturation`); None when not measured (an older file, whose
+    #: ``load_generator`` then has only its peak).
+    cpu_sustained_pct: float | None = None
+    cpu_window_s: float | None = None
+    #: Why a threshold with ``abort = true`` stopped the run early ("" when none did; the
+    #: file has an ``aborted`` key only when one did).
+    aborted: str = ""
 
     @property
     def valid(self) -> bool:
@@ -320,11 +330,20 @@ class ReplayResults:
             "throughput": [p.to_json() for p in self.throughput],
             "reconciliation": recon.to_json() if recon is not None else None,
             "thresholds": [c.to_json() for c in self.thresholds],
-            "load_generator": {"cpu_peak_pct": self.cpu_peak_pct},
+            "load_generator": self._load_generator(),
         }
         if self.webhooks is not None:
             doc["webhooks"] = self.webhooks.to_json()
+        if self.aborted:
+            doc["aborted"] = self.aborted
         return doc
+
+    def _load_generator(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"cpu_peak_pct": self.cpu_peak_pct}
+        if self.cpu_sustained_pct is not None:
+            out["cpu_sustained_pct"] = self.cpu_sustained_pct
+            out["cpu_window_s"] = self.cpu_window_s
+        return out
 
     @classmethod
     def from_json(cls, doc: object) -> ReplayResults:
@@ -387,6 +406,11 @@ class ReplayResults:
             cpu_peak_pct=r.float_(load, "cpu_peak_pct", "load_generator.cpu_peak_pct"),
             version=version,
             webhooks=WebhookReport.read(r, top.get("webhooks")),
+            cpu_sustained_pct=r.float_or_none(
+                load, "cpu_sustained_pct", "load_generator.cpu_sustained_pct"
+            ),
+            cpu_window_s=r.float_or_none(load, "cpu_window_s", "load_generator.cpu_window_s"),
+            aborted=r.str_(top.get("aborted", ""), "aborted"),
             problems=tuple(r.problems),
         )
 

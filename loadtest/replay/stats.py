@@ -70,6 +70,8 @@ class RecorderDelta(TypedDict):
     call_name: list[str]
     call_ok: list[bool]
     lag_ms: list[float]
+    #: When each lag sample's call was first sent (s since t0), for the time series.
+    lag_t: list[float]
     #: One array per flow: name, duration_s, polls, created, errored, ok.  Arrays rather
     #: than tuples because that is what comes out of a message.
     flows: list[list[Any]]
@@ -111,6 +113,7 @@ class Recorder:
     call_name: list[str] = field(default_factory=list)
     call_ok: list[bool] = field(default_factory=list)
     lag_ms: list[float] = field(default_factory=list)
+    lag_t: list[float] = field(default_factory=list)
     flows: list[tuple[str, float, int, int, int, bool]] = field(default_factory=list)
     counters: dict[CounterName, int] = field(default_factory=dict)
     expected_tasks: list[int] = field(default_factory=list)
@@ -151,8 +154,10 @@ class Recorder:
         self.call_ok.append(ok)
         self.count("ok" if ok else "failed")
 
-    def lag(self, ms: float) -> None:
+    def lag(self, ms: float, t_s: float = 0.0) -> None:
+        """A call's schedule lag (ms), first sent at ``t_s`` (s since t0)."""
         self.lag_ms.append(ms)
+        self.lag_t.append(t_s)
 
     def flow(
         self, name: str, duration_s: float, polls: int, created: int, errored: int, ok: bool
@@ -174,6 +179,7 @@ class Recorder:
             call_name=self.call_name,
             call_ok=self.call_ok,
             lag_ms=self.lag_ms,
+            lag_t=self.lag_t,
             flows=[list(f) for f in self.flows],
             counters=self.counters,
             expected_tasks=self.expected_tasks,
@@ -187,7 +193,7 @@ class Recorder:
             out["wh_arrivals"].extend(self.arrival_source())
         self.wh_expected, self.wh_arrivals = [], []
         self.req_name, self.req_t, self.req_ms = [], [], []
-        self.req_corr_ms, self.req_ok, self.lag_ms = [], [], []
+        self.req_corr_ms, self.req_ok, self.lag_ms, self.lag_t = [], [], [], []
         self.req_retried, self.call_name, self.call_ok = [], [], []
         self.flows, self.counters, self.expected_tasks = [], {}, []
         self.deleted_tasks = []
@@ -213,6 +219,7 @@ class Aggregate:
         r.call_name.extend(delta["call_name"])
         r.call_ok.extend(delta["call_ok"])
         r.lag_ms.extend(delta["lag_ms"])
+        r.lag_t.extend(delta["lag_t"])
         r.flows.extend(
             (str(f[0]), float(f[1]), int(f[2]), int(f[3]), int(f[4]), bool(f[5]))
             for f in delta["flows"]

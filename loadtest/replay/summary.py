@@ -51,6 +51,12 @@ def summary_lines(r: ReplayResults) -> list[str]:
     out.append(
         f"schedule lag: p50 {lag.p50_ms:.2f} ms  p99 {lag.p99_ms:.2f} ms  max {lag.max_ms:.2f} ms"
     )
+    if r.cpu_sustained_pct is not None:
+        # Saturation is judged on both: the lag, and the CPU held for a whole window.
+        out.append(
+            f"load generator: CPU peak {r.cpu_peak_pct:.0f}%, held {r.cpu_sustained_pct:.0f}% "
+            f"for {r.cpu_window_s or 0:g} s"
+        )
     # "failed" is calls that failed for good (the error ratio's numerator); "attempts"
     # includes every retry and poll.
     out.append(

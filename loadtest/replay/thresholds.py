@@ -146,6 +146,34 @@ class Limit:
     limits: tuple[tuple[str, float], ...]
     #: With no samples for the scope: a failure when required, else a skip.
     required: bool = False
+    #: ``abort = true``: stop the run as soon as a limit of this table has been violated
+    #: (judged live, over the samples so far) for longer than ``abort_after_s``.
+    abort: bool = False
+    abort_after_s: float = 0.0
+
+
+#: Keys of a table that are not limits: what to do about them.
+CONTROL_KEYS = ("required", "abort", "abort_after_s")
+
+
+def _abort(table: Any, where: str, may_abort: bool) -> tuple[bool, float]:
+    """A table's ``abort`` and ``abort_after_s``, checked."""
+    if not isinstance(table, dict):
+        return False, 0.0
+    abort = table.get("abort", False)
+    after = table.get("abort_after_s", 0.0)
+    if not isinstance(abort, bool):
+        raise UserError(f"{where}.abort = {abort!r}: must be true or false")
+    if isinstance(after, bool) or not isinstance(after, int | float) or after < 0:
+        raise UserError(f"{where}.abort_after_s = {after!r}: must be a number of seconds >= 0")
+    if "abort_after_s" in table and not abort:
+        raise UserError(f"{where}.abort_after_s needs abort = true in the same table")
+    if abort and not may_abort:
+        raise UserError(
+            f"{where}.abort: only endpoint, flow and schedule_lag limits can stop a run "
+            "(webhooks are matched at the end)"
+        )
+    return abort, float(after)
 
 
 def _limits(
@@ -159,6 +187,8 @@ def _limits(
             if not isinstance(v, bool):
                 raise UserError(f"{where}.required = {v!r}: must be true or false")
             continue
+        if k in ("abort", "abort_after_s"):
+            continue  # checked by _abort
         if k not in allowed:
             raise UserError(f"{where}.{k}: unknown limit; allowed: {', '.join(allowed)}")
         if isinstance(v, bool) or not isinstance(v, int | float) or v < 0:
@@ -189,13 +219,19 @@ def parse_thresholds(data: Mapping[str, Any], source: str = "thresholds") -> lis
         for scope, table in section.items():
             where = f"{source}: {key}.{scope!r}"
             limits = _limits(table, where, allowed, may_require=True)
-            out.append(Limit(kind, scope, limits, bool(table.get("required", False))))
+            abort, after = _abort(table, where, kind != "webhook")
+            out.append(Limit(kind, scope, limits, bool(table.get("required", False)), abort, after))
     if "schedule_lag" in data:
+        where = f"{source}: schedule_lag"
+        lag = data["schedule_lag"]
+        abort, after = _abort(lag, where, True)
         out.append(
             Limit(
                 "schedule_lag",
                 "schedule_lag",
-                _limits(data["schedule_lag"], f"{source}: schedule_lag", LAG_METRICS, False),
+                _limits(lag, where, LAG_METRICS, False),
+                abort=abort,
+                abort_after_s=after,
             )
         )
     return out
@@ -397,6 +433,8 @@ def format_table(checks: Sequence[ThresholdCheck]) -> str:
 
 #: The JUnit test case that says whether the run's numbers can be trusted.
 VALIDITY_CASE = "run validity"
+#: The JUnit test case of a run stopped early by an ``abort = true`` threshold.
+ABORT_CASE = "run aborted"
 
 
 def write_junit(
@@ -404,6 +442,7 @@ def write_junit(
     path: Path,
     suite: str = "fleetsim.replay",
     validity: Validity | None = None,
+    aborted: str = "",
 ) -> None:
     """A JUnit XML report: one test case per check, a failure element per violation.
 
@@ -416,6 +455,9 @@ def write_junit(
     if validity is not None:
         tests += 1
         fails += not validity.valid
+    if aborted:
+        tests += 1
+        fails += 1
     lines = [
         '<?xml version="1.0" encoding="UTF-8"?>',
         f'<testsuites><testsuite name={quoteattr(suite)} tests="{tests}" '
@@ -426,6 +468,10 @@ def write_junit(
         if not validity.valid:
             msg = quoteattr("run invalid: " + "; ".join(validity.reasons))
             lines.append(f"    <failure message={msg}/>")
+        lines.append("  </testcase>")
+    if aborted:
+        lines.append(f"  <testcase classname={quoteattr(suite)} name={quoteattr(ABORT_CASE)}>")
+        lines.append(f"    <failure message={quoteattr('aborted: ' + aborted)}/>")
         lines.append("  </testcase>")
     for c in checks:
         name = quoteattr(f"{c.scope} {c.metric}")

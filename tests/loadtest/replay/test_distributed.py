@@ -237,14 +237,15 @@ def test_a_plan_missing_a_field_is_named() -> None:
 def test_sample_messages_are_checked() -> None:
     delta = Recorder().drain()
     assert samples_from_message({"index": 1, "data": delta}) == {"index": 1, "data": delta}
-    assert final_from_message({"index": 0, "data": delta, "cpu": 12}) == {
+    assert final_from_message({"index": 0, "data": delta, "cpu": 12, "cpu_sustained": 9}) == {
         "index": 0,
         "data": delta,
         "cpu": 12.0,
+        "cpu_sustained": 9.0,
     }
     with pytest.raises(ProtocolError, match=f"^{MSG_DATA}: data 3"):
         samples_from_message({"index": 1, "data": 3})
-    with pytest.raises(ProtocolError, match=f"^{MSG_FINAL}: missing \\['cpu'\\]"):
+    with pytest.raises(ProtocolError, match=f"^{MSG_FINAL}: missing \\['cpu', 'cpu_sustained'\\]"):
         final_from_message({"index": 0, "data": delta})
     # A delta from another version (a key missing or unknown) is named, not merged.
     with pytest.raises(ProtocolError, match=r"data: missing \['lag_ms'\], unknown \['lag'\]"):
@@ -302,12 +303,15 @@ def test_a_master_merges_two_workers_exactly_like_one_process() -> None:
 def test_the_master_keeps_the_highest_worker_cpu() -> None:
     net, master, (w0, w1) = distributed(2)
     master.start(PLAN, sorted(net.workers))
-    for w, cpu in ((w0, 35.0), (w1, 80.0)):
+    for w, cpu, held in ((w0, 35.0, [20.0] * 5), (w1, 80.0, [60.0, 70.0, 65.0, 66.0, 64.0])):
         run = w.claim(NoTransport(), TARGETS)
         assert run is not None
         run.cpu_peak_pct = cpu
+        run.cpu.samples[:] = held
     merged = master.collect()
     assert merged is not None and merged.cpu_peak_pct == 80.0
+    # The highest CPU held for a whole window, by any worker: w1's lowest of 5 samples.
+    assert merged.cpu_sustained_pct == 60.0
 
 
 def test_the_test_ends_when_every_worker_is_done() -> None:

@@ -278,3 +278,21 @@ def test_the_contract_example_is_what_the_record_writes(repo: Path) -> None:
     assert r.problems == ()
     assert _shape(r.to_json()) == _shape(example)
     assert _shape(CASES[0].results().to_json()) == _shape(example)
+
+
+def test_saturation_and_abort_fields_round_trip_and_stay_optional() -> None:
+    r = ReplayResults(
+        cpu_peak_pct=93.0, cpu_sustained_pct=41.5, cpu_window_s=5.0, aborted="p99_ms over"
+    )
+    doc = r.to_json()
+    assert doc["load_generator"] == {
+        "cpu_peak_pct": 93.0,
+        "cpu_sustained_pct": 41.5,
+        "cpu_window_s": 5.0,
+    }
+    assert doc["aborted"] == "p99_ms over"
+    back = ReplayResults.from_json(orjson.loads(orjson.dumps(doc)))
+    assert back == r and back.problems == ()
+    # A run that measured no window, or was not aborted, writes the file as before.
+    plain = ReplayResults(cpu_peak_pct=12.0).to_json()
+    assert plain["load_generator"] == {"cpu_peak_pct": 12.0} and "aborted" not in plain
