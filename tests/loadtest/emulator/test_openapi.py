@@ -10,7 +10,7 @@ from loadtest.emulator.app import create_app
 from loadtest.emulator.config import EmulatorConfig
 from tests.loadtest.emulator.helpers import make_client
 
-INFRA = {"/", "/healthz", "/openapi.json", "/metrics"}
+INFRA = {"/", "/healthz", "/openapi.json", "/metrics", "/docs", "/docs/{name}"}
 
 
 def test_every_route_is_documented_and_nothing_else() -> None:
