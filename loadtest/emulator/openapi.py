@@ -342,7 +342,7 @@ def build_openapi(routes: Iterable[BaseRoute] | None = None) -> dict[str, Any]:
                 body["example"] = examples["requests"][model.__name__]
             op["requestBody"] = {"required": True, "content": {"application/json": body}}
         paths.setdefault(path, {})[method] = op
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "fleetsim platform emulator",
@@ -371,6 +371,37 @@ def build_openapi(routes: Iterable[BaseRoute] | None = None) -> dict[str, Any]:
             },
         },
     }
+    return _unqualified(doc)
+
+
+def _unqualified(doc: dict[str, Any]) -> dict[str, Any]:
+    """Name the models pydantic had to qualify (two providers' ``Address``, as
+    ``loadtest__providers__onfleet__Address``) ``OnfleetAddress``, titles included: client
+    generators name classes by title and refuse two alike."""
+    schemas = doc["components"]["schemas"]
+    renames: dict[str, str] = {}
+    for key in list(schemas):
+        if "__" in key:
+            *module, cls = key.split("__")
+            new = "".join(part.title() for part in module[-1].split("_")) + cls
+            renames[f"#/components/schemas/{key}"] = f"#/components/schemas/{new}"
+            schemas[new] = schemas.pop(key)
+            schemas[new]["title"] = new
+    if not renames:
+        return doc
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: renames.get(v, v) if k == "$ref" and isinstance(v, str) else walk(v)
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out: dict[str, Any] = walk(doc)
+    return out
 
 
 # -- the webhooks section -----------------------------------------------------------------
