@@ -48,6 +48,12 @@ PRODUCERS: tuple[Producer, ...] = (
         f"{hypertrack.BASE_PATH}/{{}}",
         ("/orders/0/order_handle",),
     ),
+    # a list's first element -> the calls on it
+    ("get", f"{_O}/tasks/all", f"{_O}/tasks/{{}}", ("/tasks/0/id",)),
+    ("get", f"{_O}/workers", f"{_O}/workers/{{}}", ("/0/id",)),
+    ("get", f"{_O}/teams", f"{_O}/teams/{{}}", ("/0/id",)),
+    ("get", f"{_O}/webhooks", f"{_O}/webhooks/{{}}", ("/0/id",)),
+    ("get", f"{_C}/webhooks", f"{_C}/webhooks/{{}}", ("/0/id",)),
     # a webhook or endpoint id -> delete
     ("post", f"{_O}/webhooks", f"{_O}/webhooks/{{}}", ("/id",)),
     ("post", f"{_C}/webhooks", f"{_C}/webhooks/{{}}", ("/id",)),

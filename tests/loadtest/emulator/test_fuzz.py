@@ -61,7 +61,7 @@ CHECKS = [
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @schema.parametrize()
 @settings(
-    max_examples=12,
+    max_examples=5,
     deadline=None,
     database=None,
     suppress_health_check=[
@@ -75,6 +75,59 @@ def test_every_operation_conforms_to_its_documented_responses(case: Any) -> None
     case.validate_response(response, checks=CHECKS)
     if response.status_code >= 400:
         assert shape_ok(case.path, response.json()), response.text
+
+
+#: The stateful run goes provider by provider: in one machine schemathesis starts scenarios
+#: only from the operations it judges most likely to succeed (Onfleet's creates), which
+#: would leave the other providers' chains unexplored.
+GROUPS = (
+    r"^/api/v2/tasks",
+    r"^/api/v2/(workers|teams|containers)|^/emulator/v1/(workers|tasks)",
+    r"webhooks",
+    r"^/v1/",
+    r"^/api/batches",
+    r"^/orders",
+)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("group", GROUPS)
+def test_stateful_chains_along_the_links_conform(group: str) -> None:
+    reached: set[tuple[str, str]] = set()
+    linked: set[tuple[str, str]] = set()
+
+    class Machine(schema.include(path_regex=group).as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": auth_for(case.path)}
+
+        def after_call(self, response: Any, case: Any) -> None:
+            reached.add((case.method, case.operation.path))
+            if "{" in case.operation.path and case.path_parameters:
+                linked.add((case.method, case.operation.path))
+
+        def validate_response(
+            self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
+        ) -> None:
+            case.validate_response(response, checks=CHECKS)
+            if response.status_code >= 400:
+                assert shape_ok(case.path, response.json()), response.text
+
+    Machine.run(
+        settings=settings(
+            max_examples=12,
+            stateful_step_count=4,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
+    assert reached
+    # Scenarios went past their first call to an operation that takes an id -- except
+    # Nash's: a random package never passes its validation (a known gap: the request
+    # schema does not yet carry every check the server makes), so no job id to follow.
+    if group != r"^/v1/":
+        assert linked, reached
 
 
 json_values = st.recursive(
