@@ -212,12 +212,88 @@ def _op_id(method: str, path: str) -> str:
 #: to the document is one line here (e.g. "loadtest.emulator.onfleet.schema_fleet").
 _EXTRA_MODULES: tuple[str, ...] = ()
 
-#: Request constraints the server enforces that the providers' models leave out (model
-#: name -> field -> JSON Schema keywords): an empty or over-long batch is refused.
-_CONSTRAINTS: dict[str, dict[str, dict[str, Any]]] = {
-    "TaskBatch": {"tasks": {"minItems": 1, "maxItems": onfleet.MAX_BATCH}},
-    "TrackRequest": {"orders": {"maxItems": hypertrack.MAX_ORDERS_PER_TRACK}},
+#: Onfleet's accepted phone forms (``normalise_phone``): ``+`` and 8-15 digits, or a US
+#: number of 10 digits (not starting 0 or 1) or 11 starting with 1, with separators.
+_SEP = r"[ ().-]*"
+ONFLEET_PHONE = (
+    rf"^(?:\+{_SEP}(?:[0-9]{_SEP}){{8,15}}|{_SEP}[2-9]{_SEP}(?:[0-9]{_SEP}){{9}}"
+    rf"|{_SEP}1{_SEP}(?:[0-9]{_SEP}){{10}})$"
+)
+_E164 = r"^\+[0-9]{8,15}$"
+_LNG_LAT = {"prefixItems": [{"minimum": -180, "maximum": 180}, {"minimum": -90, "maximum": 90}]}
+_NON_NEGATIVE = {"minimum": 0}
+_EPOCH_MS = {"minimum": 0, "maximum": 10**15}
+
+
+#: Request constraints the server enforces that the providers' models leave out (schema
+#: name -> keywords merged into the schema; ``properties`` -> field -> keywords merged into
+#: the field), so that what the document allows the server accepts, as far as JSON Schema
+#: can say it in keywords that client generators also read.  Either/or rules (an address
+#: or a location) are stated in ``description`` rather than as ``anyOf`` of ``required``:
+#: openapi-python-client turns those into unions it cannot always build.  Ids must also
+#: exist, and time windows must be ordered.
+_CONSTRAINTS: dict[str, dict[str, Any]] = {
+    "TaskBatch": {"properties": {"tasks": {"minItems": 1, "maxItems": onfleet.MAX_BATCH}}},
+    "TaskCreate": {
+        "properties": {
+            "completeAfter": _EPOCH_MS,
+            "completeBefore": _EPOCH_MS,
+            "quantity": {"minimum": 0, "exclusiveMaximum": 1e12},
+            "serviceTime": {"minimum": 0, "exclusiveMaximum": 1e12},
+        }
+    },
+    "OnfleetDestination": {
+        "description": "An address or a location ([longitude, latitude]) is required.",
+        "properties": {"location": _LNG_LAT},
+    },
+    "OnfleetAddress": {
+        "description": "unparsed, or street and city, is required (all values strings).",
+        "additionalProperties": {"type": ["string", "null"]},
+    },
+    "Recipient": {"properties": {"name": {"pattern": r"\S"}, "phone": {"pattern": ONFLEET_PHONE}}},
+    "AutoAssign": {"properties": {"maxAssignedTaskCount": _NON_NEGATIVE}},
+    "WorkerCreate": {
+        "properties": {"name": {"pattern": r"\S"}, "phone": {"pattern": ONFLEET_PHONE}}
+    },
+    "DutyChange": {"properties": {"location": _LNG_LAT}},
+    "Move": {"properties": {"location": _LNG_LAT}},
+    "TrackRequest": {
+        "description": "worker_handle or device_id is required.",
+        "properties": {"orders": {"maxItems": hypertrack.MAX_ORDERS_PER_TRACK}},
+    },
+    "OrderIn": {"properties": {"expected_service_time": _NON_NEGATIVE}},
+    "HypertrackDestination": {
+        "description": "geometry, address or place_handle is required.",
+        "properties": {"radius": {"minimum": 1}},
+    },
+    "Geometry": {"properties": {"coordinates": _LNG_LAT}},
+    "Package": {
+        "description": "Each side needs both coordinates or an address line.",
+        "properties": {
+            **{
+                f"{side}{axis}": {"minimum": -lim, "maximum": lim}
+                for side in ("pickup", "dropoff")
+                for axis, lim in (("Latitude", 90), ("Longitude", 180))
+            },
+            **{f"{side}PhoneNumber": {"pattern": _E164} for side in ("pickup", "dropoff")},
+            **{k: _NON_NEGATIVE for k in ("packageValueCents", "tipAmountCents", "itemsCount")},
+        },
+    },
+    "BatchCreate": {"properties": {"service": {"minLength": 1}}},
 }
+
+
+def _constrain(schemas: dict[str, Any]) -> None:
+    for name, keywords in _CONSTRAINTS.items():
+        schema = schemas.get(name)
+        if schema is None:
+            continue
+        for key, value in keywords.items():
+            if key == "properties":
+                for field_name, extra in value.items():
+                    schema["properties"][field_name].update(extra)
+            else:
+                schema[key] = value
 
 
 def _sources() -> list[
@@ -279,10 +355,6 @@ def build_openapi(routes: Iterable[BaseRoute] | None = None) -> dict[str, Any]:
     def ref(model: type[BaseModel]) -> dict[str, Any]:
         return dict(refs[(model, "validation")])
 
-    for name, fields in _CONSTRAINTS.items():
-        for field_name, keywords in fields.items():
-            if name in schemas:
-                schemas[name]["properties"][field_name].update(keywords)
     examples = _examples()
     for name, example in examples["responses"].items():
         if name in schemas:
@@ -371,7 +443,9 @@ def build_openapi(routes: Iterable[BaseRoute] | None = None) -> dict[str, Any]:
             },
         },
     }
-    return _unqualified(doc)
+    doc = _unqualified(doc)
+    _constrain(doc["components"]["schemas"])
+    return doc
 
 
 def _unqualified(doc: dict[str, Any]) -> dict[str, Any]:

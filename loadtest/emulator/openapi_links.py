@@ -60,6 +60,52 @@ PRODUCERS: tuple[Producer, ...] = (
 )
 
 
+#: Links that also write the follow-up's body, where a create needs an id in its body
+#: (a worker names its teams; a task names its container): (method, path of the producer,
+#: method, path of the target, the body with ``{$response...}`` expressions).  A worker's
+#: phone must be unique, so it is made from the team's creation time.
+BODY_LINKS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
+    (
+        "post",
+        f"{_O}/teams",
+        "post",
+        f"{_O}/workers",
+        {
+            "name": "Linked worker",
+            "phone": "+1{$response.body#/timeCreated}",
+            "teams": ["$response.body#/id"],
+        },
+    ),
+    (
+        "post",
+        f"{_O}/teams",
+        "post",
+        f"{_O}/tasks",
+        {
+            "destination": {"address": {"unparsed": "2829 Vallejo St, SF, CA, USA"}},
+            "container": {"type": "TEAM", "team": "$response.body#/id"},
+        },
+    ),
+    (
+        "post",
+        f"{_O}/workers",
+        "post",
+        f"{_O}/tasks",
+        {
+            "destination": {"location": [-122.4438337, 37.7940329]},
+            "container": {"type": "WORKER", "worker": "$response.body#/id"},
+        },
+    ),
+    (
+        "post",
+        f"{_O}/workers",
+        "put",
+        f"{_O}/containers/workers/{{id}}",
+        {"tasks": []},
+    ),
+)
+
+
 def _matcher(template: str) -> re.Pattern[str]:
     """``/a/{}/b/{}`` -> a regex matching ``/a/{x}/b/{y}`` and anything below it."""
     parts = [re.escape(p) for p in template.split("{}")]
@@ -91,4 +137,14 @@ def links_for(
                 "operationId": target,
                 "parameters": params,
             }
+    for method, path, t_method, t_path, body in BODY_LINKS:
+        if (method, path) not in op_ids or (t_method, t_path) not in op_ids:
+            continue
+        target = op_ids[(t_method, t_path)]
+        link = out.setdefault((method, path), {}).setdefault(
+            target, {"operationId": target, "parameters": {}}
+        )
+        link["requestBody"] = body
+        if not link["parameters"]:
+            del link["parameters"]
     return out

