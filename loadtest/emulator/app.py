@@ -28,7 +28,7 @@ from loadtest.emulator.dialect import dialect_of
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.http import ok
 from loadtest.emulator.hypertrack.routes import HyperTrackApi
-from loadtest.emulator.middleware.allow import AllowMiddleware
+from loadtest.emulator.middleware.allow import AllowIndex, AllowMiddleware
 from loadtest.emulator.middleware.auth import AuthMiddleware
 from loadtest.emulator.middleware.bodylimit import BodyLimitMiddleware
 from loadtest.emulator.middleware.catchall import CatchAllMiddleware, internal_error
@@ -152,7 +152,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     dialect = dialect_of(request.scope)
     if exc.status_code == 405:
-        err = dialect.method_not_allowed(request.method, dict(exc.headers or {}))
+        # Every method of the path, not only those of the first route that matched it.
+        allow = request.app.state.allow.allowed(request.url.path)
+        err = dialect.method_not_allowed(request.method, {**(exc.headers or {}), "Allow": allow})
     elif exc.status_code == 404:
         err = dialect.no_route(request.url.path)
     else:
@@ -224,7 +226,8 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     middleware.append(Middleware(CatchAllMiddleware, on_error=rt.rollback))
     # OPTIONS and every 405's Allow list all the methods of the path (before auth: a
     # preflight carries no credentials).
-    middleware.append(Middleware(AllowMiddleware, routes=routes))
+    allow = AllowIndex(routes)
+    middleware.append(Middleware(AllowMiddleware, index=allow))
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes))
     middleware.append(Middleware(AuthMiddleware, keys=cfg.keys))
     if cfg.faults.error_rate > 0 or cfg.faults.slow_rate > 0:
@@ -238,4 +241,5 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.emulator = emu
+    app.state.allow = allow
     return app

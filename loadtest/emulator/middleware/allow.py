@@ -8,28 +8,28 @@ a 405 of its own.  This middleware knows every route:
 * ``OPTIONS`` on a served path answers 204 with ``Allow`` (every method of the path, with
   HEAD for GET and OPTIONS itself), before authentication: a preflight carries no
   credentials [inf].  A path no route serves goes on to the router's 404.
-* A 405 from the router (answered in the dialect's shape by the app's handler) gets its
-  ``Allow`` header rewritten to the same full list.
+* A 405 from the router is answered in the dialect's shape by the app's handler, which
+  takes its ``Allow`` from the same :class:`AllowIndex` (``app.state.allow``).
 
 The path's methods are found by matching the route templates once per distinct path of
-an OPTIONS or 405 answer; other requests pay one status comparison.
+an OPTIONS or 405 answer; other requests pay one comparison and no send wrapper.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from starlette.datastructures import MutableHeaders
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: The order methods are listed in (then any others, sorted).
 _ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-class AllowMiddleware:
-    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
-        self.app = app
+class AllowIndex:
+    """Which methods each path is served with, from the app's routes (cached per path)."""
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
         self.routes = [r for r in routes if isinstance(r, Route)]
         self._cache: dict[str, str] = {}
 
@@ -50,13 +50,17 @@ class AllowMiddleware:
             self._cache[path] = value
         return value
 
+
+class AllowMiddleware:
+    """Answers OPTIONS; every other request passes straight through (no wrapper)."""
+
+    def __init__(self, app: ASGIApp, index: AllowIndex) -> None:
+        self.app = app
+        self.index = index
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        if scope["method"] == "OPTIONS":
-            allow = self.allowed(path)
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            allow = self.index.allowed(scope["path"])
             if allow:
                 await send(
                     {
@@ -67,11 +71,4 @@ class AllowMiddleware:
                 )
                 await send({"type": "http.response.body", "body": b""})
                 return
-
-        async def send_allow(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 405:
-                headers = MutableHeaders(scope=message)
-                headers["allow"] = self.allowed(path)
-            await send(message)
-
-        await self.app(scope, receive, send_allow)
+        await self.app(scope, receive, send)
