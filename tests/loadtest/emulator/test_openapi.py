@@ -222,3 +222,50 @@ def test_docs_page_and_its_assets_are_served_without_credentials() -> None:
         assert b"SwaggerUIBundle" in c.get("/docs/swagger-ui-bundle.js").content
         assert c.get("/docs/core.py").status_code == 404
         assert c.get("/").json()["docs"] == "/docs"
+
+
+def test_an_extra_module_adds_its_operations_responses_and_links(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The integrator's one line: a module in ``_EXTRA_MODULES`` with OPERATIONS and
+    RESPONSES (and STATUS) is documented, and linked by path shape from the worker create."""
+    import sys
+    import types
+
+    from pydantic import BaseModel
+
+    from loadtest.emulator import openapi
+
+    class ScheduleOut(BaseModel):
+        entries: list[dict[str, Any]]
+
+    class ScheduleIn(BaseModel):
+        entries: list[dict[str, Any]]
+
+    mod = types.ModuleType("fake_schema_fleet")
+    path = "/api/v2/workers/{workerId}/schedule"
+    mod.OPERATIONS = (  # type: ignore[attr-defined]
+        ("get", path, "onfleet", "A worker's schedule", None, ()),
+        ("post", path, "onfleet", "Set a worker's schedule", ScheduleIn, ()),
+    )
+    mod.RESPONSES = {("get", path): ScheduleOut, ("post", path): ScheduleOut}  # type: ignore[attr-defined]
+    mod.STATUS = {("post", path): 201}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fake_schema_fleet", mod)
+    monkeypatch.setattr(openapi, "_EXTRA_MODULES", ("fake_schema_fleet",))
+    doc = build_openapi()
+    validate(doc)
+    ops = doc["paths"][path]
+    assert ops["get"]["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ScheduleOut"
+    }
+    assert "201" in ops["post"]["responses"] and "200" not in ops["post"]["responses"]
+    assert ops["post"]["responses"]["400"]["content"]["application/json"]["schema"][
+        "$ref"
+    ].endswith("/OnfleetError")
+    links = doc["paths"]["/api/v2/workers"]["post"]["responses"]["200"]["links"]
+    assert links["get__api_v2_workers_workerId_schedule"]["parameters"] == {
+        "workerId": "$response.body#/id"
+    }
+    mod.RESPONSES = {("get", path): ScheduleOut}  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match=re.escape("POST " + path)):
+        build_openapi()
