@@ -69,17 +69,18 @@ class OnfleetTaskOut(BaseModel):
     feedback: list[Any]
     metadata: list[Any]
     overrides: dict[str, Any]
-    quantity: float
-    additionalQuantities: dict[str, Any]
-    serviceTime: float
-    identity: dict[str, Any]
-    appearance: dict[str, Any]
-    scanOnlyRequiredBarcodes: bool
+    # Always sent by the emulator; absent from some of Onfleet's documented examples.
+    quantity: float | None = None
+    additionalQuantities: dict[str, Any] | None = None
+    serviceTime: float | None = None
+    identity: dict[str, Any] | None = None
+    appearance: dict[str, Any] | None = None
+    scanOnlyRequiredBarcodes: bool | None = None
     container: OnfleetContainerRef
-    trackingViewed: bool
+    trackingViewed: bool | None = None
     recipients: list[dict[str, Any]]
     destination: dict[str, Any]
-    didAutoAssign: bool
+    didAutoAssign: bool | None = None
 
 
 class OnfleetBatchErrorDetail(BaseModel):

@@ -269,3 +269,26 @@ def test_an_extra_module_adds_its_operations_responses_and_links(
     mod.RESPONSES = {("get", path): ScheduleOut}  # type: ignore[attr-defined]
     with pytest.raises(ValueError, match=re.escape("POST " + path)):
         build_openapi()
+
+
+def test_every_seed_example_is_valid_against_its_schema(doc: dict[str, Any]) -> None:
+    from jsonschema import Draft202012Validator
+
+    def check(schema: dict[str, Any], example: Any, where: str) -> None:
+        errors = list(
+            Draft202012Validator({**schema, "components": doc["components"]}).iter_errors(example)
+        )
+        assert not errors, (where, errors[0].message)
+
+    seen = 0
+    for name, schema in doc["components"]["schemas"].items():
+        for example in schema.get("examples", []):
+            check({"$ref": f"#/components/schemas/{name}"}, example, name)
+            seen += 1
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            if "example" in body:
+                check(body["schema"], body["example"], f"{method} {path}")
+                seen += 1
+    assert seen >= 9
