@@ -28,6 +28,7 @@ from loadtest.emulator.dialect import dialect_of
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.http import ok
 from loadtest.emulator.hypertrack.routes import HyperTrackApi
+from loadtest.emulator.middleware.allow import AllowIndex, AllowMiddleware
 from loadtest.emulator.middleware.auth import AuthMiddleware
 from loadtest.emulator.middleware.bodylimit import BodyLimitMiddleware
 from loadtest.emulator.middleware.catchall import CatchAllMiddleware, internal_error
@@ -40,6 +41,7 @@ from loadtest.emulator.nash.routes import NashApi
 from loadtest.emulator.onfleet.routes import OnfleetApi
 from loadtest.emulator.onfleet.state import OnfleetState
 from loadtest.emulator.openapi import build_openapi
+from loadtest.emulator.openapi_docs import DocsRoutes
 from loadtest.emulator.services import Runtime, now_ms
 from loadtest.emulator.webhooks.routes import WebhookRoutes
 
@@ -117,6 +119,7 @@ def _routes(emu: Emulator) -> list[BaseRoute]:
                 "service": "fleetsim emulator",
                 "profile": emu.rt.config.profile,
                 "openapi": "/openapi.json",
+                "docs": "/docs",
                 "metrics": "/metrics",
             }
         )
@@ -132,6 +135,7 @@ def _routes(emu: Emulator) -> list[BaseRoute]:
         Route("/healthz", root, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *DocsRoutes().routes(),
     ]
 
 
@@ -148,7 +152,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     dialect = dialect_of(request.scope)
     if exc.status_code == 405:
-        err = dialect.method_not_allowed(request.method, dict(exc.headers or {}))
+        # Every method of the path, not only those of the first route that matched it.
+        allow = request.app.state.allow.allowed(request.url.path)
+        err = dialect.method_not_allowed(request.method, {**(exc.headers or {}), "Allow": allow})
     elif exc.status_code == 404:
         err = dialect.no_route(request.url.path)
     else:
@@ -222,6 +228,10 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     )
     # Inside the rate limiter, so even a 500 for an unexpected exception carries its headers.
     middleware.append(Middleware(CatchAllMiddleware, on_error=rt.rollback))
+    # OPTIONS and every 405's Allow list all the methods of the path (before auth: a
+    # preflight carries no credentials).
+    allow = AllowIndex(routes)
+    middleware.append(Middleware(AllowMiddleware, index=allow))
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes))
     middleware.append(Middleware(AuthMiddleware, keys=cfg.keys))
     if cfg.faults.error_rate > 0 or cfg.faults.slow_rate > 0:
@@ -235,4 +245,5 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.emulator = emu
+    app.state.allow = allow
     return app

@@ -9,13 +9,18 @@ array), with the payload models of :mod:`loadtest.emulator.webhooks.payloads`.
 
 from __future__ import annotations
 
+import importlib
+import json
 from collections.abc import Iterable
+from http import HTTPStatus
+from importlib import resources
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute, Route
 
+from loadtest.emulator.openapi_links import links_for
 from loadtest.emulator.webhooks import payloads
 from loadtest.providers import deftship, hypertrack, nash, onfleet, webhooks
 
@@ -196,22 +201,174 @@ def _served(routes: Iterable[BaseRoute]) -> set[tuple[str, str]]:
     return out
 
 
+def _op_id(method: str, path: str) -> str:
+    return f"{method}_{path}".replace("/", "_").replace("{", "").replace("}", "").replace("-", "_")
+
+
+#: The modules whose routes the document covers besides :data:`OPERATIONS` and the webhook
+#: engine's: each exports ``OPERATIONS: tuple[Op, ...]`` and ``RESPONSES: dict[(method,
+#: path), model | None]`` (None: an empty body), and may export ``STATUS: dict[(method,
+#: path), int]`` for a success status other than 200.  Adding a provider module's routes
+#: to the document is one line here (e.g. "loadtest.emulator.onfleet.schema_fleet").
+_EXTRA_MODULES: tuple[str, ...] = (
+    "loadtest.emulator.onfleet.schema_fleet",
+    "loadtest.emulator.onfleet.schema_tasks",
+    "loadtest.emulator.nash.schema",
+    "loadtest.emulator.hypertrack.schema",
+)
+
+#: Onfleet's accepted phone forms (``normalise_phone``): ``+`` and 8-15 digits, or a US
+#: number of 10 digits (not starting 0 or 1) or 11 starting with 1, with separators.
+_SEP = r"[ ().-]*"
+ONFLEET_PHONE = (
+    rf"^(?:\+{_SEP}(?:[0-9]{_SEP}){{8,15}}|{_SEP}[2-9]{_SEP}(?:[0-9]{_SEP}){{9}}"
+    rf"|{_SEP}1{_SEP}(?:[0-9]{_SEP}){{10}})$"
+)
+_E164 = r"^\+[0-9]{8,15}$"
+_LNG_LAT = {"prefixItems": [{"minimum": -180, "maximum": 180}, {"minimum": -90, "maximum": 90}]}
+_NON_NEGATIVE = {"minimum": 0}
+_EPOCH_MS = {"minimum": 0, "maximum": 10**15}
+
+
+#: Request constraints the server enforces that the providers' models leave out (schema
+#: name -> keywords merged into the schema; ``properties`` -> field -> keywords merged into
+#: the field), so that what the document allows the server accepts, as far as JSON Schema
+#: can say it in keywords that client generators also read.  Either/or rules (an address
+#: or a location) are stated in ``description`` rather than as ``anyOf`` of ``required``:
+#: openapi-python-client turns those into unions it cannot always build.  Ids must also
+#: exist, and time windows must be ordered.
+_CONSTRAINTS: dict[str, dict[str, Any]] = {
+    "TaskBatch": {"properties": {"tasks": {"minItems": 1, "maxItems": onfleet.MAX_BATCH}}},
+    "TaskCreate": {
+        "properties": {
+            "completeAfter": _EPOCH_MS,
+            "completeBefore": _EPOCH_MS,
+            "quantity": {"minimum": 0, "exclusiveMaximum": 1e12},
+            "serviceTime": {"minimum": 0, "exclusiveMaximum": 1e12},
+        }
+    },
+    "OnfleetDestination": {
+        "description": "An address or a location ([longitude, latitude]) is required.",
+        "properties": {"location": _LNG_LAT},
+    },
+    "OnfleetAddress": {
+        "description": "unparsed, or street and city, is required (all values strings).",
+        "additionalProperties": {"type": ["string", "null"]},
+    },
+    "Recipient": {"properties": {"name": {"pattern": r"\S"}, "phone": {"pattern": ONFLEET_PHONE}}},
+    "AutoAssign": {"properties": {"maxAssignedTaskCount": _NON_NEGATIVE}},
+    "WorkerCreate": {
+        "properties": {"name": {"pattern": r"\S"}, "phone": {"pattern": ONFLEET_PHONE}}
+    },
+    "DutyChange": {"properties": {"location": _LNG_LAT}},
+    "Move": {"properties": {"location": _LNG_LAT}},
+    "TrackRequest": {
+        "description": "worker_handle or device_id is required.",
+        "properties": {"orders": {"maxItems": hypertrack.MAX_ORDERS_PER_TRACK}},
+    },
+    "OrderIn": {"properties": {"expected_service_time": _NON_NEGATIVE}},
+    "HypertrackDestination": {
+        "description": "geometry, address or place_handle is required.",
+        "properties": {"radius": {"minimum": 1}},
+    },
+    "Geometry": {"properties": {"coordinates": _LNG_LAT}},
+    "Package": {
+        "description": "Each side needs both coordinates or an address line.",
+        "properties": {
+            **{
+                f"{side}{axis}": {"minimum": -lim, "maximum": lim}
+                for side in ("pickup", "dropoff")
+                for axis, lim in (("Latitude", 90), ("Longitude", 180))
+            },
+            **{f"{side}PhoneNumber": {"pattern": _E164} for side in ("pickup", "dropoff")},
+            **{k: _NON_NEGATIVE for k in ("packageValueCents", "tipAmountCents", "itemsCount")},
+        },
+    },
+    "BatchCreate": {"properties": {"service": {"minLength": 1}}},
+}
+
+
+def _constrain(schemas: dict[str, Any]) -> None:
+    for name, keywords in _CONSTRAINTS.items():
+        schema = schemas.get(name)
+        if schema is None:
+            continue
+        for key, value in keywords.items():
+            if key == "properties":
+                for field_name, extra in value.items():
+                    schema["properties"][field_name].update(extra)
+            else:
+                schema[key] = value
+
+
+def _sources() -> list[
+    tuple[tuple[Op, ...], dict[tuple[str, str], Any], dict[tuple[str, str], int]]
+]:
+    """(operations, responses, statuses) of every module the document covers."""
+    from loadtest.emulator import openapi_responses
+    from loadtest.emulator.webhooks import schema as engine_schema
+
+    out = [
+        (OPERATIONS, openapi_responses.RESPONSES, openapi_responses.STATUS),
+        (WEBHOOK_OPERATIONS, engine_schema.RESPONSES, engine_schema.STATUS),
+    ]
+    for name in _EXTRA_MODULES:
+        mod = importlib.import_module(name)
+        out.append((mod.OPERATIONS, mod.RESPONSES, getattr(mod, "STATUS", {})))
+    return out
+
+
+def _examples() -> dict[str, Any]:
+    """The vendors' examples from the seeds, by component schema name."""
+    text = resources.files("loadtest.emulator").joinpath("openapi_examples.json").read_text()
+    data: dict[str, Any] = json.loads(text)
+    return data
+
+
 def build_openapi(routes: Iterable[BaseRoute] | None = None) -> dict[str, Any]:
     """The document (built on first request; a few milliseconds).  ``routes``: the app's,
-    to leave out webhook registration routes it does not serve (None: all)."""
+    to leave out webhook registration routes it does not serve (None: all).
+
+    Raises ``ValueError`` for an operation without a documented response (a route added
+    without its ``RESPONSES`` row), so the OpenAPI tests catch it."""
+    from loadtest.emulator.openapi_responses import ERROR_MODELS, ERROR_STATUSES
+
     served = None if routes is None else _served(routes)
-    ops = OPERATIONS + tuple(
-        op for op in WEBHOOK_OPERATIONS if served is None or (op[0], op[1]) in served
-    )
+    ops: list[Op] = []
+    responses: dict[tuple[str, str], type[BaseModel] | None] = {}
+    statuses: dict[tuple[str, str], int] = {}
+    for source_ops, source_responses, source_status in _sources():
+        for src_op in source_ops:
+            key = (src_op[0], src_op[1])
+            if source_ops is WEBHOOK_OPERATIONS and served is not None and key not in served:
+                continue
+            if key not in source_responses:
+                raise ValueError(f"{key[0].upper()} {key[1]}: no RESPONSES entry for its answer")
+            ops.append(src_op)
+            responses[key] = source_responses[key]
+        statuses.update(source_status)
     models: set[type[BaseModel]] = {op[4] for op in ops if op[4] is not None}
+    models |= {m for m in responses.values() if m is not None}
+    models |= set(ERROR_MODELS.values())
     models |= set(_PAYLOAD_MODELS)
-    _, top = models_json_schema(
-        [(m, "validation") for m in sorted(models, key=lambda m: m.__name__)],
+    refs, top = models_json_schema(
+        [(m, "validation") for m in sorted(models, key=lambda m: (m.__name__, m.__module__))],
         ref_template="#/components/schemas/{model}",
     )
     schemas = top.get("$defs", {})
+
+    def ref(model: type[BaseModel]) -> dict[str, Any]:
+        return dict(refs[(model, "validation")])
+
+    examples = _examples()
+    for name, example in examples["responses"].items():
+        if name in schemas:
+            schemas[name].setdefault("examples", [example])
+    op_ids = {(op[0], op[1]): _op_id(op[0], op[1]) for op in ops}
+    links = links_for(op_ids, op_ids)
     paths: dict[str, dict[str, Any]] = {}
     for method, path, provider, summary, model, query in ops:
+        key = (method, path)
         params: list[dict[str, Any]] = [
             {
                 "name": p,
@@ -225,40 +382,51 @@ def build_openapi(routes: Iterable[BaseRoute] | None = None) -> dict[str, Any]:
             {"name": n, "in": "query", "required": req, "schema": {"type": t}}
             for n, t, req in query
         ]
+        success: dict[str, Any] = {"description": "Success"}
+        answer = responses[key]
+        if answer is None:
+            success["description"] = "Success (an empty body)"
+        else:
+            success["content"] = {"application/json": {"schema": ref(answer)}}
+        if key in links:
+            success["links"] = links[key]
+        op_responses: dict[str, Any] = {str(statuses.get(key, 200)): success}
+        error = ERROR_MODELS[provider]
+        for status in ERROR_STATUSES[provider]:
+            entry: dict[str, Any] = {
+                "description": f"{HTTPStatus(status).phrase}, in the {provider} error shape",
+                "content": {"application/json": {"schema": ref(error)}},
+            }
+            if status == 405:
+                entry["headers"] = {
+                    "Allow": {
+                        "description": "Every method the path serves",
+                        "schema": {"type": "string"},
+                    }
+                }
+            op_responses[str(status)] = entry
         op: dict[str, Any] = {
-            "operationId": f"{method}_{path}".replace("/", "_")
-            .replace("{", "")
-            .replace("}", "")
-            .replace("-", "_"),
+            "operationId": op_ids[key],
             "summary": summary,
             "tags": [provider],
             "security": [{_SECURITY[provider]: []}],
             "parameters": params,
-            "responses": {
-                "200": {"description": "Success", "content": {"application/json": {}}},
-                "4XX": {
-                    "description": f"The {provider} error shape",
-                    "content": {"application/json": {}},
-                },
-            },
+            "responses": op_responses,
         }
         if model is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}
-                    }
-                },
-            }
+            body: dict[str, Any] = {"schema": ref(model)}
+            if model.__name__ in examples["requests"]:
+                body["example"] = examples["requests"][model.__name__]
+            op["requestBody"] = {"required": True, "content": {"application/json": body}}
         paths.setdefault(path, {})[method] = op
-    return {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
             "title": "fleetsim platform emulator",
             "version": "1.0.0",
             "description": "Onfleet v2, Nash, Deftship and HyperTrack as emulated by "
-            "fleetsim; /emulator/v1 routes are emulator-only.",
+            "fleetsim; /emulator/v1 routes are emulator-only.  Every path also answers "
+            "OPTIONS with an Allow header that lists its methods.",
         },
         "paths": paths,
         "webhooks": _webhooks(),
@@ -280,6 +448,39 @@ def build_openapi(routes: Iterable[BaseRoute] | None = None) -> dict[str, Any]:
             },
         },
     }
+    doc = _unqualified(doc)
+    _constrain(doc["components"]["schemas"])
+    return doc
+
+
+def _unqualified(doc: dict[str, Any]) -> dict[str, Any]:
+    """Name the models pydantic had to qualify (two providers' ``Address``, as
+    ``loadtest__providers__onfleet__Address``) ``OnfleetAddress``, titles included: client
+    generators name classes by title and refuse two alike."""
+    schemas = doc["components"]["schemas"]
+    renames: dict[str, str] = {}
+    for key in list(schemas):
+        if "__" in key:
+            *module, cls = key.split("__")
+            new = "".join(part.title() for part in module[-1].split("_")) + cls
+            renames[f"#/components/schemas/{key}"] = f"#/components/schemas/{new}"
+            schemas[new] = schemas.pop(key)
+            schemas[new]["title"] = new
+    if not renames:
+        return doc
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                k: renames.get(v, v) if k == "$ref" and isinstance(v, str) else walk(v)
+                for k, v in node.items()
+            }
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    out: dict[str, Any] = walk(doc)
+    return out
 
 
 # -- the webhooks section -----------------------------------------------------------------

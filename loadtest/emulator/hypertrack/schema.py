@@ -13,7 +13,7 @@ model).
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from loadtest.providers import hypertrack as ht
 
@@ -96,7 +96,15 @@ OPERATIONS: tuple[
 
 _ORDER: type[BaseModel] = ht.OrderOut
 _ROUTE: type[BaseModel] = ht.RouteOut
-RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
+
+
+class NullBody(RootModel[None]):
+    """The JSON ``null`` that ``POST /orders/{h}/events`` answers."""
+
+    root: None = None
+
+
+RESPONSES: dict[tuple[str, str], type[BaseModel] | None] = {
     ("post", _B): _ROUTE,
     ("get", _B): ht.OrderPage,
     ("patch", f"{_B}/{{handle}}"): _ORDER,
@@ -110,4 +118,5 @@ RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
         ("post", f"{_B}/{{handle}}/{a}"): _ORDER
         for a in ("complete", "cancel", "disable", "enable")
     },
+    ("post", f"{_B}/{{handle}}/events"): NullBody,
 }

@@ -315,7 +315,7 @@ OPERATIONS: tuple[Op, ...] = (
     ("put", f"{_O}/hubs/{{hubId}}", "onfleet", "Update a hub", onfleet.HubUpdate, ()),
 )
 
-RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
+RESPONSES: dict[tuple[str, str], type[BaseModel] | None] = {
     ("get", f"{_O}/organization"): Organization,
     ("get", f"{_O}/organizations/{{orgId}}"): Delegatee,
     ("get", f"{_O}/admins"): Admins,
@@ -342,4 +342,8 @@ RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
     ("get", f"{_O}/hubs"): Hubs,
     ("post", f"{_O}/hubs"): Hub,
     ("put", f"{_O}/hubs/{{hubId}}"): Hub,
+    # empty 200 bodies (openapi.py: None)
+    ("delete", "/api/v2/admins/{adminId}"): None,
+    ("delete", "/api/v2/workers/{workerId}"): None,
+    ("delete", "/api/v2/teams/{teamId}"): None,
 }

@@ -238,7 +238,7 @@ OPERATIONS: tuple[Op, ...] = (
     ),
 )
 
-RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
+RESPONSES: dict[tuple[str, str], type[BaseModel] | None] = {
     ("post", f"{_O}/tasks/{{taskId}}/clone"): TaskAnswer,
     ("post", f"{_O}/tasks/autoAssign"): AutoAssignAnswer,
     ("post", f"{_O}/tasks/metadata"): TaskList,
@@ -259,4 +259,7 @@ RESPONSES: dict[tuple[str, str], type[BaseModel]] = {
     ("post", f"{_O}/customFields"): CustomFieldAnswer,
     ("get", f"{_O}/customFields/{{model}}"): CustomFieldList,
     ("put", f"{_O}/customFields"): CustomFieldAnswer,
+    # empty 200 bodies (openapi.py: None)
+    ("delete", "/api/v2/routePlans/{routePlanId}"): None,
+    ("delete", "/api/v2/customFields"): None,
 }

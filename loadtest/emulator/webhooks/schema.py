@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, RootModel
 
 from loadtest.providers.onfleet import BASE_PATH, CONTROL_PATH
 
@@ -39,6 +39,41 @@ class EmitEvent(BaseModel):
     subject: str = "test"
     body: Any
     measure: float | None = None
+
+
+# -- what the routes answer (the document's response schemas) -------------------------
+class OnfleetWebhookOut(BaseModel):
+    id: str = Field(min_length=1)
+    name: str
+    url: str
+    trigger: int | None
+    threshold: float | None
+    count: int = Field(ge=0)
+    isEnabled: bool
+
+
+class OnfleetWebhookList(RootModel[list[OnfleetWebhookOut]]):
+    pass
+
+
+class EndpointOut(BaseModel):
+    """An emulator-registered Nash or HyperTrack endpoint (with its signing secret)."""
+
+    id: str = Field(min_length=1)
+    provider: str
+    url: str
+    events: list[str] | None
+    source: str
+    count: int = Field(ge=0)
+    secret: str | None
+
+
+class EndpointList(RootModel[list[EndpointOut]]):
+    pass
+
+
+class EmitResult(BaseModel):
+    deliveries: int = Field(ge=0)
 
 
 # (method, path, provider, summary, body model, query parameters), as in openapi.py.
@@ -86,3 +121,16 @@ EMIT_OPERATIONS: tuple[Op, ...] = (
     ),
 )
 OPERATIONS: tuple[Op, ...] = (*REGISTRATION_OPERATIONS, *EMIT_OPERATIONS)
+
+#: Each operation's 2xx body (None: an empty body), for the document.
+RESPONSES: dict[tuple[str, str], type[BaseModel] | None] = {
+    ("post", f"{BASE_PATH}/webhooks"): OnfleetWebhookOut,
+    ("get", f"{BASE_PATH}/webhooks"): OnfleetWebhookList,
+    ("delete", f"{BASE_PATH}/webhooks/{{id}}"): None,
+    ("post", f"{CONTROL_PATH}/webhooks"): EndpointOut,
+    ("get", f"{CONTROL_PATH}/webhooks"): EndpointList,
+    ("delete", f"{CONTROL_PATH}/webhooks/{{id}}"): None,
+    ("post", f"{CONTROL_PATH}/webhooks/emit"): EmitResult,
+}
+#: The success status where it is not 200.
+STATUS: dict[tuple[str, str], int] = {("post", f"{CONTROL_PATH}/webhooks/emit"): 202}
