@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,21 @@ def pyonfleet(sdk_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     # pyonfleet builds every URL from this module constant (onfleet/config.py).
     monkeypatch.setattr(onfleet.request, "API_BASE_URL", f"{sdk_url}/api/v2", raising=False)
     monkeypatch.setattr(onfleet.config, "API_BASE_URL", f"{sdk_url}/api/v2", raising=False)
+    # pyonfleet's own client-side limiter (20 calls/s, ratelimit's @limits) raises rather
+    # than waits, and its count is process-wide, so back-to-back tests share one window.
+    # Wait and retry as ratelimit's own sleep_and_retry would: what an integration does.
+    from ratelimit.exception import RateLimitException
+
+    original = onfleet.request.Request.__call__
+
+    def patient(self: Any, *args: Any, **kwargs: Any) -> Any:
+        while True:
+            try:
+                return original(self, *args, **kwargs)
+            except RateLimitException as exc:
+                time.sleep(exc.period_remaining + 0.01)
+
+    monkeypatch.setattr(onfleet.request.Request, "__call__", patient)
     return onfleet.Onfleet(api_key=KEY)
 
 
