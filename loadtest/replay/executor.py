@@ -32,7 +32,7 @@ from loadtest.replay.policy import (
 )
 from loadtest.replay.reconcile import find_created_tasks, find_worker_or_team
 from loadtest.replay.recovery import check_applied
-from loadtest.replay.retry import RetryPolicy, retry_after_s, transient
+from loadtest.replay.retry import RetryBudget, RetryPolicy, retry_after_s, transient
 from loadtest.replay.schedule import Clock, Ready
 from loadtest.replay.stats import Recorder
 from loadtest.replay.wire import (
@@ -69,6 +69,8 @@ class Executor:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     call_start: dict[int, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: The retry budget per target base URL (loadtest.replay.retry.RetryBudget).
+    budgets: dict[str, RetryBudget] = field(default_factory=dict)
 
     # -- entry point -------------------------------------------------------------------------
     def execute(self, ready: Ready) -> bool:
@@ -186,6 +188,9 @@ class Executor:
         deadline = started + self.policy.budget_s
         payload = None if body is None else orjson.dumps(body)
         res: HttpResult | None = None
+        base = self.targets.base(call.provider)
+        budget = self.budgets.get(base) or self.budgets.setdefault(base, self.policy.budget())
+        budget.deposit()
         for attempt in range(self.policy.max_attempts):
             res, times = self._once(ready, call.method, path, payload)
             if res.ok:
@@ -193,8 +198,7 @@ class Executor:
                 return self._handle(ready, res, started)
             wait: float | None
             if res.status == 429:
-                wait = retry_after_s(res)
-                wait = self.policy.backoff(attempt, self.rng) if wait is None else wait
+                wait = self.policy.after_refusal(retry_after_s(res), attempt, self.rng)
             elif res.status >= 500 or res.status in (0, 408, 412):
                 if (
                     res.status == 412
@@ -243,6 +247,10 @@ class Executor:
                 return self._fail(ready, res, started)
             last = attempt == self.policy.max_attempts - 1
             if last or self.clock.now() + wait > deadline:
+                self._sample(ready, res, times)
+                break
+            if not budget.withdraw():  # retries past the target's budget add only load
+                self.recorder.count("retry_budget_exhausted")
                 self._sample(ready, res, times)
                 break
             self._sample(ready, res, times, retried=True)

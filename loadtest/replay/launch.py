@@ -27,6 +27,7 @@ import orjson
 import loadtest
 from loadtest.providers.webhooks import WEBHOOK_SECRET_ENV
 from loadtest.replay.thresholds import load_thresholds
+from loadtest.replay.timecheck import check_time_scale
 from loadtest.replay.webhooks.options import WebhookOptions, check_secret
 from loadtest.replay.wire import Targets, effective_skip_ops, mask_headers, redact_url
 from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, read_trace
@@ -79,6 +80,9 @@ class ReplayOptions:
     #: ``--webhook-secret``; handed to the Locust child in its environment, never on its
     #: command line (which people copy and ``ps`` shows).  None: the environment's.
     webhook_secret: str | None = field(default=None, repr=False)
+    #: ``--strict-time``: a target emulator whose time scale is not ``speedup`` is an
+    #: error (exit 2) rather than a warning (:mod:`loadtest.replay.timecheck`).
+    strict_time: bool = False
 
     def __post_init__(self) -> None:
         if self.speedup <= 0:
@@ -199,6 +203,14 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     stream = sys.stdout if stream is None else stream
     trace = read_trace(opts.trace)
     span = trace.calls[-1].at_s if trace.calls else 0.0
+    # The emulator's clock against --speedup (a warning, or exit 2 with --strict-time).
+    targets = Targets.build(opts.host, opts.provider_urls)
+    base = targets.base("onfleet")
+    clock_problem = check_time_scale(
+        opts.speedup, base, targets.headers("onfleet"), opts.strict_time
+    )
+    if clock_problem is not None:
+        print(f"warning: {clock_problem}", file=sys.stderr, flush=True)
     opts.out.mkdir(parents=True, exist_ok=True)
     cmd = locust_command(opts, span)
     limit_s = opts.locust_run_time_s(span) + INTERRUPT_GRACE_S
