@@ -110,7 +110,8 @@ def burst_day() -> object:
     from sim.run import simulate
     from sim.scenario_io import load_scenario
 
-    sc = load_scenario(REPO / "scenarios" / "tiny.toml", ["submission.mode=batch", "fleet.workers=30"])
+    overrides = ["submission.mode=batch", "fleet.workers=30"]
+    sc = load_scenario(REPO / "scenarios" / "tiny.toml", overrides)
     return simulate(sc, seed=7)
 
 
