@@ -47,6 +47,11 @@ class ClientLimiter:
         self.gap_s = 1.0 / rate_per_s if rate_per_s else 0.0
         self.next_free_s = -math.inf
 
+    def hold_until(self, t_s: float) -> None:
+        """No call leaves before ``t_s`` (a pause the target asked for)."""
+        if t_s > self.next_free_s:
+            self.next_free_s = t_s
+
     def send_at(self, ready_s: float) -> float:
         """When a call ready at ``ready_s`` leaves (calls must come in ready order)."""
         sent = ready_s if ready_s >= self.next_free_s else self.next_free_s

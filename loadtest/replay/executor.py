@@ -32,7 +32,13 @@ from loadtest.replay.policy import (
 )
 from loadtest.replay.reconcile import find_created_tasks, find_worker_or_team
 from loadtest.replay.recovery import check_applied
-from loadtest.replay.retry import RetryBudget, RetryPolicy, retry_after_s, transient
+from loadtest.replay.retry import (
+    RetryBudget,
+    RetryPolicy,
+    low_budget_pause_s,
+    retry_after_s,
+    transient,
+)
 from loadtest.replay.schedule import Clock, Ready
 from loadtest.replay.stats import Recorder
 from loadtest.replay.wire import (
@@ -47,6 +53,7 @@ from loadtest.replay.wire import (
 from loadtest.trace import ops
 from loadtest.trace.format import TraceCall
 from loadtest.trace.ops import OPS
+from sim.submission import ClientLimiter
 
 
 @dataclass(slots=True)
@@ -71,6 +78,10 @@ class Executor:
     errors: list[str] = field(default_factory=list)
     #: The retry budget per target base URL (loadtest.replay.retry.RetryBudget).
     budgets: dict[str, RetryBudget] = field(default_factory=dict)
+    #: The client-side limiter per provider, at the trace's pacing (calls per simulated
+    #: second) times the speedup: every attempt, retries included, goes through it, as
+    #: through an SDK's limiter, so a late burst is re-spaced instead of sent at once.
+    limiters: dict[str, ClientLimiter] = field(default_factory=dict)
 
     # -- entry point -------------------------------------------------------------------------
     def execute(self, ready: Ready) -> bool:
@@ -158,10 +169,20 @@ class Executor:
         spec = OPS.get(call.op)
         batchy = spec is not None and spec.batch
         timeout = self.policy.batch_timeout_s if batchy else self.policy.timeout_s
+        limiter = self.limiters.get(call.provider)
+        if limiter is not None and not (spec is not None and spec.driver_app):
+            now = self.clock.now()
+            slot = limiter.send_at(now)
+            if slot > now:
+                self.sleep(slot - now)
         t0 = self.clock.now()
         res = self.transport.send(
             method, url, self.targets.headers(call.provider), body, call.name, timeout
         )
+        if limiter is not None:
+            back_off_s = low_budget_pause_s(res)
+            if back_off_s:  # pyonfleet's pause near the limit, in simulated seconds
+                limiter.hold_until(self.clock.now() + back_off_s / self.speedup)
         if res.status == 0:
             self.recorder.count("no_response")
         elif res.status in (401, 403):

@@ -107,5 +107,24 @@ def retry_after_s(res: HttpResult) -> float | None:
     return None
 
 
+#: pyonfleet pauses ``1 / remaining`` seconds after an answer whose
+#: ``X-RateLimit-Remaining`` is below this (API-NOTES §1.3; onfleet/request.py).
+LOW_BUDGET = 5
+
+
+def low_budget_pause_s(res: HttpResult) -> float:
+    """The pause (target seconds) a client takes after ``res`` because the target says
+    its rate budget is nearly spent, as pyonfleet does: ``1 / remaining`` when
+    ``X-RateLimit-Remaining`` is 1..4; 0 otherwise (a 429 is the retry loop's business)."""
+    remaining = res.header("X-RateLimit-Remaining")
+    if remaining is None or not res.ok:
+        return 0.0
+    try:
+        left = int(remaining)
+    except ValueError:
+        return 0.0
+    return 1.0 / left if 0 < left < LOW_BUDGET else 0.0
+
+
 def transient(res: HttpResult) -> bool:
     return res.status == 429 or res.status >= 500 or res.status == 0

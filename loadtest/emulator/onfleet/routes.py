@@ -51,9 +51,11 @@ class OnfleetApi:
         self.state = state
         self.jobs = Jobs(state)
         cfg = state.rt.config
-        # Simulated milliseconds, held for 1/time_scale of them on the wall clock.
+        # The hold is simulated time (1/time_scale of it on the wall clock); the wait is
+        # not scaled [inf]: it bounds queueing behind the emulator's own work, which no
+        # clock speeds up, so a scaled wait would turn CPU time into 412s.
         self.locks = ContainerLocks(
-            cfg.container_lock_hold_ms / cfg.time_scale, cfg.container_lock_wait_ms / cfg.time_scale
+            cfg.container_lock_hold_ms / cfg.time_scale, cfg.container_lock_wait_ms
         )
 
     def _commit(self) -> None:

@@ -64,3 +64,30 @@ def test_a_429_storm_exhausts_the_budget_and_is_reported() -> None:
     assert counts.retry_budget_exhausted == rec.counters["retry_budget_exhausted"]
     assert counts.to_json()["retry_budget_exhausted"] > 0
     assert list(ex.budgets) == ["http://127.0.0.1:9"]  # one target, one budget
+
+
+def test_low_budget_pause_is_pyonfleets() -> None:
+    from loadtest.replay.retry import low_budget_pause_s
+    from loadtest.replay.wire import HttpResult
+
+    def res(status: int, remaining: str | None) -> HttpResult:
+        headers = {} if remaining is None else {"X-RateLimit-Remaining": remaining}
+        return HttpResult(status, headers, b"")
+
+    assert low_budget_pause_s(res(200, "4")) == 0.25
+    assert low_budget_pause_s(res(200, "1")) == 1.0
+    assert low_budget_pause_s(res(200, "5")) == 0.0
+    assert low_budget_pause_s(res(200, None)) == 0.0
+    assert low_budget_pause_s(res(200, "x")) == 0.0
+    assert low_budget_pause_s(res(429, "0")) == 0.0  # the retry loop waits for a 429
+
+
+def test_the_client_limiter_holds_a_pause() -> None:
+    from sim.submission import ClientLimiter
+
+    lim = ClientLimiter(20.0)
+    assert lim.send_at(0.0) == 0.0
+    lim.hold_until(1.0)
+    assert lim.send_at(0.1) == 1.0 and lim.send_at(0.2) == pytest.approx(1.05)
+    lim.hold_until(0.5)  # an earlier pause changes nothing
+    assert lim.send_at(0.3) == pytest.approx(1.10)
