@@ -209,8 +209,6 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     clock_problem = check_time_scale(
         opts.speedup, base, targets.headers("onfleet"), opts.strict_time
     )
-    if clock_problem is not None:
-        print(f"warning: {clock_problem}", file=sys.stderr, flush=True)
     opts.out.mkdir(parents=True, exist_ok=True)
     cmd = locust_command(opts, span)
     limit_s = opts.locust_run_time_s(span) + INTERRUPT_GRACE_S
@@ -220,6 +218,8 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
         file=stream,
         flush=True,
     )
+    if clock_problem is not None:  # after the first line, which people and tools read
+        print(f"warning: {clock_problem}", file=sys.stderr, flush=True)
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.update(opts.secret_env())

@@ -293,8 +293,6 @@ def test_realistic_profile_rate_limits_and_faults_lose_nothing(
     from loadtest.emulator.config import realistic
     from loadtest.emulator.serve import EmulatorServer
 
-    import dataclasses
-
     out = tmp_path / "out"
     # The emulator's clock at the replay's speed: its 20 calls/s are per simulated second.
     with EmulatorServer(dataclasses.replace(realistic(), time_scale=600.0)) as url:
