@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+from typing import Any
 
 import pytest
 
@@ -91,3 +93,43 @@ def test_the_client_limiter_holds_a_pause() -> None:
     assert lim.send_at(0.1) == 1.0 and lim.send_at(0.2) == pytest.approx(1.05)
     lim.hold_until(0.5)  # an earlier pause changes nothing
     assert lim.send_at(0.3) == pytest.approx(1.10)
+
+
+def test_the_executor_paces_api_calls_but_not_the_driver_app() -> None:
+    from loadtest.replay.executor import Executor
+    from loadtest.replay.schedule import Schedule, run_open_model
+    from loadtest.replay.stats import Recorder
+    from loadtest.replay.wire import Targets
+    from loadtest.trace.onfleet import build_trace
+    from sim.submission import ClientLimiter
+    from tests.fixtures.runs import make_day
+    from tests.loadtest.replay.fakeapi import FakeClock, FakeOnfleet
+
+    clock = FakeClock()
+    api = FakeOnfleet(clock)
+    sent: list[tuple[float, str]] = []
+    real_send = api.send
+
+    def send(method: str, url: str, *rest: Any) -> Any:
+        sent.append((clock.now(), url))
+        return real_send(method, url, *rest)
+
+    api.send = send  # type: ignore[method-assign]
+    ex = Executor(
+        transport=api,
+        targets=Targets.build("http://127.0.0.1:9", env={}),
+        clock=clock,
+        sleep=clock.sleep,
+        recorder=Recorder(),
+        run_id="run-1",
+        wall_t0_ms=0,
+        speedup=10.0,
+    )
+    ex.limiters["onfleet"] = ClientLimiter(20.0)  # 2 calls per simulated s at 10x
+    _, calls = build_trace(make_day("single"))
+    run_open_model(Schedule(calls, 10.0), clock, lambda fn: fn(), ex.execute, 1e9, ex.skip)
+    api_times = [t for t, url in sent if "/api/v2/" in url]
+    driver = [t for t, url in sent if "/emulator/v1/" in url]
+    assert len(api_times) > 10 and driver
+    gaps = [b - a for a, b in itertools.pairwise(api_times)]
+    assert min(gaps) >= 0.05 - 1e-9  # never closer than the limiter allows
