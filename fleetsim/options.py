@@ -23,3 +23,11 @@ def add_set_option(p: argparse.ArgumentParser, *, dest: str, sweep: bool = False
             else "override a scenario field, e.g. --set fleet.workers=80 (repeatable)"
         ),
     )
+
+
+#: ``--client-rate`` (fleetsim simulate, trace --write, demo): loadtest.trace.pacing.
+CLIENT_RATE_HELP = (
+    "client-side limit the trace paces every call of a rate-limited provider to: calls/s, "
+    "'documented' (default: each provider's SDK limit, Onfleet and Nash 20/s) or 'none' "
+    "(a deliberate stress test)"
+)

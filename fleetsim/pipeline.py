@@ -3,11 +3,14 @@
 Steps: simulate the scenario; write its outputs and ``trace.jsonl``; serve the emulator
 in this process on a free loopback port; replay in a Locust child process at a speedup
 chosen so the replay takes about ``replay_s`` seconds, receiving the webhooks the
-emulator delivers (``--webhooks``); print the summary.
+emulator delivers (``--webhooks``); print the summary.  The emulator runs at
+``--time-scale`` equal to the speedup and the trace is paced by each provider's
+client-side limit, so the demo meets the profile's rate limits as a real client would.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -15,6 +18,7 @@ from typing import Any, TextIO
 from loadtest.replay.results import read_results, summary_lines
 from loadtest.trace.format import read_trace
 from loadtest.trace.onfleet import scenario_options, write_trace
+from loadtest.trace.pacing import ClientRate
 from sim.errors import UserError
 
 #: The replay should not go faster than this (simulated s per real s) on a busy machine.
@@ -53,6 +57,7 @@ def run_demo(
     profile: str,
     stream: TextIO,
     webhooks: bool = True,
+    client_rate: ClientRate = "documented",
 ) -> int:
     from loadtest.emulator.config import load_profile
     from loadtest.emulator.serve import EmulatorServer
@@ -67,7 +72,8 @@ def run_demo(
     t_start = time.monotonic()
     scenario = load_scenario(scenario_path, [])
     result = simulate(scenario)
-    options = scenario_options(scenario)  # the same trace `fleetsim simulate` writes
+    # The same trace `fleetsim simulate` writes (paced by the client-side limiter).
+    options = scenario_options(scenario, client_rate=client_rate)
     write_outputs(result, out, extra=[lambda d: write_trace(result, d / "trace.jsonl", options)])
     t_sim = time.monotonic() - t_start
     trace = read_trace(out / "trace.jsonl")
@@ -79,10 +85,13 @@ def run_demo(
         file=stream,
     )
     print(format_kpis(result.kpis), file=stream)
-    config = load_profile(profile)
+    # The emulator's clock runs at the replay's speed, so its rate limits and latencies
+    # hold per simulated second, as the trace was paced for (loadtest.replay.timecheck).
+    config = dataclasses.replace(load_profile(profile), time_scale=speedup)
     with EmulatorServer(config) as url:
         print(
-            f"\n== emulator ({config.profile}) on {url}; replaying {span:,.0f} simulated s "
+            f"\n== emulator ({config.profile}, time scale {speedup:g}) on {url}; "
+            f"replaying {span:,.0f} simulated s "
             f"at {speedup:g}x (~{span / speedup:.0f} s) ...",
             file=stream,
             flush=True,

@@ -10,8 +10,9 @@ Modes (``submission.mode``):
   works through jobs one at a time at ``async_tasks_per_s`` and each task exists from the
   moment the job has processed it.
 
-Requests are spaced at least ``1 / rate_limit_rps`` apart (the platform's limit), and the
-response takes ``api_delay_s`` (+ ``batch_delay_per_task_s`` per task for a sync batch).
+Requests leave through a :class:`ClientLimiter` at ``rate_limit_rps`` (the platform's
+limit, as the official SDKs pace themselves), and the response takes ``api_delay_s``
+(+ ``batch_delay_per_task_s`` per task for a sync batch).
 An order's tasks always travel in one request so dependencies stay inside a batch.
 This module is pure: it plans the calls from the order times; the model replays them.
 """
@@ -24,6 +25,38 @@ from dataclasses import dataclass
 
 from sim.demand import Order
 from sim.scenario import Submission
+
+
+class ClientLimiter:
+    """A client-side rate limiter as the official SDKs run one: calls leave in the order
+    they are ready, at least ``1 / rate_per_s`` apart.
+
+    pyonfleet caps itself at 20 calls/s and node-onfleet spaces calls 50 ms apart (a
+    reservoir of 20 per second); even spacing is the form of that cap that never puts
+    more than ``rate_per_s`` calls in any one-second window, which is what a rolling-window
+    server limit counts.  The simulator's submission model and the trace writer
+    (``loadtest.trace``) both pace through this class, so they agree on the numbers.
+    ``rate_per_s`` None or 0: no limiter (calls leave when ready).
+    """
+
+    __slots__ = ("gap_s", "next_free_s")
+
+    def __init__(self, rate_per_s: float | None) -> None:
+        if rate_per_s is not None and not (math.isfinite(rate_per_s) and rate_per_s >= 0):
+            raise ValueError(f"client rate must be a finite number >= 0, not {rate_per_s!r}")
+        self.gap_s = 1.0 / rate_per_s if rate_per_s else 0.0
+        self.next_free_s = -math.inf
+
+    def hold_until(self, t_s: float) -> None:
+        """No call leaves before ``t_s`` (a pause the target asked for)."""
+        if t_s > self.next_free_s:
+            self.next_free_s = t_s
+
+    def send_at(self, ready_s: float) -> float:
+        """When a call ready at ``ready_s`` leaves (calls must come in ready order)."""
+        sent = ready_s if ready_s >= self.next_free_s else self.next_free_s
+        self.next_free_s = sent + self.gap_s
+        return sent
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,21 +105,18 @@ def _flush_groups(orders: Sequence[Order], cfg: Submission) -> list[tuple[float,
 
 def plan_submissions(orders: Sequence[Order], cfg: Submission) -> list[PlannedCall]:
     """All calls of the day, in the order they are sent."""
-    gap = 0.0 if cfg.rate_limit_rps == 0 else 1.0 / cfg.rate_limit_rps
+    limiter = ClientLimiter(cfg.rate_limit_rps)
     calls: list[PlannedCall] = []
-    next_free = -math.inf
     if cfg.mode == "single":
         for order in orders:
             for tid in order.task_ids:
-                sent = max(order.ordered_s, next_free)
-                next_free = sent + gap
+                sent = limiter.send_at(order.ordered_s)
                 acked = sent + cfg.api_delay_s
                 calls.append(PlannedCall(len(calls), "single", sent, acked, (tid,), (acked,), ""))
         return calls
     job_free = -math.inf
     for flush_s, ids in _flush_groups(orders, cfg):
-        sent = max(flush_s, next_free)
-        next_free = sent + gap
+        sent = limiter.send_at(flush_s)
         n = len(ids)
         if cfg.mode == "batch":
             acked = sent + cfg.api_delay_s + cfg.batch_delay_per_task_s * n

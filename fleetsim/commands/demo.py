@@ -2,7 +2,9 @@
 
 The whole pipeline in one command on a fresh clone: the default scenario is simulated,
 its trace written, the emulator started in this process on a free loopback port (fast
-profile), the trace replayed through Locust at a speedup that fits the time budget with
+profile, its clock scaled to the replay's speedup so its limits hold in simulated time),
+the trace (paced by the client-side limiter) replayed through Locust at a speedup that
+fits the time budget with
 the webhooks the emulator delivers received and measured (``--no-webhooks`` to skip), and
 ``results/demo/`` filled with the simulator outputs, Locust's reports and results.json.
 """
@@ -13,6 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
+
+from fleetsim.options import CLIENT_RATE_HELP
 
 DEFAULT_SCENARIO = Path("scenarios/lunch-rush.toml")
 
@@ -35,6 +39,7 @@ def register(sub: Any) -> None:
         help="target wall time of the replay in seconds (default 45)",
     )
     p.add_argument("--profile", default="fast", help="emulator profile (default fast)")
+    p.add_argument("--client-rate", default="documented", metavar="N|none", help=CLIENT_RATE_HELP)
     p.add_argument(
         "--no-webhooks",
         dest="webhooks",
@@ -46,7 +51,14 @@ def register(sub: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from fleetsim.pipeline import run_demo
+    from loadtest.trace.pacing import parse_client_rate
 
     return run_demo(
-        args.scenario, args.out, args.replay_s, args.profile, sys.stdout, webhooks=args.webhooks
+        args.scenario,
+        args.out,
+        args.replay_s,
+        args.profile,
+        sys.stdout,
+        webhooks=args.webhooks,
+        client_rate=parse_client_rate(args.client_rate),
     )

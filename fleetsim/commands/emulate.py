@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 from pathlib import Path
@@ -33,6 +34,15 @@ def register(sub: Any) -> None:
     p.add_argument("--profile", default="fast", help="fast, realistic, or a TOML file")
     p.add_argument("--db", type=Path, default=None, help="SQLite file for durable state")
     p.add_argument("--seed", type=int, default=None, help="seed for ids, latency and faults")
+    p.add_argument(
+        "--time-scale",
+        type=float,
+        default=None,
+        metavar="X",
+        help="run the emulator's clock X times faster than the wall clock: rate-limit "
+        "windows, latency, async jobs, timed transitions and webhook retries all scale "
+        "(default 1; match a replay's --speedup X)",
+    )
     p.add_argument(
         "--api-key",
         action="append",
@@ -94,6 +104,11 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
         changes["api_keys"] = tuple(keys)
     if args.seed is not None:
         changes["seed"] = args.seed
+    scale: float | None = getattr(args, "time_scale", None)
+    if scale is not None:
+        if not (math.isfinite(scale) and scale > 0):
+            raise UserError(f"--time-scale {scale}: must be a finite number > 0")
+        changes["time_scale"] = float(scale)
     changes["webhooks"] = _webhook_config(args, cfg.webhooks)
     return dataclasses.replace(cfg, **changes)
 
@@ -101,7 +116,6 @@ def config_from_args(args: argparse.Namespace) -> EmulatorConfig:
 def _webhook_config(args: argparse.Namespace, base: WebhookConfig) -> WebhookConfig:
     """The webhook flags over the profile's ``[webhooks]`` table (UserError on bad input;
     a secret is never repeated in a message)."""
-    import math
 
     from loadtest.emulator.config import secret_problem
     from loadtest.emulator.webhooks.engine import parse_endpoint_flag
@@ -161,7 +175,9 @@ def _announce(cfg: EmulatorConfig, url: str, host: str = "127.0.0.1") -> None:
     from loadtest.emulator.middleware.hostguard import is_loopback
 
     print(
-        f"fleetsim emulator ({cfg.profile}) on {url}; OpenAPI at {url}/openapi.json",
+        f"fleetsim emulator ({cfg.profile}"
+        + (f", time scale {cfg.time_scale:g}" if cfg.time_scale != 1.0 else "")
+        + f") on {url}; OpenAPI at {url}/openapi.json",
         file=sys.stderr,
     )
     if not cfg.api_keys:

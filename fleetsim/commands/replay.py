@@ -16,6 +16,12 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--speedup", type=float, default=1.0, help="simulated seconds per real second (default 1)"
     )
+    p.add_argument(
+        "--strict-time",
+        action="store_true",
+        help="exit 2 when the target emulator's --time-scale differs from --speedup "
+        "(default: a warning; a non-emulator target is not checked)",
+    )
     p.add_argument("--users", type=int, help="Locust users (default: one per process)")
     p.add_argument("--run-time", help="stop sending after this long (90s, 2m, 1h30m)")
     p.add_argument(
@@ -192,6 +198,7 @@ def _run(args: argparse.Namespace) -> int:
             baseline=args.baseline,
             gate=args.gate,
         ),
+        strict_time=bool(getattr(args, "strict_time", False)),
     )
     if opts.thresholds is not None:
         # A table naming an endpoint or flow that exists nowhere would gate nothing:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fleetsim.options import add_set_option
+from fleetsim.options import CLIENT_RATE_HELP, add_set_option
 from sim.errors import UserError
 from sim.kpis import format_kpis
 from sim.output import write_outputs
@@ -38,6 +38,7 @@ def register(sub: Any) -> None:
         help="providers in the trace, comma-separated: onfleet plus any of hypertrack, "
         "nash, deftship (default onfleet)",
     )
+    p.add_argument("--client-rate", default="documented", metavar="N|none", help=CLIENT_RATE_HELP)
     p.add_argument("--report", action="store_true", help="also write report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar, no KPI table")
     p.set_defaults(func=_run)
@@ -52,10 +53,13 @@ def _run(args: argparse.Namespace) -> int:
     extra: list[Callable[[Path], None]] = []
     if not args.no_trace:
         from loadtest.trace.onfleet import scenario_options, write_trace
+        from loadtest.trace.pacing import parse_client_rate
 
         providers = tuple(p.strip() for p in args.trace_providers.split(",") if p.strip())
         # Built before the run, so a typo in the provider list costs no simulation.
-        options = scenario_options(scenario, providers)
+        options = scenario_options(
+            scenario, providers, client_rate=parse_client_rate(args.client_rate)
+        )
         extra.append(lambda d: write_trace(result, d / "trace.jsonl", options))
     progress = sys.stderr.isatty() and not args.quiet
     result = simulate(scenario, seed=args.seed, progress=progress)

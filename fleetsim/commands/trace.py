@@ -10,6 +10,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from fleetsim.options import CLIENT_RATE_HELP
+
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -25,6 +27,12 @@ def register(sub: Any) -> None:
         help="with --write: comma list from onfleet, hypertrack, nash, deftship",
     )
     p.add_argument(
+        "--client-rate",
+        default="documented",
+        metavar="N|none",
+        help="with --write: " + CLIENT_RATE_HELP,
+    )
+    p.add_argument(
         "--no-driver-app",
         action="store_true",
         help="with --write: leave out the emulator-only driver-app calls",
@@ -35,10 +43,12 @@ def register(sub: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from loadtest.trace.format import read_trace
     from loadtest.trace.onfleet import run_options, write_trace
+    from loadtest.trace.pacing import parse_client_rate
     from loadtest.trace.summary import format_summary, summarize
     from sim.errors import UserError
 
     path: Path = args.run
+    client_rate = parse_client_rate(args.client_rate)
     if args.write:
         if not path.is_dir():
             raise UserError(f"--write needs a run directory, got {path}")
@@ -49,6 +59,7 @@ def _run(args: argparse.Namespace) -> int:
             path,
             providers=tuple(p.strip() for p in args.providers.split(",") if p.strip()),
             driver_app=not args.no_driver_app,
+            client_rate=client_rate,
         )
         write_trace(read_run(path), path / "trace.jsonl", opts)
     if path.is_dir():

@@ -1,6 +1,7 @@
 """The emulator's app factory: ``create_app(config)`` returns one ASGI app serving
 Onfleet (/api/v2), Nash (/v1), Deftship (/api/batches) and HyperTrack (/orders), the
-driver-app control routes (/emulator/v1), ``/openapi.json`` and ``/metrics``.
+driver-app control routes (/emulator/v1, with ``/emulator/v1/info``: time scale,
+profile and version), ``/openapi.json`` and ``/metrics``.
 
 Framework and server were chosen by measurement (see README.md in this package):
 Starlette on uvicorn with httptools and uvloop.
@@ -42,8 +43,13 @@ from loadtest.emulator.onfleet.routes import OnfleetApi
 from loadtest.emulator.onfleet.state import OnfleetState
 from loadtest.emulator.openapi import build_openapi
 from loadtest.emulator.openapi_docs import DocsRoutes
-from loadtest.emulator.services import Runtime, now_ms
+from loadtest.emulator.services import Runtime
 from loadtest.emulator.webhooks.routes import WebhookRoutes
+from loadtest.providers.onfleet import CONTROL_PATH
+from sim import __version__
+
+#: The emulator's time scale, profile and version (``GET``, driver-app auth).
+INFO_PATH = f"{CONTROL_PATH}/info"
 
 
 @dataclass
@@ -124,6 +130,18 @@ def _routes(emu: Emulator) -> list[BaseRoute]:
             }
         )
 
+    async def info(request: Request) -> Response:
+        # Emulator-only: what a replay checks its --speedup against (a real API has no
+        # such route and answers 404).
+        return ok(
+            {
+                "service": "fleetsim emulator",
+                "time_scale": emu.rt.clock.scale,
+                "profile": emu.rt.config.profile,
+                "version": __version__,
+            }
+        )
+
     # The router tries routes in order: the hot Onfleet routes go first.
     return [
         *emu.onfleet.routes(),
@@ -136,6 +154,7 @@ def _routes(emu: Emulator) -> list[BaseRoute]:
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *DocsRoutes().routes(),
+        Route(INFO_PATH, info, methods=["GET"]),
     ]
 
 
@@ -183,7 +202,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         nash=NashApi(rt),
         deftship=DeftshipApi(rt),
         hypertrack=HyperTrackApi(rt),
-        webhooks=WebhookRoutes(rt.webhooks, rt.ids, rt.commit, now_ms),
+        webhooks=WebhookRoutes(rt.webhooks, rt.ids, rt.commit, rt.now_ms),
     )
 
     async def checkpoints() -> None:
@@ -224,6 +243,7 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
             onfleet_per_s=cfg.rate_limit.onfleet_per_s,
             nash_per_s=cfg.rate_limit.nash_per_s,
             window_s=cfg.rate_limit.window_s,
+            time_scale=cfg.time_scale,
         )
     )
     # Inside the rate limiter, so even a 500 for an unexpected exception carries its headers.
@@ -235,9 +255,13 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
     middleware.append(Middleware(BodyLimitMiddleware, max_bytes=cfg.max_body_bytes))
     middleware.append(Middleware(AuthMiddleware, keys=cfg.keys))
     if cfg.faults.error_rate > 0 or cfg.faults.slow_rate > 0:
-        middleware.append(Middleware(FaultMiddleware, cfg=cfg.faults, rng=rt.rng))
+        middleware.append(
+            Middleware(FaultMiddleware, cfg=cfg.faults, rng=rt.rng, time_scale=cfg.time_scale)
+        )
     if cfg.latency.enabled:
-        middleware.append(Middleware(LatencyMiddleware, cfg=cfg.latency, rng=rt.rng))
+        middleware.append(
+            Middleware(LatencyMiddleware, cfg=cfg.latency, rng=rt.rng, time_scale=cfg.time_scale)
+        )
     app = Starlette(
         routes=routes,
         middleware=middleware,

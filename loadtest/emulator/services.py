@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,11 @@ from loadtest.emulator.webhooks.engine import WebhookEngine
 
 
 def now_ms() -> int:
-    """Wall-clock epoch milliseconds (Onfleet's time unit)."""
+    """Wall-clock epoch milliseconds, for code outside a :class:`Runtime`.
+
+    Provider state stamps its records with ``rt.clock.now_ms()`` instead (simulated
+    time, see :mod:`loadtest.emulator.clock`), so timestamps run with ``--time-scale``.
+    """
     return int(time.time() * 1000)
 
 
@@ -39,16 +44,19 @@ class Runtime:
     # object; see loadtest.emulator.webhooks).
     webhooks: WebhookEngine = field(init=False)
     events: EventSink = field(init=False)
+    #: Simulated epoch milliseconds (``clock.now_ms``, bound once so call sites stay cheap).
+    now_ms: Callable[[], int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.clock = Clock(self.config.time_scale)
+        self.now_ms = self.clock.now_ms
         self.ids = IdGen(self.config.seed)
         self.geocoder = Geocoder(self.config.region)
         self.store = open_store(self.config.db_path)
         self.rng = np.random.default_rng([self.config.seed, 0xE1])
         for rec in self.store.load("meta"):
             self.ids.restore(int(rec["ids"]))
-        self.webhooks = WebhookEngine(self.config.webhooks, self.store)
+        self.webhooks = WebhookEngine(self.config.webhooks, self.store, self.clock.scale)
         self.webhooks.commit_marks = self.commit
         self.events = self.webhooks
 

@@ -32,7 +32,13 @@ from loadtest.replay.policy import (
 )
 from loadtest.replay.reconcile import find_created_tasks, find_worker_or_team
 from loadtest.replay.recovery import check_applied
-from loadtest.replay.retry import RetryPolicy, retry_after_s, transient
+from loadtest.replay.retry import (
+    RetryBudget,
+    RetryPolicy,
+    low_budget_pause_s,
+    retry_after_s,
+    transient,
+)
 from loadtest.replay.schedule import Clock, Ready
 from loadtest.replay.stats import Recorder
 from loadtest.replay.wire import (
@@ -47,6 +53,7 @@ from loadtest.replay.wire import (
 from loadtest.trace import ops
 from loadtest.trace.format import TraceCall
 from loadtest.trace.ops import OPS
+from sim.submission import ClientLimiter
 
 
 @dataclass(slots=True)
@@ -69,6 +76,12 @@ class Executor:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     call_start: dict[int, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: The retry budget per target base URL (loadtest.replay.retry.RetryBudget).
+    budgets: dict[str, RetryBudget] = field(default_factory=dict)
+    #: The client-side limiter per provider, at the trace's pacing (calls per simulated
+    #: second) times the speedup: every attempt, retries included, goes through it, as
+    #: through an SDK's limiter, so a late burst is re-spaced instead of sent at once.
+    limiters: dict[str, ClientLimiter] = field(default_factory=dict)
 
     # -- entry point -------------------------------------------------------------------------
     def execute(self, ready: Ready) -> bool:
@@ -159,10 +172,20 @@ class Executor:
         spec = OPS.get(call.op)
         batchy = spec is not None and spec.batch
         timeout = self.policy.batch_timeout_s if batchy else self.policy.timeout_s
+        limiter = self.limiters.get(call.provider)
+        if limiter is not None and not (spec is not None and spec.driver_app):
+            now = self.clock.now()
+            slot = limiter.send_at(now)
+            if slot > now:
+                self.sleep(slot - now)
         t0 = self.clock.now()
         res = self.transport.send(
             method, url, self.targets.headers(call.provider), body, call.name, timeout
         )
+        if limiter is not None:
+            back_off_s = low_budget_pause_s(res)
+            if back_off_s:  # pyonfleet's pause near the limit, in simulated seconds
+                limiter.hold_until(self.clock.now() + back_off_s / self.speedup)
         if res.status == 0:
             self.recorder.count("no_response")
         elif res.status in (401, 403):
@@ -191,6 +214,9 @@ class Executor:
         deadline = started + self.policy.budget_s
         payload = None if body is None else orjson.dumps(body)
         res: HttpResult | None = None
+        base = self.targets.base(call.provider)
+        budget = self.budgets.get(base) or self.budgets.setdefault(base, self.policy.budget())
+        budget.deposit()
         for attempt in range(self.policy.max_attempts):
             res, times = self._once(ready, call.method, path, payload)
             if res.ok:
@@ -198,8 +224,7 @@ class Executor:
                 return self._handle(ready, res, started)
             wait: float | None
             if res.status == 429:
-                wait = retry_after_s(res)
-                wait = self.policy.backoff(attempt, self.rng) if wait is None else wait
+                wait = self.policy.after_refusal(retry_after_s(res), attempt, self.rng)
             elif res.status >= 500 or res.status in (0, 408, 412):
                 if (
                     res.status == 412
@@ -248,6 +273,10 @@ class Executor:
                 return self._fail(ready, res, started)
             last = attempt == self.policy.max_attempts - 1
             if last or self.clock.now() + wait > deadline:
+                self._sample(ready, res, times)
+                break
+            if not budget.withdraw():  # retries past the target's budget add only load
+                self.recorder.count("retry_budget_exhausted")
                 self._sample(ready, res, times)
                 break
             self._sample(ready, res, times, retried=True)

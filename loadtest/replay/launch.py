@@ -34,6 +34,7 @@ from loadtest.replay.ci import (
     run_preflight,
 )
 from loadtest.replay.thresholds import load_thresholds
+from loadtest.replay.timecheck import check_time_scale
 from loadtest.replay.webhooks.options import WebhookOptions, check_secret
 from loadtest.replay.wire import Targets, effective_skip_ops, mask_headers, redact_url
 from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall, read_trace
@@ -88,6 +89,9 @@ class ReplayOptions:
     webhook_secret: str | None = field(default=None, repr=False)
     #: Pre-flight, progress, time series, /metrics, baseline (``loadtest.replay.ci``).
     ci: CiOptions = field(default_factory=CiOptions)
+    #: ``--strict-time``: a target emulator whose time scale is not ``speedup`` is an
+    #: error (exit 2) rather than a warning (:mod:`loadtest.replay.timecheck`).
+    strict_time: bool = False
 
     def __post_init__(self) -> None:
         if self.speedup <= 0:
@@ -209,8 +213,12 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     stream = sys.stdout if stream is None else stream
     trace = read_trace(opts.trace)
     span = trace.calls[-1].at_s if trace.calls else 0.0
+    # The emulator's clock against --speedup (a warning, or exit 2 with --strict-time).
+    targets = Targets.build(opts.host, opts.provider_urls, {**os.environ, **opts.secret_env()})
+    clock_problem = check_time_scale(
+        opts.speedup, targets.base("onfleet"), targets.headers("onfleet"), opts.strict_time
+    )
     if not opts.ci.skip_preflight:
-        targets = Targets.build(opts.host, opts.provider_urls, {**os.environ, **opts.secret_env()})
         skips = effective_skip_ops(opts.skip_ops, targets.base("onfleet"))
         used = {c.provider for c in trace.calls if not _skipped(c.op, skips)}
         if not run_preflight(targets, used, stream):
@@ -226,6 +234,8 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     )
     # Before the signal handlers: a taken --metrics-port stops here, with nothing started.
     watch = ParentWatch(opts.ci, opts.out, stream)
+    if clock_problem is not None:  # after the first line, which people and tools read
+        print(f"warning: {clock_problem}", file=sys.stderr, flush=True)
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env.update(opts.secret_env())

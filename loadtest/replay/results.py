@@ -56,6 +56,7 @@ CounterName = Literal[
     "tasks_errored",
     "attempts",
     "rate_limited",
+    "retry_budget_exhausted",
 ]
 COUNTER_NAMES: tuple[CounterName, ...] = get_args(CounterName)
 
@@ -197,6 +198,8 @@ class CallCounts:
     workers_reused: int = 0
     ordering_retries: int = 0
     attempts: int = 0
+    #: Retries not sent because the target's retry budget was spent (the call failed).
+    retry_budget_exhausted: int = 0
 
     @classmethod
     def from_counters(cls, planned: int, counters: Mapping[CounterName, int]) -> CallCounts:
@@ -217,6 +220,7 @@ class CallCounts:
             workers_reused=c.get("workers_reused", 0),
             ordering_retries=c.get("ordering_retries", 0),
             attempts=c.get("attempts", 0),
+            retry_budget_exhausted=c.get("retry_budget_exhausted", 0),
         )
 
     def items(self) -> tuple[tuple[str, int], ...]:

@@ -39,6 +39,11 @@ def summary_lines(r: ReplayResults) -> list[str]:
         f"{calls.recovered}, lost not resent {calls.lost_not_resent}, exceptions "
         f"{calls.exceptions}, workers reused {calls.workers_reused}, ordering retries "
         f"{calls.ordering_retries}"
+        + (
+            f", retry budget exhausted {calls.retry_budget_exhausted}"
+            if calls.retry_budget_exhausted
+            else ""
+        )
     )
     if r.throughput:
         peak = max(r.throughput, key=lambda p: p.rps)

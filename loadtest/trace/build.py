@@ -9,13 +9,14 @@ the small converters the writers share.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from loadtest.trace.expect import Predictor
 from loadtest.trace.format import REF_PREFIX, RUN_PLACEHOLDER, JsonValue, TraceCall
 from loadtest.trace.ops import OpSpec
+from loadtest.trace.pacing import pace
 
 
 def ref(kind: str, n: int | str) -> str:
@@ -45,6 +46,7 @@ class Draft:
     after: list[int]
     poll_s: float = 0.0
     defines: str = ""
+    driver_app: bool = False
 
 
 @dataclass(slots=True)
@@ -85,6 +87,7 @@ class Builder:
                 aft,
                 poll_s,
                 defines,
+                spec.driver_app,
             )
         )
         return len(self.drafts) - 1
@@ -108,9 +111,13 @@ def phone(n: int) -> str:
     return f"+1415{5550000 + n % 10000:07d}"
 
 
-def finish(b: Builder) -> list[TraceCall]:
-    """Number the drafts in send order, compute dependency families, and predict each
-    call's webhooks (:class:`~loadtest.trace.expect.Predictor`, in send order)."""
+def finish(b: Builder, pacing: Mapping[str, float] | None = None) -> list[TraceCall]:
+    """Pace the drafts through each provider's client limiter (``pacing``: calls/s per
+    provider, :mod:`loadtest.trace.pacing`), number them in send order, compute
+    dependency families, and predict each call's webhooks
+    (:class:`~loadtest.trace.expect.Predictor`, in send order)."""
+    if pacing:
+        pace(b.drafts, pacing)
     order = sorted(range(len(b.drafts)), key=lambda i: (b.drafts[i].at_s, i))
     new_id = {old: new for new, old in enumerate(order)}
     parent = list(range(len(order)))

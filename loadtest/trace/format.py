@@ -74,6 +74,9 @@ class TraceHeader:
     poll_s: float = DEFAULT_POLL_S
     #: Expected webhooks of the whole trace, per provider and event (empty: none).
     events: EventCounts = field(default_factory=dict)
+    #: The client-side limit the writer paced each provider's calls to (calls/s per
+    #: provider, loadtest.trace.pacing); empty: not paced.
+    pacing: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +139,7 @@ def header_to_json(h: TraceHeader) -> dict[str, JsonValue]:
         "counts": h.counts,
         "poll_s": h.poll_s,
         **({"events": h.events} if h.events else {}),
+        **({"pacing": dict(h.pacing)} if h.pacing else {}),
     }
 
 
@@ -224,7 +228,18 @@ def parse_header(obj: JsonValue, where: str) -> TraceHeader:
         version=version,
         poll_s=_poll_s(obj.get("poll_s", DEFAULT_POLL_S), where),
         events=_event_counts(obj.get("events", {}), where),
+        pacing=_pacing(obj.get("pacing", {}), where),
     )
+
+
+def _pacing(val: JsonValue, where: str) -> dict[str, float]:
+    """The header's ``pacing``: ``{provider: calls/s > 0}`` (absent: not paced)."""
+    ok = isinstance(val, dict) and all(
+        isinstance(r, int | float) and not isinstance(r, bool) and r > 0 for r in val.values()
+    )
+    if not ok or not isinstance(val, dict):
+        raise UserError(f"{where}: field 'pacing' = {val!r} must map providers to calls/s > 0")
+    return {str(p): float(r) for p, r in val.items() if isinstance(r, int | float)}
 
 
 def _event_counts(val: JsonValue, where: str) -> EventCounts:

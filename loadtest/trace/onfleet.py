@@ -11,6 +11,7 @@ Request bodies come from :mod:`loadtest.providers` so the emulator and the trace
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ from loadtest.trace.format import (
     TraceHeader,
     dump_trace,
 )
+from loadtest.trace.pacing import ClientRate, pacing_rates
 from loadtest.trace.partners import add_deftship, add_nash
 from sim.errors import UserError
 from sim.scenario import Scenario
@@ -51,12 +53,15 @@ class TraceOptions:
     mirrors each delivery as a HyperTrack order (track at start, complete at completion).
     ``driver_app``: emit the emulator-only driver-app calls (duty, move, start); turn off
     for a real API, where drivers' phones make those calls.  ``poll_s``: simulated
-    seconds between async batch status polls.
+    seconds between async batch status polls.  ``client_rate``: the client-side limiter
+    every call of a rate-limited provider goes through (:mod:`loadtest.trace.pacing`):
+    each provider's documented limit, a number of calls/s, or ``"none"``.
     """
 
     providers: tuple[str, ...] = ("onfleet",)
     driver_app: bool = True
     poll_s: float = DEFAULT_POLL_S
+    client_rate: ClientRate = "documented"
 
     def __post_init__(self) -> None:
         unknown = [p for p in self.providers if p not in KNOWN_PROVIDERS]
@@ -425,8 +430,10 @@ def build_trace(
     add_deferred_dependencies(st)
     add_day_events(st)
     add_partners(st)
-    calls = finish(st.b)
-    return trace_header(st, calls), calls
+    pacing = pacing_rates(st.opts.client_rate)
+    calls = finish(st.b, pacing)
+    header = trace_header(st, calls)
+    return dataclasses.replace(header, pacing=pacing), calls
 
 
 #: Geofence radius (metres) of a traced HyperTrack order's destination.
@@ -448,23 +455,32 @@ def _ht_track(row: Any, wid: int) -> dict[str, Any]:
 
 
 def scenario_options(
-    scenario: Scenario, providers: tuple[str, ...] = ("onfleet",), driver_app: bool = True
+    scenario: Scenario,
+    providers: tuple[str, ...] = ("onfleet",),
+    driver_app: bool = True,
+    client_rate: ClientRate = "documented",
 ) -> TraceOptions:
     """The trace options a scenario implies (its submission poll interval)."""
     return TraceOptions(
-        providers=providers, driver_app=driver_app, poll_s=scenario.submission.poll_s
+        providers=providers,
+        driver_app=driver_app,
+        poll_s=scenario.submission.poll_s,
+        client_rate=client_rate,
     )
 
 
 def run_options(
-    run_dir: Path, providers: tuple[str, ...] = ("onfleet",), driver_app: bool = True
+    run_dir: Path,
+    providers: tuple[str, ...] = ("onfleet",),
+    driver_app: bool = True,
+    client_rate: ClientRate = "documented",
 ) -> TraceOptions:
     """The trace options of a run directory: from its ``scenario.toml`` (written with the
     run), so a rewrite gives the trace ``fleetsim simulate`` wrote; defaults without one."""
     path = Path(run_dir) / "scenario.toml"
     if not path.is_file():
-        return TraceOptions(providers=providers, driver_app=driver_app)
-    return scenario_options(load_scenario(path), providers, driver_app)
+        return TraceOptions(providers=providers, driver_app=driver_app, client_rate=client_rate)
+    return scenario_options(load_scenario(path), providers, driver_app, client_rate)
 
 
 def write_trace(result: Any, path: Path, options: TraceOptions | None = None) -> None:

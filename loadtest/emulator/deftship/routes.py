@@ -94,7 +94,7 @@ class DeftshipApi:
         self._spawn(self._validate(b, b.gen))
 
     async def _validate(self, b: Batch, gen: int) -> None:
-        await asyncio.sleep(self.rt.config.deftship_validate_s)
+        await self.rt.clock.sleep(self.rt.config.deftship_validate_s)
         if b.gen != gen or b.status != "validating":
             return  # superseded by a later add/remove
         for item in b.items:
@@ -126,7 +126,7 @@ class DeftshipApi:
                 for k in range(groups)
             ]
             self._save(b)
-            await asyncio.sleep(1.0 / rate if rate > 0 else 0)
+            await self.rt.clock.sleep(1.0 / rate if rate > 0 else 0)
         b.status = "completed"
         self._save(b)
 

@@ -21,10 +21,14 @@ from loadtest.providers.onfleet import E_INTERNAL
 
 
 class FaultMiddleware:
-    def __init__(self, app: ASGIApp, cfg: FaultConfig, rng: np.random.Generator) -> None:
+    def __init__(
+        self, app: ASGIApp, cfg: FaultConfig, rng: np.random.Generator, time_scale: float = 1.0
+    ) -> None:
         self.app = app
         self.cfg = cfg
         self.rng = rng
+        # slow_ms is simulated time: the wall hold is slow_ms / time_scale.
+        self._slow_wall_s = cfg.slow_ms / 1000.0 / time_scale
         self.injected_errors = 0
         self.injected_slow = 0
 
@@ -45,5 +49,5 @@ class FaultMiddleware:
             return
         if u < self.cfg.error_rate + self.cfg.slow_rate:
             self.injected_slow += 1
-            await asyncio.sleep(self.cfg.slow_ms / 1000.0)
+            await asyncio.sleep(self._slow_wall_s)
         await self.app(scope, receive, send)

@@ -3,7 +3,8 @@
 The delay is taken when the response starts, after the router has named the route
 (``scope["route"]``), so each route gets its own distribution; the handler's work (and
 for a sync batch its per-task time) comes on top.  ``asyncio.sleep`` never blocks other
-requests.
+requests.  The draws are in simulated time: with ``--time-scale X`` a drawn 90 ms
+takes 90/X ms of wall time (:mod:`loadtest.emulator.clock`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,14 @@ from loadtest.emulator.middleware import OPEN_PATHS
 
 
 class LatencyMiddleware:
-    def __init__(self, app: ASGIApp, cfg: LatencyConfig, rng: np.random.Generator) -> None:
+    def __init__(
+        self, app: ASGIApp, cfg: LatencyConfig, rng: np.random.Generator, time_scale: float = 1.0
+    ) -> None:
         self.app = app
         self.cfg = cfg
         self.rng = rng
+        # Draws are simulated milliseconds; one takes 1/time_scale of it on the wall clock.
+        self._wall_s_per_ms = 1.0 / (1000.0 * time_scale)
 
     def draw_ms(self, key: str) -> float:
         spec = self.cfg.routes.get(key, self.cfg.default)
@@ -39,7 +44,8 @@ class LatencyMiddleware:
             if message["type"] == "http.response.start":
                 route = scope.get("route")
                 template = getattr(route, "path", scope.get("path", ""))
-                await asyncio.sleep(self.draw_ms(f"{scope['method']} {template}") / 1000.0)
+                delay = self.draw_ms(f"{scope['method']} {template}") * self._wall_s_per_ms
+                await asyncio.sleep(delay)
             await send(message)
 
         await self.app(scope, receive, delayed_send)

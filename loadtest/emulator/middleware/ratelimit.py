@@ -5,7 +5,8 @@ Every Onfleet response carries ``X-RateLimit-Limit`` and ``X-RateLimit-Remaining
 always shows at least 1 (pyonfleet divides by it) and only a 429 shows 0.  With no limit
 configured (the fast profile) nothing is counted and the headers report a nominal budget.
 The emulator-only driver routes (``/emulator/v1``) are not counted: they stand in for the
-drivers' phones, whose traffic is not the organisation's API budget.
+drivers' phones, whose traffic is not the organisation's API budget.  The window is
+simulated time: with ``--time-scale X`` it lasts ``window_s / X`` wall seconds.
 """
 
 from __future__ import annotations
@@ -46,9 +47,17 @@ class RollingWindow:
 
 class RateLimitMiddleware:
     def __init__(
-        self, app: ASGIApp, onfleet_per_s: int | None, nash_per_s: int | None, window_s: float
+        self,
+        app: ASGIApp,
+        onfleet_per_s: int | None,
+        nash_per_s: int | None,
+        window_s: float,
+        time_scale: float = 1.0,
     ) -> None:
         self.app = app
+        # The window is simulated seconds; on the wall clock it is window_s / time_scale,
+        # so 20 requests per simulated second are 20 * time_scale per wall second.
+        window_s = window_s / time_scale
         self.onfleet = RollingWindow(onfleet_per_s, window_s) if onfleet_per_s else None
         self.nash = RollingWindow(nash_per_s, window_s) if nash_per_s else None
         # The budget per provider dialect (name); one without a limit is not counted.

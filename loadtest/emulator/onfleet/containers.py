@@ -20,7 +20,6 @@ from loadtest.emulator.onfleet.model import (
     Task,
 )
 from loadtest.emulator.onfleet.validate import bad
-from loadtest.emulator.services import now_ms
 from loadtest.providers.onfleet import E_WRONG_TYPES
 
 if TYPE_CHECKING:
@@ -93,7 +92,7 @@ def set_container(st: FleetOps, ct: str, cid: str, body: Any) -> dict[str, Any]:
         dropped = [st.tasks[tid] for tid in current if tid not in listed]
         if cap is not None and len(st.org_container) + len(dropped) > cap:
             raise bad(f"the organization container holds {cap:,} tasks, its maximum")
-    now = now_ms()
+    now = st.rt.now_ms()
     for t in dropped:
         st.org_container[t.id] = None
         t.container_type, t.container_id, t.worker = "ORGANIZATION", st.org, None

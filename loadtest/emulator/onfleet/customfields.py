@@ -11,12 +11,12 @@ per model and, like ``type``, fixed once created.  Onfleet documents custom fiel
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.onfleet.validate import bad
-from loadtest.emulator.services import now_ms
 from loadtest.emulator.store import Store
 from loadtest.providers.onfleet import E_NOT_UNIQUE, E_UPDATE_MISSING, E_WRONG_TYPES
 
@@ -87,8 +87,9 @@ def _check_mutable(field: dict[str, Any]) -> dict[str, Any]:
 class CustomFields:
     """Every custom field, per model, in creation order."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, now_ms: Callable[[], int]) -> None:
         self.store = store
+        self._now_ms = now_ms  # the emulator's (time-scaled) clock
         self.fields: dict[str, dict[str, dict[str, Any]]] = {m: {} for m in MODELS}
         for d in store.load("customfield"):
             model, key = d["model"], d["key"]
@@ -121,7 +122,7 @@ class CustomFields:
         extra = sorted(set(field) - _MUTABLE - {"key", "type"})
         if extra:
             raise bad(f"field.{extra[0]} is not a custom field property")
-        now = now_ms()
+        now = self._now_ms()
         rec: dict[str, Any] = {
             "key": key,
             "name": "",
@@ -166,7 +167,7 @@ class CustomFields:
             raise bad(f"field.{extra[0]} is not a custom field property")
         changes = _check_mutable(field)
         rec.update(changes)
-        rec["timeLastModified"] = now_ms()
+        rec["timeLastModified"] = self._now_ms()
         self._save(model, rec["key"], rec)
         return rec
 

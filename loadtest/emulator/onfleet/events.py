@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from loadtest.emulator.onfleet.model import Task, Worker
-from loadtest.emulator.services import Runtime, now_ms
+from loadtest.emulator.services import Runtime
 from loadtest.emulator.webhooks.payloads import Actor, onfleet_body
 from sim.geo import geodesic_m
 
@@ -49,7 +49,7 @@ class EventOps:
             return
         body = onfleet_body(
             trigger,
-            time_ms=now_ms(),
+            time_ms=self.rt.now_ms(),
             actor=("WORKER", worker) if worker is not None else self._admin(),
             task_id=t.id,
             worker_id=t.worker,
@@ -72,7 +72,7 @@ class EventOps:
             return
         body = onfleet_body(
             trigger,
-            time_ms=now_ms(),
+            time_ms=self.rt.now_ms(),
             actor=("WORKER", w.id) if by_worker else self._admin(),
             task_id=None,
             worker_id=w.id,

@@ -28,7 +28,7 @@ from loadtest.emulator.onfleet.model import (
     Worker,
 )
 from loadtest.emulator.onfleet.validate import bad, normalise_phone
-from loadtest.emulator.services import Runtime, now_ms
+from loadtest.emulator.services import Runtime
 from loadtest.providers.onfleet import E_NOT_UNIQUE, E_WRONG_TYPES
 from sim.dispatch import (
     AutoAssignOptions,
@@ -164,7 +164,7 @@ class FleetOps(EventOps):
             t.container_type, t.container_id, t.worker = ct, cid, None
             if t.state == STATE_ASSIGNED:
                 self.set_state(t, STATE_UNASSIGNED)
-        t.time_last_modified = now_ms()
+        t.time_last_modified = self.rt.now_ms()
         self.save_task(t)
         self.container_events(t, before)
 
@@ -202,7 +202,7 @@ class FleetOps(EventOps):
         return {
             "id": self.org,
             "timeCreated": 0,
-            "timeLastModified": now_ms(),
+            "timeLastModified": self.rt.now_ms(),
             "organization": self.org,
             "type": "ORGANIZATION",
             "activeTask": None,
@@ -295,7 +295,7 @@ class FleetOps(EventOps):
         for wid in workers:
             if wid not in self.workers:
                 raise bad(f"worker {wid} does not exist")
-        now = now_ms()
+        now = self.rt.now_ms()
         team = Team(self.rt.ids.onfleet(), name, now, now, list(workers), list(managers), hub)
         self.teams[team.id] = team
         for wid in workers:
@@ -335,7 +335,7 @@ class FleetOps(EventOps):
                 "description": vehicle.get("description"),
                 "licensePlate": vehicle.get("licensePlate"),
                 "color": vehicle.get("color"),
-                "timeLastModified": now_ms(),
+                "timeLastModified": self.rt.now_ms(),
             }
         cap = body.get("capacity")
         if cap is not None and (
@@ -343,7 +343,7 @@ class FleetOps(EventOps):
         ):
             raise bad("capacity must be a non-negative number")
         metadata = parse_metadata(body["metadata"]) if "metadata" in body else []
-        now = now_ms()
+        now = self.rt.now_ms()
         w = Worker(
             self.rt.ids.onfleet(),
             name,
@@ -409,7 +409,7 @@ class FleetOps(EventOps):
         w.on_duty = on
         if location is not None:
             w.location = location
-        w.time_last_seen = w.time_last_modified = now_ms()
+        w.time_last_seen = w.time_last_modified = self.rt.now_ms()
         self.save_worker(w)
         if changed:
             self.worker_event("workerDuty", w, by_worker=True, extras={"status": int(on)})
@@ -418,7 +418,7 @@ class FleetOps(EventOps):
     def move_worker(self, wid: str, location: list[float]) -> Worker:
         w = self.get_worker(wid)
         w.location = location
-        w.time_last_seen = now_ms()
+        w.time_last_seen = self.rt.now_ms()
         self.save_worker(w)
         t = self.tasks.get(w.active_task) if w.active_task is not None else None
         if t is not None:
@@ -444,7 +444,7 @@ class FleetOps(EventOps):
         w.tasks.remove(t.id)
         w.active_task = t.id
         self.set_state(t, STATE_ACTIVE)
-        t.time_last_modified = now_ms()
+        t.time_last_modified = self.rt.now_ms()
         self.save_worker(w)
         self.save_task(t)
         self.task_event("taskStarted", t, worker=w.id)

@@ -1,8 +1,9 @@
 """Onfleet's asynchronous batch jobs (POST /tasks/batch-async, GET /tasks/batch/{jobId}).
 
 Statuses [inf]: ``pending`` (accepted, not started) -> ``processing`` (tasks being
-created at ``async_tasks_per_s``) -> ``completed`` (no errors) or ``completedWithErrors``
-(at least one task errored; the documented one).  A job is processed by one background
+created at ``async_tasks_per_s`` per simulated second, see ``--time-scale``) ->
+``completed`` (no errors) or ``completedWithErrors`` (at least one task errored; the
+documented one).  A job is processed by one background
 asyncio task in chunks, so GET shows the counters growing; with ``--db`` every chunk is
 committed with its tasks and an unfinished job resumes after a restart.  The chunk that
 ends a job emits taskBatchCreateJobCompleted (19); no task of a job fires taskCreated.
@@ -19,7 +20,6 @@ from loadtest.emulator.errors import ApiError
 from loadtest.emulator.onfleet.model import Task
 from loadtest.emulator.onfleet.state import OnfleetState
 from loadtest.emulator.onfleet.validate import batch_subcode
-from loadtest.emulator.services import now_ms
 from loadtest.emulator.webhooks.payloads import onfleet_body
 
 CHUNK = 50
@@ -105,7 +105,7 @@ class Jobs:
 
     def submit(self, bodies: list[Any]) -> Job:
         rt = self.state.rt
-        job = Job(rt.ids.onfleet(), now_ms(), bodies)
+        job = Job(rt.ids.onfleet(), rt.now_ms(), bodies)
         self.jobs[job.id] = job
         self._save(job)
         rt.commit()
@@ -122,7 +122,8 @@ class Jobs:
             self.state.rt.store.put("onfleet-job", job.id, job.to_record())
 
     async def _run(self, job: Job) -> None:
-        rate = self.state.rt.config.async_tasks_per_s
+        # Tasks per simulated second: the wall rate is time_scale times higher.
+        rate = self.state.rt.config.async_tasks_per_s * self.state.rt.clock.scale
         await asyncio.sleep(0)
         job.status = "processing"
         while job.done < len(job.bodies):
@@ -161,7 +162,7 @@ class Jobs:
         del fields["submitted"]  # "Less than a minute ago.": for people, not a receiver
         body = onfleet_body(
             _JOB_DONE,
-            time_ms=now_ms(),
+            time_ms=self.state.rt.now_ms(),
             actor=("ADMIN", self.state.creator),
             task_id=None,
             worker_id=None,
@@ -176,7 +177,7 @@ class Jobs:
         warned = set(job.warned)
         return {
             "status": job.status,
-            "submitted": _submitted_text(now_ms() - job.submitted_ms),
+            "submitted": _submitted_text(self.state.rt.now_ms() - job.submitted_ms),
             "tasksReceived": len(job.bodies),
             "tasksCreated": len(job.new_tasks),
             "tasksErrored": len(job.errors),

@@ -16,7 +16,6 @@ from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.onfleet.metadata import matches, parse_metadata, parse_query
 from loadtest.emulator.onfleet.validate import bad, normalise_phone
-from loadtest.emulator.services import now_ms
 from loadtest.providers.onfleet import E_NOT_UNIQUE, E_NOTHING_TO_UPDATE, E_WRONG_TYPES
 
 if TYPE_CHECKING:
@@ -126,7 +125,7 @@ class Org:
             raise bad("isReadOnly must be a boolean", E_WRONG_TYPES)
         phone = normalise_phone(body["phone"]) if body.get("phone") is not None else None
         metadata = parse_metadata(body.get("metadata", []))
-        now = now_ms()
+        now = self.state.rt.now_ms()
         a = {
             "id": self.state.rt.ids.onfleet(),
             "timeCreated": now,
@@ -177,7 +176,7 @@ class Org:
                 raise bad("the account owner cannot be made read-only")
             changes["isReadOnly"] = body["isReadOnly"]
         a.update(changes)
-        a["timeLastModified"] = now_ms()
+        a["timeLastModified"] = self.state.rt.now_ms()
         self._save(a)
         return a
 

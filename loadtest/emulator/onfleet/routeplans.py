@@ -18,7 +18,6 @@ from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.onfleet.model import STATE_COMPLETED
 from loadtest.emulator.onfleet.validate import bad
-from loadtest.emulator.services import now_ms
 from loadtest.providers.onfleet import E_NOTHING_TO_UPDATE, E_UPDATE_MISSING, E_WRONG_TYPES
 
 if TYPE_CHECKING:
@@ -165,7 +164,7 @@ class RoutePlans:
         if not isinstance(body.get("name"), str) or "startTime" not in body:
             raise bad("name (a string) and startTime (epoch ms) are required")
         pid = self.st.rt.ids.onfleet()
-        now = now_ms()
+        now = self.st.rt.now_ms()
         base: dict[str, Any] = {
             "id": pid,
             "name": "",
@@ -263,7 +262,7 @@ class RoutePlans:
                 f"updatable: {', '.join(sorted(_EDITABLE))}"
             )
         new = self._fields(body, plan)
-        new["timeLastModified"] = now_ms()
+        new["timeLastModified"] = self.st.rt.now_ms()
         plan.update(new)
         self._save(plan)
         return plan
@@ -278,7 +277,7 @@ class RoutePlans:
         if not added:
             raise bad("tasks is empty; give the ids to add")
         plan["tasks"] = live + added
-        plan["timeLastModified"] = now_ms()
+        plan["timeLastModified"] = self.st.rt.now_ms()
         self._mark(added, pid)
         self._save(plan)
         return plan

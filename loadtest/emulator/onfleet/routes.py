@@ -7,7 +7,6 @@ for (or sent to) a real Onfleet endpoint.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import orjson
@@ -54,7 +53,12 @@ class OnfleetApi:
         self.state = state
         self.jobs = Jobs(state)
         cfg = state.rt.config
-        self.locks = ContainerLocks(cfg.container_lock_hold_ms, cfg.container_lock_wait_ms)
+        # The hold is simulated time (1/time_scale of it on the wall clock); the wait is
+        # not scaled [inf]: it bounds queueing behind the emulator's own work, which no
+        # clock speeds up, so a scaled wait would turn CPU time into 412s.
+        self.locks = ContainerLocks(
+            cfg.container_lock_hold_ms / cfg.time_scale, cfg.container_lock_wait_ms
+        )
         # Organisation, admins, workers, teams, hubs and containers (fleet_api.py).
         self.fleet = FleetApi(self)
 
@@ -103,7 +107,7 @@ class OnfleetApi:
         per_task = self.state.rt.config.latency.batch_per_task_ms
         if per_task > 0:
             # Latency grows with the batch; the tasks already exist (and stay) meanwhile.
-            await asyncio.sleep(per_task * len(bodies) / 1000.0)
+            await self.state.rt.clock.sleep(per_task * len(bodies) / 1000.0)
         return raw_json(orjson.dumps({"tasks": created, "errors": errors}))
 
     async def create_batch_async(self, request: Request) -> Response:

@@ -19,7 +19,6 @@ from loadtest.emulator.onfleet.customfields import CustomFields
 from loadtest.emulator.onfleet.locks import ContainerLocks
 from loadtest.emulator.onfleet.routeplans import RoutePlans
 from loadtest.emulator.onfleet.state import OnfleetState
-from loadtest.emulator.services import now_ms
 from loadtest.providers.onfleet import BASE_PATH
 
 
@@ -30,7 +29,7 @@ class TaskOpsApi:
         self.state = state
         self.locks = locks
         self.plans = RoutePlans(state)
-        self.fields = CustomFields(state.rt.store)
+        self.fields = CustomFields(state.rt.store, state.rt.now_ms)
 
     def _commit(self) -> None:
         self.state.rt.commit()
@@ -57,7 +56,7 @@ class TaskOpsApi:
     # -- recipients --------------------------------------------------------------------
     async def create_recipient(self, request: Request) -> Response:
         body = await read_json(request)
-        r = self.state.recipients.create(body, self.state.rt.ids.onfleet(), now_ms())
+        r = self.state.recipients.create(body, self.state.rt.ids.onfleet(), self.state.rt.now_ms())
         self._commit()
         return ok(r)
 
@@ -72,7 +71,9 @@ class TaskOpsApi:
 
     async def update_recipient(self, request: Request) -> Response:
         body = await read_json(request)
-        r = self.state.recipients.update(request.path_params["recipientId"], body, now_ms())
+        r = self.state.recipients.update(
+            request.path_params["recipientId"], body, self.state.rt.now_ms()
+        )
         self._commit()
         return ok(r)
 
@@ -82,7 +83,7 @@ class TaskOpsApi:
     # -- destinations ------------------------------------------------------------------
     async def create_destination(self, request: Request) -> Response:
         body = await read_json(request)
-        d = destinations.create_destination(self.state, body, now_ms())
+        d = destinations.create_destination(self.state, body, self.state.rt.now_ms())
         self._commit()
         return ok(d)
 

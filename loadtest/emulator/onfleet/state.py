@@ -29,7 +29,7 @@ from loadtest.emulator.onfleet.model import (
 from loadtest.emulator.onfleet.recipients import Recipients
 from loadtest.emulator.onfleet.update import update_task
 from loadtest.emulator.onfleet.validate import TaskSpec, bad, parse_task
-from loadtest.emulator.services import Runtime, now_ms
+from loadtest.emulator.services import Runtime
 from loadtest.providers.onfleet import (
     CAUSE_GEOCODING,
     E_GEOCODING,
@@ -168,7 +168,7 @@ class OnfleetState(FleetOps):
 
     def _now(self) -> int:
         # Creation times never go backwards, so `created_ms` stays sorted for bisect.
-        t = max(now_ms(), self._last_ms)
+        t = max(self.rt.now_ms(), self._last_ms)
         self._last_ms = t
         return t
 

@@ -22,7 +22,6 @@ from loadtest.emulator.errors import ApiError
 from loadtest.emulator.onfleet.model import STATE_UNASSIGNED, Task
 from loadtest.emulator.onfleet.task_metadata import matches, parse_query
 from loadtest.emulator.onfleet.validate import bad, parse_task
-from loadtest.emulator.services import now_ms
 from loadtest.providers.onfleet import E_TIME_CONSTRAINTS, E_WRONG_TYPES, MAX_AUTO_ASSIGN
 
 if TYPE_CHECKING:
@@ -102,7 +101,7 @@ def clone_task(st: OnfleetState, task_id: str, body: Any) -> Task:
             f"options.overrides.{unknown[0]} cannot be overridden; allowed: "
             + ", ".join(sorted(CLONE_OVERRIDES))
         )
-    now = now_ms()
+    now = st.rt.now_ms()
     for key in ("completeAfter", "completeBefore"):
         v = overrides.get(key)
         if isinstance(v, int | float) and not isinstance(v, bool) and v <= now:
@@ -195,7 +194,7 @@ def auto_assign_tasks(st: OnfleetState, body: Any) -> dict[str, Any]:
         "excl": sorted(excluded),
     }
     assigned: dict[str, str] = {}
-    now = now_ms()
+    now = st.rt.now_ms()
     for t in tasks:
         st.auto_assign(t, options)
         if t.did_auto_assign and t.worker is not None:

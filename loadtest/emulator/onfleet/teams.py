@@ -26,7 +26,6 @@ from loadtest.emulator.errors import ApiError
 from loadtest.emulator.onfleet.model import Task, Team, Worker
 from loadtest.emulator.onfleet.validate import bad
 from loadtest.emulator.onfleet.workers import VEHICLES
-from loadtest.emulator.services import now_ms
 from loadtest.providers.onfleet import E_NOTHING_TO_UPDATE, E_WRONG_TYPES
 from sim.dispatch import AutoAssignOptions, FleetSnapshot, TaskPoint, choose_worker
 from sim.geo import geodesic_m
@@ -85,7 +84,7 @@ def update_team(st: OnfleetState, tid: str, body: Any, hubs: Mapping[str, Any]) 
             w.teams.append(tid)
             st.save_worker(w)
     team.name, team.workers, team.managers, team.hub = name, list(workers), managers, hub
-    team.time_last_modified = now_ms()
+    team.time_last_modified = st.rt.now_ms()
     st.save_team(team)
     return team
 
@@ -241,7 +240,7 @@ def dispatch_some(
         return []
     snap = FleetSnapshot.build(views)
     cap = st.rt.config.container_cap
-    now = now_ms()
+    now = st.rt.now_ms()
     assigned: list[Task] = []
     touched: dict[str, Worker] = {}
     for task_id in task_ids:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.onfleet.model import STATE_COMPLETED, Task
 from loadtest.emulator.onfleet.validate import bad, parse_container, parse_task
-from loadtest.emulator.services import now_ms
 from loadtest.providers.onfleet import E_NOTHING_TO_UPDATE, E_UPDATE_MISSING, E_WRONG_TYPES
 
 if TYPE_CHECKING:
@@ -53,7 +52,7 @@ def update_task(st: OnfleetState, task_id: str, body: Any) -> Task:
     check_dependencies(st, t.id, spec.dependencies)
     if target is not None:
         target = st.check_move(t, *target)
-    now = now_ms()
+    now = st.rt.now_ms()
     next_id = iter(st.rt.ids.onfleet_many(2)).__next__
     new_dest: tuple[dict[str, Any], float, float, bool] | None = None
     if "destination" in body:

@@ -26,7 +26,6 @@ from loadtest.emulator.onfleet.listing import page_of
 from loadtest.emulator.onfleet.metadata import matches, parse_metadata, parse_query
 from loadtest.emulator.onfleet.model import Task, Worker
 from loadtest.emulator.onfleet.validate import bad, normalise_phone
-from loadtest.emulator.services import now_ms
 from loadtest.providers.onfleet import (
     E_NOT_UNIQUE,
     E_NOTHING_TO_UPDATE,
@@ -136,7 +135,7 @@ def _vehicle(st: OnfleetState, raw: Any, current: dict[str, Any] | None) -> dict
         "description": merged.get("description"),
         "licensePlate": merged.get("licensePlate"),
         "color": merged.get("color"),
-        "timeLastModified": now_ms(),
+        "timeLastModified": st.rt.now_ms(),
     }
 
 
@@ -198,7 +197,7 @@ def update_worker(st: OnfleetState, wid: str, body: Any) -> Worker:
                 st.save_team(team)
         w.teams = list(teams)
     w.name, w.phone, w.capacity, w.vehicle, w.metadata = name, phone, capacity, vehicle, metadata
-    w.time_last_modified = now_ms()
+    w.time_last_modified = st.rt.now_ms()
     st.save_worker(w)
     st.worker_event("workerUpdated", w)
     return w
@@ -261,7 +260,7 @@ def task_page(
     def keep_all(t: Task) -> bool:
         return keep(t) and (pickup is None or t.pickup == pickup)
 
-    start = now_ms() - WEEK_MS if from_ms is None else from_ms
+    start = st.rt.now_ms() - WEEK_MS if from_ms is None else from_ms
     page, last = page_of(candidates, start, to_ms, q.get("lastId") or None, st, keep_all)
     out: dict[str, Any] = {"tasks": [t.to_json() for t in page]}
     if last is not None:

@@ -86,8 +86,11 @@ PendingEvent = tuple[Provider, str, str, Any, float | None]
 class WebhookEngine:
     """The sink, the outbox and its workers (see the module docstring)."""
 
-    def __init__(self, cfg: WebhookConfig, store: Store) -> None:
+    def __init__(self, cfg: WebhookConfig, store: Store, time_scale: float = 1.0) -> None:
         self.cfg = cfg
+        # A retry waits the provider's documented delay times ``time_factor`` in simulated
+        # time, which the emulator's clock (``--time-scale``) runs faster than the wall.
+        self._retry_wall_factor = cfg.time_factor / time_scale
         self.store = store
         self.registry = Registry(store)
         self.metrics = WebhookMetrics()
@@ -485,7 +488,7 @@ class WebhookEngine:
             self.metrics.count(provider, d.name, "retried")
             self._mark(d, "pending")  # the attempt count, for a restart
             assert self._loop is not None
-            delay = delays[d.attempts - 1] * self.cfg.time_factor
+            delay = delays[d.attempts - 1] * self._retry_wall_factor
             timer: asyncio.TimerHandle | None = None
 
             def due() -> None:

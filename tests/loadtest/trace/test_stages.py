@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from loadtest.trace import ops
@@ -18,6 +20,7 @@ from loadtest.trace.onfleet import (
     day_state,
     trace_header,
 )
+from loadtest.trace.pacing import pacing_rates
 from sim.errors import UserError
 from tests.fixtures.runs import make_day
 
@@ -122,4 +125,7 @@ def test_stages_compose_into_build_trace() -> None:
     for stage in (add_setup, add_creation, add_deferred_dependencies, add_day_events):
         stage(st)
     add_partners(st)
-    assert finish(st.b) == calls and trace_header(st, calls) == header
+    # The last stage paces the calls through each provider's client limiter.
+    pacing = pacing_rates(st.opts.client_rate)
+    assert finish(st.b, pacing) == calls
+    assert dataclasses.replace(trace_header(st, calls), pacing=pacing) == header
