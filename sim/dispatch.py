@@ -182,6 +182,15 @@ class FleetSnapshot:
         self.p2[i] = x * x + y * y + z * z
         self._tree = None
 
+    def move_many(self, rows: npt.NDArray[np.intp], lat: FloatArray, lon: FloatArray) -> None:
+        """:meth:`move` for many rows at once (the moving workers at a decision time)."""
+        self.lat[rows] = lat
+        self.lon[rows] = lon
+        xyz = ecef(lat, lon).reshape(-1, 3)
+        self.xyz[rows] = xyz
+        self.p2[rows] = np.einsum("ij,ij->i", xyz, xyz)
+        self._tree = None
+
     def set_route(self, i: int, route_m: float, end_lat: float, end_lon: float) -> None:
         """Set worker row ``i``'s planned route length and where that route ends."""
         self.route_m[i] = route_m

@@ -20,6 +20,7 @@ import math
 from collections.abc import Generator, Sequence
 from typing import Any
 
+import numpy as np
 import simpy
 
 from sim import events as ev
@@ -27,6 +28,8 @@ from sim.demand import Order
 from sim.dispatch import AutoAssignOptions, FleetSnapshot, WorkerView, route_length_m
 from sim.dispatchers import Dispatcher, make_dispatcher
 from sim.fleet import Worker, build_fleet, worker
+from sim.geo import geodesic_m
+from sim.positions import Legs, interpolation_of
 from sim.rng import Streams
 from sim.scenario import Scenario
 from sim.submission import PlannedCall
@@ -84,6 +87,11 @@ class Model:
         #: Fires when intake is over and every task is completed: the day is done.
         self.done = self.env.event()
         self.end_s = 0.0
+        # Where workers are between stops (issue 11): the leg each one drives, and for the
+        # ``load`` mode each route's length beyond the current leg.
+        self.legs = Legs(len(self.workers), interpolation_of(self.travel))
+        self.route_rest_m = np.zeros(len(self.workers))
+        self._refreshed: tuple[float, int] = (math.nan, -1)
         self.dispatcher: Dispatcher = make_dispatcher(self)
         # Read once: checked on every assignment and completion.
         self.tracks_routes = self.dispatcher.tracks_routes
@@ -132,6 +140,8 @@ class Model:
         else:
             units = [[t] for t in tasks]
         self.dispatcher.dispatch(units)
+        if call.mode != "single" and tasks and tasks[-1].id == call.task_ids[-1]:
+            self.dispatcher.batch_landed()
 
     # -- state changes -----------------------------------------------------------------
     def assign(self, w: Worker, t: Task) -> None:
@@ -180,13 +190,21 @@ class Model:
         w.distance_m += dist
         if t.is_pickup and w.onboard <= 0:
             w.empty_distance_m += dist
+        self.legs.start(
+            w.id, w.lat, w.lon, t.lat, t.lon, now, dur, geodesic_m(w.lat, w.lon, t.lat, t.lon)
+        )
+        if self.tracks_routes:
+            self._update_route(w)  # the task started may not have been the first planned
         return dist, dur
 
     def arrive(self, w: Worker, t: Task) -> None:
         now = self.env.now
         t.arrived_s = now
         w.lat, w.lon = t.lat, t.lon
+        self.legs.stop(w.id)
         self.snapshot.move(w.id, t.lat, t.lon)
+        if self.tracks_routes:
+            self.snapshot.route_m[w.id] = self.route_rest_m[w.id]  # no leg left to drive
         self.log.add(now, ev.TASK_ARRIVAL, t.id, w.id, t.lat, t.lon)
 
     def complete(self, w: Worker, t: Task) -> None:
@@ -255,11 +273,41 @@ class Model:
             self._update_route(w)
 
     def _update_route(self, w: Worker) -> None:
-        """Route length for the ``load`` mode: location → active task → assigned tasks."""
-        stops = [w.active] if w.active is not None else []
-        stops += w.container
-        total, lat, lon = route_length_m(w.lat, w.lon, [(t.lat, t.lon) for t in stops])
+        """Route length for the ``load`` mode: where the worker is now → active task →
+        assigned tasks.  On a leg, the part already driven is not counted: the route is
+        what is left of the leg plus the planned stops after it (``route_rest_m``), and
+        :meth:`refresh_positions` shortens the leg part as the worker drives."""
+        legs = self.legs
+        if legs.on_leg[w.id] and w.active is not None:
+            a = w.active
+            rest, lat, lon = route_length_m(a.lat, a.lon, [(t.lat, t.lon) for t in w.container])
+            total = rest + legs.remaining_one_m(w.id, self.env.now)
+        else:
+            stops = [w.active] if w.active is not None else []
+            stops += w.container
+            rest, lat, lon = route_length_m(w.lat, w.lon, [(t.lat, t.lon) for t in stops])
+            total = rest
+        self.route_rest_m[w.id] = rest
         self.snapshot.set_route(w.id, total, lat, lon)
+
+    def refresh_positions(self) -> None:
+        """Bring the snapshot to the present before a dispatch decision: moving workers are
+        where they are along their legs (``distance``), and their routes count only what is
+        left of the current leg (``load``).  Vectorised over the moving workers, once per
+        decision time and leg change."""
+        legs = self.legs
+        key = (self.env.now, legs.version)
+        if key == self._refreshed or not legs.moving:
+            return
+        self._refreshed = key
+        rows = legs.rows()
+        now = self.env.now
+        snap = self.snapshot
+        if self.opts.mode == "load":
+            snap.route_m[rows] = self.route_rest_m[rows] + legs.remaining_m(rows, now)
+        else:
+            lat, lon = legs.positions(rows, now)
+            snap.move_many(rows, lat, lon)
 
     def close(self) -> None:
         """End of run: close the on-duty clocks of workers still on shift."""
