@@ -11,7 +11,10 @@ Definitions (all over tasks the platform created):
   beside them saying how many were censored;
 * ``utilisation_pct`` -- time travelling or serving over time on duty, fleet-wide;
 * ``empty_km`` -- kilometres driven towards a pickup with nothing on board;
-* ``tasks_per_worker_hour`` -- successful completions per on-duty hour.
+* ``tasks_per_worker_hour`` -- successful completions per on-duty hour;
+* ``solver_left_out`` -- tasks the route optimiser (``optimise``) could not place in any
+  route at some solve (capacity, windows, shifts); they stayed unassigned until a later
+  solve placed them, or to the end.
 
 ``KPIS`` is the one registry of these names, their units and meanings: the run report's
 KPI table, the sweep's ``--target`` check and the sweep report's headline all read it, so a
@@ -127,6 +130,14 @@ KPIS: tuple[KpiSpec, ...] = (
         "tasks_per_worker_hour", "", "successful completions per on-duty hour", "higher", "rate"
     ),
     KpiSpec("workers", "count", "fleet size", "lower", "count"),
+    KpiSpec(
+        "solver_left_out",
+        "count",
+        "tasks the route optimiser left out of every route at least once (dispatch.policy "
+        "optimise; 0 for the other policies)",
+        "lower",
+        "count",
+    ),
 )
 """Every KPI in ``kpis.json`` order (``compute_kpis`` emits exactly these keys, in this order)."""
 
@@ -163,7 +174,12 @@ def _pct(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q)) if values.size else math.nan
 
 
-def compute_kpis(tasks: pd.DataFrame, workers: pd.DataFrame, end_s: float | None = None) -> Kpis:
+def compute_kpis(
+    tasks: pd.DataFrame,
+    workers: pd.DataFrame,
+    end_s: float | None = None,
+    solver_left_out: int = 0,
+) -> Kpis:
     """The KPIs of one run from its task and worker tables (see the module docstring).
 
     ``end_s`` is when the run stopped, where unassigned and unfinished tasks are censored;
@@ -202,6 +218,7 @@ def compute_kpis(tasks: pd.DataFrame, workers: pd.DataFrame, end_s: float | None
         "empty_km": float(workers["empty_distance_m"].sum()) / 1000.0,
         "tasks_per_worker_hour": ok / (on_duty_s / 3600.0) if on_duty_s > 0 else math.nan,
         "workers": len(workers),
+        "solver_left_out": solver_left_out,
     }
     # The registry fixes the order of kpis.json; a key here without a spec (or the reverse)
     # is a programming error that the tests catch, so no runtime reordering is paid for.

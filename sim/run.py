@@ -89,7 +89,8 @@ def _collect(
 ) -> SimResult:
     tasks = tasks_frame(model.tasks)
     workers = workers_frame(model.workers)
-    kpis = compute_kpis(tasks, workers, end_s=model.end_s)
+    left_out = getattr(model.dispatcher, "left_out", ())
+    kpis = compute_kpis(tasks, workers, end_s=model.end_s, solver_left_out=len(left_out))
     meta = RunMeta(
         scenario=scenario.name,
         scenario_hash=scenario.content_hash(),
