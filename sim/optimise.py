@@ -145,7 +145,10 @@ class Optimise:
         d = m.scenario.dispatch
         self.every_s = d.reoptimise_s
         self.time_limit_s = d.solver_time_limit_s
-        self.level = d.solver_exploration_level
+        self.searches = d.solver_searches
+        self.depth = d.solver_depth
+        #: Solves the time limit cut short (their answers depend on the machine's speed).
+        self.cut_short = 0
         #: Tasks handed to the platform and not started yet, in creation order.
         self.known: dict[int, Task] = {}
         self.requested = False
@@ -202,8 +205,11 @@ class Optimise:
             return Solution()
         vehicles = [vehicle_of(m, w) for w in workers]
         items = build_items(m, tasks, {w.id for w in workers})
-        problem = Problem(m.env.now, vehicles, items, m.travel, self.time_limit_s, self.level)
+        problem = Problem(
+            m.env.now, vehicles, items, m.travel, self.time_limit_s, self.searches, self.depth
+        )
         sol = solve(problem)
+        self.cut_short += sol.hit_limit
         self.solves += 1
         self.solve_s.append(sol.solve_s)
         self.left_out.update(sol.unassigned)
@@ -282,7 +288,13 @@ def resequence(m: Model, w: Worker) -> None:
         end=vehicle.end,
     )
     problem = Problem(
-        m.env.now, [vehicle], items, m.travel, d.solver_time_limit_s, d.solver_exploration_level
+        m.env.now,
+        [vehicle],
+        items,
+        m.travel,
+        d.solver_time_limit_s,
+        d.solver_searches,
+        d.solver_depth,
     )
     sol = solve(problem)
     by_id = {t.id: t for t in w.container}

@@ -260,8 +260,10 @@ class Dispatch(_Model):
     reoptimise_s: PositiveFloat = 600.0
     #: Wall-clock limit of one VROOM solve (s).
     solver_time_limit_s: Annotated[float, Field(gt=0, le=600)] = 1.0
-    #: VROOM's exploration level (0 fastest .. 5 most thorough).
-    solver_exploration_level: Annotated[int, Field(ge=0, le=5)] = 0
+    #: VROOM's search size: searches from different start heuristics, and local-search
+    #: depth.  Small and fixed, so that a solve ends by itself well inside the time limit.
+    solver_searches: Annotated[int, Field(ge=1, le=32)] = 1
+    solver_depth: Annotated[int, Field(ge=1, le=5)] = 1
     #: ``distance``/``load``/``queue``: keep the order tasks were assigned in (``fifo``) or
     #: re-sequence a worker's route with the optimiser after each assignment.
     sequence: Literal["fifo", "optimise"] = "fifo"

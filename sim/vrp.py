@@ -8,19 +8,19 @@ Concepts held here, all pure (no SimPy):
   free, with capacity, shift end, breaks and a task limit.
 * :func:`travel_matrix_s` / :func:`distance_matrix_m` -- the solver's matrices from the
   scenario's travel model, vectorised over every pair at once (never pair by pair).
-* :func:`solve` -- VROOM (``pyvroom``) with one thread, a fixed exploration level and a
+* :func:`solve` -- VROOM (``pyvroom``) with one thread, a fixed search size and a
   time limit; returns each worker's new sequence of task ids and the tasks left out.
 * :func:`route_cost_s` -- the duration of a given sequence under the same matrix (tests and
   the ``sequence = "optimise"`` option compare routes with it).
 
 Times handed to VROOM are whole seconds relative to the solve's ``now``; quantities are
-scaled to integer thousandths (VROOM's amounts are integers).
+scaled to integers (VROOM's amounts are integers), as little as possible.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -31,8 +31,10 @@ import vroom  # type: ignore[import-untyped]
 
 from sim.geo import WGS84_A, WGS84_B, FloatArray, ecef
 
-#: Quantities are sent to VROOM as integer thousandths.
-AMOUNT_SCALE = 1000
+#: Quantities are sent to VROOM as integers: whole units when every quantity is whole,
+#: else the first of these scales that makes them so (tenths, hundredths, thousandths).
+#: The smallest scale matters: VROOM's search slows down badly with large amounts.
+AMOUNT_SCALES = (1, 10, 100, 1000)
 #: A skill id per worker, for tasks pinned to the worker that holds their goods.
 PIN_SKILL_BASE = 1_000_000
 #: Horizon (s) standing in for "no end" in VROOM time windows.
@@ -113,7 +115,10 @@ class Problem:
     items: list[Item]
     travel: Any
     time_limit_s: float = 1.0
-    exploration_level: int = 1
+    #: VROOM's search size: how many searches (from different start heuristics) and the
+    #: local search's depth.
+    searches: int = 1
+    depth: int = 1
 
 
 @dataclass(slots=True)
@@ -123,6 +128,9 @@ class Solution:
     routes: dict[int, list[int]] = field(default_factory=dict)
     unassigned: list[int] = field(default_factory=list)
     solve_s: float = 0.0
+    #: Whether the time limit cut the search short (the answer may then depend on the
+    #: machine's speed, so runs are no longer reproducible).
+    hit_limit: bool = False
 
 
 # -- matrices ----------------------------------------------------------------------------
@@ -203,17 +211,22 @@ def _tws(tw: tuple[int, int] | None) -> list[tuple[int, int]]:
     return [tw] if tw is not None else []
 
 
-def _capacity(q: float) -> int:
-    return min(2**40, max(0, math.floor(q * AMOUNT_SCALE))) if math.isfinite(q) else 2**40
+def amount_scale(quantities: Iterable[float]) -> int:
+    """The smallest of :data:`AMOUNT_SCALES` that makes every quantity whole."""
+    qs = [q for q in quantities if math.isfinite(q)]
+    for scale in AMOUNT_SCALES:
+        if all(abs(q * scale - round(q * scale)) < 1e-9 for q in qs):
+            return scale
+    return AMOUNT_SCALES[-1]
 
 
-def _amount(q: float) -> int:
-    return round(q * AMOUNT_SCALE)
+def _capacity(q: float, scale: int) -> int:
+    return min(2**40, max(0, math.floor(q * scale + 1e-9))) if math.isfinite(q) else 2**40
 
 
 def solve(problem: Problem) -> Solution:
     """Solve ``problem`` with VROOM; deterministic for a given problem (one thread, fixed
-    exploration level) as long as the time limit does not cut the search short."""
+    search size) as long as the time limit does not cut the search short."""
     import time
 
     t0 = time.perf_counter()
@@ -251,6 +264,8 @@ def solve(problem: Problem) -> Solution:
     for s in speeds:
         inp.set_durations_matrix(profiles[s], _as_int_matrix(matrices[s]))
     ref = matrices[speeds[0]]  # intra-part legs of compound stops, at the slowest speed
+    pinned = any(it.pinned_to is not None for it in items)
+    scale = amount_scale(s.quantity for it in items for s in it.pickup + it.delivery)
     vroom_vehicles = []
     for row, v in enumerate(vehicles):
         start = _rel(v.free_at_s, problem.now_s)
@@ -275,11 +290,11 @@ def solve(problem: Problem) -> Solution:
                 start=row,
                 end=end_index.get(v.id),
                 profile=profiles[v.speed_mps],
-                capacity=vroom.Amount([_capacity(v.capacity)]),
-                skills={PIN_SKILL_BASE + v.id},
+                capacity=vroom.Amount([_capacity(v.capacity, scale)]),
+                skills={PIN_SKILL_BASE + v.id} if pinned else None,
                 time_window=(start, end),
                 breaks=breaks,
-                max_tasks=v.max_tasks if v.max_tasks is not None else 2**31,
+                **({} if v.max_tasks is None else {"max_tasks": v.max_tasks}),
             )
         )
     inp.add_vehicle(vroom_vehicles)
@@ -315,11 +330,11 @@ def solve(problem: Problem) -> Solution:
                     default_service=d_service,
                     time_windows=[d_tw] if d_tw else (),
                 ),
-                amount=vroom.Amount([_amount(qty)]),
+                amount=vroom.Amount([round(qty * scale)]),
                 skills=skills,
             )
         else:
-            delivery = vroom.Amount([_amount(qty) if it.load else 0])
+            delivery = vroom.Amount([round(qty * scale) if it.load else 0])
             jobs.append(
                 vroom.Job(
                     pid,
@@ -334,8 +349,14 @@ def solve(problem: Problem) -> Solution:
     if jobs:
         inp.add_job(jobs)
     timeout = timedelta(seconds=problem.time_limit_s)
-    raw = inp.solve(exploration_level=problem.exploration_level, nb_threads=1, timeout=timeout)
+    # VROOM's own overload with the search size given directly (``solve`` only takes an
+    # exploration level): a small, fixed search finishes well inside the time limit, so
+    # the answer does not depend on the machine's speed.
+    raw = inp._solve(
+        nb_searches=problem.searches, depth=problem.depth, nb_threads=1, timeout=timeout
+    )
     rows = raw._routes_numpy()
+    sol.hit_limit = time.perf_counter() - t0 >= problem.time_limit_s
     seen: set[int] = set()
     for vid in (v.id for v in vehicles):
         sol.routes[vid] = []

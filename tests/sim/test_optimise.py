@@ -65,7 +65,7 @@ def test_an_optimised_route_is_never_longer_than_fifo(seed: int) -> None:
     start, *pts = _points(rng, 13)
     items = [Item((Stop(k, lat, lon, 60.0),)) for k, (lat, lon) in enumerate(pts)]
     v = Vehicle(0, start[0], start[1], 0.0, 8 * 3600.0, SPEED, math.inf)
-    sol = solve(Problem(0.0, [v], items, TRAVEL, 10.0, 5))
+    sol = solve(Problem(0.0, [v], items, TRAVEL, 10.0, 4, 3))
     assert sorted(sol.routes[0]) == list(range(12)) and not sol.unassigned
     opt = route_cost_s(TRAVEL, start, [pts[k] for k in sol.routes[0]], 0.0, SPEED)
     fifo = route_cost_s(TRAVEL, start, pts, 0.0, SPEED)
@@ -129,7 +129,7 @@ def test_solutions_respect_every_window_and_capacity() -> None:
         Vehicle(0, *pts[0], 0.0, 4 * 3600.0, SPEED, 6.0),
         Vehicle(1, *pts[20], 300.0, 4 * 3600.0, SPEED, 6.0),
     ]
-    problem = Problem(0.0, vehicles, items, TRAVEL, 10.0, 2)
+    problem = Problem(0.0, vehicles, items, TRAVEL, 10.0)
     sol = solve(problem)
     placed = [t for r in sol.routes.values() for t in r]
     assert sorted(placed + sol.unassigned) == list(range(40))
@@ -151,7 +151,7 @@ def test_a_task_no_vehicle_can_carry_is_left_out_and_counted() -> None:
     too_big = Stop(0, 41.88, -87.63, 60.0, quantity=50.0)
     fits = Stop(1, 41.881, -87.631, 60.0, quantity=1.0)
     v = Vehicle(0, 41.88, -87.62, 0.0, 3600.0, SPEED, 10.0)
-    sol = solve(Problem(0.0, [v], [Item((too_big,)), Item((fits,))], TRAVEL, 5.0, 0))
+    sol = solve(Problem(0.0, [v], [Item((too_big,)), Item((fits,))], TRAVEL, 5.0))
     assert sol.routes == {0: [1]} and sol.unassigned == [0]
 
     sc = make_scenario(
@@ -254,3 +254,23 @@ def test_sequence_optimise_needs_a_policy_that_appends() -> None:
                     "dispatch": {"policy": policy, "sequence": "optimise"},
                 }
             )
+
+
+def test_amounts_are_scaled_as_little_as_possible() -> None:
+    from sim.vrp import amount_scale
+
+    assert amount_scale([1.0, 3.0, 120.0]) == 1
+    assert amount_scale([0.5, 2.0]) == 10
+    assert amount_scale([0.25]) == 100
+    assert amount_scale([1 / 3]) == 1000  # not whole at any scale: thousandths, rounded
+
+
+def test_the_reproducible_runs_were_not_cut_short_by_the_time_limit() -> None:
+    sc = load_scenario(REPO / "scenarios" / "tiny.toml", ["dispatch.policy='optimise'"])
+    streams = make_streams(5)
+    tasks, orders = build_demand(sc, streams)
+    m = Model(sc, streams, tasks, orders, plan_submissions(orders, sc.submission))
+    m.start()
+    m.env.run(until=m.done)
+    d = m.dispatcher
+    assert isinstance(d, Optimise) and d.solves > 0 and d.cut_short == 0
