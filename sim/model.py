@@ -29,7 +29,7 @@ from sim.dispatch import AutoAssignOptions, FleetSnapshot, WorkerView, route_len
 from sim.dispatchers import Dispatcher, make_dispatcher
 from sim.fleet import Worker, build_fleet, worker
 from sim.geo import geodesic_m
-from sim.positions import Legs, interpolation_of
+from sim.positions import Legs, interpolation_of, refresh_snapshot
 from sim.rng import Streams
 from sim.scenario import Scenario
 from sim.submission import PlannedCall
@@ -295,19 +295,10 @@ class Model:
         where they are along their legs (``distance``), and their routes count only what is
         left of the current leg (``load``).  Vectorised over the moving workers, once per
         decision time and leg change."""
-        legs = self.legs
-        key = (self.env.now, legs.version)
-        if key == self._refreshed or not legs.moving:
-            return
-        self._refreshed = key
-        rows = legs.rows()
-        now = self.env.now
-        snap = self.snapshot
-        if self.opts.mode == "load":
-            snap.route_m[rows] = self.route_rest_m[rows] + legs.remaining_m(rows, now)
-        else:
-            lat, lon = legs.positions(rows, now)
-            snap.move_many(rows, lat, lon)
+        key = (self.env.now, self.legs.version)
+        if key != self._refreshed:
+            self._refreshed = key
+            refresh_snapshot(self.legs, self.snapshot, self.route_rest_m, key[0], self.opts.mode)
 
     def close(self) -> None:
         """End of run: close the on-duty clocks of workers still on shift."""

@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 from pyproj import Geod
 
+from sim.dispatch import FleetSnapshot
 from sim.geo import FloatArray
 
 Interpolation = Literal["geodesic", "linear"]
@@ -184,6 +185,22 @@ class Legs:
         return float(self.length_m[i]) * (1.0 - frac)
 
 
+def refresh_snapshot(
+    legs: Legs, snap: FleetSnapshot, rest_m: FloatArray, now_s: float, mode: str
+) -> None:
+    """Bring ``snap`` to ``now_s`` for a dispatch decision: for ``load``, each moving
+    worker's route is what is left of its leg plus ``rest_m`` (its planned stops after
+    the leg); for ``distance``, each moving worker is where it is along its leg."""
+    if not legs.moving:
+        return
+    rows = legs.rows()
+    if mode == "load":
+        snap.route_m[rows] = rest_m[rows] + legs.remaining_m(rows, now_s)
+    else:
+        lat, lon = legs.positions(rows, now_s)
+        snap.move_many(rows, lat, lon)
+
+
 def leg_fraction(t0: float, t1: float, now_s: float) -> float:
     """The fraction of a leg from ``t0`` to ``t1`` driven at ``now_s``."""
     if t1 <= t0:
@@ -198,4 +215,5 @@ __all__ = [
     "interpolate_many",
     "interpolation_of",
     "leg_fraction",
+    "refresh_snapshot",
 ]
