@@ -16,6 +16,7 @@ fraction of the leg driven is the fraction of its duration elapsed.
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -23,7 +24,7 @@ import numpy.typing as npt
 from pyproj import Geod
 
 from sim.dispatch import FleetSnapshot
-from sim.geo import FloatArray
+from sim.geo import RHO_MIN_M, FloatArray, ecef_point
 
 Interpolation = Literal["geodesic", "linear"]
 _GEOD: Final = Geod(ellps="WGS84")
@@ -95,6 +96,11 @@ class Legs:
         self.t1 = np.zeros(n)
         #: Geodesic length (m) of each leg, for the distance still to drive.
         self.length_m = np.zeros(n)
+        # ECEF ends of each leg, and how far the point that fraction along the chord can
+        # be from the true point on the geodesic (see :meth:`approx_xyz`).
+        self.from_xyz = np.zeros((n, 3))
+        self.to_xyz = np.zeros((n, 3))
+        self.err_m = np.zeros(n)
         self.on_leg: npt.NDArray[np.bool_] = np.zeros(n, dtype=np.bool_)
         #: Rows on a leg, kept as a set so that a decision touches only moving workers.
         self.moving: set[int] = set()
@@ -122,6 +128,15 @@ class Legs:
         self.t0[i] = depart_s
         self.t1[i] = depart_s + duration_s
         self.length_m[i] = length_m
+        a = ecef_point(lat1, lon1)
+        b = ecef_point(lat2, lon2)
+        self.from_xyz[i] = a
+        self.to_xyz[i] = b
+        chord = math.dist(a, b)
+        # A geodesic bends no more sharply than RHO_MIN_M, so it stays within
+        # L^2/(8 rho) of its chord (taken twice over), and the point a fraction f along
+        # it projects onto the chord within L - chord of the chord's own point at f.
+        self.err_m[i] = length_m * length_m / (4.0 * RHO_MIN_M) + max(0.0, length_m - chord) + 0.01
         self.on_leg[i] = True
         self.moving.add(i)
         self._rows = None
@@ -196,6 +211,13 @@ def refresh_snapshot(
     rows = legs.rows()
     if mode == "load":
         snap.route_m[rows] = rest_m[rows] + legs.remaining_m(rows, now_s)
+    elif legs.kind == "geodesic":
+        # Cheap and vectorised: the point that fraction along each leg's chord, within
+        # err_m of the true one; the choice resolves exact positions for its shortlist.
+        f = legs.fraction(rows, now_s)[:, None]
+        a = legs.from_xyz[rows]
+        xyz = a + (legs.to_xyz[rows] - a) * f
+        snap.set_approx(rows, xyz, legs.err_m[rows], lambda r: legs.positions(r, now_s))
     else:
         lat, lon = legs.positions(rows, now_s)
         snap.move_many(rows, lat, lon)

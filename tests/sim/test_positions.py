@@ -117,7 +117,8 @@ def test_distance_sees_where_a_moving_worker_is_now() -> None:
     m.env.run(until=m.env.now + 0.9 * leg_s)
     m.refresh_positions()
     here = m.legs.position(0, m.env.now, m.workers[0].lat, m.workers[0].lon)
-    assert (m.snapshot.lat[0], m.snapshot.lon[0]) == pytest.approx(here)
+    lat, lon = m.snapshot.exact_latlon(np.array([0]))
+    assert (lat[0], lon[0]) == pytest.approx(here)
     assert geodesic_m(*here, new.lat, new.lon) < geodesic_m(40.7265, -73.975, new.lat, new.lon)
     assert choose_worker(m.snapshot, new, m.opts) == 0
 
@@ -152,3 +153,36 @@ def test_stale_load_route_is_recomputed_from_where_the_worker_is() -> None:
     m.env.run(until=leg_s + 1.0)
     m.arrive(m.workers[0], target)
     assert m.snapshot.route_m[0] == 0.0
+
+
+def test_mid_leg_choices_match_brute_force_over_exact_positions() -> None:
+    """The fast path shortlists on approximate (chord) positions with a rigorous error
+    bound and confirms exactly: it must choose what an exact scan chooses."""
+    from sim.dispatch import AutoAssignOptions, FleetSnapshot, WorkerView, choose_worker_bruteforce
+    from sim.positions import refresh_snapshot
+
+    rng = np.random.default_rng(7)
+    n = 400
+    starts = [
+        (40.75 + rng.uniform(-0.05, 0.05), -73.98 + rng.uniform(-0.06, 0.06)) for _ in range(n)
+    ]
+    snap = FleetSnapshot.build(
+        [WorkerView(id=i, lat=a, lon=b, on_duty=True) for i, (a, b) in enumerate(starts)]
+    )
+    legs = Legs(n)
+    for i, (a, b) in enumerate(starts):
+        if i % 5:  # four in five on a leg of up to ~8 km
+            to = (a + rng.uniform(-0.05, 0.05), b + rng.uniform(-0.06, 0.06))
+            legs.start(i, a, b, to[0], to[1], 0.0, rng.uniform(300, 3000), geodesic_m(a, b, *to))
+    opts = AutoAssignOptions(mode="distance")
+    for k in range(200):
+        now = 10.0 * k
+        refresh_snapshot(legs, snap, np.zeros(n), now, "distance")
+        task = TaskPoint(40.75 + rng.uniform(-0.05, 0.05), -73.98 + rng.uniform(-0.06, 0.06))
+        fast = choose_worker(snap, task, opts)
+        exact = choose_worker_bruteforce(snap, task, opts)
+        assert fast == exact
+        # and the exact scan really is over the exact positions
+        i = int(exact)  # type: ignore[call-overload]
+        lat, lon = snap.exact_latlon(np.array([i]))
+        assert (lat[0], lon[0]) == pytest.approx(legs.position(i, now, *starts[i]))
