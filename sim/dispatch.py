@@ -140,6 +140,8 @@ class FleetSnapshot:
     #: stale and ``_resolve`` gives the exact ones.  None when every row is exact.
     approx: npt.NDArray[np.bool_] | None = None
     err: FloatArray | None = None
+    #: The rows of the last :meth:`set_approx` (identity tells a caller they are unchanged).
+    approx_rows: npt.NDArray[np.intp] | None = None
     _resolve: Callable[[npt.NDArray[np.intp]], tuple[FloatArray, FloatArray]] | None = None
 
     @classmethod
@@ -190,6 +192,7 @@ class FleetSnapshot:
         if self.approx is not None and self.approx[i]:
             self.approx[i] = False
             self.err[i] = 0.0  # type: ignore[index]
+            self.approx_rows = None
 
     def move_many(self, rows: npt.NDArray[np.intp], lat: FloatArray, lon: FloatArray) -> None:
         """:meth:`move` for many rows at once (the moving workers at a decision time)."""
@@ -202,6 +205,7 @@ class FleetSnapshot:
         if self.approx is not None:
             self.approx[rows] = False
             self.err[rows] = 0.0  # type: ignore[index]
+            self.approx_rows = None
 
     def set_approx(
         self,
@@ -209,16 +213,21 @@ class FleetSnapshot:
         xyz: FloatArray,
         err_m: FloatArray,
         resolve: Callable[[npt.NDArray[np.intp]], tuple[FloatArray, FloatArray]],
+        fresh: bool = True,
     ) -> None:
         """Rows ``rows`` are within ``err_m`` of ``xyz`` (ECEF); ``resolve(rows)`` gives
-        their exact positions, asked only for the few a decision shortlists."""
+        their exact positions, asked only for the few a decision shortlists.  ``fresh =
+        False`` says the rows and their errors are those of the previous call."""
         if self.approx is None or self.err is None:
             self.approx = np.zeros(len(self.ids), dtype=np.bool_)
             self.err = np.zeros(len(self.ids))
+            fresh = True
         self.xyz[rows] = xyz
         self.p2[rows] = np.einsum("ij,ij->i", xyz, xyz)
-        self.approx[rows] = True
-        self.err[rows] = err_m
+        if fresh:
+            self.approx[rows] = True
+            self.err[rows] = err_m
+            self.approx_rows = rows
         self._resolve = resolve
         self._tree = None
 

@@ -17,6 +17,7 @@ fraction of the leg driven is the fraction of its duration elapsed.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -78,6 +79,16 @@ def interpolate_many(
     return lat, lon
 
 
+@dataclass(frozen=True, slots=True)
+class _Gathered:
+    version: int
+    t0: FloatArray
+    inv_dur: FloatArray
+    start: FloatArray
+    span: FloatArray
+    err: FloatArray
+
+
 class Legs:
     """The leg each worker row is driving, if any.
 
@@ -107,6 +118,7 @@ class Legs:
         self._rows: npt.NDArray[np.intp] | None = None
         #: Bumped whenever a leg starts or ends (callers cache per version and time).
         self.version = 0
+        self._gathered: _Gathered | None = None
 
     def start(
         self,
@@ -148,6 +160,21 @@ class Legs:
             self.moving.discard(i)
             self._rows = None
             self.version += 1
+
+    def gathered(self) -> _Gathered:
+        """The moving legs' columns in :meth:`rows` order (cached per leg change)."""
+        if self._gathered is None or self._gathered.version != self.version:
+            rows = self.rows()
+            a = self.from_xyz[rows]
+            self._gathered = _Gathered(
+                self.version,
+                self.t0[rows],
+                1.0 / (self.t1[rows] - self.t0[rows]),
+                a,
+                self.to_xyz[rows] - a,
+                self.err_m[rows],
+            )
+        return self._gathered
 
     def rows(self) -> npt.NDArray[np.intp]:
         """The moving rows, ascending (cached until a leg starts or ends)."""
@@ -214,10 +241,12 @@ def refresh_snapshot(
     elif legs.kind == "geodesic":
         # Cheap and vectorised: the point that fraction along each leg's chord, within
         # err_m of the true one; the choice resolves exact positions for its shortlist.
-        f = legs.fraction(rows, now_s)[:, None]
-        a = legs.from_xyz[rows]
-        xyz = a + (legs.to_xyz[rows] - a) * f
-        snap.set_approx(rows, xyz, legs.err_m[rows], lambda r: legs.positions(r, now_s))
+        # The per-leg columns are gathered once per set of legs, not per decision.
+        g = legs.gathered()
+        f = np.clip((now_s - g.t0) * g.inv_dur, 0.0, 1.0)[:, None]
+        xyz = g.start + g.span * f
+        fresh = snap.approx_rows is not rows
+        snap.set_approx(rows, xyz, g.err, lambda r: legs.positions(r, now_s), fresh)
     else:
         lat, lon = legs.positions(rows, now_s)
         snap.move_many(rows, lat, lon)

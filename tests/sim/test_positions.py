@@ -177,6 +177,16 @@ def test_mid_leg_choices_match_brute_force_over_exact_positions() -> None:
     opts = AutoAssignOptions(mode="distance")
     for k in range(200):
         now = 10.0 * k
+        if k % 20 == 19:  # a worker arrives, another sets off: the legs change mid-run
+            j = int(sorted(legs.moving)[k % len(legs.moving)])
+            legs.stop(j)
+            snap.move(j, float(legs.to_lat[j]), float(legs.to_lon[j]))
+            starts[j] = (float(legs.to_lat[j]), float(legs.to_lon[j]))
+            idle = 5 * (k // 20)  # rows 0, 5, 10, ... were never on a leg
+            a, b = starts[idle]
+            legs.start(
+                idle, a, b, a + 0.02, b - 0.02, now, 900.0, geodesic_m(a, b, a + 0.02, b - 0.02)
+            )
         refresh_snapshot(legs, snap, np.zeros(n), now, "distance")
         task = TaskPoint(40.75 + rng.uniform(-0.05, 0.05), -73.98 + rng.uniform(-0.06, 0.06))
         fast = choose_worker(snap, task, opts)
