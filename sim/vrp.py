@@ -131,6 +131,8 @@ class Solution:
     #: Whether the time limit cut the search short (the answer may then depend on the
     #: machine's speed, so runs are no longer reproducible).
     hit_limit: bool = False
+    #: When each vehicle's planned breaks start (s from the scenario start).
+    breaks: dict[int, list[float]] = field(default_factory=dict)
 
 
 # -- matrices ----------------------------------------------------------------------------
@@ -362,7 +364,10 @@ def solve(problem: Problem) -> Solution:
         sol.routes[vid] = []
     for row in rows:
         kind = row["type"]
-        if kind in (b"job", b"pickup", b"delivery"):
+        if kind == b"break":
+            at = problem.now_s + float(row["arrival"]) + float(row["waiting_time"])
+            sol.breaks.setdefault(int(row["vehicle_id"]), []).append(at)
+        elif kind in (b"job", b"pickup", b"delivery"):
             pid = int(row["id"])
             seen.add(pid)
             sol.routes[int(row["vehicle_id"])].extend(s.task_id for s in parts[pid])

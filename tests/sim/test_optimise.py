@@ -274,3 +274,18 @@ def test_the_reproducible_runs_were_not_cut_short_by_the_time_limit() -> None:
     m.env.run(until=m.done)
     d = m.dispatcher
     assert isinstance(d, Optimise) and d.solves > 0 and d.cut_short == 0
+
+
+def test_breaks_are_planned_inside_their_windows() -> None:
+    """The roster hook: a worker's breaks go to the solver and land in their windows."""
+    from sim.vrp import BreakWindow
+
+    rng = np.random.default_rng(4)
+    start, *pts = _points(rng, 7)
+    items = [Item((Stop(k, lat, lon, 300.0),)) for k, (lat, lon) in enumerate(pts)]
+    brk = BreakWindow(900.0, 1200.0, 1800.0)
+    v = Vehicle(0, start[0], start[1], 0.0, 8 * 3600.0, SPEED, math.inf, breaks=(brk,))
+    sol = solve(Problem(0.0, [v], items, TRAVEL, 10.0))
+    assert sorted(sol.routes[0]) == list(range(6))
+    (at,) = sol.breaks[0]
+    assert 900.0 <= at <= 1200.0
