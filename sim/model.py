@@ -89,7 +89,9 @@ class Model:
         self.end_s = 0.0
         # Where workers are between stops (issue 11): the leg each one drives, and for the
         # ``load`` mode each route's length beyond the current leg.
-        self.legs = Legs(len(self.workers), interpolation_of(self.travel))
+        self.legs = Legs(
+            len(self.workers), interpolation_of(self.travel), chords=d.policy == "distance"
+        )
         self.route_rest_m = np.zeros(len(self.workers))
         self._refreshed: tuple[float, int] = (math.nan, -1)
         self.dispatcher: Dispatcher = make_dispatcher(self)
@@ -180,6 +182,7 @@ class Model:
     def start_task(self, w: Worker, t: Task) -> tuple[float, float]:
         """1 → 2: the worker sets off; returns the leg's distance (m) and duration (s)."""
         now = self.env.now
+        first = w.container[0] is t
         w.container.remove(t)
         t.move_to(ACTIVE)
         t.started_s = now
@@ -190,11 +193,15 @@ class Model:
         w.distance_m += dist
         if t.is_pickup and w.onboard <= 0:
             w.empty_distance_m += dist
-        self.legs.start(
-            w.id, w.lat, w.lon, t.lat, t.lon, now, dur, geodesic_m(w.lat, w.lon, t.lat, t.lon)
-        )
+        leg_m = geodesic_m(w.lat, w.lon, t.lat, t.lon)
+        self.legs.start(w.id, w.lat, w.lon, t.lat, t.lon, now, dur, leg_m)
         if self.tracks_routes:
-            self._update_route(w)  # the task started may not have been the first planned
+            if first and self.legs.on_leg[w.id]:
+                # The plan is unchanged, its first part is now the leg: only what lies
+                # beyond the leg moves from "rest" (the snapshot's total stays).
+                self.route_rest_m[w.id] = max(0.0, self.route_rest_m[w.id] - leg_m)
+            else:
+                self._update_route(w)  # another task than the first planned one started
         return dist, dur
 
     def arrive(self, w: Worker, t: Task) -> None:

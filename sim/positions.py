@@ -97,8 +97,11 @@ class Legs:
     about every moving worker at once.
     """
 
-    def __init__(self, n: int, kind: Interpolation = "geodesic") -> None:
+    def __init__(self, n: int, kind: Interpolation = "geodesic", chords: bool = True) -> None:
         self.kind: Interpolation = kind
+        #: Whether to keep each leg's chord (what ``distance`` decisions shortlist with);
+        #: the other policies never ask, so they skip its cost.
+        self.chords = chords
         self.from_lat = np.zeros(n)
         self.from_lon = np.zeros(n)
         self.to_lat = np.zeros(n)
@@ -140,6 +143,12 @@ class Legs:
         self.t0[i] = depart_s
         self.t1[i] = depart_s + duration_s
         self.length_m[i] = length_m
+        self.on_leg[i] = True
+        self.moving.add(i)
+        self._rows = None
+        self.version += 1
+        if not self.chords:
+            return
         a = ecef_point(lat1, lon1)
         b = ecef_point(lat2, lon2)
         self.from_xyz[i] = a
@@ -149,10 +158,6 @@ class Legs:
         # L^2/(8 rho) of its chord (taken twice over), and the point a fraction f along
         # it projects onto the chord within L - chord of the chord's own point at f.
         self.err_m[i] = length_m * length_m / (4.0 * RHO_MIN_M) + max(0.0, length_m - chord) + 0.01
-        self.on_leg[i] = True
-        self.moving.add(i)
-        self._rows = None
-        self.version += 1
 
     def stop(self, i: int) -> None:
         if self.on_leg[i]:
@@ -238,7 +243,7 @@ def refresh_snapshot(
     rows = legs.rows()
     if mode == "load":
         snap.route_m[rows] = rest_m[rows] + legs.remaining_m(rows, now_s)
-    elif legs.kind == "geodesic":
+    elif legs.kind == "geodesic" and legs.chords:
         # Cheap and vectorised: the point that fraction along each leg's chord, within
         # err_m of the true one; the choice resolves exact positions for its shortlist.
         # The per-leg columns are gathered once per set of legs, not per decision.
