@@ -22,7 +22,7 @@ The strategies that apply these policies during a run live in :mod:`sim.dispatch
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -138,6 +138,14 @@ class FleetSnapshot:
     index: dict[WorkerKey, int] = field(default_factory=dict)
     _team_masks: dict[str, npt.NDArray[np.bool_]] = field(default_factory=dict)
     _tree: cKDTree | None = None
+    #: Rows whose ``xyz`` is an approximation within ``err`` metres of the true position
+    #: (workers part-way along a leg, :meth:`set_approx`); their ``lat``/``lon`` are
+    #: stale and ``_resolve`` gives the exact ones.  None when every row is exact.
+    approx: npt.NDArray[np.bool_] | None = None
+    err: FloatArray | None = None
+    #: The rows of the last :meth:`set_approx` (identity tells a caller they are unchanged).
+    approx_rows: npt.NDArray[np.intp] | None = None
+    _resolve: Callable[[npt.NDArray[np.intp]], tuple[FloatArray, FloatArray]] | None = None
 
     @classmethod
     def build(cls, workers: Sequence[WorkerView]) -> FleetSnapshot:
@@ -184,6 +192,61 @@ class FleetSnapshot:
         self.xyz[i] = (x, y, z)
         self.p2[i] = x * x + y * y + z * z
         self._tree = None
+        if self.approx is not None and self.approx[i]:
+            self.approx[i] = False
+            self.err[i] = 0.0  # type: ignore[index]
+            self.approx_rows = None
+
+    def move_many(self, rows: npt.NDArray[np.intp], lat: FloatArray, lon: FloatArray) -> None:
+        """:meth:`move` for many rows at once (the moving workers at a decision time)."""
+        self.lat[rows] = lat
+        self.lon[rows] = lon
+        xyz = ecef(lat, lon).reshape(-1, 3)
+        self.xyz[rows] = xyz
+        self.p2[rows] = np.einsum("ij,ij->i", xyz, xyz)
+        self._tree = None
+        if self.approx is not None:
+            self.approx[rows] = False
+            self.err[rows] = 0.0  # type: ignore[index]
+            self.approx_rows = None
+
+    def set_approx(
+        self,
+        rows: npt.NDArray[np.intp],
+        xyz: FloatArray,
+        err_m: FloatArray,
+        resolve: Callable[[npt.NDArray[np.intp]], tuple[FloatArray, FloatArray]],
+        fresh: bool = True,
+    ) -> None:
+        """Rows ``rows`` are within ``err_m`` of ``xyz`` (ECEF); ``resolve(rows)`` gives
+        their exact positions, asked only for the few a decision shortlists.  ``fresh =
+        False`` says the rows and their errors are those of the previous call."""
+        if self.approx is None or self.err is None:
+            self.approx = np.zeros(len(self.ids), dtype=np.bool_)
+            self.err = np.zeros(len(self.ids))
+            fresh = True
+        self.xyz[rows] = xyz
+        self.p2[rows] = np.einsum("ij,ij->i", xyz, xyz)
+        if fresh:
+            self.approx[rows] = True
+            self.err[rows] = err_m
+            self.approx_rows = rows
+        self._resolve = resolve
+        self._tree = None
+
+    def exact_latlon(self, rows: npt.NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
+        """Exact positions of ``rows`` (resolving the approximate ones)."""
+        lat = self.lat[rows]
+        lon = self.lon[rows]
+        if self.approx is not None and self._resolve is not None:
+            ap = self.approx[rows]
+            if ap.any():
+                lat = lat.copy()
+                lon = lon.copy()
+                a, b = self._resolve(rows[ap])
+                lat[ap] = a
+                lon[ap] = b
+        return lat, lon
 
     def set_route(self, i: int, route_m: float, end_lat: float, end_lon: float) -> None:
         """Set worker row ``i``'s planned route length and where that route ends."""
@@ -259,8 +322,10 @@ def _confirm(
     """Exact scores for the shortlisted rows; lowest score wins, then lowest id."""
     if cand.size == 1:
         return snap.ids[int(cand[0])]
-    lat = snap.end_lat[cand] if use_end else snap.lat[cand]
-    lon = snap.end_lon[cand] if use_end else snap.lon[cand]
+    if use_end:
+        lat, lon = snap.end_lat[cand], snap.end_lon[cand]
+    else:
+        lat, lon = snap.exact_latlon(cand)
     score = geodesic_many_m(task.lat, task.lon, lat, lon)
     if base_m is not None:
         score = base_m[cand] + score
@@ -280,12 +345,21 @@ def _scan(
     np.maximum(chord2, 0.0, out=chord2)
     chord = np.sqrt(chord2)
     base = snap.route_m if use_end else None
-    lower = chord if base is None else base + chord
+    # Rows known only within err metres (workers mid-leg): the chord to the true position
+    # is within err of the chord to the approximation.
+    err = None if use_end or snap.approx is None else snap.err
+    if base is not None:
+        lower = base + chord
+    elif err is not None:
+        lower = chord - err
+    else:
+        lower = chord  # only chord[best] is read again, and best is eligible
     lower[~mask] = np.inf
     best = int(np.argmin(lower))
     if not math.isfinite(lower[best]):
         return None
-    upper = geodesic_upper_bound_m(float(chord[best]))
+    reach = float(chord[best]) + (0.0 if err is None else float(err[best]))
+    upper = geodesic_upper_bound_m(reach)
     if base is not None:
         upper += float(base[best])
     upper = upper * (1 + _REL_MARGIN) + _ABS_MARGIN_M
@@ -336,7 +410,12 @@ def choose_worker(
     """
     if len(snap) == 0:
         return None
-    if opts.mode == "distance" and use_tree and len(snap) >= KDTREE_MIN_WORKERS:
+    if (
+        opts.mode == "distance"
+        and use_tree
+        and len(snap) >= KDTREE_MIN_WORKERS
+        and (snap.approx is None or not snap.approx.any())
+    ):
         return _tree_nearest(snap, task, opts)
     return _scan(snap, task, snap.eligible(task, opts), use_end=opts.mode == "load")
 
@@ -350,7 +429,8 @@ def choose_worker_bruteforce(
     if rows.size == 0:
         return None
     if opts.mode == "distance":
-        score = geodesic_many_m(task.lat, task.lon, snap.lat[rows], snap.lon[rows])
+        lat, lon = snap.exact_latlon(rows)
+        score = geodesic_many_m(task.lat, task.lon, lat, lon)
     else:
         leg = geodesic_many_m(task.lat, task.lon, snap.end_lat[rows], snap.end_lon[rows])
         score = snap.route_m[rows] + leg

@@ -10,6 +10,9 @@ at each.  The choices themselves stay pure functions in :mod:`sim.dispatch`.
 * :class:`Queue` (``queue``) -- a central pool that free workers pull from, oldest first or
   nearest first, with the idle workers waiting in line for new work.
 * :class:`NoDispatch` (``none``) -- tasks are created and nobody is ever assigned.
+* :class:`~sim.optimise.Optimise` (``optimise``) -- route optimisation re-plans every
+  worker's route (VROOM).  ``dispatch.sequence = "optimise"`` re-sequences a worker's
+  route with the same solver after ``distance``/``load``/``queue`` append to it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import numpy as np
 import simpy
 
 from sim.dispatch import TaskPoint, choose_from_pool, choose_worker
+from sim.optimise import Optimise, resequence
 
 if TYPE_CHECKING:
     from sim.fleet import Worker
@@ -55,6 +59,9 @@ class Dispatcher(Protocol):
     def pull(self, w: Worker) -> Task | None:
         """``w`` has nothing it can start: the task it should start now, if any."""
 
+    def batch_landed(self) -> None:
+        """A batch's tasks have all been created (``optimise`` re-plans then)."""
+
     def forget(self, tasks: set[Task]) -> None:
         """These tasks were deleted (a cancelled order): drop any unit holding them."""
 
@@ -80,6 +87,7 @@ class AutoAssign:
     def __init__(self, m: Model) -> None:
         self.m = m
         self.tracks_routes = m.opts.mode == "load"
+        self.sequence = m.scenario.dispatch.sequence == "optimise"
         self.waiting: list[Unit] = []
         self.waiting_min_q = math.inf  # a lower bound on the waiting units' quantities
         self.waiting_min_n = math.inf  # ... and on their sizes (maxAssignedTaskCount)
@@ -114,6 +122,9 @@ class AutoAssign:
     def _size(self, unit: Unit) -> int:
         return len(unit) if self.counts else 0
 
+    def batch_landed(self) -> None:
+        pass
+
     def _wait(self, units: list[Unit], front: bool = False) -> None:
         for unit in units:
             self.waiting_min_q = min(self.waiting_min_q, unit_quantity(unit))
@@ -127,12 +138,17 @@ class AutoAssign:
         m = self.m
         first = unit[0]
         qty = unit_quantity(unit)
+        m.refresh_positions()
         wid = choose_worker(m.snapshot, TaskPoint(first.lat, first.lon, qty, len(unit)), m.opts)
         if wid is None:
             return False
         w = m.workers[int(wid)]  # type: ignore[call-overload]
         for t in unit:
             m.assign(w, t)
+        if self.sequence and len(w.container) > 1:
+            resequence(m, w)
+            if self.tracks_routes:
+                m._update_route(w)
         return True
 
     def forget(self, tasks: set[Task]) -> None:
@@ -180,6 +196,7 @@ class Queue:
     def __init__(self, m: Model) -> None:
         self.m = m
         self.rule = m.scenario.dispatch.queue_rule
+        self.sequence = m.scenario.dispatch.sequence == "optimise"
         self.pool: list[Unit] = []
         self.idle: deque[Worker] = deque()
         self.idle_ids: set[int] = set()
@@ -205,6 +222,9 @@ class Queue:
             self.idle.remove(w)
             self.idle_ids.discard(w.id)
 
+    def batch_landed(self) -> None:
+        pass
+
     def pull(self, w: Worker) -> Task | None:
         task = None
         if not w.container and self.pool:
@@ -218,6 +238,8 @@ class Queue:
             unit = self.pool.pop(k)
             for t in unit:
                 self.m.assign(w, t)
+            if self.sequence:
+                resequence(self.m, w)
             task = w.next_task()
         # Only an empty-handed worker counts as idle: one waiting on a dependency of a
         # task it holds would be woken for new work it cannot pull.
@@ -265,6 +287,9 @@ class NoDispatch:
     def forget(self, tasks: set[Task]) -> None:
         pass
 
+    def batch_landed(self) -> None:
+        pass
+
 
 def make_dispatcher(m: Model) -> Dispatcher:
     """The strategy for the scenario's ``dispatch.policy``."""
@@ -273,6 +298,8 @@ def make_dispatcher(m: Model) -> Dispatcher:
         return Queue(m)
     if policy == "none":
         return NoDispatch()
+    if policy == "optimise":
+        return Optimise(m)
     return AutoAssign(m)
 
 

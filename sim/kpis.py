@@ -27,6 +27,9 @@ Definitions (all over tasks the platform created):
 * ``return_km`` / ``return_time_s`` -- the drive back to end hubs at shift end (also in
   ``km_driven``); ``break_h`` -- scheduled breaks taken; ``travel_fallbacks`` -- legs the
   travel matrix or routing engine lacked, driven on the geodesic instead.
+* ``solver_left_out`` -- tasks the route optimiser (``optimise``) could not place in any
+  route at some solve (capacity, windows, shifts); they stayed unassigned until a later
+  solve placed them, or to the end.
 
 ``KPIS`` is the one registry of these names, their units and meanings: the run report's
 KPI table, the sweep's ``--target`` check and the sweep report's headline all read it, so a
@@ -217,6 +220,14 @@ KPIS: tuple[KpiSpec, ...] = (
         "lower",
         "count",
     ),
+    KpiSpec(
+        "solver_left_out",
+        "count",
+        "tasks the route optimiser left out of every route at least once (dispatch.policy "
+        "optimise; 0 for the other policies)",
+        "lower",
+        "count",
+    ),
 )
 """Every KPI in ``kpis.json`` order (``compute_kpis`` emits exactly these keys, in this order)."""
 
@@ -300,6 +311,7 @@ def compute_kpis(
     workers: pd.DataFrame,
     end_s: float | None = None,
     cost: Cost | None = None,
+    solver_left_out: int = 0,
 ) -> Kpis:
     """The KPIs of one run from its task and worker tables (see the module docstring).
 
@@ -376,6 +388,7 @@ def compute_kpis(
         "return_time_s": _total(workers, "return_s"),
         "break_h": _total(workers, "break_s") / 3600.0,
         "travel_fallbacks": int(_total(workers, "travel_fallbacks")),
+        "solver_left_out": solver_left_out,
     }
     # The registry fixes the order of kpis.json; a key here without a spec (or the reverse)
     # is a programming error that the tests catch, so no runtime reordering is paid for.

@@ -20,6 +20,7 @@ import math
 from collections.abc import Generator, Sequence
 from typing import Any
 
+import numpy as np
 import simpy
 
 from sim import events as ev
@@ -27,6 +28,8 @@ from sim.demand import Order
 from sim.dispatch import AutoAssignOptions, FleetSnapshot, WorkerView, route_length_m
 from sim.dispatchers import Dispatcher, make_dispatcher
 from sim.fleet import Worker, build_fleet, worker
+from sim.geo import geodesic_m
+from sim.positions import Legs, interpolation_of, refresh_snapshot
 from sim.rng import Streams
 from sim.scenario import Scenario
 from sim.submission import PlannedCall
@@ -96,6 +99,13 @@ class Model:
         #: Fires when intake is over and every task is completed: the day is done.
         self.done = self.env.event()
         self.end_s = 0.0
+        # Where workers are between stops (issue 11): the leg each one drives, and for the
+        # ``load`` mode each route's length beyond the current leg.
+        self.legs = Legs(
+            len(self.workers), interpolation_of(self.travel), chords=d.policy == "distance"
+        )
+        self.route_rest_m = np.zeros(len(self.workers))
+        self._refreshed: tuple[float, int] = (math.nan, -1)
         self.dispatcher: Dispatcher = make_dispatcher(self)
         # Read once: checked on every assignment and completion.
         self.tracks_routes = self.dispatcher.tracks_routes
@@ -150,6 +160,8 @@ class Model:
         else:
             units = [[t] for t in tasks]
         self.dispatcher.dispatch(units)
+        if call.mode != "single" and tasks and tasks[-1].id == call.task_ids[-1]:
+            self.dispatcher.batch_landed()
 
     # -- cancellations -----------------------------------------------------------------
     def _cancel_later(self, order: Order) -> Generator[simpy.Event, Any, None]:
@@ -227,6 +239,7 @@ class Model:
     def start_task(self, w: Worker, t: Task) -> tuple[float, float]:
         """1 → 2: the worker sets off; returns the leg's distance (m) and duration (s)."""
         now = self.env.now
+        first = w.container[0] is t
         w.container.remove(t)
         t.move_to(ACTIVE)
         t.started_s = now
@@ -239,13 +252,25 @@ class Model:
         w.distance_m += dist
         if t.is_pickup and w.onboard <= 0:
             w.empty_distance_m += dist
+        leg_m = geodesic_m(w.lat, w.lon, t.lat, t.lon)
+        self.legs.start(w.id, w.lat, w.lon, t.lat, t.lon, now, dur, leg_m)
+        if self.tracks_routes:
+            if first and self.legs.on_leg[w.id]:
+                # The plan is unchanged, its first part is now the leg: only what lies
+                # beyond the leg moves from "rest" (the snapshot's total stays).
+                self.route_rest_m[w.id] = max(0.0, self.route_rest_m[w.id] - leg_m)
+            else:
+                self._update_route(w)  # another task than the first planned one started
         return dist, dur
 
     def arrive(self, w: Worker, t: Task) -> None:
         now = self.env.now
         t.arrived_s = now
         w.lat, w.lon = t.lat, t.lon
+        self.legs.stop(w.id)
         self.snapshot.move(w.id, t.lat, t.lon)
+        if self.tracks_routes:
+            self.snapshot.route_m[w.id] = self.route_rest_m[w.id]  # no leg left to drive
         self.log.add(now, ev.TASK_ARRIVAL, t.id, w.id, t.lat, t.lon)
 
     def complete(self, w: Worker, t: Task) -> None:
@@ -369,11 +394,32 @@ class Model:
         self.snapshot.move(w.id, w.lat, w.lon)
 
     def _update_route(self, w: Worker) -> None:
-        """Route length for the ``load`` mode: location → active task → assigned tasks."""
-        stops = [w.active] if w.active is not None else []
-        stops += w.container
-        total, lat, lon = route_length_m(w.lat, w.lon, [(t.lat, t.lon) for t in stops])
+        """Route length for the ``load`` mode: where the worker is now → active task →
+        assigned tasks.  On a leg, the part already driven is not counted: the route is
+        what is left of the leg plus the planned stops after it (``route_rest_m``), and
+        :meth:`refresh_positions` shortens the leg part as the worker drives."""
+        legs = self.legs
+        if legs.on_leg[w.id] and w.active is not None:
+            a = w.active
+            rest, lat, lon = route_length_m(a.lat, a.lon, [(t.lat, t.lon) for t in w.container])
+            total = rest + legs.remaining_one_m(w.id, self.env.now)
+        else:
+            stops = [w.active] if w.active is not None else []
+            stops += w.container
+            rest, lat, lon = route_length_m(w.lat, w.lon, [(t.lat, t.lon) for t in stops])
+            total = rest
+        self.route_rest_m[w.id] = rest
         self.snapshot.set_route(w.id, total, lat, lon)
+
+    def refresh_positions(self) -> None:
+        """Bring the snapshot to the present before a dispatch decision: moving workers are
+        where they are along their legs (``distance``), and their routes count only what is
+        left of the current leg (``load``).  Vectorised over the moving workers, once per
+        decision time and leg change."""
+        key = (self.env.now, self.legs.version)
+        if key != self._refreshed:
+            self._refreshed = key
+            refresh_snapshot(self.legs, self.snapshot, self.route_rest_m, key[0], self.opts.mode)
 
     def close(self) -> None:
         """End of run: close the on-duty clocks of workers still on shift."""

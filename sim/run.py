@@ -90,7 +90,10 @@ def _collect(
 ) -> SimResult:
     tasks = tasks_frame(model.tasks, scenario.start_epoch_ms, ZoneInfo(scenario.scenario.timezone))
     workers = workers_frame(model.workers)
-    kpis = compute_kpis(tasks, workers, end_s=model.end_s, cost=scenario.cost)
+    left_out = getattr(model.dispatcher, "left_out", ())
+    kpis = compute_kpis(
+        tasks, workers, end_s=model.end_s, cost=scenario.cost, solver_left_out=len(left_out)
+    )
     meta = RunMeta(
         scenario=scenario.name,
         scenario_hash=scenario.content_hash(),

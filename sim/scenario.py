@@ -27,7 +27,7 @@ from pydantic import (
 from sim.geo import validate_lat_lon
 
 Vehicle = Literal["CAR", "BICYCLE", "MOTORCYCLE", "TRUCK"]
-Policy = Literal["distance", "load", "queue", "none"]
+Policy = Literal["distance", "load", "queue", "none", "optimise"]
 SubmissionMode = Literal["single", "batch", "batch-async"]
 
 #: Default vehicle speeds in km/h (urban averages), overridable by ``fleet.speed_kmh``.
@@ -441,6 +441,27 @@ class Dispatch(_Model):
     excluded_worker_ids: list[Annotated[int, Field(ge=0)]] = []
     redispatch_s: PositiveFloat = 60.0
     queue_rule: Literal["oldest", "nearest"] = "oldest"
+    #: ``optimise``: re-solve the routes this often (s), and whenever a batch lands.
+    reoptimise_s: PositiveFloat = 600.0
+    #: Wall-clock limit of one VROOM solve (s).
+    solver_time_limit_s: Annotated[float, Field(gt=0, le=600)] = 1.0
+    #: VROOM's search size: searches from different start heuristics, and local-search
+    #: depth.  Small and fixed, so that a solve ends by itself well inside the time limit.
+    solver_searches: Annotated[int, Field(ge=1, le=32)] = 1
+    solver_depth: Annotated[int, Field(ge=1, le=5)] = 1
+    #: ``distance``/``load``/``queue``: keep the order tasks were assigned in (``fifo``) or
+    #: re-sequence a worker's route with the optimiser after each assignment.
+    sequence: Literal["fifo", "optimise"] = "fifo"
+
+    @model_validator(mode="after")
+    def _sequence(self) -> Dispatch:
+        if self.sequence == "optimise" and self.policy in ("none", "optimise"):
+            raise ValueError(
+                f"sequence = 'optimise' applies to the distance, load and queue policies; "
+                f"policy '{self.policy}' "
+                + ("assigns nothing" if self.policy == "none" else "already optimises routes")
+            )
+        return self
 
 
 class Submission(_Model):

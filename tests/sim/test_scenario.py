@@ -48,7 +48,7 @@ def test_latitude_out_of_range() -> None:
 def test_unknown_policy_lists_the_policies() -> None:
     msg = _err(dispatch={"policy": "fastest"})
     assert "dispatch.policy: got 'fastest'" in msg
-    assert "'distance', 'load', 'queue' or 'none'" in msg
+    assert "'distance', 'load', 'queue', 'none' or 'optimise'" in msg
 
 
 def test_batch_size_capped_at_500() -> None:
