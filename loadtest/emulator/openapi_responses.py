@@ -349,7 +349,17 @@ class HyperTrackError(BaseModel):
 
 
 # -- the tables ---------------------------------------------------------------------------
+class EmulatorInfo(BaseModel):
+    """``GET /emulator/v1/info``: what a replay checks its ``--speedup`` against."""
+
+    service: str
+    time_scale: float = Field(gt=0)
+    profile: str
+    version: str
+
+
 RESPONSES: dict[tuple[str, str], type[BaseModel] | None] = {
+    ("get", f"{_C}/info"): EmulatorInfo,
     ("get", f"{_O}/auth/test"): OnfleetAuthTest,
     ("post", f"{_O}/tasks"): OnfleetTaskOut,
     ("post", f"{_O}/tasks/batch"): OnfleetBatchResult,
