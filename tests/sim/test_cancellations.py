@@ -40,7 +40,8 @@ def test_cancelled_orders_are_deleted_before_pickup_and_counted() -> None:
         k["tasks_completed"] + k["tasks_failed"] + k["tasks_cancelled"] + k["tasks_open"]
     )
     # cancelled tasks are never on time, so they cap on-time %
-    assert k["on_time_pct"] <= 100.0 * (1 - k["tasks_cancelled"] / k["tasks_created"]) + 1e-9
+    # (KPIs are rounded to 6 decimals)
+    assert k["on_time_pct"] <= 100.0 * (1 - k["tasks_cancelled"] / k["tasks_created"]) + 1e-6
 
 
 def test_cancellation_draws_do_not_move_the_rest_of_the_demand() -> None:

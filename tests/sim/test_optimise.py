@@ -54,7 +54,8 @@ def test_the_matrix_is_the_geodesic_times_detour_at_speed() -> None:
         np.testing.assert_allclose(dist[i], exact, rtol=1e-5, atol=1e-6)
     profiled = GeodesicTravel(1.3, [0.5] * 24, 7.0)
     m = travel_matrix_s(profiled, lat, lon, 3600.0, SPEED)
-    np.testing.assert_allclose(m, dist * 1.3 / (SPEED * 0.5))
+    # the travel model's own vectorised matrix (sim.travel) is within a centimetre
+    np.testing.assert_allclose(m, dist * 1.3 / (SPEED * 0.5), rtol=1e-5)
     _, dur = profiled.leg(lat[0], lon[0], lat[5], lon[5], 3600.0, SPEED)
     assert m[0, 5] == pytest.approx(dur, rel=1e-5)
 
