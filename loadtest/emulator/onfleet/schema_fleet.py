@@ -81,8 +81,14 @@ class Worker(_Open):
     metadata: list[dict[str, Any]]
 
 
-class WorkerFields(_Open):
-    """A worker, or only the fields ``filter`` asked for."""
+def _none_required(schema: dict[str, Any]) -> None:
+    schema.pop("required", None)
+
+
+class WorkerFields(Worker):
+    """A worker, or only the fields ``filter`` asked for: a worker's fields, none required."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_none_required)
 
 
 class WorkerList(RootModel[list[WorkerFields]]):
