@@ -13,7 +13,7 @@ model).
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from loadtest.providers import hypertrack as ht
 
@@ -98,6 +98,12 @@ _ORDER: type[BaseModel] = ht.OrderOut
 _ROUTE: type[BaseModel] = ht.RouteOut
 
 
+class NullBody(RootModel[None]):
+    """The JSON ``null`` that ``POST /orders/{h}/events`` answers (HyperTrack's answer)."""
+
+    root: None = None
+
+
 RESPONSES: dict[tuple[str, str], type[BaseModel] | None] = {
     ("post", _B): _ROUTE,
     ("get", _B): ht.OrderPage,
@@ -112,7 +118,5 @@ RESPONSES: dict[tuple[str, str], type[BaseModel] | None] = {
         ("post", f"{_B}/{{handle}}/{a}"): _ORDER
         for a in ("complete", "cancel", "disable", "enable")
     },
-    # answers the JSON ``null``: documented as a body-less success (no model), since a
-    # ``null`` schema gives client generators and the fuzzer nothing to check
-    ("post", f"{_B}/{{handle}}/events"): None,
+    ("post", f"{_B}/{{handle}}/events"): NullBody,
 }
