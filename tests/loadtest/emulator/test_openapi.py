@@ -231,6 +231,13 @@ def test_options_and_405_allow_list_every_method_of_each_path(doc: dict[str, Any
         assert r.json()[0]["error"]["code"] == "DISALLOWED_OPERATION"
         assert r.headers["allow"] == "GET, HEAD, OPTIONS"
         assert c.options("/no/such/path").status_code == 404
+        # a literal path is not a parameter's value: /tasks/batch is no task "batch"
+        assert c.options("/api/v2/tasks/batch").headers["allow"] == "POST, OPTIONS"
+        r = c.get("/api/v2/tasks/batch", headers=onfleet_auth())
+        assert r.status_code == 405 and r.headers["allow"] == "POST, OPTIONS"
+        r = c.patch("/orders/track", headers=ht_auth())
+        assert r.status_code == 405 and r.headers["allow"] == "POST, OPTIONS"
+        assert c.get("/api/v2/tasks/nosuchtask", headers=onfleet_auth()).status_code == 404
 
 
 def test_docs_page_and_its_assets_are_served_without_credentials() -> None:
