@@ -29,7 +29,7 @@ from loadtest.emulator.dialect import dialect_of
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.http import ok
 from loadtest.emulator.hypertrack.routes import HyperTrackApi
-from loadtest.emulator.middleware.allow import AllowIndex, AllowMiddleware
+from loadtest.emulator.middleware.allow import AllowIndex, AllowMiddleware, shadow_literals
 from loadtest.emulator.middleware.auth import AuthMiddleware
 from loadtest.emulator.middleware.bodylimit import BodyLimitMiddleware
 from loadtest.emulator.middleware.catchall import CatchAllMiddleware, internal_error
@@ -232,7 +232,8 @@ def create_app(config: EmulatorConfig | None = None) -> Starlette:
         rt.close()
 
     # Outermost: every middleware and handler inside reads the provider it resolves.
-    routes = _routes(emu)
+    # A literal path (/orders/track) is not a parameter's value (/orders/{handle}).
+    routes = shadow_literals(_routes(emu))
     middleware = [
         Middleware(DialectMiddleware),
         Middleware(MetricsMiddleware, requests=emu.requests, routes=routes),

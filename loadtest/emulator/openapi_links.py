@@ -18,6 +18,9 @@ from loadtest.providers import deftship, hypertrack, nash, onfleet
 
 _O = onfleet.BASE_PATH
 _C = onfleet.CONTROL_PATH
+_N = nash.BASE_PATH
+_H = hypertrack.BASE_PATH
+_HC = hypertrack.CONTROL_PATH
 
 #: (method, path of the producing operation, target template, JSON pointers per slot)
 Producer = tuple[str, str, str, tuple[str, ...]]
@@ -57,14 +60,42 @@ PRODUCERS: tuple[Producer, ...] = (
     # a webhook or endpoint id -> delete
     ("post", f"{_O}/webhooks", f"{_O}/webhooks/{{}}", ("/id",)),
     ("post", f"{_C}/webhooks", f"{_C}/webhooks/{{}}", ("/id",)),
+    # the organisation, administrators, hubs, containers by id
+    ("get", f"{_O}/organization", f"{_O}/organizations/{{}}", ("/id",)),
+    ("post", f"{_O}/admins", f"{_O}/admins/{{}}", ("/id",)),
+    ("get", f"{_O}/admins", f"{_O}/admins/{{}}", ("/0/id",)),
+    ("post", f"{_O}/hubs", f"{_O}/hubs/{{}}", ("/id",)),
+    ("get", f"{_O}/hubs", f"{_O}/hubs/{{}}", ("/0/id",)),
+    ("post", f"{_O}/tasks", f"{_O}/containers/organization/{{}}", ("/organization",)),
+    ("post", f"{_O}/workers", f"{_O}/containers/{{}}", ("/id",)),
+    # recipients (by id, name, phone), destinations, route plans, custom fields
+    ("post", f"{_O}/recipients", f"{_O}/recipients/{{}}", ("/id",)),
+    ("post", f"{_O}/recipients", f"{_O}/recipients/name/{{}}", ("/name",)),
+    ("post", f"{_O}/recipients", f"{_O}/recipients/phone/{{}}", ("/phone",)),
+    ("post", f"{_O}/destinations", f"{_O}/destinations/{{}}", ("/id",)),
+    ("post", f"{_O}/routePlans", f"{_O}/routePlans/{{}}", ("/id",)),
+    ("get", f"{_O}/routePlans", f"{_O}/routePlans/{{}}", ("/0/id",)),
+    ("post", f"{_O}/customFields", f"{_O}/customFields/{{}}", ("/model",)),
+    # a Nash job's batch and its first package (after the job's own row: two ids win)
+    ("post", f"{_N}/batch_job", f"{_N}/jobs/{{}}/batch/{{}}", ("/id", "/batch/id")),
+    ("post", f"{_N}/batch_job", f"{_N}/jobs/{{}}/{{}}", ("/id", "/jobConfigurations/0/id")),
+    # a HyperTrack plan: its orders, its route and worker in the driver app
+    ("post", _H, f"{_H}/{{}}", ("/orders/0/order_handle",)),
+    ("get", _H, f"{_H}/{{}}", ("/orders/0/order_handle",)),
+    ("post", _H, f"{_HC}/routes/{{}}", ("/route_handle",)),
+    ("post", _H, f"{_HC}/workers/{{}}", ("/worker_handle",)),
+    ("post", _H, f"{_HC}/orders/{{}}", ("/orders/0/order_handle",)),
 )
 
+
+_META = [{"name": "linked", "type": "string", "value": "$response.body#/id"}]
+_QUOTE = "$response.body#/batch/quotes/0/id"
 
 #: Links that also write the follow-up's body, where a create needs an id in its body
 #: (a worker names its teams; a task names its container): (method, path of the producer,
 #: method, path of the target, the body with ``{$response...}`` expressions).  A worker's
 #: phone must be unique, so it is made from the team's creation time.
-BODY_LINKS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
+BODY_LINKS: tuple[tuple[str, str, str, str, Any], ...] = (
     (
         "post",
         f"{_O}/teams",
@@ -103,6 +134,58 @@ BODY_LINKS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
         f"{_O}/containers/workers/{{id}}",
         {"tasks": []},
     ),
+    # the operations that take no id in their path: their body names what was created
+    *(
+        ("post", f"{_O}/{kind}", "post", f"{_O}/{kind}/metadata", _META)
+        for kind in ("admins", "workers", "tasks", "recipients", "destinations")
+    ),
+    (
+        "post",
+        f"{_O}/tasks",
+        "post",
+        f"{_O}/tasks/autoAssign",
+        {"tasks": ["$response.body#/id"], "options": {"mode": "distance"}},
+    ),
+    *(
+        (
+            "post",
+            f"{_O}/customFields",
+            method,
+            f"{_O}/customFields",
+            {"model": "$response.body#/model", "field": {"key": "$response.body#/key"}},
+        )
+        for method in ("put", "delete")
+    ),
+    ("post", f"{_N}/batch_job", "post", f"{_N}/select_quote", {"quoteId": _QUOTE}),
+)
+
+#: A body link whose target needs a second answer's id too: the delivery manifest names a
+#: hub and a worker, and no one answer holds both, so this link reaches the operation with
+#: the worker's id alone and the server's documented 400/404 (tested as documented, not
+#: as accepted).
+UNFED_LINKS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
+    (
+        "post",
+        f"{_O}/workers",
+        "post",
+        f"{_O}/integrations/marketplace",
+        {"path": "providers/manifest/generate?hubId=none&workerId={$response.body#/id}"},
+    ),
+)
+
+#: Links that fill a target's query parameters (``query.{name}``): the hub's location
+#: is the point whose nearby on-duty workers are listed.
+QUERY_LINKS: tuple[tuple[str, str, str, str, dict[str, str]], ...] = (
+    (
+        "post",
+        f"{_O}/hubs",
+        "get",
+        f"{_O}/workers/location",
+        {
+            "query.longitude": "$response.body#/location/0",
+            "query.latitude": "$response.body#/location/1",
+        },
+    ),
 )
 
 
@@ -137,7 +220,7 @@ def links_for(
                 "operationId": target,
                 "parameters": params,
             }
-    for method, path, t_method, t_path, body in BODY_LINKS:
+    for method, path, t_method, t_path, body in (*BODY_LINKS, *UNFED_LINKS):
         if (method, path) not in op_ids or (t_method, t_path) not in op_ids:
             continue
         target = op_ids[(t_method, t_path)]
@@ -147,4 +230,9 @@ def links_for(
         link["requestBody"] = body
         if not link["parameters"]:
             del link["parameters"]
+    for method, path, t_method, t_path, query in QUERY_LINKS:
+        if (method, path) not in op_ids or (t_method, t_path) not in op_ids:
+            continue
+        target = op_ids[(t_method, t_path)]
+        out.setdefault((method, path), {})[target] = {"operationId": target, "parameters": query}
     return out

@@ -456,8 +456,6 @@ class HyperTrackApi:
 
     # -- changes -----------------------------------------------------------------------
     async def patch_order(self, request: Request) -> Response:
-        if request.path_params["handle"] == "track":  # /orders/track is POST only
-            raise HYPERTRACK.method_not_allowed("PATCH", {"Allow": "POST"})
         self.catch_up()
         o = self.select(request)
         body = await read_json(request)

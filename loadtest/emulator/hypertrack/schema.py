@@ -99,7 +99,7 @@ _ROUTE: type[BaseModel] = ht.RouteOut
 
 
 class NullBody(RootModel[None]):
-    """The JSON ``null`` that ``POST /orders/{h}/events`` answers."""
+    """The JSON ``null`` that ``POST /orders/{h}/events`` answers (HyperTrack's answer)."""
 
     root: None = None
 

@@ -13,17 +13,87 @@ a 405 of its own.  This middleware knows every route:
 
 The path's methods are found by matching the route templates once per distinct path of
 an OPTIONS or 405 answer; other requests pay one comparison and no send wrapper.
+
+A literal segment shadows a parameter at the same place (:func:`shadow_literals`):
+``/orders/track`` is not the order ``track`` of ``/orders/{handle}``, nor is
+``/v1/jobs/{id}/cancel`` the package ``cancel`` of ``/v1/jobs/{id}/{cfgId}``.  So the
+parameter route does not match a path the literal one serves: the router answers a
+method only the parameter route has (``PATCH /orders/track``) with a 405 whose ``Allow``
+is the literal path's, the same list OPTIONS gives, wherever the routes were registered.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import Any
 
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 #: The order methods are listed in (then any others, sorted).
 _ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+_NAMED = re.compile(r"\(\?P<\w+>")
+
+
+def _segments(path: str) -> list[str | None]:
+    """The template's segments, None for a parameter."""
+    return [None if seg.startswith("{") else seg for seg in path.split("/")]
+
+
+def _more_specific(lit: list[str | None], par: list[str | None]) -> bool:
+    """Whether template ``lit`` can match a path ``par`` also matches, with a literal
+    where ``par`` first has a parameter (and never a parameter where ``par`` has a
+    literal before that)."""
+    if len(lit) != len(par):
+        return False
+    for a, b in zip(lit, par, strict=True):
+        if a is not None and b is not None and a != b:
+            return False  # the two never match one path
+    for a, b in zip(lit, par, strict=True):
+        if (a is None) != (b is None):
+            return b is None  # the first place they differ: the literal wins
+    return False
+
+
+class ShadowedRoute(Route):
+    """A route that does not match the paths of more specific (literal) routes."""
+
+    def __init__(self, route: Route, shadows: Sequence[Route]) -> None:
+        self.__dict__.update(route.__dict__)
+        # one alternation, the parameters unnamed (two templates may name one alike)
+        unnamed = (_NAMED.sub("(", r.path_regex.pattern) for r in shadows)
+        self.shadow = re.compile("|".join(f"(?:{p})" for p in unnamed))
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and self.shadow.match(scope["path"]):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+    def __eq__(self, other: Any) -> bool:
+        return super().__eq__(other)
+
+    __hash__ = Route.__hash__
+
+
+def shadow_literals(routes: Sequence[BaseRoute]) -> list[BaseRoute]:
+    """``routes`` with each parameter route that a literal one shadows wrapped so that it
+    leaves those paths to it (see the module's docstring)."""
+    plain = [r for r in routes if isinstance(r, Route)]
+    segs = {id(r): _segments(r.path) for r in plain}
+    out: list[BaseRoute] = []
+    for r in routes:
+        if isinstance(r, Route) and "{" in r.path:
+            shadows = [
+                o for o in plain if o.path != r.path and _more_specific(segs[id(o)], segs[id(r)])
+            ]
+            if shadows:
+                out.append(ShadowedRoute(r, shadows))
+                continue
+        out.append(r)
+    return out
 
 
 class AllowIndex:
@@ -40,7 +110,9 @@ class AllowIndex:
             return hit
         methods: set[str] = set()
         for r in self.routes:
-            if r.path_regex.match(path):
+            if r.path_regex.match(path) and not (
+                isinstance(r, ShadowedRoute) and r.shadow.match(path)
+            ):
                 methods |= set(r.methods or ())
         if methods:
             methods.add("OPTIONS")

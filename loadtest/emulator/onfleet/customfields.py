@@ -3,7 +3,9 @@
 ``DELETE /customFields`` (delete); every body is ``{model, field{...}}``.
 
 Minimal but faithful [inf]: a field is ``{key, name, type, description, asArray,
-visibility, editability, contexts, value, timeCreated, timeLastModified}``; ``key`` is unique
+visibility, editability, contexts, value, timeCreated, timeLastModified, model}`` (``model``,
+the one it belongs to, is the emulator's: the OpenAPI link to ``GET /customFields/{model}``
+reads it [inf]); ``key`` is unique
 per model and, like ``type``, fixed once created.  Onfleet documents custom fields for the
 ``Task`` model; ``Worker`` is accepted too.
 """
@@ -135,6 +137,7 @@ class CustomFields:
             "value": None,
             "timeCreated": now,
             "timeLastModified": now,
+            "model": model,
         }
         rec.update(_check_mutable(field))
         self.fields[model][key] = rec

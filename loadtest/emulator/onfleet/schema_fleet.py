@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import BaseModel, ConfigDict, Field, RootModel, create_model
 
 from loadtest.providers import onfleet
 
@@ -81,8 +81,21 @@ class Worker(_Open):
     metadata: list[dict[str, Any]]
 
 
-class WorkerFields(_Open):
-    """A worker, or only the fields ``filter`` asked for."""
+def _none_required(schema: dict[str, Any]) -> None:
+    schema.pop("required", None)
+    for prop in schema.get("properties", {}).values():
+        prop.pop("default", None)  # absent, not null: the field was not asked for
+
+
+_OPTIONAL: dict[str, Any] = {
+    name: (f.annotation, Field(default=None)) for name, f in Worker.model_fields.items()
+}
+#: A worker, or only the fields ``filter`` asked for: a worker's fields, none required.
+WorkerFields: type[BaseModel] = create_model(
+    "WorkerFields",
+    __config__=ConfigDict(extra="allow", json_schema_extra=_none_required),
+    **_OPTIONAL,
+)
 
 
 class WorkerList(RootModel[list[WorkerFields]]):

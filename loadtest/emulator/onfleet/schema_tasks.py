@@ -123,6 +123,7 @@ class CustomFieldAnswer(_Open):
     asArray: bool
     visibility: list[str]
     editability: list[str]
+    model: Literal["Task", "Worker"]
 
 
 class CustomFieldList(BaseModel):

@@ -48,7 +48,7 @@ def parse_entries(raw: Any, where: str = "metadata") -> list[dict[str, Any]]:
         name, kind = e.get("name"), e.get("type")
         if not isinstance(name, str) or not name:
             raise _bad(f"{at}.name is required (a non-empty string)")
-        if kind not in TYPES:
+        if not isinstance(kind, str) or kind not in TYPES:
             raise _bad(f"{at}.type must be one of {', '.join(TYPES)}, got {kind!r}")
         if "value" not in e:
             raise _bad(f"{at}.value is required")

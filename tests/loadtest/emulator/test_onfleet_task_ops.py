@@ -192,6 +192,13 @@ def test_auto_assign_refuses_assigned_tasks_whole(client: TestClient) -> None:
 
 
 # -- metadata ------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", [{}, [], 1, None])
+def test_a_metadata_type_that_is_not_a_string_is_a_400(client: TestClient, kind: Any) -> None:
+    """Found by the fuzzer: an object as ``type`` was a 500 (unhashable) before."""
+    entry = [{"name": "sku", "type": kind, "value": "A-1"}]
+    assert "type must be one of" in err(client.post(f"{A}/tasks/metadata", json=entry))
+
+
 def test_task_metadata_match(client: TestClient) -> None:
     a = task(client, metadata=META)
     task(client, metadata=[{"name": "sku", "type": "string", "value": "B-2"}])

@@ -14,6 +14,7 @@ from loadtest.emulator.app import create_app
 from loadtest.emulator.config import EmulatorConfig
 from loadtest.emulator.openapi import build_openapi
 from loadtest.emulator.openapi_docs import ASSETS
+from loadtest.providers import nash
 from tests.loadtest.emulator.helpers import bearer, ht_auth, make_client, onfleet_auth, seed
 
 INFRA = {"/", "/healthz", "/openapi.json", "/metrics", "/docs", "/docs/{name}"}
@@ -61,7 +62,11 @@ def test_every_served_route_is_documented_with_its_responses(doc: dict[str, Any]
             ok = op["responses"][success[0]]
             if "content" in ok:
                 body = _resolve(doc, ok["content"]["application/json"]["schema"])
-                assert body.get("properties") or body.get("items"), (method, path)
+                # an object, an array, or the JSON null HyperTrack's custom event answers
+                assert body.get("properties") or body.get("items") or body["type"] == "null", (
+                    method,
+                    path,
+                )
             else:  # an empty body, which the route does answer
                 assert "empty" in ok["description"]
             for status in ("400", "401", "404", "405", "413"):
@@ -160,17 +165,39 @@ def test_the_body_links_make_requests_the_server_accepts() -> None:
         if isinstance(node, list):
             return [fill(v, answer) for v in node]
         if isinstance(node, str) and "$response.body#/" in node:
-            return re.sub(r"\{?\$response\.body#/(\w+)\}?", lambda m: str(answer[m.group(1)]), node)
+            return re.sub(r"\{?\$response\.body#/([\w/]+)\}?", lambda m: at(answer, m[1]), node)
         return node
 
+    def at(answer: Any, pointer: str) -> str:
+        for part in pointer.split("/"):
+            answer = answer[int(part)] if isinstance(answer, list) else answer[part]
+        return str(answer)
+
+    task = seed("onfleet-create-task.json")["request"]
+    pkg = nash.package_body((37.77, -122.41), (37.79, -122.40))
+    producers = {  # the other producers of body links, created with a body they accept
+        "/api/v2/admins": {"name": "Ada", "email": "ada@example.com"},
+        "/api/v2/tasks": task,
+        "/api/v2/recipients": {"name": "Rae", "phone": "+14155550111"},
+        "/api/v2/destinations": {"address": {"unparsed": "2829 Vallejo St, SF, CA, USA"}},
+        "/api/v2/customFields": {
+            "model": "Task",
+            "field": {"key": "door", "name": "Door", "type": "single_line_text_field"},
+        },
+        "/v1/batch_job": nash.batch_job_body([pkg, pkg]),
+    }
     with make_client() as c:
         answers: dict[str, dict[str, Any]] = {}
         team = c.post("/api/v2/teams", json={"name": "Linked"}, headers=onfleet_auth()).json()
         answers["/api/v2/teams"] = team
+        for src, src_body in producers.items():
+            r = c.post(src, json=src_body, headers=_auth(src))
+            assert r.status_code == 200, (src, r.text)
+            answers[src] = r.json()
         for _m, src, t_method, t_path, body in BODY_LINKS:
             answer = answers[src]
-            path = t_path.replace("{id}", answer["id"])
-            r = c.request(t_method.upper(), path, json=fill(body, answer), headers=onfleet_auth())
+            path = t_path.replace("{id}", answer["id"]) if "{id}" in t_path else t_path
+            r = c.request(t_method.upper(), path, json=fill(body, answer), headers=_auth(path))
             assert r.status_code == 200, (t_method, t_path, r.text)
             if t_path == "/api/v2/workers":
                 answers["/api/v2/workers"] = r.json()
@@ -204,6 +231,13 @@ def test_options_and_405_allow_list_every_method_of_each_path(doc: dict[str, Any
         assert r.json()[0]["error"]["code"] == "DISALLOWED_OPERATION"
         assert r.headers["allow"] == "GET, HEAD, OPTIONS"
         assert c.options("/no/such/path").status_code == 404
+        # a literal path is not a parameter's value: /tasks/batch is no task "batch"
+        assert c.options("/api/v2/tasks/batch").headers["allow"] == "POST, OPTIONS"
+        r = c.get("/api/v2/tasks/batch", headers=onfleet_auth())
+        assert r.status_code == 405 and r.headers["allow"] == "POST, OPTIONS"
+        r = c.patch("/orders/track", headers=ht_auth())
+        assert r.status_code == 405 and r.headers["allow"] == "POST, OPTIONS"
+        assert c.get("/api/v2/tasks/nosuchtask", headers=onfleet_auth()).status_code == 404
 
 
 def test_docs_page_and_its_assets_are_served_without_credentials() -> None:

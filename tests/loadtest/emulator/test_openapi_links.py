@@ -51,6 +51,42 @@ GOOD: dict[tuple[str, str], Any] = {
         ("post", f"/orders/{{handle}}/{a}"): {} for a in ("complete", "cancel", "disable", "enable")
     },
     ("post", "/emulator/v1/webhooks"): {"provider": "nash", "url": "http://127.0.0.1:9/hook"},
+    ("post", "/api/v2/admins"): {"name": "Ada", "email": "ada@example.com"},
+    ("put", "/api/v2/admins/{adminId}"): {"name": "Ada L."},
+    ("put", "/api/v2/workers/{workerId}"): {"name": "Ana B."},
+    ("put", "/api/v2/teams/{teamId}"): {"name": "Runners"},
+    ("post", "/api/v2/hubs"): {
+        "name": "Depot",
+        "address": {"unparsed": "2829 Vallejo St, SF, CA, USA"},
+        "location": [-122.4438337, 37.7940329],
+    },
+    ("put", "/api/v2/hubs/{hubId}"): {"name": "Depot 2"},
+    ("post", "/api/v2/workers/{workerId}/schedule"): {
+        "entries": [{"date": "2026-12-08", "timezone": "UTC", "shifts": [[0, 3600000]]}]
+    },
+    ("post", "/api/v2/teams/{teamId}/dispatch"): {},
+    ("put", "/api/v2/containers/teams/{id}"): {"tasks": []},
+    ("put", "/api/v2/containers/organizations/{id}"): {"tasks": []},
+    ("put", "/api/v2/containers/organization/{id}"): {"tasks": []},
+    ("put", "/api/v2/containers/{id}"): {"tasks": []},
+    ("post", "/api/v2/tasks/{taskId}/clone"): {},
+    ("post", "/api/v2/recipients"): {"name": "Rae", "phone": "+14155550111"},
+    ("put", "/api/v2/recipients/{recipientId}"): {"notes": "ring twice"},
+    ("post", "/api/v2/destinations"): {"address": {"unparsed": "2829 Vallejo St, SF, CA, USA"}},
+    ("post", "/api/v2/routePlans"): {"name": "Morning", "startTime": 1796700000000},
+    ("put", "/api/v2/routePlans/{routePlanId}"): {"name": "Evening"},
+    ("post", "/api/v2/customFields"): {
+        "model": "Task",
+        "field": {"key": "door", "name": "Door", "type": "single_line_text_field"},
+    },
+    ("patch", "/v1/jobs/{jobId}/{cfgId}"): {"dropoffFirstName": "Bea"},
+    ("post", "/orders"): hypertrack.track_body(
+        "ana", [hypertrack.order_body("plan-1", 37.77, -122.41)]
+    ),
+    ("patch", "/orders/{handle}"): {"scheduled_at": "2026-12-08T10:00:00Z"},
+    ("post", "/orders/{handle}/events"): {"type": "door_photo"},
+    ("post", "/emulator/v1/hypertrack/workers/{worker}/location"): {"location": [-122.41, 37.77]},
+    ("post", "/emulator/v1/hypertrack/orders/{handle}/complete"): {},
 }
 NOT_LINKED = {("get", "/api/v2/auth/test"), ("post", "/emulator/v1/webhooks/emit")}
 
@@ -86,9 +122,11 @@ class Walk:
 
     def call(self, method: str, template: str, params: dict[str, str], body: Any) -> Any:
         path = template
+        query = {"from": "0"} if template == "/api/v2/tasks/all" else {}
         for name, value in params.items():
-            path = path.replace(f"{{{name}}}", value)
-        query = {"from": "0"} if template == "/api/v2/tasks/all" else None
+            if name.startswith("query."):
+                query[name.removeprefix("query.")] = value
+            path = path.replace(f"{{{name.removeprefix('path.')}}}", value)
         r = self.c.request(
             method.upper(),
             path,
@@ -125,9 +163,20 @@ class Walk:
             }
         if method == "get" and template in ("/api/v2/workers", "/api/v2/tasks/all"):
             self.producer("post", "/api/v2/workers" if "workers" in template else "/api/v2/tasks")
-        if (method, template) == ("post", "/orders/track"):  # a new handle each time
-            order = hypertrack.order_body(f"walk-{self.n}", 37.77, -122.41)
-            body = hypertrack.track_body("ana", [order])
+        if (method, template) in (("post", "/orders/track"), ("post", "/orders")):
+            order = hypertrack.order_body(f"walk-{self.n}", 37.77, -122.41)  # a new handle
+            body = hypertrack.track_body(f"ana-{self.n}", [order])
+        if (method, template) == ("post", "/api/v2/admins"):  # e-mails are unique
+            body = {"name": "Ada", "email": f"ada{self.n}@example.com"}
+        if (method, template) == ("post", "/api/v2/recipients"):  # phones are unique
+            body = {"name": "Rae", "phone": f"+1415556{self.n:04d}"}
+        if (method, template) == ("post", "/api/v2/customFields"):  # keys are unique
+            body = {
+                "model": "Task",
+                "field": {"key": f"k{self.n}", "name": "K", "type": "single_line_text_field"},
+            }
+        if method == "get" and template in ("/api/v2/hubs", "/api/v2/routePlans", "/orders"):
+            self.producer("post", template)  # the list's first element is linked
         if method == "get" and template == "/api/v2/teams":
             self.producer("post", "/api/v2/teams")
         if method == "get" and template.endswith("/webhooks"):
