@@ -1,8 +1,8 @@
 """The event log: typed records of every transition, duty change and submission.
 
-Records are appended to preallocated-style columns (plain lists) because a day of
-100,000 tasks writes half a million of them and a dataclass per event would cost more
-than the model itself; :meth:`EventLog.records` gives them back as frozen
+Records are appended as plain tuples, one per event, because a day of 100,000 tasks
+writes half a million of them and a dataclass per event would cost more than the model
+itself; :meth:`EventLog.records` gives them back as frozen
 :class:`Event` objects, and :meth:`EventLog.to_frame` turns them into pandas once, at the
 end.  Kinds are named after the platform's webhook triggers.
 """
@@ -12,7 +12,8 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
+from operator import itemgetter
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -58,19 +59,21 @@ class Event:
     detail: str
 
 
-class EventLog:
-    """Append-only columns of events, in the order the simulation produced them."""
+Row = tuple[float, int, int, int, float, float, str]
+_COLUMNS: Final = ("time", "kind", "task", "worker", "lat", "lon", "detail")
 
-    __slots__ = ("detail", "kind", "lat", "lon", "task", "time", "worker")
+
+class EventLog:
+    """Append-only rows of events, in the order the simulation produced them.
+
+    One tuple per event (a single ``list.append`` on the hot path, instead of one append
+    per column); the columns are cut out once, in :meth:`to_frame`.
+    """
+
+    __slots__ = ("rows",)
 
     def __init__(self) -> None:
-        self.time: list[float] = []
-        self.kind: list[int] = []
-        self.task: list[int] = []
-        self.worker: list[int] = []
-        self.lat: list[float] = []
-        self.lon: list[float] = []
-        self.detail: list[str] = []
+        self.rows: list[Row] = []
 
     def add(
         self,
@@ -82,41 +85,37 @@ class EventLog:
         lon: float = _NAN,
         detail: str = "",
     ) -> None:
-        self.time.append(time_s)
-        self.kind.append(kind)
-        self.task.append(task)
-        self.worker.append(worker)
-        self.lat.append(lat)
-        self.lon.append(lon)
-        self.detail.append(detail)
+        self.rows.append((time_s, kind, task, worker, lat, lon, detail))
 
     def __len__(self) -> int:
-        return len(self.time)
+        return len(self.rows)
+
+    def column(self, name: str) -> list[Any]:
+        """One column as a list (``time``, ``kind``, ``task``, ``worker``, ``lat``, ``lon``
+        or ``detail``)."""
+        return list(map(itemgetter(_COLUMNS.index(name)), self.rows))
 
     def records(self) -> Iterator[Event]:
-        for i in range(len(self.time)):
-            yield Event(
-                self.time[i],
-                KINDS[self.kind[i]],
-                self.task[i],
-                self.worker[i],
-                self.lat[i],
-                self.lon[i],
-                self.detail[i],
-            )
+        for time_s, kind, task, worker, lat, lon, detail in self.rows:
+            yield Event(time_s, KINDS[kind], task, worker, lat, lon, detail)
 
     def to_frame(self) -> pd.DataFrame:
-        kinds = np.array(KINDS, dtype=object)[np.asarray(self.kind, dtype=np.int64)]
-        # No sort: the model logs at the clock's current time, so the columns are already
-        # in time order (a property the tests check).
+        rows, n = self.rows, len(self.rows)
+
+        def num(i: int, dtype: type) -> np.ndarray:
+            return np.fromiter(map(itemgetter(i), rows), dtype=dtype, count=n)
+
+        kinds = np.array(KINDS, dtype=object)[num(1, np.int64)]
+        # No sort: the model logs at the clock's current time, so the rows are already in
+        # time order (a property the tests check).
         return pd.DataFrame(
             {
-                "time_s": np.asarray(self.time, dtype=np.float64),
+                "time_s": num(0, np.float64),
                 "kind": pd.array(kinds, dtype="string"),
-                "task_id": np.asarray(self.task, dtype=np.int64),
-                "worker_id": np.asarray(self.worker, dtype=np.int64),
-                "lat": np.asarray(self.lat, dtype=np.float64),
-                "lon": np.asarray(self.lon, dtype=np.float64),
-                "detail": pd.array(self.detail, dtype="string"),
+                "task_id": num(2, np.int64),
+                "worker_id": num(3, np.int64),
+                "lat": num(4, np.float64),
+                "lon": num(5, np.float64),
+                "detail": pd.array(list(map(itemgetter(6), rows)), dtype="string"),
             }
         )
