@@ -77,7 +77,8 @@ def tasks_frame(
             "on_time": success & in_window,
             "no_show": col("no_show", np.bool_),
             "created_hour": local_hours(start_epoch_ms, created, zone or ZoneInfo("UTC")),
-        }
+        },
+        copy=False,  # every column is a fresh array: no second copy into blocks
     )
 
 
