@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
+import numpy.typing as npt
 
 from sim.geo import FloatArray, around_hotspots, uniform_in_disk
 from sim.history import HistoryGroup, group_orders, read_history
@@ -24,6 +25,7 @@ from sim.scenario import Places, Scenario, Service
 from sim.tasks import Task
 
 DROPOFF, PICKUP_DROPOFF, ONE_TO_MANY, MANY_TO_ONE, MANY_TO_MANY = range(5)
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,30 +209,30 @@ class _Builder:
         self.orders.append(Order(order_id, ordered_s, kind, tuple(range(first, len(self.tasks)))))
 
     def finish(self) -> tuple[list[Task], list[Order]]:
-        draws = self.streams.failures.random(len(self.tasks))
-        for task, u in zip(self.tasks, draws, strict=True):
-            task.failure_draw = float(u)
-        cancel = self.scenario.demand.cancel
-        if cancel.probability > 0 and self.orders:
-            # One draw and one delay per order, in order: common random numbers.
-            u = self.streams.cancels.random(len(self.orders))
-            delay = sample_service(self.streams.cancels, cancel.delay, len(self.orders))
-            self.orders = [
-                replace(o, cancel_s=o.ordered_s + float(d)) if float(x) < cancel.probability else o
-                for o, x, d in zip(self.orders, u, delay, strict=True)
-            ]
-        if self.scenario.failures.no_show_probability > 0:
-            no_show = self.streams.no_shows.random(len(self.tasks))
-            for task, u in zip(self.tasks, no_show, strict=True):
-                task.no_show_draw = float(u)
-        return self.tasks, self.orders
+        return _finish(self.scenario, self.streams, self.tasks, self.orders)
 
 
-def _window(ordered_s: float, scenario: Scenario) -> tuple[float, float]:
-    w = scenario.demand.window
-    after = math.nan if w.complete_after_min is None else ordered_s + 60 * w.complete_after_min
-    before = math.nan if w.complete_before_min is None else ordered_s + 60 * w.complete_before_min
-    return after, before
+def _finish(
+    scenario: Scenario, streams: Streams, tasks: list[Task], orders: list[Order]
+) -> tuple[list[Task], list[Order]]:
+    """The per-task and per-order draws made once the demand is known: failures, then
+    cancellations and no-shows, each from its own stream (common random numbers)."""
+    for task, u in zip(tasks, streams.failures.random(len(tasks)).tolist(), strict=True):
+        task.failure_draw = u
+    cancel = scenario.demand.cancel
+    if cancel.probability > 0 and orders:
+        # One draw and one delay per order, in order: common random numbers.
+        u = streams.cancels.random(len(orders))
+        delay = sample_service(streams.cancels, cancel.delay, len(orders))
+        orders = [
+            replace(o, cancel_s=o.ordered_s + float(d)) if float(x) < cancel.probability else o
+            for o, x, d in zip(orders, u, delay, strict=True)
+        ]
+    if scenario.failures.no_show_probability > 0:
+        no_show = streams.no_shows.random(len(tasks)).tolist()
+        for task, v in zip(tasks, no_show, strict=True):
+            task.no_show_draw = v
+    return tasks, orders
 
 
 def generate_orders(scenario: Scenario, streams: Streams) -> tuple[list[Task], list[Order]]:
@@ -253,23 +255,101 @@ def generate_orders(scenario: Scenario, streams: Streams) -> tuple[list[Task], l
     dlat, dlon = sample_places(streams.places, d.dropoffs, scenario, tot_d)
     psvc = sample_service(streams.service, d.pickup_service or d.service, tot_p)
     dsvc = sample_service(streams.service, d.service, tot_d)
-    b = _Builder(scenario, streams)
-    ip = idr = 0
-    for k in range(n):
-        t = float(times[k])
-        kind = int(kinds[k])
-        np_, nd = int(n_pick[k]), int(n_drop[k])
-        pickups = [
-            (float(plat[ip + j]), float(plon[ip + j]), float(psvc[ip + j])) for j in range(np_)
-        ]
-        dropoffs = [
-            (float(dlat[idr + j]), float(dlon[idr + j]), float(dsvc[idr + j])) for j in range(nd)
-        ]
-        ip += np_
-        idr += nd
-        after, before = _window(t, scenario)
-        b.add_order(t, kind, pickups, dropoffs, after, before)
-    return b.finish()
+    tasks, orders = _tasks_of_orders(
+        scenario, times, kinds, n_pick, n_drop, (plat, plon, psvc), (dlat, dlon, dsvc)
+    )
+    return _finish(scenario, streams, tasks, orders)
+
+
+def _tasks_of_orders(
+    scenario: Scenario,
+    times: FloatArray,
+    kinds: IntArray,
+    n_pick: IntArray,
+    n_drop: IntArray,
+    pickups: tuple[FloatArray, FloatArray, FloatArray],
+    dropoffs: tuple[FloatArray, FloatArray, FloatArray],
+) -> tuple[list[Task], list[Order]]:
+    """Orders and their tasks, built column by column with numpy.
+
+    Each order's tasks are its pickups then its dropoffs, ids in order; the ``k``-th
+    pickup (dropoff) of the day takes the ``k``-th pickup (dropoff) place and service
+    draw.  A dropoff waits for every pickup of a many-pickup order, for the matching
+    pickup otherwise (the last one when there are more dropoffs), and for none in a
+    dropoff-only order.  Windows are ``demand.window``'s minutes after the order.
+    """
+    n = times.size
+    size = n_pick + n_drop
+    total = int(size.sum())
+    first = np.zeros(n, dtype=np.int64)
+    np.cumsum(size[:-1], out=first[1:])
+    order_of = np.repeat(np.arange(n, dtype=np.int64), size)
+    j = np.arange(total, dtype=np.int64) - first[order_of]  # place within its order
+    picks_of = n_pick[order_of]
+    is_pickup = j < picks_of
+    # Index of each task into the pickup (dropoff) draws: running count of its kind.
+    pick_first = np.cumsum(n_pick) - n_pick
+    drop_first = np.cumsum(n_drop) - n_drop
+    k_pick = pick_first[order_of] + j
+    k_drop = drop_first[order_of] + (j - picks_of)
+    lat = np.empty(total)
+    lon = np.empty(total)
+    svc = np.empty(total)
+    for out, p_col, d_col in zip((lat, lon, svc), pickups, dropoffs, strict=True):
+        out[is_pickup] = p_col[k_pick[is_pickup]]
+        out[~is_pickup] = d_col[k_drop[~is_pickup]]
+    w = scenario.demand.window
+    nan = np.full(n, np.nan)
+    after_o = nan if w.complete_after_min is None else times + 60 * w.complete_after_min
+    before_o = nan if w.complete_before_min is None else times + 60 * w.complete_before_min
+    # Pickups carry the order's complete_after; a dropoff does only without pickups.
+    after = np.where(is_pickup | (picks_of == 0), after_o[order_of], np.nan)
+    before = np.where(is_pickup, np.nan, before_o[order_of])
+
+    deps: list[tuple[int, ...]] = [()] * total
+    single = ~is_pickup & (picks_of > 0)
+    many = np.isin(kinds, (MANY_TO_MANY, MANY_TO_ONE))
+    single &= ~many[order_of]
+    # The matching pickup, or the last one when there are more dropoffs than pickups.
+    dep_id = first[order_of] + np.minimum(j - picks_of, picks_of - 1)
+    for tid, dep in zip(np.flatnonzero(single).tolist(), dep_id[single].tolist(), strict=True):
+        deps[tid] = (dep,)
+    for k in np.flatnonzero(many).tolist():
+        lo, p = int(first[k]), int(n_pick[k])
+        all_picks = tuple(range(lo, lo + p))
+        for tid in range(lo + p, lo + int(size[k])):
+            deps[tid] = all_picks
+
+    qty = scenario.demand.quantity
+    order_l = order_of.tolist()
+    ordered = times[order_of].tolist()
+    tasks = [
+        Task(tid, o, o, p, la, lo, qty, sv, af, bf, dp, od, 0.0)
+        for tid, o, p, la, lo, sv, af, bf, dp, od in zip(
+            range(total),
+            order_l,
+            is_pickup.tolist(),
+            lat.tolist(),
+            lon.tolist(),
+            svc.tolist(),
+            after.tolist(),
+            before.tolist(),
+            deps,
+            ordered,
+            strict=True,
+        )
+    ]
+    for task in tasks:
+        for dep in task.dependencies:
+            tasks[dep].dependents.append(task)
+    ends = (first + size).tolist()
+    orders = [
+        Order(k, t, kind, tuple(range(lo, hi)))
+        for k, t, kind, lo, hi in zip(
+            range(n), times.tolist(), kinds.tolist(), first.tolist(), ends, strict=True
+        )
+    ]
+    return tasks, orders
 
 
 def read_orders_csv(scenario: Scenario, streams: Streams) -> tuple[list[Task], list[Order]]:

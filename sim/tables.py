@@ -1,14 +1,15 @@
 """Turning the model's entities into the run's tables, in their working form.
 
-Built once, at the end of a run, column by column.  The working form (-1 for a missing
-id, ";"-joined id lists) is what the KPIs and the trace writer consume; the files and
-``read_run`` use the analyst form that :func:`sim.table_schema.normalise` derives from it
-(docs/CONTRACTS.md).
+Built once, at the end of a run, column by column, each straight into its array.  The
+working form (-1 for a missing id, ";"-joined id lists) is what the KPIs and the trace
+writer consume; the files and ``read_run`` use the analyst form that
+:func:`sim.table_schema.normalise` derives from it (docs/CONTRACTS.md).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,9 +28,13 @@ def tasks_frame(
     """The task table; ``created_hour`` is the hour of day (in ``zone``, UTC without one)
     each task was created, for on-time % by hour (-1 in this working form: never created)."""
 
-    def col(name: str, dtype: type | str) -> np.ndarray:
-        return np.array([getattr(t, name) for t in tasks], dtype=dtype)
+    n = len(tasks)
 
+    def col(name: str, dtype: type | str) -> np.ndarray:
+        # Straight into a preallocated array: no intermediate list per column.
+        return np.fromiter(map(attrgetter(name), tasks), dtype=dtype, count=n)
+
+    created = col("created_s", np.float64)
     completed = col("completed_s", np.float64)
     before = col("complete_before_s", np.float64)
     success = col("success", np.bool_)
@@ -48,10 +53,14 @@ def tasks_frame(
             "complete_after_s": col("complete_after_s", np.float64),
             "complete_before_s": before,
             "dependencies": pd.array(
-                [";".join(map(str, t.dependencies)) for t in tasks], dtype="string"
+                [
+                    ";".join(map(str, d)) if d else ""
+                    for d in map(attrgetter("dependencies"), tasks)
+                ],
+                dtype="string",
             ),
             "ordered_s": col("ordered_s", np.float64),
-            "created_s": col("created_s", np.float64),
+            "created_s": created,
             "assigned_s": col("assigned_s", np.float64),
             "started_s": col("started_s", np.float64),
             "arrived_s": col("arrived_s", np.float64),
@@ -59,25 +68,28 @@ def tasks_frame(
             "cancelled_s": col("cancelled_s", np.float64),
             "state": col("state", np.int8),
             "success": success,
-            "failure_reason": pd.array([t.failure_reason for t in tasks], dtype="string"),
+            "failure_reason": pd.array(
+                list(map(attrgetter("failure_reason"), tasks)), dtype="string"
+            ),
             "worker_id": col("worker", np.int64),
             "did_auto_assign": col("did_auto_assign", np.bool_),
             "submission_id": col("submission_id", np.int64),
             "on_time": success & in_window,
             "no_show": col("no_show", np.bool_),
-            "created_hour": local_hours(
-                start_epoch_ms, col("created_s", np.float64), zone or ZoneInfo("UTC")
-            ),
-        }
+            "created_hour": local_hours(start_epoch_ms, created, zone or ZoneInfo("UTC")),
+        },
+        copy=False,  # every column is a fresh array: no second copy into blocks
     )
 
 
 def workers_frame(workers: Sequence[Worker]) -> pd.DataFrame:
+    n = len(workers)
+
     def col(name: str, dtype: type) -> np.ndarray:
-        return np.array([getattr(w, name) for w in workers], dtype=dtype)
+        return np.fromiter(map(attrgetter(name), workers), dtype=dtype, count=n)
 
     def text(name: str) -> Any:
-        return pd.array([getattr(w, name) for w in workers], dtype="string")
+        return pd.array(list(map(attrgetter(name), workers)), dtype="string")
 
     return pd.DataFrame(
         {

@@ -20,16 +20,20 @@ import tomllib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
 
 from sim.errors import UserError
 from sim.scenario import is_time_zone
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+# matplotlib is imported where a chart needs it: the simulator's tables use local_hours,
+# and a run should not pay matplotlib's import time and memory for it.
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -95,6 +99,8 @@ class ClockScale:
 
     def __call__(self, seconds: Any) -> Any:
         # matplotlib's date functions carry no annotations, hence the ignores below.
+        import matplotlib.dates as mdates
+
         start = np.datetime64(int(self.start_epoch_ms), "ms")
         base = float(mdates.date2num(start))  # type: ignore[no-untyped-call]
         return base + np.asarray(seconds, dtype=float) / 86400.0
@@ -108,6 +114,8 @@ class ClockScale:
         return f"clock time ({self.unit})"
 
     def decorate(self, ax: Axes) -> None:
+        import matplotlib.dates as mdates
+
         locator = mdates.AutoDateLocator(  # type: ignore[no-untyped-call]
             tz=self.zone, minticks=4, maxticks=10
         )

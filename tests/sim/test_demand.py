@@ -130,3 +130,83 @@ def test_csv_missing_file_and_unknown_column(tmp_path: Path) -> None:
     sc = make_scenario(demand={"source": "csv", "csv": str(tmp_path / "o.csv")})
     with pytest.raises(ScenarioError, match="line 1: unknown column"):
         build_demand(sc, make_streams(0))
+
+
+def _reference_orders(sc, streams):  # type: ignore[no-untyped-def]
+    """The per-order builder (``_Builder.add_order``) fed with generate_orders' draws."""
+    from sim.demand import (
+        DROPOFF,
+        MANY_TO_ONE,
+        ONE_TO_MANY,
+        PICKUP_DROPOFF,
+        _Builder,
+        sample_places,
+    )
+
+    d = sc.demand
+    times = arrival_times(streams.arrivals, d.rate_per_h, d.rate_profile_per_h, 3600.0 * 3)
+    n = times.size
+    w = np.asarray(d.mix.weights())
+    kinds = streams.kinds.choice(5, size=n, p=w / w.sum())
+    sizes = streams.kinds.integers(d.stops_min, d.stops_max + 1, size=n)
+    n_pick = np.select(
+        [kinds == DROPOFF, kinds == PICKUP_DROPOFF, kinds == ONE_TO_MANY], [0, 1, 1], sizes
+    )
+    n_drop = np.select(
+        [kinds == DROPOFF, kinds == PICKUP_DROPOFF, kinds == MANY_TO_ONE], [1, 1, 1], sizes
+    )
+    plat, plon = sample_places(streams.places, d.pickups, sc, int(n_pick.sum()))
+    dlat, dlon = sample_places(streams.places, d.dropoffs, sc, int(n_drop.sum()))
+    psvc = sample_service(streams.service, d.pickup_service or d.service, int(n_pick.sum()))
+    dsvc = sample_service(streams.service, d.service, int(n_drop.sum()))
+    b = _Builder(sc, streams)
+    ip = idr = 0
+    for k in range(n):
+        t = float(times[k])
+        np_, nd = int(n_pick[k]), int(n_drop[k])
+        picks = [
+            (float(plat[ip + j]), float(plon[ip + j]), float(psvc[ip + j])) for j in range(np_)
+        ]
+        drops = [
+            (float(dlat[idr + j]), float(dlon[idr + j]), float(dsvc[idr + j])) for j in range(nd)
+        ]
+        ip, idr = ip + np_, idr + nd
+        after = t + 60 * d.window.complete_after_min
+        before = t + 60 * d.window.complete_before_min
+        b.add_order(t, int(kinds[k]), picks, drops, after, before)
+    return b.finish()
+
+
+def test_vectorised_demand_matches_the_per_order_builder() -> None:
+    sc = make_scenario(
+        scenario={"duration_h": 3.0},
+        demand={
+            "mix": {
+                "dropoff": 1,
+                "pickup_dropoff": 1,
+                "single_pickup_multi_dropoff": 1,
+                "multi_pickup_single_dropoff": 1,
+                "multi_pickup_multi_dropoff": 1,
+            },
+            "rate_per_h": 300,
+            "window": {"complete_after_min": 5, "complete_before_min": 50},
+            "cancel": {"probability": 0.2},
+        },
+        failures={"no_show_probability": 0.1},
+    )
+    tasks, orders = build_demand(sc, make_streams(7))
+    ref_tasks, ref_orders = _reference_orders(sc, make_streams(7))
+    assert len(tasks) == len(ref_tasks) > 1000
+    fields = [s for s in ref_tasks[0].__slots__ if s != "dependents"]
+
+    def same(a: object, b: object) -> bool:
+        return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
+
+    for t, r in zip(tasks, ref_tasks, strict=True):
+        for f in fields:
+            assert same(getattr(t, f), getattr(r, f)), (t.id, f, getattr(t, f), getattr(r, f))
+        assert [x.id for x in t.dependents] == [x.id for x in r.dependents]
+    assert [
+        (o.order_id, o.ordered_s, o.kind, o.task_ids, math.isnan(o.cancel_s)) for o in orders
+    ] == [(o.order_id, o.ordered_s, o.kind, o.task_ids, math.isnan(o.cancel_s)) for o in ref_orders]
+    assert {o.kind for o in orders} == {0, 1, 2, 3, 4}
