@@ -80,6 +80,7 @@ def update_task(st: OnfleetState, task_id: str, body: Any) -> Task:
     t.complete_after, t.complete_before = spec.complete_after, spec.complete_before
     t.dependencies = spec.dependencies
     t.quantity, t.service_time = spec.quantity, spec.service_time
+    st.route_epoch += 1  # the location or quantity may have changed: routes re-sum
     t.metadata = spec.metadata
     if spec.overrides is not None:
         t.overrides = spec.overrides

@@ -1,0 +1,93 @@
+"""The emulator's performance structures keep the answers they replace: autoAssign's
+incremental routes equal a full recomputation (:func:`sim.dispatch.route_length_m`) after
+every kind of change to a worker's route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loadtest.emulator.onfleet.state import OnfleetState
+from sim.dispatch import route_length_m
+from tests.loadtest.emulator.helpers import make_client, onfleet_auth
+
+A = "/api/v2"
+C = "/emulator/v1"
+
+
+def _full(st: OnfleetState) -> dict[str, tuple[float, float, float, float]]:
+    """Each on-duty worker's (route length, end lat, end lon, load), summed from scratch."""
+    out = {}
+    for w in st.workers.values():
+        if not w.on_duty or w.location is None:
+            continue
+        lon, lat = w.location
+        legs = ([w.active_task] if w.active_task else []) + w.tasks
+        stops = [st.tasks[t] for t in legs if t in st.tasks]
+        m, e_lat, e_lon = route_length_m(lat, lon, [(t.lat, t.lon) for t in stops])
+        out[w.id] = (m, e_lat, e_lon, sum(t.quantity for t in stops))
+    return out
+
+
+def _incremental(st: OnfleetState) -> dict[str, tuple[float, float, float, float]]:
+    out = {}
+    for v in st.worker_views():
+        w = st.workers[str(v.id)]
+        load = 0.0 if w.capacity is None else w.capacity - v.free_capacity
+        assert v.end_lat is not None and v.end_lon is not None
+        out[w.id] = (v.route_m, v.end_lat, v.end_lon, load)
+    return out
+
+
+def test_incremental_routes_equal_a_full_recomputation() -> None:
+    with make_client() as client:
+        client.headers.update(onfleet_auth())
+        st: OnfleetState = client.app.state.emulator.onfleet.state  # type: ignore[attr-defined]
+        team = client.post(f"{A}/teams", json={"name": "T"}).json()["id"]
+        wids = []
+        for i in range(3):
+            body = {"name": f"W{i}", "phone": f"+1415555030{i}", "teams": [team], "capacity": 99}
+            wid = client.post(f"{A}/workers", json=body).json()["id"]
+            loc = [-122.40 - 0.02 * i, 37.77 + 0.01 * i]
+            client.post(f"{C}/workers/{wid}/duty", json={"onDuty": True, "location": loc})
+            wids.append(wid)
+
+        def create(k: int) -> dict[str, Any]:
+            body = {
+                "destination": {"location": [-122.41 + 0.007 * k, 37.74 + 0.003 * (k % 7)]},
+                "autoAssign": {"mode": "load"},
+                "quantity": 1 + k % 3,
+            }
+            r = client.post(f"{A}/tasks", json=body)
+            assert r.status_code == 200 and r.json()["didAutoAssign"] is True, r.text
+            return dict(r.json())
+
+        def check() -> None:
+            assert _incremental(st) == _full(st)
+
+        made = [create(k) for k in range(12)]
+        check()
+        # A container PUT that reorders a worker's list (same length): recomputed.
+        w0 = st.workers[wids[0]]
+        assert len(w0.tasks) >= 2
+        r = client.put(f"{A}/containers/workers/{w0.id}", json={"tasks": w0.tasks[::-1]})
+        assert r.status_code == 200, r.text
+        check()
+        # Moving a task's destination and quantity (same list): recomputed.
+        tid = st.workers[wids[1]].tasks[0] if st.workers[wids[1]].tasks else made[0]["id"]
+        body = {"destination": {"location": [-122.30, 37.90]}, "quantity": 7}
+        assert client.put(f"{A}/tasks/{tid}", json=body).status_code == 200
+        check()
+        # Starting a task (the list shrinks, an active task appears), moving the worker.
+        started = st.tasks[next(t for w in st.workers.values() for t in w.tasks)]
+        assert client.post(f"{C}/tasks/{started.id}/start").status_code == 200
+        check()
+        wid = started.worker
+        client.post(f"{C}/workers/{wid}/location", json={"location": [-122.45, 37.70]})
+        check()
+        # Deleting an assigned task, then appending more.
+        victim = next(t for w in st.workers.values() for t in w.tasks)
+        assert client.delete(f"{A}/tasks/{victim}").status_code == 200
+        check()
+        for k in range(12, 20):
+            create(k)
+            check()
