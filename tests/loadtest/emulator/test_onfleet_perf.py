@@ -91,3 +91,38 @@ def test_incremental_routes_equal_a_full_recomputation() -> None:
         for k in range(12, 20):
             create(k)
             check()
+
+
+def test_compact_destinations_serve_the_same_json_as_dict_ones() -> None:
+    """An inline destination is stored as a compact record; its JSON (in the task, at
+    GET /destinations/{id}, for a task naming it by id, in the metadata match) is exactly the
+    dict :meth:`OnfleetState.new_destination` builds."""
+    with make_client() as client:
+        client.headers.update(onfleet_auth())
+        st: OnfleetState = client.app.state.emulator.onfleet.state  # type: ignore[attr-defined]
+        bodies = [
+            {"destination": {"location": [-122.41, 37.77], "notes": "gate 4"}},
+            {"destination": {"address": {"unparsed": "Market St, San Francisco, CA"}}},
+            {"destination": {"address": {"number": "1", "street": "Main", "city": "SF"}}},
+        ]
+        for body in bodies:
+            got = client.post(f"{A}/tasks", json=body)
+            assert got.status_code == 200, got.text
+            task = got.json()
+            dest = task["destination"]
+            lon, lat = dest["location"]
+            stored = st.tasks[task["id"]].destination
+            addr = (
+                None
+                if "address" not in body["destination"]
+                else (dest["address"], not dest["warnings"])
+            )
+            want, warned = st.new_destination(
+                dest["id"], dest["timeCreated"], lat, lon, addr, dest["notes"]
+            )
+            assert dest == want and warned == bool(dest["warnings"])
+            assert stored["id"] == dest["id"] and stored["location"] == [lon, lat]
+            assert client.get(f"{A}/destinations/{dest['id']}").json() == dest
+            again = client.post(f"{A}/tasks", json={"destination": dest["id"]}).json()
+            assert again["destination"] == dest
+        assert any(d["warnings"] for d in st.all_destinations())
