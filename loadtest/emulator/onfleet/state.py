@@ -359,8 +359,13 @@ class OnfleetState(FleetOps):
         inline = self.recipients.inline
         if len(s.recipients) == 1:
             # Tasks naming the same recipient share one single-element list (never mutated
-            # in place: an update assigns a new list), saving a list per task.
+            # in place: an update assigns a new list), saving a list per task.  A recipient
+            # new with this task gets its own list: most are never named again, and a
+            # shared list would then cost an index entry besides.
+            known = len(self.recipients.by_id)
             rec = inline(s.recipients[0], now, next_id)
+            if len(self.recipients.by_id) != known:
+                return [rec]
             one = self._one_recipient.get(rec["id"])
             if one is None or one[0] is not rec:
                 one = self._one_recipient[rec["id"]] = [rec]

@@ -126,3 +126,28 @@ def test_compact_destinations_serve_the_same_json_as_dict_ones() -> None:
             again = client.post(f"{A}/tasks", json={"destination": dest["id"]}).json()
             assert again["destination"] == dest
         assert any(d["warnings"] for d in st.all_destinations())
+
+
+def test_shared_recipient_lists_and_empty_lists_stay_per_task() -> None:
+    """Tasks naming one recipient share its list in memory; changing one task's recipients,
+    dependencies or metadata leaves the others as they were."""
+    with make_client() as client:
+        client.headers.update(onfleet_auth())
+        ann = {"name": "Ann", "phone": "4155550100"}
+        body = {"destination": {"location": [-122.41, 37.77]}, "recipients": [ann]}
+        got = client.post(f"{A}/tasks/batch", json={"tasks": [body, body, body]}).json()
+        a, b, c = (t["id"] for t in got["tasks"])
+        rid = got["tasks"][0]["recipients"][0]["id"]
+        assert {t["recipients"][0]["id"] for t in got["tasks"]} == {rid}
+        bob = {"name": "Bob", "phone": "4155550199"}
+        assert client.put(f"{A}/tasks/{b}", json={"recipients": [bob]}).status_code == 200
+        change = {"dependencies": [a], "metadata": [{"name": "k", "type": "string", "value": "v"}]}
+        assert client.put(f"{A}/tasks/{c}", json=change).status_code == 200
+        ta, tb, tc = (client.get(f"{A}/tasks/{t}").json() for t in (a, b, c))
+        assert [r["id"] for r in ta["recipients"]] == [rid]
+        assert tb["recipients"][0]["name"] == "Bob" and tb["recipients"][0]["id"] != rid
+        assert ta["dependencies"] == [] and ta["metadata"] == []
+        assert tc["dependencies"] == [a] and tc["metadata"][0]["value"] == "v"
+        # A later task for Ann still names her (one record, phone de-duplicated).
+        again = client.post(f"{A}/tasks", json=body).json()
+        assert [r["id"] for r in again["recipients"]] == [rid]
