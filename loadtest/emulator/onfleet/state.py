@@ -332,7 +332,12 @@ class OnfleetState(FleetOps):
             ct,
             cid,
         )
-        self._index(task)
+        # _index, inlined for a new task (never deleted; _now() already moved _last_ms).
+        self.order.append(task)
+        self.created_ms.append(now)
+        self.tasks[task.id] = task
+        self.by_short[task.short_id] = task
+        self.state_counts[STATE_UNASSIGNED] += 1
         if ct == "ORGANIZATION":
             self.org_container[task.id] = None
         elif ct == "TEAM":
