@@ -93,16 +93,17 @@ class WorkerView:
 
 
 def route_length_m(
-    lat: float, lon: float, stops: Iterable[tuple[float, float]]
+    lat: float, lon: float, stops: Iterable[tuple[float, float]], total: float = 0.0
 ) -> tuple[float, float, float]:
     """A worker's planned route for the ``load`` mode: from its location through ``stops``
     (its active task, then its assigned tasks, as ``(lat, lon)``) in order.
 
     Returns the route's length in metres and where it ends (the location when there are no
     stops), as :meth:`FleetSnapshot.set_route` takes them.  The simulator and the emulator's
-    autoAssign both call this, so both rank workers by the same number.
+    autoAssign both call this, so both rank workers by the same number.  ``total`` extends a
+    route already summed (its length so far, ending at ``lat, lon``): the sum runs in the
+    same order, so extending stop by stop gives the bit-identical length.
     """
-    total = 0.0
     for s_lat, s_lon in stops:
         total += geodesic_m(lat, lon, s_lat, s_lon)
         lat, lon = s_lat, s_lon

@@ -11,6 +11,7 @@ API-NOTES §1.5: each task is in one container (organisation, team or worker), a
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loadtest.emulator.dialect import ONFLEET
@@ -45,6 +46,23 @@ if TYPE_CHECKING:
 _VEHICLES = ("CAR", "BICYCLE", "MOTORCYCLE", "TRUCK")
 
 
+@dataclass(slots=True)
+class _Route:
+    """A worker's planned route as last summed: where it started (location, active task),
+    the assigned task ids it covers (a prefix of the worker's list), each stop's quantity,
+    its length and where it ends."""
+
+    epoch: int
+    lat: float
+    lon: float
+    active: str | None
+    ids: list[str]
+    quantities: list[float]
+    length_m: float
+    end_lat: float
+    end_lon: float
+
+
 class FleetOps(EventOps):
     """Base of :class:`~loadtest.emulator.onfleet.state.OnfleetState`: the fleet side.
 
@@ -64,6 +82,10 @@ class FleetOps(EventOps):
     # Every task each worker holds or held (by seq), kept by put_in_worker and the
     # container writes once the routes set it: the worker's task page reads only these.
     worker_history: dict[str, dict[int, Task]] | None = None
+    # Each worker's planned route for autoAssign's ``load`` mode, kept incrementally
+    # (see _route); ``route_epoch`` moves when a task's location or quantity may change.
+    _routes: dict[str, _Route] | None = None
+    route_epoch: int = 0
 
     def note_worker(self, t: Task, wid: str) -> None:
         if self.worker_history is not None:
@@ -228,12 +250,8 @@ class FleetOps(EventOps):
             if not w.on_duty or w.location is None:
                 continue
             lon, lat = w.location
-            legs = ([w.active_task] if w.active_task else []) + w.tasks
-            stops = [t for t in (self.tasks.get(tid) for tid in legs) if t is not None]
-            load = sum(t.quantity for t in stops)
-            # The same route length the simulator ranks by (one implementation).
-            route_m, end_lat, end_lon = route_length_m(lat, lon, [(t.lat, t.lon) for t in stops])
-            free = math.inf if w.capacity is None else w.capacity - load
+            route = self._route(w, lat, lon)
+            free = math.inf if w.capacity is None else w.capacity - sum(route.quantities)
             views.append(
                 WorkerView(
                     id=w.id,
@@ -243,12 +261,54 @@ class FleetOps(EventOps):
                     teams=frozenset(w.teams),
                     assigned_count=len(w.tasks),
                     free_capacity=free,
-                    route_m=route_m,
-                    end_lat=end_lat,
-                    end_lon=end_lon,
+                    route_m=route.length_m,
+                    end_lat=route.end_lat,
+                    end_lon=route.end_lon,
                 )
             )
         return views
+
+    def _route(self, w: Worker, lat: float, lon: float) -> _Route:
+        """The worker's planned route (location -> active task -> assigned tasks), kept
+        incrementally: autoAssign appends to a worker's list, so a cached route whose task
+        ids are a prefix of the list now only sums the new legs (the same sum, in the same
+        order, as :func:`sim.dispatch.route_length_m` over the whole route).  Anything else
+        (a move, a new active task, a reordered or shortened list, a task update, which
+        bumps ``route_epoch``) recomputes it."""
+        cache = self._routes
+        if cache is None:
+            cache = self._routes = {}
+        r = cache.get(w.id)
+        tasks = w.tasks
+        n = 0 if r is None else len(r.ids)
+        if (
+            r is None
+            or r.epoch != self.route_epoch
+            or r.lat != lat
+            or r.lon != lon
+            or r.active != w.active_task
+            or len(tasks) < n
+            or tasks[:n] != r.ids
+        ):
+            r = _Route(self.route_epoch, lat, lon, w.active_task, [], [], 0.0, lat, lon)
+            cache[w.id] = r
+            n = 0
+            if w.active_task:
+                self._extend(r, [w.active_task])
+        if len(tasks) > n:
+            new = tasks[n:]
+            self._extend(r, new)
+            r.ids.extend(new)
+        return r
+
+    def _extend(self, r: _Route, ids: list[str]) -> None:
+        """Append the stops ``ids`` (those still existing) to the route ``r``."""
+        get = self.tasks.get
+        stops = [t for t in map(get, ids) if t is not None]
+        r.length_m, r.end_lat, r.end_lon = route_length_m(
+            r.end_lat, r.end_lon, [(t.lat, t.lon) for t in stops], r.length_m
+        )
+        r.quantities.extend(t.quantity for t in stops)
 
     def auto_assign(self, t: Task, opts: dict[str, Any]) -> None:
         """Assign ``t`` to the worker the simulator's policy picks; sets didAutoAssign."""

@@ -1,14 +1,18 @@
 """Onfleet records (task, worker, team) and their JSON form.
 
 The JSON form carries every key of the seed examples, nulls and empty arrays included.
-Sub-objects that never change after creation (recipients, destination, metadata) are kept
-as the JSON they will be sent as, built once; everything that changes is a field.
+Sub-objects that never change after creation (recipients, metadata) are kept as the JSON
+they will be sent as, built once and shared; everything that changes is a field.  A task's
+inline destination is a compact :class:`Destination` record whose JSON is built on demand
+(memory per task is the emulator's bound, see the README's "Performance notes").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+
+from loadtest.emulator.geocode import WARN_NO_NUMBER
 
 STATE_UNASSIGNED = 0
 STATE_ASSIGNED = 1
@@ -40,6 +44,69 @@ _NO_OVERRIDES: dict[str, Any] = {
 }
 _NO_QUANTITIES = {"quantityA": 0, "quantityB": 0, "quantityC": 0}
 _IDENTITY: dict[str, Any] = {"failedScanCount": 0, "checksum": None}
+_NO_WARNING: list[str] = []
+_APPEARANCE: dict[int | None, dict[str, Any]] = {c: {"triangleColor": c} for c in (None, 0, 1, 2)}
+_CONTAINER_KEY = {"ORGANIZATION": "organization", "TEAM": "team", "WORKER": "worker"}
+_WARN_NO_NUMBER: list[str] = [WARN_NO_NUMBER]
+
+
+class Destination:
+    """A destination created inline with a task: only its facts are stored (no dict, no
+    location list, no derived strings); :meth:`to_json` builds the JSON form when it is
+    served.  Destinations never change once created.  Reads by key (``d["id"]``,
+    ``d.get("location")``) see the JSON form, as for the dict destinations of
+    ``POST /destinations`` and of restored records."""
+
+    __slots__ = ("address", "id", "lat", "lon", "metadata", "notes", "time", "warned")
+
+    def __init__(
+        self,
+        did: str,
+        time: int,
+        lat: float,
+        lon: float,
+        address: dict[str, str],
+        notes: str,
+        metadata: list[Any],
+        warned: bool,
+    ) -> None:
+        self.id = did
+        self.time = time
+        self.lat = lat
+        self.lon = lon
+        self.address = address
+        self.notes = notes
+        self.metadata = metadata
+        self.warned = warned
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "timeCreated": self.time,
+            "timeLastModified": self.time,
+            "location": [self.lon, self.lat],
+            "address": self.address,
+            "notes": self.notes,
+            "metadata": self.metadata,
+            "googlePlaceId": "emu" + self.id,
+            "warnings": _WARN_NO_NUMBER if self.warned else _NO_WARNING,
+            "useGPS": False,
+        }
+
+    def __getitem__(self, key: str) -> Any:
+        if key == "id":
+            return self.id
+        if key == "location":
+            return [self.lon, self.lat]
+        return self.to_json()[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.to_json().get(key, default)
+
+
+def destination_json(d: Destination | dict[str, Any]) -> dict[str, Any]:
+    """The JSON form of a stored destination, whichever way it is held."""
+    return d.to_json() if isinstance(d, Destination) else d
 
 
 @dataclass(slots=True)
@@ -57,7 +124,7 @@ class Task:
     creator: str
     lat: float
     lon: float
-    destination: dict[str, Any]
+    destination: Destination | dict[str, Any]
     recipients: list[dict[str, Any]]
     notes: str = ""
     pickup: bool = False
@@ -122,12 +189,13 @@ class Task:
             "additionalQuantities": _NO_QUANTITIES,
             "serviceTime": self.service_time,
             "identity": _IDENTITY,
-            "appearance": {"triangleColor": self.triangle_color},
+            "appearance": _APPEARANCE.get(self.triangle_color)
+            or {"triangleColor": self.triangle_color},
             "scanOnlyRequiredBarcodes": self.scan_only_required,
-            "container": {"type": ct, ct.lower(): self.container_id},
+            "container": {"type": ct, _CONTAINER_KEY[ct]: self.container_id},
             "trackingViewed": False,
             "recipients": self.recipients,
-            "destination": self.destination,
+            "destination": destination_json(self.destination),
             "didAutoAssign": self.did_auto_assign,
         }
         # Optional keys, present only when they hold a value (API-NOTES §1.4).

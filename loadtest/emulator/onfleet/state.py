@@ -22,10 +22,12 @@ from loadtest.emulator.onfleet.model import (
     STATE_ACTIVE,
     STATE_COMPLETED,
     STATE_UNASSIGNED,
+    Destination,
     Task,
     Team,
     Worker,
 )
+from loadtest.emulator.onfleet.model import destination_json as dest_json
 from loadtest.emulator.onfleet.recipients import Recipients
 from loadtest.emulator.onfleet.update import update_task
 from loadtest.emulator.onfleet.validate import TaskSpec, bad, parse_task
@@ -55,8 +57,9 @@ class OnfleetState(FleetOps):
         # Destination ids -> their JSON, indexed lazily (only when a request refers to one
         # by id), so creating a task does not pay for one more dict insert.  Recipients are
         # indexed at once (by id and phone): a new inline recipient reuses a known phone.
-        self._destinations: dict[str, dict[str, Any]] = {}
+        self._destinations: dict[str, Destination | dict[str, Any]] = {}
         self.recipients = Recipients(rt.store, lambda: self.org)
+        self._one_recipient: dict[str, list[dict[str, Any]]] = {}
         self._indexed_upto = 0
         self.workers: dict[str, Worker] = {}
         self.teams: dict[str, Team] = {}
@@ -137,6 +140,11 @@ class OnfleetState(FleetOps):
 
     def find_destination(self, dest_id: str) -> dict[str, Any] | None:
         """A destination created with an earlier task, by id (deleted tasks' included)."""
+        d = self._find_destination(dest_id)
+        return None if d is None else dest_json(d)
+
+    def _find_destination(self, dest_id: str) -> Destination | dict[str, Any] | None:
+        """The stored record itself (tasks naming it share it)."""
         self._catch_up()
         return self._destinations.get(dest_id)
 
@@ -146,7 +154,7 @@ class OnfleetState(FleetOps):
     def all_destinations(self) -> list[dict[str, Any]]:
         """Every destination: created alone or with a task (deleted tasks' included)."""
         self._catch_up()
-        return list(self._destinations.values())
+        return [dest_json(d) for d in self._destinations.values()]
 
     def add_destination(self, dest: dict[str, Any]) -> None:
         """Index and save a destination created on its own (POST /destinations)."""
@@ -292,36 +300,44 @@ class OnfleetState(FleetOps):
         # anything is kept), while a new inline recipient is indexed at once.
         dest, lat, lon, warned = self.destination_json(s, now, addr, point, next_id)
         recipients = self.recipients_json(s, now, next_id)
-        short = next_short()
+        org = self.org
+        # Positional (field order of Task): this runs once per task of every batch.
         task = Task(
-            id=next_id(),
-            short_id=short,
-            seq=len(self.order),
-            time_created=now,
-            time_last_modified=now,
-            organization=self.org,
-            merchant=s.merchant or self.org,
-            executor=s.executor or self.org,
-            creator=self.creator,
-            lat=lat,
-            lon=lon,
-            destination=dest,
-            recipients=recipients,
-            notes=s.notes,
-            pickup=s.pickup,
-            complete_after=s.complete_after,
-            complete_before=s.complete_before,
-            dependencies=s.dependencies,
-            quantity=s.quantity,
-            service_time=s.service_time,
-            metadata=s.metadata,
-            overrides=s.overrides,
-            triangle_color=s.triangle_color,
-            scan_only_required=s.scan_only_required,
-            container_type=ct,
-            container_id=cid,
+            next_id(),
+            next_short(),
+            len(self.order),
+            now,
+            now,
+            org,
+            s.merchant or org,
+            s.executor or org,
+            self.creator,
+            lat,
+            lon,
+            dest,
+            recipients,
+            s.notes,
+            s.pickup,
+            s.complete_after,
+            s.complete_before,
+            s.dependencies,
+            s.quantity,
+            s.service_time,
+            s.metadata,
+            s.overrides,
+            s.triangle_color,
+            s.scan_only_required,
+            STATE_UNASSIGNED,
+            None,
+            ct,
+            cid,
         )
-        self._index(task)
+        # _index, inlined for a new task (never deleted; _now() already moved _last_ms).
+        self.order.append(task)
+        self.created_ms.append(now)
+        self.tasks[task.id] = task
+        self.by_short[task.short_id] = task
+        self.state_counts[STATE_UNASSIGNED] += 1
         if ct == "ORGANIZATION":
             self.org_container[task.id] = None
         elif ct == "TEAM":
@@ -346,6 +362,19 @@ class OnfleetState(FleetOps):
         if not s.recipients:
             return _NO_RECIPIENTS
         inline = self.recipients.inline
+        if len(s.recipients) == 1:
+            # Tasks naming the same recipient share one single-element list (never mutated
+            # in place: an update assigns a new list), saving a list per task.  A recipient
+            # new with this task gets its own list: most are never named again, and a
+            # shared list would then cost an index entry besides.
+            known = len(self.recipients.by_id)
+            rec = inline(s.recipients[0], now, next_id)
+            if len(self.recipients.by_id) != known:
+                return [rec]
+            one = self._one_recipient.get(rec["id"])
+            if one is None or one[0] is not rec:
+                one = self._one_recipient[rec["id"]] = [rec]
+            return one
         return [inline(r, now, next_id) for r in s.recipients]
 
     def destination_json(
@@ -355,11 +384,11 @@ class OnfleetState(FleetOps):
         addr: tuple[dict[str, str], bool] | None,
         point: tuple[float, float] | None,
         next_id: Callable[[], str],
-    ) -> tuple[dict[str, Any], float, float, bool]:
-        """(destination JSON, lat, lon, has a geocoding warning): a known destination by id,
-        or a new one at ``location`` or at the geocoded ``point``."""
+    ) -> tuple[Destination | dict[str, Any], float, float, bool]:
+        """(destination record, lat, lon, has a geocoding warning): a known destination by
+        id, or a new one at ``location`` or at the geocoded ``point``."""
         if s.dest_id is not None:
-            dest = self.find_destination(s.dest_id)
+            dest = self._find_destination(s.dest_id)
             if dest is None:
                 raise bad(f"destination {s.dest_id} does not exist")
             lon, lat = dest["location"]
@@ -369,8 +398,13 @@ class OnfleetState(FleetOps):
         else:
             assert point is not None
             lat, lon = point
-        dest, warned = self.new_destination(next_id(), now, lat, lon, addr, s.dest_notes)
-        return dest, lat, lon, warned
+        if addr is None:
+            structured, warned = self._region_address, False  # shared, never mutated
+        else:
+            structured, clean = addr
+            warned = not clean
+        rec = Destination(next_id(), now, lat, lon, structured, s.dest_notes, _EMPTY_META, warned)
+        return rec, lat, lon, warned
 
     def new_destination(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from loadtest.emulator.errors import ApiError
-from loadtest.emulator.onfleet.model import STATE_COMPLETED, Task
+from loadtest.emulator.onfleet.model import STATE_COMPLETED, Destination, Task
 from loadtest.emulator.onfleet.validate import bad, parse_container, parse_task
 from loadtest.providers.onfleet import E_NOTHING_TO_UPDATE, E_UPDATE_MISSING, E_WRONG_TYPES
 
@@ -54,7 +54,7 @@ def update_task(st: OnfleetState, task_id: str, body: Any) -> Task:
         target = st.check_move(t, *target)
     now = st.rt.now_ms()
     next_id = iter(st.rt.ids.onfleet_many(2)).__next__
-    new_dest: tuple[dict[str, Any], float, float, bool] | None = None
+    new_dest: tuple[Destination | dict[str, Any], float, float, bool] | None = None
     if "destination" in body:
         addr = None
         point = None
@@ -79,6 +79,7 @@ def update_task(st: OnfleetState, task_id: str, body: Any) -> Task:
     t.complete_after, t.complete_before = spec.complete_after, spec.complete_before
     t.dependencies = spec.dependencies
     t.quantity, t.service_time = spec.quantity, spec.service_time
+    st.route_epoch += 1  # the location or quantity may have changed: routes re-sum
     t.metadata = spec.metadata
     if spec.overrides is not None:
         t.overrides = spec.overrides
