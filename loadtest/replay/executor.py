@@ -69,6 +69,8 @@ class Executor:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     call_start: dict[int, float] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: Added to the task numbers this executor records (``--scale``: the copy's tag).
+    task_tag: int = 0
 
     # -- entry point -------------------------------------------------------------------------
     def execute(self, ready: Ready) -> bool:
@@ -99,7 +101,7 @@ class Executor:
         self.recorder.lag(lag_ms)
         self.recorder.count("sent")
         if call.op in CREATES and call.provider == "onfleet":
-            self.recorder.expected_tasks.extend(call.tasks)
+            self.recorder.expected_tasks.extend(t + self.task_tag for t in call.tasks)
         if call.op == ops.WORKER_CREATE.name and isinstance(body, dict) and "phone" in body:
             body["phone"] = run_phone(str(body["phone"]), self.run_id)
         if call.op in POLL_FLOWS and RECOVERED_JOB in path:
@@ -110,7 +112,7 @@ class Executor:
             ok = self._send_call(ready, path, body)
             if ok and call.op == ops.TASK_DELETE.name:
                 # Cancelled on purpose: reconciliation no longer looks for it.
-                self.recorder.deleted_tasks.extend(call.tasks)
+                self.recorder.deleted_tasks.extend(t + self.task_tag for t in call.tasks)
         if ok:  # a failed call's events never happened: only success expects them
             self.recorder.expect(call, self.ids, self.run_id, self.clock.now())
         self.recorder.outcome(call.name, ok)

@@ -26,6 +26,7 @@ import orjson
 
 import loadtest
 from loadtest.providers.webhooks import WEBHOOK_SECRET_ENV
+from loadtest.replay.scale import check_scale
 from loadtest.replay.thresholds import load_thresholds
 from loadtest.replay.webhooks.options import WebhookOptions, check_secret
 from loadtest.replay.wire import Targets, effective_skip_ops, mask_headers, redact_url
@@ -79,8 +80,13 @@ class ReplayOptions:
     #: ``--webhook-secret``; handed to the Locust child in its environment, never on its
     #: command line (which people copy and ``ps`` shows).  None: the environment's.
     webhook_secret: str | None = field(default=None, repr=False)
+    #: ``--scale``: copies of the day side by side, each with its own run id.
+    scale: int = 1
 
     def __post_init__(self) -> None:
+        check_scale(self.scale)
+        if self.scale > 1 and self.webhooks.enabled:
+            raise UserError("--scale with --webhooks: not supported (one receiver per run id)")
         if self.speedup <= 0:
             raise UserError(f"--speedup {self.speedup}: must be > 0")
         if self.processes < 1:
@@ -162,6 +168,8 @@ def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
     ]
     if opts.thresholds:
         cmd += ["--thresholds", str(opts.thresholds)]
+    if opts.scale > 1:
+        cmd += ["--scale", str(opts.scale)]
     cmd += opts.webhooks.locust_args()
     if opts.skip_ops:
         cmd += ["--skip-ops", ",".join(opts.skip_ops)]
@@ -203,7 +211,8 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     cmd = locust_command(opts, span)
     limit_s = opts.locust_run_time_s(span) + INTERRUPT_GRACE_S
     print(
-        f"replaying {len(trace.calls)} calls at {opts.speedup:g}x against {redact_url(opts.host)} "
+        f"replaying {len(trace.calls)} calls{f' x {opts.scale} copies' if opts.scale > 1 else ''} "
+        f"at {opts.speedup:g}x against {redact_url(opts.host)} "
         f"({opts.processes} process(es))",
         file=stream,
         flush=True,

@@ -3,6 +3,7 @@
 Options (also in the web UI): ``--trace FILE``, ``--speedup X``, ``--onfleet-url``,
 ``--hypertrack-url``, ``--nash-url``, ``--deftship-url`` (default: ``--host``),
 ``--fleetsim-out DIR``, ``--thresholds FILE``, ``--max-lag-ms MS``, ``--skip-ops GLOBS``,
+``--scale N``,
 and ``--webhooks`` with its ``--webhook-*`` options (see ``fleetsim replay --help``).
 Credentials come from ``ONFLEET_API_KEY`` (and ``HYPERTRACK_*``, ``NASH_*``,
 ``DEFTSHIP_API_TOKEN``), the webhook secret from ``FLEETSIM_WEBHOOK_SECRET`` (and
@@ -38,6 +39,7 @@ from loadtest.replay.distributed import ReplaySession, Role
 from loadtest.replay.finalize import finalize
 from loadtest.replay.partition import ReplayPlan, load_trace, select_calls
 from loadtest.replay.results import RunInfo
+from loadtest.replay.scale import check_scale
 from loadtest.replay.thresholds import load_thresholds
 from loadtest.replay.webhooks.options import DEFAULT_GRACE_S, REGISTER_MODES, WebhookOptions
 from loadtest.replay.webhooks.registration import wanted_events
@@ -87,6 +89,7 @@ def _options(parser: Any) -> None:
     parser.add_argument("--webhook-grace", type=float, default=DEFAULT_GRACE_S, help="wait (s)")
     parser.add_argument("--webhook-register", default="auto", choices=REGISTER_MODES)
     parser.add_argument("--webhook-seed", type=int, default=0, help="seed of the fail ratio")
+    parser.add_argument("--scale", type=int, default=1, help="copies of the day side by side")
 
 
 def _opts(env: Environment) -> Any:
@@ -167,6 +170,10 @@ def _plan(environment: Environment) -> ReplayPlan | None:
         log.error("--trace is required (a trace.jsonl written by `fleetsim simulate`)")
         return None
     try:
+        scale = int(getattr(o, "scale", 1))  # a library caller's options may not have it
+        check_scale(scale)
+        if scale > 1 and getattr(o, "webhooks", False):
+            raise UserError("--scale with --webhooks: not supported (one receiver per run id)")
         trace = load_trace(o.trace)
         if o.thresholds:  # a bad file stops the test here, before anything is sent
             load_thresholds(Path(o.thresholds))
@@ -185,6 +192,7 @@ def _plan(environment: Environment) -> ReplayPlan | None:
         skip_ops=effective_skip_ops(
             tuple(x for x in o.skip_ops.split(",") if x), _targets(environment).base("onfleet")
         ),
+        scale=scale,
     )
 
 
@@ -209,7 +217,7 @@ def _collect_and_finalize(environment: Environment) -> None:
     plan = collected.plan
     o = _opts(environment)
     trace = load_trace(plan.trace)
-    planned = len(select_calls(trace, dataclasses.replace(plan, parts=1, index=0)))
+    planned = len(select_calls(trace, dataclasses.replace(plan, parts=1, index=0))) * plan.scale
     info = RunInfo(
         target=redact_url(environment.host or ""),
         speedup=plan.speedup,
@@ -230,6 +238,7 @@ def _collect_and_finalize(environment: Environment) -> None:
         thresholds=Path(o.thresholds) if o.thresholds else None,
         since_ms=int(plan.t0_epoch * 1000) - 60_000,
         do_reconcile=bool(collected.aggregate.rec.expected_tasks),
+        scale=plan.scale,
     )
     environment.process_exit_code = outcome.exit_code
 
