@@ -40,7 +40,7 @@ from loadtest.replay.finalize import finalize
 from loadtest.replay.partition import ReplayPlan, load_trace, select_calls
 from loadtest.replay.results import RunInfo
 from loadtest.replay.scale import check_scale
-from loadtest.replay.thresholds import load_thresholds
+from loadtest.replay.thresholds import KnownNames, check_names, load_thresholds
 from loadtest.replay.webhooks.options import DEFAULT_GRACE_S, REGISTER_MODES, WebhookOptions
 from loadtest.replay.webhooks.registration import wanted_events
 from loadtest.replay.wire import HttpResult, Targets, effective_skip_ops, redact_url
@@ -176,7 +176,9 @@ def _plan(environment: Environment) -> ReplayPlan | None:
             raise UserError("--scale with --webhooks: not supported (one receiver per run id)")
         trace = load_trace(o.trace)
         if o.thresholds:  # a bad file stops the test here, before anything is sent
-            load_thresholds(Path(o.thresholds))
+            # ... and so does a name that can match nothing (it would gate nothing)
+            limits = load_thresholds(Path(o.thresholds))
+            check_names(limits, KnownNames.of(trace.calls), str(o.thresholds))
     except UserError as exc:
         log.error("%s", exc)
         return None
