@@ -21,6 +21,7 @@ without a reason fails.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -197,9 +198,7 @@ def test_readme_shell_blocks_run_in_a_fresh_clone(
         said, _ = proc.communicate(timeout=420)
     finally:
         # The servers a block left in the background: the whole session, at the end.
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=30)
     assert proc.returncode == 0, f"{readme}: a block failed\n{said[-6000:]}"
