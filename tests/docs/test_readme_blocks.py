@@ -14,6 +14,9 @@ changed, and only here, never in the README:
 * a background ``fleetsim emulate ... &`` is followed by a wait until its port accepts
   connections (a reader starts the next command a few seconds later).
 
+A command that ends with the visible comment ``# exits N`` must exit with N (an example
+of an error or a ``--strict`` warning); any other command must succeed.
+
 A block that cannot run here starts with the visible comment ``# doc-test: skip: REASON``
 (a real API key, minutes of load); the test prints what it skipped and why, and a skip
 without a reason fails.
@@ -56,6 +59,7 @@ SMALL: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 PORT = re.compile(r"(?:--port |127\.0\.0\.1:|0\.0\.0\.0:|localhost:)(\d{4,5})\b")
+EXITS = re.compile(r"^(?P<cmd>[^#]*\S)\s+# exits (?P<code>\d+)\b.*$")
 EMULATE_BG = re.compile(r"fleetsim emulate\b.*--port (\d+).*&\s*(#.*)?$")
 
 
@@ -124,6 +128,10 @@ def script(blocks: list[Block], small: tuple[tuple[str, str], ...]) -> str:
         text = PORT.sub(port, text)
         lines = []
         for ln in text.splitlines():
+            want = EXITS.match(ln)
+            if want:  # the command must fail with exactly this code
+                cmd, code = want.group("cmd"), want.group("code")
+                ln = f"if {cmd}; then __rc=0; else __rc=$?; fi; test $__rc -eq {code}"
             lines.append(ln)
             m = EMULATE_BG.search(ln)
             if m:
@@ -152,6 +160,13 @@ def test_every_readme_block_is_found_and_every_skip_has_a_reason() -> None:
     skipped = [b for b in blocks if b.skip_reason is not None]
     assert all(b.skip_reason for b in skipped), "a skip marker needs a reason"
     assert len(skipped) < len(blocks) / 2
+
+
+def test_a_command_marked_exits_n_must_exit_n() -> None:
+    ok = Block("x.md", 1, "false  # exits 1\n")
+    assert subprocess.run(["bash", "-c", script([ok], ())]).returncode == 0
+    wrong = Block("x.md", 1, "true  # exits 1\n")
+    assert subprocess.run(["bash", "-c", script([wrong], ())]).returncode != 0
 
 
 def test_the_script_uses_free_ports_and_waits_for_a_background_emulator() -> None:
