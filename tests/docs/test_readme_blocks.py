@@ -55,6 +55,8 @@ SMALL: dict[str, tuple[tuple[str, str], ...]] = {
         ("scenarios/lunch-rush.toml", "scenarios/tiny.toml"),
         ("results/lunch-rush", "results/tiny"),
         ("--speedup 600 --scale 2", "--speedup 2000 --scale 2"),
+        ("--speedup 500 \\", "--speedup 4000 \\"),
+        ("--max-runs 3", "--max-runs 2"),
         ("--speedup 60", "--speedup 2000"),
     ),
 }
@@ -181,6 +183,7 @@ def test_the_script_uses_free_ports_and_waits_for_a_background_emulator() -> Non
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("readme", READMES)
 def test_readme_shell_blocks_run_in_a_fresh_clone(
     readme: str, clone: Path, capsys: pytest.CaptureFixture[str]
