@@ -41,6 +41,7 @@ from loadtest.replay.wire import (
     Targets,
     Transport,
     Unresolved,
+    has_placeholder,
     resolve_path,
     resolve_value,
 )
@@ -71,6 +72,8 @@ class Executor:
     errors: list[str] = field(default_factory=list)
     #: Added to the task numbers this executor records (``--scale``: the copy's tag).
     task_tag: int = 0
+    #: Per call id: whether its body has no placeholder (sent as is).
+    static_bodies: dict[int, bool] = field(default_factory=dict)
 
     # -- entry point -------------------------------------------------------------------------
     def execute(self, ready: Ready) -> bool:
@@ -90,7 +93,7 @@ class Executor:
         for _ in range(4):  # at most a few references from other processes to look up
             try:
                 path = resolve_path(call, self.ids, self.run_id)
-                body = resolve_value(call.body, self.ids, self.run_id)
+                body = self._resolve_body(call)
                 break
             except Unresolved as exc:
                 if self.lookup_remote and self._lookup(str(exc.args[0])):
@@ -117,6 +120,16 @@ class Executor:
             self.recorder.expect(call, self.ids, self.run_id, self.clock.now())
         self.recorder.outcome(call.name, ok)
         return ok
+
+    def _resolve_body(self, call: TraceCall) -> Any:
+        """The call's body with placeholders filled.  Most bodies have none: those are
+        sent as the trace holds them (never mutated), without a copy per send; only a
+        worker create's body is changed afterwards (its phone), so it is always a copy."""
+        static = self.static_bodies.get(call.id)
+        if static is None:
+            static = call.op != ops.WORKER_CREATE.name and not has_placeholder(call.body)
+            self.static_bodies[call.id] = static
+        return call.body if static else resolve_value(call.body, self.ids, self.run_id)
 
     def skip(self, ready: Ready) -> None:
         """Record a call not sent because a call it depends on failed."""
