@@ -203,20 +203,25 @@ def test_readme_shell_blocks_run_in_a_fresh_clone(
     }
     for k in ("ONFLEET_API_KEY", "FLEETSIM_WEBHOOK_SECRET", "VIRTUAL_ENV"):
         env.pop(k, None)
-    proc = subprocess.Popen(
-        ["bash", "-c", script(runnable, SMALL.get(readme, ()))],
-        cwd=clone,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        said, _ = proc.communicate(timeout=420)
-    finally:
-        # The servers a block left in the background: the whole session, at the end.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+    # Output to a file, not a pipe: a server left in the background holds a pipe open.
+    log = clone / f"doc-test-{readme.replace('/', '_')}.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["bash", "-c", script(runnable, SMALL.get(readme, ()))],
+            cwd=clone,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            proc.wait(timeout=540)
+        finally:
+            # The servers a block left in the background: the whole session, at the end.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=30)
+    said = log.read_text()
     assert proc.returncode == 0, f"{readme}: a block failed\n{said[-6000:]}"
