@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from sim.errors import UserError
+
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
@@ -53,6 +55,26 @@ def register(sub: Any) -> None:
         type=float,
         default=250.0,
         help="schedule lag p99 above which the run is marked invalid",
+    )
+    p.add_argument(
+        "--scale",
+        type=int,
+        default=1,
+        metavar="N",
+        help="replay N copies of the day side by side, each with its own run id (default 1)",
+    )
+    p.add_argument(
+        "--find-max",
+        choices=("speedup", "scale"),
+        help="search for the highest speedup or scale whose run is valid and passes "
+        "--thresholds (bracketing, then bisection); writes OUT/find-max.json",
+    )
+    p.add_argument(
+        "--max-runs",
+        type=int,
+        default=8,
+        metavar="N",
+        help="--find-max runs at most N replays (default 8)",
     )
     _webhook_flags(p)
     _ci_flags(p)
@@ -199,11 +221,18 @@ def _run(args: argparse.Namespace) -> int:
             gate=args.gate,
         ),
         strict_time=bool(getattr(args, "strict_time", False)),
+        scale=args.scale,
     )
     if opts.thresholds is not None:
         # A table naming an endpoint or flow that exists nowhere would gate nothing:
         # exit 2 now, before anything is sent.
         check_file(opts.thresholds, trace)
     if args.dry_run is not None:
+        if args.find_max:
+            raise UserError("--dry-run with --find-max: a dry run sends nothing to measure")
         return dry_run(opts, args.dry_run)
+    if args.find_max:
+        from loadtest.replay.findmax import run_find_max
+
+        return run_find_max(opts, args.find_max, args.max_runs)
     return run_replay(opts)

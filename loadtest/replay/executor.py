@@ -47,6 +47,7 @@ from loadtest.replay.wire import (
     Targets,
     Transport,
     Unresolved,
+    has_placeholder,
     resolve_path,
     resolve_value,
 )
@@ -82,6 +83,10 @@ class Executor:
     #: second) times the speedup: every attempt, retries included, goes through it, as
     #: through an SDK's limiter, so a late burst is re-spaced instead of sent at once.
     limiters: dict[str, ClientLimiter] = field(default_factory=dict)
+    #: Added to the task numbers this executor records (``--scale``: the copy's tag).
+    task_tag: int = 0
+    #: Per call id: whether its body has no placeholder (sent as is).
+    static_bodies: dict[int, bool] = field(default_factory=dict)
 
     # -- entry point -------------------------------------------------------------------------
     def execute(self, ready: Ready) -> bool:
@@ -101,7 +106,7 @@ class Executor:
         for _ in range(4):  # at most a few references from other processes to look up
             try:
                 path = resolve_path(call, self.ids, self.run_id)
-                body = resolve_value(call.body, self.ids, self.run_id)
+                body = self._resolve_body(call)
                 break
             except Unresolved as exc:
                 if self.lookup_remote and self._lookup(str(exc.args[0])):
@@ -112,7 +117,7 @@ class Executor:
         self.recorder.lag(lag_ms, self.clock.now())
         self.recorder.count("sent")
         if call.op in CREATES and call.provider == "onfleet":
-            self.recorder.expected_tasks.extend(call.tasks)
+            self.recorder.expected_tasks.extend(t + self.task_tag for t in call.tasks)
         if call.op == ops.WORKER_CREATE.name and isinstance(body, dict) and "phone" in body:
             body["phone"] = run_phone(str(body["phone"]), self.run_id)
         if call.op in POLL_FLOWS and RECOVERED_JOB in path:
@@ -123,11 +128,21 @@ class Executor:
             ok = self._send_call(ready, path, body)
             if ok and call.op == ops.TASK_DELETE.name:
                 # Cancelled on purpose: reconciliation no longer looks for it.
-                self.recorder.deleted_tasks.extend(call.tasks)
+                self.recorder.deleted_tasks.extend(t + self.task_tag for t in call.tasks)
         if ok:  # a failed call's events never happened: only success expects them
             self.recorder.expect(call, self.ids, self.run_id, self.clock.now())
         self.recorder.outcome(call.name, ok)
         return ok
+
+    def _resolve_body(self, call: TraceCall) -> Any:
+        """The call's body with placeholders filled.  Most bodies have none: those are
+        sent as the trace holds them (never mutated), without a copy per send; only a
+        worker create's body is changed afterwards (its phone), so it is always a copy."""
+        static = self.static_bodies.get(call.id)
+        if static is None:
+            static = call.op != ops.WORKER_CREATE.name and not has_placeholder(call.body)
+            self.static_bodies[call.id] = static
+        return call.body if static else resolve_value(call.body, self.ids, self.run_id)
 
     def skip(self, ready: Ready) -> None:
         """Record a call not sent because a call it depends on failed."""

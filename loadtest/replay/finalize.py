@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from loadtest.replay.reconcile import Reconciliation, reconcile
+from loadtest.replay.reconcile import Reconciliation
 from loadtest.replay.results import (
     CallCounts,
     CounterName,
@@ -26,6 +26,7 @@ from loadtest.replay.results import (
     write_results,
 )
 from loadtest.replay.saturation import WINDOW_S, saturation_reasons
+from loadtest.replay.scale import reconcile_copies
 from loadtest.replay.stats import Aggregate
 from loadtest.replay.thresholds import Limit, evaluate, format_table, load_thresholds, write_junit
 from loadtest.replay.timeseries import timeseries_rows, write_timeseries
@@ -164,6 +165,7 @@ def finalize(
     cpu_sustained_pct: float | None = None,
     aborted: str = "",
     timeseries: Path | None = None,
+    scale: int = 1,
 ) -> Outcome:
     """Everything after the last call: see the module docstring.
 
@@ -186,10 +188,12 @@ def finalize(
             )
 
         try:
-            recon = reconcile(
+            recon = reconcile_copies(  # ``--scale``: every copy, by its own run id
                 get,
                 info.run_id,
-                set(agg.rec.expected_tasks) - set(agg.rec.deleted_tasks),
+                scale,
+                agg.rec.expected_tasks,
+                agg.rec.deleted_tasks,
                 since_ms,
                 budget_s=RECONCILE_BUDGET_S,
             )

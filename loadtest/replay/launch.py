@@ -33,6 +33,7 @@ from loadtest.replay.ci import (
     compare_with_baseline,
     run_preflight,
 )
+from loadtest.replay.scale import check_scale
 from loadtest.replay.thresholds import load_thresholds
 from loadtest.replay.timecheck import check_time_scale
 from loadtest.replay.webhooks.options import WebhookOptions, check_secret
@@ -92,8 +93,13 @@ class ReplayOptions:
     #: ``--strict-time``: a target emulator whose time scale is not ``speedup`` is an
     #: error (exit 2) rather than a warning (:mod:`loadtest.replay.timecheck`).
     strict_time: bool = False
+    #: ``--scale``: copies of the day side by side, each with its own run id.
+    scale: int = 1
 
     def __post_init__(self) -> None:
+        check_scale(self.scale)
+        if self.scale > 1 and self.webhooks.enabled:
+            raise UserError("--scale with --webhooks: not supported (one receiver per run id)")
         if self.speedup <= 0:
             raise UserError(f"--speedup {self.speedup}: must be > 0")
         if self.processes < 1:
@@ -176,6 +182,8 @@ def locust_command(opts: ReplayOptions, trace_span_s: float) -> list[str]:
     if opts.thresholds:
         cmd += ["--thresholds", str(opts.thresholds)]
     cmd += opts.ci.locust_args(opts.out)
+    if opts.scale > 1:
+        cmd += ["--scale", str(opts.scale)]
     cmd += opts.webhooks.locust_args()
     if opts.skip_ops:
         cmd += ["--skip-ops", ",".join(opts.skip_ops)]
@@ -227,7 +235,8 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     cmd = locust_command(opts, span)
     limit_s = opts.locust_run_time_s(span) + INTERRUPT_GRACE_S
     print(
-        f"replaying {len(trace.calls)} calls at {opts.speedup:g}x against {redact_url(opts.host)} "
+        f"replaying {len(trace.calls)} calls{f' x {opts.scale} copies' if opts.scale > 1 else ''} "
+        f"at {opts.speedup:g}x against {redact_url(opts.host)} "
         f"({opts.processes} process(es))",
         file=stream,
         flush=True,

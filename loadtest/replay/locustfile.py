@@ -3,6 +3,7 @@
 Options (also in the web UI): ``--trace FILE``, ``--speedup X``, ``--onfleet-url``,
 ``--hypertrack-url``, ``--nash-url``, ``--deftship-url`` (default: ``--host``),
 ``--fleetsim-out DIR``, ``--thresholds FILE``, ``--max-lag-ms MS``, ``--skip-ops GLOBS``,
+``--scale N``,
 and ``--webhooks`` with its ``--webhook-*`` options (see ``fleetsim replay --help``).
 Credentials come from ``ONFLEET_API_KEY`` (and ``HYPERTRACK_*``, ``NASH_*``,
 ``DEFTSHIP_API_TOKEN``), the webhook secret from ``FLEETSIM_WEBHOOK_SECRET`` (and
@@ -41,7 +42,8 @@ from loadtest.replay.monitor import Monitor
 from loadtest.replay.partition import ReplayPlan, load_trace, select_calls
 from loadtest.replay.progress import LiveTracker
 from loadtest.replay.results import RunInfo
-from loadtest.replay.thresholds import load_thresholds
+from loadtest.replay.scale import check_scale
+from loadtest.replay.thresholds import KnownNames, check_names, load_thresholds
 from loadtest.replay.webhooks.options import DEFAULT_GRACE_S, REGISTER_MODES, WebhookOptions
 from loadtest.replay.webhooks.registration import wanted_events
 from loadtest.replay.wire import HttpResult, Targets, effective_skip_ops, redact_url
@@ -101,6 +103,7 @@ def _options(parser: Any) -> None:
     parser.add_argument(
         "--fleetsim-timeseries", default="", help="per-second rows, .csv or .jsonl, at the end"
     )
+    parser.add_argument("--scale", type=int, default=1, help="copies of the day side by side")
 
 
 def _opts(env: Environment) -> Any:
@@ -204,9 +207,15 @@ def _plan(environment: Environment) -> ReplayPlan | None:
         log.error("--trace is required (a trace.jsonl written by `fleetsim simulate`)")
         return None
     try:
+        scale = int(getattr(o, "scale", 1))  # a library caller's options may not have it
+        check_scale(scale)
+        if scale > 1 and getattr(o, "webhooks", False):
+            raise UserError("--scale with --webhooks: not supported (one receiver per run id)")
         trace = load_trace(o.trace)
         if o.thresholds:  # a bad file stops the test here, before anything is sent
-            load_thresholds(Path(o.thresholds))
+            # ... and so does a name that can match nothing (it would gate nothing)
+            limits = load_thresholds(Path(o.thresholds))
+            check_names(limits, KnownNames.of(trace.calls), str(o.thresholds))
     except UserError as exc:
         log.error("%s", exc)
         return None
@@ -222,6 +231,7 @@ def _plan(environment: Environment) -> ReplayPlan | None:
         skip_ops=effective_skip_ops(
             tuple(x for x in o.skip_ops.split(",") if x), _targets(environment).base("onfleet")
         ),
+        scale=scale,
     )
 
 
@@ -251,7 +261,7 @@ def _collect_and_finalize(environment: Environment) -> None:
     plan = collected.plan
     o = _opts(environment)
     trace = load_trace(plan.trace)
-    planned = len(select_calls(trace, dataclasses.replace(plan, parts=1, index=0)))
+    planned = len(select_calls(trace, dataclasses.replace(plan, parts=1, index=0))) * plan.scale
     info = RunInfo(
         target=redact_url(environment.host or ""),
         speedup=plan.speedup,
@@ -275,6 +285,7 @@ def _collect_and_finalize(environment: Environment) -> None:
         cpu_sustained_pct=collected.cpu_sustained_pct,
         aborted=collected.aborted,
         timeseries=Path(o.fleetsim_timeseries) if o.fleetsim_timeseries else None,
+        scale=plan.scale,
     )
     environment.process_exit_code = outcome.exit_code
 

@@ -22,6 +22,7 @@ import psutil
 from loadtest.replay.executor import Executor
 from loadtest.replay.retry import RetryPolicy
 from loadtest.replay.saturation import SAMPLE_EVERY_S, CpuSampler
+from loadtest.replay.scale import copy_run_ids, tag_task
 from loadtest.replay.schedule import LoopStats, Schedule, partition, run_open_model
 from loadtest.replay.stats import Recorder
 from loadtest.replay.wire import Targets, Transport
@@ -50,6 +51,8 @@ class ReplayPlan:
     parts: int = 1
     run_time_s: float = 3600.0
     skip_ops: tuple[str, ...] = ()
+    #: ``--scale``: copies of the day replayed side by side (:mod:`loadtest.replay.scale`).
+    scale: int = 1
 
 
 @lru_cache(maxsize=2)
@@ -95,43 +98,60 @@ class PartitionRun:
     def run(self) -> LoopStats:
         trace = load_trace(self.plan.trace)
         calls = select_calls(trace, self.plan)
-        self.recorder.count("planned", len(calls))
+        copies = copy_run_ids(self.plan.run_id, self.plan.scale)
+        self.recorder.count("planned", len(calls) * len(copies))
         clock = GeventClock(self.plan.t0_epoch)
-        executor = Executor(
-            transport=self.transport,
-            targets=self.targets,
-            clock=clock,
-            sleep=gevent.sleep,
-            recorder=self.recorder,
-            run_id=self.plan.run_id,
-            wall_t0_ms=int(self.plan.t0_epoch * 1000),
-            speedup=self.plan.speedup,
-            policy=self.policy,
-            lookup_remote=self.plan.parts > 1,
-            phones=_phones(trace),
-            teams=_teams(trace),
-        )
-        # The trace's client-side pacing, per simulated second, shared among the
-        # processes, with headroom for the jitter a rolling window sees (PACING_HEADROOM).
-        for provider, rate in trace.header.pacing.items():
-            wall_rate = PACING_HEADROOM * rate * self.plan.speedup / self.plan.parts
-            executor.limiters[provider] = ClientLimiter(wall_rate)
-        if self.recorder.webhooks:
-            executor.ids.journal = self.recorder.wh_refs
-        sched = Schedule(calls, self.plan.speedup)
+        phones, teams = _phones(trace), _teams(trace)
+        executors = []
+        for k, run_id in enumerate(copies):
+            executor = Executor(
+                transport=self.transport,
+                targets=self.targets,
+                clock=clock,
+                sleep=gevent.sleep,
+                recorder=self.recorder,
+                run_id=run_id,
+                wall_t0_ms=int(self.plan.t0_epoch * 1000),
+                speedup=self.plan.speedup,
+                policy=self.policy,
+                lookup_remote=self.plan.parts > 1,
+                phones=phones,
+                teams=teams,
+                task_tag=tag_task(k, 0) if len(copies) > 1 else 0,
+            )
+            # The trace's client-side pacing, per simulated second, shared among the
+            # processes, with headroom for the jitter a rolling window sees
+            # (PACING_HEADROOM); each copy is its own client with its own limiter.
+            for provider, rate in trace.header.pacing.items():
+                wall_rate = PACING_HEADROOM * rate * self.plan.speedup / self.plan.parts
+                executor.limiters[provider] = ClientLimiter(wall_rate)
+            if self.recorder.webhooks:
+                executor.ids.journal = self.recorder.wh_refs
+            executors.append(executor)
         sampler = gevent.spawn(self._sample_cpu)
 
-        stop_at = self.plan.run_time_s
-        try:
-            self.stats = run_open_model(
-                sched,
+        def loop(executor: Executor) -> LoopStats:
+            return run_open_model(
+                Schedule(calls, self.plan.speedup),
                 _StoppableClock(clock, self),
                 self.pool.spawn,
                 executor.execute,
-                stop_at_s=stop_at,
+                stop_at_s=self.plan.run_time_s,
                 idle=lambda: len(self.pool) == 0,
                 on_skip=executor.skip,
             )
+
+        try:
+            if len(executors) == 1:
+                self.stats = loop(executors[0])
+            else:  # one dispatch loop per copy, side by side
+                loops = [gevent.spawn(loop, e) for e in executors]
+                gevent.joinall(loops, raise_error=True)
+                self.stats = LoopStats(
+                    launched=sum(g.value.launched for g in loops),
+                    skipped=sum(g.value.skipped for g in loops),
+                    stopped_early=any(g.value.stopped_early for g in loops),
+                )
         finally:
             sampler.kill(block=False)
             self.finished = True

@@ -39,6 +39,7 @@ class PlanMessage(TypedDict):
     parts: int
     run_time_s: float
     skip_ops: list[str]  # a list: Locust's msgpack has no tuples
+    scale: int
 
 
 class SamplesMessage(TypedDict):
@@ -81,6 +82,7 @@ def plan_to_message(plan: ReplayPlan) -> PlanMessage:
         parts=plan.parts,
         run_time_s=plan.run_time_s,
         skip_ops=list(plan.skip_ops),
+        scale=plan.scale,
     )
 
 
@@ -99,6 +101,7 @@ def plan_from_message(data: object) -> ReplayPlan:
         parts=_int(MSG_PLAN, body, "parts"),
         run_time_s=_float(MSG_PLAN, body, "run_time_s"),
         skip_ops=tuple(skip_ops),
+        scale=_int(MSG_PLAN, body, "scale"),
     )
 
 

@@ -36,6 +36,8 @@ class Reconciliation:
     duplicated: int | None
     listed: int = 0
     error: str = ""
+    #: With ``--scale N``: the run id of every copy (the counts are sums over them).
+    copies: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -45,6 +47,10 @@ class Reconciliation:
         out = asdict(self)
         if not self.error:
             out.pop("error")
+        if not self.copies:
+            out.pop("copies")
+        else:
+            out["copies"] = list(self.copies)
         return out
 
 

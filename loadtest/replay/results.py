@@ -470,6 +470,7 @@ def _reconciliation(r: LenientReader, value: object) -> Reconciliation | None:
         duplicated=maybe("duplicated"),
         listed=r.int_(d, "listed", "reconciliation.listed"),
         error=r.str_(d.get("error", ""), "reconciliation.error"),
+        copies=tuple(str(x) for x in d.get("copies") or () if isinstance(x, str)),
     )
 
 

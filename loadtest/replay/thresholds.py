@@ -85,6 +85,9 @@ METRICS: dict[str, Metric] = {
         per_call=True,
     ),
     "min_rps": Metric("1/s", lambda e, _: e.rps, lambda f, d: _per_s(f.count, d), at_least=True),
+    # Attempts refused and sent again (429s, transient 5xx) over attempts: a gate on
+    # pressure that retries hide from the error ratio (what ``--find-max`` probes with).
+    "max_retry_ratio": Metric("ratio", lambda e, _: _ratio(e.retried, e.count), None),
 }
 #: The flows table's limits: every metric with a flow reading.
 FLOW_METRICS = {k: m for k, m in METRICS.items() if m.flow is not None}

@@ -239,6 +239,18 @@ def resolve_value(value: JsonValue, ids: IdMap, run_id: str) -> JsonValue:
     return value
 
 
+def has_placeholder(value: JsonValue) -> bool:
+    """Whether :func:`resolve_value` would change anything in ``value`` (every placeholder
+    and reference starts with ``$``); a body without one can be sent as it is."""
+    if isinstance(value, str):
+        return "$" in value
+    if isinstance(value, list):
+        return any(has_placeholder(v) for v in value)
+    if isinstance(value, dict):
+        return any(has_placeholder(v) for v in value.values())
+    return False
+
+
 def resolve_path(call: TraceCall, ids: IdMap, run_id: str = "") -> str:
     """The call's path with every ``{name}`` filled from the id map."""
     if not call.params:

@@ -281,6 +281,7 @@ def test_metric_table_names_every_limit_with_its_unit() -> None:
         "p99_corrected_ms": "ms",
         "max_error_ratio": "ratio",
         "min_rps": "1/s",
+        "max_retry_ratio": "ratio",
     }
     assert set(LAG_METRICS) == {"p50_ms", "p99_ms", "max_ms"}
 
