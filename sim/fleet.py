@@ -40,6 +40,7 @@ class Worker:
     __slots__ = (
         "active",
         "break_s",
+        "break_until_s",
         "breaks",
         "busy_s",
         "capacity",
@@ -111,6 +112,8 @@ class Worker:
         self.empty_distance_m = 0.0
         self.tasks_completed = 0
         self.tasks_failed = 0
+        #: The end of the break under way (sim.optimise plans new work after it).
+        self.break_until_s = 0.0
         #: Breaks still to take: (start, length) in seconds, in time order.
         self.breaks: list[tuple[float, float]] = []
         #: Where the worker drives at shift end (off duty on arrival); None: no return.

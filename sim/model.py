@@ -350,6 +350,7 @@ class Model:
     def break_start(self, w: Worker, length_s: float) -> None:
         """A break: off duty for dispatch (no new work); the container stays as it is."""
         w.break_s += length_s
+        w.break_until_s = self.env.now + length_s
         self.snapshot.set_duty(w.id, False)
         self.dispatcher.worker_off(w)
         self.log.add(self.env.now, ev.WORKER_DUTY, -1, w.id, w.lat, w.lon, "break")

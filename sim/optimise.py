@@ -88,7 +88,8 @@ def vehicle_of(m: Model, w: Worker) -> Vehicle:
         id=w.id,
         lat=lat,
         lon=lon,
-        free_at_s=free_at_s(w, m.env.now, leg_end),
+        # A worker on a break takes new work only once it is over.
+        free_at_s=max(free_at_s(w, m.env.now, leg_end), w.break_until_s),
         shift_end_s=w.shift_end_s,
         speed_mps=w.speed_mps,
         capacity=w.capacity,
@@ -231,9 +232,42 @@ class Optimise:
         self.cut_short += sol.hit_limit
         self.solves += 1
         self.solve_s.append(sol.solve_s)
+        limit = m.opts.max_assigned_task_count
+        if limit is not None:
+            within_limit(m, sol, self.known, limit)
         self.left_out.update(sol.unassigned)
         apply_solution(m, sol, workers, self.known)
         return sol
+
+
+def within_limit(m: Model, sol: Solution, known: dict[int, Task], limit: int) -> None:
+    """Hold every route to ``maxAssignedTaskCount`` tasks.
+
+    VROOM's ``max_tasks`` counts its steps, and a family's several pickups or dropoffs are
+    one compound step, so a route may carry more of the platform's tasks than the limit.
+    Whole families are taken off the end of such a route (never one whose goods are
+    already on board) and left unassigned, as the solver's own leftovers are."""
+    for wid, seq in sol.routes.items():
+        if len(seq) <= limit:
+            continue
+        families: list[int] = []
+        for tid in seq:
+            fam = known[tid].family_id
+            if fam not in families:
+                families.append(fam)
+        keep = list(seq)
+        for fam in reversed(families):
+            if len(keep) <= limit:
+                break
+            members = [tid for tid in keep if known[tid].family_id == fam]
+            on_board = any(
+                m.tasks[d].state == COMPLETED for tid in members for d in known[tid].dependencies
+            )
+            if on_board:
+                continue
+            keep = [tid for tid in keep if tid not in members]
+            sol.unassigned.extend(members)
+        sol.routes[wid] = keep
 
 
 def apply_solution(m: Model, sol: Solution, workers: list[Worker], known: dict[int, Task]) -> None:

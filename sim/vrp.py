@@ -284,20 +284,17 @@ def solve(problem: Problem) -> Solution:
     for row, v in enumerate(vehicles):
         start = _rel(v.free_at_s, problem.now_s)
         end = max(start, math.floor(min(v.shift_end_s - problem.now_s, OPEN_END_S)))
-        breaks = [
-            vroom.Break(
-                k,
-                time_windows=[
-                    (
-                        _rel(b.earliest_s, problem.now_s),
-                        max(0, math.floor(b.latest_s - problem.now_s)),
-                    )
-                ],
-                service=round(b.duration_s),
-            )
-            for k, b in enumerate(v.breaks)
-            if b.latest_s >= problem.now_s
-        ]
+        breaks = []
+        for k, b in enumerate(v.breaks):
+            if b.latest_s < problem.now_s:
+                continue
+            # Not before the worker is free (the task in hand comes first, as sim.fleet
+            # does it), and a break that cannot end within the shift is not planned.
+            lo = max(_rel(b.earliest_s, problem.now_s), start)
+            hi = max(lo, math.floor(b.latest_s - problem.now_s))
+            if lo + round(b.duration_s) > end:
+                continue
+            breaks.append(vroom.Break(k, time_windows=[(lo, hi)], service=round(b.duration_s)))
         vroom_vehicles.append(
             vroom.Vehicle(
                 v.id,
@@ -397,8 +394,10 @@ def _intra_legs(
         return np.zeros(0)
     la = np.array([s.lat for s in stops])
     lo = np.array([s.lon for s in stops])
-    v0 = problem.vehicles[0]
-    m = travel_matrix_s(problem.travel, la, lo, problem.now_s, v0.speed_mps, v0.kind)
+    # At the slowest vehicle's speed, as the comment at the call says: a compound stop's
+    # service must not depend on which worker happens to be listed first.
+    slow = min(problem.vehicles, key=lambda v: (v.speed_mps, v.kind))
+    m = travel_matrix_s(problem.travel, la, lo, problem.now_s, slow.speed_mps, slow.kind)
     idx = np.arange(len(stops) - 1)
     legs: FloatArray = m[idx, idx + 1]
     return legs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -290,3 +291,56 @@ def test_breaks_are_planned_inside_their_windows() -> None:
     assert sorted(sol.routes[0]) == list(range(6))
     (at,) = sol.breaks[0]
     assert 900.0 <= at <= 1200.0
+
+
+def test_roster_breaks_that_cannot_be_planned_as_scheduled_do_not_stop_the_run() -> None:
+    """A break whose window passes while the task in hand runs on, or that cannot end
+    within the shift, was refused by VROOM ("Inconsistent breaks") and ended the run."""
+    from sim.run import simulate
+    from tests.fixtures.scenarios import make_scenario
+
+    overrun = make_scenario(
+        fleet={"workers": 2, "groups": [{"count": 2, "shift_end_h": 1.0, "breaks": ["0.9+15"]}]},
+        dispatch={"policy": "optimise"},
+    )
+    late = make_scenario(
+        fleet={"workers": 2, "groups": [{"count": 2, "shift_end_h": 3.0, "breaks": ["0.25+15"]}]},
+        demand={"rate_per_h": 30, "service": {"kind": "fixed", "mean_s": 2400}},
+        dispatch={"policy": "optimise", "reoptimise_s": 300},
+    )
+    for sc in (overrun, late):
+        k = simulate(sc).kpis
+        assert k["tasks_completed"] > 0
+
+
+def test_the_optimiser_holds_routes_to_max_assigned_task_count() -> None:
+    """Multi-stop families are compound VROOM steps, so VROOM's own step count let
+    containers reach 9-10 tasks under a limit of 4."""
+    from sim.optimise import Optimise
+    from sim.run import simulate
+    from tests.fixtures.scenarios import make_scenario
+
+    worst = [0]
+    original = Optimise.solve_now
+
+    def watched(self: Optimise) -> Any:
+        sol = original(self)
+        worst[0] = max([worst[0], *(len(w.container) for w in self.m.workers)])
+        return sol
+
+    sc = make_scenario(
+        fleet={"workers": 3},
+        demand={
+            "rate_per_h": 90,
+            "mix": {"pickup_dropoff": 1, "single_pickup_multi_dropoff": 1},
+            "stops_min": 2,
+            "stops_max": 3,
+        },
+        dispatch={"policy": "optimise", "max_assigned_task_count": 4},
+    )
+    Optimise.solve_now = watched  # type: ignore[method-assign]
+    try:
+        simulate(sc)
+    finally:
+        Optimise.solve_now = original  # type: ignore[method-assign]
+    assert 0 < worst[0] <= 4
