@@ -89,11 +89,24 @@ def _same(a: Any, b: Any) -> bool:
     )
 
 
+def value_matches(kind: str, want: Any, have: Any) -> bool:
+    """A queried value against a stored one: JSON equality (``true`` is not ``1``), and an
+    ``object`` query matches when its keys are a subset of the stored object's with
+    JSON-equal values [inf]."""
+    if kind == "object" and isinstance(want, dict) and isinstance(have, dict):
+        return all(k in have and _same(have[k], v) for k, v in want.items())
+    return _same(have, want)
+
+
 def matches(have: Iterable[dict[str, Any]], query: list[dict[str, Any]]) -> bool:
-    """True when every queried entry is in ``have`` (same name, type and value)."""
-    by_name = {e.get("name"): e for e in have}
+    """True when every queried entry is in ``have`` (same name and type, and a value that
+    :func:`value_matches`).  Workers, admins, tasks, recipients and destinations all match
+    by this one rule."""
+    by_name = {e.get("name"): e for e in have if isinstance(e, dict)}
     for q in query:
         e = by_name.get(q["name"])
-        if e is None or e.get("type") != q["type"] or not _same(e.get("value"), q["value"]):
+        if e is None or e.get("type") != q["type"]:
+            return False
+        if not value_matches(q["type"], q["value"], e.get("value")):
             return False
     return True

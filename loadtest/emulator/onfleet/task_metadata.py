@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from loadtest.emulator.errors import ApiError
+from loadtest.emulator.onfleet.metadata import matches as shared_matches
 from loadtest.providers.onfleet import E_INVALID_VALUES, E_WRONG_TYPES, MSG_INVALID_VALUES
 
 T = TypeVar("T")
@@ -70,26 +71,10 @@ def parse_query(raw: Any) -> list[dict[str, Any]]:
     return entries
 
 
-def _value_matches(kind: str, want: Any, have: Any) -> bool:
-    if kind == "object" and isinstance(have, dict):
-        return all(k in have and have[k] == v for k, v in want.items())
-    if kind == "number":  # 1 and 1.0 are the same number on the wire
-        return bool(want == have)
-    return type(want) is type(have) and bool(want == have)
-
-
 def matches(stored: list[Any], query: list[dict[str, Any]]) -> bool:
-    """True when ``stored`` holds an entry matching every entry of ``query``."""
-    if not stored:
-        return False
-    by_name = {e.get("name"): e for e in stored if isinstance(e, dict)}
-    for q in query:
-        e = by_name.get(q["name"])
-        if e is None or e.get("type") != q["type"]:
-            return False
-        if not _value_matches(q["type"], q["value"], e.get("value")):
-            return False
-    return True
+    """True when ``stored`` holds an entry matching every entry of ``query``: the one rule
+    of :func:`loadtest.emulator.onfleet.metadata.matches`."""
+    return bool(stored) and shared_matches(stored, query)
 
 
 def select(

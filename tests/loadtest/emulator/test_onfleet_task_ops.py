@@ -546,3 +546,16 @@ def test_schema_operations_are_served_and_answers_fit_their_models(client: TestC
         else:
             answer.model_validate(r.json())
     assert {(m, p) for m, p, *_ in OPERATIONS} >= set(RESPONSES)
+
+
+def test_tasks_and_workers_match_metadata_by_one_rule() -> None:
+    """Workers and tasks once matched by different rules: ``{"a": 1}`` found a task whose
+    stored object held ``{"a": true}``, but not such a worker."""
+    from loadtest.emulator.onfleet import metadata, task_metadata
+
+    stored = [{"name": "m", "type": "object", "value": {"a": True, "b": 2}}]
+    loose = [{"name": "m", "type": "object", "value": {"a": 1}}]
+    subset = [{"name": "m", "type": "object", "value": {"a": True}}]
+    for matcher in (metadata.matches, task_metadata.matches):
+        assert not matcher(stored, loose)  # JSON equality: true is not 1
+        assert matcher(stored, subset)  # an object query's keys are a subset
