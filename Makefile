@@ -45,7 +45,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 pytest: setup browser node-sdk
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25
 
 test: lint typecheck pytest
 
