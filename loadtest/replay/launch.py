@@ -221,16 +221,17 @@ def run_replay(opts: ReplayOptions, stream: TextIO | None = None) -> int:
     stream = sys.stdout if stream is None else stream
     trace = read_trace(opts.trace)
     span = trace.calls[-1].at_s if trace.calls else 0.0
-    # The emulator's clock against --speedup (a warning, or exit 2 with --strict-time).
     targets = Targets.build(opts.host, opts.provider_urls, {**os.environ, **opts.secret_env()})
-    clock_problem = check_time_scale(
-        opts.speedup, targets.base("onfleet"), targets.headers("onfleet"), opts.strict_time
-    )
+    # Pre-flight first: a dead target or a wrong key is one probe per provider and exit 3.
     if not opts.ci.skip_preflight:
         skips = effective_skip_ops(opts.skip_ops, targets.base("onfleet"))
         used = {c.provider for c in trace.calls if not _skipped(c.op, skips)}
         if not run_preflight(targets, used, stream):
             return EXIT_INVALID
+    # The emulator's clock against --speedup (a warning, or exit 2 with --strict-time).
+    clock_problem = check_time_scale(
+        opts.speedup, targets.base("onfleet"), targets.headers("onfleet"), opts.strict_time
+    )
     opts.out.mkdir(parents=True, exist_ok=True)
     cmd = locust_command(opts, span)
     limit_s = opts.locust_run_time_s(span) + INTERRUPT_GRACE_S

@@ -8,6 +8,10 @@ from tests.fixtures.scenarios import make_scenario
 
 def test_collector_is_left_as_found() -> None:
     sc = make_scenario()
+    # A clean collector to start from: other tests in this process (an emulator's tuned
+    # gc, the test below) may have frozen objects, which the run would leave alone.
+    gc.enable()
+    gc.unfreeze()
     assert gc.isenabled() and gc.get_freeze_count() == 0
     seen: list[int] = []
     gc.callbacks.append(lambda phase, info: seen.append(gc.get_freeze_count()))

@@ -37,6 +37,9 @@ def main() -> int:
         start_delay=0.5,
         replay_run_time=0.0,
         headless=True,
+        fleetsim_live="",
+        fleetsim_timeseries="",
+        scale=1,
     )
     if webhooks:
         opts.webhooks = True

@@ -96,6 +96,7 @@ def test_strict_time_exits_2_in_one_line_and_sends_nothing(
     err = capsys.readouterr().err.strip()
     assert code == 2
     assert len(err.splitlines()) == 1 and "--strict-time" in err and "600" in err
-    # Only the info route was asked: not one call of the trace was sent.
-    assert sum(emu.requests.values()) - before <= 1
+    # only the pre-flight's key check and the info route were called: no trace call
+    assert sum(emu.requests.values()) - before <= 2
+    assert {path for path, _, _ in emu.requests} <= {"/emulator/v1/info", "/api/v2/auth/test"}
     assert not (tmp_path / "out" / "results.json").exists()

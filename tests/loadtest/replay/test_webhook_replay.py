@@ -117,6 +117,7 @@ def test_two_processes_through_the_cli_match_every_event(
     out = tmp_path / "out"
     flags = ["--speedup", "4", "--processes", "2", "--out", str(out), "--webhooks"]
     flags += ["--webhook-fail-ratio", "0.2", "--max-lag-ms", "2000"]
+    flags += ["--skip-preflight"]  # the fake sender serves the trace's routes, not /auth/test
     proc = subprocess.run(
         [sys.executable, "-m", "fleetsim.cli", "replay", str(trace), "--host", url, *flags],
         capture_output=True,
