@@ -44,8 +44,13 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# Schemathesis gives every operation of the fuzz tests the same test id, which pytest-xdist
+# would collapse into one, so they run in the main process, after the rest.
+FUZZ := tests/loadtest/emulator/test_fuzz.py
+
 pytest: setup browser node-sdk
-	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25
+	$(BIN)/pytest -q -n 2 --dist loadfile --durations=25 --ignore=$(FUZZ)
+	$(BIN)/pytest -q -p no:xdist $(FUZZ)
 
 test: lint typecheck pytest
 
