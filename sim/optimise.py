@@ -161,8 +161,9 @@ class Optimise:
         self.time_limit_s = d.solver_time_limit_s
         self.searches = d.solver_searches
         self.depth = d.solver_depth
-        #: Solves the time limit cut short (their answers depend on the machine's speed).
-        self.cut_short = 0
+        #: VROOM calls the time limit cut short (each re-solved at the smallest search, so
+        #: the run stays reproducible; the day took longer than planned).
+        self.limit_hits = 0
         #: Tasks handed to the platform and not started yet, in creation order.
         self.known: dict[int, Task] = {}
         self.requested = False
@@ -229,7 +230,7 @@ class Optimise:
             m.env.now, vehicles, items, m.travel, self.time_limit_s, self.searches, self.depth
         )
         sol = solve(problem)
-        self.cut_short += sol.hit_limit
+        self.limit_hits += sol.limit_hits
         self.solves += 1
         self.solve_s.append(sol.solve_s)
         limit = m.opts.max_assigned_task_count

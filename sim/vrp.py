@@ -20,8 +20,10 @@ scaled to integers (VROOM's amounts are integers), as little as possible.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -40,6 +42,8 @@ AMOUNT_SCALES = (1, 10, 100, 1000)
 PIN_SKILL_BASE = 1_000_000
 #: Horizon (s) standing in for "no end" in VROOM time windows.
 OPEN_END_S = 10 * 24 * 3600
+#: Parts of a split problem solved side by side (VROOM releases the GIL while it searches).
+SOLVER_THREADS = 2
 # Mean earth radius for the chord → arc correction (see :func:`distance_matrix_m`).
 _R_MEAN = (2 * WGS84_A + WGS84_B) / 3
 
@@ -131,9 +135,9 @@ class Solution:
     routes: dict[int, list[int]] = field(default_factory=dict)
     unassigned: list[int] = field(default_factory=list)
     solve_s: float = 0.0
-    #: Whether the time limit cut the search short (the answer may then depend on the
-    #: machine's speed, so runs are no longer reproducible).
-    hit_limit: bool = False
+    #: VROOM calls the time limit cut short: their answers were thrown away and the
+    #: problem re-solved at the smallest search (slower than planned, still reproducible).
+    limit_hits: int = 0
     #: When each vehicle's planned breaks start (s from the scenario start).
     breaks: dict[int, list[float]] = field(default_factory=dict)
 
@@ -237,11 +241,71 @@ def _capacity(q: float, scale: int) -> int:
 
 
 def solve(problem: Problem) -> Solution:
-    """Solve ``problem`` with VROOM; deterministic for a given problem (one thread, fixed
-    search size) as long as the time limit does not cut the search short."""
-    import time
+    """Solve ``problem`` with VROOM; the answer is a pure function of the problem.
+
+    A large problem is cut into parts (:func:`sim.vrp_split.split`) solved independently,
+    :data:`SOLVER_THREADS` at a time; each part's search is bounded by its size (never by
+    the clock).  The time limit is a guard on each VROOM call: a search it cuts short is
+    thrown away (its answer would depend on the machine's speed) and the part re-solved
+    at VROOM's smallest search without a limit; :attr:`Solution.limit_hits` counts them.
+    Tasks a part leaves out are offered once more to the vehicles no part gave a route.
+    """
+    from sim.vrp_split import split
 
     t0 = time.perf_counter()
+    parts = split(problem)
+    if len(parts) == 1:
+        sol = _solve_guarded(problem)
+    else:
+        with ThreadPoolExecutor(SOLVER_THREADS) as pool:
+            sol = _merge(list(pool.map(_solve_guarded, parts)))
+        sol = _retry_left_out(problem, sol)
+    sol.solve_s = time.perf_counter() - t0
+    return sol
+
+
+def _merge(sols: list[Solution]) -> Solution:
+    out = Solution()
+    for s in sols:
+        out.routes.update(s.routes)
+        out.breaks.update(s.breaks)
+        out.unassigned.extend(s.unassigned)
+        out.limit_hits += s.limit_hits
+    return out
+
+
+def _retry_left_out(problem: Problem, sol: Solution) -> Solution:
+    """Offer what the parts left out to the vehicles that no part gave a route (a part
+    may run out of vehicles, capacity or time while its neighbour has some to spare)."""
+    if not sol.unassigned:
+        return sol
+    left = set(sol.unassigned)
+    idle = [v for v in problem.vehicles if v.id not in sol.routes]
+    items = [it for it in problem.items if left.issuperset(it.task_ids())]
+    # Only ever fewer vehicles than before, so this ends.
+    if not idle or not items or len(idle) == len(problem.vehicles):
+        return sol
+    again = solve(replace(problem, vehicles=idle, items=items))
+    placed = {tid for r in again.routes.values() for tid in r}
+    sol.routes.update(again.routes)
+    sol.breaks.update(again.breaks)
+    sol.unassigned = [tid for tid in sol.unassigned if tid not in placed]
+    sol.limit_hits += again.limit_hits
+    return sol
+
+
+def _solve_guarded(problem: Problem) -> Solution:
+    """One VROOM solve at the problem's search size; when the time limit cuts it short,
+    the same problem again at the smallest search with no limit (deterministic)."""
+    sol = _solve_once(problem, problem.searches, problem.depth, problem.time_limit_s)
+    if sol.limit_hits:
+        sol = _solve_once(problem, 1, 0, None)
+        sol.limit_hits = 1
+    return sol
+
+
+def _solve_once(problem: Problem, searches: int, depth: int, limit_s: float | None) -> Solution:
+    """VROOM on the whole of ``problem`` with the given search size and time limit."""
     items = problem.items
     vehicles = problem.vehicles
     sol = Solution()
@@ -359,15 +423,17 @@ def solve(problem: Problem) -> Solution:
             )
     if jobs:
         inp.add_job(jobs)
-    timeout = timedelta(seconds=problem.time_limit_s)
     # VROOM's own overload with the search size given directly (``solve`` only takes an
-    # exploration level): a small, fixed search finishes well inside the time limit, so
-    # the answer does not depend on the machine's speed.
+    # exploration level); one thread, as the parts already run side by side.
+    t_search = time.perf_counter()
     raw = inp._solve(
-        nb_searches=problem.searches, depth=problem.depth, nb_threads=1, timeout=timeout
+        nb_searches=searches,
+        depth=depth,
+        nb_threads=1,
+        timeout=None if limit_s is None else timedelta(seconds=limit_s),
     )
     rows = raw._routes_numpy()
-    sol.hit_limit = time.perf_counter() - t0 >= problem.time_limit_s
+    sol.limit_hits = int(limit_s is not None and time.perf_counter() - t_search >= limit_s)
     seen: set[int] = set()
     for vid in (v.id for v in vehicles):
         sol.routes[vid] = []
@@ -382,7 +448,6 @@ def solve(problem: Problem) -> Solution:
             sol.routes[int(row["vehicle_id"])].extend(s.task_id for s in parts[pid])
     sol.unassigned = [s.task_id for pid, stops in parts.items() if pid not in seen for s in stops]
     sol.routes = {vid: r for vid, r in sol.routes.items() if r}
-    sol.solve_s = time.perf_counter() - t0
     return sol
 
 

@@ -256,7 +256,7 @@ def bench_optimise(ctx: BenchContext) -> list[BenchResult]:
         t0 = time.perf_counter()
         sol = solve(problem)
         walls.append(time.perf_counter() - t0)
-        cut += sol.hit_limit
+        cut += sol.limit_hits
     per_call = sum(walls) / calls
     day = list(OPTIMISE_DAY)
     if ctx.quick:

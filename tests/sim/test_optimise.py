@@ -275,7 +275,7 @@ def test_the_reproducible_runs_were_not_cut_short_by_the_time_limit() -> None:
     m.start()
     m.env.run(until=m.done)
     d = m.dispatcher
-    assert isinstance(d, Optimise) and d.solves > 0 and d.cut_short == 0
+    assert isinstance(d, Optimise) and d.solves > 0 and d.limit_hits == 0
 
 
 def test_breaks_are_planned_inside_their_windows() -> None:
