@@ -29,7 +29,9 @@ Definitions (all over tasks the platform created):
   travel matrix or routing engine lacked, driven on the geodesic instead.
 * ``solver_left_out`` -- tasks the route optimiser (``optimise``) could not place in any
   route at some solve (capacity, windows, shifts); they stayed unassigned until a later
-  solve placed them, or to the end.
+  solve placed them, or to the end.  ``solver_time_limit_hits`` -- VROOM searches its
+  time limit cut short; each was re-solved at the smallest search (same seed, same
+  routes), so a non-zero count says the run was slower and its routes plainer than planned.
 
 ``KPIS`` is the one registry of these names, their units and meanings: the run report's
 KPI table, the sweep's ``--target`` check and the sweep report's headline all read it, so a
@@ -228,6 +230,14 @@ KPIS: tuple[KpiSpec, ...] = (
         "lower",
         "count",
     ),
+    KpiSpec(
+        "solver_time_limit_hits",
+        "count",
+        "route-optimiser searches cut short by dispatch.solver_time_limit_s and re-solved at "
+        "the smallest search (0 for the other policies)",
+        "lower",
+        "count",
+    ),
 )
 """Every KPI in ``kpis.json`` order (``compute_kpis`` emits exactly these keys, in this order)."""
 
@@ -312,6 +322,7 @@ def compute_kpis(
     end_s: float | None = None,
     cost: Cost | None = None,
     solver_left_out: int = 0,
+    solver_time_limit_hits: int = 0,
 ) -> Kpis:
     """The KPIs of one run from its task and worker tables (see the module docstring).
 
@@ -389,6 +400,7 @@ def compute_kpis(
         "break_h": _total(workers, "break_s") / 3600.0,
         "travel_fallbacks": int(_total(workers, "travel_fallbacks")),
         "solver_left_out": solver_left_out,
+        "solver_time_limit_hits": solver_time_limit_hits,
     }
     # The registry fixes the order of kpis.json; a key here without a spec (or the reverse)
     # is a programming error that the tests catch, so no runtime reordering is paid for.

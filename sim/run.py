@@ -119,7 +119,12 @@ def _collect(
     workers = workers_frame(model.workers)
     left_out = getattr(model.dispatcher, "left_out", ())
     kpis = compute_kpis(
-        tasks, workers, end_s=model.end_s, cost=scenario.cost, solver_left_out=len(left_out)
+        tasks,
+        workers,
+        end_s=model.end_s,
+        cost=scenario.cost,
+        solver_left_out=len(left_out),
+        solver_time_limit_hits=getattr(model.dispatcher, "limit_hits", 0),
     )
     meta = RunMeta(
         scenario=scenario.name,

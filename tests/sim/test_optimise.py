@@ -267,6 +267,48 @@ def test_amounts_are_scaled_as_little_as_possible() -> None:
     assert amount_scale([1 / 3]) == 1000  # not whole at any scale: thousandths, rounded
 
 
+def test_a_search_cut_by_the_time_limit_is_replaced_by_a_reproducible_one(
+    tmp_path: Path,
+) -> None:
+    """A limit no search can meet: every VROOM call is cut, its answer thrown away and the
+    problem re-solved at the smallest search, so two runs still match byte for byte, and
+    the KPIs say how many searches were cut."""
+    sc = load_scenario(
+        REPO / "scenarios" / "tiny.toml",
+        ["dispatch.policy='optimise'", "dispatch.solver_time_limit_s=0.000001"],
+    )
+    first, second = simulate(sc, seed=5), simulate(sc, seed=5)
+    a = write_outputs(first, tmp_path / "a", fmt="csv")
+    b = write_outputs(second, tmp_path / "b", fmt="csv")
+    assert _digest(a) == _digest(b)
+    assert first.kpis["solver_time_limit_hits"] > 0
+    assert first.kpis["tasks_completed"] > 0
+    relaxed = simulate(
+        load_scenario(REPO / "scenarios" / "tiny.toml", ["dispatch.policy='optimise'"]), seed=5
+    )
+    assert relaxed.kpis["solver_time_limit_hits"] == 0
+
+
+def test_a_split_problem_routes_every_task_once_and_reproducibly() -> None:
+    """The 100-worker, 1,000-task problem is cut into parts; every task is routed exactly
+    once (or left out), pinned tasks stay with their worker, and the answer repeats."""
+    from fleetsim.benches.sim import _solve_instance
+    from sim.vrp_split import split
+
+    problem = _solve_instance(100, 1000)
+    pinned = Item((Stop(5000, 41.9, -87.6, 60.0),), pinned_to=7)
+    problem.items.append(pinned)
+    parts = split(problem)
+    assert len(parts) > 1 and all(len(p.items) <= 65 for p in parts)
+    assert sorted(v.id for p in parts for v in p.vehicles) == list(range(100))
+    assert any(pinned in p.items and 7 in {v.id for v in p.vehicles} for p in parts)
+    first, second = solve(problem), solve(problem)
+    assert first.routes == second.routes and first.unassigned == second.unassigned
+    routed = [tid for r in first.routes.values() for tid in r]
+    assert sorted(routed + first.unassigned) == [*range(1000), 5000]
+    assert 5000 in first.routes[7] and first.limit_hits == 0
+
+
 def test_the_reproducible_runs_were_not_cut_short_by_the_time_limit() -> None:
     sc = load_scenario(REPO / "scenarios" / "tiny.toml", ["dispatch.policy='optimise'"])
     streams = make_streams(5)
