@@ -29,9 +29,10 @@ Definitions (all over tasks the platform created):
   travel matrix or routing engine lacked, driven on the geodesic instead.
 * ``solver_left_out`` -- tasks the route optimiser (``optimise``) could not place in any
   route at some solve (capacity, windows, shifts); they stayed unassigned until a later
-  solve placed them, or to the end.  ``solver_time_limit_hits`` -- VROOM searches its
-  time limit cut short; each was re-solved at the smallest search (same seed, same
-  routes), so a non-zero count says the run was slower and its routes plainer than planned.
+  solve placed them, or to the end.  ``solver_time_limit_hits`` -- VROOM searches
+  ``dispatch.solver_time_limit_s`` cut short; each was run again to its end, so the routes
+  do not depend on the machine, but this count does (the one figure that may differ
+  between two runs of the same seed): it says the solves were slower than planned.
 
 ``KPIS`` is the one registry of these names, their units and meanings: the run report's
 KPI table, the sweep's ``--target`` check and the sweep report's headline all read it, so a
@@ -233,8 +234,8 @@ KPIS: tuple[KpiSpec, ...] = (
     KpiSpec(
         "solver_time_limit_hits",
         "count",
-        "route-optimiser searches cut short by dispatch.solver_time_limit_s and re-solved at "
-        "the smallest search (0 for the other policies)",
+        "route-optimiser searches cut short by dispatch.solver_time_limit_s and run again to "
+        "their end (same routes; depends on the machine's load; 0 for the other policies)",
         "lower",
         "count",
     ),

@@ -136,7 +136,7 @@ class Solution:
     unassigned: list[int] = field(default_factory=list)
     solve_s: float = 0.0
     #: VROOM calls the time limit cut short: their answers were thrown away and the
-    #: problem re-solved at the smallest search (slower than planned, still reproducible).
+    #: search run again to its end (slower than planned, same routes).
     limit_hits: int = 0
     #: When each vehicle's planned breaks start (s from the scenario start).
     breaks: dict[int, list[float]] = field(default_factory=dict)
@@ -246,8 +246,8 @@ def solve(problem: Problem) -> Solution:
     A large problem is cut into parts (:func:`sim.vrp_split.split`) solved independently,
     :data:`SOLVER_THREADS` at a time; each part's search is bounded by its size (never by
     the clock).  The time limit is a guard on each VROOM call: a search it cuts short is
-    thrown away (its answer would depend on the machine's speed) and the part re-solved
-    at VROOM's smallest search without a limit; :attr:`Solution.limit_hits` counts them.
+    thrown away (its answer would depend on the machine's speed) and run again to its end
+    (:func:`_solve_guarded`); :attr:`Solution.limit_hits` counts them.
     Tasks a part leaves out are offered once more to the vehicles no part gave a route.
     """
     from sim.vrp_split import split
@@ -296,10 +296,15 @@ def _retry_left_out(problem: Problem, sol: Solution) -> Solution:
 
 def _solve_guarded(problem: Problem) -> Solution:
     """One VROOM solve at the problem's search size; when the time limit cuts it short,
-    the same problem again at the smallest search with no limit (deterministic)."""
+    the same search again with no limit.
+
+    The cut answer depends on how far the search got, i.e. on the machine and its load;
+    the search run to its end does not, so the routes are the same on a quiet machine and
+    a loaded one.  The search size is what bounds the work (parts are small); the limit
+    only tells a slow machine (:attr:`Solution.limit_hits`)."""
     sol = _solve_once(problem, problem.searches, problem.depth, problem.time_limit_s)
     if sol.limit_hits:
-        sol = _solve_once(problem, 1, 0, None)
+        sol = _solve_once(problem, problem.searches, problem.depth, None)
         sol.limit_hits = 1
     return sol
 
