@@ -161,8 +161,8 @@ class Optimise:
         self.time_limit_s = d.solver_time_limit_s
         self.searches = d.solver_searches
         self.depth = d.solver_depth
-        #: VROOM calls the time limit cut short (each re-solved at the smallest search, so
-        #: the run stays reproducible; the day took longer than planned).
+        #: VROOM calls the time limit cut short (each run again to its end, so the routes
+        #: do not depend on the machine; the day took longer than planned).
         self.limit_hits = 0
         #: Tasks handed to the platform and not started yet, in creation order.
         self.known: dict[int, Task] = {}
@@ -171,6 +171,13 @@ class Optimise:
         self.left_out: set[int] = set()
         self.solves = 0
         self.solve_s: list[float] = []
+        #: Whether the plan may be out of date: tasks arrived, came back or were cancelled,
+        #: a worker came on duty, or the last solve left tasks out.  A periodic solve with
+        #: nothing changed would only re-plan the same tasks for the same workers, who are
+        #: already following that plan, so it is skipped.
+        self.stale = True
+        #: Periodic solves skipped because nothing had changed.
+        self.skipped = 0
 
     # -- the model's seams -------------------------------------------------------------
     def start(self) -> None:
@@ -181,6 +188,7 @@ class Optimise:
         for unit in units:
             for t in unit:
                 self.known[t.id] = t
+                self.stale = True
 
     def batch_landed(self) -> None:
         self.request()
@@ -189,9 +197,11 @@ class Optimise:
         for unit in units:
             for t in unit:
                 self.known[t.id] = t
+        self.stale = True
         self.request()
 
     def worker_on(self, w: Worker) -> None:
+        self.stale = True
         self.request()
 
     def worker_off(self, w: Worker) -> None:
@@ -204,7 +214,8 @@ class Optimise:
         """A cancelled order's tasks leave the plan (the model has taken them off their
         workers); the next solve no longer sees them."""
         for t in tasks:
-            self.known.pop(t.id, None)
+            if self.known.pop(t.id, None) is not None:
+                self.stale = True
 
     # -- solving ---------------------------------------------------------------------------
     def request(self) -> None:
@@ -222,6 +233,7 @@ class Optimise:
         m = self.m
         tasks = self.open_tasks()
         workers = _eligible_workers(m)
+        self.stale = False
         if not tasks:
             return Solution()
         vehicles = [vehicle_of(m, w) for w in workers]
@@ -237,6 +249,8 @@ class Optimise:
         if limit is not None:
             within_limit(m, sol, self.known, limit)
         self.left_out.update(sol.unassigned)
+        # A task left out may fit once a worker frees up: keep re-planning until placed.
+        self.stale = bool(sol.unassigned)
         apply_solution(m, sol, workers, self.known)
         return sol
 
@@ -314,7 +328,10 @@ def reoptimise(env: simpy.Environment, m: Model, d: Optimise) -> Generator[simpy
         yield env.timeout(d.every_s)
         if m.finished():
             return
-        d.request()
+        if d.stale:
+            d.request()
+        else:
+            d.skipped += 1
 
 
 def resequence(m: Model, w: Worker) -> None:

@@ -391,3 +391,37 @@ def test_the_optimiser_holds_routes_to_max_assigned_task_count() -> None:
     finally:
         Optimise.solve_now = original  # type: ignore[method-assign]
     assert 0 < worst[0] <= 4
+
+
+def test_a_periodic_solve_is_skipped_when_nothing_changed() -> None:
+    """Between batches the workers follow the plan; re-solving the same tasks for the same
+    workers is skipped, and every solve that runs had something new to plan."""
+    sc = load_scenario(
+        REPO / "scenarios" / "parcel-morning.toml",
+        [
+            "scenario.duration_h=1",
+            "scenario.drain_h=3",
+            "demand.rate_per_h=60",
+            "fleet.workers=3",
+            "submission.flush_s=1200",
+            "dispatch.reoptimise_s=300",
+            "dispatch.policy='optimise'",
+        ],
+    )
+    streams = make_streams(3)
+    tasks, orders = build_demand(sc, streams)
+    m = Model(sc, streams, tasks, orders, plan_submissions(orders, sc.submission))
+    d = m.dispatcher
+    assert isinstance(d, Optimise)
+    stale_at_solve: list[bool] = []
+    original = d.solve_now
+
+    def watched() -> Any:
+        stale_at_solve.append(d.stale)
+        return original()
+
+    d.solve_now = watched  # type: ignore[method-assign]
+    m.start()
+    m.env.run(until=m.done)
+    assert d.skipped > 0 and stale_at_solve and all(stale_at_solve)
+    assert all(t.state >= 3 for t in tasks if not math.isnan(t.created_s))
