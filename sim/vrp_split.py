@@ -1,13 +1,14 @@
 """Cutting a large routing problem into small ones VROOM solves quickly (cluster first).
 
 VROOM's local search grows much faster than linearly with the problem: on one core a
-50-task, 5-vehicle problem takes ~0.03 s, 100 tasks ~0.2 s, and 1,000 tasks with 100
+50-task, 5-vehicle problem takes ~0.03 CPU-s, 100 tasks ~0.2 s, and 1,000 tasks with 100
 vehicles well over a minute even at its smallest search.  :func:`split` cuts a problem by
-recursive bisection of the plane: the free items are halved at the median along the
-wider axis of their spread, and the vehicles go with the half they lie in, as many to
-each half as its share of the items (at least one).  Items pinned to a vehicle follow it.
-Each part is then a problem of its own, solved independently (so in parallel), with a
-search whose cost is bounded by the part's size rather than by a clock.
+recursive bisection of the plane: the free items are cut along the wider axis of their
+spread (into as few parts as the size allows, of about equal size), and the vehicles go
+with the side they lie in, as many to each side as its share of the items (at least
+one).  Items pinned to a vehicle follow it.  Each part is then a problem of its own,
+solved independently (so in parallel), with a search whose cost is bounded by the part's
+size rather than by a clock.
 
 Everything here is a pure function of the problem (stable sorts, ties broken by
 position in the input), so the same problem is always cut the same way.
@@ -24,9 +25,12 @@ import numpy as np
 if TYPE_CHECKING:
     from sim.vrp import Item, Problem, Vehicle
 
-#: Items per part: VROOM solves a part this size in a few hundredths of a second at
-#: its smallest search, and parts this large lose little against a whole-problem solve.
-PART_ITEMS = 64
+#: Items per part: VROOM solves a part this size in about two hundredths of a CPU-second
+#: at its smallest search.  Larger parts plan shorter routes but cost more (the bench's
+#: 1,000-task problem: 40 → 577 km for 0.39 CPU-s, 48 → 569 km / 0.42 s, 56 → 565 km /
+#: 0.49 s, 64 → 542 km / 0.80 s; its parcel morning: 48 → 734 km / 0.67 s, 64 → 700 km /
+#: 1.29 s); 48 keeps the day's km where the uncut whole-problem solves had it.
+PART_ITEMS = 48
 
 
 def split(problem: Problem, max_items: int = PART_ITEMS) -> list[Problem]:
@@ -65,7 +69,10 @@ def _bisect(
     vkey = np.array([v.lat if by_lat else v.lon for v in vehicles])
     iorder = np.argsort(ikey, kind="stable")
     vorder = np.argsort(vkey, kind="stable")
-    n_left = len(items) // 2
+    # As few parts as the size allows, all of about the same size: the left side takes
+    # half of them (1,000 items at 48 → 21 parts of 47-48; 385 → 9 of 42-43).
+    parts = math.ceil(len(items) / max_items)
+    n_left = round(len(items) * (parts // 2) / parts)
     v_left = min(len(vehicles) - 1, max(1, round(len(vehicles) * n_left / len(items))))
     # Each half keeps the input's order (the solver's answer may depend on it).
     halves = []
