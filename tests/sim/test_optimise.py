@@ -425,3 +425,29 @@ def test_a_periodic_solve_is_skipped_when_nothing_changed() -> None:
     m.env.run(until=m.done)
     assert d.skipped > 0 and stale_at_solve and all(stale_at_solve)
     assert all(t.state >= 3 for t in tasks if not math.isnan(t.created_s))
+
+
+def test_what_a_part_leaves_out_goes_to_the_vehicles_no_part_used() -> None:
+    """East of the city only vans with no room: their part leaves its 30 tasks out, and
+    the west part needs one of its three vans; the two idle ones take the east's tasks."""
+    rng = np.random.default_rng(8)
+    west = [
+        (41.88 + rng.uniform(-1e-3, 1e-3), -87.70 + rng.uniform(-1e-3, 1e-3)) for _ in range(30)
+    ]
+    east = [
+        (41.88 + rng.uniform(-1e-3, 1e-3), -87.55 + rng.uniform(-1e-3, 1e-3)) for _ in range(30)
+    ]
+    items = [
+        Item((Stop(k, float(lat), float(lon), 30.0, quantity=1.0),))
+        for k, (lat, lon) in enumerate(west + east)
+    ]
+    vans = [
+        Vehicle(0, 41.88, -87.70, 0.0, 9 * 3600.0, SPEED, 100.0),
+        Vehicle(1, 41.90, -87.72, 0.0, 9 * 3600.0, SPEED, 100.0),
+        Vehicle(2, 41.86, -87.72, 0.0, 9 * 3600.0, SPEED, 100.0),
+        *(Vehicle(3 + k, 41.88, -87.54, 0.0, 9 * 3600.0, SPEED, 0.0) for k in range(3)),
+    ]
+    sol = solve(Problem(0.0, vans, items, TRAVEL, 30.0))
+    assert not sol.unassigned
+    assert set(sol.routes[0]) == set(range(30))
+    assert {tid for v in (1, 2) for tid in sol.routes.get(v, [])} == set(range(30, 60))
