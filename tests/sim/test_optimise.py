@@ -297,7 +297,7 @@ def test_a_search_cut_by_the_time_limit_is_run_again_to_its_end(
 def test_a_split_problem_routes_every_task_once_and_reproducibly() -> None:
     """The 100-worker, 1,000-task problem is cut into parts; every task is routed exactly
     once (or left out), pinned tasks stay with their worker, and the answer repeats."""
-    from fleetsim.benches.sim import _solve_instance
+    from fleetsim.benches.optimise import _solve_instance
     from sim.vrp_split import split
 
     problem = _solve_instance(100, 1000)
