@@ -8,8 +8,11 @@ Concepts held here, all pure (no SimPy):
   free, with capacity, shift end, breaks and a task limit.
 * :func:`travel_matrix_s` / :func:`distance_matrix_m` -- the solver's matrices from the
   scenario's travel model, vectorised over every pair at once (never pair by pair).
-* :func:`solve` -- VROOM (``pyvroom``) with one thread, a fixed search size and a
-  time limit; returns each worker's new sequence of task ids and the tasks left out.
+* :func:`solve` -- VROOM (``pyvroom``) on the problem cut into small parts
+  (:mod:`sim.vrp_split`), two at a time, each at a fixed search size, so a solve ends by
+  its own work and the answer is a pure function of the problem; the time limit guards
+  each VROOM call (a cut search is run again to its end).  Returns each worker's new
+  sequence of task ids and the tasks left out.
 * :func:`route_cost_s` -- the duration of a given sequence under the same matrix (tests and
   the ``sequence = "optimise"`` option compare routes with it).
 
@@ -121,9 +124,10 @@ class Problem:
     vehicles: list[Vehicle]
     items: list[Item]
     travel: Any
+    #: Wall-clock guard on each VROOM call (s): never what ends a search (see :func:`solve`).
     time_limit_s: float = 1.0
-    #: VROOM's search size: how many searches (from different start heuristics) and the
-    #: local search's depth.
+    #: VROOM's search size for each part: how many searches (from different start
+    #: heuristics) and the local search's depth.
     searches: int = 1
     depth: int = 1
 
