@@ -50,9 +50,11 @@ LegRow = tuple[float, float, float, float, float, float, float, float, float]
 #: there than rebuilding a grid).
 INDEX_MIN_WORKERS = 2048
 # Cell side, in units of the fleet's mean spacing (about this squared workers per cell).
-_CELL_SCALE = 1.0
-# Rebuild once the drift bound reaches this many cells, or this many rows are dirty.
-_DRIFT_CELLS = 1.0
+_CELL_SCALE = 0.5
+# How far the first pass of a decision looks beyond the drift, in mean spacings.
+_FIRST_REACH = 0.8
+# Rebuild once the drift bound reaches this many mean spacings, or this many rows are dirty.
+_DRIFT_SPACINGS = 1.0
 _DIRTY_MAX = 48
 # Give up on the grid for a decision after looking at this share of the fleet (a team of
 # few, or most workers full): the vectorised scan is cheaper than more rings.
@@ -82,12 +84,12 @@ class MovingNearest:
         self.dirty: set[int] = set()
         # The grid, CSR: the rows in cell c = iu * ny + iw are order[starts[c]:starts[c + 1]],
         # so one column of cells (fixed iu, a run of iw) is one slice.
-        self.origin = (0.0, 0.0, 0.0)
         self.east = (1.0, 0.0, 0.0)
         self.north = (0.0, 1.0, 0.0)
         self.u0 = 0.0
         self.w0 = 0.0
         self.h = 1.0
+        self.spacing = 1.0  # the fleet's mean spacing (m): sqrt(area / workers)
         self.nx = 1
         self.ny = 1
         self.order: list[int] = []
@@ -95,6 +97,8 @@ class MovingNearest:
         #: Grid rebuilds and grid decisions so far (for tests and the benchmark's notes).
         self.rebuilds = 0
         self.decisions = 0
+        #: Rows the decisions looked at, over all decisions (grid cells' contents).
+        self.examined = 0
 
     # -- clock and changes --------------------------------------------------------------
     def advance(self, now_s: float) -> None:
@@ -171,7 +175,8 @@ class MovingNearest:
         u0, w0 = float(u.min()), float(w.min())
         span_u = float(u.max()) - u0
         span_w = float(w.max()) - w0
-        h = max(_CELL_SCALE * math.sqrt(max(span_u, 1.0) * max(span_w, 1.0) / n), 1.0)
+        spacing = math.sqrt(max(span_u, 1.0) * max(span_w, 1.0) / n)
+        h = max(_CELL_SCALE * spacing, 1.0)
         nx = int(span_u // h) + 1
         ny = int(span_w // h) + 1
         # Truncation is floor here (u - u0 >= 0); the clamp catches the far edge's rounding.
@@ -183,11 +188,10 @@ class MovingNearest:
         # numpy's stable sort is a radix sort on 16-bit keys, a merge sort on wider ones.
         keys = cell.astype(np.uint16) if nx * ny <= 65536 else cell
         order = np.argsort(keys, kind="stable")
-        o = np.zeros(3)  # u and w above are measured from the earth's centre
-        self.origin = (float(o[0]), float(o[1]), float(o[2]))
         self.east = (float(east[0]), float(east[1]), float(east[2]))
         self.north = (float(north[0]), float(north[1]), float(north[2]))
         self.u0, self.w0, self.h, self.nx, self.ny = u0, w0, h, nx, ny
+        self.spacing = spacing
         self.order = order.tolist()
         self.starts = starts.tolist()
         self.ref = ref
@@ -203,7 +207,7 @@ class MovingNearest:
     def _needs_rebuild(self, t: float) -> bool:
         if not self.built or t < self.t_ref or len(self.dirty) > _DIRTY_MAX:
             return True
-        return self.vmax() * (t - self.t_ref) > _DRIFT_CELLS * self.h
+        return self.vmax() * (t - self.t_ref) > _DRIFT_SPACINGS * self.spacing
 
     def _locate(self, i: int, t: float) -> tuple[float, float, float, float]:
         """Row ``i`` at ``t``: a point (ECEF) and how far the worker can be from it (m)."""
@@ -255,36 +259,46 @@ class MovingNearest:
             if d + e < best:
                 best = d + e
                 limit = geodesic_upper_bound_m(best) * (1 + _REL_MARGIN) + _ABS_MARGIN_M
-        ox, oy, oz = self.origin
         ex, ey, ez = self.east
         nx_, ny_, nz_ = self.north
-        u = (qx - ox) * ex + (qy - oy) * ey + (qz - oz) * ez - self.u0
-        w = (qx - ox) * nx_ + (qy - oy) * ny_ + (qz - oz) * nz_ - self.w0
+        u = qx * ex + qy * ey + qz * ez - self.u0
+        w = qx * nx_ + qy * ny_ + qz * nz_ - self.w0
         h = self.h
+        inv_h = 1.0 / h
         gx, gy = self.nx, self.ny
-        cu = math.floor(u / h)
-        cw = math.floor(w / h)
         order = self.order
         starts = self.starts
         visited = 0
         budget = max(256, len(snap) // _VISIT_SHARE)
-        # Rings below r0 lie wholly outside the grid (a task beyond the fleet); the first
-        # pass takes the whole block, later ones only the ring around it.
-        r = max(1, -cu, cu - gx + 1, -cw, cw - gy + 1)
-        first = True
+        # Scan every cell within `radius` of the task (in the plane), column by column;
+        # `done` holds each column's cells scanned so far, so a wider pass adds only the
+        # new ones.  Start at about one worker's share of ground beyond the drift.
+        done: dict[int, tuple[int, int]] = {}
+        radius = slack + _FIRST_REACH * self.spacing
         while True:
-            lo_u, hi_u = max(cu - r, 0), min(cu + r, gx - 1)
-            lo_w, hi_w = max(cw - r, 0), min(cw + r, gy - 1)
             spans: list[tuple[int, int]] = []
-            for iu in range(lo_u, hi_u + 1):
+            c_hi = min(gx - 1, math.floor((u + radius) * inv_h))
+            for iu in range(max(0, math.floor((u - radius) * inv_h)), c_hi + 1):
+                left = iu * h
+                du = left - u if u < left else (u - left - h if u > left + h else 0.0)
+                if du > radius:
+                    continue
+                half = math.sqrt(radius * radius - du * du)
+                lo = max(0, math.floor((w - half) * inv_h))
+                hi = min(gy - 1, math.floor((w + half) * inv_h))
+                if lo > hi:
+                    continue
                 base = iu * gy
-                if first or iu == cu - r or iu == cu + r:
-                    spans.append((starts[base + lo_w], starts[base + hi_w + 1]))
-                else:  # the ring's left and right cells in this column
-                    if cw - r >= 0:
-                        spans.append((starts[base + cw - r], starts[base + cw - r + 1]))
-                    if cw + r < gy:
-                        spans.append((starts[base + cw + r], starts[base + cw + r + 1]))
+                prev = done.get(iu)
+                if prev is None:
+                    spans.append((starts[base + lo], starts[base + hi + 1]))
+                else:  # the radius only grows: [lo, hi] contains the previous range
+                    p_lo, p_hi = prev
+                    if lo < p_lo:
+                        spans.append((starts[base + lo], starts[base + p_lo]))
+                    if hi > p_hi:
+                        spans.append((starts[base + p_hi + 1], starts[base + hi + 1]))
+                done[iu] = (lo, hi)
             for a, b in spans:
                 visited += b - a
                 for i in order[a:b]:
@@ -313,18 +327,21 @@ class MovingNearest:
                     if d + e < best:
                         best = d + e
                         limit = geodesic_upper_bound_m(best) * (1 + _REL_MARGIN) + _ABS_MARGIN_M
-            first = False
-            # Clean rows outside this block were at least `edge_m` from the task at t_ref.
-            edge_m = min(
-                u - (cu - r) * h, (cu + r + 1) * h - u, w - (cw - r) * h, (cw + r + 1) * h - w
-            )
-            if edge_m - slack > limit:
+            # A clean row not looked at was more than `radius` from the task at t_ref (a
+            # projection never lengthens a distance), so it is now more than radius - slack.
+            if radius - slack > limit:
                 break
-            if cu - r <= 0 and cu + r >= gx - 1 and cw - r <= 0 and cw + r >= gy - 1:
-                break  # the block covers the whole grid
             if visited > budget:
+                self.examined += visited
                 return _scan(snap, task, snap.eligible(task, opts), use_end=False)
-            r += 1
+            if limit < math.inf:
+                radius = (limit + slack) * (1.0 + _REL_MARGIN) + _ABS_MARGIN_M
+            else:
+                far = math.hypot(max(u, gx * h - u), max(w, gy * h - w))
+                if radius > far:
+                    break  # the disk holds the whole grid: nobody qualifies
+                radius = 2.0 * radius
+        self.examined += visited
         rows = sorted(i for lo, i in lows if lo <= limit)
         if not rows:
             return None
