@@ -92,8 +92,10 @@ class MovingNearest:
         self.spacing = 1.0  # the fleet's mean spacing (m): sqrt(area / workers)
         self.nx = 1
         self.ny = 1
-        self.order: list[int] = []
-        self.starts: list[int] = [0, 0]
+        # Memoryviews of the numpy arrays: indexing them gives plain ints, and unlike
+        # tolist() they cost nothing to make.
+        self.order: memoryview = np.zeros(0, dtype=np.intp).data
+        self.starts: memoryview = np.zeros(2, dtype=np.intp).data
         #: Grid rebuilds and grid decisions so far (for tests and the benchmark's notes).
         self.rebuilds = 0
         self.decisions = 0
@@ -111,13 +113,23 @@ class MovingNearest:
         return max(self.vmax_ref, self.legs.peak_speed_mps) * (1.0 + _REL_MARGIN)
 
     def moved(self, i: int, x: float, y: float, z: float) -> None:
-        """Row ``i`` is now exactly at ``(x, y, z)`` (ECEF).  Moves happen no earlier than
-        the last :meth:`advance`, so a row within the drift bound *at that time* of its
-        grid position stays within the bound later: only farther jumps make it dirty."""
-        if not self.built:
+        """Row ``i`` is now exactly at ``(x, y, z)`` (ECEF).
+
+        A row that moved continuously since t_ref is still within the drift bound of its
+        grid position; a jump may not be, and makes the row dirty.  The test is the bound
+        at the move's time, which is no earlier than the last :meth:`advance` -- and, for
+        an arrival at the end of the row's last leg, no earlier than that leg's arrival
+        time (a worker reaches the end of a leg when the leg says, :class:`~sim.positions.Legs`).
+        """
+        if not self.built or i in self.dirty:
+            self.pos[i] = (x, y, z)
             return
         self.pos[i] = (x, y, z)
-        dt = self.now_s - self.t_ref
+        legs = self.legs
+        t_move = self.now_s
+        if not legs.on_leg[i] and legs.to_xyz[i].tolist() == [x, y, z]:
+            t_move = max(t_move, float(legs.t1[i]))
+        dt = t_move - self.t_ref
         rx, ry, rz = self.ref[i].tolist()
         allowed = self.vmax() * dt + float(self.err_ref[i]) if dt >= 0 else -1.0
         if math.dist((x, y, z), (rx, ry, rz)) > allowed:
@@ -146,21 +158,22 @@ class MovingNearest:
         legs = self.legs
         snap = self.snap
         n = len(snap)
-        # Rows off a leg are exact in the snapshot (FleetSnapshot.move); moving ones follow.
-        ref = snap.xyz.copy()
+        # Rows off a leg are exact in the snapshot (FleetSnapshot.move); moving ones are
+        # at their chord point.  Whole columns, not the moving rows gathered: cheaper.
         err: FloatArray = np.zeros(n)
         if snap.approx is not None and snap.err is not None and snap.approx.any():
             err = np.where(snap.approx, snap.err, 0.0)
         vmax = 0.0
         if legs.moving:
-            rows = legs.rows()
-            g = legs.gathered()
-            f = np.clip((t - g.t0) * g.inv_dur, 0.0, 1.0)
-            ref[rows] = g.start + g.span * f[:, None]
-            err[rows] = g.err
-            going = f < 1.0  # a leg already driven leaves its worker at its end
-            if going.any():
-                vmax = float(legs.speed_mps[rows[going]].max())
+            on = legs.on_leg
+            f = np.clip((t - legs.t0) * legs.inv_dur, 0.0, 1.0)
+            chord = legs.from_xyz + (legs.to_xyz - legs.from_xyz) * f[:, None]
+            ref = np.where(on[:, None], chord, snap.xyz)
+            err = np.where(on, legs.err_m, err)
+            # A leg already driven leaves its worker at its end: it moves no more.
+            vmax = float(legs.speed_mps.max(where=on & (f < 1.0), initial=0.0))
+        else:
+            ref = snap.xyz.copy()
         legs.reset_peak_speed()
         # Any unit vectors would do (a projection never lengthens a distance); the plane
         # tangent at the fleet's centre keeps cells square on the ground.
@@ -192,8 +205,8 @@ class MovingNearest:
         self.north = (float(north[0]), float(north[1]), float(north[2]))
         self.u0, self.w0, self.h, self.nx, self.ny = u0, w0, h, nx, ny
         self.spacing = spacing
-        self.order = order.tolist()
-        self.starts = starts.tolist()
+        self.order = np.ascontiguousarray(order, dtype=np.intp).data
+        self.starts = starts.data
         self.ref = ref
         self.err_ref = err
         self.emax = float(err.max()) if n else 0.0

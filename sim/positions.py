@@ -109,6 +109,7 @@ class Legs:
         self.to_lon = np.zeros(n)
         self.t0 = np.zeros(n)
         self.t1 = np.zeros(n)
+        self.inv_dur = np.zeros(n)  # 1 / duration, for fractions without a division
         #: Geodesic length (m) of each leg, for the distance still to drive.
         self.length_m = np.zeros(n)
         # ECEF ends of each leg, and how far the point that fraction along the chord can
@@ -150,6 +151,7 @@ class Legs:
         self.to_lon[i] = lon2
         self.t0[i] = depart_s
         self.t1[i] = depart_s + duration_s
+        self.inv_dur[i] = 1.0 / duration_s
         self.length_m[i] = length_m
         self.on_leg[i] = True
         self.moving.add(i)
@@ -264,7 +266,13 @@ class Legs:
 
 
 def refresh_snapshot(
-    legs: Legs, snap: FleetSnapshot, rest_m: FloatArray, now_s: float, mode: str
+    legs: Legs,
+    snap: FleetSnapshot,
+    rest_m: FloatArray,
+    now_s: float,
+    mode: str,
+    *,
+    index: bool = True,
 ) -> None:
     """Bring ``snap`` to ``now_s`` for a dispatch decision: for ``load``, each moving
     worker's route is what is left of its leg plus ``rest_m`` (its planned stops after
@@ -272,9 +280,11 @@ def refresh_snapshot(
 
     A large fleet under ``distance`` (geodesic legs) gets a :class:`MovingNearest` index
     instead: this call only moves its clock, and positions are worked out for the few
-    workers a decision looks at (the whole fleet only if something reads all of them)."""
+    workers a decision looks at (the whole fleet only if something reads all of them).
+    ``index = False`` keeps the per-decision update (the benchmark's same-run baseline)."""
     if (
-        mode == "distance"
+        index
+        and mode == "distance"
         and legs.kind == "geodesic"
         and legs.chords
         and len(snap) >= INDEX_MIN_WORKERS
