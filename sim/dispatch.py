@@ -10,7 +10,9 @@ Concepts held here:
 * :func:`choose_worker` -- Onfleet's ``distance`` and ``load`` modes.  The answer is
   exactly what a brute-force scan of exact WGS84 geodesics would return (ties broken by
   worker id): a vectorised chord shortlist is narrowed with rigorous bounds
-  (``chord <= geodesic <= geodesic_upper_bound(chord)``) and confirmed exactly.
+  (``chord <= geodesic <= geodesic_upper_bound(chord)``) and confirmed exactly.  A live
+  snapshot of a large moving fleet delegates ``distance`` to its :class:`Motion`
+  (:mod:`sim.nearest_index`).
 * :func:`choose_worker_bruteforce` -- that brute-force reference, for tests and benchmarks.
 * :func:`choose_from_pool` -- the ``queue`` policy: a free worker takes the oldest waiting
   task, or the one it can reach first.

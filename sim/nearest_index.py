@@ -5,19 +5,20 @@ Concepts held here:
 * :class:`MovingNearest` -- a grid over every worker's position at a reference time
   ``t_ref``, kept while workers move.  No worker moves faster than ``vmax`` (the fastest
   leg driven since ``t_ref``), so at ``t`` each one is within ``vmax * (t - t_ref)`` plus
-  its reference error of where the grid has it.  A decision looks at the grid cells around
-  the task ring by ring, works out the current position of the few workers there (the
-  point along its leg's chord, within the leg's error bound) and stops once every worker
-  outside the rings is provably farther than the best one found.  The shortlist is then
-  decided by exact WGS84 geodesics, ties by worker id: the brute force's answer.
+  its reference error of where the grid has it.  A decision scans the cells within a
+  radius of the task, works out the current position of the few workers there (the point
+  along its leg's chord, within the leg's error bound), and widens the radius until it
+  exceeds the best candidate's bound plus the drift: every worker outside is then
+  provably farther.  The shortlist is decided by exact WGS84 geodesics, ties by worker
+  id: the brute force's answer.
 * A worker whose position jumps (placed at a hub, say) farther than that bound allows is
   *dirty*: examined by every decision until the grid is rebuilt.  The grid is rebuilt
-  (vectorised, O(n)) when the drift bound passes a cell or dirty rows pile up, so its cost
-  is shared by the decisions in between.
+  (vectorised, O(n)) when the drift bound passes a mean spacing or dirty rows pile up, so
+  its cost is shared by the decisions in between.
 
 The grid lives in a plane tangent to the fleet (east and north unit vectors): a projection
-onto a unit vector never lengthens a distance, so a worker outside a block of cells is at
-least the distance to the block's edge away -- in chord metres, with no projection error.
+onto a unit vector never lengthens a distance, so a worker outside the scanned disk was
+farther than its radius -- in chord metres, with no projection error.
 """
 
 from __future__ import annotations
@@ -52,12 +53,12 @@ INDEX_MIN_WORKERS = 2048
 # Cell side, in units of the fleet's mean spacing (about this squared workers per cell).
 _CELL_SCALE = 0.5
 # How far the first pass of a decision looks beyond the drift, in mean spacings.
-_FIRST_REACH = 0.8
+_FIRST_REACH = 0.6
 # Rebuild once the drift bound reaches this many mean spacings, or this many rows are dirty.
 _DRIFT_SPACINGS = 1.0
 _DIRTY_MAX = 48
 # Give up on the grid for a decision after looking at this share of the fleet (a team of
-# few, or most workers full): the vectorised scan is cheaper than more rings.
+# few, or most workers full): the vectorised scan is cheaper than a wider disk.
 _VISIT_SHARE = 16
 
 
@@ -84,6 +85,7 @@ class MovingNearest:
         self.dirty: set[int] = set()
         # The grid, CSR: the rows in cell c = iu * ny + iw are order[starts[c]:starts[c + 1]],
         # so one column of cells (fixed iu, a run of iw) is one slice.
+        self.frame: tuple[FloatArray, FloatArray] | None = None
         self.east = (1.0, 0.0, 0.0)
         self.north = (0.0, 1.0, 0.0)
         self.u0 = 0.0
@@ -177,12 +179,16 @@ class MovingNearest:
         legs.reset_peak_speed()
         # Any unit vectors would do (a projection never lengthens a distance); the plane
         # tangent at the fleet's centre keeps cells square on the ground.
-        o = ref[:: max(1, n // 256)].mean(axis=0)
-        up = o / np.linalg.norm(o)
-        east = np.cross((0.0, 0.0, 1.0), up)
-        norm = float(np.linalg.norm(east))
-        east = east / norm if norm > 1e-6 else np.array((0.0, 1.0, 0.0))
-        north = np.cross(up, east)
+        if self.frame is None:
+            # Fixed at the first build (any unit vectors are correct; these keep cells
+            # square while the fleet stays in its region) and saved rebuilding it.
+            o = ref[:: max(1, n // 256)].mean(axis=0)
+            up = o / np.linalg.norm(o)
+            e = np.cross((0.0, 0.0, 1.0), up)
+            norm = float(np.linalg.norm(e))
+            e = e / norm if norm > 1e-6 else np.array((0.0, 1.0, 0.0))
+            self.frame = (e, np.cross(up, e))
+        east, north = self.frame
         u = ref @ east
         w = ref @ north
         u0, w0 = float(u.min()), float(w.min())
@@ -217,10 +223,10 @@ class MovingNearest:
         self.built = True
         self.rebuilds += 1
 
-    def _needs_rebuild(self, t: float) -> bool:
+    def _needs_rebuild(self, t: float, vmax: float) -> bool:
         if not self.built or t < self.t_ref or len(self.dirty) > _DIRTY_MAX:
             return True
-        return self.vmax() * (t - self.t_ref) > _DRIFT_SPACINGS * self.spacing
+        return vmax * (t - self.t_ref) > _DRIFT_SPACINGS * self.spacing
 
     def _locate(self, i: int, t: float) -> tuple[float, float, float, float]:
         """Row ``i`` at ``t``: a point (ECEF) and how far the worker can be from it (m)."""
@@ -241,12 +247,14 @@ class MovingNearest:
         """:func:`sim.dispatch.choose_worker` for ``distance``: the brute force's answer."""
         snap = self.snap
         t = self.now_s
-        if self._needs_rebuild(t):
+        vmax = self.vmax()
+        if self._needs_rebuild(t, vmax):
             self._rebuild(t)
+            vmax = self.vmax()
         self.decisions += 1
         qx, qy, qz = ecef_point(task.lat, task.lon)
         # Every clean row is within `slack` of its grid position.
-        slack = self.vmax() * (t - self.t_ref) + self.emax + _ABS_MARGIN_M
+        slack = vmax * (t - self.t_ref) + self.emax + _ABS_MARGIN_M
         on_duty = snap.on_duty
         filtered = bool(
             opts.team is not None
