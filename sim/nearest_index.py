@@ -57,9 +57,11 @@ _FIRST_REACH = 0.6
 # Rebuild once the drift bound reaches this many mean spacings, or this many rows are dirty.
 _DRIFT_SPACINGS = 1.0
 _DIRTY_MAX = 48
-# Give up on the grid for a decision after looking at this share of the fleet (a team of
-# few, or most workers full): the vectorised scan is cheaper than a wider disk.
+# Give up on the grid for a decision after looking at this share of the fleet, and at
+# least _VISIT_MIN rows (a team of few, or most workers full): the vectorised scan is
+# cheaper than a wider disk.
 _VISIT_SHARE = 16
+_VISIT_MIN = 256
 
 
 class MovingNearest:
@@ -290,7 +292,7 @@ class MovingNearest:
         order = self.order
         starts = self.starts
         visited = 0
-        budget = max(256, len(snap) // _VISIT_SHARE)
+        budget = max(_VISIT_MIN, len(snap) // _VISIT_SHARE)
         # Scan every cell within `radius` of the task (in the plane), column by column;
         # `done` holds each column's cells scanned so far, so a wider pass adds only the
         # new ones.  Start at about one worker's share of ground beyond the drift.

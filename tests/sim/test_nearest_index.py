@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import sim.nearest_index
 import sim.positions
 from sim.dispatch import (
     AutoAssignOptions,
@@ -121,8 +122,18 @@ class Fleet:
             excluded_worker_ids=frozenset(ids),
         )
         lat, lon = self._point(self.grid and rng.random() < 0.5)
+        if rng.random() < 0.1:  # far beyond the fleet: the search starts outside the grid
+            lat, lon = lat + float(rng.choice([-1.0, 1.0])), lon - 0.7
         task = TaskPoint(lat, lon, quantity=float(rng.choice([0.0, 0.0, 1.0, 5.0])))
         return task, opts
+
+
+@pytest.fixture(params=[False, True], ids=["grid", "fallback"])
+def budget(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Also with a tiny visiting budget: decisions fall back to the vectorised scan."""
+    if request.param:
+        monkeypatch.setattr(sim.nearest_index, "_VISIT_MIN", 1)
+        monkeypatch.setattr(sim.nearest_index, "_VISIT_SHARE", 10**9)
 
 
 @settings(
@@ -135,7 +146,7 @@ class Fleet:
     grid=st.booleans(),
 )
 def test_index_choices_equal_the_brute_force(
-    index_always: None, seed: int, n: int, spread: float, grid: bool
+    index_always: None, budget: None, seed: int, n: int, spread: float, grid: bool
 ) -> None:
     rng = np.random.default_rng(seed)
     fleet = Fleet(rng, n, spread, grid)
