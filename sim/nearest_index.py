@@ -286,8 +286,9 @@ class MovingNearest:
         nx_, ny_, nz_ = self.north
         u = qx * ex + qy * ey + qz * ez - self.u0
         w = qx * nx_ + qy * ny_ + qz * nz_ - self.w0
-        h = self.h
-        inv_h = 1.0 / h
+        inv_h = 1.0 / self.h
+        uc = u * inv_h
+        wc = w * inv_h
         gx, gy = self.nx, self.ny
         order = self.order
         starts = self.starts
@@ -300,15 +301,22 @@ class MovingNearest:
         radius = slack + _FIRST_REACH * self.spacing
         while True:
             spans: list[tuple[int, int]] = []
-            c_hi = min(gx - 1, math.floor((u + radius) * inv_h))
-            for iu in range(max(0, math.floor((u - radius) * inv_h)), c_hi + 1):
-                left = iu * h
-                du = left - u if u < left else (u - left - h if u > left + h else 0.0)
-                if du > radius:
+            # In cell units (the grid's own scale): fewer operations per column.
+            rc = radius * inv_h
+            rc2 = rc * rc
+            c_lo = math.floor(uc - rc)
+            c_hi = math.floor(uc + rc)
+            for iu in range(0 if c_lo < 0 else c_lo, gx if c_hi >= gx else c_hi + 1):
+                du = iu - uc if uc < iu else (uc - iu - 1.0 if uc > iu + 1 else 0.0)
+                if du > rc:
                     continue
-                half = math.sqrt(radius * radius - du * du)
-                lo = max(0, math.floor((w - half) * inv_h))
-                hi = min(gy - 1, math.floor((w + half) * inv_h))
+                half = math.sqrt(rc2 - du * du)
+                lo = math.floor(wc - half)
+                hi = math.floor(wc + half)
+                if lo < 0:
+                    lo = 0
+                if hi >= gy:
+                    hi = gy - 1
                 if lo > hi:
                     continue
                 base = iu * gy
@@ -360,7 +368,7 @@ class MovingNearest:
             if limit < math.inf:
                 radius = (limit + slack) * (1.0 + _REL_MARGIN) + _ABS_MARGIN_M
             else:
-                far = math.hypot(max(u, gx * h - u), max(w, gy * h - w))
+                far = math.hypot(max(u, gx * self.h - u), max(w, gy * self.h - w))
                 if radius > far:
                     break  # the disk holds the whole grid: nobody qualifies
                 radius = 2.0 * radius
