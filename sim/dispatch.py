@@ -10,7 +10,9 @@ Concepts held here:
 * :func:`choose_worker` -- Onfleet's ``distance`` and ``load`` modes.  The answer is
   exactly what a brute-force scan of exact WGS84 geodesics would return (ties broken by
   worker id): a vectorised chord shortlist is narrowed with rigorous bounds
-  (``chord <= geodesic <= geodesic_upper_bound(chord)``) and confirmed exactly.
+  (``chord <= geodesic <= geodesic_upper_bound(chord)``) and confirmed exactly.  A live
+  snapshot of a large moving fleet delegates ``distance`` to its :class:`Motion`
+  (:mod:`sim.nearest_index`).
 * :func:`choose_worker_bruteforce` -- that brute-force reference, for tests and benchmarks.
 * :func:`choose_from_pool` -- the ``queue`` policy: a free worker takes the oldest waiting
   task, or the one it can reach first.
@@ -24,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -110,6 +112,24 @@ def route_length_m(
     return total, lat, lon
 
 
+class Motion(Protocol):
+    """Where a live snapshot's moving workers are, kept by :mod:`sim.nearest_index`.
+
+    A snapshot with a motion answers ``distance`` choices from it without bringing every
+    moving row's position up to date; a reader that needs the whole fleet's positions (a
+    full scan, the brute force, :meth:`FleetSnapshot.exact_latlon`) first asks it to
+    :meth:`materialise` them.
+    """
+
+    def choose(self, task: TaskPoint, opts: AutoAssignOptions) -> WorkerKey | None: ...
+
+    def materialise(self) -> None: ...
+
+    def moved(self, i: int, x: float, y: float, z: float) -> None: ...
+
+    def invalidate(self) -> None: ...
+
+
 def _id_key(w: WorkerView) -> Any:
     return w.id  # ids of one fleet share a type (int or str), so they order
 
@@ -147,6 +167,10 @@ class FleetSnapshot:
     #: The rows of the last :meth:`set_approx` (identity tells a caller they are unchanged).
     approx_rows: npt.NDArray[np.intp] | None = None
     _resolve: Callable[[npt.NDArray[np.intp]], tuple[FloatArray, FloatArray]] | None = None
+    #: The moving workers' index (``distance`` mode, large fleets); ``stale`` says the
+    #: moving rows' ``xyz`` lag the motion's clock until :meth:`sync` materialises them.
+    motion: Motion | None = None
+    stale: bool = False
 
     @classmethod
     def build(cls, workers: Sequence[WorkerView]) -> FleetSnapshot:
@@ -197,6 +221,8 @@ class FleetSnapshot:
             self.approx[i] = False
             self.err[i] = 0.0  # type: ignore[index]
             self.approx_rows = None
+        if self.motion is not None:
+            self.motion.moved(i, x, y, z)
 
     def move_many(self, rows: npt.NDArray[np.intp], lat: FloatArray, lon: FloatArray) -> None:
         """:meth:`move` for many rows at once (the moving workers at a decision time)."""
@@ -210,6 +236,8 @@ class FleetSnapshot:
             self.approx[rows] = False
             self.err[rows] = 0.0  # type: ignore[index]
             self.approx_rows = None
+        if self.motion is not None:
+            self.motion.invalidate()
 
     def set_approx(
         self,
@@ -237,6 +265,7 @@ class FleetSnapshot:
 
     def exact_latlon(self, rows: npt.NDArray[np.intp]) -> tuple[FloatArray, FloatArray]:
         """Exact positions of ``rows`` (resolving the approximate ones)."""
+        self.sync()
         lat = self.lat[rows]
         lon = self.lon[rows]
         if self.approx is not None and self._resolve is not None:
@@ -248,6 +277,12 @@ class FleetSnapshot:
                 lat[ap] = a
                 lon[ap] = b
         return lat, lon
+
+    def sync(self) -> None:
+        """Bring the moving rows' ``xyz`` (and their error bounds) to the motion's clock."""
+        if self.stale and self.motion is not None:
+            self.stale = False
+            self.motion.materialise()
 
     def set_route(self, i: int, route_m: float, end_lat: float, end_lon: float) -> None:
         """Set worker row ``i``'s planned route length and where that route ends."""
@@ -270,6 +305,7 @@ class FleetSnapshot:
 
     def kdtree(self) -> cKDTree:
         """A k-d tree over the ECEF positions, built on first use after any move."""
+        self.sync()
         if self._tree is None:
             self._tree = cKDTree(self.xyz)
         return self._tree
@@ -340,6 +376,8 @@ def _scan(
     mask: npt.NDArray[np.bool_],
     use_end: bool,
 ) -> WorkerKey | None:
+    if not use_end:
+        snap.sync()
     xyz, p2 = (snap.end_xyz, snap.end_p2) if use_end else (snap.xyz, snap.p2)
     q, q2 = _query_xyz(task)
     chord2 = p2 - 2.0 * (xyz @ q) + q2
@@ -411,6 +449,8 @@ def choose_worker(
     """
     if len(snap) == 0:
         return None
+    if opts.mode == "distance" and snap.motion is not None:
+        return snap.motion.choose(task, opts)
     if (
         opts.mode == "distance"
         and use_tree

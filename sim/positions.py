@@ -25,7 +25,8 @@ import numpy.typing as npt
 from pyproj import Geod
 
 from sim.dispatch import FleetSnapshot
-from sim.geo import RHO_MIN_M, FloatArray, ecef_point
+from sim.geo import RHO_MIN_M, FloatArray, ecef_point, geodesic_upper_bound_m
+from sim.nearest_index import INDEX_MIN_WORKERS, LegRow, MovingNearest
 
 Interpolation = Literal["geodesic", "linear"]
 _GEOD: Final = Geod(ellps="WGS84")
@@ -108,6 +109,7 @@ class Legs:
         self.to_lon = np.zeros(n)
         self.t0 = np.zeros(n)
         self.t1 = np.zeros(n)
+        self.inv_dur = np.zeros(n)  # 1 / duration, for fractions without a division
         #: Geodesic length (m) of each leg, for the distance still to drive.
         self.length_m = np.zeros(n)
         # ECEF ends of each leg, and how far the point that fraction along the chord can
@@ -115,6 +117,13 @@ class Legs:
         self.from_xyz = np.zeros((n, 3))
         self.to_xyz = np.zeros((n, 3))
         self.err_m = np.zeros(n)
+        #: An upper bound on each leg's speed along its geodesic (m/s), and the fastest
+        #: leg started since :meth:`reset_peak_speed`: how far a worker can have moved.
+        self.speed_mps = np.zeros(n)
+        self.peak_speed_mps = 0.0
+        #: Per row, the leg's chord columns as plain floats (``None`` when not on a leg):
+        #: a decision reads a handful of rows, where list access beats numpy indexing.
+        self.chord_rows: list[LegRow | None] = [None] * n
         self.on_leg: npt.NDArray[np.bool_] = np.zeros(n, dtype=np.bool_)
         #: Rows on a leg, kept as a set so that a decision touches only moving workers.
         self.moving: set[int] = set()
@@ -142,6 +151,7 @@ class Legs:
         self.to_lon[i] = lon2
         self.t0[i] = depart_s
         self.t1[i] = depart_s + duration_s
+        self.inv_dur[i] = 1.0 / duration_s
         self.length_m[i] = length_m
         self.on_leg[i] = True
         self.moving.add(i)
@@ -157,12 +167,31 @@ class Legs:
         # A geodesic bends no more sharply than RHO_MIN_M, so it stays within
         # L^2/(8 rho) of its chord (taken twice over), and the point a fraction f along
         # it projects onto the chord within L - chord of the chord's own point at f.
-        self.err_m[i] = length_m * length_m / (4.0 * RHO_MIN_M) + max(0.0, length_m - chord) + 0.01
+        err = length_m * length_m / (4.0 * RHO_MIN_M) + max(0.0, length_m - chord) + 0.01
+        self.err_m[i] = err
+        # Bounded by the chord, not by length_m: whatever length the caller passed, the
+        # geodesic the worker follows is no longer than geodesic_upper_bound_m(chord).
+        speed = geodesic_upper_bound_m(chord) / duration_s
+        self.speed_mps[i] = speed
+        if speed > self.peak_speed_mps:
+            self.peak_speed_mps = speed
+        self.chord_rows[i] = (
+            depart_s,
+            1.0 / duration_s,
+            a[0],
+            a[1],
+            a[2],
+            b[0] - a[0],
+            b[1] - a[1],
+            b[2] - a[2],
+            err,
+        )
 
     def stop(self, i: int) -> None:
         if self.on_leg[i]:
             self.on_leg[i] = False
             self.moving.discard(i)
+            self.chord_rows[i] = None
             self._rows = None
             self.version += 1
 
@@ -180,6 +209,10 @@ class Legs:
                 self.err_m[rows],
             )
         return self._gathered
+
+    def reset_peak_speed(self) -> None:
+        """Start tracking the fastest leg afresh (an index rebuilt now knows the others)."""
+        self.peak_speed_mps = 0.0
 
     def rows(self) -> npt.NDArray[np.intp]:
         """The moving rows, ascending (cached until a leg starts or ends)."""
@@ -233,11 +266,35 @@ class Legs:
 
 
 def refresh_snapshot(
-    legs: Legs, snap: FleetSnapshot, rest_m: FloatArray, now_s: float, mode: str
+    legs: Legs,
+    snap: FleetSnapshot,
+    rest_m: FloatArray,
+    now_s: float,
+    mode: str,
+    *,
+    index: bool = True,
 ) -> None:
     """Bring ``snap`` to ``now_s`` for a dispatch decision: for ``load``, each moving
     worker's route is what is left of its leg plus ``rest_m`` (its planned stops after
-    the leg); for ``distance``, each moving worker is where it is along its leg."""
+    the leg); for ``distance``, each moving worker is where it is along its leg.
+
+    A large fleet under ``distance`` (geodesic legs) gets a :class:`MovingNearest` index
+    instead: this call only moves its clock, and positions are worked out for the few
+    workers a decision looks at (the whole fleet only if something reads all of them).
+    ``index = False`` keeps the per-decision update (the benchmark's same-run baseline)."""
+    if (
+        index
+        and mode == "distance"
+        and legs.kind == "geodesic"
+        and legs.chords
+        and len(snap) >= INDEX_MIN_WORKERS
+    ):
+        idx = snap.motion
+        if not isinstance(idx, MovingNearest) or idx.legs is not legs:
+            idx = MovingNearest(legs, snap)
+            snap.motion = idx
+        idx.advance(now_s)
+        return
     if not legs.moving:
         return
     rows = legs.rows()

@@ -4,11 +4,9 @@ an M/M/20 queue against Ciw.
 * ``sim.day`` runs in a child process (so its peak memory is its own) and is compared
   with a bare SimPy timeout loop measured in the same run: the ratio is the model's
   events per second over SimPy's own ceiling.
-* ``sim.nearest`` times autoAssign's ``distance`` choice as the model makes it: 10,000
-  workers driving legs, the clock moving on between decisions, so every decision first
-  brings the moving workers' positions up to date (:func:`sim.positions.refresh_snapshot`)
-  and then chooses; against the brute-force exact geodesic scan over the same positions
-  in the same run, checking that both pick the same workers.
+* ``sim.nearest`` (the nearest-worker choice among 10,000 moving workers) lives in
+  :mod:`fleetsim.benches.sim_nearest`.
+* ``sim.optimise`` lives in :mod:`fleetsim.benches.optimise`.
 * ``sim.queue_vs_ciw`` runs an M/M/20 queue (rho 0.9, mean service 120 s) in fleetsim --
   ``simulate()`` of a scenario with travel ``none``, the ``queue`` policy and single
   submissions, so tables and KPIs are included -- and in Ciw, an independent DES library,
@@ -30,16 +28,6 @@ import numpy as np
 import simpy
 
 from fleetsim.bench import BenchContext, BenchFn, BenchResult
-from sim.dispatch import (
-    AutoAssignOptions,
-    FleetSnapshot,
-    TaskPoint,
-    WorkerView,
-    choose_worker,
-    choose_worker_bruteforce,
-)
-from sim.geo import geodesic_m
-from sim.positions import Legs, refresh_snapshot
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -133,61 +121,6 @@ def bench_day(ctx: BenchContext) -> list[BenchResult]:
             met=mem_mb <= 400.0,
             note="peak RSS of the child process",
         ),
-    ]
-
-
-def bench_nearest(ctx: BenchContext) -> list[BenchResult]:
-    n_workers = 10_000
-    n_queries = 500 if ctx.quick else 2_000
-    n_check = 100 if ctx.quick else 300
-    rng = np.random.default_rng(2026)
-
-    def point() -> tuple[float, float]:
-        return float(40.75 + rng.uniform(-0.15, 0.15)), float(-73.98 + rng.uniform(-0.2, 0.2))
-
-    starts = [point() for _ in range(n_workers)]
-    views = [
-        WorkerView(id=i, lat=a, lon=b, on_duty=bool(rng.random() < 0.9))
-        for i, (a, b) in enumerate(starts)
-    ]
-    snap = FleetSnapshot.build(views)
-    opts = AutoAssignOptions(mode="distance")
-    # Every worker is driving a leg of 0.5-5 km that lasts 10-60 minutes.
-    legs = Legs(n_workers)
-    for i, (a, b) in enumerate(starts):
-        to = (a + float(rng.uniform(-0.03, 0.03)), b + float(rng.uniform(-0.04, 0.04)))
-        legs.start(i, a, b, to[0], to[1], 0.0, float(rng.uniform(600, 3600)), geodesic_m(a, b, *to))
-    rest = np.zeros(n_workers)
-    tasks = [TaskPoint(*point()) for _ in range(n_queries)]
-    times = np.cumsum(rng.uniform(0.5, 2.0, n_queries))  # a decision every ~1.25 s
-
-    def decide(k: int) -> object:
-        refresh_snapshot(legs, snap, rest, float(times[k]), "distance")
-        return choose_worker(snap, tasks[k], opts)
-
-    decide(0)  # warm
-    t0 = time.perf_counter()
-    fast = [decide(k) for k in range(n_queries)]
-    fast_us = (time.perf_counter() - t0) / n_queries * 1e6
-    brute: list[object] = []
-    t0 = time.perf_counter()
-    for k in range(n_check):
-        refresh_snapshot(legs, snap, rest, float(times[k]), "distance")
-        brute.append(choose_worker_bruteforce(snap, tasks[k], opts))
-    brute_us = (time.perf_counter() - t0) / n_check * 1e6
-    same = fast[:n_check] == brute
-    return [
-        BenchResult(
-            "sim.nearest",
-            fast_us,
-            "us/decision",
-            baseline=brute_us,
-            ratio=fast_us / brute_us,
-            target="<= 10, identical",
-            met=fast_us <= 10.0 and same,
-            note=f"10,000 moving workers; identical choices on {n_check}: {same}",
-            extra={"queries": n_queries, "moving": len(legs.moving)},
-        )
     ]
 
 
@@ -361,6 +294,5 @@ def bench_queue_vs_ciw(ctx: BenchContext) -> list[BenchResult]:
 
 BENCHMARKS: list[tuple[str, BenchFn]] = [
     ("sim.day", bench_day),
-    ("sim.nearest", bench_nearest),
     ("sim.queue_vs_ciw", bench_queue_vs_ciw),
 ]
