@@ -18,6 +18,7 @@ from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.geocode import valid_location
 from loadtest.emulator.http import empty, ok, query_int, raw_json, read_json
+from loadtest.emulator.onfleet.encode import batch_bytes, task_bytes
 from loadtest.emulator.onfleet.fleet_api import FleetApi
 from loadtest.emulator.onfleet.jobs import Jobs
 from loadtest.emulator.onfleet.locks import ContainerLocks
@@ -79,7 +80,7 @@ class OnfleetApi:
             if isinstance(res, ApiError):
                 raise res
             self._commit()
-        return raw_json(orjson.dumps(res.to_json()))
+        return raw_json(task_bytes(res))
 
     async def _batch_bodies(self, request: Request) -> list[Any]:
         body = await read_json(request)
@@ -98,7 +99,7 @@ class OnfleetApi:
         async with self.locks.hold(self.state.org):
             results, _ = self.state.create_many(specs)
             self._commit()
-        created = [r.to_json() for r in results if isinstance(r, Task)]
+        created = [r for r in results if isinstance(r, Task)]
         errors = [
             _batch_error(r, b)
             for r, b in zip(results, bodies, strict=True)
@@ -108,7 +109,7 @@ class OnfleetApi:
         if per_task > 0:
             # Latency grows with the batch; the tasks already exist (and stay) meanwhile.
             await self.state.rt.clock.sleep(per_task * len(bodies) / 1000.0)
-        return raw_json(orjson.dumps({"tasks": created, "errors": errors}))
+        return raw_json(batch_bytes(created, errors))
 
     async def create_batch_async(self, request: Request) -> Response:
         bodies = await self._batch_bodies(request)

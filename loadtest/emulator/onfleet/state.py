@@ -16,6 +16,7 @@ from typing import Any
 from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.geocode import WARN_NO_NUMBER
+from loadtest.emulator.onfleet.fastparse import parse_many
 from loadtest.emulator.onfleet.fleet import FleetOps
 from loadtest.emulator.onfleet.listing import list_page
 from loadtest.emulator.onfleet.model import (
@@ -30,7 +31,7 @@ from loadtest.emulator.onfleet.model import (
 from loadtest.emulator.onfleet.model import destination_json as dest_json
 from loadtest.emulator.onfleet.recipients import Recipients
 from loadtest.emulator.onfleet.update import update_task
-from loadtest.emulator.onfleet.validate import TaskSpec, bad, parse_task
+from loadtest.emulator.onfleet.validate import TaskSpec, bad
 from loadtest.emulator.services import Runtime
 from loadtest.providers.onfleet import (
     CAUSE_GEOCODING,
@@ -182,13 +183,8 @@ class OnfleetState(FleetOps):
 
     # -- creation ----------------------------------------------------------------------
     def parse_many(self, bodies: list[Any]) -> list[TaskSpec | ApiError]:
-        out: list[TaskSpec | ApiError] = []
-        for b in bodies:
-            try:
-                out.append(parse_task(b))
-            except ApiError as exc:
-                out.append(exc)
-        return out
+        """One spec or 400 per body (see :mod:`loadtest.emulator.onfleet.fastparse`)."""
+        return parse_many(bodies)
 
     def prepare_address(self, addr: dict[str, Any]) -> tuple[dict[str, str], bool, str] | ApiError:
         """(structured address, geocodes cleanly, text to geocode), or the geocoding error."""
