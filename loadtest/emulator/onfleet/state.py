@@ -249,13 +249,17 @@ class OnfleetState(FleetOps):
         # Ids in bulk: one random draw and one base64 call for the whole batch.
         next_id = iter(self.rt.ids.onfleet_many(3 * pending)).__next__
         next_short = iter(self.rt.ids.short_many(pending)).__next__
+        # The recipients each spec's list resolved to (the fast parse shares one list
+        # between the bodies naming the same recipient), valid for this call only.
+        shared: dict[int, list[dict[str, Any]]] = {}
+        materialise = self._materialise
         for i, s in enumerate(specs):
             if results[i] is not _PENDING:
                 continue
             assert isinstance(s, TaskSpec)
             try:
-                task, warned = self._materialise(
-                    s, now, parsed.get(i), points.get(i), single, next_id, next_short
+                task, warned = materialise(
+                    s, now, parsed.get(i), points.get(i), single, next_id, next_short, shared
                 )
             except ApiError as exc:
                 results[i] = exc
@@ -279,24 +283,47 @@ class OnfleetState(FleetOps):
         single: bool,
         next_id: Callable[[], str],
         next_short: Callable[[], str],
+        shared: dict[int, list[dict[str, Any]]] | None = None,
     ) -> tuple[Task, bool]:
+        tasks = self.tasks
         for dep in s.dependencies:
-            if dep not in self.tasks:
+            if dep not in tasks:
                 raise bad(f"dependency {dep} does not exist")
-        ct, cid = s.container if s.container is not None else ("ORGANIZATION", self.org)
-        if ct == "WORKER" and cid not in self.workers:
-            raise bad(f"container worker {cid} does not exist")
-        if ct == "TEAM" and cid not in self.teams:
-            raise bad(f"container team {cid} does not exist")
-        if ct == "ORGANIZATION":
-            cid = self.org
+        org = self.org
+        if s.container is None:
+            ct, cid = "ORGANIZATION", org
+        else:
+            ct, cid = s.container
+            if ct == "WORKER" and cid not in self.workers:
+                raise bad(f"container worker {cid} does not exist")
+            if ct == "TEAM" and cid not in self.teams:
+                raise bad(f"container team {cid} does not exist")
+            if ct == "ORGANIZATION":
+                cid = org
         if self._cap is not None:
             self.check_cap(ct, cid)
         # The destination first: it only looks up or builds (a missing id raises before
         # anything is kept), while a new inline recipient is indexed at once.
-        dest, lat, lon, warned = self.destination_json(s, now, addr, point, next_id)
-        recipients = self.recipients_json(s, now, next_id)
-        org = self.org
+        if s.location is not None and addr is None and s.dest_id is None:
+            # At a given location, no address: the batch path's common case, inlined.
+            lat, lon = s.location
+            warned = False
+            dest: Destination | dict[str, Any] = Destination(
+                next_id(), now, lat, lon, self._region_address, s.dest_notes, _EMPTY_META, False
+            )
+        else:
+            dest, lat, lon, warned = self.destination_json(s, now, addr, point, next_id)
+        wanted = s.recipients
+        known = shared.get(id(wanted)) if shared is not None and wanted else None
+        if known is not None:
+            recipients = known
+        else:
+            recipients = self.recipients_json(s, now, next_id)
+            # A known recipient's shared list is what every spec sharing ``wanted`` gets in
+            # this call (a recipient new with this task has a list of its own).
+            one = self._one_recipient
+            if shared is not None and wanted and one.get(recipients[0]["id"]) is recipients:
+                shared[id(wanted)] = recipients
         # Positional (field order of Task): this runs once per task of every batch.
         task = Task(
             next_id(),
@@ -331,7 +358,7 @@ class OnfleetState(FleetOps):
         # _index, inlined for a new task (never deleted; _now() already moved _last_ms).
         self.order.append(task)
         self.created_ms.append(now)
-        self.tasks[task.id] = task
+        tasks[task.id] = task
         self.by_short[task.short_id] = task
         self.state_counts[STATE_UNASSIGNED] += 1
         if ct == "ORGANIZATION":
@@ -343,7 +370,8 @@ class OnfleetState(FleetOps):
             self.put_in_worker(task, self.workers[cid])
         if single and s.auto_assign is not None:
             self.auto_assign(task, s.auto_assign)
-        self.save_task(task)
+        if self.rt.store.durable:
+            self.save_task(task)
         if single:
             # Only a single create fires taskCreated (never a batch nor an async job), and
             # a task created already assigned fires no taskAssigned.

@@ -230,3 +230,29 @@ def test_alone_or_in_a_batch_same_answer(bodies: list[Any]) -> None:
                 assert e["error"]["cause"] == single["cause"]
                 assert e["error"]["message"] == single["message"]
         assert next(tasks, None) is None and next(errors, None) is None
+
+
+def test_batch_recipients_shared_as_when_created_one_by_one() -> None:
+    """A batch naming one recipient many times indexes one record, and its tasks share
+    the record (and, past the first, one list), as single creates do."""
+    body = {
+        "destination": {"location": [-122.4, 37.7]},
+        "recipients": [{"name": "Ann", "phone": "4155550100"}],
+    }
+    other = dict(body, recipients=[{"name": "Bo", "phone": "+14155550111"}])
+    with make_client() as client:
+        client.headers.update(onfleet_auth())
+        tasks = _created(client, [body, other, body, body, other])
+        tasks += _created(client, [body, other])
+        state = client.app.state.emulator.onfleet.state  # type: ignore[attr-defined]
+        ann = state.recipients.by_phone["+14155550100"]
+        bo = state.recipients.by_phone["+14155550111"]
+        assert len(state.recipients.by_id) == 2
+        assert [t.recipients[0] for t in tasks] == [ann, bo, ann, ann, bo, ann, bo]
+        assert all(
+            t.recipients[0] is (ann if i in (0, 2, 3, 5) else bo) for i, t in enumerate(tasks)
+        )
+        # The first task of a new recipient has its own list; later ones share one.
+        assert tasks[2].recipients is tasks[3].recipients is tasks[5].recipients
+        assert tasks[0].recipients is not tasks[2].recipients
+        assert tasks[4].recipients is tasks[6].recipients
