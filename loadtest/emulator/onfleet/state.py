@@ -222,19 +222,24 @@ class OnfleetState(FleetOps):
         results: list[Task | ApiError] = []
         limit = self.rt.config.max_tasks
         room = len(specs) if limit is None else limit - len(self.order)
+        pending = 0
         for i, s in enumerate(specs):
-            if not isinstance(s, ApiError):
-                if room <= 0:
-                    assert limit is not None
-                    s = full(limit)
-                else:
-                    room -= 1
-            results.append(s if isinstance(s, ApiError) else _PENDING)
-            if isinstance(s, ApiError) or s.dest_id is not None or s.address is None:
+            if isinstance(s, ApiError):
+                results.append(s)
+                continue
+            if room <= 0:
+                assert limit is not None
+                results.append(full(limit))
+                continue
+            room -= 1
+            pending += 1
+            results.append(_PENDING)
+            if s.address is None or s.dest_id is not None:
                 continue
             prep = self.prepare_address(s.address)
             if isinstance(prep, ApiError):
                 results[i] = prep
+                pending -= 1
                 continue
             structured, no_warning, text = prep
             parsed[i] = (structured, no_warning)
@@ -245,7 +250,6 @@ class OnfleetState(FleetOps):
         points = {i: (lats[k], lons[k]) for k, i in enumerate(slots)}
         warnings: list[bool] = [False] * len(specs)
         now = self._now()
-        pending = sum(1 for r in results if r is _PENDING)
         # Ids in bulk: one random draw and one base64 call for the whole batch.
         next_id = iter(self.rt.ids.onfleet_many(3 * pending)).__next__
         next_short = iter(self.rt.ids.short_many(pending)).__next__
