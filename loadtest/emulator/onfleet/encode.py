@@ -166,11 +166,6 @@ class TaskEncoder:
         return out
 
 
-def task_bytes(t: Task) -> bytes:
-    """``orjson.dumps(t.to_json())``, faster (one task: the single-create answer)."""
-    return orjson.dumps(TaskEncoder().task(t))
-
-
 def batch_bytes(created: list[Task], errors: list[dict[str, Any]]) -> bytes:
     """The sync batch answer ``{"tasks": [...], "errors": [...]}``."""
     enc = TaskEncoder().task

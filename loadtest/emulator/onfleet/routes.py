@@ -18,7 +18,7 @@ from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.geocode import valid_location
 from loadtest.emulator.http import empty, ok, query_int, raw_json, read_json
-from loadtest.emulator.onfleet.encode import batch_bytes, task_bytes
+from loadtest.emulator.onfleet.encode import batch_bytes
 from loadtest.emulator.onfleet.fleet_api import FleetApi
 from loadtest.emulator.onfleet.jobs import Jobs
 from loadtest.emulator.onfleet.locks import ContainerLocks
@@ -80,7 +80,7 @@ class OnfleetApi:
             if isinstance(res, ApiError):
                 raise res
             self._commit()
-        return raw_json(task_bytes(res))
+        return raw_json(orjson.dumps(res.to_json()))
 
     async def _batch_bodies(self, request: Request) -> list[Any]:
         body = await read_json(request)
