@@ -106,10 +106,14 @@ class OnfleetApi:
             if isinstance(r, ApiError)
         ]
         per_task = self.state.rt.config.latency.batch_per_task_ms
-        if per_task > 0:
-            # Latency grows with the batch; the tasks already exist (and stay) meanwhile.
-            await self.state.rt.clock.sleep(per_task * len(bodies) / 1000.0)
-        return raw_json(batch_bytes(created, errors))
+        if per_task <= 0:
+            return raw_json(batch_bytes(created, errors))
+        # Latency grows with the batch; the tasks already exist (and stay) meanwhile, and
+        # other requests run: the answer has each task's fields as created and its shared
+        # records (recipients) as they are when it goes, as it always had.
+        snapshot = [t.to_json() for t in created]
+        await self.state.rt.clock.sleep(per_task * len(bodies) / 1000.0)
+        return raw_json(orjson.dumps({"tasks": snapshot, "errors": errors}))
 
     async def create_batch_async(self, request: Request) -> Response:
         bodies = await self._batch_bodies(request)

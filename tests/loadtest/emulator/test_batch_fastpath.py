@@ -256,3 +256,26 @@ def test_batch_recipients_shared_as_when_created_one_by_one() -> None:
         assert tasks[2].recipients is tasks[3].recipients is tasks[5].recipients
         assert tasks[0].recipients is not tasks[2].recipients
         assert tasks[4].recipients is tasks[6].recipients
+
+
+def test_batch_with_latency_answers_as_without() -> None:
+    """The realistic profile's per-task batch latency keeps the general encoding (other
+    requests run meanwhile); the answer has the same shape and fields as without it."""
+    from loadtest.emulator.config import LatencyConfig
+
+    body = {
+        "destination": {"location": [-122.4, 37.7]},
+        "notes": "n",
+        "recipients": [{"name": "Ann", "phone": "4155550100"}],
+    }
+    lat = LatencyConfig(batch_per_task_ms=0.5)  # enabled=False: only the batch's own sleep
+    with make_client(latency=lat) as slow, make_client() as fast:
+        slow.headers.update(onfleet_auth())
+        fast.headers.update(onfleet_auth())
+        a = slow.post(B, json={"tasks": [body, body]})
+        b = fast.post(B, json={"tasks": [body, body]})
+        assert a.status_code == b.status_code == 200
+        assert [sorted(t) for t in a.json()["tasks"]] == [sorted(t) for t in b.json()["tasks"]]
+        state = slow.app.state.emulator.onfleet.state  # type: ignore[attr-defined]
+        want = [state.tasks[t["id"]].to_json() for t in a.json()["tasks"]]
+        assert orjson.loads(a.content)["tasks"] == want
