@@ -160,6 +160,9 @@ def test_encoder_equals_to_json_for_every_task_shape() -> None:
         bodies: list[Any] = [
             {"destination": {"location": [-122.4, 37.7]}},
             {"destination": {"address": {"unparsed": "1 Market St, San Francisco, CA, USA"}}},
+            # No house number (a geocoding warning), and a "%" in the template's constants.
+            {"destination": {"address": {"unparsed": "Market St, San Francisco, CA, USA"}}},
+            {"destination": {"address": {"street": "50% Off Ave", "city": "San Francisco"}}},
             {
                 "destination": {"location": [-122.4, 37.7], "notes": 'gate "2" \u00e9'},
                 "notes": "line\nbreak \u2603",
@@ -182,6 +185,8 @@ def test_encoder_equals_to_json_for_every_task_shape() -> None:
             },
         ]
         tasks = _created(client, bodies)
+        assert len(tasks) == len(bodies)
+        assert any(t.destination["warnings"] for t in tasks)
         first = tasks[0]
         again = {"destination": first.destination["id"], "dependencies": [first.id]}
         tasks += _created(client, [again])
