@@ -86,7 +86,7 @@ class TaskCreation(FleetOps):
         results: list[Task | ApiError] = []
         limit = self.rt.config.max_tasks
         room = len(specs) if limit is None else limit - len(self.order)
-        pending = 0
+        todo: list[tuple[int, TaskSpec]] = []  # the specs still to create, in order
         for i, s in enumerate(specs):
             if isinstance(s, ApiError):
                 results.append(s)
@@ -96,15 +96,15 @@ class TaskCreation(FleetOps):
                 results.append(full(limit))
                 continue
             room -= 1
-            pending += 1
             results.append(_PENDING)
             if s.address is None or s.dest_id is not None:
+                todo.append((i, s))
                 continue
             prep = self.prepare_address(s.address)
             if isinstance(prep, ApiError):
                 results[i] = prep
-                pending -= 1
                 continue
+            todo.append((i, s))
             structured, no_warning, text = prep
             parsed[i] = (structured, no_warning)
             if s.location is None:
@@ -114,6 +114,7 @@ class TaskCreation(FleetOps):
         points = {i: (lats[k], lons[k]) for k, i in enumerate(slots)}
         warnings: list[bool] = [False] * len(specs)
         now = self._now()
+        pending = len(todo)
         # Ids in bulk: one random draw and one base64 call for the whole batch.
         next_id = iter(self.rt.ids.onfleet_many(3 * pending)).__next__
         next_short = iter(self.rt.ids.short_many(pending)).__next__
@@ -121,13 +122,11 @@ class TaskCreation(FleetOps):
         # between the bodies naming the same recipient), valid for this call only.
         shared: dict[int, list[dict[str, Any]]] = {}
         materialise = self._materialise
-        for i, s in enumerate(specs):
-            if results[i] is not _PENDING:
-                continue
-            assert isinstance(s, TaskSpec)
+        addr_of, point_of = parsed.get, points.get
+        for i, s in todo:
             try:
                 task, warned = materialise(
-                    s, now, parsed.get(i), points.get(i), single, next_id, next_short, shared
+                    s, now, addr_of(i), point_of(i), single, next_id, next_short, shared
                 )
             except ApiError as exc:
                 results[i] = exc
