@@ -18,6 +18,7 @@ from loadtest.emulator.dialect import ONFLEET
 from loadtest.emulator.errors import ApiError
 from loadtest.emulator.geocode import valid_location
 from loadtest.emulator.http import empty, ok, query_int, raw_json, read_json
+from loadtest.emulator.onfleet.encode import batch_bytes
 from loadtest.emulator.onfleet.fleet_api import FleetApi
 from loadtest.emulator.onfleet.jobs import Jobs
 from loadtest.emulator.onfleet.locks import ContainerLocks
@@ -98,17 +99,21 @@ class OnfleetApi:
         async with self.locks.hold(self.state.org):
             results, _ = self.state.create_many(specs)
             self._commit()
-        created = [r.to_json() for r in results if isinstance(r, Task)]
+        created = [r for r in results if isinstance(r, Task)]
         errors = [
             _batch_error(r, b)
             for r, b in zip(results, bodies, strict=True)
             if isinstance(r, ApiError)
         ]
         per_task = self.state.rt.config.latency.batch_per_task_ms
-        if per_task > 0:
-            # Latency grows with the batch; the tasks already exist (and stay) meanwhile.
-            await self.state.rt.clock.sleep(per_task * len(bodies) / 1000.0)
-        return raw_json(orjson.dumps({"tasks": created, "errors": errors}))
+        if per_task <= 0:
+            return raw_json(batch_bytes(created, errors))
+        # Latency grows with the batch; the tasks already exist (and stay) meanwhile, and
+        # other requests run: the answer has each task's fields as created and its shared
+        # records (recipients) as they are when it goes, as it always had.
+        snapshot = [t.to_json() for t in created]
+        await self.state.rt.clock.sleep(per_task * len(bodies) / 1000.0)
+        return raw_json(orjson.dumps({"tasks": snapshot, "errors": errors}))
 
     async def create_batch_async(self, request: Request) -> Response:
         bodies = await self._batch_bodies(request)

@@ -1,22 +1,17 @@
-"""Onfleet's tasks and containers: creation (single and batch), lookup, update, delete,
-listing and completion.
+"""Onfleet's tasks and containers: lookup, update, delete, listing and completion.
 
 Concepts held here: :class:`OnfleetState` (all records of the one emulated organisation,
-their containers and the state counters) and the creation pipeline
-(validated spec -> geocoded destination -> task in a container).  Workers, teams, the
-driver app and autoAssign live in :mod:`loadtest.emulator.onfleet.fleet`.
+their containers and the state counters).  The creation pipeline (validated spec ->
+geocoded destination -> task in a container) is :mod:`loadtest.emulator.onfleet.creation`;
+workers, teams, the driver app and autoAssign live in :mod:`loadtest.emulator.onfleet.fleet`.
 """
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable
 from typing import Any
 
 from loadtest.emulator.dialect import ONFLEET
-from loadtest.emulator.errors import ApiError
-from loadtest.emulator.geocode import WARN_NO_NUMBER
-from loadtest.emulator.onfleet.fleet import FleetOps
+from loadtest.emulator.onfleet.creation import TaskCreation
 from loadtest.emulator.onfleet.listing import list_page
 from loadtest.emulator.onfleet.model import (
     STATE_ACTIVE,
@@ -30,18 +25,11 @@ from loadtest.emulator.onfleet.model import (
 from loadtest.emulator.onfleet.model import destination_json as dest_json
 from loadtest.emulator.onfleet.recipients import Recipients
 from loadtest.emulator.onfleet.update import update_task
-from loadtest.emulator.onfleet.validate import TaskSpec, bad, parse_task
+from loadtest.emulator.onfleet.validate import bad
 from loadtest.emulator.services import Runtime
-from loadtest.providers.onfleet import (
-    CAUSE_GEOCODING,
-    E_GEOCODING,
-    MSG_INVALID_VALUES,
-)
-
-FREEZE_AFTER = 200  # tasks created since the last gc.freeze() before the next one
 
 
-class OnfleetState(FleetOps):
+class OnfleetState(TaskCreation):
     """Every Onfleet record of the emulated organisation (see the module docstring)."""
 
     def __init__(self, rt: Runtime) -> None:
@@ -180,263 +168,6 @@ class OnfleetState(FleetOps):
         self._last_ms = t
         return t
 
-    # -- creation ----------------------------------------------------------------------
-    def parse_many(self, bodies: list[Any]) -> list[TaskSpec | ApiError]:
-        out: list[TaskSpec | ApiError] = []
-        for b in bodies:
-            try:
-                out.append(parse_task(b))
-            except ApiError as exc:
-                out.append(exc)
-        return out
-
-    def prepare_address(self, addr: dict[str, Any]) -> tuple[dict[str, str], bool, str] | ApiError:
-        """(structured address, geocodes cleanly, text to geocode), or the geocoding error."""
-        geo = self.rt.geocoder
-        unparsed = addr.get("unparsed")
-        if unparsed:
-            fields, clean = geo.parse_unparsed(unparsed)
-            text = unparsed
-            structured = fields.as_dict()
-        else:
-            clean = True
-            structured = {
-                "apartment": addr.get("apartment") or "",
-                "state": addr.get("state") or "",
-                "postalCode": addr.get("postalCode") or "",
-                "number": addr.get("number") or "",
-                "street": addr.get("street") or "",
-                "city": addr.get("city") or "",
-                "country": addr.get("country") or geo.region.country,
-            }
-            text = " ".join(v for v in structured.values() if v)
-        if geo.fails(text):
-            return ApiError(400, MSG_INVALID_VALUES, error=E_GEOCODING, cause=CAUSE_GEOCODING)
-        return structured, clean, text
-
-    def create_many(
-        self, specs: list[TaskSpec | ApiError], *, single: bool = False
-    ) -> tuple[list[Task | ApiError], list[bool]]:
-        """Geocode and create; one result per spec (a Task or the error), plus whether
-        each created task carries a geocoding warning.  The caller commits."""
-        geo = self.rt.geocoder
-        texts: list[str] = []
-        slots: list[int] = []
-        parsed: dict[int, tuple[dict[str, str], bool]] = {}
-        results: list[Task | ApiError] = []
-        limit = self.rt.config.max_tasks
-        room = len(specs) if limit is None else limit - len(self.order)
-        for i, s in enumerate(specs):
-            if not isinstance(s, ApiError):
-                if room <= 0:
-                    assert limit is not None
-                    s = full(limit)
-                else:
-                    room -= 1
-            results.append(s if isinstance(s, ApiError) else _PENDING)
-            if isinstance(s, ApiError) or s.dest_id is not None or s.address is None:
-                continue
-            prep = self.prepare_address(s.address)
-            if isinstance(prep, ApiError):
-                results[i] = prep
-                continue
-            structured, no_warning, text = prep
-            parsed[i] = (structured, no_warning)
-            if s.location is None:
-                texts.append(text)
-                slots.append(i)
-        lats, lons = geo.locate(texts)
-        points = {i: (lats[k], lons[k]) for k, i in enumerate(slots)}
-        warnings: list[bool] = [False] * len(specs)
-        now = self._now()
-        pending = sum(1 for r in results if r is _PENDING)
-        # Ids in bulk: one random draw and one base64 call for the whole batch.
-        next_id = iter(self.rt.ids.onfleet_many(3 * pending)).__next__
-        next_short = iter(self.rt.ids.short_many(pending)).__next__
-        for i, s in enumerate(specs):
-            if results[i] is not _PENDING:
-                continue
-            assert isinstance(s, TaskSpec)
-            try:
-                task, warned = self._materialise(
-                    s, now, parsed.get(i), points.get(i), single, next_id, next_short
-                )
-            except ApiError as exc:
-                results[i] = exc
-                continue
-            results[i] = task
-            warnings[i] = warned
-        self._unfrozen += pending
-        if self._unfrozen >= FREEZE_AFTER:
-            # Tasks live until the process ends: move them out of the collector's view so
-            # later collections do not rescan hundreds of thousands of records.
-            gc.freeze()
-            self._unfrozen = 0
-        return results, warnings
-
-    def _materialise(
-        self,
-        s: TaskSpec,
-        now: int,
-        addr: tuple[dict[str, str], bool] | None,
-        point: tuple[float, float] | None,
-        single: bool,
-        next_id: Callable[[], str],
-        next_short: Callable[[], str],
-    ) -> tuple[Task, bool]:
-        for dep in s.dependencies:
-            if dep not in self.tasks:
-                raise bad(f"dependency {dep} does not exist")
-        ct, cid = s.container if s.container is not None else ("ORGANIZATION", self.org)
-        if ct == "WORKER" and cid not in self.workers:
-            raise bad(f"container worker {cid} does not exist")
-        if ct == "TEAM" and cid not in self.teams:
-            raise bad(f"container team {cid} does not exist")
-        if ct == "ORGANIZATION":
-            cid = self.org
-        if self._cap is not None:
-            self.check_cap(ct, cid)
-        # The destination first: it only looks up or builds (a missing id raises before
-        # anything is kept), while a new inline recipient is indexed at once.
-        dest, lat, lon, warned = self.destination_json(s, now, addr, point, next_id)
-        recipients = self.recipients_json(s, now, next_id)
-        org = self.org
-        # Positional (field order of Task): this runs once per task of every batch.
-        task = Task(
-            next_id(),
-            next_short(),
-            len(self.order),
-            now,
-            now,
-            org,
-            s.merchant or org,
-            s.executor or org,
-            self.creator,
-            lat,
-            lon,
-            dest,
-            recipients,
-            s.notes,
-            s.pickup,
-            s.complete_after,
-            s.complete_before,
-            s.dependencies,
-            s.quantity,
-            s.service_time,
-            s.metadata,
-            s.overrides,
-            s.triangle_color,
-            s.scan_only_required,
-            STATE_UNASSIGNED,
-            None,
-            ct,
-            cid,
-        )
-        # _index, inlined for a new task (never deleted; _now() already moved _last_ms).
-        self.order.append(task)
-        self.created_ms.append(now)
-        self.tasks[task.id] = task
-        self.by_short[task.short_id] = task
-        self.state_counts[STATE_UNASSIGNED] += 1
-        if ct == "ORGANIZATION":
-            self.org_container[task.id] = None
-        elif ct == "TEAM":
-            self.teams[cid].tasks.append(task.id)
-            self.save_team(self.teams[cid])
-        else:
-            self.put_in_worker(task, self.workers[cid])
-        if single and s.auto_assign is not None:
-            self.auto_assign(task, s.auto_assign)
-        self.save_task(task)
-        if single:
-            # Only a single create fires taskCreated (never a batch nor an async job), and
-            # a task created already assigned fires no taskAssigned.
-            self.task_event("taskCreated", task)
-        return task, warned
-
-    def recipients_json(
-        self, s: TaskSpec, now: int, next_id: Callable[[], str]
-    ) -> list[dict[str, Any]]:
-        """The task's recipients: known ones by id or phone, new ones created (shared
-        records, see :mod:`loadtest.emulator.onfleet.recipients`)."""
-        if not s.recipients:
-            return _NO_RECIPIENTS
-        inline = self.recipients.inline
-        if len(s.recipients) == 1:
-            # Tasks naming the same recipient share one single-element list (never mutated
-            # in place: an update assigns a new list), saving a list per task.  A recipient
-            # new with this task gets its own list: most are never named again, and a
-            # shared list would then cost an index entry besides.
-            known = len(self.recipients.by_id)
-            rec = inline(s.recipients[0], now, next_id)
-            if len(self.recipients.by_id) != known:
-                return [rec]
-            one = self._one_recipient.get(rec["id"])
-            if one is None or one[0] is not rec:
-                one = self._one_recipient[rec["id"]] = [rec]
-            return one
-        return [inline(r, now, next_id) for r in s.recipients]
-
-    def destination_json(
-        self,
-        s: TaskSpec,
-        now: int,
-        addr: tuple[dict[str, str], bool] | None,
-        point: tuple[float, float] | None,
-        next_id: Callable[[], str],
-    ) -> tuple[Destination | dict[str, Any], float, float, bool]:
-        """(destination record, lat, lon, has a geocoding warning): a known destination by
-        id, or a new one at ``location`` or at the geocoded ``point``."""
-        if s.dest_id is not None:
-            dest = self._find_destination(s.dest_id)
-            if dest is None:
-                raise bad(f"destination {s.dest_id} does not exist")
-            lon, lat = dest["location"]
-            return dest, lat, lon, False
-        if s.location is not None:
-            lat, lon = s.location
-        else:
-            assert point is not None
-            lat, lon = point
-        if addr is None:
-            structured, warned = self._region_address, False  # shared, never mutated
-        else:
-            structured, clean = addr
-            warned = not clean
-        rec = Destination(next_id(), now, lat, lon, structured, s.dest_notes, _EMPTY_META, warned)
-        return rec, lat, lon, warned
-
-    def new_destination(
-        self,
-        did: str,
-        now: int,
-        lat: float,
-        lon: float,
-        addr: tuple[dict[str, str], bool] | None,
-        notes: str,
-        metadata: list[Any] | None = None,
-    ) -> tuple[dict[str, Any], bool]:
-        """(destination JSON, has a geocoding warning) for a new destination."""
-        warned = False
-        if addr is None:
-            structured = self._region_address  # shared, never mutated
-        else:
-            structured, clean = addr
-            warned = not clean
-        dest = {
-            "id": did,
-            "timeCreated": now,
-            "timeLastModified": now,
-            "location": [lon, lat],
-            "address": structured,
-            "notes": notes,
-            "metadata": _EMPTY_META if metadata is None else metadata,
-            "googlePlaceId": "emu" + did,
-            "warnings": [WARN_NO_NUMBER] if warned else [],
-            "useGPS": False,
-        }
-        return dest, warned
-
     # -- lookup ------------------------------------------------------------------------
     def get(self, task_id: str) -> Task:
         t = self.tasks.get(task_id)
@@ -508,18 +239,3 @@ class OnfleetState(FleetOps):
         self.state_counts[t.state] -= 1
         self.state_counts[state] += 1
         t.state = state
-
-
-_PENDING: Any = object()
-# Shared empty lists for the many tasks without recipients or destination metadata: the
-# JSON form is only serialised, never mutated in place, and an update assigns a new list.
-_NO_RECIPIENTS: list[dict[str, Any]] = []
-_EMPTY_META: list[Any] = []
-
-
-def full(limit: int) -> ApiError:
-    """The 400 for a create past ``max_tasks``: memory is bounded, not the API."""
-    return bad(
-        f"the emulator holds its maximum of {limit:,} tasks (max_tasks); restart it, "
-        "or raise max_tasks in a profile TOML"
-    )
