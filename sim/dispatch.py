@@ -258,6 +258,13 @@ class FleetSnapshot:
         self.end_xyz[i] = (x, y, z)
         self.end_p2[i] = x * x + y * y + z * z
 
+    def refresh_ends(self, rows: npt.NDArray[np.intp]) -> None:
+        """Recompute the ECEF route ends of ``rows`` from ``end_lat``/``end_lon`` (a
+        caller that wrote many route ends directly, as :meth:`set_route` does one)."""
+        xyz = ecef(self.end_lat[rows], self.end_lon[rows]).reshape(-1, 3)
+        self.end_xyz[rows] = xyz
+        self.end_p2[rows] = np.einsum("ij,ij->i", xyz, xyz)
+
     def set_duty(self, i: int, on_duty: bool) -> None:
         self.on_duty[i] = on_duty
 
@@ -368,6 +375,33 @@ def _scan(
     return _confirm(snap, task, cand, base, use_end)
 
 
+def _scan_load(snap: FleetSnapshot, task: TaskPoint, opts: AutoAssignOptions) -> WorkerKey | None:
+    """The ``load`` mode's scan: route length plus the chord from the route's end as the
+    lower bound, confirmed exactly.  The same answer as :func:`_scan` with ``use_end``, in
+    fewer vector passes (it runs once per assignment of a 100,000-task day): the squared
+    chord is one matrix-vector product plus two in-place adds, and the usual case of a
+    single contender is told by the second-lowest bound instead of a full shortlist."""
+    x, y, z = ecef_point(task.lat, task.lon)
+    chord = snap.end_xyz @ np.array((-2.0 * x, -2.0 * y, -2.0 * z))
+    chord += snap.end_p2
+    chord += x * x + y * y + z * z
+    np.maximum(chord, 0.0, out=chord)
+    np.sqrt(chord, out=chord)
+    base = snap.route_m
+    lower = np.where(snap.eligible(task, opts), base + chord, np.inf)
+    best = int(lower.argmin())
+    low = float(lower[best])
+    if low == math.inf:
+        return None
+    upper = geodesic_upper_bound_m(float(chord[best])) + float(base[best])
+    upper = upper * (1 + _REL_MARGIN) + _ABS_MARGIN_M
+    lower[best] = np.inf
+    if float(lower.min()) > upper:
+        return snap.ids[best]  # nobody else can come within the bounds
+    lower[best] = low
+    return _confirm(snap, task, np.flatnonzero(lower <= upper), base, True)
+
+
 def _tree_nearest(
     snap: FleetSnapshot, task: TaskPoint, opts: AutoAssignOptions
 ) -> WorkerKey | None:
@@ -418,7 +452,9 @@ def choose_worker(
         and (snap.approx is None or not snap.approx.any())
     ):
         return _tree_nearest(snap, task, opts)
-    return _scan(snap, task, snap.eligible(task, opts), use_end=opts.mode == "load")
+    if opts.mode == "load":
+        return _scan_load(snap, task, opts)
+    return _scan(snap, task, snap.eligible(task, opts), use_end=False)
 
 
 def choose_worker_bruteforce(

@@ -34,9 +34,12 @@ from sim.rng import Streams
 from sim.scenario import Scenario
 from sim.submission import PlannedCall
 from sim.tasks import ACTIVE, ASSIGNED, COMPLETED, UNASSIGNED, Task
-from sim.travel import travel_model
+from sim.travel import GeodesicTravel, travel_model
 
 Unit = list[Task]
+# Up to this many changed workers, sync_snapshot updates row by row (cheaper than numpy's
+# per-call overhead on a handful of rows).
+_SCALAR_ROWS = 8
 
 
 class Model:
@@ -58,6 +61,7 @@ class Model:
         self.calls = calls
         self.workers = build_fleet(scenario, streams)
         self.travel = travel_model(scenario)
+        self._geodesic_travel = type(self.travel) is GeodesicTravel
         prefetch = getattr(self.travel, "prefetch", None)  # a routing engine: ask up front
         if prefetch is not None:
             hubs = [w.end_hub for w in self.workers if w.end_hub is not None]
@@ -106,6 +110,12 @@ class Model:
         )
         self.route_rest_m = np.zeros(len(self.workers))
         self._refreshed: tuple[float, int] = (math.nan, -1)
+        # Workers whose position (arrivals) or route end (``load``) changed since the
+        # snapshot's ECEF columns were last brought up to date: the columns are read only
+        # by dispatch decisions, so they are updated in one vectorised pass before the
+        # next decision (:meth:`refresh_positions`), not at every arrival and completion.
+        self._moved: set[int] = set()
+        self._rerouted: set[int] = set()
         self.dispatcher: Dispatcher = make_dispatcher(self)
         # Read once: checked on every assignment and completion.
         self.tracks_routes = self.dispatcher.tracks_routes
@@ -246,14 +256,22 @@ class Model:
         w.active = t
         self.snapshot.assigned_count[w.id] -= 1
         self.log.add(now, ev.TASK_STARTED, t.id, w.id, w.lat, w.lon)
-        fallbacks = self.travel.fallbacks
-        dist, dur = self.travel.leg(w.lat, w.lon, t.lat, t.lon, now, w.speed_mps, w.vehicle)
-        w.travel_fallbacks += self.travel.fallbacks - fallbacks
+        travel = self.travel
+        fallbacks = travel.fallbacks
+        dist, dur = travel.leg(w.lat, w.lon, t.lat, t.lon, now, w.speed_mps, w.vehicle)
+        w.travel_fallbacks += travel.fallbacks - fallbacks
         w.distance_m += dist
         if t.is_pickup and w.onboard <= 0:
             w.empty_distance_m += dist
-        leg_m = geodesic_m(w.lat, w.lon, t.lat, t.lon)
-        self.legs.start(w.id, w.lat, w.lon, t.lat, t.lon, now, dur, leg_m)
+        leg_m = 0.0
+        if dur > 0 and (w.lat != t.lat or w.lon != t.lon):
+            # A leg to drive (Legs ignores any other): its geodesic length, which the
+            # geodesic travel model has just solved for the leg itself.
+            if self._geodesic_travel:
+                leg_m = travel.last_geodesic_m  # type: ignore[attr-defined]
+            else:
+                leg_m = geodesic_m(w.lat, w.lon, t.lat, t.lon)
+            self.legs.start(w.id, w.lat, w.lon, t.lat, t.lon, now, dur, leg_m)
         if self.tracks_routes:
             if first and self.legs.on_leg[w.id]:
                 # The plan is unchanged, its first part is now the leg: only what lies
@@ -268,7 +286,7 @@ class Model:
         t.arrived_s = now
         w.lat, w.lon = t.lat, t.lon
         self.legs.stop(w.id)
-        self.snapshot.move(w.id, t.lat, t.lon)
+        self._moved.add(w.id)
         if self.tracks_routes:
             self.snapshot.route_m[w.id] = self.route_rest_m[w.id]  # no leg left to drive
         self.log.add(now, ev.TASK_ARRIVAL, t.id, w.id, t.lat, t.lon)
@@ -392,7 +410,7 @@ class Model:
     def arrive_home(self, w: Worker) -> None:
         assert w.end_hub is not None
         w.lat, w.lon = w.end_hub
-        self.snapshot.move(w.id, w.lat, w.lon)
+        self._moved.add(w.id)
 
     def _update_route(self, w: Worker) -> None:
         """Route length for the ``load`` mode: where the worker is now → active task →
@@ -410,17 +428,53 @@ class Model:
             rest, lat, lon = route_length_m(w.lat, w.lon, [(t.lat, t.lon) for t in stops])
             total = rest
         self.route_rest_m[w.id] = rest
-        self.snapshot.set_route(w.id, total, lat, lon)
+        snap = self.snapshot
+        snap.route_m[w.id] = total
+        snap.end_lat[w.id] = lat
+        snap.end_lon[w.id] = lon
+        self._rerouted.add(w.id)  # its end's ECEF coordinates: see sync_snapshot
 
     def refresh_positions(self) -> None:
         """Bring the snapshot to the present before a dispatch decision: moving workers are
         where they are along their legs (``distance``), and their routes count only what is
         left of the current leg (``load``).  Vectorised over the moving workers, once per
         decision time and leg change."""
+        self.sync_snapshot()
         key = (self.env.now, self.legs.version)
         if key != self._refreshed:
             self._refreshed = key
             refresh_snapshot(self.legs, self.snapshot, self.route_rest_m, key[0], self.opts.mode)
+
+    def sync_snapshot(self) -> None:
+        """Bring the snapshot's positions and route ends up to date with the workers
+        (each arrival and route change only marks its worker): one row at a time while
+        few changed -- the usual case between two decisions of one batch -- else in one
+        vectorised pass."""
+        snap = self.snapshot
+        if self._moved:
+            rows = sorted(self._moved)
+            self._moved.clear()
+            if len(rows) <= _SCALAR_ROWS:
+                for i in rows:
+                    w = self.workers[i]
+                    snap.move(i, w.lat, w.lon)
+            else:
+                ws = self.workers
+                snap.move_many(
+                    np.array(rows, dtype=np.intp),
+                    np.array([ws[i].lat for i in rows]),
+                    np.array([ws[i].lon for i in rows]),
+                )
+        if self._rerouted:
+            rows = sorted(self._rerouted)
+            self._rerouted.clear()
+            if len(rows) <= _SCALAR_ROWS:
+                for i in rows:
+                    snap.set_route(
+                        i, float(snap.route_m[i]), float(snap.end_lat[i]), float(snap.end_lon[i])
+                    )
+            else:
+                snap.refresh_ends(np.array(rows, dtype=np.intp))
 
     def close(self) -> None:
         """End of run: close the on-duty clocks of workers still on shift."""
