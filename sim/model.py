@@ -28,7 +28,7 @@ from sim.demand import Order
 from sim.dispatch import AutoAssignOptions, FleetSnapshot, WorkerView, route_length_m
 from sim.dispatchers import Dispatcher, make_dispatcher
 from sim.fleet import Worker, build_fleet, worker
-from sim.geo import geodesic_m
+from sim.geo import ecef_point, geodesic_m
 from sim.positions import Legs, interpolation_of, refresh_snapshot
 from sim.rng import Streams
 from sim.scenario import Scenario
@@ -429,10 +429,13 @@ class Model:
             total = rest
         self.route_rest_m[w.id] = rest
         snap = self.snapshot
-        snap.route_m[w.id] = total
-        snap.end_lat[w.id] = lat
-        snap.end_lon[w.id] = lon
-        self._rerouted.add(w.id)  # its end's ECEF coordinates: see sync_snapshot
+        i = w.id
+        snap.route_m[i] = total
+        if lat != snap.end_lat[i] or lon != snap.end_lon[i]:
+            # (A completion whose task ended the route leaves the end where it was.)
+            snap.end_lat[i] = lat
+            snap.end_lon[i] = lon
+            self._rerouted.add(i)  # its end's ECEF coordinates: see sync_snapshot
 
     def refresh_positions(self) -> None:
         """Bring the snapshot to the present before a dispatch decision: moving workers are
@@ -469,10 +472,10 @@ class Model:
             rows = sorted(self._rerouted)
             self._rerouted.clear()
             if len(rows) <= _SCALAR_ROWS:
-                for i in rows:
-                    snap.set_route(
-                        i, float(snap.route_m[i]), float(snap.end_lat[i]), float(snap.end_lon[i])
-                    )
+                for i in rows:  # FleetSnapshot.set_route's ECEF part
+                    x, y, z = ecef_point(float(snap.end_lat[i]), float(snap.end_lon[i]))
+                    snap.end_xyz[i] = (x, y, z)
+                    snap.end_p2[i] = x * x + y * y + z * z
             else:
                 snap.refresh_ends(np.array(rows, dtype=np.intp))
 
