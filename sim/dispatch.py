@@ -375,12 +375,34 @@ def _scan(
     return _confirm(snap, task, cand, base, use_end)
 
 
+def _eligible_row(snap: FleetSnapshot, i: int, task: TaskPoint, opts: AutoAssignOptions) -> bool:
+    """:meth:`FleetSnapshot.eligible` for row ``i`` alone, in plain Python."""
+    if not snap.on_duty[i]:
+        return False
+    if opts.team is not None and not snap.team_mask(opts.team)[i]:
+        return False
+    limit = opts.max_assigned_task_count
+    if limit is not None and snap.assigned_count[i] + task.count > limit:
+        return False
+    if task.quantity > 0 and not snap.free_capacity[i] >= task.quantity:
+        return False
+    return not (opts.excluded_worker_ids and snap.ids[i] in opts.excluded_worker_ids)
+
+
+def _load_upper(snap: FleetSnapshot, chord: FloatArray, best: int) -> float:
+    """Upper bound (with float slack) on row ``best``'s exact ``load`` score."""
+    upper = geodesic_upper_bound_m(float(chord[best])) + float(snap.route_m[best])
+    return upper * (1 + _REL_MARGIN) + _ABS_MARGIN_M
+
+
 def _scan_load(snap: FleetSnapshot, task: TaskPoint, opts: AutoAssignOptions) -> WorkerKey | None:
     """The ``load`` mode's scan: route length plus the chord from the route's end as the
     lower bound, confirmed exactly.  The same answer as :func:`_scan` with ``use_end``, in
-    fewer vector passes (it runs once per assignment of a 100,000-task day): the squared
-    chord is one matrix-vector product plus two in-place adds, and the usual case of a
-    single contender is told by the second-lowest bound instead of a full shortlist."""
+    fewer vector passes (it runs once per assignment of a 100,000-task day, and in a
+    running model each numpy call costs a few microseconds): the squared chord is one
+    matrix-vector product plus in-place adds, and in the usual case -- the lowest bound
+    of all rows is an eligible worker's and no other row comes within its upper bound --
+    neither the eligibility mask nor a shortlist is built."""
     x, y, z = ecef_point(task.lat, task.lon)
     chord = snap.end_xyz @ np.array((-2.0 * x, -2.0 * y, -2.0 * z))
     chord += snap.end_p2
@@ -388,17 +410,20 @@ def _scan_load(snap: FleetSnapshot, task: TaskPoint, opts: AutoAssignOptions) ->
     np.maximum(chord, 0.0, out=chord)
     np.sqrt(chord, out=chord)
     base = snap.route_m
-    lower = np.where(snap.eligible(task, opts), base + chord, np.inf)
+    lower = base + chord
     best = int(lower.argmin())
-    low = float(lower[best])
-    if low == math.inf:
+    if _eligible_row(snap, best, task, opts):
+        low = float(lower[best])
+        upper = _load_upper(snap, chord, best)
+        lower[best] = np.inf
+        if float(lower.min()) > upper:
+            return snap.ids[best]  # nobody else, eligible or not, is within the bounds
+        lower[best] = low
+    lower[~snap.eligible(task, opts)] = np.inf
+    best = int(lower.argmin())
+    if not math.isfinite(lower[best]):
         return None
-    upper = geodesic_upper_bound_m(float(chord[best])) + float(base[best])
-    upper = upper * (1 + _REL_MARGIN) + _ABS_MARGIN_M
-    lower[best] = np.inf
-    if float(lower.min()) > upper:
-        return snap.ids[best]  # nobody else can come within the bounds
-    lower[best] = low
+    upper = _load_upper(snap, chord, best)
     return _confirm(snap, task, np.flatnonzero(lower <= upper), base, True)
 
 

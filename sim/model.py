@@ -454,30 +454,33 @@ class Model:
         few changed -- the usual case between two decisions of one batch -- else in one
         vectorised pass."""
         snap = self.snapshot
-        if self._moved:
-            rows = sorted(self._moved)
-            self._moved.clear()
-            if len(rows) <= _SCALAR_ROWS:
-                for i in rows:
-                    w = self.workers[i]
-                    snap.move(i, w.lat, w.lon)
+        # Rows are independent of one another, so the order they are updated in is not
+        # significant (sets, not sorted lists).
+        moved = self._moved
+        if moved:
+            if len(moved) <= _SCALAR_ROWS:
+                ws = self.workers
+                for i in moved:
+                    snap.move(i, ws[i].lat, ws[i].lon)
             else:
                 ws = self.workers
+                rows = list(moved)
                 snap.move_many(
                     np.array(rows, dtype=np.intp),
                     np.array([ws[i].lat for i in rows]),
                     np.array([ws[i].lon for i in rows]),
                 )
-        if self._rerouted:
-            rows = sorted(self._rerouted)
-            self._rerouted.clear()
-            if len(rows) <= _SCALAR_ROWS:
-                for i in rows:  # FleetSnapshot.set_route's ECEF part
+            moved.clear()
+        ends = self._rerouted
+        if ends:
+            if len(ends) <= _SCALAR_ROWS:
+                for i in ends:  # FleetSnapshot.set_route's ECEF part
                     x, y, z = ecef_point(float(snap.end_lat[i]), float(snap.end_lon[i]))
                     snap.end_xyz[i] = (x, y, z)
                     snap.end_p2[i] = x * x + y * y + z * z
             else:
-                snap.refresh_ends(np.array(rows, dtype=np.intp))
+                snap.refresh_ends(np.fromiter(ends, dtype=np.intp, count=len(ends)))
+            ends.clear()
 
     def close(self) -> None:
         """End of run: close the on-duty clocks of workers still on shift."""

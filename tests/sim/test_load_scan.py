@@ -94,3 +94,35 @@ def test_deferred_snapshot_updates_match_immediate_ones(changed: int) -> None:
 
 def _near(rng: np.random.Generator) -> tuple[float, float]:
     return float(40.75 + rng.uniform(-0.02, 0.02)), float(-73.98 + rng.uniform(-0.02, 0.02))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_load_choice_skips_an_ineligible_lowest_bound(seed: int) -> None:
+    """The fast path takes the lowest bound of all rows only when that row is eligible;
+    off-duty, full, over-count, other-team and excluded workers with the shortest
+    routes must be passed over exactly as the brute-force scan does."""
+    rng = np.random.default_rng(seed)
+    n = 60
+    views = [
+        WorkerView(
+            id=i,
+            lat=float(40.75 + rng.uniform(-0.02, 0.02)),
+            lon=float(-73.98 + rng.uniform(-0.02, 0.02)),
+            on_duty=bool(rng.random() < 0.7),
+            teams=frozenset({"a" if rng.random() < 0.7 else "b"}),
+            assigned_count=int(rng.integers(0, 4)),
+            free_capacity=float(rng.integers(0, 3)),
+            route_m=float(rng.uniform(0, 300)),  # short routes: near-ties are common
+        )
+        for i in range(n)
+    ]
+    snap = FleetSnapshot.build(views)
+    options = [
+        AutoAssignOptions(mode="load"),
+        AutoAssignOptions(mode="load", team="a", max_assigned_task_count=3),
+        AutoAssignOptions(mode="load", excluded_worker_ids=frozenset(range(0, n, 3))),
+    ]
+    for _ in range(40):
+        task = TaskPoint(*_near(rng), quantity=float(rng.integers(0, 3)))
+        for opts in options:
+            assert choose_worker(snap, task, opts) == choose_worker_bruteforce(snap, task, opts)
