@@ -28,18 +28,16 @@ from sim.demand import Order
 from sim.dispatch import AutoAssignOptions, FleetSnapshot, WorkerView, route_length_m
 from sim.dispatchers import Dispatcher, make_dispatcher
 from sim.fleet import Worker, build_fleet, worker
-from sim.geo import ecef_point, geodesic_m
+from sim.geo import geodesic_m
 from sim.positions import Legs, interpolation_of, refresh_snapshot
 from sim.rng import Streams
 from sim.scenario import Scenario
+from sim.snapshot_sync import SnapshotSync
 from sim.submission import PlannedCall
 from sim.tasks import ACTIVE, ASSIGNED, COMPLETED, UNASSIGNED, Task
 from sim.travel import GeodesicTravel, travel_model
 
 Unit = list[Task]
-# Up to this many changed workers, sync_snapshot updates row by row (cheaper than numpy's
-# per-call overhead on a handful of rows).
-_SCALAR_ROWS = 8
 
 
 class Model:
@@ -110,12 +108,9 @@ class Model:
         )
         self.route_rest_m = np.zeros(len(self.workers))
         self._refreshed: tuple[float, int] = (math.nan, -1)
-        # Workers whose position (arrivals) or route end (``load``) changed since the
-        # snapshot's ECEF columns were last brought up to date: the columns are read only
-        # by dispatch decisions, so they are updated in one vectorised pass before the
-        # next decision (:meth:`refresh_positions`), not at every arrival and completion.
-        self._moved: set[int] = set()
-        self._rerouted: set[int] = set()
+        # Arrivals and route changes only mark their worker; the snapshot's ECEF columns
+        # are brought up to date before the next decision (:meth:`refresh_positions`).
+        self.stale = SnapshotSync(self.snapshot, self.workers)
         self.dispatcher: Dispatcher = make_dispatcher(self)
         # Read once: checked on every assignment and completion.
         self.tracks_routes = self.dispatcher.tracks_routes
@@ -286,7 +281,7 @@ class Model:
         t.arrived_s = now
         w.lat, w.lon = t.lat, t.lon
         self.legs.stop(w.id)
-        self._moved.add(w.id)
+        self.stale.moved.add(w.id)
         if self.tracks_routes:
             self.snapshot.route_m[w.id] = self.route_rest_m[w.id]  # no leg left to drive
         self.log.add(now, ev.TASK_ARRIVAL, t.id, w.id, t.lat, t.lon)
@@ -410,7 +405,7 @@ class Model:
     def arrive_home(self, w: Worker) -> None:
         assert w.end_hub is not None
         w.lat, w.lon = w.end_hub
-        self._moved.add(w.id)
+        self.stale.moved.add(w.id)
 
     def _update_route(self, w: Worker) -> None:
         """Route length for the ``load`` mode: where the worker is now → active task →
@@ -435,52 +430,19 @@ class Model:
             # (A completion whose task ended the route leaves the end where it was.)
             snap.end_lat[i] = lat
             snap.end_lon[i] = lon
-            self._rerouted.add(i)  # its end's ECEF coordinates: see sync_snapshot
+            self.stale.rerouted.add(i)  # its end's ECEF coordinates follow before a decision
 
     def refresh_positions(self) -> None:
         """Bring the snapshot to the present before a dispatch decision: moving workers are
         where they are along their legs (``distance``), and their routes count only what is
         left of the current leg (``load``).  Vectorised over the moving workers, once per
-        decision time and leg change."""
-        self.sync_snapshot()
+        decision time and leg change; first, the rows that arrivals and route changes
+        marked stale are brought up to date (:mod:`sim.snapshot_sync`)."""
+        self.stale.flush()
         key = (self.env.now, self.legs.version)
         if key != self._refreshed:
             self._refreshed = key
             refresh_snapshot(self.legs, self.snapshot, self.route_rest_m, key[0], self.opts.mode)
-
-    def sync_snapshot(self) -> None:
-        """Bring the snapshot's positions and route ends up to date with the workers
-        (each arrival and route change only marks its worker): one row at a time while
-        few changed -- the usual case between two decisions of one batch -- else in one
-        vectorised pass."""
-        snap = self.snapshot
-        # Rows are independent of one another, so the order they are updated in is not
-        # significant (sets, not sorted lists).
-        moved = self._moved
-        if moved:
-            if len(moved) <= _SCALAR_ROWS:
-                ws = self.workers
-                for i in moved:
-                    snap.move(i, ws[i].lat, ws[i].lon)
-            else:
-                ws = self.workers
-                rows = list(moved)
-                snap.move_many(
-                    np.array(rows, dtype=np.intp),
-                    np.array([ws[i].lat for i in rows]),
-                    np.array([ws[i].lon for i in rows]),
-                )
-            moved.clear()
-        ends = self._rerouted
-        if ends:
-            if len(ends) <= _SCALAR_ROWS:
-                for i in ends:  # FleetSnapshot.set_route's ECEF part
-                    x, y, z = ecef_point(float(snap.end_lat[i]), float(snap.end_lon[i]))
-                    snap.end_xyz[i] = (x, y, z)
-                    snap.end_p2[i] = x * x + y * y + z * z
-            else:
-                snap.refresh_ends(np.fromiter(ends, dtype=np.intp, count=len(ends)))
-            ends.clear()
 
     def close(self) -> None:
         """End of run: close the on-duty clocks of workers still on shift."""

@@ -75,9 +75,9 @@ def test_deferred_snapshot_updates_match_immediate_ones(changed: int) -> None:
         m.assign(w, t)  # a route change: marks the route end
         m.start_task(w, t)
         m.arrive(w, t)  # a move: marks the position
-    assert m._moved and m._rerouted
+    assert m.stale.moved and m.stale.rerouted
     m.refresh_positions()
-    assert not m._moved and not m._rerouted
+    assert not m.stale.moved and not m.stale.rerouted
     snap = m.snapshot
     for w in m.workers:
         assert (snap.lat[w.id], snap.lon[w.id]) == (w.lat, w.lon)
