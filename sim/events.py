@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 
@@ -74,10 +75,14 @@ class EventLog:
     :meth:`to_frame` joins the chunks once, at the end.
     """
 
-    __slots__ = ("_chunks", "detail", "kind", "lat", "lon", "task", "time", "worker")
+    __slots__ = ("_chunks", "_names", "detail", "kind", "lat", "lon", "task", "time", "worker")
 
     def __init__(self) -> None:
-        self._chunks: list[tuple[list[np.ndarray], list[str]]] = []
+        # Packed chunks: the numeric columns, and each detail as a code into ``_names``
+        # (a day has a handful of distinct details and a million events: codes are
+        # smaller than a list of string pointers and turn into Arrow strings in C).
+        self._chunks: list[tuple[list[np.ndarray], npt.NDArray[np.int32]]] = []
+        self._names: dict[str, int] = {}
         self._fresh()
 
     def _fresh(self) -> None:
@@ -115,7 +120,11 @@ class EventLog:
             return
         fields = (self.time, self.kind, self.task, self.worker, self.lat, self.lon)
         numbers = [np.array(f, dtype=t) for f, t in zip(fields, _DTYPES, strict=True)]
-        self._chunks.append((numbers, self.detail))
+        # Factorised in C, then the chunk's few distinct details mapped to the log's codes.
+        codes, uniques = pd.factorize(np.asarray(self.detail, dtype=object))
+        names = self._names
+        to_log = np.array([names.setdefault(str(u), len(names)) for u in uniques], dtype=np.int32)
+        self._chunks.append((numbers, to_log[codes]))
         self._fresh()
 
     def __len__(self) -> int:
@@ -123,8 +132,10 @@ class EventLog:
 
     def records(self) -> Iterator[Event]:
         self._pack()
-        for numbers, details in self._chunks:
+        names = list(self._names)
+        for numbers, codes in self._chunks:
             cols = [c.tolist() for c in numbers]
+            details = [names[c] for c in codes.tolist()]
             for time_s, kind, task, worker, lat, lon, detail in zip(*cols, details, strict=True):
                 yield Event(time_s, KINDS[kind], task, worker, lat, lon, detail)
 
@@ -138,11 +149,15 @@ class EventLog:
                 np.concatenate([c[0].pop(0) for c in old]) if old else np.zeros(0, dtype)
                 for dtype in _DTYPES
             ]
-            self._chunks = [(numbers, [d for _, ds in old for d in ds])]
-        numbers, details = self._chunks[0]
+            codes = np.concatenate([c for _, c in old]) if old else np.zeros(0, np.int32)
+            self._chunks = [(numbers, codes)]
+        numbers, codes = self._chunks[0]
         # Kinds decoded by Arrow from their codes: no Python string object per event.
         kinds = pa.DictionaryArray.from_arrays(
             pa.array(numbers[1], type=pa.int8()), pa.array(KINDS, type=pa.string())
+        ).dictionary_decode()
+        details = pa.DictionaryArray.from_arrays(
+            pa.array(codes, type=pa.int32()), pa.array(list(self._names), type=pa.string())
         ).dictionary_decode()
         # No sort: the model logs at the clock's current time, so the rows are already in
         # time order (a property the tests check).  Fresh arrays, so the frame may share

@@ -32,9 +32,10 @@ from sim.geo import geodesic_m
 from sim.positions import Legs, interpolation_of, refresh_snapshot
 from sim.rng import Streams
 from sim.scenario import Scenario
+from sim.snapshot_sync import SnapshotSync
 from sim.submission import PlannedCall
 from sim.tasks import ACTIVE, ASSIGNED, COMPLETED, UNASSIGNED, Task
-from sim.travel import travel_model
+from sim.travel import GeodesicTravel, travel_model
 
 Unit = list[Task]
 
@@ -58,6 +59,7 @@ class Model:
         self.calls = calls
         self.workers = build_fleet(scenario, streams)
         self.travel = travel_model(scenario)
+        self._geodesic_travel = type(self.travel) is GeodesicTravel
         prefetch = getattr(self.travel, "prefetch", None)  # a routing engine: ask up front
         if prefetch is not None:
             hubs = [w.end_hub for w in self.workers if w.end_hub is not None]
@@ -106,6 +108,9 @@ class Model:
         )
         self.route_rest_m = np.zeros(len(self.workers))
         self._refreshed: tuple[float, int] = (math.nan, -1)
+        # Arrivals and route changes only mark their worker; the snapshot's ECEF columns
+        # are brought up to date before the next decision (:meth:`refresh_positions`).
+        self.stale = SnapshotSync(self.snapshot, self.workers)
         self.dispatcher: Dispatcher = make_dispatcher(self)
         # Read once: checked on every assignment and completion.
         self.tracks_routes = self.dispatcher.tracks_routes
@@ -246,14 +251,22 @@ class Model:
         w.active = t
         self.snapshot.assigned_count[w.id] -= 1
         self.log.add(now, ev.TASK_STARTED, t.id, w.id, w.lat, w.lon)
-        fallbacks = self.travel.fallbacks
-        dist, dur = self.travel.leg(w.lat, w.lon, t.lat, t.lon, now, w.speed_mps, w.vehicle)
-        w.travel_fallbacks += self.travel.fallbacks - fallbacks
+        travel = self.travel
+        fallbacks = travel.fallbacks
+        dist, dur = travel.leg(w.lat, w.lon, t.lat, t.lon, now, w.speed_mps, w.vehicle)
+        w.travel_fallbacks += travel.fallbacks - fallbacks
         w.distance_m += dist
         if t.is_pickup and w.onboard <= 0:
             w.empty_distance_m += dist
-        leg_m = geodesic_m(w.lat, w.lon, t.lat, t.lon)
-        self.legs.start(w.id, w.lat, w.lon, t.lat, t.lon, now, dur, leg_m)
+        leg_m = 0.0
+        if dur > 0 and (w.lat != t.lat or w.lon != t.lon):
+            # A leg to drive (Legs ignores any other): its geodesic length, which the
+            # geodesic travel model has just solved for the leg itself.
+            if self._geodesic_travel:
+                leg_m = travel.last_geodesic_m  # type: ignore[attr-defined]
+            else:
+                leg_m = geodesic_m(w.lat, w.lon, t.lat, t.lon)
+            self.legs.start(w.id, w.lat, w.lon, t.lat, t.lon, now, dur, leg_m)
         if self.tracks_routes:
             if first and self.legs.on_leg[w.id]:
                 # The plan is unchanged, its first part is now the leg: only what lies
@@ -268,7 +281,7 @@ class Model:
         t.arrived_s = now
         w.lat, w.lon = t.lat, t.lon
         self.legs.stop(w.id)
-        self.snapshot.move(w.id, t.lat, t.lon)
+        self.stale.moved.add(w.id)
         if self.tracks_routes:
             self.snapshot.route_m[w.id] = self.route_rest_m[w.id]  # no leg left to drive
         self.log.add(now, ev.TASK_ARRIVAL, t.id, w.id, t.lat, t.lon)
@@ -392,7 +405,7 @@ class Model:
     def arrive_home(self, w: Worker) -> None:
         assert w.end_hub is not None
         w.lat, w.lon = w.end_hub
-        self.snapshot.move(w.id, w.lat, w.lon)
+        self.stale.moved.add(w.id)
 
     def _update_route(self, w: Worker) -> None:
         """Route length for the ``load`` mode: where the worker is now → active task →
@@ -410,13 +423,22 @@ class Model:
             rest, lat, lon = route_length_m(w.lat, w.lon, [(t.lat, t.lon) for t in stops])
             total = rest
         self.route_rest_m[w.id] = rest
-        self.snapshot.set_route(w.id, total, lat, lon)
+        snap = self.snapshot
+        i = w.id
+        snap.route_m[i] = total
+        if lat != snap.end_lat[i] or lon != snap.end_lon[i]:
+            # (A completion whose task ended the route leaves the end where it was.)
+            snap.end_lat[i] = lat
+            snap.end_lon[i] = lon
+            self.stale.rerouted.add(i)  # its end's ECEF coordinates follow before a decision
 
     def refresh_positions(self) -> None:
         """Bring the snapshot to the present before a dispatch decision: moving workers are
         where they are along their legs (``distance``), and their routes count only what is
         left of the current leg (``load``).  Vectorised over the moving workers, once per
-        decision time and leg change."""
+        decision time and leg change; first, the rows that arrivals and route changes
+        marked stale are brought up to date (:mod:`sim.snapshot_sync`)."""
+        self.stale.flush()
         key = (self.env.now, self.legs.version)
         if key != self._refreshed:
             self._refreshed = key

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Final
 
 from sim.demand import Order
 from sim.scenario import Submission
@@ -77,6 +78,9 @@ class PlannedCall:
         return max(self.created_s) if self.created_s else self.acked_s
 
 
+_CALL_SETTERS: Final = tuple(getattr(PlannedCall, f.name).__set__ for f in fields(PlannedCall))
+
+
 def _flush_groups(orders: Sequence[Order], cfg: Submission) -> list[tuple[float, list[int]]]:
     """(flush time, task ids) per batch: size-triggered or on the ``flush_s`` tick."""
     groups: list[tuple[float, list[int]]] = []
@@ -108,11 +112,25 @@ def plan_submissions(orders: Sequence[Order], cfg: Submission) -> list[PlannedCa
     limiter = ClientLimiter(cfg.rate_limit_rps)
     calls: list[PlannedCall] = []
     if cfg.mode == "single":
+        # One call per task (200,000 of them in an M/M/20 benchmark run): built through
+        # the slots' setters, the same objects as PlannedCall(...) at a third of the cost
+        # of a frozen dataclass's __init__ (object.__setattr__ per field).
+        new = object.__new__
+        s_id, s_mode, s_sent, s_acked, s_ids, s_created, s_job = _CALL_SETTERS
+        delay = cfg.api_delay_s
         for order in orders:
             for tid in order.task_ids:
                 sent = limiter.send_at(order.ordered_s)
-                acked = sent + cfg.api_delay_s
-                calls.append(PlannedCall(len(calls), "single", sent, acked, (tid,), (acked,), ""))
+                acked = sent + delay
+                c = new(PlannedCall)
+                s_id(c, len(calls))
+                s_mode(c, "single")
+                s_sent(c, sent)
+                s_acked(c, acked)
+                s_ids(c, (tid,))
+                s_created(c, (acked,))
+                s_job(c, "")
+                calls.append(c)
         return calls
     job_free = -math.inf
     for flush_s, ids in _flush_groups(orders, cfg):

@@ -9,17 +9,38 @@ writer consume; the files and ``read_run`` use the analyst form that
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sim.fleet import Worker
 from sim.report.clock import local_hours
 from sim.submission import PlannedCall
 from sim.tasks import Task
+
+
+def strings(values: list[str]) -> Any:
+    """A pandas string column from Python strings, converted by Arrow in C (about half
+    the cost of ``pd.array(values, dtype="string")``, the same column)."""
+    return pd.array(pa.array(values, type=pa.string()), dtype="string")
+
+
+def joined_ids(ids: Sequence[Sequence[int]]) -> Any:
+    """A string column of ``";"``-joined ids per row ("" for none), the working form of
+    id lists: the ids are formatted and joined by Arrow over one flat array instead of a
+    Python ``str.join`` per row (a 200,000-call day spent a third of a second there)."""
+    n = len(ids)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, ids), dtype=np.int64, count=n), out=offsets[1:])
+    flat = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(offsets[-1]))
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(flat).cast(pa.string()))
+    return pd.array(pc.binary_join(lists, ";"), dtype="string")
 
 
 def tasks_frame(
@@ -52,13 +73,7 @@ def tasks_frame(
             "service_s": col("service_s", np.float64),
             "complete_after_s": col("complete_after_s", np.float64),
             "complete_before_s": before,
-            "dependencies": pd.array(
-                [
-                    ";".join(map(str, d)) if d else ""
-                    for d in map(attrgetter("dependencies"), tasks)
-                ],
-                dtype="string",
-            ),
+            "dependencies": joined_ids(list(map(attrgetter("dependencies"), tasks))),
             "ordered_s": col("ordered_s", np.float64),
             "created_s": created,
             "assigned_s": col("assigned_s", np.float64),
@@ -68,9 +83,7 @@ def tasks_frame(
             "cancelled_s": col("cancelled_s", np.float64),
             "state": col("state", np.int8),
             "success": success,
-            "failure_reason": pd.array(
-                list(map(attrgetter("failure_reason"), tasks)), dtype="string"
-            ),
+            "failure_reason": strings(list(map(attrgetter("failure_reason"), tasks))),
             "worker_id": col("worker", np.int64),
             "did_auto_assign": col("did_auto_assign", np.bool_),
             "submission_id": col("submission_id", np.int64),
@@ -89,7 +102,7 @@ def workers_frame(workers: Sequence[Worker]) -> pd.DataFrame:
         return np.fromiter(map(attrgetter(name), workers), dtype=dtype, count=n)
 
     def text(name: str) -> Any:
-        return pd.array(list(map(attrgetter(name), workers)), dtype="string")
+        return strings(list(map(attrgetter(name), workers)))
 
     return pd.DataFrame(
         {
@@ -122,12 +135,12 @@ def submissions_frame(calls: Sequence[PlannedCall]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "submission_id": np.array([c.submission_id for c in calls], dtype=np.int64),
-            "mode": pd.array([c.mode for c in calls], dtype="string"),
+            "mode": strings([c.mode for c in calls]),
             "sent_s": np.array([c.sent_s for c in calls], dtype=np.float64),
             "acked_s": np.array([c.acked_s for c in calls], dtype=np.float64),
             "available_s": np.array([c.available_s for c in calls], dtype=np.float64),
             "n_tasks": np.array([len(c.task_ids) for c in calls], dtype=np.int64),
-            "task_ids": pd.array([";".join(map(str, c.task_ids)) for c in calls], dtype="string"),
-            "job_id": pd.array([c.job_id for c in calls], dtype="string"),
+            "task_ids": joined_ids([c.task_ids for c in calls]),
+            "job_id": strings([c.job_id for c in calls]),
         }
     )

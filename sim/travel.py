@@ -148,6 +148,10 @@ class GeodesicTravel(_MatrixParts):
         self.start_hour = start_hour_utc
         self.fallbacks = 0
         self.matrix_fallbacks = 0
+        #: The plain geodesic (m) of the last :meth:`leg`, before the detour factor: the
+        #: model reads it back for the leg's length instead of solving the same geodesic
+        #: twice per task.
+        self.last_geodesic_m = 0.0
         # Hour -> multiplier, per vehicle type; ``None`` is the fleet-wide profile.
         flat = np.ones(24)
         self._profiles: dict[str | None, FloatArray] = {
@@ -183,7 +187,8 @@ class GeodesicTravel(_MatrixParts):
         speed_mps: float,
         vehicle: str | None = None,
     ) -> tuple[float, float]:
-        dist = geodesic_m(lat1, lon1, lat2, lon2) * self.detour
+        geo = self.last_geodesic_m = geodesic_m(lat1, lon1, lat2, lon2)
+        dist = geo * self.detour
         return dist, dist / (speed_mps * self.speed_factor(depart_s, vehicle))
 
     def matrix(

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import multiprocessing as mp
 import resource
+import sys
 import time
 from collections.abc import Generator
 from pathlib import Path
@@ -62,6 +63,26 @@ def bare_simpy_rate(n: int) -> float:
     return n / (time.perf_counter() - t0)
 
 
+def own_peak_kb() -> int:
+    """This process's own peak resident set (KiB) since it was exec'd.
+
+    On Linux ``ru_maxrss`` of RUSAGE_SELF survives exec: a spawned child reports the
+    larger of its own peak and the peak of the process it was forked from (a full
+    ``fleetsim bench`` run had grown to over 1 GB by then).  ``VmHWM`` in
+    /proc/self/status is reset at exec, so it is the child's own figure; elsewhere
+    ``ru_maxrss`` is all there is (KiB on Linux, bytes on macOS).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak // 1024 if sys.platform == "darwin" else peak
+
+
 def _day_child(overrides: list[str], queue: Any) -> None:
     from sim.run import simulate
     from sim.scenario_io import load_scenario
@@ -71,7 +92,7 @@ def _day_child(overrides: list[str], queue: Any) -> None:
     result = simulate(scenario)
     wall = time.perf_counter() - t0
     cpu = time.process_time() - c0
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = own_peak_kb()
     queue.put((wall, cpu, result.sim_events, len(result.tasks), len(result.events), peak_kb))
 
 
