@@ -2,9 +2,9 @@
 
 Concepts held here: :class:`ReplayPlan` (what a process replays: its partition, the
 shared time origin, the run id), :class:`GeventClock` and :class:`PartitionRun` (the
-open-model loop of :mod:`loadtest.replay.schedule` with gevent greenlets, CPU sampling and a stop
-switch).  Imports gevent but never Locust, and is never imported by the simulator or
-the emulator.
+open-model loop of :mod:`loadtest.replay.schedule` with a greenlet per call, in
+:class:`loadtest.replay.flights.Flights`, CPU sampling and a stop switch).  Imports gevent
+but never Locust, and is never imported by the simulator or the emulator.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import gevent
-import gevent.pool
 import psutil
 
 from loadtest.replay.executor import Executor
+from loadtest.replay.flights import Flights
 from loadtest.replay.retry import RetryPolicy
 from loadtest.replay.saturation import SAMPLE_EVERY_S, CpuSampler
 from loadtest.replay.scale import copy_run_ids, tag_task
@@ -88,7 +88,7 @@ class PartitionRun:
     targets: Targets
     recorder: Recorder
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-    pool: gevent.pool.Pool = field(default_factory=lambda: gevent.pool.Pool(MAX_IN_FLIGHT))
+    pool: Flights = field(default_factory=lambda: Flights(MAX_IN_FLIGHT))
     stopping: bool = False
     finished: bool = False
     cpu_peak_pct: float = 0.0
