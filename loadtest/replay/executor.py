@@ -47,7 +47,6 @@ from loadtest.replay.wire import (
     Targets,
     Transport,
     Unresolved,
-    has_placeholder,
     resolve_path,
     resolve_value,
 )
@@ -85,8 +84,6 @@ class Executor:
     limiters: dict[str, ClientLimiter] = field(default_factory=dict)
     #: Added to the task numbers this executor records (``--scale``: the copy's tag).
     task_tag: int = 0
-    #: Per call id: whether its body has no placeholder (sent as is).
-    static_bodies: dict[int, bool] = field(default_factory=dict)
 
     # -- entry point -------------------------------------------------------------------------
     def execute(self, ready: Ready) -> bool:
@@ -102,11 +99,11 @@ class Executor:
     def _execute(self, ready: Ready) -> bool:
         call = ready.call
         lag_ms = (self.clock.now() - ready.intended_s) * 1000.0
-        path, body = "", None
+        path, body, payload = "", None, None
         for _ in range(4):  # at most a few references from other processes to look up
             try:
                 path = resolve_path(call, self.ids, self.run_id)
-                body = self._resolve_body(call)
+                body, payload = self._resolve_body(call)
                 break
             except Unresolved as exc:
                 if self.lookup_remote and self._lookup(str(exc.args[0])):
@@ -125,7 +122,7 @@ class Executor:
         elif call.op in POLL_FLOWS:
             ok = self._poll(ready, path)
         else:
-            ok = self._send_call(ready, path, body)
+            ok = self._send_call(ready, path, body, payload)
             if ok and call.op == ops.TASK_DELETE.name:
                 # Cancelled on purpose: reconciliation no longer looks for it.
                 self.recorder.deleted_tasks.extend(t + self.task_tag for t in call.tasks)
@@ -134,15 +131,21 @@ class Executor:
         self.recorder.outcome(call.name, ok)
         return ok
 
-    def _resolve_body(self, call: TraceCall) -> Any:
-        """The call's body with placeholders filled.  Most bodies have none: those are
-        sent as the trace holds them (never mutated), without a copy per send; only a
-        worker create's body is changed afterwards (its phone), so it is always a copy."""
-        static = self.static_bodies.get(call.id)
-        if static is None:
-            static = call.op != ops.WORKER_CREATE.name and not has_placeholder(call.body)
-            self.static_bodies[call.id] = static
-        return call.body if static else resolve_value(call.body, self.ids, self.run_id)
+    def _resolve_body(self, call: TraceCall) -> tuple[Any, bytes | None]:
+        """The call's body with placeholders filled, and its encoding when that is already
+        known.  Most bodies have none: those are sent as the trace holds them (never
+        mutated, never copied), and the encoding that showed there is none (every
+        placeholder and reference starts with ``$``, which JSON never escapes) is the one
+        sent, so the body is encoded once.  A worker create's body is changed afterwards
+        (its phone), so it is always a copy, encoded when sent."""
+        if call.body is None:
+            return None, None
+        if call.op == ops.WORKER_CREATE.name:
+            return resolve_value(call.body, self.ids, self.run_id), None
+        raw = orjson.dumps(call.body)
+        if b"$" not in raw:
+            return call.body, raw
+        return resolve_value(call.body, self.ids, self.run_id), None
 
     def skip(self, ready: Ready) -> None:
         """Record a call not sent because a call it depends on failed."""
@@ -223,11 +226,12 @@ class Executor:
             retried=retried and not res.ok,
         )
 
-    def _send_call(self, ready: Ready, path: str, body: Any) -> bool:
+    def _send_call(self, ready: Ready, path: str, body: Any, encoded: bytes | None = None) -> bool:
+        """Send ``body`` (already ``encoded``, if given) with retries; True when done."""
         call = ready.call
         started = self.clock.now()
         deadline = started + self.policy.budget_s
-        payload = None if body is None else orjson.dumps(body)
+        payload = encoded if encoded is not None or body is None else orjson.dumps(body)
         res: HttpResult | None = None
         base = self.targets.base(call.provider)
         budget = self.budgets.get(base) or self.budgets.setdefault(base, self.policy.budget())

@@ -27,6 +27,7 @@ import logging
 import secrets
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -315,11 +316,37 @@ class LocustTransport:
                 resp.failure(f"HTTP {status}" if status else f"no response: {resp.error!r}")
             return HttpResult(
                 status,
-                _headers(resp.headers),
+                _LazyHeaders(resp.headers),
                 resp.content or b"",
                 error="" if status else repr(resp.error),
                 timed_out=status == 0 and "timeout" in repr(resp.error).lower(),
             )
+
+
+class _LazyHeaders(Mapping[str, str]):
+    """A response's headers, converted to a plain dict only when first read: most answers'
+    headers are never looked at (only a refusal's, or a limiter's), and converting every
+    answer's cost more client CPU than the rest of the transport."""
+
+    __slots__ = ("_dict", "_raw")
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._dict: dict[str, str] | None = None
+
+    def _get(self) -> dict[str, str]:
+        if self._dict is None:
+            self._dict, self._raw = _headers(self._raw), None
+        return self._dict
+
+    def __getitem__(self, key: str) -> str:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 def _headers(raw: Any) -> dict[str, str]:

@@ -2,24 +2,27 @@
 
 Concepts held here: :class:`ReplayPlan` (what a process replays: its partition, the
 shared time origin, the run id), :class:`GeventClock` and :class:`PartitionRun` (the
-open-model loop of :mod:`loadtest.replay.schedule` with gevent greenlets, CPU sampling and a stop
-switch).  Imports gevent but never Locust, and is never imported by the simulator or
-the emulator.
+open-model loop of :mod:`loadtest.replay.schedule` with a greenlet per call, in
+:class:`loadtest.replay.flights.Flights`, CPU sampling and a stop switch).  Imports gevent
+but never Locust, and is never imported by the simulator or the emulator.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import gc
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 import gevent
-import gevent.pool
 import psutil
 
 from loadtest.replay.executor import Executor
+from loadtest.replay.flights import Flights
 from loadtest.replay.retry import RetryPolicy
 from loadtest.replay.saturation import SAMPLE_EVERY_S, CpuSampler
 from loadtest.replay.scale import copy_run_ids, tag_task
@@ -88,7 +91,7 @@ class PartitionRun:
     targets: Targets
     recorder: Recorder
     policy: RetryPolicy = field(default_factory=RetryPolicy)
-    pool: gevent.pool.Pool = field(default_factory=lambda: gevent.pool.Pool(MAX_IN_FLIGHT))
+    pool: Flights = field(default_factory=lambda: Flights(MAX_IN_FLIGHT))
     stopping: bool = False
     finished: bool = False
     cpu_peak_pct: float = 0.0
@@ -128,11 +131,12 @@ class PartitionRun:
             if self.recorder.webhooks:
                 executor.ids.journal = self.recorder.wh_refs
             executors.append(executor)
+        schedules = [Schedule(calls, self.plan.speedup) for _ in executors]
         sampler = gevent.spawn(self._sample_cpu)
 
-        def loop(executor: Executor) -> LoopStats:
+        def loop(executor: Executor, schedule: Schedule) -> LoopStats:
             return run_open_model(
-                Schedule(calls, self.plan.speedup),
+                schedule,
                 _StoppableClock(clock, self),
                 self.pool.spawn,
                 executor.execute,
@@ -141,20 +145,23 @@ class PartitionRun:
                 on_skip=executor.skip,
             )
 
-        try:
-            if len(executors) == 1:
-                self.stats = loop(executors[0])
-            else:  # one dispatch loop per copy, side by side
-                loops = [gevent.spawn(loop, e) for e in executors]
-                gevent.joinall(loops, raise_error=True)
-                self.stats = LoopStats(
-                    launched=sum(g.value.launched for g in loops),
-                    skipped=sum(g.value.skipped for g in loops),
-                    stopped_early=any(g.value.stopped_early for g in loops),
-                )
-        finally:
-            sampler.kill(block=False)
-            self.finished = True
+        with frozen_heap():
+            try:
+                if len(executors) == 1:
+                    self.stats = loop(executors[0], schedules[0])
+                else:  # one dispatch loop per copy, side by side
+                    loops = [
+                        gevent.spawn(loop, e, s) for e, s in zip(executors, schedules, strict=True)
+                    ]
+                    gevent.joinall(loops, raise_error=True)
+                    self.stats = LoopStats(
+                        launched=sum(g.value.launched for g in loops),
+                        skipped=sum(g.value.skipped for g in loops),
+                        stopped_early=any(g.value.stopped_early for g in loops),
+                    )
+            finally:
+                sampler.kill(block=False)
+                self.finished = True
         return self.stats
 
     def stop(self, grace_s: float = 2.0) -> None:
@@ -172,6 +179,33 @@ class PartitionRun:
             pct = proc.cpu_percent(None)
             self.cpu.samples.append(pct)
             self.cpu_peak_pct = max(self.cpu_peak_pct, pct)
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """While the day runs, full collections skip everything made before it.
+
+    The trace, its schedules and Locust's own objects are hundreds of thousands of
+    objects that live for the whole run (a 60,000-call trace: ~375,000), and a full
+    collection walks them all: measured at ~0.5 s on a shared machine, stopping every
+    greenlet, which the schedule lag's tail then shows.  ``gc.freeze()`` moves them to
+    the permanent generation; the samples gathered during the day are floats, ints and
+    strings, which the collector does not track.  Unfrozen at the end, so a later test in
+    the same process (web UI) can collect this one's schedules; with runs side by side
+    in one process (two environments), when the last one ends.
+    """
+    _frozen[0] += 1
+    gc.freeze()
+    try:
+        yield
+    finally:
+        _frozen[0] -= 1
+        if _frozen[0] == 0:
+            gc.unfreeze()
+
+
+#: How many runs of this process are inside :func:`frozen_heap`.
+_frozen = [0]
 
 
 class _StoppableClock:

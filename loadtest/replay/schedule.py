@@ -16,7 +16,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from loadtest.trace.format import TraceCall
 
@@ -40,9 +40,12 @@ def partition(calls: Sequence[TraceCall], parts: int, index: int) -> list[TraceC
     return [c for c in calls if owner[c.family] == index]
 
 
-@dataclass(frozen=True, slots=True)
-class Ready:
-    """A call that may be sent now; ``intended_s`` is when it became eligible."""
+class Ready(NamedTuple):
+    """A call that may be sent now; ``intended_s`` is when it became eligible.
+
+    A named tuple rather than a frozen dataclass: one is made per call, and a frozen
+    dataclass's ``__init__`` (a ``object.__setattr__`` per field) cost more than the rest
+    of the schedule's bookkeeping for it."""
 
     call: TraceCall
     intended_s: float

@@ -66,11 +66,30 @@ def test_static_and_placeholder_bodies_both_go_out_right_every_time() -> None:
         )
         for i, b in enumerate((static, dynamic))
     ]
-    for _ in range(2):  # the second time from the cache
+    for _ in range(2):  # the same call twice (a retry's body, or --scale's copy)
         for c in calls:
             assert ex.execute(Ready(c, 0.0))
     got = [orjson.loads(b or b"null") for b in sent.bodies]
     assert got[0] == got[2] == static
     assert got[1] == got[3] == {"notes": "order fleetsim-R1-7", "metadata": [{"value": "R1"}]}
     assert calls[1].body == dynamic  # the trace's body is never changed
-    assert ex.static_bodies == {0: True, 1: False}
+
+
+def test_a_dollar_outside_a_placeholder_still_goes_out_unchanged() -> None:
+    """A ``$`` anywhere in the encoding (here a key) only costs a resolve; the body sent
+    is the same."""
+    sent = Sent()
+    ex = _executor(sent)
+    body = {"metadata": {"price$": "12"}, "n": 3}
+    call = TraceCall(
+        id=0,
+        at_s=0.0,
+        provider="onfleet",
+        op="task.create",
+        method="POST",
+        path="/api/v2/tasks",
+        body=body,
+        family=0,
+    )
+    assert ex.execute(Ready(call, 0.0))
+    assert sent.bodies == [orjson.dumps(body)]
