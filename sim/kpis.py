@@ -29,10 +29,9 @@ Definitions (all over tasks the platform created):
   travel matrix or routing engine lacked, driven on the geodesic instead.
 * ``solver_left_out`` -- tasks the route optimiser (``optimise``) could not place in any
   route at some solve (capacity, windows, shifts); they stayed unassigned until a later
-  solve placed them, or to the end.  ``solver_time_limit_hits`` -- VROOM searches
-  ``dispatch.solver_time_limit_s`` cut short; each was run again to its end, so the routes
-  do not depend on the machine, but this count does (the one figure that may differ
-  between two runs of the same seed): it says the solves were slower than planned.
+  solve placed them, or to the end.  (How often ``dispatch.solver_time_limit_s`` cut a
+  search is not a KPI: it depends on the machine's load, and outputs must not; see
+  :attr:`sim.run.SimResult.solver_time_limit_hits`.)
 
 ``KPIS`` is the one registry of these names, their units and meanings: the run report's
 KPI table, the sweep's ``--target`` check and the sweep report's headline all read it, so a
@@ -231,14 +230,6 @@ KPIS: tuple[KpiSpec, ...] = (
         "lower",
         "count",
     ),
-    KpiSpec(
-        "solver_time_limit_hits",
-        "count",
-        "route-optimiser searches cut short by dispatch.solver_time_limit_s and run again to "
-        "their end (same routes; depends on the machine's load; 0 for the other policies)",
-        "lower",
-        "count",
-    ),
 )
 """Every KPI in ``kpis.json`` order (``compute_kpis`` emits exactly these keys, in this order)."""
 
@@ -323,7 +314,6 @@ def compute_kpis(
     end_s: float | None = None,
     cost: Cost | None = None,
     solver_left_out: int = 0,
-    solver_time_limit_hits: int = 0,
 ) -> Kpis:
     """The KPIs of one run from its task and worker tables (see the module docstring).
 
@@ -401,7 +391,6 @@ def compute_kpis(
         "break_h": _total(workers, "break_s") / 3600.0,
         "travel_fallbacks": int(_total(workers, "travel_fallbacks")),
         "solver_left_out": solver_left_out,
-        "solver_time_limit_hits": solver_time_limit_hits,
     }
     # The registry fixes the order of kpis.json; a key here without a spec (or the reverse)
     # is a programming error that the tests catch, so no runtime reordering is paid for.

@@ -42,6 +42,10 @@ class SimResult:
     meta: RunMeta
     #: Number of SimPy events the model processed (for the benchmark).
     sim_events: int = 0
+    #: Route-optimiser searches ``dispatch.solver_time_limit_s`` cut short (each was run
+    #: again to its end, so the routes are the same).  It depends on the machine's load,
+    #: so it is reported on stderr, never written to the outputs.
+    solver_time_limit_hits: int = 0
 
 
 def _ticker(env: simpy.Environment, bar: Any, step_s: float) -> Generator[simpy.Event, Any, None]:
@@ -124,7 +128,6 @@ def _collect(
         end_s=model.end_s,
         cost=scenario.cost,
         solver_left_out=len(left_out),
-        solver_time_limit_hits=getattr(model.dispatcher, "limit_hits", 0),
     )
     meta = RunMeta(
         scenario=scenario.name,
@@ -146,4 +149,5 @@ def _collect(
         meta=meta,
         # SimPy numbers every scheduled event; the next number is the count so far.
         sim_events=int(next(model.env._eid)),
+        solver_time_limit_hits=int(getattr(model.dispatcher, "limit_hits", 0)),
     )

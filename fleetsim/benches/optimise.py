@@ -141,7 +141,7 @@ def bench_optimise(ctx: BenchContext) -> list[BenchResult]:
                 "cpu_s": round(opt_cpu, 3),
                 "cpu_s_fifo": round(fifo_cpu, 3),
                 "cpu_ratio": round(opt_cpu / fifo_cpu, 1),
-                "solver_time_limit_hits": int(opt.kpis["solver_time_limit_hits"]),
+                "solver_time_limit_hits": opt.solver_time_limit_hits,
                 "tasks": int(opt.kpis["tasks_created"]),
                 "on_time_pct_optimise": float(opt.kpis["on_time_pct"]),
                 "on_time_pct_fifo": float(fifo.kpis["on_time_pct"]),

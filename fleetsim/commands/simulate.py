@@ -65,6 +65,13 @@ def _run(args: argparse.Namespace) -> int:
     result = simulate(scenario, seed=args.seed, progress=progress)
     out = args.out or Path("results") / scenario.name
     write_outputs(result, out, fmt=args.format, extra=extra)
+    if result.solver_time_limit_hits:
+        print(
+            f"fleetsim simulate: warning: {result.solver_time_limit_hits} route-optimiser "
+            "search(es) ran past dispatch.solver_time_limit_s and were run again to their end "
+            "(the same routes, only slower; a higher limit stops this warning)",
+            file=sys.stderr,
+        )
     if not args.quiet:
         print(format_kpis(result.kpis))
     if args.report:
