@@ -85,6 +85,11 @@ PRODUCERS: tuple[Producer, ...] = (
     ("post", _H, f"{_HC}/routes/{{}}", ("/route_handle",)),
     ("post", _H, f"{_HC}/workers/{{}}", ("/worker_handle",)),
     ("post", _H, f"{_HC}/orders/{{}}", ("/orders/0/order_handle",)),
+    # a tracked route (its orders assigned at once): the driver app starts it, moves,
+    # and completes its order
+    ("post", f"{_H}/track", f"{_HC}/routes/{{}}", ("/route_handle",)),
+    ("post", f"{_H}/track", f"{_HC}/workers/{{}}", ("/worker_handle",)),
+    ("post", f"{_H}/track", f"{_HC}/orders/{{}}", ("/orders/0/order_handle",)),
 )
 
 
@@ -189,6 +194,15 @@ QUERY_LINKS: tuple[tuple[str, str, str, str, dict[str, str]], ...] = (
 )
 
 
+#: Links that carry nothing: the target needs no value from the answer, but is the
+#: workflow's next call (a stateful client reaches it from there): (method, path of the
+#: source, method, path of the target).
+FOLLOW_LINKS: tuple[tuple[str, str, str, str], ...] = (
+    # a plan's orders are on a route; more orders are tracked straight away
+    ("post", _H, "post", f"{_H}/track"),
+)
+
+
 def _matcher(template: str) -> re.Pattern[str]:
     """``/a/{}/b/{}`` -> a regex matching ``/a/{x}/b/{y}`` and anything below it."""
     parts = [re.escape(p) for p in template.split("{}")]
@@ -230,6 +244,10 @@ def links_for(
         link["requestBody"] = body
         if not link["parameters"]:
             del link["parameters"]
+    for method, path, t_method, t_path in FOLLOW_LINKS:
+        if (method, path) in op_ids and (t_method, t_path) in op_ids:
+            target = op_ids[(t_method, t_path)]
+            out.setdefault((method, path), {})[target] = {"operationId": target}
     for method, path, t_method, t_path, query in QUERY_LINKS:
         if (method, path) not in op_ids or (t_method, t_path) not in op_ids:
             continue
