@@ -67,12 +67,21 @@ def _nash_side(side: str) -> dict[str, Any]:
 
 
 _FILLED = {"type": "string", "minLength": 1}
+_LOOPBACK_URL = r"^https?://(127\.0\.0\.1|localhost)(:[1-9][0-9]{0,3})?(/[A-Za-z0-9/_-]*)?$"
 _ONFLEET_DESTINATION = {
     "description": "An address or a location ([longitude, latitude]) is required.",
     "properties": {"location": _LNG_LAT},
     "allOf": [_either({"location": {"type": "array"}}, {"address": {"type": "object"}})],
 }
 _NAME_PHONE = {"properties": {"name": {"pattern": r"\S"}, "phone": {"pattern": ONFLEET_PHONE}}}
+#: A task's inline recipient: the server takes no null for the SMS flag.
+_RECIPIENT = {
+    "properties": {
+        "name": {"pattern": r"\S"},
+        "phone": {"pattern": ONFLEET_PHONE},
+        "skipSMSNotifications": {"type": "boolean", "default": False},
+    }
+}
 
 
 #: Request constraints the server enforces that the providers' models leave out (schema
@@ -99,7 +108,7 @@ _CONSTRAINTS: dict[str, dict[str, Any]] = {
         "additionalProperties": {"type": ["string", "null"]},
         "allOf": [_either({"unparsed": _FILLED}, {"street": _FILLED, "city": _FILLED})],
     },
-    "Recipient": _NAME_PHONE,
+    "Recipient": _RECIPIENT,
     "RecipientCreate": _NAME_PHONE,
     "AutoAssign": {"properties": {"maxAssignedTaskCount": _NON_NEGATIVE}},
     "WorkerCreate": {
@@ -146,6 +155,8 @@ _CONSTRAINTS: dict[str, dict[str, Any]] = {
         },
     },
     "PackagePatch": {"minProperties": 1},
+    # the emulator posts webhooks to loopback only (unless started to allow remote hosts)
+    "EndpointBody": {"properties": {"url": {"pattern": _LOOPBACK_URL}}},
     "BatchCreate": {"properties": {"service": {"minLength": 1}}},
 }
 

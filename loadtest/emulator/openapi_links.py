@@ -181,6 +181,14 @@ UNFED_LINKS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
 #: Links that fill a target's query parameters (``query.{name}``): the hub's location
 #: is the point whose nearby on-duty workers are listed.
 QUERY_LINKS: tuple[tuple[str, str, str, str, dict[str, str]], ...] = (
+    # the tasks listed from a task's creation on
+    (
+        "post",
+        f"{_O}/tasks",
+        "get",
+        f"{_O}/tasks/all",
+        {"query.from": "$response.body#/timeCreated"},
+    ),
     (
         "post",
         f"{_O}/hubs",
@@ -200,6 +208,12 @@ QUERY_LINKS: tuple[tuple[str, str, str, str, dict[str, str]], ...] = (
 FOLLOW_LINKS: tuple[tuple[str, str, str, str], ...] = (
     # a plan's orders are on a route; more orders are tracked straight away
     ("post", _H, "post", f"{_H}/track"),
+    # a registered endpoint gets a test event; the organisation's key and the emulator
+    ("post", f"{_C}/webhooks", "post", f"{_C}/webhooks/emit"),
+    ("get", f"{_O}/organization", "get", f"{_O}/auth/test"),
+    ("get", f"{_O}/organization", "get", f"{_C}/info"),
+    # the on-duty workers near a point (a new worker is off duty: an empty list)
+    ("post", f"{_O}/workers", "get", f"{_O}/workers/location"),
 )
 
 
