@@ -210,12 +210,23 @@ BUDGET: dict[str | None, tuple[int, int]] = {
     GROUPS[0]: (30, 12),
     GROUPS[1]: (40, 15),
     r"^/api/batches": (10, 6),
-    GROUPS[-1]: (25, 12),
+    GROUPS[2]: (40, 10),
+    r"^/api/v2/(recipients|destinations|customFields)": (40, 10),
+    GROUPS[-1]: (40, 12),
 }
 
 #: Operations the run does not reach yet (issue 10 is not finished): each group's run must
 #: reach every other operation of the group.
 NOT_YET: dict[str, frozenset[Op]] = {
+    # one body schema for create, update and delete: the create's name and type are not
+    # required in it, so a generated create mostly fails and its follow-ups wait
+    "^/api/v2/(recipients|destinations|customFields)": frozenset(
+        {
+            ("DELETE", "/api/v2/customFields"),
+            ("GET", "/api/v2/customFields/{model}"),
+            ("PUT", "/api/v2/customFields"),
+        }
+    ),
     "^/api/v2/(workers|containers/(workers|\\{id\\}))|^/emulator/v1/(workers|tasks)": frozenset(
         {
             ("DELETE", "/api/v2/workers/{workerId}"),
@@ -279,9 +290,6 @@ UNSTEADY = frozenset(
     {
         GROUPS[0],  # tasks
         GROUPS[1],  # workers and the driver app
-        GROUPS[2],  # teams
-        r"^/api/v2/(recipients|destinations|customFields)",
-        r"^/orders|^/emulator/v1/hypertrack",
     }
 )
 
