@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 from starlette.routing import BaseRoute, Route
 
+from loadtest.emulator.openapi_constraints import constrain, query_schema
 from loadtest.emulator.openapi_links import links_for
 from loadtest.emulator.webhooks import payloads
 from loadtest.providers import deftship, hypertrack, nash, onfleet, webhooks
@@ -225,89 +226,6 @@ _EXTRA_MODULES: tuple[str, ...] = (
     "loadtest.emulator.hypertrack.schema",
 )
 
-#: Onfleet's accepted phone forms (``normalise_phone``): ``+`` and 8-15 digits, or a US
-#: number of 10 digits (not starting 0 or 1) or 11 starting with 1, with separators.
-_SEP = r"[ ().-]*"
-ONFLEET_PHONE = (
-    rf"^(?:\+{_SEP}(?:[0-9]{_SEP}){{8,15}}|{_SEP}[2-9]{_SEP}(?:[0-9]{_SEP}){{9}}"
-    rf"|{_SEP}1{_SEP}(?:[0-9]{_SEP}){{10}})$"
-)
-_E164 = r"^\+[0-9]{8,15}$"
-_LNG_LAT = {"prefixItems": [{"minimum": -180, "maximum": 180}, {"minimum": -90, "maximum": 90}]}
-_NON_NEGATIVE = {"minimum": 0}
-_EPOCH_MS = {"minimum": 0, "maximum": 10**15}
-
-
-#: Request constraints the server enforces that the providers' models leave out (schema
-#: name -> keywords merged into the schema; ``properties`` -> field -> keywords merged into
-#: the field), so that what the document allows the server accepts, as far as JSON Schema
-#: can say it in keywords that client generators also read.  Either/or rules (an address
-#: or a location) are stated in ``description`` rather than as ``anyOf`` of ``required``:
-#: openapi-python-client turns those into unions it cannot always build.  Ids must also
-#: exist, and time windows must be ordered.
-_CONSTRAINTS: dict[str, dict[str, Any]] = {
-    "TaskBatch": {"properties": {"tasks": {"minItems": 1, "maxItems": onfleet.MAX_BATCH}}},
-    "TaskCreate": {
-        "properties": {
-            "completeAfter": _EPOCH_MS,
-            "completeBefore": _EPOCH_MS,
-            "quantity": {"minimum": 0, "exclusiveMaximum": 1e12},
-            "serviceTime": {"minimum": 0, "exclusiveMaximum": 1e12},
-        }
-    },
-    "OnfleetDestination": {
-        "description": "An address or a location ([longitude, latitude]) is required.",
-        "properties": {"location": _LNG_LAT},
-    },
-    "OnfleetAddress": {
-        "description": "unparsed, or street and city, is required (all values strings).",
-        "additionalProperties": {"type": ["string", "null"]},
-    },
-    "Recipient": {"properties": {"name": {"pattern": r"\S"}, "phone": {"pattern": ONFLEET_PHONE}}},
-    "AutoAssign": {"properties": {"maxAssignedTaskCount": _NON_NEGATIVE}},
-    "WorkerCreate": {
-        "properties": {"name": {"pattern": r"\S"}, "phone": {"pattern": ONFLEET_PHONE}}
-    },
-    "DutyChange": {"properties": {"location": _LNG_LAT}},
-    "Move": {"properties": {"location": _LNG_LAT}},
-    "TrackRequest": {
-        "description": "worker_handle or device_id is required.",
-        "properties": {"orders": {"maxItems": hypertrack.MAX_ORDERS_PER_TRACK}},
-    },
-    "OrderIn": {"properties": {"expected_service_time": _NON_NEGATIVE}},
-    "HypertrackDestination": {
-        "description": "geometry, address or place_handle is required.",
-        "properties": {"radius": {"minimum": 1}},
-    },
-    "Geometry": {"properties": {"coordinates": _LNG_LAT}},
-    "Package": {
-        "description": "Each side needs both coordinates or an address line.",
-        "properties": {
-            **{
-                f"{side}{axis}": {"minimum": -lim, "maximum": lim}
-                for side in ("pickup", "dropoff")
-                for axis, lim in (("Latitude", 90), ("Longitude", 180))
-            },
-            **{f"{side}PhoneNumber": {"pattern": _E164} for side in ("pickup", "dropoff")},
-            **{k: _NON_NEGATIVE for k in ("packageValueCents", "tipAmountCents", "itemsCount")},
-        },
-    },
-    "BatchCreate": {"properties": {"service": {"minLength": 1}}},
-}
-
-
-def _constrain(schemas: dict[str, Any]) -> None:
-    for name, keywords in _CONSTRAINTS.items():
-        schema = schemas.get(name)
-        if schema is None:
-            continue
-        for key, value in keywords.items():
-            if key == "properties":
-                for field_name, extra in value.items():
-                    schema["properties"][field_name].update(extra)
-            else:
-                schema[key] = value
-
 
 def _sources() -> list[
     tuple[tuple[Op, ...], dict[tuple[str, str], Any], dict[tuple[str, str], int]]
@@ -387,7 +305,7 @@ def build_openapi(routes: Iterable[BaseRoute] | None = None) -> dict[str, Any]:
             for p in _path_params(path)
         ]
         params += [
-            {"name": n, "in": "query", "required": req, "schema": {"type": t}}
+            {"name": n, "in": "query", "required": req, "schema": query_schema(path, n, t)}
             for n, t, req in query
         ]
         success: dict[str, Any] = {"description": "Success"}
@@ -457,7 +375,7 @@ def build_openapi(routes: Iterable[BaseRoute] | None = None) -> dict[str, Any]:
         },
     }
     doc = _unqualified(doc)
-    _constrain(doc["components"]["schemas"])
+    constrain(doc["components"]["schemas"])
     return doc
 
 

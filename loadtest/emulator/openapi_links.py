@@ -85,6 +85,11 @@ PRODUCERS: tuple[Producer, ...] = (
     ("post", _H, f"{_HC}/routes/{{}}", ("/route_handle",)),
     ("post", _H, f"{_HC}/workers/{{}}", ("/worker_handle",)),
     ("post", _H, f"{_HC}/orders/{{}}", ("/orders/0/order_handle",)),
+    # a tracked route (its orders assigned at once): the driver app starts it, moves,
+    # and completes its order
+    ("post", f"{_H}/track", f"{_HC}/routes/{{}}", ("/route_handle",)),
+    ("post", f"{_H}/track", f"{_HC}/workers/{{}}", ("/worker_handle",)),
+    ("post", f"{_H}/track", f"{_HC}/orders/{{}}", ("/orders/0/order_handle",)),
 )
 
 
@@ -176,6 +181,14 @@ UNFED_LINKS: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
 #: Links that fill a target's query parameters (``query.{name}``): the hub's location
 #: is the point whose nearby on-duty workers are listed.
 QUERY_LINKS: tuple[tuple[str, str, str, str, dict[str, str]], ...] = (
+    # the tasks listed from a task's creation on
+    (
+        "post",
+        f"{_O}/tasks",
+        "get",
+        f"{_O}/tasks/all",
+        {"query.from": "$response.body#/timeCreated"},
+    ),
     (
         "post",
         f"{_O}/hubs",
@@ -186,6 +199,21 @@ QUERY_LINKS: tuple[tuple[str, str, str, str, dict[str, str]], ...] = (
             "query.latitude": "$response.body#/location/1",
         },
     ),
+)
+
+
+#: Links that carry nothing: the target needs no value from the answer, but is the
+#: workflow's next call (a stateful client reaches it from there): (method, path of the
+#: source, method, path of the target).
+FOLLOW_LINKS: tuple[tuple[str, str, str, str], ...] = (
+    # a plan's orders are on a route; more orders are tracked straight away
+    ("post", _H, "post", f"{_H}/track"),
+    # a registered endpoint gets a test event; the organisation's key and the emulator
+    ("post", f"{_C}/webhooks", "post", f"{_C}/webhooks/emit"),
+    ("get", f"{_O}/organization", "get", f"{_O}/auth/test"),
+    ("get", f"{_O}/organization", "get", f"{_C}/info"),
+    # the on-duty workers near a point (a new worker is off duty: an empty list)
+    ("post", f"{_O}/workers", "get", f"{_O}/workers/location"),
 )
 
 
@@ -230,6 +258,10 @@ def links_for(
         link["requestBody"] = body
         if not link["parameters"]:
             del link["parameters"]
+    for method, path, t_method, t_path in FOLLOW_LINKS:
+        if (method, path) in op_ids and (t_method, t_path) in op_ids:
+            target = op_ids[(t_method, t_path)]
+            out.setdefault((method, path), {})[target] = {"operationId": target}
     for method, path, t_method, t_path, query in QUERY_LINKS:
         if (method, path) not in op_ids or (t_method, t_path) not in op_ids:
             continue

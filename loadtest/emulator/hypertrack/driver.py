@@ -140,7 +140,14 @@ class HyperTrackDriver:
         api.save(o)
 
     async def complete(self, request: Request) -> Response:
-        return await self.api.act(request, "complete", driver=True)
+        try:
+            return await self.api.act(request, "complete", driver=True)
+        except ApiError as exc:
+            if exc.status != 422:
+                raise
+            # HyperTrack's validation (a bad query or body) in the driver app's Onfleet
+            # shape, whose validation status is 400 (the document lists no 422 here).
+            raise DRIVER_APP.invalid(f"{exc.message}: {exc.detail}") from None
 
     def routes(self) -> list[BaseRoute]:
         c = CONTROL_PATH

@@ -11,6 +11,15 @@ from loadtest.emulator.geocode import Geocoder, valid_location
 from loadtest.emulator.hypertrack.model import epoch_of
 
 
+def _whole(v: Any) -> Any:
+    """2.0 is the integer 2 in JSON Schema (the document's ``integer``): kept as 2.  (A
+    null, which the document allows, stands for the default.)"""
+    # Past 2**53 a float no longer spells one integer (and JSON's big integers arrive as
+    # floats): those stay refused.
+    whole = isinstance(v, float) and v.is_integer() and abs(v) <= 2**53
+    return int(v) if whole else v
+
+
 def parse_order(raw: Any, i: int, geocoder: Geocoder, loc: str | None = None) -> dict[str, Any]:
     """One order of a track (or plan) request, checked, with its destination placed; the
     422 names the field as ``orders.<i>.<field>`` (``<loc>.<field>`` when ``loc`` is
@@ -57,10 +66,11 @@ def _parse(raw: dict[str, Any], geocoder: Geocoder, at: Callable[[str], str]) ->
         geom = {"type": "Point", "coordinates": [lons[0], lats[0]]}
     else:
         raise HYPERTRACK.invalid("geometry, address or place_handle required", at("destination"))
-    radius = dest.get("radius", 100)
+    radius = _whole(dest.get("radius"))
+    radius = 100 if radius is None else radius
     if isinstance(radius, bool) or not isinstance(radius, int) or radius <= 0:
         raise HYPERTRACK.invalid("must be a positive integer", at("destination.radius"))
-    est = raw.get("expected_service_time", 0)
+    est = _whole(raw.get("expected_service_time")) or 0
     if isinstance(est, bool) or not isinstance(est, int) or est < 0:
         raise HYPERTRACK.invalid("must be a non-negative integer", at("expected_service_time"))
     meta = raw.get("metadata") or {}

@@ -168,6 +168,9 @@ class JobBuilder:
             raise NASH.invalid(f"packages[{i}].packageDeliveryMode is required: now or scheduled")
         for k in ("packageValueCents", "tipAmountCents", "itemsCount"):
             v = p.get(k)
+            # 2.0 is the integer 2 in JSON Schema (the document's ``integer``): kept as 2.
+            if isinstance(v, float) and v.is_integer() and abs(v) <= 2**53:
+                v = p[k] = int(v)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
                 raise NASH.invalid(f"packages[{i}].{k} must be a non-negative integer")
         side = {"pickup": self._side(p, "pickup", i), "dropoff": self._side(p, "dropoff", i)}

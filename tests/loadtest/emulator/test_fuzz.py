@@ -5,8 +5,10 @@ operation."""
 
 from __future__ import annotations
 
+import re
 import warnings
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -20,6 +22,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     import schemathesis
     from schemathesis.checks import not_a_server_error
+    from schemathesis.core.result import Ok
     from schemathesis.generation.modes import GenerationMode
     from schemathesis.specs.openapi.checks import (
         content_type_conformance,
@@ -78,47 +81,99 @@ def test_every_operation_conforms_to_its_documented_responses(case: Any) -> None
         assert shape_ok(case.path, response.json()), response.text
 
 
-#: The stateful run goes provider by provider: in one machine schemathesis starts scenarios
-#: only from the operations it judges most likely to succeed (Onfleet's creates), which
-#: would leave the other providers' chains unexplored.
+#: The stateful run goes a few resources at a time: in one machine schemathesis starts
+#: scenarios only from the operations it judges most likely to succeed (the creates), and a
+#: scenario's few steps spread over every link of the machine, so a small machine reaches
+#: all its operations in few scenarios.  Together the groups cover the whole document
+#: (checked below); an operation that takes an id is in the group of the create giving it.
 GROUPS = (
-    r"^/api/v2/tasks",
-    r"^/api/v2/(workers|teams|containers)|^/emulator/v1/(workers|tasks)",
-    r"webhooks",
+    r"^/api/v2/(tasks|containers/organizations?/)",
+    r"^/api/v2/(workers|containers/(workers|\{id\}))|^/emulator/v1/(workers|tasks)",
+    r"^/api/v2/(teams|containers/teams)",
+    r"^/api/v2/webhooks|^/emulator/v1/webhooks",
+    r"^/api/v2/(admins|hubs|organizations?|integrations|auth)|^/emulator/v1/info",
+    r"^/api/v2/(recipients|destinations|customFields)",
+    # alone: its creates name workers, teams and tasks, so schemathesis starts other
+    # groups' scenarios from the creates that name nothing
+    r"^/api/v2/routePlans",
     r"^/v1/",
     r"^/api/batches",
-    r"^/orders",
+    r"^/orders|^/emulator/v1/hypertrack",
 )
-
-#: Groups whose chains rarely start (a known gap): a schema-valid Nash package or
-#: HyperTrack track body still misses an either/or rule (both coordinates or an address; a
-#: worker or a device; a usable destination) most of the time.  The document states those
-#: rules in prose rather than as anyOf of required, which openapi-python-client cannot
-#: build, so a positive generator does not know them.
-KNOWN_SHORT = frozenset({r"^/v1/", r"^/orders"})
+Op = tuple[str, str]
+#: Producers a group's run needs from another group (the team a worker names, the task
+#: a worker starts): in its machine, but checked in their own group.
+HELPERS = {GROUPS[1]: r"^/api/v2/(teams|tasks)$"}
 
 
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
-@pytest.mark.parametrize("group", GROUPS)
-def test_stateful_chains_along_the_links_conform(group: str) -> None:
-    reached: set[tuple[str, str]] = set()
-    linked: set[tuple[str, str]] = set()
+def _scalars(node: Any, into: set[str]) -> None:
+    """Every string and integer of an answer, as text: the ids a later call may use."""
+    if isinstance(node, dict):
+        for v in node.values():
+            _scalars(v, into)
+    elif isinstance(node, list):
+        for v in node:
+            _scalars(v, into)
+    elif isinstance(node, str) or (isinstance(node, int) and not isinstance(node, bool)):
+        into.add(str(node))
 
-    # Schema-valid data only: a chain goes on from a create that succeeded (the
-    # stateless test above sends invalid data too).
-    # A fresh app per group: the run does not depend on what earlier tests left behind.
-    app = create_app(EmulatorConfig(api_keys=(KEY,)))
+
+class _FreshApp:
+    """An ASGI app that stands for a new emulator after each :meth:`renew`."""
+
+    def __init__(self) -> None:
+        self.renew()
+
+    def renew(self) -> None:
+        self.app = create_app(EmulatorConfig(api_keys=(KEY,)))
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+def run_stateful(group: str, examples: int, steps: int) -> tuple[set[Op], set[Op]]:
+    """Schemathesis' stateful run over the group's operations, along the document's links,
+    with positive data only and every check; (operations reached, operations of the
+    group).  An operation counts as reached when it was called with ids that earlier
+    answers gave (every path parameter's value appeared in a 2xx body before), so a call
+    with a random id does not count."""
+    # A fresh app per scenario: a scenario does not depend on what earlier ones left
+    # behind, so Hypothesis replays it alike (shrinking a failure needs that).
+    app = _FreshApp()
     linked_schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    # Schema-valid data only: a chain goes on from a create that succeeded (the stateless
+    # test above sends invalid data too).  Only the document's own links: schemathesis'
+    # inferred ones would make the follow-ups roots that start with random ids.
     linked_schema.config.generation.update(modes=[GenerationMode.POSITIVE])
+    linked_schema.config.phases.stateful.inference.algorithms = []
+    # Known credentials, so no Authorization header is generated (its strategy varies
+    # with what schemathesis learnt from earlier answers, which Hypothesis calls flaky).
+    linked_schema.config.update(headers=auth_for(group.lstrip("^").split("|")[0]))
+    helpers = HELPERS.get(group)
+    selected = linked_schema.include(path_regex=f"{group}|{helpers}" if helpers else group)
+    every = {
+        (op.method.upper(), op.path)
+        for op in (r.ok() for r in selected.get_all_operations() if isinstance(r, Ok))
+        if re.search(group, op.path)
+    }
+    reached: set[Op] = set()
+    given_ids: set[str] = set()
 
-    class Machine(linked_schema.include(path_regex=group).as_state_machine()):  # type: ignore[misc]
+    class Machine(selected.as_state_machine()):  # type: ignore[misc]
+        def setup(self) -> None:
+            app.renew()
+            given_ids.clear()
+
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
             return {"headers": auth_for(case.path)}
 
         def after_call(self, response: Any, case: Any) -> None:
-            reached.add((case.method, case.operation.path))
-            if "{" in case.operation.path and case.path_parameters:
-                linked.add((case.method, case.operation.path))
+            # schemathesis keeps path parameters percent-encoded
+            ids = case.path_parameters or {}
+            if all(unquote(str(v)) in given_ids for v in ids.values()):
+                reached.add((case.method.upper(), case.operation.path))
+            if 200 <= response.status_code < 300 and response.content:
+                _scalars(response.json(), given_ids)
 
         def validate_response(
             self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
@@ -129,18 +184,114 @@ def test_stateful_chains_along_the_links_conform(group: str) -> None:
 
     Machine.run(
         settings=settings(
-            max_examples=12,
-            stateful_step_count=4,
+            max_examples=examples,
+            stateful_step_count=steps,
             deadline=None,
             database=None,
             derandomize=True,
             suppress_health_check=list(HealthCheck),
         )
     )
+    return reached, every
+
+
+def test_the_groups_cover_every_operation() -> None:
+    from loadtest.emulator.openapi import build_openapi
+
+    doc = build_openapi(APP.routes)
+    for path, methods in doc["paths"].items():
+        for method in methods:
+            assert any(re.search(g, path) for g in GROUPS), (method, path)
+
+
+#: (scenarios, steps per scenario) of each group's run (None: the default).
+BUDGET: dict[str | None, tuple[int, int]] = {
+    None: (20, 10),
+    GROUPS[0]: (30, 12),
+    GROUPS[1]: (40, 15),
+    r"^/api/batches": (10, 6),
+    GROUPS[2]: (40, 10),
+    r"^/api/v2/(recipients|destinations|customFields)": (40, 10),
+    GROUPS[-1]: (40, 12),
+}
+
+#: Operations the run does not reach yet (issue 10 is not finished): each group's run must
+#: reach every other operation of the group.
+NOT_YET: dict[str, frozenset[Op]] = {
+    # one body schema for create, update and delete: the create's name and type are not
+    # required in it, so a generated create mostly fails and its follow-ups wait
+    "^/api/v2/(recipients|destinations|customFields)": frozenset(
+        {
+            ("DELETE", "/api/v2/customFields"),
+            ("GET", "/api/v2/customFields/{model}"),
+            ("PUT", "/api/v2/customFields"),
+        }
+    ),
+    "^/api/v2/(workers|containers/(workers|\\{id\\}))|^/emulator/v1/(workers|tasks)": frozenset(
+        {
+            ("DELETE", "/api/v2/workers/{workerId}"),
+            ("GET", "/api/v2/containers/workers/{id}"),
+            ("GET", "/api/v2/workers/{workerId}"),
+            ("GET", "/api/v2/workers/{workerId}/schedule"),
+            ("POST", "/api/v2/workers/metadata"),
+            ("POST", "/api/v2/workers/{workerId}/schedule"),
+            ("POST", "/emulator/v1/workers/{workerId}/duty"),
+            ("POST", "/emulator/v1/workers/{workerId}/location"),
+            ("PUT", "/api/v2/containers/workers/{id}"),
+            ("PUT", "/api/v2/containers/{id}"),
+        }
+    ),
+    "^/api/v2/(teams|containers/teams)": frozenset(
+        {
+            ("GET", "/api/v2/teams/{teamId}/estimate"),
+        }
+    ),
+    "^/api/v2/webhooks|^/emulator/v1/webhooks": frozenset(
+        {
+            ("DELETE", "/api/v2/webhooks/{id}"),
+        }
+    ),
+    "^/api/v2/(admins|hubs|organizations?|integrations|auth)|^/emulator/v1/info": frozenset(
+        {
+            ("POST", "/api/v2/admins/metadata"),
+            ("POST", "/api/v2/integrations/marketplace"),
+        }
+    ),
+    "^/orders|^/emulator/v1/hypertrack": frozenset(
+        {
+            ("POST", "/emulator/v1/hypertrack/routes/{route}/start"),
+        }
+    ),
+    "^/api/v2/(tasks|containers/organizations?/)": frozenset(
+        {
+            ("GET", "/api/v2/containers/organizations/{id}"),
+            ("POST", "/api/v2/tasks/metadata"),
+            ("PUT", "/api/v2/containers/organization/{id}"),
+            ("PUT", "/api/v2/containers/organizations/{id}"),
+        }
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("group", GROUPS)
+def test_stateful_run_reaches_every_operation_through_the_links(group: str) -> None:
+    reached, every = run_stateful(group, *BUDGET.get(group, BUDGET[None]))
     assert reached
-    # Scenarios went past their first call to an operation that takes an id.
-    if group not in KNOWN_SHORT:
-        assert linked, reached
+    if group not in UNSTEADY:
+        assert sorted(every - reached - NOT_YET.get(group, frozenset())) == []
+
+
+#: Groups whose reach still varies from run to run (the server's clock feeds the links'
+#: values, and schemathesis' feedback depends on what ran before in the process): each
+#: reaches all its operations in most runs but misses one or two in some, so they are
+#: only checked for reaching something until their budgets or links make them steady.
+UNSTEADY = frozenset(
+    {
+        GROUPS[0],  # tasks
+        GROUPS[1],  # workers and the driver app
+    }
+)
 
 
 json_values = st.recursive(
