@@ -164,6 +164,7 @@ class Optimise:
         #: VROOM calls the time limit cut short (each run again to its end, so the routes
         #: do not depend on the machine; the day took longer than planned).
         self.limit_hits = 0
+        self.cut_kept = 0
         #: Tasks handed to the platform and not started yet, in creation order.
         self.known: dict[int, Task] = {}
         self.requested = False
@@ -243,6 +244,7 @@ class Optimise:
         )
         sol = solve(problem)
         self.limit_hits += sol.limit_hits
+        self.cut_kept += sol.cut_kept
         self.solves += 1
         self.solve_s.append(sol.solve_s)
         limit = m.opts.max_assigned_task_count

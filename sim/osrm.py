@@ -171,7 +171,9 @@ class LegCache:
         self.engine = engine
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(path)
+            # The route optimiser's parts run on threads; sim.vrp serialises every travel
+            # call (one thread at a time), which is what SQLite needs across threads.
+            self.db = sqlite3.connect(path, check_same_thread=False)
             self.db.execute(_SCHEMA)
         except (OSError, sqlite3.Error) as e:
             raise UserError(f"travel.cache_dir: cannot open the cache {path}: {e}") from None

@@ -46,6 +46,9 @@ class SimResult:
     #: again to its end, so the routes are the same).  It depends on the machine's load,
     #: so it is reported on stderr, never written to the outputs.
     solver_time_limit_hits: int = 0
+    #: Of those, searches cut again on their re-run: their answers were kept, so this
+    #: run's outputs may differ on another machine (reported on stderr).
+    solver_cut_kept: int = 0
 
 
 def _ticker(env: simpy.Environment, bar: Any, step_s: float) -> Generator[simpy.Event, Any, None]:
@@ -150,4 +153,5 @@ def _collect(
         # SimPy numbers every scheduled event; the next number is the count so far.
         sim_events=int(next(model.env._eid)),
         solver_time_limit_hits=int(getattr(model.dispatcher, "limit_hits", 0)),
+        solver_cut_kept=int(getattr(model.dispatcher, "cut_kept", 0)),
     )

@@ -23,6 +23,7 @@ scaled to integers (VROOM's amounts are integers), as little as possible.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -47,6 +48,10 @@ PIN_SKILL_BASE = 1_000_000
 OPEN_END_S = 10 * 24 * 3600
 #: Parts of a split problem solved side by side (VROOM releases the GIL while it searches).
 SOLVER_THREADS = 2
+#: A search the time limit cut is run again with this many times the limit, and at least
+#: RERUN_MIN_S (see :func:`_solve_guarded`).
+RERUN_LIMIT_FACTOR = 30
+RERUN_MIN_S = 30.0
 # Mean earth radius for the chord → arc correction (see :func:`distance_matrix_m`).
 _R_MEAN = (2 * WGS84_A + WGS84_B) / 3
 
@@ -142,6 +147,9 @@ class Solution:
     #: VROOM calls the time limit cut short: their answers were thrown away and the
     #: search run again to its end (slower than planned, same routes).
     limit_hits: int = 0
+    #: Of those, searches cut again on their re-run (at :data:`RERUN_LIMIT_FACTOR` x the
+    #: limit): their answers were kept, so they may differ on another machine.
+    cut_kept: int = 0
     #: When each vehicle's planned breaks start (s from the scenario start).
     breaks: dict[int, list[float]] = field(default_factory=dict)
 
@@ -185,7 +193,11 @@ def travel_matrix_s(
     own = getattr(travel, "matrix_s", None)
     if own is not None:
         vehicle = VehicleSpec(kind, speed_mps)
-        out: FloatArray = np.asarray(own(lat, lon, lat, lon, depart_s, vehicle), dtype=np.float64)
+        # A solve's parts run on threads, and a travel model is a single-threaded object
+        # (a routing engine's on-disk cache, fallback counters): one call at a time.
+        with _TRAVEL_LOCK:
+            raw = own(lat, lon, lat, lon, depart_s, vehicle)
+        out: FloatArray = np.asarray(raw, dtype=np.float64)
         return out
     n = len(lat)
     if not hasattr(travel, "detour"):
@@ -194,6 +206,9 @@ def travel_matrix_s(
     dist = distance_matrix_m(lat, lon)
     res: FloatArray = dist * (float(travel.detour) / (speed_mps * factor))
     return res
+
+
+_TRAVEL_LOCK = threading.Lock()
 
 
 def _as_int_matrix(m: FloatArray) -> npt.NDArray[np.uint32]:
@@ -275,6 +290,7 @@ def _merge(sols: list[Solution]) -> Solution:
         out.breaks.update(s.breaks)
         out.unassigned.extend(s.unassigned)
         out.limit_hits += s.limit_hits
+        out.cut_kept += s.cut_kept
     return out
 
 
@@ -295,6 +311,7 @@ def _retry_left_out(problem: Problem, sol: Solution) -> Solution:
     sol.breaks.update(again.breaks)
     sol.unassigned = [tid for tid in sol.unassigned if tid not in placed]
     sol.limit_hits += again.limit_hits
+    sol.cut_kept += again.cut_kept
     return sol
 
 
@@ -305,11 +322,20 @@ def _solve_guarded(problem: Problem) -> Solution:
     The cut answer depends on how far the search got, i.e. on the machine and its load;
     the search run to its end does not, so the routes are the same on a quiet machine and
     a loaded one.  The search size is what bounds the work (parts are small); the limit
-    only tells a slow machine (:attr:`Solution.limit_hits`)."""
-    sol = _solve_once(problem, problem.searches, problem.depth, problem.time_limit_s)
+    only tells a slow machine (:attr:`Solution.limit_hits`).  The re-run has a limit of
+    its own (:data:`RERUN_LIMIT_FACTOR` x the limit, at least :data:`RERUN_MIN_S`) for the
+    parts no cut can make small; an answer it cuts is kept (:attr:`Solution.cut_kept`)."""
+    limit = problem.time_limit_s
+    sol = _solve_once(problem, problem.searches, problem.depth, limit)
     if sol.limit_hits:
-        sol = _solve_once(problem, problem.searches, problem.depth, None)
-        sol.limit_hits = 1
+        # Run to its end, but not forever: a part that cannot be cut (one vehicle with
+        # hundreds of tasks) can take minutes.  Past the re-run's own limit the cut answer
+        # is kept and counted, and the run says its outputs may not repeat.
+        rerun_s = max(RERUN_MIN_S, limit * RERUN_LIMIT_FACTOR)
+        again = _solve_once(problem, problem.searches, problem.depth, rerun_s)
+        again.cut_kept = again.limit_hits
+        again.limit_hits = 1
+        return again
     return sol
 
 

@@ -72,6 +72,13 @@ def _run(args: argparse.Namespace) -> int:
             "(the same routes, only slower; a higher limit stops this warning)",
             file=sys.stderr,
         )
+    if result.solver_cut_kept:
+        print(
+            f"fleetsim simulate: warning: {result.solver_cut_kept} route-optimiser search(es) "
+            "were still cut on their re-run; their answers were kept, so these outputs may "
+            "differ on another machine (raise dispatch.solver_time_limit_s to make them repeat)",
+            file=sys.stderr,
+        )
     if not args.quiet:
         print(format_kpis(result.kpis))
     if args.report:

@@ -451,3 +451,39 @@ def test_what_a_part_leaves_out_goes_to_the_vehicles_no_part_used() -> None:
     assert not sol.unassigned
     assert set(sol.routes[0]) == set(range(30))
     assert {tid for v in (1, 2) for tid in sol.routes.get(v, [])} == set(range(30, 60))
+
+
+def test_a_re_run_the_limit_cuts_again_keeps_its_answer_and_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One vehicle and hundreds of tasks: no cut makes the part small, so its search can
+    outlast any limit; the re-run is bounded too, and an answer it cuts is kept and
+    counted (the run then warns that its outputs may not repeat) instead of running on."""
+    import time
+
+    import sim.vrp as vrp
+
+    monkeypatch.setattr(vrp, "RERUN_MIN_S", 0.0)
+    monkeypatch.setattr(vrp, "RERUN_LIMIT_FACTOR", 2)
+    rng = np.random.default_rng(4)
+    van = Vehicle(0, 41.88, -87.63, 0.0, 5 * 86400.0, 25 / 3.6, 1e6)
+    items = [
+        Item(
+            (
+                Stop(
+                    j,
+                    41.88 + float(rng.uniform(-0.1, 0.1)),
+                    -87.63 + float(rng.uniform(-0.1, 0.1)),
+                    60.0,
+                ),
+            )
+        )
+        for j in range(400)
+    ]
+    problem = Problem(0.0, [van], items, GeodesicTravel(1.3, [], 7.0), 0.02)
+    t0 = time.perf_counter()
+    sol = solve(problem)
+    assert time.perf_counter() - t0 < 30.0
+    assert sol.limit_hits == 1 and sol.cut_kept == 1
+    routed = sorted(t for r in sol.routes.values() for t in r)
+    assert sorted(routed + sol.unassigned) == list(range(400))

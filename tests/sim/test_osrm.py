@@ -225,3 +225,35 @@ def test_a_run_on_the_engine_is_deterministic_and_cached(
     assert len(FakeOsrm.requests) == asked  # the second run asked nothing
     for p in sorted(a.iterdir()):
         assert p.read_bytes() == (b / p.name).read_bytes(), p.name
+
+
+def test_a_split_solve_asks_the_engine_from_its_solver_threads(server: str, tmp_path: Path) -> None:
+    """The route optimiser solves a large problem's parts on threads; each part's matrix
+    misses the engine cache and is fetched and stored from a solver thread (SQLite
+    refuses a connection from another thread unless it is made for it)."""
+    from sim.vrp import Item, Problem, Stop, Vehicle, solve
+
+    rng = np.random.default_rng(3)
+    vehicles = [
+        Vehicle(i, 40.75 + float(rng.uniform(-0.02, 0.02)), -73.98, 0.0, 9 * 3600.0, 8.0, 50.0)
+        for i in range(4)
+    ]
+    items = [
+        Item(
+            (
+                Stop(
+                    j,
+                    40.75 + float(rng.uniform(-0.03, 0.03)),
+                    -73.98 + float(rng.uniform(-0.03, 0.03)),
+                    60.0,
+                ),
+            )
+        )
+        for j in range(120)
+    ]
+    m = _travel(server, tmp_path / "c.sqlite")
+    sol = solve(Problem(0.0, vehicles, items, m, 5.0))
+    routed = sorted(t for r in sol.routes.values() for t in r)
+    assert sorted(routed + sol.unassigned) == list(range(120)) and len(sol.routes) > 1
+    assert FakeOsrm.requests  # the matrices came from the engine
+    m.close()
