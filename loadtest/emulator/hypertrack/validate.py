@@ -70,7 +70,8 @@ def _parse(raw: dict[str, Any], geocoder: Geocoder, at: Callable[[str], str]) ->
     radius = 100 if radius is None else radius
     if isinstance(radius, bool) or not isinstance(radius, int) or radius <= 0:
         raise HYPERTRACK.invalid("must be a positive integer", at("destination.radius"))
-    est = _whole(raw.get("expected_service_time")) or 0
+    est = _whole(raw.get("expected_service_time"))
+    est = 0 if est is None else est  # null is the default; false, "" or [] are not
     if isinstance(est, bool) or not isinstance(est, int) or est < 0:
         raise HYPERTRACK.invalid("must be a non-negative integer", at("expected_service_time"))
     meta = raw.get("metadata") or {}

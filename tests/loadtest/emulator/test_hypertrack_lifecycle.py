@@ -399,3 +399,16 @@ def test_a_real_receiver_gets_the_plans_events_in_order() -> None:
         [("arrived", "e-1")],
         [("completed", "e-1")],
     ]
+
+
+def test_an_order_field_of_the_wrong_type_is_refused_not_read_as_its_default() -> None:
+    """null stands for the default service time; false, "", [] and {} are not numbers."""
+    with ht_client(ManualClock()) as (client, _):
+        for k, bad in enumerate((False, "", [], {}, -1, 1.5)):
+            body = orders(f"w-{k}", expected_service_time=bad)
+            r = client.post("/orders", json={"worker_handle": "Z", "orders": body})
+            d = ht_error(r, 422)
+            assert "orders.0.expected_service_time" in d["detail"]["body"], (bad, d)
+        planned = plan(client, "Z", "n-1", expected_service_time=None)
+        assert planned
+        assert order(client, "n-1")["expected_service_time"] == 0
