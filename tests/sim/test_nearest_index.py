@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import sim.dispatch
 import sim.nearest_index
 import sim.positions
 from sim.dispatch import (
@@ -28,8 +29,10 @@ from tests.fixtures.scenarios import REPO
 
 @pytest.fixture
 def index_always(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Use the index at any fleet size (it starts at a few thousand workers)."""
+    """Use the index at any fleet size (it starts at a few thousand workers), and check
+    rows that ``move_many`` moves one by one at any share of the fleet."""
     monkeypatch.setattr(sim.positions, "INDEX_MIN_WORKERS", 1)
+    monkeypatch.setattr(sim.dispatch, "MOVED_ROWS_SHARE", 1)
 
 
 class Fleet:
@@ -90,10 +93,26 @@ class Fleet:
         self.pts[i] = self._point(self.grid)
         self.snap.move(i, *self.pts[i])
 
+    def arrive_many(self) -> None:
+        """Every due arrival at once, through ``move_many`` (as the model's deferred
+        snapshot upkeep brings many arrivals up to date before a decision)."""
+        due = [i for i in sorted(self.legs.moving) if self.legs.t1[i] <= self.now]
+        if not due:
+            return
+        lat = np.array([self.legs.to_lat[i] for i in due])
+        lon = np.array([self.legs.to_lon[i] for i in due])
+        for i in due:
+            self.legs.stop(i)
+        self.snap.move_many(np.array(due, dtype=np.intp), lat, lon)
+        for k, i in enumerate(due):
+            self.pts[i] = (float(lat[k]), float(lon[k]))
+
     def step(self) -> None:
         rng = self.rng
         n = len(self.pts)
         self.now += float(rng.choice([0.0, 1.0, 5.0, 60.0, 900.0]))
+        if rng.random() < 0.3:
+            self.arrive_many()
         for _ in range(int(rng.integers(0, 4))):
             i = int(rng.integers(n))
             kind = int(rng.integers(6))
@@ -193,6 +212,39 @@ def test_drift_rebuilds_and_jumps_mark_rows_dirty(index_always: None) -> None:
     refresh_snapshot(fleet.legs, fleet.snap, np.zeros(n), 4001.0, "distance")
     fleet.arrive(5)
     assert 5 not in idx.dirty
+
+
+def test_a_few_arrivals_at_once_keep_the_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Arrivals the model brings up to date together (``move_many``) are checked row by
+    row, as single moves are, instead of throwing the grid away: a fleet of thousands
+    would otherwise rebuild it at nearly every decision."""
+    monkeypatch.setattr(sim.positions, "INDEX_MIN_WORKERS", 1)
+    rng = np.random.default_rng(5)
+    n = 640
+    fleet = Fleet(rng, n, 0.05, grid=False)
+    fleet.snap.on_duty[:] = True
+    fleet.snap.free_capacity[:] = np.inf
+    for i in range(n):  # ten short legs (100 m in 30 s); the rest drive for an hour
+        a, b = fleet.pts[i]
+        to = (a + 0.0009, b) if i < 10 else fleet._point(False)
+        dur = 30.0 if i < 10 else 3600.0
+        fleet.legs.start(i, a, b, to[0], to[1], 0.0, dur, geodesic_m(a, b, *to))
+    opts = AutoAssignOptions(mode="distance")
+    task = TaskPoint(40.75, -73.98)
+    refresh_snapshot(fleet.legs, fleet.snap, np.zeros(n), 0.0, "distance")
+    choose_worker(fleet.snap, task, opts)
+    idx = fleet.snap.motion
+    assert isinstance(idx, MovingNearest) and idx.rebuilds == 1
+    fleet.now = 30.0  # the short legs arrive together; nobody has driven far
+    refresh_snapshot(fleet.legs, fleet.snap, np.zeros(n), fleet.now, "distance")
+    fleet.arrive_many()
+    assert not fleet.legs.on_leg[:10].any()
+    for _ in range(5):
+        task = TaskPoint(*fleet._point(False))
+        assert choose_worker(fleet.snap, task, opts) == choose_worker_bruteforce(
+            fleet.snap, task, opts
+        )
+    assert idx.rebuilds == 1
 
 
 @pytest.mark.parametrize("name", ["tiny.toml", "lunch-rush.toml"])
