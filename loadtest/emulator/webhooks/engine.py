@@ -208,16 +208,18 @@ class WebhookEngine:
 
     def _enqueue(self, deliveries: list[Delivery]) -> None:
         lanes = self._lanes
+        readyq = self._readyq
         for d in deliveries:
             key = (d.endpoint.id, d.subject)
             lane = lanes.get(key)
             if lane is None:
                 lanes[key] = deque((d,))
-                self._ready(key)
+                readyq.append(key)
             else:
                 lane.append(d)
         self.depth += len(deliveries)
         self.accepted += len(deliveries)
+        self._wake()  # once for the batch, not per new lane
 
     def _ready(self, key: LaneKey) -> None:
         self._readyq.append(key)
