@@ -52,7 +52,7 @@ from loadtest.emulator.config import WebhookConfig
 from loadtest.emulator.store import Store
 from loadtest.emulator.webhooks.delivery import Delivery, DeliveryIds, gone_endpoint
 from loadtest.emulator.webhooks.delivery import parse_endpoint_flag as parse_endpoint_flag
-from loadtest.emulator.webhooks.fastpost import HttpPool, request_bytes, request_head
+from loadtest.emulator.webhooks.fastpost import HttpPool, request_head
 from loadtest.emulator.webhooks.guard import Guard, Refused, parse_url
 from loadtest.emulator.webhooks.metrics import WebhookMetrics
 from loadtest.emulator.webhooks.registry import THRESHOLD_NAMES, Endpoint, Registry
@@ -208,16 +208,18 @@ class WebhookEngine:
 
     def _enqueue(self, deliveries: list[Delivery]) -> None:
         lanes = self._lanes
+        readyq = self._readyq
         for d in deliveries:
             key = (d.endpoint.id, d.subject)
             lane = lanes.get(key)
             if lane is None:
                 lanes[key] = deque((d,))
-                self._ready(key)
+                readyq.append(key)
             else:
                 lane.append(d)
         self.depth += len(deliveries)
         self.accepted += len(deliveries)
+        self._wake()  # once for the batch, not per new lane
 
     def _ready(self, key: LaneKey) -> None:
         self._readyq.append(key)
@@ -347,7 +349,7 @@ class WebhookEngine:
         routes: dict[str, tuple[tuple[str, int], bytes] | None] = {}
         lanes = self._lanes
         registry = self.registry.endpoints
-        header_lines = self.signer.header_lines
+        build = self.signer.request
         timeouts = self._timeouts
         for key in ready:
             lane = lanes.get(key)
@@ -376,9 +378,7 @@ class WebhookEngine:
                 continue
             rooms[hp] = room - 1
             provider = ep.provider
-            body = d.body
-            request = request_bytes(head, header_lines(provider, d.id, body), body)
-            item = ((key, d), request, timeouts[provider])
+            item = ((key, d), build(head, provider, d.id, d.body), timeouts[provider])
             group = groups.get(hp)
             if group is None:
                 groups[hp] = [item]

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import httptools
 import pytest
+from svix.webhooks import Webhook
 
 from loadtest.emulator.config import WebhookConfig
 from loadtest.emulator.serve import LOOPBACK
@@ -16,6 +18,18 @@ from loadtest.emulator.store import open_store
 from loadtest.emulator.webhooks.engine import WebhookEngine
 from loadtest.emulator.webhooks.fastpost import HttpPool, request_bytes, request_head
 from loadtest.emulator.webhooks.registry import Endpoint
+from loadtest.emulator.webhooks.send import Signer
+from loadtest.providers.webhooks import (
+    DEMO_WEBHOOK_SECRET,
+    HYPERTRACK_DELIVERY_ID_HEADER,
+    HYPERTRACK_SIGNATURE_HEADER,
+    ONFLEET_DELIVERY_ID_HEADER,
+    ONFLEET_SIGNATURE_HEADER,
+    Provider,
+    hypertrack_signature,
+    nash_signing_secret,
+    onfleet_signature,
+)
 
 Reports = list[tuple[object, int | None, bool]]
 
@@ -240,3 +254,60 @@ def test_an_answer_whose_body_ends_at_the_close_is_delivered(answer: bytes) -> N
         return reports
 
     assert asyncio.run(go()) == [(0, 200, True), (1, None, False)]
+
+
+def _parse(request: bytes) -> tuple[bytes, dict[str, str], bytes]:
+    """A request's target, headers (lower-case names) and body, by httptools."""
+
+    class _P:
+        url = b""
+        body = b""
+        headers: dict[str, str]
+
+        def __init__(self) -> None:
+            self.headers = {}
+
+        def on_url(self, url: bytes) -> None:
+            self.url = url
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self.headers[name.decode().lower()] = value.decode()
+
+        def on_body(self, body: bytes) -> None:
+            self.body += body
+
+    p = _P()
+    httptools.HttpRequestParser(p).feed_data(request)
+    return p.url, p.headers, p.body
+
+
+@pytest.mark.parametrize("secret", [DEMO_WEBHOOK_SECRET, "00ff" * 16])
+@pytest.mark.parametrize("provider", ["onfleet", "hypertrack"])
+def test_signed_request_per_delivery_from_a_shared_tail(provider: Provider, secret: str) -> None:
+    """Deliveries of one event share the signed tail; another body (even interleaved)
+    gets its own signature (the pre-keyed HMAC's equals the providers' one-shot) and
+    length, and each keeps its own delivery id."""
+    signer = Signer(secret)
+    sign = onfleet_signature if provider == "onfleet" else hypertrack_signature
+    sig_name = ONFLEET_SIGNATURE_HEADER if provider == "onfleet" else HYPERTRACK_SIGNATURE_HEADER
+    id_name = ONFLEET_DELIVERY_ID_HEADER if provider == "onfleet" else HYPERTRACK_DELIVERY_ID_HEADER
+    head = request_head(b"/hook/1?a=b", "127.0.0.1:9")
+    one, two = b'{"n":1}', b'{"n":22,"x":"\xc3\xa9"}'
+    for i, body in enumerate((one, one, two, one, two)):
+        url, headers, got = _parse(signer.request(head, provider, f"id-{i}", body))
+        assert url == b"/hook/1?a=b"
+        assert got == body
+        assert headers["host"] == "127.0.0.1:9"
+        assert headers["content-type"] == "application/json"
+        assert headers["content-length"] == str(len(body))
+        assert headers[sig_name.lower()] == sign(secret, body)
+        assert headers[id_name.lower()] == f"id-{i}"
+
+
+def test_nash_request_is_signed_per_attempt_by_svix() -> None:
+    signer = Signer(DEMO_WEBHOOK_SECRET)
+    body = b'{"type":"job","event":"created","data":{}}'
+    _, headers, got = _parse(signer.request(request_head(b"/h", "h"), "nash", "msg_1", body))
+    assert got == body
+    Webhook(nash_signing_secret(DEMO_WEBHOOK_SECRET)).verify(got, headers)
+    assert headers["svix-id"] == "msg_1"
