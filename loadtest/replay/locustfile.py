@@ -42,6 +42,7 @@ from loadtest.replay.finalize import finalize
 from loadtest.replay.monitor import Monitor
 from loadtest.replay.partition import ReplayPlan, load_trace, select_calls
 from loadtest.replay.progress import LiveTracker
+from loadtest.replay.resolve import resolve_once
 from loadtest.replay.results import RunInfo
 from loadtest.replay.scale import check_scale
 from loadtest.replay.thresholds import KnownNames, check_names, load_thresholds
@@ -404,6 +405,9 @@ def _host_webhooks(environment: Environment, session: ReplaySession) -> bool:
     session.recorder.arrival_source = host.drain
     return True
 
+
+# Connections are opened in bursts as calls in flight grow: look the target up once.
+resolve_once()
 
 # Locust's event hooks (registered here rather than by decorators, which are untyped).
 _hooks: Any = events
