@@ -37,12 +37,12 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest.replay.abort import AbortWatch
+from loadtest.replay.connections import install as install_connection_fixes
 from loadtest.replay.distributed import ReplaySession, Role
 from loadtest.replay.finalize import finalize
 from loadtest.replay.monitor import Monitor
 from loadtest.replay.partition import ReplayPlan, load_trace, select_calls
 from loadtest.replay.progress import LiveTracker
-from loadtest.replay.resolve import resolve_once
 from loadtest.replay.results import RunInfo
 from loadtest.replay.scale import check_scale
 from loadtest.replay.thresholds import KnownNames, check_names, load_thresholds
@@ -406,8 +406,8 @@ def _host_webhooks(environment: Environment, session: ReplaySession) -> bool:
     return True
 
 
-# Connections are opened in bursts as calls in flight grow: look the target up once.
-resolve_once()
+# Resolve the target once; check kept connections without yielding (see the module).
+install_connection_fixes()
 
 # Locust's event hooks (registered here rather than by decorators, which are untyped).
 _hooks: Any = events
