@@ -37,6 +37,7 @@ from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest.replay.abort import AbortWatch
+from loadtest.replay.connections import install as install_connection_fixes
 from loadtest.replay.distributed import ReplaySession, Role
 from loadtest.replay.finalize import finalize
 from loadtest.replay.monitor import Monitor
@@ -404,6 +405,9 @@ def _host_webhooks(environment: Environment, session: ReplaySession) -> bool:
     session.recorder.arrival_source = host.drain
     return True
 
+
+# Resolve the target once; check kept connections without yielding (see the module).
+install_connection_fixes()
 
 # Locust's event hooks (registered here rather than by decorators, which are untyped).
 _hooks: Any = events
