@@ -23,6 +23,9 @@ from gevent.lock import Semaphore
 
 log = logging.getLogger("fleetsim.replay")
 
+#: What :meth:`Flights.close` hands a parked greenlet: return, do not wait for more.
+_STOP: Any = object()
+
 
 class Flights:
     """At most ``limit`` functions running at once, each in a greenlet of its own.
@@ -45,6 +48,7 @@ class Flights:
         #: Errors that escaped a function (a bug: the executor catches its own), kept so
         #: a test can see them; they are logged, never raised into the hub.
         self.errors: list[BaseException] = []
+        self._closed = False
 
     def __len__(self) -> int:
         return self._running
@@ -67,10 +71,17 @@ class Flights:
         hub = get_hub()
         while True:
             self._call(fn)
+            # A parked greenlet holds nothing of its last call (its closure keeps the
+            # executor, the recorder and the id maps of the run alive).
+            del fn
+            if self._closed:
+                return
             self._idle.append(me)
             got = hub.switch()  # parked until spawn switches back with the next function
-            while not callable(got):  # never expected: a stray wake-up parks again
+            while got is not _STOP and not callable(got):  # a stray wake-up parks again
                 got = hub.switch()
+            if got is _STOP:
+                return
             fn = got
 
     def _call(self, fn: Callable[[], None]) -> None:
@@ -84,6 +95,15 @@ class Flights:
             self._slots.release()
             if self._running == 0:
                 self._empty.set()
+
+    def close(self) -> None:
+        """The run is over: parked greenlets return, and those still running a call
+        return after it (none is left waiting in the hub for a call that never comes)."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        loop = get_hub().loop
+        for g in idle:
+            loop.run_callback(g.switch, _STOP)
 
     def join(self, timeout: float | None = None) -> bool:
         """Wait until nothing is running (at most ``timeout`` s); True when nothing is."""

@@ -161,6 +161,7 @@ class PartitionRun:
                     )
             finally:
                 sampler.kill(block=False)
+                self.pool.close()
                 self.finished = True
         return self.stats
 

@@ -93,3 +93,32 @@ def test_a_finished_calls_greenlet_takes_the_next_call() -> None:
     for _ in range(5):
         flights.spawn(lambda: gevent.sleep(0.01))
     assert flights.join(timeout=1.0) and flights.made == 5
+
+
+def test_close_lets_every_greenlet_end_and_keeps_nothing_of_the_run() -> None:
+    """A parked greenlet held its last call (the run's executor and maps) for as long as
+    the process lived; after close() every greenlet returns, parked or still running."""
+    import gc
+    import weakref
+
+    class Run:  # stands for what a call's closure keeps alive
+        pass
+
+    flights = Flights(8)
+    run = Run()
+    ref = weakref.ref(run)
+
+    def call(r: Run, pause: float) -> None:
+        gevent.sleep(pause)
+
+    for pause in (0.0, 0.0, 0.05):
+        flights.spawn(partial(call, run, pause))
+    gevent.sleep(0.01)  # two have finished and parked; one still runs
+    flights.close()
+    assert flights.join(timeout=1.0)
+    gevent.sleep(0.01)  # the hub runs the wake-ups
+    del run
+    gc.collect()
+    assert ref() is None
+    alive = [o for o in gc.get_objects() if getattr(o, "__class__", None).__name__ == "greenlet"]
+    assert not any(getattr(g, "run", None) == flights._work and not g.dead for g in alive)
