@@ -46,14 +46,25 @@ print(float(a[max(0, int(np.ceil(0.99 * len(a))) - 1)]))
 """
 
 
-def _trace(path: Path, n: int, rate: float) -> None:
+def _uniform_trace(
+    path: Path,
+    n: int,
+    rate: float,
+    scenario: str,
+    op: str,
+    method: str,
+    api_path: str,
+    body: object = None,
+    submission_mode: str = "none",
+) -> None:
+    """``n`` independent calls of one operation, evenly spaced at ``rate``/s."""
     header = TraceHeader(
-        scenario="bench-lag",
+        scenario=scenario,
         seed=0,
         start_epoch_ms=0,
         duration_s=n / rate,
         providers=("onfleet",),
-        submission_mode="none",
+        submission_mode=submission_mode,
         counts={"calls": n},
     )
     calls = (
@@ -61,14 +72,19 @@ def _trace(path: Path, n: int, rate: float) -> None:
             id=i,
             at_s=i / rate,
             provider="onfleet",
-            op="auth.test",
-            method="GET",
-            path="/api/v2/auth/test",
+            op=op,
+            method=method,
+            path=api_path,
+            body=body,
             family=i,
         )
         for i in range(n)
     )
     dump_trace(header, calls, path)
+
+
+def _trace(path: Path, n: int, rate: float) -> None:
+    _uniform_trace(path, n, rate, "bench-lag", "auth.test", "GET", "/api/v2/auth/test")
 
 
 def _baseline_p99(rate: float, n: int, processes: int) -> float:
@@ -177,29 +193,9 @@ def _create_trace(path: Path, rate: float, n: int) -> None:
     from loadtest.providers.onfleet import task_body
 
     body = task_body(37.77, -122.41, notes="bench", recipient=("Ann", "4155550100"))
-    header = TraceHeader(
-        scenario="bench-efficiency",
-        seed=0,
-        start_epoch_ms=0,
-        duration_s=n / rate,
-        providers=("onfleet",),
-        submission_mode="single",
-        counts={"calls": n},
+    _uniform_trace(
+        path, n, rate, "bench-efficiency", "task.create", "POST", "/api/v2/tasks", body, "single"
     )
-    calls = (
-        TraceCall(
-            id=i,
-            at_s=i / rate,
-            provider="onfleet",
-            op="task.create",
-            method="POST",
-            path="/api/v2/tasks",
-            body=body,
-            family=i,
-        )
-        for i in range(n)
-    )
-    dump_trace(header, calls, path)
 
 
 def bench_efficiency(ctx: BenchContext) -> list[BenchResult]:
