@@ -27,19 +27,18 @@ import logging
 import secrets
 import sys
 import time
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, constant, events, task
+from locust import User, constant, events, task
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
 from loadtest.replay.abort import AbortWatch
-from loadtest.replay.connections import install as install_connection_fixes
 from loadtest.replay.distributed import ReplaySession, Role
 from loadtest.replay.finalize import finalize
+from loadtest.replay.httpclient import LocustTransport, ReplayHttp
 from loadtest.replay.monitor import Monitor
 from loadtest.replay.partition import ReplayPlan, load_trace, select_calls
 from loadtest.replay.progress import LiveTracker
@@ -48,7 +47,7 @@ from loadtest.replay.scale import check_scale
 from loadtest.replay.thresholds import KnownNames, check_names, load_thresholds
 from loadtest.replay.webhooks.options import DEFAULT_GRACE_S, REGISTER_MODES, WebhookOptions
 from loadtest.replay.webhooks.registration import wanted_events
-from loadtest.replay.wire import HttpResult, Targets, effective_skip_ops, redact_url
+from loadtest.replay.wire import Targets, effective_skip_ops, redact_url
 from sim.errors import UserError
 
 log = logging.getLogger("fleetsim.replay")
@@ -292,79 +291,12 @@ def _collect_and_finalize(environment: Environment) -> None:
     environment.process_exit_code = outcome.exit_code
 
 
-class LocustTransport:
-    """Sends through the user's Locust client, so Locust's stats and reports see it."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def send(
-        self,
-        method: str,
-        url: str,
-        headers: dict[str, str],
-        body: bytes | None,
-        name: str,
-        timeout_s: float,
-    ) -> HttpResult:
-        with self.client.request(
-            method, url, data=body, headers=headers, name=name, catch_response=True
-        ) as resp:
-            status = int(resp.status_code or 0)
-            if 200 <= status < 300:
-                resp.success()
-            else:
-                resp.failure(f"HTTP {status}" if status else f"no response: {resp.error!r}")
-            return HttpResult(
-                status,
-                _LazyHeaders(resp.headers),
-                resp.content or b"",
-                error="" if status else repr(resp.error),
-                timed_out=status == 0 and "timeout" in repr(resp.error).lower(),
-            )
-
-
-class _LazyHeaders(Mapping[str, str]):
-    """A response's headers, converted to a plain dict only when first read: most answers'
-    headers are never looked at (only a refusal's, or a limiter's), and converting every
-    answer's cost more client CPU than the rest of the transport."""
-
-    __slots__ = ("_dict", "_raw")
-
-    def __init__(self, raw: Any) -> None:
-        self._raw = raw
-        self._dict: dict[str, str] | None = None
-
-    def _get(self) -> dict[str, str]:
-        if self._dict is None:
-            self._dict, self._raw = _headers(self._raw), None
-        return self._dict
-
-    def __getitem__(self, key: str) -> str:
-        return self._get()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._get())
-
-    def __len__(self) -> int:
-        return len(self._get())
-
-
-def _headers(raw: Any) -> dict[str, str]:
-    """geventhttpclient gives repeated headers as tuples; keep the last value."""
-    out: dict[str, str] = {}
-    for k in list(raw.keys()) if raw else []:
-        v = raw.get(k)
-        out[str(k)] = str(v[-1]) if isinstance(v, tuple | list) else str(v)
-    return out
-
-
-class TraceReplayUser(FastHttpUser):
+class TraceReplayUser(User):
     """Drives this process's partition of the trace; extra users idle."""
 
     wait_time = constant(1)
+    #: Most connections kept open to one target (as FastHttpUser's ``concurrency``).
     concurrency = 1000
-    network_timeout = 30.0
     connection_timeout = 10.0
     host = "http://127.0.0.1:8080"
 
@@ -374,7 +306,10 @@ class TraceReplayUser(FastHttpUser):
         if not session.wait_for_plan(PLAN_TIMEOUT_S):
             log.error("no replay plan arrived from the master within %g s", PLAN_TIMEOUT_S)
         else:
-            run = session.claim(LocustTransport(self.client), _targets(self.environment))
+            http = ReplayHttp(self.connection_timeout, self.concurrency)
+            session.closers.append(http.close)
+            transport = LocustTransport(self.environment.events.request, http)
+            run = session.claim(transport, _targets(self.environment))
             if run is not None and _host_webhooks(self.environment, session):
                 run.run()
                 session.partition_finished(run)
@@ -405,9 +340,6 @@ def _host_webhooks(environment: Environment, session: ReplaySession) -> bool:
     session.recorder.arrival_source = host.drain
     return True
 
-
-# Resolve the target once; check kept connections without yielding (see the module).
-install_connection_fixes()
 
 # Locust's event hooks (registered here rather than by decorators, which are untyped).
 _hooks: Any = events

@@ -1,0 +1,446 @@
+"""The replay's HTTP/1.1 client: kept connections on gevent sockets, answers parsed by
+``httptools`` (llhttp, the parser uvicorn uses).
+
+Concepts held here: :class:`ReplayHttp` (one per replay process: a pool of kept
+connections per origin, each request written in one ``send``), :class:`Answer` (status,
+headers as the server sent them, body) and :class:`LocustTransport`, the replay's
+:class:`loadtest.replay.wire.Transport` over it, which reports every request to Locust's
+``request`` event (without importing Locust, which monkey-patches whoever imports it).
+
+It replaces Locust's ``FastHttpSession`` on the replay's path, whose layers
+(geventhttpclient's user agent with its cookie jar, URL parsing and header objects, then
+Locust's response wrapper) cost ~150 µs of client CPU per request, about as much as the
+whole open-model replay around it (``replay.efficiency``).  The replay has no use for what
+they add: no cookies, no redirects (an API answers, it does not redirect), and its own
+retry rules (:mod:`loadtest.replay.executor`).
+
+What it keeps of a proper client:
+
+* **Kept connections, checked before reuse.**  An idle connection is reused only when
+  nothing is readable on it (a FIN, or a stray byte, means it is not), checked with the
+  original, never-yielding ``poll`` (a monkey-patched zero-timeout ``select`` would give
+  the hub a turn before every send).  An answer with ``Connection: close`` (or HTTP/1.0
+  without keep-alive) closes its connection.  At most ``max_connections`` per origin are
+  open; a request past that waits for one to come back.
+* **No silent duplicates.**  A request whose kept connection broke before any byte of
+  the answer arrived is sent again on a new connection only when its method is
+  idempotent (RFC 9110 9.2.2); a ``POST`` or ``PATCH`` is reported as lost (status 0),
+  and the executor's create check decides (:mod:`loadtest.replay.recovery`).
+* **The host looked up once** per origin and process: a load test's target does not
+  move during a run, and each look-up would go through gevent's thread pool.
+* **TLS** for ``https`` origins, with the system's trust store and the host name checked
+  (``SSL_CERT_FILE`` names another CA bundle, e.g. a staging server's own CA).
+* **Timeouts:** ``connect_timeout_s`` to connect, then the request's own timeout for each
+  wait on the socket.
+"""
+
+from __future__ import annotations
+
+import select
+import socket as _stdsocket
+import ssl
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httptools
+from gevent import socket as gsocket
+from gevent.lock import BoundedSemaphore
+from gevent.monkey import get_original
+
+from loadtest.replay.wire import HttpResult
+
+#: Methods that may be sent again when a kept connection broke before any answer.
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+#: Read size per ``recv``.
+BLOCK = 65536
+#: The blocking (never yielding) ``select.poll``, whatever monkey-patching did.
+_poll: Any = get_original("select", "poll")
+#: Readable, urgent data, or (always reported) hung up / error: not reusable.
+_NOT_IDLE = select.POLLIN | select.POLLPRI
+USER_AGENT = "fleetsim-replay"
+
+
+class HttpError(Exception):
+    """No answer: the connection could not be made, broke, timed out or the answer was not
+    HTTP.  ``timed_out`` says which of the first kind it was."""
+
+    def __init__(self, message: str, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+@dataclass(slots=True)
+class Answer:
+    status: int
+    #: Header (name, value) pairs as the server sent them, latin-1 decoded on first read.
+    raw_headers: list[tuple[bytes, bytes]]
+    body: bytes
+    keep_alive: bool
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return LazyHeaders(self.raw_headers)
+
+
+class LazyHeaders(Mapping[str, str]):
+    """An answer's headers, decoded into a dict only when first read: most answers'
+    headers are never looked at (only a refusal's, or a limiter's).  A repeated name keeps
+    its last value."""
+
+    __slots__ = ("_dict", "_raw")
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]) -> None:
+        self._raw = raw
+        self._dict: dict[str, str] | None = None
+
+    def _get(self) -> dict[str, str]:
+        if self._dict is None:
+            self._dict = {k.decode("latin-1"): v.decode("latin-1") for k, v in self._raw}
+        return self._dict
+
+    def __getitem__(self, key: str) -> str:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+class _Reader:
+    """httptools callbacks for one answer."""
+
+    __slots__ = ("body", "complete", "headers", "headers_done", "keep_alive", "parser")
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.complete = False
+        self.headers_done = False
+        self.keep_alive = False
+        self.parser = httptools.HttpResponseParser(self)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self.headers_done = True
+
+    def on_body(self, chunk: bytes) -> None:
+        self.body.append(chunk)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        # Read here: once the message is over, llhttp resets it for the next one.
+        self.keep_alive = bool(self.parser.should_keep_alive())
+
+
+def _length_unknown(headers: list[tuple[bytes, bytes]]) -> bool:
+    """An answer whose body runs to the connection's end (no length, not chunked)."""
+    for k, v in headers:
+        low = k.lower()
+        if low == b"content-length" or (low == b"transfer-encoding" and b"chunked" in v.lower()):
+            return False
+    return True
+
+
+@dataclass(slots=True)
+class _Origin:
+    """One scheme://host:port: its request-line prefix pieces, address and kept sockets."""
+
+    scheme: str
+    host: str
+    port: int
+    host_header: bytes
+    slots: BoundedSemaphore
+    idle: list[Any] = field(default_factory=list)
+    address: tuple[Any, ...] | None = None
+    family: int = _stdsocket.AF_INET
+
+
+def split_url(url: str) -> tuple[str, str]:
+    """(origin, path with query) of an absolute http(s) URL."""
+    sep = url.find("://")
+    if sep < 0:
+        raise HttpError(f"not an absolute URL: {url!r}")
+    slash = url.find("/", sep + 3)
+    if slash < 0:
+        return url, "/"
+    return url[:slash], url[slash:]
+
+
+class ReplayHttp:
+    """Kept-connection HTTP/1.1 client for one replay process (see the module)."""
+
+    def __init__(
+        self,
+        connect_timeout_s: float = 10.0,
+        max_connections: int = 1000,
+    ) -> None:
+        self.connect_timeout_s = connect_timeout_s
+        self.max_connections = max_connections
+        self._origins: dict[str, _Origin] = {}
+        self._tls: ssl.SSLContext | None = None
+        #: Connections opened so far (tests and the curious).
+        self.opened = 0
+
+    # -- origins and connections ------------------------------------------------------------
+    def _origin(self, origin: str) -> _Origin:
+        o = self._origins.get(origin)
+        if o is not None:
+            return o
+        scheme, _, rest = origin.partition("://")
+        scheme = scheme.lower()
+        if scheme not in ("http", "https"):
+            raise HttpError(f"unsupported scheme {scheme!r} in {origin!r} (http or https)")
+        if "@" in rest:
+            raise HttpError(f"credentials in the URL are not sent: {scheme}://…@… ")
+        host, port_s = rest, ""
+        if rest.startswith("["):  # [IPv6]:port
+            end = rest.find("]")
+            host, port_s = rest[1:end], rest[end + 2 :]
+        elif ":" in rest:
+            host, _, port_s = rest.rpartition(":")
+        try:
+            port = int(port_s) if port_s else (443 if scheme == "https" else 80)
+        except ValueError:
+            raise HttpError(f"bad port in {origin!r}") from None
+        if not rest.isascii():
+            raise HttpError(f"non-ASCII host in {origin!r}: give its punycode (xn--) form")
+        slots = BoundedSemaphore(self.max_connections)
+        o = _Origin(scheme, host, port, rest.encode("ascii"), slots)
+        self._origins[origin] = o
+        return o
+
+    def _resolve(self, o: _Origin) -> tuple[int, tuple[Any, ...]]:
+        if o.address is None:
+            try:
+                infos = gsocket.getaddrinfo(o.host, o.port, 0, _stdsocket.SOCK_STREAM)
+            except OSError as exc:  # not kept: the next request looks up again
+                raise HttpError(f"cannot resolve {o.host!r}: {exc}") from None
+            o.family, o.address = infos[0][0], infos[0][4]
+        return o.family, o.address
+
+    def _connect(self, o: _Origin, timeout_s: float) -> Any:
+        family, address = self._resolve(o)
+        sock = gsocket.socket(family, _stdsocket.SOCK_STREAM)
+        try:
+            sock.settimeout(min(self.connect_timeout_s, timeout_s))
+            sock.connect(address)
+            sock.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
+            if o.scheme == "https":
+                sock = self._tls_context().wrap_socket(sock, server_hostname=o.host)
+        except TimeoutError:
+            sock.close()
+            raise HttpError(f"connect to {o.host}:{o.port} timed out", timed_out=True) from None
+        except (OSError, ssl.SSLError) as exc:
+            sock.close()
+            raise HttpError(f"connect to {o.host}:{o.port}: {_describe(exc)}") from None
+        self.opened += 1
+        return sock
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = ssl.create_default_context()
+        return self._tls
+
+    @staticmethod
+    def _idle(sock: Any) -> bool:
+        """A kept connection can carry the next request: open, nothing to read."""
+        try:
+            fd = sock.fileno()
+            if fd < 0:
+                return False
+            poller = _poll()
+            poller.register(fd, _NOT_IDLE)
+            return not poller.poll(0)
+        except (OSError, ValueError):
+            return False
+
+    def _take(self, o: _Origin) -> Any | None:
+        """A checked idle connection of ``o``, or None (make a new one)."""
+        while o.idle:
+            sock = o.idle.pop()
+            if self._idle(sock):
+                return sock
+            sock.close()
+        return None
+
+    def close(self) -> None:
+        """Close every kept connection."""
+        for o in self._origins.values():
+            for sock in o.idle:
+                sock.close()
+            o.idle.clear()
+
+    # -- requests ---------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes | None,
+        timeout_s: float,
+    ) -> Answer:
+        """Send one request and read its whole answer; raises :class:`HttpError` when
+        there is none."""
+        origin, path = split_url(url)
+        o = self._origin(origin)
+        head = self._head(method, path, o, headers, body)
+        data = head + body if body else head
+        o.slots.acquire()
+        try:
+            return self._exchange(o, method, data, timeout_s)
+        finally:
+            o.slots.release()
+
+    @staticmethod
+    def _head(
+        method: str, path: str, o: _Origin, headers: Mapping[str, str], body: bytes | None
+    ) -> bytes:
+        lines = [f"{method} {path} HTTP/1.1\r\nHost: "]
+        for k, v in headers.items():
+            if "\r" in v or "\n" in v or "\r" in k or "\n" in k or ":" in k:
+                raise HttpError(f"invalid header {k!r}")
+            lines.append(f"\r\n{k}: {v}")
+        if body or method in ("POST", "PUT", "PATCH"):
+            lines.append(f"\r\nContent-Length: {len(body) if body else 0}")
+        lines.append(f"\r\nUser-Agent: {USER_AGENT}\r\n\r\n")
+        first, rest = lines[0].encode("latin-1"), "".join(lines[1:]).encode("latin-1")
+        return first + o.host_header + rest
+
+    def _exchange(self, o: _Origin, method: str, data: bytes, timeout_s: float) -> Answer:
+        sock = self._take(o)
+        reused = sock is not None
+        if sock is None:
+            sock = self._connect(o, timeout_s)
+        try:
+            answer = self._send_read(sock, method, data, timeout_s)
+        except _Broken as broken:
+            sock.close()
+            if reused and not broken.got_any and method in IDEMPOTENT:
+                sock = self._connect(o, timeout_s)  # the kept one had gone stale: once more
+                try:
+                    answer = self._send_read(sock, method, data, timeout_s)
+                except _Broken as again:
+                    sock.close()
+                    raise again.error from None
+            else:
+                raise broken.error from None
+        if answer.keep_alive:
+            o.idle.append(sock)
+        else:
+            sock.close()
+        return answer
+
+    @staticmethod
+    def _send_read(sock: Any, method: str, data: bytes, timeout_s: float) -> Answer:
+        got_any = False
+        reader = _Reader()
+        try:
+            sock.settimeout(timeout_s)
+            sock.sendall(data)
+            parser = reader.parser
+            while not reader.complete:
+                chunk = sock.recv(BLOCK)
+                if not chunk:
+                    if reader.headers_done and _length_unknown(reader.headers):
+                        break  # the body ran to the connection's end
+                    what = "closed the connection before answering"
+                    if got_any:
+                        what = "closed the connection in the middle of its answer"
+                    raise _Broken(HttpError(f"server {what}"), got_any)
+                got_any = True
+                parser.feed_data(chunk)
+                if method == "HEAD" and reader.headers_done:
+                    break
+        except TimeoutError:
+            raise _Broken(
+                HttpError(f"no answer within {timeout_s:g} s", timed_out=True), True
+            ) from None
+        except httptools.HttpParserError as exc:
+            raise _Broken(HttpError(f"not an HTTP answer: {exc}"), True) from None
+        except (OSError, ssl.SSLError) as exc:
+            raise _Broken(HttpError(_describe(exc)), got_any) from None
+        parser = reader.parser
+        keep = reader.keep_alive and reader.complete
+        status = int(parser.get_status_code())
+        body = reader.body[0] if len(reader.body) == 1 else b"".join(reader.body)
+        return Answer(status, reader.headers, body, keep)
+
+
+class RequestFailed(Exception):
+    """What Locust's failure table shows for a request that failed: ``HTTP <status>``, or
+    why no answer came."""
+
+
+class LocustTransport:
+    """Sends through the process's :class:`loadtest.replay.httpclient.ReplayHttp` and
+    reports every request to Locust's ``request`` event, so Locust's stats, reports and
+    web UI see it as they see a ``FastHttpUser``'s (a failure as ``HTTP <status>``, or
+    the reason no answer came)."""
+
+    def __init__(self, request_event: Any, http: ReplayHttp) -> None:
+        self._event = request_event
+        self.http = http
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        body: bytes | None,
+        name: str,
+        timeout_s: float,
+    ) -> HttpResult:
+        start = time.time()
+        t0 = time.perf_counter()
+        try:
+            answer = self.http.request(method, url, headers, body, timeout_s)
+        except HttpError as exc:
+            self._report(method, name, t0, start, url, 0, RequestFailed(str(exc)))
+            return HttpResult(0, {}, b"", error=str(exc), timed_out=exc.timed_out)
+        status = answer.status
+        failure = None if 200 <= status < 300 else RequestFailed(f"HTTP {status}")
+        self._report(method, name, t0, start, url, len(answer.body), failure)
+        return HttpResult(status, answer.headers, answer.body)
+
+    def _report(
+        self,
+        method: str,
+        name: str,
+        t0: float,
+        start: float,
+        url: str,
+        length: int,
+        exception: Exception | None,
+    ) -> None:
+        self._event.fire(
+            request_type=method,
+            name=name,
+            response_time=(time.perf_counter() - t0) * 1000.0,
+            response_length=length,
+            response=None,
+            context={},
+            exception=exception,
+            start_time=start,
+            url=url,
+        )
+
+
+class _Broken(Exception):
+    """A request's exchange broke; ``got_any``: some of the answer had arrived."""
+
+    def __init__(self, error: HttpError, got_any: bool) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.got_any = got_any
+
+
+def _describe(exc: BaseException) -> str:
+    name = type(exc).__name__
+    text = str(exc)
+    return f"{name}: {text}" if text else name
