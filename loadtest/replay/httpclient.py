@@ -30,6 +30,9 @@ What it keeps of a proper client:
   move during a run, and each look-up would go through gevent's thread pool.
 * **TLS** for ``https`` origins, with the system's trust store and the host name checked
   (``SSL_CERT_FILE`` names another CA bundle, e.g. a staging server's own CA).
+* **Compressed answers,** as a real client asks for them: ``Accept-Encoding: gzip,
+  deflate`` is sent (as Locust and the SDKs' ``requests`` send it), and such an answer is
+  decoded.
 * **Timeouts:** ``connect_timeout_s`` to connect, then the request's own timeout for each
   wait on the socket.
 """
@@ -40,6 +43,7 @@ import select
 import socket as _stdsocket
 import ssl
 import time
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -113,7 +117,15 @@ class LazyHeaders(Mapping[str, str]):
 class _Reader:
     """httptools callbacks for one answer."""
 
-    __slots__ = ("body", "complete", "headers", "headers_done", "keep_alive", "parser")
+    __slots__ = (
+        "body",
+        "complete",
+        "encoding",
+        "headers",
+        "headers_done",
+        "keep_alive",
+        "parser",
+    )
 
     def __init__(self) -> None:
         self.headers: list[tuple[bytes, bytes]] = []
@@ -121,10 +133,13 @@ class _Reader:
         self.complete = False
         self.headers_done = False
         self.keep_alive = False
+        self.encoding = b""
         self.parser = httptools.HttpResponseParser(self)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.headers.append((name, value))
+        if name[:1] in b"Cc" and name.lower() == b"content-encoding":
+            self.encoding = value.strip().lower()
 
     def on_headers_complete(self) -> None:
         self.headers_done = True
@@ -302,12 +317,16 @@ class ReplayHttp:
         method: str, path: str, o: _Origin, headers: Mapping[str, str], body: bytes | None
     ) -> bytes:
         lines = [f"{method} {path} HTTP/1.1\r\nHost: "]
+        asks_encoding = False
         for k, v in headers.items():
             if "\r" in v or "\n" in v or "\r" in k or "\n" in k or ":" in k:
                 raise HttpError(f"invalid header {k!r}")
             lines.append(f"\r\n{k}: {v}")
+            asks_encoding = asks_encoding or k.lower() == "accept-encoding"
         if body or method in ("POST", "PUT", "PATCH"):
             lines.append(f"\r\nContent-Length: {len(body) if body else 0}")
+        if not asks_encoding:
+            lines.append("\r\nAccept-Encoding: gzip, deflate")
         lines.append(f"\r\nUser-Agent: {USER_AGENT}\r\n\r\n")
         first, rest = lines[0].encode("latin-1"), "".join(lines[1:]).encode("latin-1")
         return first + o.host_header + rest
@@ -369,6 +388,8 @@ class ReplayHttp:
         keep = reader.keep_alive and reader.complete
         status = int(parser.get_status_code())
         body = reader.body[0] if len(reader.body) == 1 else b"".join(reader.body)
+        if reader.encoding and reader.encoding != b"identity":
+            body = _decoded(body, reader.encoding)
         return Answer(status, reader.headers, body, keep)
 
 
@@ -438,6 +459,24 @@ class _Broken(Exception):
         super().__init__(str(error))
         self.error = error
         self.got_any = got_any
+
+
+def _decoded(body: bytes, encoding: bytes) -> bytes:
+    """A ``gzip`` or ``deflate`` answer's body, decoded (the connection stays usable: the
+    answer was read whole)."""
+    try:
+        if encoding in (b"gzip", b"x-gzip"):
+            return zlib.decompress(body, 16 + zlib.MAX_WBITS)
+        if encoding == b"deflate":
+            try:
+                return zlib.decompress(body)
+            except zlib.error:  # raw deflate, as some servers send it
+                return zlib.decompress(body, -zlib.MAX_WBITS)
+    except zlib.error as exc:
+        what = encoding.decode("latin-1")
+        raise _Broken(HttpError(f"a {what} answer that does not decode: {exc}"), True) from None
+    what = encoding.decode("latin-1")
+    raise _Broken(HttpError(f"an answer in an encoding not asked for: {what!r}"), True)
 
 
 def _describe(exc: BaseException) -> str:

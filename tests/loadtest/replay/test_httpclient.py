@@ -3,10 +3,12 @@ framing, stale connections without duplicates, timeouts, TLS, and what Locust is
 
 from __future__ import annotations
 
+import gzip
 import socket
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -190,6 +192,36 @@ def test_chunked_and_closing_answers(serve: Callable[..., Scripted]) -> None:
         a = http.request("GET", c.url + "/", {}, None, 5)
         assert (a.status, a.body, a.keep_alive) == (200, b"ok", False)
     assert c.connections == 2
+
+
+def test_compressed_answers_are_asked_for_and_decoded(serve: Callable[..., Scripted]) -> None:
+    text = b'{"id":"t1"}' * 50
+    packed = {
+        b"gzip": gzip.compress(text),
+        b"deflate": zlib.compress(text),
+        b"br": b"\x0b\x02\x80hello\x03",
+    }
+
+    def handle(_: Scripted, conn: socket.socket, req: bytes) -> None:
+        enc = req.split(b" ")[1].strip(b"/")
+        body = packed.get(enc, b"not gzip")
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\nContent-Length: %d\r\n\r\n%s"
+            % (enc or b"gzip", len(body), body)
+        )
+
+    s = serve(handle)
+    http = ReplayHttp()
+    assert http.request("GET", s.url + "/gzip", {}, None, 5).body == text
+    assert http.request("GET", s.url + "/deflate", {}, None, 5).body == text
+    assert b"Accept-Encoding: gzip, deflate\r\n" in s.requests[0]
+    with pytest.raises(HttpError, match="not asked for: 'br'"):
+        http.request("GET", s.url + "/br", {}, None, 5)
+    with pytest.raises(HttpError, match="does not decode"):
+        http.request("GET", s.url + "/", {}, None, 5)
+    # a caller's own Accept-Encoding is sent instead of ours, never beside it
+    http.request("GET", s.url + "/gzip", {"Accept-Encoding": "gzip"}, None, 5)
+    assert s.requests[-1].count(b"Accept-Encoding") == 1
 
 
 def test_a_body_that_runs_to_the_connections_end(serve: Callable[..., Scripted]) -> None:
