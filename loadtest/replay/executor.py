@@ -233,8 +233,7 @@ class Executor:
         deadline = started + self.policy.budget_s
         payload = encoded if encoded is not None or body is None else orjson.dumps(body)
         res: HttpResult | None = None
-        base = self.targets.base(call.provider)
-        budget = self.budgets.get(base) or self.budgets.setdefault(base, self.policy.budget())
+        budget = self._budget(call.provider)
         budget.deposit()
         for attempt in range(self.policy.max_attempts):
             res, times = self._once(ready, call.method, path, payload)
@@ -363,6 +362,7 @@ class Executor:
         deadline = self.clock.now() + self.policy.poll_budget_s
         polls = 0
         flow = POLL_FLOWS.get(call.op, call.op)
+        self._budget(call.provider).deposit()  # the poll is a call; polling again, a retry
         while True:
             polls += 1
             res, times = self._once(ready, "GET", path, None)
@@ -379,7 +379,7 @@ class Executor:
                     return ok
                 wait = interval
             elif transient(res):
-                wait = retry_after_s(res) or max(interval, self.policy.base_s)
+                wait = self._poll_retry_wait(call, res, interval, polls)
             else:
                 break
             if self.clock.now() + wait > deadline:
@@ -388,6 +388,28 @@ class Executor:
         self.recorder.flow(flow, self.clock.now() - t_submit, polls, 0, len(call.tasks), False)
         self.recorder.count("tasks_errored", len(call.tasks))
         return False
+
+    def _poll_retry_wait(
+        self, call: TraceCall, res: HttpResult, interval: float, polls: int
+    ) -> float:
+        """The wait before polling again after a refused or failed poll: the poll interval
+        or the target's hint, whichever is longer, plus full jitter (so the polls one window
+        refused do not come back together).
+        The poll again is a retry, paid from the target's budget like any other; past the
+        budget the job is not given up (its tasks may well exist) but polled at the
+        slowest backoff, so a storm of 429s slows the polls instead of multiplying them."""
+        self.recorder.count("retries")
+        hint = max(interval, retry_after_s(res) or 0.0)
+        wait = hint + self.policy.backoff(polls - 1, self.rng)
+        if not self._budget(call.provider).withdraw():
+            self.recorder.count("retry_budget_exhausted")
+            wait = max(wait, self.policy.max_backoff_s)
+        return wait
+
+    def _budget(self, provider: str) -> RetryBudget:
+        """The retry budget of the provider's target (shared by every call to it)."""
+        base = self.targets.base(provider)
+        return self.budgets.get(base) or self.budgets.setdefault(base, self.policy.budget())
 
     def _poll_verdict(self, call: TraceCall, data: Any) -> tuple[bool, int, int] | None:
         """None while the job runs; else (succeeded, items created, items errored)."""

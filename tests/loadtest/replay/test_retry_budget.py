@@ -10,6 +10,7 @@ import pytest
 
 from loadtest.replay.results import CallCounts
 from loadtest.replay.retry import RetryBudget, RetryPolicy
+from loadtest.replay.stats import Aggregate
 from tests.loadtest.replay.fakeapi import Fault
 from tests.loadtest.replay.test_executor import replay
 
@@ -133,3 +134,42 @@ def test_the_executor_paces_api_calls_but_not_the_driver_app() -> None:
     assert len(api_times) > 10 and driver
     gaps = [b - a for a, b in itertools.pairwise(api_times)]
     assert min(gaps) >= 0.05 - 1e-9  # never closer than the limiter allows
+
+
+def _poll_gaps(api: Any) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(api.poll_times)]
+
+
+def test_job_polls_refused_in_a_storm_back_off_and_pay_from_the_budget() -> None:
+    """A refused job poll is polled again after the target's hint plus jitter; past the
+    target's retry budget it is not given up but slowed to the slowest backoff, so a storm
+    of 429s on the job status does not multiply the polls."""
+    from tests.loadtest.replay.fakeapi import FakeClock, FakeOnfleet
+
+    clock = FakeClock()
+    api = FakeOnfleet(clock, latency_s=0.01, job_polls_pending=1)
+    poll_times: list[float] = []
+    real_send = api.send
+
+    def send(method: str, url: str, *rest: Any) -> Any:
+        if method == "GET" and "/tasks/batch/" in url:
+            poll_times.append(clock.now())
+        return real_send(method, url, *rest)
+
+    api.send = send  # type: ignore[method-assign]
+    api.poll_times = poll_times  # type: ignore[attr-defined]
+    storm = [Fault("GET", "/api/v2/tasks/batch/", 429, headers={"Retry-After": "0"})] * 12
+    policy = RetryPolicy(retry_ratio=0.0, retry_floor=3.0, max_backoff_s=1.5)
+    _, _, rec = replay("batch-async", api=api, clock=clock, faults=list(storm), policy=policy)
+    assert len(poll_times) == 12 + 2  # every refusal polled again, then pending, then done
+    assert rec.counters["retries"] == 12
+    assert rec.counters["retry_budget_exhausted"] == 12 - 3
+    gaps = _poll_gaps(api)
+    # The first three retries come from the budget: jittered, under the slowest backoff.
+    assert len({round(g, 6) for g in gaps[:3]}) == 3
+    # Past the budget each poll waits at least the slowest backoff.
+    assert all(g >= 1.5 for g in gaps[3:12])
+    agg = Aggregate()
+    agg.merge(rec.drain())
+    (flow,) = agg.flow_stats()
+    assert flow.tasks_created == 6 and flow.tasks_errored == 0  # the job was not given up
