@@ -115,7 +115,10 @@ class LazyHeaders(Mapping[str, str]):
 
 
 class _Reader:
-    """httptools callbacks for one answer."""
+    """httptools callbacks for one answer.  A 1xx interim answer (100, 102, 103 Early
+    Hints) is skipped, as RFC 9110 asks of a client; anything after the final answer
+    (a stray byte, a second answer) is never merged into it but marks the connection as
+    not reusable (``leftover``)."""
 
     __slots__ = (
         "body",
@@ -123,8 +126,11 @@ class _Reader:
         "encoding",
         "headers",
         "headers_done",
+        "interim",
         "keep_alive",
+        "leftover",
         "parser",
+        "status",
     )
 
     def __init__(self) -> None:
@@ -132,25 +138,47 @@ class _Reader:
         self.body: list[bytes] = []
         self.complete = False
         self.headers_done = False
+        self.interim = False
         self.keep_alive = False
+        self.leftover = False
+        self.status = 0
         self.encoding = b""
         self.parser = httptools.HttpResponseParser(self)
 
+    def on_message_begin(self) -> None:
+        if self.complete:
+            self.leftover = True
+
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self.complete:
+            return
         self.headers.append((name, value))
         if name[:1] in b"Cc" and name.lower() == b"content-encoding":
             self.encoding = value.strip().lower()
 
     def on_headers_complete(self) -> None:
-        self.headers_done = True
+        if self.complete:
+            return
+        status = self.parser.get_status_code()
+        self.interim = 100 <= status < 200 and status != 101
+        self.headers_done = not self.interim
 
     def on_body(self, chunk: bytes) -> None:
-        self.body.append(chunk)
+        if not self.complete:
+            self.body.append(chunk)
 
     def on_message_complete(self) -> None:
+        if self.complete:
+            return
+        if self.interim:  # not the answer: forget it, the final one follows
+            self.interim = False
+            self.headers.clear()
+            self.encoding = b""
+            return
         self.complete = True
         # Read here: once the message is over, llhttp resets it for the next one.
         self.keep_alive = bool(self.parser.should_keep_alive())
+        self.status = int(self.parser.get_status_code())
 
 
 def _length_unknown(headers: list[tuple[bytes, bytes]]) -> bool:
@@ -172,8 +200,8 @@ class _Origin:
     host_header: bytes
     slots: BoundedSemaphore
     idle: list[Any] = field(default_factory=list)
-    address: tuple[Any, ...] | None = None
-    family: int = _stdsocket.AF_INET
+    #: (family, address) per ``getaddrinfo`` answer, the one that last worked first.
+    addresses: list[tuple[int, Any]] = field(default_factory=list)
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -181,10 +209,12 @@ def split_url(url: str) -> tuple[str, str]:
     sep = url.find("://")
     if sep < 0:
         raise HttpError(f"not an absolute URL: {url!r}")
-    slash = url.find("/", sep + 3)
-    if slash < 0:
+    ends = [i for i in (url.find("/", sep + 3), url.find("?", sep + 3)) if i >= 0]
+    if not ends:
         return url, "/"
-    return url[:slash], url[slash:]
+    cut = min(ends)
+    path = url[cut:]
+    return url[:cut], path if path.startswith("/") else "/" + path
 
 
 class ReplayHttp:
@@ -199,6 +229,7 @@ class ReplayHttp:
         self.max_connections = max_connections
         self._origins: dict[str, _Origin] = {}
         self._tls: ssl.SSLContext | None = None
+        self._closed = False
         #: Connections opened so far (tests and the curious).
         self.opened = 0
 
@@ -230,32 +261,51 @@ class ReplayHttp:
         self._origins[origin] = o
         return o
 
-    def _resolve(self, o: _Origin) -> tuple[int, tuple[Any, ...]]:
-        if o.address is None:
+    def _resolve(self, o: _Origin) -> list[tuple[int, Any]]:
+        if not o.addresses:
             try:
                 infos = gsocket.getaddrinfo(o.host, o.port, 0, _stdsocket.SOCK_STREAM)
             except OSError as exc:  # not kept: the next request looks up again
                 raise HttpError(f"cannot resolve {o.host!r}: {exc}") from None
-            o.family, o.address = infos[0][0], infos[0][4]
-        return o.family, o.address
+            o.addresses = [(info[0], info[4]) for info in infos]
+        return o.addresses
 
     def _connect(self, o: _Origin, timeout_s: float) -> Any:
-        family, address = self._resolve(o)
-        sock = gsocket.socket(family, _stdsocket.SOCK_STREAM)
-        try:
-            sock.settimeout(min(self.connect_timeout_s, timeout_s))
-            sock.connect(address)
-            sock.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
-            if o.scheme == "https":
-                sock = self._tls_context().wrap_socket(sock, server_hostname=o.host)
-        except TimeoutError:
-            sock.close()
-            raise HttpError(f"connect to {o.host}:{o.port} timed out", timed_out=True) from None
-        except (OSError, ssl.SSLError) as exc:
-            sock.close()
-            raise HttpError(f"connect to {o.host}:{o.port}: {_describe(exc)}") from None
-        self.opened += 1
-        return sock
+        """A new connection to ``o``: each of its addresses in turn (``localhost`` may
+        be ``::1`` first while the server listens on 127.0.0.1), the one that answered
+        tried first next time."""
+        failures: list[str] = []
+        timed_out = False
+        addresses = self._resolve(o)
+        for k, (family, address) in enumerate(addresses):
+            sock = gsocket.socket(family, _stdsocket.SOCK_STREAM)
+            try:
+                sock.settimeout(min(self.connect_timeout_s, timeout_s))
+                sock.connect(address)
+                sock.setsockopt(_stdsocket.IPPROTO_TCP, _stdsocket.TCP_NODELAY, 1)
+                if o.scheme == "https":
+                    sock = self._tls_context().wrap_socket(sock, server_hostname=o.host)
+            except TimeoutError:
+                sock.close()
+                timed_out = True
+                failures.append("timed out")
+                continue
+            except ssl.SSLError as exc:  # the server was reached: another address won't do
+                sock.close()
+                raise HttpError(f"connect to {o.host}:{o.port}: {_describe(exc)}") from None
+            except OSError as exc:
+                sock.close()
+                failures.append(_describe(exc))
+                continue
+            except BaseException:
+                sock.close()
+                raise
+            if k:
+                addresses.insert(0, addresses.pop(k))
+            self.opened += 1
+            return sock
+        what = "; ".join(dict.fromkeys(failures))
+        raise HttpError(f"connect to {o.host}:{o.port}: {what}", timed_out=timed_out)
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
@@ -285,7 +335,9 @@ class ReplayHttp:
         return None
 
     def close(self) -> None:
-        """Close every kept connection."""
+        """Close every kept connection; one still carrying a request closes when its
+        answer is in."""
+        self._closed = True
         for o in self._origins.values():
             for sock in o.idle:
                 sock.close()
@@ -300,15 +352,22 @@ class ReplayHttp:
         body: bytes | None,
         timeout_s: float,
     ) -> Answer:
-        """Send one request and read its whole answer; raises :class:`HttpError` when
-        there is none."""
+        """Send one request and read its whole answer within ``timeout_s`` (waiting for a
+        free connection, connecting, sending and reading all count); raises
+        :class:`HttpError` when there is none."""
+        deadline = time.monotonic() + timeout_s
         origin, path = split_url(url)
         o = self._origin(origin)
         head = self._head(method, path, o, headers, body)
         data = head + body if body else head
-        o.slots.acquire()
+        if not o.slots.acquire(timeout=timeout_s):
+            raise HttpError(
+                f"no free connection to {o.host}:{o.port} within {timeout_s:g} s "
+                f"({self.max_connections} busy)",
+                timed_out=True,
+            )
         try:
-            return self._exchange(o, method, data, timeout_s)
+            return self._exchange(o, method, data, deadline, timeout_s)
         finally:
             o.slots.release()
 
@@ -328,69 +387,103 @@ class ReplayHttp:
         if not asks_encoding:
             lines.append("\r\nAccept-Encoding: gzip, deflate")
         lines.append(f"\r\nUser-Agent: {USER_AGENT}\r\n\r\n")
-        first, rest = lines[0].encode("latin-1"), "".join(lines[1:]).encode("latin-1")
+        try:
+            first, rest = lines[0].encode("latin-1"), "".join(lines[1:]).encode("latin-1")
+        except UnicodeEncodeError as exc:
+            raise HttpError(
+                f"a header or the path is not latin-1 (percent-encode it): {exc}"
+            ) from None
         return first + o.host_header + rest
 
-    def _exchange(self, o: _Origin, method: str, data: bytes, timeout_s: float) -> Answer:
+    def _exchange(
+        self, o: _Origin, method: str, data: bytes, deadline: float, timeout_s: float
+    ) -> Answer:
         sock = self._take(o)
         reused = sock is not None
         if sock is None:
-            sock = self._connect(o, timeout_s)
+            sock = self._connect(o, _left(deadline, timeout_s))
         try:
-            answer = self._send_read(sock, method, data, timeout_s)
-        except _Broken as broken:
-            sock.close()
-            if reused and not broken.got_any and method in IDEMPOTENT:
-                sock = self._connect(o, timeout_s)  # the kept one had gone stale: once more
+            try:
+                answer = _send_read(sock, method, data, deadline, timeout_s)
+            except _Broken as broken:
+                sock.close()
+                if not (reused and not broken.got_any and method in IDEMPOTENT):
+                    raise broken.error from None
+                # The kept connection had gone stale before any answer: once more, anew.
+                sock = self._connect(o, _left(deadline, timeout_s))
                 try:
-                    answer = self._send_read(sock, method, data, timeout_s)
+                    answer = _send_read(sock, method, data, deadline, timeout_s)
                 except _Broken as again:
-                    sock.close()
                     raise again.error from None
-            else:
-                raise broken.error from None
-        if answer.keep_alive:
+        except BaseException:  # an error above, or the greenlet killed mid-request
+            sock.close()
+            raise
+        if answer.keep_alive and not self._closed:
             o.idle.append(sock)
         else:
             sock.close()
         return answer
 
-    @staticmethod
-    def _send_read(sock: Any, method: str, data: bytes, timeout_s: float) -> Answer:
-        got_any = False
-        reader = _Reader()
-        try:
-            sock.settimeout(timeout_s)
-            sock.sendall(data)
-            parser = reader.parser
-            while not reader.complete:
-                chunk = sock.recv(BLOCK)
-                if not chunk:
-                    if reader.headers_done and _length_unknown(reader.headers):
-                        break  # the body ran to the connection's end
-                    what = "closed the connection before answering"
-                    if got_any:
-                        what = "closed the connection in the middle of its answer"
-                    raise _Broken(HttpError(f"server {what}"), got_any)
-                got_any = True
+
+_SWITCHED = HttpError("the server switched protocols (101): not HTTP/1.1")
+
+
+def _left(deadline: float, timeout_s: float) -> float:
+    """Seconds left before ``deadline``; a timeout when none are."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise HttpError(f"no answer within {timeout_s:g} s", timed_out=True)
+    return left
+
+
+def _send_read(sock: Any, method: str, data: bytes, deadline: float, timeout_s: float) -> Answer:
+    """Write the request and read its answer (1xx interim answers skipped), everything
+    before ``deadline``."""
+    got_any = False
+    reader = _Reader()
+    parser = reader.parser
+    try:
+        sock.settimeout(_left(deadline, timeout_s))
+        sock.sendall(data)
+        while not reader.complete:
+            sock.settimeout(_left(deadline, timeout_s))
+            chunk = sock.recv(BLOCK)
+            if not chunk:
+                if reader.headers_done and _length_unknown(reader.headers):
+                    break  # the body ran to the connection's end
+                what = "closed the connection before answering"
+                if got_any:
+                    what = "closed the connection in the middle of its answer"
+                raise _Broken(HttpError(f"server {what}"), got_any)
+            got_any = True
+            try:
                 parser.feed_data(chunk)
-                if method == "HEAD" and reader.headers_done:
-                    break
-        except TimeoutError:
-            raise _Broken(
-                HttpError(f"no answer within {timeout_s:g} s", timed_out=True), True
-            ) from None
-        except httptools.HttpParserError as exc:
-            raise _Broken(HttpError(f"not an HTTP answer: {exc}"), True) from None
-        except (OSError, ssl.SSLError) as exc:
-            raise _Broken(HttpError(_describe(exc)), got_any) from None
-        parser = reader.parser
-        keep = reader.keep_alive and reader.complete
-        status = int(parser.get_status_code())
-        body = reader.body[0] if len(reader.body) == 1 else b"".join(reader.body)
-        if reader.encoding and reader.encoding != b"identity":
-            body = _decoded(body, reader.encoding)
-        return Answer(status, reader.headers, body, keep)
+            except httptools.HttpParserError:
+                if not reader.complete:
+                    raise
+                reader.leftover = True  # junk after a whole answer: it stands, alone
+            if method == "HEAD" and reader.headers_done:
+                break
+    except (TimeoutError, HttpError):
+        raise _Broken(
+            HttpError(f"no answer within {timeout_s:g} s", timed_out=True), True
+        ) from None
+    except httptools.HttpParserUpgrade:
+        raise _Broken(
+            HttpError("the server switched protocols (101): not HTTP/1.1"), True
+        ) from None
+    except httptools.HttpParserError as exc:
+        raise _Broken(HttpError(f"not an HTTP answer: {exc}"), True) from None
+    except (OSError, ssl.SSLError) as exc:
+        raise _Broken(HttpError(_describe(exc)), got_any) from None
+    keep = reader.complete and reader.keep_alive and not reader.leftover
+    status = reader.status if reader.complete else int(parser.get_status_code())
+    if status == 101:
+        raise _Broken(_SWITCHED, True)
+    body = reader.body[0] if len(reader.body) == 1 else b"".join(reader.body)
+    if body and reader.encoding and reader.encoding != b"identity":
+        body = _decoded(body, reader.encoding)
+    return Answer(status, reader.headers, body, keep)
 
 
 class RequestFailed(Exception):

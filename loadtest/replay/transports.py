@@ -1,7 +1,7 @@
 """A :class:`loadtest.replay.wire.Transport` over httpx, for tests, reconciliation and dry runs.
 
-Inside a replay the Locust client carries the traffic (so Locust's own reports see it);
-this one is for everything around it.
+Inside a replay :class:`loadtest.replay.httpclient.LocustTransport` carries the traffic
+(and reports it to Locust's stats); this one is for everything around it.
 """
 
 from __future__ import annotations

@@ -132,6 +132,11 @@ def _closed_after(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         http.close()
 
 
+class _NoEvent:
+    def fire(self, **kw: Any) -> None:
+        pass
+
+
 def answer(data: bytes) -> Handler:
     def handle(_: Scripted, conn: socket.socket, __: bytes) -> None:
         conn.sendall(data)
@@ -142,6 +147,7 @@ def answer(data: bytes) -> Handler:
 def test_split_url() -> None:
     assert split_url("http://h:1/a/b?c=1") == ("http://h:1", "/a/b?c=1")
     assert split_url("https://h") == ("https://h", "/")
+    assert split_url("http://h?x=1") == ("http://h", "/?x=1")
     with pytest.raises(HttpError, match="absolute"):
         split_url("/relative")
 
@@ -172,6 +178,12 @@ def test_answer_headers_as_sent_and_found_either_case(serve: Callable[..., Scrip
     assert a.status == 429
     assert a.headers["Retry-After"] == "1"
     assert a.headers["X-A"] == "2"  # a repeated header keeps its last value
+    assert (
+        LocustTransport(_NoEvent(), ReplayHttp())
+        .send("GET", s.url + "/", {}, None, "n", 5)
+        .header("retry-after")
+        == "1"
+    )  # found in any case
     assert set(a.headers) == {"Retry-After", "X-A", "Content-Length"}
 
 
@@ -408,3 +420,158 @@ def test_locust_is_told_of_every_request(serve: Callable[..., Scripted]) -> None
     assert str(seen[1]["exception"]) == "HTTP 500"
     assert "ConnectionRefused" in str(seen[2]["exception"])
     assert all(k["response_time"] >= 0 for k in seen)
+
+
+def test_interim_answers_are_skipped_not_taken_for_the_answer(
+    serve: Callable[..., Scripted],
+) -> None:
+    def handle(_: Scripted, conn: socket.socket, req: bytes) -> None:
+        conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+        time.sleep(0.05)  # the final answer comes in a later segment
+        path = req.split(b" ")[1]
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(path), path))
+
+    s = serve(handle)
+    http = ReplayHttp()
+    for path in ("/first", "/second"):
+        a = http.request("POST", s.url + path, {}, b"x", 5)
+        assert (a.status, a.body) == (200, path.encode())
+        assert "Link" not in a.headers  # the interim answer's headers are not the answer's
+    assert s.connections == 1
+
+
+def test_bytes_after_the_answer_leave_it_whole_and_close_the_connection(
+    serve: Callable[..., Scripted],
+) -> None:
+    extra = serve(answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA"))
+    two = serve(answer(OK + b"HTTP/1.1 200 OK\r\nX-Two: 1\r\nContent-Length: 3\r\n\r\nTWO"))
+    http = ReplayHttp()
+    for s in (extra, two):
+        for _ in range(2):
+            a = http.request("GET", s.url + "/", {}, None, 5)
+            assert (a.status, a.body, a.keep_alive) == (200, b"ok", False)
+            assert "X-Two" not in a.headers
+        assert s.connections == 2  # never reused after junk
+
+
+def test_every_address_of_a_name_is_tried(
+    serve: Callable[..., Scripted], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``localhost`` is often ``::1`` first, while servers here listen on 127.0.0.1."""
+    s = serve(answer(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"))
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    dead_port = closed.getsockname()[1]
+    closed.close()
+    tried: list[int] = []
+    real_connect = gevent.socket.socket.connect
+
+    def connect(self: Any, address: Any) -> Any:
+        tried.append(address[1])
+        return real_connect(self, address)
+
+    def two(host: str, port: int, *args: Any) -> Any:
+        dead = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", dead_port))
+        live = (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))
+        return [dead, live]
+
+    monkeypatch.setattr(gevent.socket, "getaddrinfo", two)
+    monkeypatch.setattr(gevent.socket.socket, "connect", connect)
+    http = ReplayHttp()
+    assert http.request("GET", f"http://example.invalid:{s.port}/", {}, None, 5).status == 200
+    assert http.request("GET", f"http://example.invalid:{s.port}/", {}, None, 5).status == 200
+    assert tried == [dead_port, s.port, s.port]  # the one that answered goes first after
+
+
+def test_the_timeout_bounds_the_whole_request(serve: Callable[..., Scripted]) -> None:
+    def drip(_: Scripted, conn: socket.socket, __: bytes) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n")
+        for _ in range(40):  # a byte every 0.1 s: each wait is short, the answer is not
+            time.sleep(0.1)
+            conn.sendall(b"x")
+
+    s = serve(drip)
+    t0 = time.monotonic()
+    with pytest.raises(HttpError) as err:
+        ReplayHttp().request("GET", s.url + "/", {}, None, 0.5)
+    assert err.value.timed_out and time.monotonic() - t0 < 1.0
+
+
+def test_a_timed_out_post_on_a_kept_connection_is_not_sent_again(
+    serve: Callable[..., Scripted],
+) -> None:
+    def second_hangs(server: Scripted, conn: socket.socket, __: bytes) -> None:
+        if len(server.requests) == 2:
+            time.sleep(1.0)
+            return
+        conn.sendall(OK)
+
+    s = serve(second_hangs)
+    http = ReplayHttp()
+    assert http.request("POST", s.url + "/", {}, b"1", 5).status == 200
+    with pytest.raises(HttpError) as err:
+        http.request("POST", s.url + "/", {}, b"2", 0.3)
+    assert err.value.timed_out
+    assert len(s.requests) == 2
+
+
+def test_a_switch_of_protocols_is_an_error_and_leaks_nothing(
+    serve: Callable[..., Scripted],
+) -> None:
+    for extra in (b"", b"Connection: upgrade\r\n"):
+        switch = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n%s\r\n" % extra
+        s = serve(answer(switch))
+        with pytest.raises(HttpError, match="switched protocols"):
+            ReplayHttp().request("GET", s.url + "/", {}, None, 5)
+
+
+def test_head_and_empty_compressed_answers(serve: Callable[..., Scripted]) -> None:
+    head = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 120\r\n\r\n"
+    s = serve(answer(head))
+    a = ReplayHttp().request("HEAD", s.url + "/", {}, None, 5)
+    assert (a.status, a.body) == (200, b"")
+    empty = serve(answer(b"HTTP/1.1 204 No Content\r\nContent-Encoding: gzip\r\n\r\n"))
+    a = ReplayHttp().request("DELETE", empty.url + "/t/1", {}, None, 5)
+    assert (a.status, a.body, a.keep_alive) == (204, b"", True)
+
+
+def test_a_connection_in_use_when_the_client_closes_is_closed_after(
+    serve: Callable[..., Scripted],
+) -> None:
+    def slow(_: Scripted, conn: socket.socket, __: bytes) -> None:
+        time.sleep(0.1)
+        conn.sendall(OK)
+
+    s = serve(slow)
+    http = ReplayHttp()
+    job = gevent.spawn(http.request, "GET", s.url + "/", {}, None, 5)
+    gevent.sleep(0.02)
+    http.close()
+    assert job.get(timeout=5).status == 200
+    assert http._origin(s.url).idle == []
+
+
+def test_not_latin_1_is_refused_before_sending() -> None:
+    with pytest.raises(HttpError, match="latin-1"):
+        ReplayHttp().request("GET", "http://127.0.0.1:1/caf\u00e9\u20ac", {}, None, 1)
+
+
+def test_locust_is_told_the_time_in_ms_and_a_timeout_is_marked(
+    serve: Callable[..., Scripted],
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    class Event:
+        def fire(self, **kw: Any) -> None:
+            seen.append(kw)
+
+    def slow(_: Scripted, conn: socket.socket, __: bytes) -> None:
+        time.sleep(0.12)
+        conn.sendall(OK)
+
+    s = serve(slow)
+    t = LocustTransport(Event(), ReplayHttp())
+    assert t.send("GET", s.url + "/", {}, None, "n", 5).status == 200
+    assert 100 <= seen[0]["response_time"] < 1000
+    r = t.send("GET", s.url + "/", {}, None, "n", 0.05)
+    assert r.status == 0 and r.timed_out and "within 0.05 s" in r.error
