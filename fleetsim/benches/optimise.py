@@ -102,12 +102,18 @@ def bench_optimise(ctx: BenchContext) -> list[BenchResult]:
     if ctx.quick:
         day += ["demand.rate_per_h=120", "fleet.workers=8"]
     path = REPO / "scenarios" / "parcel-morning.toml"
-    t0, c0 = time.perf_counter(), time.process_time()
-    fifo = simulate(load_scenario(path, [*day, "dispatch.policy='load'"]))
-    fifo_s, fifo_cpu = time.perf_counter() - t0, time.process_time() - c0
-    t0, c0 = time.perf_counter(), time.process_time()
-    opt = simulate(load_scenario(path, [*day, "dispatch.policy='optimise'"]))
-    opt_s, opt_cpu = time.perf_counter() - t0, time.process_time() - c0
+
+    def day_run(policy: str) -> tuple[Any, float, float]:
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = simulate(load_scenario(path, [*day, f"dispatch.policy='{policy}'"]))
+        return res, time.perf_counter() - t0, time.process_time() - c0
+
+    # F O F O, each side's fastest: the first run of a process pays one-time imports and
+    # caches (~0.18 s here), which counted in FIFO's time alone made the ratio look 3x
+    # better than it is.
+    runs = [day_run(p) for _ in range(2) for p in ("load", "optimise")]
+    fifo, fifo_s, fifo_cpu = min(runs[0::2], key=lambda r: r[1])
+    opt, opt_s, opt_cpu = min(runs[1::2], key=lambda r: r[1])
     return [
         BenchResult(
             "sim.optimise.solve",
@@ -136,7 +142,8 @@ def bench_optimise(ctx: BenchContext) -> list[BenchResult]:
             ratio=opt_s / fifo_s,
             target="<= 3x FIFO",
             met=opt_s <= 3 * fifo_s,
-            note="parcel morning (shortened), optimise vs FIFO load",
+            note="parcel morning (shortened), optimise vs FIFO load; runs alternated "
+            "F O F O in one process, fastest of each",
             extra={
                 "cpu_s": round(opt_cpu, 3),
                 "cpu_s_fifo": round(fifo_cpu, 3),
