@@ -12,12 +12,13 @@ Credentials come from ``ONFLEET_API_KEY`` (and ``HYPERTRACK_*``, ``NASH_*``,
 Concepts held here: the options, the event hooks that wire each Locust environment to its
 own :class:`loadtest.replay.distributed.ReplaySession` (kept on the environment, so two
 environments in one process share nothing) and the thin :class:`TraceReplayUser`, which
-sends through :class:`loadtest.replay.httpclient.LocustTransport`.  One user per process drives that process's partition of the
-trace; more users than processes idle.  With ``--webhooks``, the user of the process that
-hosts the receiver (a lone process, or worker 0: see :mod:`loadtest.replay.webhooks.host`)
-starts and registers it before sending.  The master/worker messages live in
-:mod:`loadtest.replay.distributed`; the master (or the local runner) writes
-``results.json`` via :func:`loadtest.replay.finalize.finalize`.
+sends through :class:`loadtest.replay.httpclient.LocustTransport`.  One user per process
+drives that process's partition of the trace; more users than processes idle.  With
+``--webhooks``, the user of the process that hosts the receiver (a lone process, or
+worker 0: see :mod:`loadtest.replay.webhooks.host`) starts and registers it before
+sending.  The master/worker messages live in :mod:`loadtest.replay.distributed`; the
+master (or the local runner) writes ``results.json`` via
+:func:`loadtest.replay.finalize.finalize`.
 """
 
 from __future__ import annotations
