@@ -360,7 +360,7 @@ class Executor:
         )
         interval = max(call.poll_s / self.speedup, self.policy.min_poll_s)
         deadline = self.clock.now() + self.policy.poll_budget_s
-        polls = 0
+        polls = refused = 0
         flow = POLL_FLOWS.get(call.op, call.op)
         self._budget(call.provider).deposit()  # the poll is a call; polling again, a retry
         while True:
@@ -377,9 +377,10 @@ class Executor:
                         flow, self.clock.now() - t_submit, polls, created, errored, ok
                     )
                     return ok
-                wait = interval
+                wait, refused = interval, 0
             elif transient(res):
-                wait = self._poll_retry_wait(call, res, interval, polls)
+                wait = self._poll_retry_wait(call, res, interval, refused)
+                refused += 1
             else:
                 break
             if self.clock.now() + wait > deadline:
@@ -390,7 +391,7 @@ class Executor:
         return False
 
     def _poll_retry_wait(
-        self, call: TraceCall, res: HttpResult, interval: float, polls: int
+        self, call: TraceCall, res: HttpResult, interval: float, refused: int
     ) -> float:
         """The wait before polling again after a refused or failed poll: the poll interval
         or the target's hint, whichever is longer, plus full jitter (so the polls one window
@@ -400,7 +401,7 @@ class Executor:
         slowest backoff, so a storm of 429s slows the polls instead of multiplying them."""
         self.recorder.count("retries")
         hint = max(interval, retry_after_s(res) or 0.0)
-        wait = hint + self.policy.backoff(polls - 1, self.rng)
+        wait = hint + self.policy.backoff(refused, self.rng)  # refused: the earlier in a row
         if not self._budget(call.provider).withdraw():
             self.recorder.count("retry_budget_exhausted")
             wait = max(wait, self.policy.max_backoff_s)
