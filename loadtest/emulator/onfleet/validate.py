@@ -263,6 +263,12 @@ def parse_task(body: Any) -> TaskSpec:
     metadata = get("metadata") or _NONE
     if not isinstance(metadata, list):
         raise bad("metadata must be an array", E_WRONG_TYPES)
+    if metadata:
+        # The one entry rule of workers, admins, recipients and destinations (imported
+        # here: that module builds its errors with this one's ``bad``).
+        from loadtest.emulator.onfleet.metadata import parse_metadata
+
+        metadata = parse_metadata(metadata)
     color = None
     app = get("appearance")
     if app is not None:

@@ -559,3 +559,45 @@ def test_tasks_and_workers_match_metadata_by_one_rule() -> None:
     for matcher in (metadata.matches, task_metadata.matches):
         assert not matcher(stored, loose)  # JSON equality: true is not 1
         assert matcher(stored, subset)  # an object query's keys are a subset
+
+
+@pytest.mark.parametrize(
+    ("entry", "cause"),
+    [
+        ({"name": "sku"}, "metadata[0].type must be one of"),
+        ({"name": "sku", "type": "number", "value": "12"}, "metadata[0].value must be a number"),
+        ({"type": "string", "value": "x"}, "metadata[0].name"),
+        ("sku", "metadata[0] must be an object"),
+        ({"name": "n", "type": "string", "value": "x", "visibility": ["all"]}, "visibility"),
+    ],
+)
+def test_a_tasks_metadata_entries_are_checked_on_every_path(
+    client: TestClient, entry: Any, cause: str
+) -> None:
+    """POST /tasks, the batch, and PUT refuse a bad entry with a 400 that names it, and
+    keep nothing of the refused request."""
+    body = {"destination": {"location": [-122.41, 37.77]}, "metadata": [entry]}
+    before = len(client.get(f"{A}/tasks/all", params={"from": 0}).json()["tasks"])
+    r = client.post(f"{A}/tasks", json=body)
+    assert r.status_code == 400 and cause in r.json()["message"]["cause"], r.text
+    r = client.post(f"{A}/tasks/batch", json={"tasks": [body]})
+    assert r.status_code == 200 and r.json()["tasks"] == []
+    assert cause in r.json()["errors"][0]["error"]["cause"]
+    assert len(client.get(f"{A}/tasks/all", params={"from": 0}).json()["tasks"]) == before
+    t = task(client)
+    r = client.put(f"{A}/tasks/{t['id']}", json={"metadata": [entry]})
+    assert r.status_code == 400 and cause in r.json()["message"]["cause"], r.text
+    assert client.get(f"{A}/tasks/{t['id']}").json()["metadata"] == []
+
+
+def test_a_tasks_metadata_is_kept_as_given_when_good(client: TestClient) -> None:
+    meta = [
+        {"name": "sku", "type": "string", "value": "A-1", "visibility": ["api"]},
+        {"name": "tags", "type": "array", "subtype": "string", "value": ["x"]},
+    ]
+    assert task(client, metadata=meta)["metadata"] == meta
+    r = client.post(
+        f"{A}/tasks",
+        json={"destination": {"location": [-122.41, 37.77]}, "metadata": [*meta, meta[0]]},
+    )
+    assert r.status_code == 400 and "unique" in r.json()["message"]["cause"]
