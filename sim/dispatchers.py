@@ -227,14 +227,8 @@ class Queue:
 
     def pull(self, w: Worker) -> Task | None:
         task = None
-        if not w.container and self.pool:
-            if self.rule == "oldest":
-                k: int | None = 0
-            else:
-                lat = np.array([u[0].lat for u in self.pool])
-                lon = np.array([u[0].lon for u in self.pool])
-                k = choose_from_pool(lat, lon, w.lat, w.lon, self.rule)
-            assert k is not None
+        k = self._choose(w) if not w.container and self.pool else None
+        if k is not None:
             unit = self.pool.pop(k)
             for t in unit:
                 self.m.assign(w, t)
@@ -247,6 +241,27 @@ class Queue:
             self.idle.append(w)
             self.idle_ids.add(w.id)
         return task
+
+    def _choose(self, w: Worker) -> int | None:
+        """The pool index an empty-handed worker takes, or None.  Under a
+        ``maxAssignedTaskCount`` limit a unit larger than it is never taken (the whole
+        family is assigned at once, and the platform counts every task held): it stays
+        unassigned, as under ``distance`` and ``load``."""
+        limit = self.m.opts.max_assigned_task_count
+        pool = self.pool
+        if self.rule == "oldest":
+            if limit is None:
+                return 0
+            return next((i for i, u in enumerate(pool) if len(u) <= limit), None)
+        fits = (
+            list(range(len(pool)))
+            if limit is None
+            else [i for i, u in enumerate(pool) if len(u) <= limit]
+        )
+        lat = np.array([pool[i][0].lat for i in fits])
+        lon = np.array([pool[i][0].lon for i in fits])
+        j = choose_from_pool(lat, lon, w.lat, w.lon, self.rule)
+        return None if j is None else fits[j]
 
     def forget(self, tasks: set[Task]) -> None:
         self.pool = _without(self.pool, tasks)

@@ -214,3 +214,39 @@ def test_max_assigned_task_count_counts_the_whole_family() -> None:
     opts = AutoAssignOptions(max_assigned_task_count=2)
     assert choose_worker(snap, TaskPoint(0.0, 0.0, 0.0, count=1), opts) == 0
     assert choose_worker(snap, TaskPoint(0.0, 0.0, 0.0, count=2), opts) is None
+
+
+@pytest.mark.parametrize("rule", ["oldest", "nearest"])
+def test_the_queue_policy_holds_max_assigned_task_count(rule: str) -> None:
+    """A free worker pulls a whole family at once; under a limit of 1 a 2-task
+    pickup-dropoff family is never pulled (it stays unassigned, as under distance and
+    load), while single drop-offs are served, and no worker ever holds more than 1."""
+    from sim.run import simulate
+    from tests.fixtures.scenarios import make_scenario
+
+    sc = make_scenario(
+        fleet={"workers": 3},
+        demand={"rate_per_h": 60, "mix": {"dropoff": 1, "pickup_dropoff": 1}},
+        dispatch={"policy": "queue", "queue_rule": rule, "max_assigned_task_count": 1},
+    )
+    res = simulate(sc, seed=3)
+    ev, tasks = res.events, res.tasks
+    held: dict[int, set[int]] = {}
+    peak = 0
+    for kind, task, worker in zip(ev["kind"], ev["task_id"], ev["worker_id"], strict=True):
+        if kind == "taskAssigned":
+            held.setdefault(int(worker), set()).add(int(task))
+        elif kind in ("taskUnassigned", "taskStarted", "taskCompleted", "taskFailed"):
+            for ts in held.values():
+                ts.discard(int(task))
+        peak = max([peak, *(len(t) for t in held.values())])
+    assert peak == 1
+    sizes = tasks.groupby("family_id")["task_id"].transform("size")
+    in_pairs = set(tasks.loc[sizes > 1, "task_id"].astype(int))
+    assigned = {
+        int(t) for k, t in zip(ev["kind"], ev["task_id"], strict=True) if k == "taskAssigned"
+    }
+    assert in_pairs and assigned and not (assigned & in_pairs)
+    assert set(tasks.loc[sizes == 1, "task_id"].astype(int)) <= assigned | set(
+        tasks.loc[tasks["cancelled_s"].notna(), "task_id"].astype(int)
+    )
