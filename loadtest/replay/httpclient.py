@@ -27,14 +27,19 @@ What it keeps of a proper client:
   idempotent (RFC 9110 9.2.2); a ``POST`` or ``PATCH`` is reported as lost (status 0),
   and the executor's create check decides (:mod:`loadtest.replay.recovery`).
 * **The host looked up once** per origin and process: a load test's target does not
-  move during a run, and each look-up would go through gevent's thread pool.
+  move during a run, and each look-up would go through gevent's thread pool.  Every
+  address it gives is tried in turn, the one that answered first next time.
+* **Answers framed as HTTP/1.1 says:** by length, chunks, or the connection's end; 1xx
+  interim answers skipped; bytes after an answer never merged into it (the connection
+  is closed instead); a ``101`` is an error.
 * **TLS** for ``https`` origins, with the system's trust store and the host name checked
   (``SSL_CERT_FILE`` names another CA bundle, e.g. a staging server's own CA).
 * **Compressed answers,** as a real client asks for them: ``Accept-Encoding: gzip,
   deflate`` is sent (as Locust and the SDKs' ``requests`` send it), and such an answer is
   decoded.
-* **Timeouts:** ``connect_timeout_s`` to connect, then the request's own timeout for each
-  wait on the socket.
+* **Timeouts:** the request's timeout bounds the whole attempt (a free connection, the
+  connect, at most ``connect_timeout_s`` of it, the send and the read); a slow drip of
+  bytes does not extend it.
 """
 
 from __future__ import annotations
