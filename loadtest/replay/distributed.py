@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import gevent
+from gevent.event import Event
 
 from loadtest.replay.partition import PartitionRun, ReplayPlan
 from loadtest.replay.protocol import (
@@ -43,6 +44,8 @@ from loadtest.replay.protocol import (
     MSG_DONE,
     MSG_FINAL,
     MSG_FLUSH,
+    MSG_GO,
+    MSG_HOOKS_READY,
     MSG_PLAN,
     AbortMessage,
     DoneMessage,
@@ -70,6 +73,8 @@ __all__ = [
     "MSG_DONE",
     "MSG_FINAL",
     "MSG_FLUSH",
+    "MSG_GO",
+    "MSG_HOOKS_READY",
     "MSG_PLAN",
     "AbortMessage",
     "Collected",
@@ -187,11 +192,16 @@ class ReplaySession:
         #: Run once when this process's part of the test is over (the webhook host's
         #: close: registrations removed, receiver stopped).
         self.closers: list[Callable[[], None]] = []
+        #: Set when every webhook registration of a distributed run is in place (worker 0
+        #: registers; the others wait on this before their first call, so no call can
+        #: trigger an event the target would not yet deliver).
+        self.hooks_go = Event()
 
     def register(self) -> None:
         """Listen for this role's messages on the bus (once, when the process starts)."""
         if self.role is Role.WORKER:
             self.bus.register_message(MSG_PLAN, self._on_plan)
+            self.bus.register_message(MSG_GO, self._on_go)
             # Concurrent: the flush stops the run, which waits for calls in flight.
             self.bus.register_message(MSG_FLUSH, self._on_flush, concurrent=True)
         elif self.role is Role.MASTER:
@@ -199,6 +209,7 @@ class ReplaySession:
             self.bus.register_message(MSG_DATA, self._on_data)
             self.bus.register_message(MSG_DONE, self._on_done)
             self.bus.register_message(MSG_ABORT, self._on_abort)
+            self.bus.register_message(MSG_HOOKS_READY, self._on_hooks_ready)
 
     # -- a test's life -------------------------------------------------------------------
 
@@ -218,6 +229,7 @@ class ReplaySession:
         self.done = set()
         self.collected = False
         self.error = ""
+        self.hooks_go.clear()
         self.close()
         self.recorder.drain()  # a new test starts from no samples
 
@@ -248,6 +260,17 @@ class ReplaySession:
         while self.plan is None and time.monotonic() < deadline:
             gevent.sleep(0.05)
         return self.plan is not None
+
+    def hooks_ready(self) -> None:
+        """Worker 0: its receiver is registered; the master tells every worker to send."""
+        if self.role is Role.WORKER:
+            self.bus.send_message(MSG_HOOKS_READY, None)
+        self.hooks_go.set()
+
+    def wait_for_hooks(self, timeout_s: float) -> bool:
+        """A worker other than 0: wait until worker 0's webhook registrations are in
+        place (True), at most ``timeout_s``."""
+        return bool(self.hooks_go.wait(timeout_s))
 
     def claim(self, transport: Transport, targets: Targets) -> PartitionRun | None:
         """The partition run for the one user that drives it; None for every other user.
@@ -386,6 +409,9 @@ class ReplaySession:
             return
         self.start_worker(plan)
 
+    def _on_go(self, msg: Message, **_: Any) -> None:
+        self.hooks_go.set()
+
     def _on_flush(self, msg: Message, **_: Any) -> None:
         self.stop()
         final = FinalMessage(
@@ -427,6 +453,9 @@ class ReplaySession:
         self.done.add(done["index"])
         if self.plan is not None and len(self.done) >= self.plan.parts:
             self.finish_test()
+
+    def _on_hooks_ready(self, msg: Message, **_: Any) -> None:
+        self.bus.send_message(MSG_GO, None)  # to every worker
 
     def _on_abort(self, msg: Message, **_: Any) -> None:
         try:

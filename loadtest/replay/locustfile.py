@@ -319,11 +319,19 @@ class TraceReplayUser(User):
 
 def _host_webhooks(environment: Environment, session: ReplaySession) -> bool:
     """Start and register this process's webhook receiver if it hosts one (a lone
-    process, or worker 0); False when that failed and the run is aborted."""
+    process, or worker 0), or wait for worker 0's (any other worker); False when that
+    failed and the run is aborted."""
     hooks = _webhook_options(environment)
     plan = session.plan
-    if not hooks.enabled or plan is None or plan.index != 0 or session.role is Role.MASTER:
+    if not hooks.enabled or plan is None or session.role is Role.MASTER:
         return True
+    if plan.index != 0:
+        # Worker 0 hosts and registers: a call sent before its registrations are in place
+        # would trigger events the target does not deliver (missed, or unexpected ones).
+        if session.wait_for_hooks(PLAN_TIMEOUT_S):
+            return True
+        session.abort(f"worker 0 did not register the webhook receiver within {PLAN_TIMEOUT_S:g} s")
+        return False
     # Imported here: only the hosting process needs uvicorn and svix (slow to import).
     from loadtest.replay.webhooks.host import WebhookHost
 
@@ -339,6 +347,7 @@ def _host_webhooks(environment: Environment, session: ReplaySession) -> bool:
         session.abort(str(exc))
         return False
     session.recorder.arrival_source = host.drain
+    session.hooks_ready()
     return True
 
 

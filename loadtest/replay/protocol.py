@@ -22,6 +22,10 @@ MSG_FLUSH = "fleetsim_flush"  # master → every worker: no body; answered by MS
 MSG_FINAL = "fleetsim_final"  # worker → master: FinalMessage, its last samples
 MSG_DONE = "fleetsim_done"  # worker → master: DoneMessage, its partition has been sent
 MSG_ABORT = "fleetsim_abort"  # worker → master: AbortMessage, the run cannot go on
+#: worker 0 → master: no body; its webhook receiver is up and registered on the target
+MSG_HOOKS_READY = "fleetsim_hooks_ready"
+#: master → every worker: no body; the webhooks are registered, send (MSG_HOOKS_READY)
+MSG_GO = "fleetsim_go"
 
 
 class ProtocolError(ValueError):

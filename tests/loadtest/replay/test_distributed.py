@@ -270,6 +270,22 @@ def test_the_master_sends_each_worker_its_partition() -> None:
         w.stop()
 
 
+def test_workers_send_only_once_worker_0s_webhooks_are_registered() -> None:
+    """Worker 0 hosts the receiver and registers it; the master tells every worker to
+    go only then, so no call triggers an event the target would not yet deliver."""
+    net, master, (w0, w1) = distributed(2)
+    base = dataclasses.replace(PLAN, index=0, parts=1)
+    master.start(base, sorted(net.workers))
+    assert not w1.wait_for_hooks(0.01)
+    w0.hooks_ready()
+    assert ("w0", "fleetsim_hooks_ready") in net.sent and ("master", "fleetsim_go") in net.sent
+    assert w1.wait_for_hooks(0.01) and w0.wait_for_hooks(0.01)
+    master.start(base, sorted(net.workers))  # a new test waits for its own registrations
+    assert not w1.wait_for_hooks(0.01)
+    for w in (w0, w1):
+        w.stop()
+
+
 def late(r: Recorder) -> None:
     r.request("GET /api/v2/tasks/batch/{jobId}", 3.5, 6.0, 6.5, True)
     r.count("sent")
