@@ -287,6 +287,11 @@ class ReplaySession:
         """The user has sent its whole partition: a worker tells the master; a lone
         process ends the test (unless it is already stopping)."""
         if self.role is Role.WORKER:
+            # Samples first: the master judges "no webhook missing" (and may end the test)
+            # on its aggregate, which must then hold every expectation this partition made,
+            # not only those of the last periodic report (the run ended with events still
+            # on their way when a worker's last expectations were not yet shipped).
+            self.ship_samples()
             self.bus.send_message(MSG_DONE, DoneMessage(index=run.plan.index))
         elif not run.stopping:
             self.finish_test()

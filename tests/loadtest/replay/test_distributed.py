@@ -347,6 +347,29 @@ def test_the_test_ends_when_every_worker_is_done() -> None:
     w1.stop()
 
 
+def test_a_worker_ships_its_samples_before_saying_it_is_done() -> None:
+    """The master ends the grace wait on its aggregate: when the last DONE comes, it must
+    hold every expectation and count the workers made, not only their last reports'."""
+    net, master, (w0, w1) = distributed(2)
+    master.start(PLAN, sorted(net.workers))
+    runs = [w.claim(NoTransport(), TARGETS) for w in (w0, w1)]
+    seen: list[int] = []
+    real_on_done = master._on_done
+
+    def on_done(msg: Any, **kw: Any) -> None:
+        seen.append(master.aggregate.rec.counters.get("sent", 0))
+        real_on_done(msg, **kw)
+
+    net.master.listeners[MSG_DONE] = on_done
+    for w, run in zip((w0, w1), runs, strict=True):
+        w.recorder.count("sent", 3)
+        assert run is not None
+        w.partition_finished(run)
+    assert seen == [3, 6]
+    for w in (w0, w1):
+        w.stop()
+
+
 def test_a_missing_worker_does_not_block_the_results() -> None:
     net, master, (w0, _) = distributed(2)
     master.start(PLAN, sorted(net.workers))
