@@ -1,3 +1,5 @@
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -185,6 +187,20 @@ def test_in_place_updates_change_the_answer(mode: str) -> None:
     assert choose_worker(snap, task, opts) == 0
 
 
+def _peak_held(ev: Any) -> int:
+    """The most tasks any worker held assigned but not started (state 1) at once."""
+    held: dict[int, set[int]] = {}
+    peak = 0
+    for kind, task, worker in zip(ev["kind"], ev["task_id"], ev["worker_id"], strict=True):
+        if kind == "taskAssigned":
+            held.setdefault(int(worker), set()).add(int(task))
+        elif kind in ("taskUnassigned", "taskStarted", "taskCompleted", "taskFailed"):
+            for tasks in held.values():
+                tasks.discard(int(task))
+        peak = max([peak, *(len(t) for t in held.values())])
+    return peak
+
+
 def test_max_assigned_task_count_counts_the_whole_family() -> None:
     """A family is assigned at once, so the limit must hold after all of it lands: with the
     limit at 2, a worker holding 1 task cannot take a 2-task family (it once took 1 -> 6).
@@ -199,16 +215,7 @@ def test_max_assigned_task_count_counts_the_whole_family() -> None:
         dispatch={"policy": "distance", "max_assigned_task_count": 2},
     )
     ev = simulate(sc, seed=2).events
-    held: dict[int, set[int]] = {}
-    peak = 0
-    for kind, task, worker in zip(ev["kind"], ev["task_id"], ev["worker_id"], strict=True):
-        if kind == "taskAssigned":
-            held.setdefault(int(worker), set()).add(int(task))
-        elif kind in ("taskUnassigned", "taskStarted", "taskCompleted", "taskFailed"):
-            for tasks in held.values():
-                tasks.discard(int(task))
-        peak = max([peak, *(len(t) for t in held.values())])
-    assert peak == 2
+    assert _peak_held(ev) == 2
     # and the eligibility rule itself: 1 held + a family of 2 > 2
     snap = FleetSnapshot.build([WorkerView(0, 0.0, 0.0, True, assigned_count=1)])
     opts = AutoAssignOptions(max_assigned_task_count=2)
@@ -231,16 +238,7 @@ def test_the_queue_policy_holds_max_assigned_task_count(rule: str) -> None:
     )
     res = simulate(sc, seed=3)
     ev, tasks = res.events, res.tasks
-    held: dict[int, set[int]] = {}
-    peak = 0
-    for kind, task, worker in zip(ev["kind"], ev["task_id"], ev["worker_id"], strict=True):
-        if kind == "taskAssigned":
-            held.setdefault(int(worker), set()).add(int(task))
-        elif kind in ("taskUnassigned", "taskStarted", "taskCompleted", "taskFailed"):
-            for ts in held.values():
-                ts.discard(int(task))
-        peak = max([peak, *(len(t) for t in held.values())])
-    assert peak == 1
+    assert _peak_held(ev) == 1
     sizes = tasks.groupby("family_id")["task_id"].transform("size")
     in_pairs = set(tasks.loc[sizes > 1, "task_id"].astype(int))
     assigned = {
